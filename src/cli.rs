@@ -1,0 +1,375 @@
+//! The command line, as clap structs. No logic lives here: `main` hands these to `commands`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Per-project Python/Django sandboxes: a pinned standalone CPython, a pinned Django and a
+/// development database, natively or in a container.
+#[derive(Debug, Parser)]
+#[command(name = "pyenvx", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print only errors and the data a command was asked for.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain more of what happens (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Use only what is installed or cached; never touch the network (also PYENVX_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// When to use colours; `auto` honours NO_COLOR and FORCE_COLOR.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Never draw progress bars (also PYENVX_NO_PROGRESS=1).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install, list, find and remove Python interpreters.
+    #[command(subcommand)]
+    Python(PythonCommand),
+    /// Create a project: pyenvx.toml, pyenvx.lock, .python-version, .venv and a Django project.
+    Init(InitArgs),
+    /// Change the project's Python or Django pin; the lock and .venv follow.
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// Make .venv exactly match the lock (locking first if pyenvx.toml changed).
+    Sync(SyncArgs),
+    /// Run a command inside the sandbox (.venv active, .env and service variables set).
+    Run(RunArgs),
+    /// Add dependencies to pyenvx.toml, then lock and sync.
+    Add(AddArgs),
+    /// Remove dependencies from pyenvx.toml, then lock and sync.
+    Remove(RemoveArgs),
+    /// Show the project: pins, resolved versions, sync state.
+    Status(StatusArgs),
+    /// Run the project's development database (PostgreSQL), natively or in a container.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Manage the shims: `python`, `pip`, `django-admin` and console scripts that run the
+    /// project's own, put first on PATH by `pyenvx shell-init`.
+    #[command(subcommand)]
+    Shims(ShimsCommand),
+    /// Print what to `eval` in a shell's rc file: the shims first on PATH, and completions.
+    ShellInit(ShellInitArgs),
+    /// Print the program a shim named NAME would run here, and why (on stderr).
+    Which(WhichArgs),
+    /// Write files that reproduce the sandbox elsewhere: hashed requirements, container files.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A pip requirements file from pyenvx.lock, with a `--hash=sha256:` for every
+    /// distribution (`pip install --require-hashes -r` reproduces the sandbox).
+    Requirements(ExportRequirementsArgs),
+    /// Dockerfile, docker-compose.yml and .dockerignore (plus requirements.txt, and
+    /// .env.docker for the database's secrets) that run the project in containers.
+    Docker(ExportDockerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportRequirementsArgs {
+    /// Write to FILE (replacing it) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportDockerArgs {
+    /// Where to write the files (inside the project); default the project root.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Replace files that exist (never .env.docker, whose secrets the data volume keeps).
+    #[arg(long)]
+    pub force: bool,
+    /// Base image instead of `python:X.Y-slim` for the locked Python's X.Y.
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShimsCommand {
+    /// Create $PYENVX_HOME/shims with a shim per installed Python minor and per known script.
+    Install,
+    /// Bring the shims in step with what is installed (pyenvx does this after every change).
+    Rehash,
+    /// List the shims and where each name comes from.
+    List,
+    /// Delete the shims directory.
+    Remove,
+    /// Run NAME as a shim would; the shims call this when only a full interpreter search can
+    /// answer.
+    #[command(hide = true)]
+    Exec(ShimsExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShimsExecArgs {
+    /// The shim's name (`python`, `pip`, `pytest`, …).
+    pub name: String,
+    /// Arguments for the program (after `--`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellInitArgs {
+    /// The shell to print code for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct WhichArgs {
+    /// A shim name: `python`, `python3.12`, `pip`, `django-admin`, `pytest`, …
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (created if missing); default the current directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// Project name; default the directory's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Python request; default the newest stable CPython on this machine, else the newest download.
+    #[arg(long)]
+    pub python: Option<String>,
+    /// Django pin (`5.2`, `5.2.19`, `>=4.2,<5`); default the newest LTS that supports the Python.
+    #[arg(long)]
+    pub django: Option<String>,
+    /// Add Django REST Framework (dependency and INSTALLED_APPS).
+    #[arg(long)]
+    pub drf: bool,
+    /// A development database service.
+    #[arg(long, value_enum, default_value_t = DbChoice::None)]
+    pub db: DbChoice,
+    /// Do not run Django's startproject.
+    #[arg(long)]
+    pub no_startproject: bool,
+    /// Install pip into the sandbox.
+    #[arg(long)]
+    pub seed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbChoice {
+    Postgres,
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Pin the project's Python (`3.13`, `3.12.1`, `>=3.11,<3.13`).
+    Python(PinArgs),
+    /// Pin the project's Django (`4.2`, `5.2.19`, `>=4.2,<5`).
+    Django(PinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    pub spec: String,
+    /// Ask the index again instead of reusing a resolution made before.
+    #[arg(long)]
+    pub upgrade: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Fail if pyenvx.toml and pyenvx.lock disagree.
+    #[arg(long, conflicts_with = "frozen")]
+    pub locked: bool,
+    /// Use pyenvx.lock as it is, without checking it against pyenvx.toml.
+    #[arg(long)]
+    pub frozen: bool,
+    /// Re-resolve against the index instead of reusing earlier resolutions.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Replace a .venv that another tool made (it is moved aside, then deleted).
+    #[arg(long)]
+    pub replace_venv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command and its arguments (after `--`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// PEP 508 requirements: `djangorestframework>=3.15`, `psycopg[binary]`.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Package names.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PythonCommand {
+    /// Download and install python-build-standalone builds (several at once in parallel).
+    Install(PythonInstallArgs),
+    /// List installed, found and downloadable versions for this platform.
+    List(PythonListArgs),
+    /// Print the path of the best interpreter matching a request.
+    Find(PythonFindArgs),
+    /// Remove managed installs.
+    Uninstall(PythonUninstallArgs),
+    /// Set the interpreter used outside any project.
+    Pin(PythonPinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PythonInstallArgs {
+    /// Versions to install: `3.12`, `3.12.1`, `3.13t`, `>=3.11,<3.13`, `cpython@3.12`.
+    /// Without one, the global pin, else the newest release.
+    pub requests: Vec<String>,
+    /// Install again even if installed, and move the minor-version link to the result.
+    #[arg(long)]
+    pub reinstall: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonListArgs {
+    /// Only interpreters that are installed or found on this machine.
+    #[arg(long)]
+    pub installed: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonFindArgs {
+    /// The version to look for; without one, the global pin, else any.
+    pub request: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonUninstallArgs {
+    /// Versions to remove (`3.12.1`, or `3.12` for every installed 3.12.x).
+    #[arg(required = true)]
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonPinArgs {
+    /// Pin the default interpreter used outside any project.
+    #[arg(long)]
+    pub global: bool,
+    /// The request to pin, e.g. `3.12`. Without one, print the current global pin.
+    pub request: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Start the database, creating it on first use; returns once it accepts a login.
+    Up(DbUpArgs),
+    /// Stop the database; the data stays.
+    Down,
+    /// Show whether the database runs, where, and how to reach it.
+    Status(DbStatusArgs),
+    /// Print the server's log.
+    Logs(DbLogsArgs),
+    /// Run psql connected to the database (arguments after `--` go to psql).
+    Psql(DbPsqlArgs),
+    /// Print the DATABASE_URL that `pyenvx run` sets.
+    Url,
+    /// Delete the database and start again with an empty one.
+    Reset(DbResetArgs),
+    /// Write the database to FILE (pg_dump's custom format).
+    Dump(DbFileArgs),
+    /// Replace the database with FILE (a pg_dump archive or a SQL script).
+    Restore(DbFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbUpArgs {
+    /// Run it this way this time, whatever `[services.db] backend` says.
+    #[arg(long, value_enum)]
+    pub backend: Option<DbBackend>,
+    /// Move the project's database to this port; remembered, and every later command follows.
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbBackend {
+    Native,
+    Container,
+}
+
+#[derive(Debug, Args)]
+pub struct DbStatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbLogsArgs {
+    /// Keep printing new lines as they are written.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbPsqlArgs {
+    /// Arguments for psql.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbResetArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Start it again with this backend, whatever `[services.db] backend` says.
+    #[arg(long, value_enum)]
+    pub backend: Option<DbBackend>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbFileArgs {
+    /// The dump file.
+    pub file: std::path::PathBuf,
+}

@@ -1,0 +1,270 @@
+//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore`.
+
+use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::cli::{
+    DbBackend, DbCommand, DbFileArgs, DbLogsArgs, DbResetArgs, DbStatusArgs, DbUpArgs,
+};
+use crate::error::exit;
+use crate::printer::Printer;
+use crate::project::sync::Env;
+use crate::project::Project;
+use crate::services::{self, Backend, UpOptions, UpReport};
+use crate::settings::Settings;
+use crate::user_error;
+
+pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let project = Project::from_cwd()?;
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    match cmd {
+        DbCommand::Up(args) => up(&env, &project, args, printer),
+        DbCommand::Down => down(&env, &project, printer),
+        DbCommand::Status(args) => status(&env, &project, args, printer),
+        DbCommand::Logs(args) => logs(&env, &project, args, printer),
+        DbCommand::Psql(args) => {
+            let cmd = services::psql(&env, &project, &args.args)?;
+            exec(cmd, "psql")
+        }
+        DbCommand::Url => {
+            services::require_db(&project)?;
+            printer.data(services::identity(&settings.dirs, &project)?.url());
+            Ok(exit::OK)
+        }
+        DbCommand::Reset(args) => reset(&env, &project, args, printer),
+        DbCommand::Dump(args) => dump(&env, &project, args, printer),
+        DbCommand::Restore(args) => restore(&env, &project, args, printer),
+    }
+}
+
+fn backend(choice: Option<DbBackend>) -> Option<Backend> {
+    choice.map(|b| match b {
+        DbBackend::Native => Backend::Native,
+        DbBackend::Container => Backend::Container,
+    })
+}
+
+fn report_up(printer: &Printer, report: &UpReport, started: Instant, verb: &str) {
+    let version = report
+        .server_version
+        .split_whitespace()
+        .next()
+        .unwrap_or("?");
+    let ms = started.elapsed().as_millis();
+    if report.already_running {
+        printer.success(format!(
+            "PostgreSQL {version} is already running on 127.0.0.1:{} ({})",
+            report.port, report.backend
+        ));
+    } else {
+        let created = if report.initialized {
+            ", new database"
+        } else {
+            ""
+        };
+        printer.success(format!(
+            "PostgreSQL {version} {verb} on 127.0.0.1:{} ({}{created}) in {ms} ms",
+            report.port, report.backend
+        ));
+    }
+    if printer.verbose > 0 {
+        printer.info(format!("  from {}", report.source));
+    }
+    printer.info(format!(
+        "  `pyenvx run` sets DATABASE_URL; {} prints it",
+        printer.code("pyenvx db url")
+    ));
+}
+
+fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result<i32> {
+    let started = Instant::now();
+    let opts = UpOptions {
+        backend: backend(args.backend),
+        port: args.port,
+    };
+    let report = services::up(env, project, &opts)?;
+    report_up(printer, &report, started, "up");
+    Ok(exit::OK)
+}
+
+fn down(env: &Env, project: &Project, printer: &Printer) -> Result<i32> {
+    if services::down(env, project)? {
+        printer.success("Stopped the database (the data stays)");
+    } else {
+        printer.info("The database is not running");
+    }
+    Ok(exit::OK)
+}
+
+#[derive(serde::Serialize)]
+struct StatusJson {
+    #[serde(flatten)]
+    status: services::Status,
+    url: String,
+}
+
+fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -> Result<i32> {
+    let status = services::status(env, project)?;
+    let url = services::identity(&env.settings.dirs, project)?.url();
+    if args.json {
+        printer.data(serde_json::to_string_pretty(&StatusJson { status, url })?);
+        return Ok(exit::OK);
+    }
+    let state = match (status.running, status.accepting_connections) {
+        (false, _) if !status.initialized => {
+            "not created yet: `pyenvx db up` creates it".to_string()
+        }
+        (false, _) => "stopped".to_string(),
+        (true, true) => "running, accepting connections".to_string(),
+        (true, false) => "running, not accepting connections (yet?)".to_string(),
+    };
+    let pid = status
+        .pid
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
+    printer.data(format!(
+        "database  {} (user {}) on 127.0.0.1:{}",
+        status.database, status.user, status.port
+    ));
+    printer.data(format!(
+        "backend   {}, PostgreSQL {}",
+        status.backend, status.version
+    ));
+    printer.data(format!("state     {state}{pid}"));
+    printer.data(format!("data      {}", status.data));
+    Ok(exit::OK)
+}
+
+fn logs(env: &Env, project: &Project, args: DbLogsArgs, printer: &Printer) -> Result<i32> {
+    match services::logs(env, project, args.follow)? {
+        services::Logs::Command(cmd) => exec(cmd, "the container engine"),
+        services::Logs::File(path) => {
+            if !path.exists() && !args.follow {
+                printer.info("No log yet: the database was never started natively");
+                return Ok(exit::OK);
+            }
+            print_file(&path, args.follow)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Copy the log to stdout; with `follow`, keep copying what is appended (until interrupted),
+/// starting over when the file is rotated.
+fn print_file(path: &Path, follow: bool) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut offset = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                offset = 0; // rotated
+            }
+            f.seek(SeekFrom::Start(offset))?;
+            buf.clear();
+            f.read_to_end(&mut buf)?;
+            offset += buf.len() as u64;
+            if stdout
+                .write_all(&buf)
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return Ok(()); // the reader went away (`| head`)
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(user_error!(
+            hint = "pass --yes to confirm without a prompt",
+            "{question}: refusing without confirmation (stdin is not a terminal)"
+        ));
+    }
+    eprint!("{question}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> Result<i32> {
+    services::require_db(project)?;
+    if !args.yes
+        && !confirm(&format!(
+            "Delete the database of {} and start an empty one",
+            project.config.name
+        ))?
+    {
+        printer.info("Nothing deleted");
+        return Ok(exit::OK);
+    }
+    let started = Instant::now();
+    let opts = UpOptions {
+        backend: backend(args.backend),
+        port: None,
+    };
+    let report = services::reset(env, project, &opts)?;
+    report_up(printer, &report, started, "reset and up");
+    Ok(exit::OK)
+}
+
+fn absolute(file: &Path) -> Result<PathBuf> {
+    Ok(if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(file)
+    })
+}
+
+fn dump(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) -> Result<i32> {
+    let file = absolute(&args.file)?;
+    let started = Instant::now();
+    services::dump(env, project, &file)?;
+    let size = fs_err::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    printer.success(format!(
+        "Wrote {} ({} KiB) in {} ms",
+        args.file.display(),
+        size.div_ceil(1024),
+        started.elapsed().as_millis()
+    ));
+    Ok(exit::OK)
+}
+
+fn restore(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) -> Result<i32> {
+    let file = absolute(&args.file)?;
+    if !file.exists() {
+        return Err(user_error!(
+            hint = "give a file written by `pyenvx db dump` or pg_dump",
+            "{} does not exist",
+            args.file.display()
+        ));
+    }
+    let started = Instant::now();
+    services::restore(env, project, &file)?;
+    printer.success(format!(
+        "Restored {} in {} ms",
+        args.file.display(),
+        started.elapsed().as_millis()
+    ));
+    Ok(exit::OK)
+}
+
+/// Replace pyenvx with `cmd`: signals (Ctrl-C in psql) reach it directly and its exit code is
+/// ours.
+fn exec(mut cmd: std::process::Command, what: &str) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let err = cmd.exec();
+    Err(anyhow::Error::new(err).context(format!("cannot run {what} ({program})")))
+}

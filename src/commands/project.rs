@@ -1,0 +1,692 @@
+//! `pyenvx init | pin | sync | run | add | remove | status`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use pep440_rs::Version;
+
+use crate::cli::{AddArgs, DbChoice, InitArgs, PinArgs, RemoveArgs, RunArgs, StatusArgs, SyncArgs};
+use crate::django::{self, DjangoSpec};
+use crate::error::exit;
+use crate::printer::Printer;
+use crate::project::config::{self, ConfigEdit, CONFIG_FILE};
+use crate::project::sync::{self, Env, LockMode, SyncOptions, SyncReport};
+use crate::project::{find_root, Lock, Project, LOCK_FILE};
+use crate::python::{self, Interpreter, PythonRequest};
+use crate::settings::Settings;
+use crate::user_error;
+
+fn summarize(printer: &Printer, report: &SyncReport, started: Instant) {
+    for removed in &report.removed {
+        printer.info(format!(" {} {removed}", printer.dim("-")));
+    }
+    for added in &report.installed {
+        printer.info(format!(" {} {added}", printer.code("+")));
+    }
+    let ms = started.elapsed().as_millis();
+    if report.installed.is_empty() && report.removed.is_empty() && !report.venv_created {
+        printer.success(format!(
+            "Sandbox up to date (Python {}) in {ms} ms",
+            report.python
+        ));
+    } else {
+        printer.success(format!(
+            "Synced .venv: {} installed, {} removed (Python {}) in {ms} ms",
+            report.installed.len(),
+            report.removed.len(),
+            report.python
+        ));
+    }
+}
+
+pub fn sync(args: SyncArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let started = Instant::now();
+    let project = Project::from_cwd()?;
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    let mode = if args.locked {
+        LockMode::Locked
+    } else if args.frozen {
+        LockMode::Frozen
+    } else {
+        LockMode::Normal
+    };
+    let opts = SyncOptions {
+        mode,
+        upgrade: args.upgrade,
+        replace_venv: args.replace_venv,
+    };
+    let report = sync::sync(&project, &opts, &env)?;
+    summarize(printer, &report, started);
+    super::shims::after_change(settings, printer, Some(&project.root));
+    Ok(exit::OK)
+}
+
+/// The default interpreter for a new project: the newest stable CPython on the machine
+/// (managed or found); only when there is none, the newest downloadable one.
+fn default_python(env: &Env) -> Result<Interpreter> {
+    let any = PythonRequest::any();
+    let settings = env.settings;
+    let mut best: Option<Interpreter> = None;
+    if settings.preference.allows_managed() {
+        let installs = python::managed::list(&settings.dirs, &env.platform)?;
+        if let Some(m) =
+            python::request::select_best(&any, installs.iter(), |i| (i.version(), i.freethreaded()))
+        {
+            best = Some(Interpreter::Managed(m.clone()));
+        }
+    }
+    if settings.preference.allows_system() {
+        let found = python::discovery::find_all(&settings.dirs, &settings.shim_dirs())?;
+        if let Some(f) =
+            python::request::select_best(&any, found.iter(), |f| (&f.version, f.freethreaded))
+        {
+            if best.as_ref().is_none_or(|b| f.version > *b.version()) {
+                best = Some(Interpreter::System(f.clone()));
+            }
+        }
+    }
+    match best {
+        Some(b) if !b.version().any_prerelease() => Ok(b),
+        _ => python::find_or_install(settings, &env.platform, &any, env.reporter),
+    }
+}
+
+/// The newest Django LTS series that resolves on `interp`.
+fn default_django(
+    env: &Env,
+    project_like: &Project,
+    interp: &Interpreter,
+    get_uv: &dyn Fn() -> Result<crate::installer::Uv>,
+) -> Result<DjangoSpec> {
+    let index = env.index(project_like);
+    let newest = sync::resolve_with(env, get_uv, interp, &["django".to_string()], &index, false)?;
+    let newest = newest
+        .iter()
+        .find(|p| p.name == "django")
+        .and_then(|p| Version::from_str(&p.version).ok())
+        .context("the installer resolved `django` without a Django")?;
+    for (major, minor) in django::lts_candidates(&newest) {
+        let spec = DjangoSpec::parse(&format!("{major}.{minor}"))?;
+        if sync::resolve_with(env, get_uv, interp, &[spec.requirement()], &index, false).is_ok() {
+            return Ok(spec);
+        }
+    }
+    let r = newest.release();
+    DjangoSpec::parse(&format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0)))
+}
+
+pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let started = Instant::now();
+    let cwd = std::env::current_dir()?;
+    let dir = match &args.dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
+    fs_err::create_dir_all(&dir)?;
+    let dir = fs_err::canonicalize(&dir)?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into()),
+    };
+    let module = django::module_name(&name);
+
+    // Never overwrite: check everything init would write before writing anything.
+    let mut clashes: Vec<String> = [CONFIG_FILE, LOCK_FILE, ".venv"]
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .map(|f| f.to_string())
+        .collect();
+    if !args.no_startproject {
+        for f in ["manage.py", module.as_str()] {
+            if std::fs::symlink_metadata(dir.join(f)).is_ok() {
+                clashes.push(f.to_string());
+            }
+        }
+    }
+    if !clashes.is_empty() {
+        return Err(user_error!(
+            hint = "pyenvx init never overwrites a project; use an empty directory, or `pyenvx sync` in an existing project",
+            "{} already has {}",
+            dir.display(),
+            clashes.join(", ")
+        ));
+    }
+
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    let interp = match &args.python {
+        Some(req) => python::find_or_install(
+            settings,
+            &env.platform,
+            &PythonRequest::parse(req)?,
+            &reporter,
+        )?,
+        None => default_python(&env)?,
+    };
+    let python_pin = args
+        .python
+        .clone()
+        .unwrap_or_else(|| sync::minor_string(&interp));
+
+    let mut dependencies = Vec::new();
+    if args.drf {
+        dependencies.push("djangorestframework".to_string());
+    }
+    if args.db == DbChoice::Postgres {
+        dependencies.push("dj-database-url".to_string());
+        dependencies.push("psycopg[binary]".to_string());
+    }
+    // A provisional project, in memory, so index settings and resolution work before any file exists.
+    let provisional_text = config::render_new(&name, &python_pin, None, &dependencies, args.seed);
+    let provisional = Project {
+        root: dir.clone(),
+        config: config::Config::parse(&provisional_text, &dir.join(CONFIG_FILE))?,
+    };
+    let index = env.index(&provisional);
+    let get_uv = || env.uv(&index);
+    let django_spec = match &args.django {
+        Some(spec) => DjangoSpec::parse(spec)?,
+        None => default_django(&env, &provisional, &interp, &get_uv)?,
+    };
+    let mut text = config::render_new(
+        &name,
+        &python_pin,
+        Some(django_spec.as_str()),
+        &dependencies,
+        args.seed,
+    );
+    if args.db == DbChoice::Postgres {
+        // The major of the binaries `db up` will use: the machine's newest, else the download.
+        text.push_str(&crate::services::init_table(
+            crate::services::postgres::default_major(),
+        ));
+    }
+    let project = Project {
+        root: dir.clone(),
+        config: config::Config::parse(&text, &dir.join(CONFIG_FILE))?,
+    };
+    // Resolve before writing: an impossible pin leaves the directory as it was.
+    let packages = sync::resolve_with(
+        &env,
+        &get_uv,
+        &interp,
+        &project.config.requirements(),
+        &index,
+        false,
+    )
+    .map_err(|e| explain_incompatible(e, &env, &interp, Some(&django_spec), &get_uv, &index))?;
+    crate::python::catalog::write_atomic(&project.config_path(), text.as_bytes())?;
+    let lock = Lock::new(
+        sync::locked_python(&interp),
+        sync::lock_inputs(&project),
+        packages,
+    );
+    lock.save(&project.lock_path())?;
+    ensure_gitignore(&dir)?;
+    if args.db == DbChoice::Postgres {
+        // Credentials, a port, and `.env` (0600) with DATABASE_URL.
+        crate::services::init_project(&settings.dirs, &project)?;
+    }
+    let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+
+    if !args.no_startproject {
+        startproject(&project, &module, args.drf, args.db == DbChoice::Postgres)?;
+    }
+    summarize(printer, &report, started);
+    printer.success(format!(
+        "Initialized {} (Python {}, Django {}) in {}",
+        name,
+        interp.version(),
+        lock.package("django").map_or("?", |p| p.version.as_str()),
+        dir.display()
+    ));
+    if args.db == DbChoice::Postgres {
+        printer.info(format!("  next: {}", printer.code("pyenvx db up")));
+    }
+    if !args.no_startproject {
+        printer.info(format!(
+            "  next: {}",
+            printer.code(
+                "pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
+            )
+        ));
+    }
+    super::shims::after_change(settings, printer, Some(&dir));
+    Ok(exit::OK)
+}
+
+fn ensure_gitignore(dir: &Path) -> Result<()> {
+    let path = dir.join(".gitignore");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut add = String::new();
+    for line in [".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"] {
+        if !existing.lines().any(|l| l.trim() == line) {
+            add.push_str(line);
+            add.push('\n');
+        }
+    }
+    if !add.is_empty() {
+        let sep = if existing.is_empty() || existing.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        crate::python::catalog::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
+fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<()> {
+    let python = project.venv_dir().join("bin/python");
+    let output = std::process::Command::new(&python)
+        .args(["-m", "django", "startproject", module])
+        .arg(&project.root)
+        .current_dir(&project.root)
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        return Err(user_error!(
+            hint = "choose another name with `--name`, or pass `--no-startproject`",
+            "django-admin startproject failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let settings_path = project.root.join(module).join("settings.py");
+    let mut text = fs_err::read_to_string(&settings_path)?;
+    if drf {
+        text = django::add_installed_app(&text, "rest_framework").unwrap_or(text);
+    }
+    if db {
+        text = django::wire_database_url(&text).unwrap_or(text);
+    }
+    crate::python::catalog::write_atomic(&settings_path, text.as_bytes())
+}
+
+/// Turn a failed resolution into the error a Django developer needs: which pin conflicts
+/// with which Python, and the nearest pins that would work.
+fn explain_incompatible(
+    err: anyhow::Error,
+    env: &Env,
+    interp: &Interpreter,
+    django_spec: Option<&DjangoSpec>,
+    get_uv: &dyn Fn() -> Result<crate::installer::Uv>,
+    index: &crate::installer::IndexSettings,
+) -> anyhow::Error {
+    let text = format!("{err:#}");
+    let Some(spec) = django_spec else { return err };
+    if !crate::installer::is_no_solution(&err) {
+        return err;
+    }
+    let mut suggestions = Vec::new();
+    if let Some((major, minor)) = spec.series() {
+        for (ma, mi) in django::older_series(major, minor).into_iter().take(6) {
+            let candidate = format!("django~={ma}.{mi}.0");
+            if sync::resolve_with(env, get_uv, interp, &[candidate], index, false).is_ok() {
+                suggestions.push(format!("`pyenvx pin django {ma}.{mi}`"));
+                break;
+            }
+        }
+    }
+    let requires = requires_python_from(&text);
+    if let Some((_, req)) = &requires {
+        if let Some(minor) = smallest_python_satisfying(env, req) {
+            suggestions.push(format!("`pyenvx pin python {minor}`"));
+        }
+    }
+    let message = match &requires {
+        None => format!("no Django release matches `{spec}` on Python {}", interp.version()),
+        Some((who, req)) if who.starts_with("django") => format!(
+            "Django {spec} requires Python {req} but the project's Python is {}",
+            interp.version()
+        ),
+        Some((who, req)) => format!(
+            "Django {spec} cannot be installed on Python {}: its dependency {who} requires Python {req}",
+            interp.version()
+        ),
+    };
+    let hint = if suggestions.is_empty() {
+        "check the pin against the releases your package index has".to_string()
+    } else {
+        format!("nearest pins that work: {}", suggestions.join(" or "))
+    };
+    err.context(crate::error::UserError::new(message).hint(hint))
+}
+
+/// uv explains a Python conflict as "… django==6.1.3 depends on Python>=3.12 …": the package
+/// that needs it and the range it needs.
+fn requires_python_from(text: &str) -> Option<(String, String)> {
+    let re =
+        regex::Regex::new(r"(\S+) depends on Python\s*([<>=!~][^\s,]+(?:,\s*[<>=!~][^\s,]+)*)")
+            .ok()?;
+    re.captures(text).map(|c| {
+        (
+            c[1].to_string(),
+            c[2].trim_end_matches([',', '.']).to_string(),
+        )
+    })
+}
+
+/// The smallest Python minor this machine has or can download that satisfies `requires`.
+fn smallest_python_satisfying(env: &Env, requires: &str) -> Option<String> {
+    let specs = pep440_rs::VersionSpecifiers::from_str(requires).ok()?;
+    let mut versions: Vec<Version> = Vec::new();
+    if let Ok(installs) = python::managed::list(&env.settings.dirs, &env.platform) {
+        versions.extend(installs.iter().map(|i| i.version().clone()));
+    }
+    if let Ok(found) = python::discovery::find_all(&env.settings.dirs, &env.settings.shim_dirs()) {
+        versions.extend(found.into_iter().map(|f| f.version));
+    }
+    if let Ok(downloads) = python::catalog::load(
+        &env.settings.dirs,
+        &env.settings.catalog,
+        &env.platform,
+        true,
+        env.reporter,
+    ) {
+        versions.extend(downloads.into_iter().map(|d| d.version));
+    }
+    versions.retain(|v| !v.any_prerelease() && specs.contains(v));
+    versions.sort();
+    versions.first().map(|v| {
+        let r = v.release();
+        format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0))
+    })
+}
+
+/// Apply a pin: check it resolves (nothing changes if not), then edit pyenvx.toml and sync.
+fn apply_pin(
+    settings: &Settings,
+    printer: &Printer,
+    key: &str,
+    value: &str,
+    upgrade: bool,
+) -> Result<i32> {
+    let started = Instant::now();
+    let mut project = Project::from_cwd()?;
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    let _guard = sync::project_lock(&project, &reporter)?;
+
+    let mut candidate_text = ConfigEdit::open(&project.config_path())?;
+    candidate_text.set_project_str(key, value)?;
+    let candidate = Project {
+        root: project.root.clone(),
+        config: config::Config::parse(&candidate_text.text(), &project.config_path())?,
+    };
+    let index = env.index(&candidate);
+    let get_uv = || env.uv(&index);
+    let interp = sync::interpreter(&candidate, None, &env)?;
+    let packages = sync::resolve_with(
+        &env,
+        &get_uv,
+        &interp,
+        &candidate.config.requirements(),
+        &index,
+        upgrade,
+    )
+    .map_err(|e| {
+        explain_incompatible(
+            e,
+            &env,
+            &interp,
+            candidate.config.django.as_ref(),
+            &get_uv,
+            &index,
+        )
+    })?;
+
+    candidate_text.save()?;
+    project.reload()?;
+    let lock = Lock::new(
+        sync::locked_python(&interp),
+        sync::lock_inputs(&project),
+        packages,
+    );
+    lock.save(&project.lock_path())?;
+    drop(_guard);
+    let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+    summarize(printer, &report, started);
+    let django = lock
+        .package("django")
+        .map_or_else(|| "-".to_string(), |p| p.version.clone());
+    printer.success(format!(
+        "Pinned {key} to `{value}`: Python {}, Django {django}",
+        interp.version()
+    ));
+    super::shims::after_change(settings, printer, Some(&project.root));
+    Ok(exit::OK)
+}
+
+pub fn pin_python(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    PythonRequest::parse(&args.spec)?;
+    apply_pin(settings, printer, "python", &args.spec, args.upgrade)
+}
+
+pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    DjangoSpec::parse(&args.spec)?;
+    apply_pin(settings, printer, "django", &args.spec, args.upgrade)
+}
+
+pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    edit_dependencies(settings, printer, |edit| {
+        for p in &args.packages {
+            config::requirement_name(p)?;
+        }
+        edit.add_dependencies(&args.packages)
+    })
+}
+
+pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    edit_dependencies(settings, printer, |edit| {
+        let missing = edit.remove_dependencies(&args.packages)?;
+        if !missing.is_empty() {
+            return Err(user_error!(
+                hint = "`pyenvx status` lists the dependencies",
+                "not a dependency of this project: {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Edit the dependencies, lock and sync; on a failed resolution pyenvx.toml is left as it was.
+fn edit_dependencies(
+    settings: &Settings,
+    printer: &Printer,
+    change: impl FnOnce(&mut ConfigEdit) -> Result<()>,
+) -> Result<i32> {
+    let started = Instant::now();
+    let project = Project::from_cwd()?;
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    let original = fs_err::read_to_string(project.config_path())?;
+    let mut edit = ConfigEdit::open(&project.config_path())?;
+    change(&mut edit)?;
+    edit.save()?;
+    let result =
+        Project::load(&project.root).and_then(|p| sync::sync(&p, &SyncOptions::default(), &env));
+    match result {
+        Ok(report) => {
+            summarize(printer, &report, started);
+            super::shims::after_change(settings, printer, Some(&project.root));
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            crate::python::catalog::write_atomic(&project.config_path(), original.as_bytes())?;
+            Err(e)
+        }
+    }
+}
+
+pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let project = Project::from_cwd()?;
+    if !sync::is_fresh(&project) {
+        let reporter = printer.reporter();
+        let env = Env::new(settings, &reporter);
+        let started = Instant::now();
+        let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+        if !report.installed.is_empty() || !report.removed.is_empty() || report.venv_created {
+            summarize(printer, &report, started);
+        }
+    }
+    let venv = project.venv_dir();
+    let mut command = std::process::Command::new(&args.command[0]);
+    command.args(&args.command[1..]);
+    let dotenv = dotenv_vars(&project)?;
+    // The database's DATABASE_URL and PG* variables, read from the port registry and the
+    // project's credentials (nothing is started); .env and the process environment win.
+    for (k, v) in crate::services::env_vars(&settings.dirs, &project)? {
+        if std::env::var_os(&k).is_none() && !dotenv.iter().any(|(d, _)| *d == k) {
+            command.env(k, v);
+        }
+    }
+    for (k, v) in dotenv {
+        // The process environment wins over .env, as with every dotenv loader.
+        if std::env::var_os(&k).is_none() {
+            command.env(k, v);
+        }
+    }
+    command.env("VIRTUAL_ENV", &venv);
+    command.env_remove("PYTHONHOME");
+    let mut path = vec![venv.join("bin")];
+    if let Some(existing) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&existing));
+    }
+    command.env(
+        "PATH",
+        std::env::join_paths(path).context("PATH contains an invalid entry")?,
+    );
+    exec(command, &args.command[0])
+}
+
+/// Replace pyenvx with the command: signals reach it directly and its exit code is ours.
+fn exec(mut command: std::process::Command, program: &OsString) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let err = command.exec();
+    Err(if err.kind() == std::io::ErrorKind::NotFound {
+        user_error!(
+            hint = "add it with `pyenvx add`, or check the spelling",
+            "command not found in the sandbox or on PATH: {}",
+            program.to_string_lossy()
+        )
+    } else {
+        anyhow::Error::new(err).context(format!("cannot run {}", program.to_string_lossy()))
+    })
+}
+
+fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
+    let path = project.dotenv_path();
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let iter = dotenvy::from_path_iter(&path)
+        .map_err(|e| user_error!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| {
+            user_error!(
+                hint = "lines look like `KEY=value`",
+                "{}: {e}",
+                path.display()
+            )
+        })?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+#[derive(serde::Serialize)]
+struct Status {
+    root: PathBuf,
+    name: String,
+    python_pin: Option<String>,
+    django_pin: Option<String>,
+    dependencies: Vec<String>,
+    python: Option<String>,
+    django: Option<String>,
+    locked: bool,
+    lock_matches_config: bool,
+    synced: bool,
+    packages: Vec<(String, String)>,
+    services: Vec<String>,
+}
+
+pub fn status(args: StatusArgs, _settings: &Settings, printer: &Printer) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    if find_root(&cwd).is_none() {
+        Project::discover(&cwd)?;
+    }
+    let project = Project::from_cwd()?;
+    let lock = Lock::load(&project.lock_path())?;
+    let inputs = sync::lock_inputs(&project);
+    let status = Status {
+        root: project.root.clone(),
+        name: project.config.name.clone(),
+        python_pin: project.config.python.as_ref().map(ToString::to_string),
+        django_pin: project.config.django.as_ref().map(ToString::to_string),
+        dependencies: project.config.dependencies.clone(),
+        python: lock.as_ref().map(|l| l.python.version.clone()),
+        django: lock
+            .as_ref()
+            .and_then(|l| l.package("django"))
+            .map(|p| p.version.clone()),
+        locked: lock.is_some(),
+        lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
+        synced: sync::is_fresh(&project),
+        packages: lock
+            .as_ref()
+            .map(|l| {
+                l.packages
+                    .iter()
+                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        services: project.config.services.keys().cloned().collect(),
+    };
+    if args.json {
+        printer.data(serde_json::to_string_pretty(&status)?);
+        return Ok(exit::OK);
+    }
+    let or_dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    printer.data(format!(
+        "project   {} ({})",
+        status.name,
+        status.root.display()
+    ));
+    printer.data(format!(
+        "python    {} (pin `{}`)",
+        or_dash(&status.python),
+        or_dash(&status.python_pin)
+    ));
+    printer.data(format!(
+        "django    {} (pin `{}`)",
+        or_dash(&status.django),
+        or_dash(&status.django_pin)
+    ));
+    if !status.dependencies.is_empty() {
+        printer.data(format!("deps      {}", status.dependencies.join(", ")));
+    }
+    let state = match (status.locked, status.lock_matches_config, status.synced) {
+        (false, _, _) => "not locked: run `pyenvx sync`",
+        (true, false, _) => "pyenvx.toml changed since the lock: run `pyenvx sync`",
+        (true, true, false) => ".venv differs from the lock: run `pyenvx sync`",
+        (true, true, true) => "in sync",
+    };
+    printer.data(format!("state     {state}"));
+    printer.data(format!("packages  {}", status.packages.len()));
+    if !status.services.is_empty() {
+        printer.data(format!("services  {}", status.services.join(", ")));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,324 @@
+//! `pyenvx python install|list|find|uninstall|pin`.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{
+    PythonFindArgs, PythonInstallArgs, PythonListArgs, PythonPinArgs, PythonUninstallArgs,
+};
+use crate::error::exit;
+use crate::filelock::FileLock;
+use crate::platform::Platform;
+use crate::printer::Printer;
+use crate::python::install::{InstallOptions, Outcome};
+use crate::python::{self, catalog, discovery, managed, PythonRequest};
+use crate::settings::Settings;
+use crate::user_error;
+
+/// The global pin, if one is set.
+pub fn global_pin(settings: &Settings) -> Option<String> {
+    std::fs::read_to_string(settings.dirs.global_python_version())
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+        })
+}
+
+fn default_request(settings: &Settings) -> Result<PythonRequest> {
+    match global_pin(settings) {
+        Some(pin) => PythonRequest::parse(&pin),
+        None => Ok(PythonRequest::any()),
+    }
+}
+
+pub fn install(args: PythonInstallArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let platform = Platform::current();
+    let requests: Vec<PythonRequest> = if args.requests.is_empty() {
+        vec![default_request(settings)?]
+    } else {
+        args.requests
+            .iter()
+            .map(|r| PythonRequest::parse(r))
+            .collect::<Result<_>>()?
+    };
+    if let Some(path) = requests.iter().find(|r| r.is_path()) {
+        return Err(user_error!(
+            hint = "give a version such as `3.12`",
+            "`{path}` is a path; only versions can be installed"
+        ));
+    }
+    let downloads = catalog::load(
+        &settings.dirs,
+        &settings.catalog,
+        &platform,
+        settings.offline,
+        &printer.reporter(),
+    )?;
+    let mut chosen = Vec::new();
+    for request in &requests {
+        let download = python::request::select_best(request, downloads.iter(), |d| {
+            (&d.version, d.freethreaded())
+        })
+        .cloned()
+        .map_or_else(
+            || python::resolve_download(settings, &platform, request, &printer.reporter()),
+            Ok,
+        )?;
+        if !chosen
+            .iter()
+            .any(|d: &catalog::Download| d.key() == download.key())
+        {
+            chosen.push(download);
+        }
+    }
+    let opts = InstallOptions {
+        reinstall: args.reinstall,
+        offline: settings.offline,
+        mirror: settings.mirror.clone(),
+    };
+    let reporter = printer.reporter();
+    let started = Instant::now();
+    let results: Vec<Result<Outcome>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chosen
+            .iter()
+            .map(|d| {
+                let (reporter, opts, platform) = (&reporter, &opts, &platform);
+                scope.spawn(move || {
+                    python::install::install(&settings.dirs, platform, d, opts, reporter)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("install thread panicked")))
+            })
+            .collect()
+    });
+    let mut failed = 0;
+    for (download, result) in chosen.iter().zip(results) {
+        match result {
+            Ok(Outcome::Installed(i)) => printer.success(format!(
+                "Installed {} in {:.1}s {}",
+                i.receipt.key,
+                started.elapsed().as_secs_f64(),
+                printer.dim(i.dir.display())
+            )),
+            Ok(Outcome::AlreadyInstalled(i)) => printer.info(format!(
+                "{} is already installed {}",
+                i.receipt.key,
+                printer.dim(i.dir.display())
+            )),
+            Err(e) => {
+                failed += 1;
+                printer.error(&e.context(format!("cannot install {}", download.key())));
+            }
+        }
+    }
+    super::shims::after_change(settings, printer, None);
+    Ok(if failed > 0 { exit::FAILURE } else { exit::OK })
+}
+
+/// One row of `python list --json`.
+#[derive(Debug, Serialize)]
+struct ListRow {
+    key: String,
+    version: String,
+    implementation: &'static str,
+    variant: Option<String>,
+    /// `managed`, `system`, `pyenv` or `download`.
+    source: &'static str,
+    path: Option<String>,
+    url: Option<String>,
+}
+
+pub fn list(args: PythonListArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let platform = Platform::current();
+    let mut rows = Vec::new();
+    if settings.preference.allows_managed() {
+        for i in managed::list(&settings.dirs, &platform)? {
+            rows.push(ListRow {
+                key: i.receipt.key.clone(),
+                version: i.version().to_string(),
+                implementation: "cpython",
+                variant: i.receipt.variant.clone(),
+                source: "managed",
+                path: Some(i.executable().display().to_string()),
+                url: None,
+            });
+        }
+    }
+    if settings.preference.allows_system() {
+        for f in discovery::find_all(&settings.dirs, &settings.shim_dirs())? {
+            let variant = f.freethreaded.then(|| "freethreaded".to_string());
+            rows.push(ListRow {
+                key: format!(
+                    "cpython-{}{}-{}",
+                    f.version,
+                    if f.freethreaded { "+freethreaded" } else { "" },
+                    platform.key()
+                ),
+                version: f.version.to_string(),
+                implementation: "cpython",
+                variant,
+                source: match f.origin {
+                    discovery::Origin::Path => "system",
+                    discovery::Origin::Pyenv => "pyenv",
+                },
+                path: Some(f.path.display().to_string()),
+                url: None,
+            });
+        }
+    }
+    if !args.installed && settings.preference.allows_managed() {
+        match catalog::load(
+            &settings.dirs,
+            &settings.catalog,
+            &platform,
+            settings.offline,
+            &printer.reporter(),
+        ) {
+            Ok(downloads) => {
+                for d in downloads {
+                    if rows
+                        .iter()
+                        .any(|r| r.source == "managed" && r.key == d.key())
+                    {
+                        continue;
+                    }
+                    rows.push(ListRow {
+                        key: d.key(),
+                        version: d.version.to_string(),
+                        implementation: "cpython",
+                        variant: d.variant.clone(),
+                        source: "download",
+                        path: None,
+                        url: Some(d.resolved_url(settings.mirror.as_deref())),
+                    });
+                }
+            }
+            Err(e) if settings.offline => {
+                printer.warn(format!("{e:#}; showing installed versions only"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    rows.sort_by(|a, b| {
+        let va = a.version.parse::<pep440_rs::Version>().ok();
+        let vb = b.version.parse::<pep440_rs::Version>().ok();
+        vb.cmp(&va).then_with(|| a.source.cmp(b.source))
+    });
+    if args.json {
+        printer.data(serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::OK);
+    }
+    let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0);
+    for row in &rows {
+        let place = match (&row.path, row.source) {
+            (Some(p), "managed") => p.clone(),
+            (Some(p), source) => format!("{p} {}", printer.dim(format!("({source})"))),
+            (None, _) => printer.dim("<download available>"),
+        };
+        printer.data(format!("{:width$}    {place}", row.key));
+    }
+    Ok(exit::OK)
+}
+
+pub fn find(args: PythonFindArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let platform = Platform::current();
+    let request = match &args.request {
+        Some(r) => PythonRequest::parse(r)?,
+        None => default_request(settings)?,
+    };
+    match python::find(settings, &platform, &request)? {
+        Some(interpreter) => {
+            printer.data(interpreter.executable().display().to_string());
+            Ok(exit::OK)
+        }
+        None => Err(user_error!(
+            hint = format!("install one with `pyenvx python install {request}`"),
+            "no Python interpreter matches `{request}`"
+        )),
+    }
+}
+
+pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let platform = Platform::current();
+    let installed = managed::list(&settings.dirs, &platform)?;
+    let mut targets = Vec::new();
+    for raw in &args.versions {
+        let request = PythonRequest::parse(raw)?;
+        let matching: Vec<_> = installed
+            .iter()
+            .filter(|i| request.matches(i.version(), i.freethreaded()))
+            .collect();
+        if matching.is_empty() {
+            return Err(user_error!(
+                hint = "`pyenvx python list --installed` shows what is installed",
+                "no managed Python matches `{raw}`"
+            ));
+        }
+        for m in matching {
+            if !targets.iter().any(|t: &managed::Installed| t.dir == m.dir) {
+                targets.push(m.clone());
+            }
+        }
+    }
+    for target in targets {
+        let key = &target.receipt.key;
+        let _lock = FileLock::acquire(&settings.dirs.locks().join(format!("{key}.lock")), || {
+            printer.info(format!("waiting: another pyenvx is using {key}"))
+        })?;
+        // Rename first so the removal is atomic for readers: either the install is there, or not.
+        let trash = settings
+            .dirs
+            .pythons()
+            .join(format!(".tmp-{key}-old-{}", std::process::id()));
+        fs_err::rename(&target.dir, &trash)?;
+        managed::update_minor_link(
+            &settings.dirs,
+            &platform,
+            target.version(),
+            target.freethreaded(),
+        )?;
+        fs_err::remove_dir_all(&trash)?;
+        printer.success(format!("Uninstalled {key}"));
+    }
+    super::shims::after_change(settings, printer, None);
+    Ok(exit::OK)
+}
+
+pub fn pin(args: PythonPinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    if !args.global {
+        return Err(user_error!(
+            hint = "use `pyenvx python pin --global 3.12` for the default outside projects, or `pyenvx pin python 3.12` inside a project",
+            "`pyenvx python pin` sets the global default and needs --global"
+        ));
+    }
+    let Some(raw) = args.request else {
+        match global_pin(settings) {
+            Some(pin) => printer.data(pin),
+            None => {
+                return Err(user_error!(
+                    hint = "set one with `pyenvx python pin --global 3.12`",
+                    "no global Python pin"
+                ))
+            }
+        }
+        return Ok(exit::OK);
+    };
+    let request = PythonRequest::parse(&raw)?;
+    let path = settings.dirs.global_python_version();
+    catalog::write_atomic(&path, format!("{request}\n").as_bytes())?;
+    printer.success(format!(
+        "Pinned the global Python to `{request}` {}",
+        printer.dim(path.display())
+    ));
+    Ok(exit::OK)
+}

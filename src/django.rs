@@ -1,0 +1,230 @@
+//! Django facts pyenvx needs: what a pin like `5.2` means, which series are LTS, and the edits
+//! `pyenvx init` makes to a fresh project's settings.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::Result;
+use pep440_rs::{Version, VersionSpecifiers};
+
+use crate::user_error;
+
+/// A Django pin from `pyenvx.toml` or the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DjangoSpec {
+    raw: String,
+    specifiers: VersionSpecifiers,
+}
+
+impl DjangoSpec {
+    /// `5.2` (a series: its newest patch, `~=5.2.0`), `5` (`~=5.0`), `5.2.19` (exactly), or PEP 440
+    /// specifiers such as `>=4.2,<5`.
+    pub fn parse(input: &str) -> Result<Self> {
+        let raw = input.trim().to_string();
+        let invalid = |detail: String| {
+            user_error!(
+                hint = "use a series like `5.2`, an exact version like `5.2.19`, or specifiers like `>=4.2,<5`",
+                "invalid Django pin `{raw}`{detail}"
+            )
+        };
+        let spec = if raw.starts_with(['<', '>', '=', '!', '~']) {
+            raw.clone()
+        } else {
+            let v = Version::from_str(&raw).map_err(|e| invalid(format!(": {e}")))?;
+            match v.release().len() {
+                1 => format!("~={}.0", v.release()[0]),
+                2 => format!("~={}.{}.0", v.release()[0], v.release()[1]),
+                _ => format!("=={raw}"),
+            }
+        };
+        let specifiers =
+            VersionSpecifiers::from_str(&spec).map_err(|e| invalid(format!(": {e}")))?;
+        Ok(Self { raw, specifiers })
+    }
+
+    /// The PEP 508 requirement handed to the installer.
+    pub fn requirement(&self) -> String {
+        format!("django{}", self.specifiers)
+    }
+
+    /// The `major.minor` this pin names, when it names one series (`5.2`, `5.2.19`, `~=5.2.0`).
+    pub fn series(&self) -> Option<(u64, u64)> {
+        let v = Version::from_str(self.raw.trim_start_matches(['<', '>', '=', '!', '~'])).ok()?;
+        let r = v.release();
+        (r.len() >= 2).then(|| (r[0], r[1]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Display for DjangoSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// Django's long-term-support releases are the `.2` of each major (4.2, 5.2, 6.2, …).
+pub fn is_lts(major: u64, minor: u64) -> bool {
+    minor == 2 && major >= 2
+}
+
+/// The newest LTS series not newer than `newest` (the newest release the interpreter can run),
+/// then older LTS series, newest first: the candidates for a default pin.
+pub fn lts_candidates(newest: &Version) -> Vec<(u64, u64)> {
+    let r = newest.release();
+    let (major, minor) = (r[0], r.get(1).copied().unwrap_or(0));
+    let first = if minor >= 2 {
+        major
+    } else {
+        major.saturating_sub(1)
+    };
+    (2..=first)
+        .rev()
+        .map(|m| (m, 2))
+        .filter(|&(m, n)| is_lts(m, n))
+        .collect()
+}
+
+/// Older series than `(major, minor)`, newest first, to suggest when a pin cannot work:
+/// every Django major has `.0`, `.1` and `.2`.
+pub fn older_series(major: u64, minor: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let (mut ma, mut mi) = (major, minor);
+    while out.len() < 8 && ma >= 2 {
+        if mi == 0 {
+            ma -= 1;
+            mi = 2;
+        } else {
+            mi -= 1;
+        }
+        out.push((ma, mi));
+    }
+    out
+}
+
+/// Add `rest_framework` to INSTALLED_APPS of a fresh `settings.py`.
+pub fn add_installed_app(settings: &str, app: &str) -> Option<String> {
+    if settings.contains(&format!("\"{app}\"")) || settings.contains(&format!("'{app}'")) {
+        return Some(settings.to_string());
+    }
+    let start = settings.find("INSTALLED_APPS")?;
+    let close = start + settings[start..].find(']')?;
+    let (head, tail) = settings.split_at(close);
+    let quote = if head.contains("\"django.contrib") {
+        '"'
+    } else {
+        '\''
+    };
+    let head = head.trim_end_matches([' ', '\n']);
+    let comma = if head.ends_with(',') || head.ends_with('[') {
+        ""
+    } else {
+        ","
+    };
+    Some(format!("{head}{comma}\n    {quote}{app}{quote},\n{tail}"))
+}
+
+/// Make `DATABASES` read `DATABASE_URL` (via dj-database-url), keeping SQLite when it is unset.
+pub fn wire_database_url(settings: &str) -> Option<String> {
+    if settings.contains("dj_database_url") {
+        return Some(settings.to_string());
+    }
+    let start = settings.find("DATABASES = {")?;
+    // The fresh settings' DATABASES block ends at the first line that is exactly `}`.
+    let end = start + settings[start..].find("\n}\n")? + 3;
+    let block = &settings[start..end];
+    let sqlite = block
+        .trim_start_matches("DATABASES = {")
+        .trim_end()
+        .trim_end_matches('}');
+    let default = sqlite
+        .trim()
+        .trim_start_matches("'default':")
+        .trim_start_matches("\"default\":")
+        .trim()
+        .trim_end_matches(',')
+        .to_string();
+    let replacement = format!(
+        "import dj_database_url  # noqa: E402  (added by pyenvx)\n\n\
+         # `pyenvx db up` and `pyenvx run` set DATABASE_URL; without it, SQLite as before.\n\
+         DATABASES = {{\n    \"default\": dj_database_url.config(\n        default=None,\n        conn_max_age=600,\n    )\n    or {default},\n}}\n"
+    );
+    Some(format!(
+        "{}{}{}",
+        &settings[..start],
+        replacement,
+        &settings[end..]
+    ))
+}
+
+/// A Python identifier for `startproject`, from a project or directory name.
+pub fn module_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_mean_what_django_developers_expect() {
+        assert_eq!(
+            DjangoSpec::parse("5.2").unwrap().requirement(),
+            "django~=5.2.0"
+        );
+        assert_eq!(DjangoSpec::parse("5").unwrap().requirement(), "django~=5.0");
+        assert_eq!(
+            DjangoSpec::parse("5.2.19").unwrap().requirement(),
+            "django==5.2.19"
+        );
+        assert_eq!(
+            DjangoSpec::parse(">=4.2,<5").unwrap().requirement(),
+            "django>=4.2, <5"
+        );
+        assert_eq!(DjangoSpec::parse("5.2").unwrap().series(), Some((5, 2)));
+        assert!(DjangoSpec::parse("five").is_err());
+    }
+
+    #[test]
+    fn lts_and_older_series() {
+        let v = |s: &str| Version::from_str(s).unwrap();
+        assert_eq!(lts_candidates(&v("6.1.3"))[..2], [(5, 2), (4, 2)]);
+        assert_eq!(lts_candidates(&v("5.2.19"))[0], (5, 2));
+        assert_eq!(lts_candidates(&v("6.2.0"))[0], (6, 2));
+        assert_eq!(older_series(6, 1)[..4], [(6, 0), (5, 2), (5, 1), (5, 0)]);
+    }
+
+    #[test]
+    fn settings_edits() {
+        let s = "INSTALLED_APPS = [\n    \"django.contrib.admin\",\n    \"django.contrib.staticfiles\",\n]\n\nDATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.sqlite3\",\n        \"NAME\": BASE_DIR / \"db.sqlite3\",\n    }\n}\n\nX = 1\n";
+        let with_app = add_installed_app(s, "rest_framework").unwrap();
+        assert!(
+            with_app.contains("\"django.contrib.staticfiles\",\n    \"rest_framework\",\n]"),
+            "{with_app}"
+        );
+        let wired = wire_database_url(s).unwrap();
+        assert!(
+            wired.contains("dj_database_url.config(")
+                && wired.contains("\"ENGINE\": \"django.db.backends.sqlite3\""),
+            "{wired}"
+        );
+        assert!(wired.ends_with("\nX = 1\n"), "{wired}");
+        assert_eq!(module_name("My-Library 2"), "my_library_2");
+        assert_eq!(module_name("2fa"), "_2fa");
+    }
+}

@@ -1,0 +1,478 @@
+//! Fetching bytes from `http(s)://`, `file://` or a plain path, as a stream.
+//!
+//! Callers get a reader plus the announced length so they can hash and unpack while the bytes
+//! arrive. HTTP failures become user errors naming the URL.
+
+use std::io::{self, BufRead, Read};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::OnceLock;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::user_error;
+
+/// An open download.
+pub struct Body {
+    pub reader: Box<dyn Read + Send>,
+    /// The length the server (or file system) announced, to detect truncated bodies.
+    pub len: Option<u64>,
+}
+
+fn client() -> Result<&'static reqwest::blocking::Client> {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let client = reqwest::blocking::Client::builder()
+        .user_agent(concat!("pyenvx/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        // Archives are tens of megabytes on slow links: no overall deadline.
+        .timeout(None)
+        .build()
+        .context("cannot initialise the HTTP client")?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
+/// Is `location` something we fetch over the network (as opposed to a local file)?
+pub fn is_remote(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// `file:///x` and plain paths name local files.
+pub fn local_path(location: &str) -> Option<PathBuf> {
+    if let Some(rest) = location.strip_prefix("file://") {
+        let decoded = percent_encoding::percent_decode_str(rest)
+            .decode_utf8_lossy()
+            .into_owned();
+        return Some(PathBuf::from(decoded));
+    }
+    (!is_remote(location)).then(|| PathBuf::from(location))
+}
+
+/// Open `location` for streaming; `headers` are sent with HTTP requests only.
+pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
+    if let Some(path) = local_path(location) {
+        let file = std::fs::File::open(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                user_error!(
+                    hint = "check the mirror or catalog setting that produced this path",
+                    "download failed: {} does not exist",
+                    path.display()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+            }
+        })?;
+        let len = file.metadata().ok().map(|m| m.len());
+        return Ok(Body {
+            reader: Box::new(file),
+            len,
+        });
+    }
+    let mut request = client()?.get(location);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().map_err(|e| {
+        user_error!(
+            hint = "check your network connection or proxy settings; `--offline` uses only what is cached",
+            "download failed: cannot reach {location}: {}",
+            root_cause(&e)
+        )
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(user_error!(
+            hint = "the catalog may be stale or the mirror incomplete; check PYENVX_PYTHON_MIRROR and PYENVX_PYTHON_DOWNLOADS_JSON",
+            "download failed: {location} returned HTTP {status}"
+        ));
+    }
+    let len = response.content_length();
+    Ok(Body {
+        reader: Box::new(response),
+        len,
+    })
+}
+
+/// Fetch a small document (a catalog) into memory.
+pub fn fetch_text(location: &str, headers: &[(&str, String)]) -> Result<String> {
+    let mut body = open(location, headers)?;
+    let mut text = String::new();
+    body.reader
+        .read_to_string(&mut text)
+        .map_err(|e| user_error!("download failed: error reading {location}: {e}"))?;
+    Ok(text)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Passes bytes through while hashing and counting them, and reports progress.
+pub struct HashingReader<R, F: FnMut(u64)> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    on_bytes: F,
+}
+
+impl<R: Read, F: FnMut(u64)> HashingReader<R, F> {
+    pub fn new(inner: R, on_bytes: F) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            on_bytes,
+        }
+    }
+
+    /// Read what the consumer left unread (archive padding, gzip trailer) so the hash covers
+    /// the whole body, then return (sha256 hex, byte count).
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((hex::encode(self.hasher.finalize()), self.count))
+    }
+}
+
+impl<R: Read, F: FnMut(u64)> Read for HashingReader<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        (self.on_bytes)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Copies every byte read into a second writer (the download cache).
+pub struct TeeReader<R, W> {
+    inner: R,
+    sink: W,
+}
+
+impl<R: Read, W: io::Write> TeeReader<R, W> {
+    pub fn new(inner: R, sink: W) -> Self {
+        Self { inner, sink }
+    }
+}
+
+impl<R: Read, W: io::Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// SHA-256 of a whole file, for re-verifying cached archives.
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// What travels through a [`ChunkReader`]'s channel.
+enum Chunk {
+    Data(Vec<u8>),
+    /// The producer's reader failed; the consumer sees this error, never a silent end.
+    Failed(io::Error),
+    /// The producer's reader reached its end.
+    End,
+}
+
+/// How a [`read_ahead`] thread stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PumpEnd {
+    /// Its reader reached its end and everything was handed over.
+    Eof,
+    /// Its reader (or the chunk callback) failed; the error went to the consumer.
+    Failed,
+    /// The consumer dropped its [`ChunkReader`] (it failed or stopped early).
+    Closed,
+}
+
+/// The reading end of a [`read_ahead`] pipe: the bytes another thread read, in order.
+///
+/// An error on the producing side arrives here as that error; a producer that vanished without
+/// saying it was done (a panic) is an error too, so a failure never looks like a clean end.
+/// Dropping it tells the producer to stop.
+pub struct ChunkReader {
+    rx: Receiver<Chunk>,
+    recycle: Sender<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+    state: ReaderState,
+}
+
+enum ReaderState {
+    Open,
+    Ended,
+    Failed(io::ErrorKind),
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.buf.len() {
+            match self.state {
+                ReaderState::Open => {}
+                ReaderState::Ended => return Ok(&[]),
+                ReaderState::Failed(kind) => {
+                    return Err(io::Error::new(kind, "the stream failed earlier"))
+                }
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(data)) => {
+                    let old = std::mem::replace(&mut self.buf, data);
+                    self.pos = 0;
+                    if old.capacity() > 0 {
+                        // The producer reuses it; it may be gone already, which is fine.
+                        let _ = self.recycle.send(old);
+                    }
+                }
+                Ok(Chunk::End) => self.state = ReaderState::Ended,
+                Ok(Chunk::Failed(e)) => {
+                    self.state = ReaderState::Failed(e.kind());
+                    return Err(e);
+                }
+                Err(mpsc::RecvError) => {
+                    let e =
+                        io::Error::other("the thread producing this stream stopped unexpectedly");
+                    self.state = ReaderState::Failed(e.kind());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.buf.len());
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The thread of a [`read_ahead`]; joining it gives back the reader, the callback and how it
+/// stopped.
+pub type ReadAhead<'scope, R, F> = ScopedJoinHandle<'scope, (R, F, PumpEnd)>;
+
+/// Read `reader` on a new thread of `scope` named `name`, in chunks of `chunk_size` bytes with at
+/// most `depth` chunks waiting, and return the pipe's reading end. `on_chunk` sees every chunk,
+/// on that thread, before it is handed over (to hash it, say); an error from it fails the stream
+/// like a read error.
+///
+/// The thread stops at the reader's end, at its first error (which the [`ChunkReader`] then
+/// returns), or as soon as the [`ChunkReader`] is dropped. Joining it gives back the reader, the
+/// callback and how it stopped. Drop (or drain) the [`ChunkReader`] before joining, or the join
+/// can wait for room in the pipe forever.
+pub fn read_ahead<'scope, R, F>(
+    scope: &'scope Scope<'scope, '_>,
+    name: &str,
+    reader: R,
+    chunk_size: usize,
+    depth: usize,
+    on_chunk: F,
+) -> io::Result<(ChunkReader, ReadAhead<'scope, R, F>)>
+where
+    R: Read + Send + 'scope,
+    F: FnMut(&[u8]) -> io::Result<()> + Send + 'scope,
+{
+    let (tx, rx) = mpsc::sync_channel(depth);
+    let (recycle_tx, recycle_rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, move || {
+            let mut reader = reader;
+            let mut on_chunk = on_chunk;
+            let end = pump(&mut reader, &mut on_chunk, chunk_size, &tx, &recycle_rx);
+            (reader, on_chunk, end)
+        })?;
+    let pipe = ChunkReader {
+        rx,
+        recycle: recycle_tx,
+        buf: Vec::new(),
+        pos: 0,
+        state: ReaderState::Open,
+    };
+    Ok((pipe, handle))
+}
+
+fn pump<R: Read, F: FnMut(&[u8]) -> io::Result<()>>(
+    reader: &mut R,
+    on_chunk: &mut F,
+    chunk_size: usize,
+    tx: &SyncSender<Chunk>,
+    recycled: &Receiver<Vec<u8>>,
+) -> PumpEnd {
+    loop {
+        let mut buf = recycled.try_recv().unwrap_or_default();
+        // Recycled buffers are full-length already; only a fresh one (or the short last) grows.
+        buf.resize(chunk_size, 0);
+        let mut filled = 0;
+        let mut failure = None;
+        let mut at_end = false;
+        while filled < chunk_size {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    at_end = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        buf.truncate(filled);
+        if filled > 0 {
+            if let Err(e) = on_chunk(&buf) {
+                failure = Some(e);
+            } else if tx.send(Chunk::Data(buf)).is_err() {
+                return PumpEnd::Closed;
+            }
+        }
+        if let Some(e) = failure {
+            return match tx.send(Chunk::Failed(e)) {
+                Ok(()) => PumpEnd::Failed,
+                Err(_) => PumpEnd::Closed,
+            };
+        }
+        if at_end {
+            return match tx.send(Chunk::End) {
+                Ok(()) => PumpEnd::Eof,
+                Err(_) => PumpEnd::Closed,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yields `data`, then fails instead of ending when `fail` is set.
+    struct Source {
+        data: Vec<u8>,
+        pos: usize,
+        fail: bool,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos == self.data.len() {
+                return if self.fail {
+                    Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut off"))
+                } else {
+                    Ok(0)
+                };
+            }
+            // Odd-sized reads, to cross chunk boundaries.
+            let n = buf.len().min(self.data.len() - self.pos).min(777);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn data() -> Vec<u8> {
+        (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn read_ahead_passes_every_byte_in_order() {
+        let mut seen = 0u64;
+        std::thread::scope(|s| {
+            let source = Source {
+                data: data(),
+                pos: 0,
+                fail: false,
+            };
+            let (mut pipe, handle) = read_ahead(s, "test", source, 4096, 2, |c: &[u8]| {
+                seen += c.len() as u64;
+                Ok(())
+            })
+            .unwrap();
+            let mut out = Vec::new();
+            pipe.read_to_end(&mut out).unwrap();
+            assert_eq!(out, data());
+            drop(pipe);
+            let (_, _, end) = handle.join().unwrap();
+            assert_eq!(end, PumpEnd::Eof);
+        });
+        assert_eq!(seen, data().len() as u64);
+    }
+
+    #[test]
+    fn read_ahead_forwards_errors_and_stops_when_dropped() {
+        std::thread::scope(|s| {
+            let source = Source {
+                data: data(),
+                pos: 0,
+                fail: true,
+            };
+            let (mut pipe, handle) =
+                read_ahead(s, "test", source, 4096, 2, |_: &[u8]| Ok(())).unwrap();
+            let mut out = Vec::new();
+            let err = pipe.read_to_end(&mut out).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+            assert_eq!(out, data());
+            assert!(
+                pipe.read(&mut [0; 8]).is_err(),
+                "still failed, not at an end"
+            );
+            drop(pipe);
+            assert_eq!(handle.join().unwrap().2, PumpEnd::Failed);
+
+            // A consumer that gives up early releases a producer blocked on a full pipe.
+            let source = Source {
+                data: data(),
+                pos: 0,
+                fail: false,
+            };
+            let (mut pipe, handle) =
+                read_ahead(s, "test", source, 1024, 1, |_: &[u8]| Ok(())).unwrap();
+            let mut first = [0u8; 10];
+            pipe.read_exact(&mut first).unwrap();
+            drop(pipe);
+            assert_eq!(handle.join().unwrap().2, PumpEnd::Closed);
+        });
+    }
+
+    #[test]
+    fn a_vanished_producer_is_an_error() {
+        std::thread::scope(|s| {
+            let source = Source {
+                data: data(),
+                pos: 0,
+                fail: false,
+            };
+            let (mut pipe, handle) =
+                read_ahead(s, "test", source, 1024, 1, |_: &[u8]| -> io::Result<()> {
+                    panic!("callback bug")
+                })
+                .unwrap();
+            let err = pipe.read_to_end(&mut Vec::new()).unwrap_err();
+            assert!(err.to_string().contains("stopped unexpectedly"), "{err}");
+            assert!(handle.join().is_err());
+        });
+    }
+}

@@ -1,0 +1,625 @@
+//! `pyenvx export docker`: a `Dockerfile`, `docker-compose.yml` and `.dockerignore` that
+//! reproduce the sandbox in containers, plus the hashed `requirements.txt` the Dockerfile
+//! installs and, with a database, the `.env.docker` holding its secrets.
+//!
+//! Decisions and why:
+//! * The base image is the official `python:X.Y-slim` of the locked interpreter's minor: the
+//!   locked wheels carry `cpXY` tags, so any other minor could not install them.
+//! * Requirements are installed hash-checked, in their own layer, before the code is copied: a
+//!   code change rebuilds in seconds, and the image holds exactly the locked files.
+//! * The build context is always the project root (the code is there); `--out` only says where
+//!   the files go, so `COPY` paths and the compose `build:` are relative to the root.
+//!   `.dockerignore` goes to the root whatever `--out` says: builders read it only there.
+//! * `db` runs the image and major of `[services.db]`, on the official image's contract
+//!   (`POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB`, data at `/var/lib/postgresql/data`,
+//!   18+: `/var/lib/postgresql`), healthy only once `pg_isready` succeeds over TCP — the
+//!   image's first-run initialisation listens on the Unix socket only, so a TCP check cannot
+//!   pass before the database exists.
+//! * Secrets never appear in the compose file: both services read `.env.docker`, created once
+//!   (mode 0600, a fresh password, listed in `.gitignore` and `.dockerignore`) and never
+//!   replaced, not even by `--force`, because the data volume keeps the credentials it was
+//!   initialised with.
+//! * Host ports bind 127.0.0.1 only; `WEB_PORT` picks another host port than 8000.
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Result;
+
+use super::{current_lock, requirements, wheel_platform, write_shared};
+use crate::project::{Lock, Project};
+use crate::services::{self, DbConfig};
+use crate::user_error;
+
+pub const DOCKERFILE: &str = "Dockerfile";
+pub const COMPOSE_FILE: &str = "docker-compose.yml";
+pub const DOCKERIGNORE: &str = ".dockerignore";
+pub const REQUIREMENTS: &str = "requirements.txt";
+pub const ENV_FILE: &str = ".env.docker";
+
+/// What `export docker` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where the files go; default the project root.
+    pub out: Option<PathBuf>,
+    /// Replace existing files (never `.env.docker`).
+    pub force: bool,
+    /// Instead of `python:X.Y-slim`.
+    pub base_image: Option<String>,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Replaced,
+    /// An existing secrets file, left as it was.
+    Kept,
+}
+
+/// The result of an export, for the command to report.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub files: Vec<(PathBuf, Outcome)>,
+    /// The directory holding `docker-compose.yml`.
+    pub out: PathBuf,
+    pub spec: Spec,
+}
+
+/// Everything the templates need, gathered from the project and its lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The compose project name (`name:`).
+    pub name: String,
+    /// The locked interpreter, e.g. `3.12.1`.
+    pub python: String,
+    pub base_image: String,
+    pub django: Option<String>,
+    /// The Django project package (`library` for `library/settings.py`), for gunicorn.
+    pub module: String,
+    pub gunicorn: bool,
+    /// Whether the project root has `manage.py`, which the default command runs.
+    pub has_manage_py: bool,
+    pub db: Option<DbSpec>,
+    /// The output directory relative to the project root; empty for the root itself.
+    pub rel_out: PathBuf,
+    /// `[tool.pyenvx] index-url`, when containers can reach it too.
+    pub index_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbSpec {
+    pub image: String,
+    pub major: u32,
+}
+
+impl DbSpec {
+    /// Where the official image keeps its data: PostgreSQL 18 moved it one level up, so that
+    /// `pg_upgrade --link` can see old and new clusters in one volume.
+    pub fn data_dir(&self) -> &'static str {
+        if self.major >= 18 {
+            "/var/lib/postgresql"
+        } else {
+            "/var/lib/postgresql/data"
+        }
+    }
+}
+
+/// Gather the spec, check it can work, and write the files.
+pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
+    let lock = current_lock(project)?;
+    let root = fs_err::canonicalize(&project.root)?;
+    let outside = |dir: &Path| {
+        user_error!(
+            hint = format!(
+                "the project is the build context; pass a directory inside {} (or leave out --out)",
+                root.display()
+            ),
+            "{} is outside the project",
+            dir.display()
+        )
+    };
+    let out = match &opts.out {
+        Some(dir) => {
+            // Checked before the directory is created, and again once links are resolved.
+            let wanted = lexical_absolute(dir)?;
+            if relative_inside(&root, &wanted).is_none() {
+                return Err(outside(&wanted));
+            }
+            fs_err::create_dir_all(&wanted)?;
+            fs_err::canonicalize(&wanted)?
+        }
+        None => root.clone(),
+    };
+    let rel_out = relative_inside(&root, &out).ok_or_else(|| outside(&out))?;
+    let db = services::db_config(project)?;
+    let spec = spec(
+        project,
+        &lock,
+        db.as_ref(),
+        opts.base_image.as_deref(),
+        rel_out,
+    )?;
+
+    let plan: Vec<(PathBuf, String)> = vec![
+        (out.join(DOCKERFILE), dockerfile(&spec)),
+        (out.join(COMPOSE_FILE), compose(&spec)),
+        (root.join(DOCKERIGNORE), dockerignore()),
+        (out.join(REQUIREMENTS), requirements(&lock)),
+    ];
+    // Never overwrite without --force: check every file before writing any.
+    if !opts.force {
+        let existing: Vec<String> = plan
+            .iter()
+            .filter(|(p, _)| std::fs::symlink_metadata(p).is_ok())
+            .map(|(p, _)| display_rel(&root, p))
+            .collect();
+        if !existing.is_empty() {
+            return Err(user_error!(
+                hint =
+                    "compare or move them, then run `pyenvx export docker --force` to replace them",
+                "{} already {}; pyenvx export docker never overwrites without --force",
+                existing.join(", "),
+                if existing.len() == 1 {
+                    "exists"
+                } else {
+                    "exist"
+                }
+            ));
+        }
+    }
+    let mut files = Vec::new();
+    for (path, text) in plan {
+        let outcome = if path.exists() {
+            Outcome::Replaced
+        } else {
+            Outcome::Created
+        };
+        write_shared(&path, &text)?;
+        files.push((path, outcome));
+    }
+    if let Some(db) = &db {
+        let path = out.join(ENV_FILE);
+        let created = services::write_private_new(&path, env_file(project, db).as_bytes())?;
+        files.push((
+            path,
+            if created {
+                Outcome::Created
+            } else {
+                Outcome::Kept
+            },
+        ));
+        ignore_in_git(&root, ENV_FILE)?;
+    }
+    Ok(Exported { files, out, spec })
+}
+
+/// The spec for a project and its lock; fails when no container could run the lock.
+pub fn spec(
+    project: &Project,
+    lock: &Lock,
+    db: Option<&DbConfig>,
+    base_image: Option<&str>,
+    rel_out: PathBuf,
+) -> Result<Spec> {
+    let minor = lock.python_minor();
+    let base_image = match base_image {
+        Some(image) => {
+            let image = image.trim();
+            if image.is_empty() || image.contains(char::is_whitespace) {
+                return Err(user_error!(
+                    hint = "name an image like `python:3.12-slim` or `registry.example/python:3.12`",
+                    "`{image}` is not an image name"
+                ));
+            }
+            image.to_string()
+        }
+        None if lock.python.freethreaded => {
+            return Err(user_error!(
+                hint = format!(
+                    "pass `--base-image` with a free-threaded CPython {minor} image; its wheels are for `{minor}t` only"
+                ),
+                "the sandbox runs free-threaded Python {}, and there is no official image of it",
+                lock.python.version
+            ))
+        }
+        None => format!("python:{minor}-slim"),
+    };
+    // Wheels for macOS or Windows cannot install in a Linux container: say so now rather than
+    // at the end of a failed build.
+    let foreign: Vec<&str> = lock
+        .packages
+        .iter()
+        .filter(|p| {
+            wheel_platform(&p.file).is_some_and(|t| t.contains("macosx") || t.contains("win"))
+        })
+        .map(|p| p.file.as_str())
+        .collect();
+    if !foreign.is_empty() {
+        return Err(user_error!(
+            hint = "lock the project on Linux (for example in CI) and export there",
+            "the lock holds wheels for this machine's platform, which a Linux container cannot install: {}",
+            foreign.join(", ")
+        ));
+    }
+    Ok(Spec {
+        name: compose_name(&project.config.name),
+        python: lock.python.version.clone(),
+        base_image,
+        django: lock.package("django").map(|p| p.version.clone()),
+        module: django_module(project),
+        gunicorn: lock.package("gunicorn").is_some(),
+        has_manage_py: project.root.join("manage.py").is_file(),
+        db: db.map(|d| DbSpec {
+            image: d.image(),
+            major: d.major,
+        }),
+        rel_out,
+        index_url: project
+            .config
+            .index_url
+            .clone()
+            .filter(|u| reachable_from_containers(u)),
+    })
+}
+
+/// The Django project package, from `manage.py`'s `DJANGO_SETTINGS_MODULE` default; else the
+/// name `pyenvx init` would have given it.
+fn django_module(project: &Project) -> String {
+    let manage = std::fs::read_to_string(project.root.join("manage.py")).unwrap_or_default();
+    let re = regex::Regex::new(
+        r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)\.settings['"]"#,
+    )
+    .expect("valid regex");
+    re.captures(&manage)
+        .map(|c| c[1].to_string())
+        .unwrap_or_else(|| crate::django::module_name(&project.config.name))
+}
+
+/// A compose project name: lower-case letters, digits, `-` and `_`, starting with a letter or
+/// digit (what `docker compose` accepts).
+pub fn compose_name(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_start_matches(['-', '_']);
+    if trimmed.is_empty() {
+        "app".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// An index on loopback or a local path is this machine's, not the container's.
+fn reachable_from_containers(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    !matches!(host, "localhost" | "127.0.0.1" | "[" | "") && !host.starts_with("127.")
+}
+
+/// A string as a YAML double-quoted scalar (JSON's escaping is valid YAML).
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+fn slash_path(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The Dockerfile.
+pub fn dockerfile(spec: &Spec) -> String {
+    let requirements = slash_path(&spec.rel_out.join(REQUIREMENTS));
+    let django = spec
+        .django
+        .as_deref()
+        .map(|v| format!(", Django {v}"))
+        .unwrap_or_default();
+    let index = match &spec.index_url {
+        Some(url) => format!("ARG PIP_INDEX_URL={url}\n"),
+        None => "ARG PIP_INDEX_URL\n".to_string(),
+    };
+    let cmd = if spec.gunicorn {
+        format!(
+            "# gunicorn is a dependency, so it serves the app.\nCMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", {}]\n",
+            yaml_str(&format!("{}.wsgi", spec.module))
+        )
+    } else {
+        "# Django's development server; `pyenvx add gunicorn` and export again for a production server.\n\
+         CMD [\"python\", \"manage.py\", \"runserver\", \"0.0.0.0:8000\"]\n"
+            .to_string()
+    };
+    format!(
+        "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
+         # After changing dependencies: `pyenvx export docker --force`.\n\
+         FROM {base}\n\
+         \n\
+         # No .pyc files in the image; output reaches `docker compose logs` as it is written.\n\
+         ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    PIP_NO_CACHE_DIR=1\n\
+         \n\
+         WORKDIR /app\n\
+         \n\
+         # The app runs unprivileged.\n\
+         RUN useradd --create-home app && chown app /app\n\
+         \n\
+         # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
+         {index}\
+         # Exactly the locked files, hash-checked, in a layer that only a dependency change rebuilds.\n\
+         COPY {requirements} /tmp/requirements.txt\n\
+         RUN python -m pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt\n\
+         \n\
+         # Owned by the app's user, so it can read files whatever their mode on the host.\n\
+         COPY --chown=app:app . .\n\
+         USER app\n\
+         \n\
+         EXPOSE 8000\n\
+         {cmd}",
+        python = spec.python,
+        base = spec.base_image,
+    )
+}
+
+/// The compose file.
+pub fn compose(spec: &Spec) -> String {
+    let build = if spec.rel_out.as_os_str().is_empty() {
+        "    build: .\n".to_string()
+    } else {
+        let up = spec
+            .rel_out
+            .components()
+            .map(|_| "..")
+            .collect::<Vec<_>>()
+            .join("/");
+        format!(
+            "    build:\n      context: {}\n      dockerfile: {}\n",
+            yaml_str(&up),
+            yaml_str(&slash_path(&spec.rel_out.join(DOCKERFILE)))
+        )
+    };
+    let mut out = format!(
+        "# Generated by `pyenvx export docker` from pyenvx.toml and pyenvx.lock.\n\
+         #   docker compose up --wait     build and start; http://127.0.0.1:8000/\n\
+         #   WEB_PORT=8080 docker compose up --wait    another host port\n\
+         name: {name}\n\
+         \n\
+         services:\n\
+         \x20 web:\n\
+         {build}",
+        name = yaml_str(&spec.name),
+    );
+    if spec.db.is_some() {
+        out.push_str(&format!(
+            "    # DATABASE_URL=postgres://…@db:5432/… (the `db` service below); secrets stay out of this file.\n\
+             \x20   env_file: {ENV_FILE}\n"
+        ));
+    }
+    out.push_str("    ports:\n      - \"127.0.0.1:${WEB_PORT:-8000}:8000\"  # this machine only\n");
+    if let Some(db) = &spec.db {
+        out.push_str(&format!(
+            "    depends_on:\n      db:\n        condition: service_healthy\n\
+             \n\
+             \x20 db:\n\
+             \x20   # PostgreSQL {major}, as `pyenvx db up` runs it ([services.db] in pyenvx.toml).\n\
+             \x20   image: {image}\n\
+             \x20   env_file: {ENV_FILE}  # POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB\n\
+             \x20   volumes:\n\
+             \x20     - db-data:{data}\n\
+             \x20   healthcheck:\n\
+             \x20     # Over TCP: the image's first-run setup listens on its socket only.\n\
+             \x20     test: [\"CMD-SHELL\", \"pg_isready -h 127.0.0.1 -U \\\"$$POSTGRES_USER\\\" -d \\\"$$POSTGRES_DB\\\"\"]\n\
+             \x20     interval: 2s\n\
+             \x20     timeout: 5s\n\
+             \x20     retries: 60\n\
+             \n\
+             volumes:\n\
+             \x20 db-data:\n",
+            major = db.major,
+            image = yaml_str(&db.image),
+            data = db.data_dir(),
+        ));
+    }
+    out
+}
+
+/// What never goes into the image: the sandbox, pyenvx's state, secrets, caches.
+pub fn dockerignore() -> String {
+    "# Generated by `pyenvx export docker`: what never goes into the image.\n\
+     .git\n\
+     .venv\n\
+     .pyenvx\n\
+     .env\n\
+     .env.*\n\
+     **/__pycache__\n\
+     **/*.py[cod]\n\
+     db.sqlite3\n\
+     docker-compose.yml\n"
+        .to_string()
+}
+
+/// `.env.docker`: the database's role, password and name, and the web service's URL to it.
+fn env_file(project: &Project, db: &DbConfig) -> String {
+    let name = services::sql_name(&project.config.name);
+    let password = services::random_password(32);
+    format!(
+        "# Secrets for docker-compose.yml, written once by `pyenvx export docker`; keep it out of git.\n\
+         # The db container creates this role and database on its first start and its volume keeps\n\
+         # them: to change them, `docker compose down --volumes` (deletes the data) first.\n\
+         # PostgreSQL {major} ({image}).\n\
+         POSTGRES_USER={name}\n\
+         POSTGRES_PASSWORD={password}\n\
+         POSTGRES_DB={name}\n\
+         DATABASE_URL=postgres://{name}:{password}@db:5432/{name}\n",
+        major = db.major,
+        image = db.image(),
+    )
+}
+
+/// Add `name` to the project's `.gitignore` unless a line already says it.
+fn ignore_in_git(root: &Path, name: &str) -> Result<()> {
+    let path = root.join(".gitignore");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    if existing.lines().any(|l| l.trim() == name) {
+        return Ok(());
+    }
+    let sep = if existing.is_empty() || existing.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    crate::python::catalog::write_atomic(&path, format!("{existing}{sep}{name}\n").as_bytes())
+}
+
+/// `dir` made absolute against the working directory, `.` and `..` resolved by name.
+fn lexical_absolute(dir: &Path) -> Result<PathBuf> {
+    let joined = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dir)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// `dir` relative to `root` when it is `root` or below it.
+fn relative_inside(root: &Path, dir: &Path) -> Option<PathBuf> {
+    let rel = dir.strip_prefix(root).ok()?;
+    rel.components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then(|| rel.to_path_buf())
+}
+
+fn display_rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(db: Option<u32>) -> Spec {
+        Spec {
+            name: "library".into(),
+            python: "3.12.1".into(),
+            base_image: "python:3.12-slim".into(),
+            django: Some("5.2.19".into()),
+            module: "library".into(),
+            gunicorn: false,
+            has_manage_py: true,
+            db: db.map(|major| DbSpec {
+                image: format!("postgres:{major}"),
+                major,
+            }),
+            rel_out: PathBuf::new(),
+            index_url: None,
+        }
+    }
+
+    #[test]
+    fn dockerfile_installs_hashed_requirements_before_the_code() {
+        let text = dockerfile(&spec(None));
+        let pos = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+        };
+        assert!(text.contains("FROM python:3.12-slim\n"), "{text}");
+        assert!(
+            pos("--require-hashes") < pos("COPY --chown=app:app . ."),
+            "{text}"
+        );
+        assert!(
+            pos("COPY requirements.txt") < pos("--require-hashes"),
+            "{text}"
+        );
+        assert!(pos("COPY --chown=app:app . .") < pos("USER app"), "{text}");
+        for needle in ["PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "useradd"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert!(text.contains("\"runserver\", \"0.0.0.0:8000\"]"), "{text}");
+        let gunicorn = dockerfile(&Spec {
+            gunicorn: true,
+            ..spec(None)
+        });
+        assert!(
+            gunicorn.contains("CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"library.wsgi\"]"),
+            "{gunicorn}"
+        );
+        let nested = dockerfile(&Spec {
+            rel_out: PathBuf::from("deploy/docker"),
+            ..spec(None)
+        });
+        assert!(
+            nested.contains("COPY deploy/docker/requirements.txt "),
+            "{nested}"
+        );
+    }
+
+    #[test]
+    fn compose_follows_the_database_major() {
+        let text = compose(&spec(Some(15)));
+        for needle in [
+            "name: \"library\"",
+            "image: \"postgres:15\"",
+            "db-data:/var/lib/postgresql/data\n",
+            "pg_isready -h 127.0.0.1",
+            "condition: service_healthy",
+            "\"127.0.0.1:${WEB_PORT:-8000}:8000\"",
+            "env_file: .env.docker",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert!(!text.contains("POSTGRES_PASSWORD="), "{text}");
+        let pg18 = compose(&spec(Some(18)));
+        assert!(pg18.contains("db-data:/var/lib/postgresql\n"), "{pg18}");
+        let none = compose(&spec(None));
+        assert!(
+            !none.contains("db:") && !none.contains("env_file"),
+            "{none}"
+        );
+        let nested = compose(&Spec {
+            rel_out: PathBuf::from("deploy"),
+            ..spec(None)
+        });
+        assert!(
+            nested.contains("context: \"..\"")
+                && nested.contains("dockerfile: \"deploy/Dockerfile\""),
+            "{nested}"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(compose_name("Library API"), "library-api");
+        assert_eq!(compose_name("_x"), "x");
+        assert_eq!(compose_name("@@"), "app");
+        assert_eq!(services::sql_name("Library API"), "library_api");
+        assert_eq!(services::sql_name("9lives"), "app_9lives");
+        let p = services::random_password(32);
+        assert!(p.len() == 32 && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(reachable_from_containers("https://pypi.example/simple/"));
+        assert!(!reachable_from_containers("http://127.0.0.1:8080/simple/"));
+        assert!(!reachable_from_containers("file:///wheels"));
+    }
+}

@@ -1,0 +1,26 @@
+//! pyenvx: per-project Python/Django sandboxes.
+//!
+//! The binary in `main.rs` is a thin layer over this library: it parses the command line
+//! (`cli`), resolves global settings, and calls one function in `commands`. Everything below
+//! `commands` is free of terminal concerns; long-running work reports progress through the
+//! [`reporter::Reporter`] trait so that the library never prints.
+
+pub mod cli;
+pub mod commands;
+pub mod dirs;
+pub mod django;
+pub mod download;
+pub mod error;
+pub mod export;
+pub mod filelock;
+pub mod installer;
+pub mod platform;
+pub mod printer;
+pub mod project;
+pub mod python;
+pub mod reporter;
+pub mod services;
+pub mod settings;
+pub mod shims;
+pub mod store;
+pub mod venv;

@@ -1,0 +1,403 @@
+//! `pyenvx.toml`: the project's pins, written for humans.
+//!
+//! Reading goes through serde with spans, so every error names the file, line, column and key.
+//! Writing goes through `toml_edit`, so a user's comments, order and formatting survive
+//! `pyenvx pin`, `add` and `remove`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::django::DjangoSpec;
+use crate::error::UserError;
+use crate::python::PythonRequest;
+
+pub const CONFIG_FILE: &str = "pyenvx.toml";
+
+/// The validated contents of `pyenvx.toml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub name: String,
+    pub python: Option<PythonRequest>,
+    pub django: Option<DjangoSpec>,
+    pub dependencies: Vec<String>,
+    pub index_url: Option<String>,
+    pub find_links: Vec<String>,
+    /// Install pip into the sandbox too (`pyenvx init --seed`).
+    pub seed: bool,
+    /// `[services.*]` tables, interpreted by the services module.
+    pub services: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    project: Option<Spanned<RawProject>>,
+    tool: Option<RawTool>,
+    services: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    name: Option<Spanned<String>>,
+    python: Option<Spanned<String>>,
+    django: Option<Spanned<String>>,
+    #[serde(default)]
+    dependencies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawTool {
+    pyenvx: Option<RawToolPyenvx>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawToolPyenvx {
+    index_url: Option<String>,
+    #[serde(default)]
+    find_links: Vec<String>,
+    #[serde(default)]
+    seed: bool,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn config_error(
+    path: &Path,
+    text: &str,
+    offset: usize,
+    key: &str,
+    message: impl std::fmt::Display,
+) -> anyhow::Error {
+    let (line, col) = line_col(text, offset);
+    let key = if key.is_empty() {
+        String::new()
+    } else {
+        format!(" (key `{key}`)")
+    };
+    anyhow::Error::new(
+        UserError::new(format!("{}:{line}:{col}: {message}{key}", path.display()))
+            .hint(format!("fix {} and run the command again", path.display())),
+    )
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = fs_err::read_to_string(path)?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            config_error(path, text, offset, "", e.message().trim())
+        })?;
+        let Some(project) = raw.project else {
+            return Err(config_error(
+                path,
+                text,
+                0,
+                "project",
+                "missing the [project] table",
+            ));
+        };
+        let project_span = project.span();
+        let project = project.into_inner();
+        let name = match project.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.into_inner(),
+            Some(n) => {
+                return Err(config_error(
+                    path,
+                    text,
+                    n.span().start,
+                    "project.name",
+                    "the name is empty",
+                ))
+            }
+            None => {
+                return Err(config_error(
+                    path,
+                    text,
+                    project_span.start,
+                    "project.name",
+                    "missing the project name",
+                ))
+            }
+        };
+        let python = match project.python {
+            Some(p) => Some(PythonRequest::parse(p.get_ref()).map_err(|e| {
+                config_error(path, text, p.span().start, "project.python", format!("{e}"))
+            })?),
+            None => None,
+        };
+        let django = match project.django {
+            Some(d) => Some(DjangoSpec::parse(d.get_ref()).map_err(|e| {
+                config_error(path, text, d.span().start, "project.django", format!("{e}"))
+            })?),
+            None => None,
+        };
+        let mut dependencies = Vec::new();
+        for (i, dep) in project.dependencies.into_iter().enumerate() {
+            if let Err(e) =
+                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(dep.get_ref())
+            {
+                return Err(config_error(
+                    path,
+                    text,
+                    dep.span().start,
+                    &format!("project.dependencies[{i}]"),
+                    format!("invalid requirement `{}`: {}", dep.get_ref(), e.message),
+                ));
+            }
+            dependencies.push(dep.into_inner());
+        }
+        let tool = raw.tool.and_then(|t| t.pyenvx);
+        Ok(Self {
+            path: path.to_path_buf(),
+            name,
+            python,
+            django,
+            dependencies,
+            index_url: tool.as_ref().and_then(|t| t.index_url.clone()),
+            find_links: tool
+                .as_ref()
+                .map(|t| t.find_links.clone())
+                .unwrap_or_default(),
+            seed: tool.as_ref().is_some_and(|t| t.seed),
+            services: raw.services.unwrap_or_default(),
+        })
+    }
+
+    /// What the installer resolves: Django's pin, the dependencies, pip when seeding.
+    pub fn requirements(&self) -> Vec<String> {
+        let mut reqs = Vec::new();
+        if let Some(django) = &self.django {
+            reqs.push(django.requirement());
+        }
+        reqs.extend(self.dependencies.iter().cloned());
+        if self.seed {
+            reqs.push("pip".to_string());
+        }
+        reqs
+    }
+}
+
+/// The text of a new `pyenvx.toml`.
+pub fn render_new(
+    name: &str,
+    python: &str,
+    django: Option<&str>,
+    dependencies: &[String],
+    seed: bool,
+) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    let mut project = toml_edit::Table::new();
+    project.insert("name", toml_edit::value(name));
+    project.insert("python", toml_edit::value(python));
+    if let Some(django) = django {
+        project.insert("django", toml_edit::value(django));
+    }
+    let mut deps = toml_edit::Array::new();
+    for d in dependencies {
+        deps.push(d.as_str());
+    }
+    project.insert("dependencies", toml_edit::value(deps));
+    doc.insert("project", toml_edit::Item::Table(project));
+    if seed {
+        let mut tool = toml_edit::Table::new();
+        tool.set_implicit(true);
+        let mut pyenvx = toml_edit::Table::new();
+        pyenvx.insert("seed", toml_edit::value(true));
+        tool.insert("pyenvx", toml_edit::Item::Table(pyenvx));
+        doc.insert("tool", toml_edit::Item::Table(tool));
+    }
+    doc.to_string()
+}
+
+/// An in-place edit of `pyenvx.toml` that keeps everything the user wrote.
+pub struct ConfigEdit {
+    path: PathBuf,
+    doc: toml_edit::DocumentMut,
+}
+
+impl ConfigEdit {
+    pub fn open(path: &Path) -> Result<Self> {
+        let text = fs_err::read_to_string(path)?;
+        let doc = text
+            .parse::<toml_edit::DocumentMut>()
+            .with_context(|| format!("cannot parse {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            doc,
+        })
+    }
+
+    fn project(&mut self) -> Result<&mut toml_edit::Table> {
+        self.doc["project"]
+            .as_table_mut()
+            .with_context(|| format!("{} has no [project] table", self.path.display()))
+    }
+
+    /// Set a string key of `[project]`, keeping the comment after the old value.
+    pub fn set_project_str(&mut self, key: &str, value: &str) -> Result<()> {
+        let project = self.project()?;
+        match project.get_mut(key).and_then(|i| i.as_value_mut()) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = toml_edit::Value::from(value);
+                *old.decor_mut() = decor;
+            }
+            None => {
+                project.insert(key, toml_edit::value(value));
+            }
+        }
+        Ok(())
+    }
+
+    fn dependencies(&mut self) -> Result<&mut toml_edit::Array> {
+        let project = self.project()?;
+        if !project.contains_key("dependencies") {
+            project.insert("dependencies", toml_edit::value(toml_edit::Array::new()));
+        }
+        project["dependencies"]
+            .as_array_mut()
+            .context("`project.dependencies` is not an array")
+    }
+
+    /// Add requirements, replacing an existing entry for the same package in place.
+    pub fn add_dependencies(&mut self, reqs: &[String]) -> Result<()> {
+        let deps = self.dependencies()?;
+        for req in reqs {
+            let name = requirement_name(req)?;
+            let existing = deps.iter().position(|v| {
+                v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() == Some(name.as_str())
+            });
+            match existing {
+                Some(i) => {
+                    let decor = deps.get(i).map(|v| v.decor().clone());
+                    deps.replace(i, req.as_str());
+                    if let (Some(decor), Some(v)) = (decor, deps.get_mut(i)) {
+                        *v.decor_mut() = decor;
+                    }
+                }
+                None => deps.push(req.as_str()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove requirements by package name; returns the names that were not there.
+    pub fn remove_dependencies(&mut self, names: &[String]) -> Result<Vec<String>> {
+        let deps = self.dependencies()?;
+        let mut missing = Vec::new();
+        for name in names {
+            let want = normalize_name(name);
+            let before = deps.len();
+            deps.retain(|v| {
+                v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() != Some(want.as_str())
+            });
+            if deps.len() == before {
+                missing.push(name.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    pub fn save(&self) -> Result<()> {
+        crate::python::catalog::write_atomic(&self.path, self.doc.to_string().as_bytes())
+    }
+
+    pub fn text(&self) -> String {
+        self.doc.to_string()
+    }
+}
+
+pub use crate::installer::normalize_name;
+
+/// The normalized package name of a PEP 508 requirement.
+pub fn requirement_name(req: &str) -> Result<String> {
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req).map_err(|e| {
+        crate::user_error!(
+            hint = "requirements look like `djangorestframework>=3.15` or `psycopg[binary]`",
+            "invalid requirement `{req}`: {}",
+            e.message
+        )
+    })?;
+    Ok(normalize_name(parsed.name.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let text = "[project]\nname = \"x\"\npython = \"banana\"\n";
+        let err = Config::parse(text, Path::new("/p/pyenvx.toml")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("/p/pyenvx.toml:3:10") && msg.contains("project.python"),
+            "{msg}"
+        );
+        let err = Config::parse(
+            "[project]\nname = \"x\"\npyhton = \"3.12\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("f.toml:3:1"), "{err:#}");
+        let err = Config::parse(
+            "[project]\nname = \"x\"\ndependencies = [\"dj ango\"]\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("dependencies[0]"), "{err:#}");
+    }
+
+    #[test]
+    fn edits_keep_comments() {
+        let text = "# my project\n[project]\nname = \"lib\"\npython = \"3.12\"  # the runtime\ndjango = \"5.2\"\ndependencies = [\n  \"djangorestframework>=3.15\",  # api\n  \"requests\",\n]\n";
+        let path = std::env::temp_dir().join(format!("pyenvx-edit-{}.toml", std::process::id()));
+        fs_err::write(&path, text).unwrap();
+        let mut edit = ConfigEdit::open(&path).unwrap();
+        edit.set_project_str("python", "3.13").unwrap();
+        edit.add_dependencies(&["gunicorn".into(), "Requests>=2".into()])
+            .unwrap();
+        assert!(edit.remove_dependencies(&["nope".into()]).unwrap() == ["nope"]);
+        let out = edit.text();
+        assert!(
+            out.contains("# my project") && out.contains("python = \"3.13\"  # the runtime"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"djangorestframework>=3.15\",  # api"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Requests>=2") && !out.contains("\"requests\""),
+            "{out}"
+        );
+        assert!(out.contains("gunicorn"), "{out}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn normalizes_names() {
+        assert_eq!(
+            normalize_name("Django_REST.framework"),
+            "django-rest-framework"
+        );
+        assert_eq!(requirement_name("psycopg[binary]>=3").unwrap(), "psycopg");
+    }
+}

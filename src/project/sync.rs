@@ -1,0 +1,554 @@
+//! Making a project's sandbox match its pins: choose the interpreter, lock, build or repair
+//! `.venv`, and link every locked distribution from the shared store.
+//!
+//! The slow parts are cached so that a switch between versions this machine has seen before
+//! needs no network and no installer run: resolutions are cached by their inputs, and installed
+//! wheel trees live in the content-addressed store (`crate::store`), hard-linked into `.venv`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::filelock::FileLock;
+use crate::installer::{self, IndexSettings, Resolved, Uv};
+use crate::platform::Platform;
+use crate::project::lock::{Lock, LockInputs, LockedPython};
+use crate::project::Project;
+use crate::python::{self, Interpreter, PythonRequest};
+use crate::reporter::Reporter;
+use crate::settings::Settings;
+use crate::store::{self, Store};
+use crate::user_error;
+use crate::venv::{self, Venv, VenvSpec};
+
+/// The context every project operation needs.
+pub struct Env<'a> {
+    pub settings: &'a Settings,
+    pub platform: Platform,
+    pub reporter: &'a dyn Reporter,
+    /// Found (or bootstrapped) on first need only: a warm switch never starts uv at all.
+    uv: std::cell::OnceCell<Uv>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(settings: &'a Settings, reporter: &'a dyn Reporter) -> Self {
+        Self {
+            settings,
+            platform: Platform::current(),
+            reporter,
+            uv: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn index(&self, project: &Project) -> IndexSettings {
+        IndexSettings::from_env().merged(
+            project.config.index_url.as_deref(),
+            &project.config.find_links,
+        )
+    }
+
+    /// uv, bootstrapped on first use with pip from a managed (or found) interpreter.
+    pub fn uv(&self, index: &IndexSettings) -> Result<Uv> {
+        if let Some(uv) = self.uv.get() {
+            return Ok(uv.clone());
+        }
+        let settings = self.settings;
+        let platform = &self.platform;
+        let reporter = self.reporter;
+        let uv = installer::ensure_uv(
+            &settings.dirs,
+            index,
+            settings.offline,
+            &|| {
+                let interp = python::find_or_install(
+                    settings,
+                    platform,
+                    &PythonRequest::parse("3")?,
+                    reporter,
+                )?;
+                Ok(interp.executable())
+            },
+            reporter,
+        )?;
+        Ok(self.uv.get_or_init(|| uv).clone())
+    }
+
+    fn uv_cache(&self) -> PathBuf {
+        self.settings.dirs.cache().join("uv")
+    }
+}
+
+/// How strictly to treat the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// Re-lock when `pyenvx.toml` changed.
+    #[default]
+    Normal,
+    /// Fail if `pyenvx.toml` and the lock disagree.
+    Locked,
+    /// Use the lock as it is, without checking it against `pyenvx.toml`.
+    Frozen,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    pub mode: LockMode,
+    /// Ignore cached resolutions and ask the index again.
+    pub upgrade: bool,
+    /// Replace a `.venv` that another tool made.
+    pub replace_venv: bool,
+}
+
+/// What a sync changed, for the summary line.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    pub installed: Vec<String>,
+    pub removed: Vec<String>,
+    pub relocked: bool,
+    pub venv_created: bool,
+    pub python: String,
+}
+
+/// The inputs `pyenvx.toml` gives the resolver.
+pub fn lock_inputs(project: &Project) -> LockInputs {
+    LockInputs {
+        python: project
+            .config
+            .python
+            .as_ref()
+            .map_or_else(|| "any".to_string(), ToString::to_string),
+        requirements: project.config.requirements(),
+    }
+}
+
+/// The interpreter for the project: the locked version when it still satisfies the pin,
+/// otherwise the best match for the pin (installing a build when none is on the machine).
+pub fn interpreter(project: &Project, lock: Option<&Lock>, env: &Env) -> Result<Interpreter> {
+    let request = project
+        .config
+        .python
+        .clone()
+        .unwrap_or_else(PythonRequest::any);
+    if let Some(lock) = lock {
+        if let Ok(exact) = PythonRequest::parse(&format!(
+            "{}{}",
+            lock.python.version,
+            if lock.python.freethreaded { "t" } else { "" }
+        )) {
+            let version = pep440_rs::Version::from_str(&lock.python.version).ok();
+            if version.is_some_and(|v| request.matches(&v, lock.python.freethreaded)) {
+                if let Some(found) = python::find(env.settings, &env.platform, &exact)? {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    python::find_or_install(env.settings, &env.platform, &request, env.reporter)
+}
+
+pub fn locked_python(interp: &Interpreter) -> LockedPython {
+    match interp {
+        Interpreter::Managed(m) => LockedPython {
+            version: m.version().to_string(),
+            implementation: "cpython".into(),
+            freethreaded: m.freethreaded(),
+            source: "managed".into(),
+            build: Some(m.receipt.build.clone()),
+            sha256: Some(m.receipt.sha256.clone()),
+        },
+        Interpreter::System(f) => LockedPython {
+            version: f.version.to_string(),
+            implementation: "cpython".into(),
+            freethreaded: f.freethreaded,
+            source: "system".into(),
+            build: None,
+            sha256: None,
+        },
+    }
+}
+
+/// `cp312`, `cp313t`: the wheel tag of an interpreter, for store keys of built sdists.
+pub fn python_tag(interp: &Interpreter) -> String {
+    let r = interp.version().release();
+    format!(
+        "cp{}{}{}",
+        r[0],
+        r.get(1).copied().unwrap_or(0),
+        if interp.freethreaded() { "t" } else { "" }
+    )
+}
+
+/// `3.12` or `3.13t`, as `.python-version` and pyenv/uv expect.
+pub fn minor_string(interp: &Interpreter) -> String {
+    let r = interp.version().release();
+    format!(
+        "{}.{}{}",
+        r[0],
+        r.get(1).copied().unwrap_or(0),
+        if interp.freethreaded() { "t" } else { "" }
+    )
+}
+
+fn venv_spec_home(interp: &Interpreter, env: &Env) -> PathBuf {
+    match interp {
+        // Through the minor-version link, so the sandbox survives a patch upgrade.
+        Interpreter::Managed(m) => m.minor_link(&env.settings.dirs).join("bin"),
+        Interpreter::System(f) => f.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    }
+}
+
+/// Make `.venv` a pyenvx environment on `interp`: create it, retarget it to another patch, or
+/// rebuild it for another minor version. Returns the venv and whether it was (re)built.
+pub fn ensure_venv(
+    project: &Project,
+    interp: &Interpreter,
+    replace_foreign: bool,
+    env: &Env,
+) -> Result<(Venv, bool)> {
+    let dir = project.venv_dir();
+    let home = venv_spec_home(interp, env);
+    let version = interp.version().clone();
+    let spec = VenvSpec {
+        interpreter_home: &home,
+        version: &version,
+        freethreaded: interp.freethreaded(),
+        prompt: &project.config.name,
+    };
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        if let Some(kind) = venv::foreign_venv_kind(&dir) {
+            if !replace_foreign {
+                return Err(user_error!(
+                    hint = "pyenvx never deletes it silently: move it away, or run `pyenvx sync --replace-venv` to replace it (packages are reinstalled from the lock)",
+                    "{} exists and was made by {kind}, not pyenvx",
+                    dir.display()
+                ));
+            }
+            move_aside(project, &dir)?;
+        } else {
+            let existing = Venv::open(&dir)?;
+            let cfg = existing.cfg()?;
+            let same_minor = cfg
+                .version()
+                .is_some_and(|v| v.release().get(..2) == version.release().get(..2));
+            let same_variant = existing
+                .site_packages()
+                .map(|p| {
+                    p.to_string_lossy()
+                        .contains(&format!("{}t/", minor_of(&version)))
+                        == interp.freethreaded()
+                })
+                .unwrap_or(false);
+            if same_minor && same_variant && existing.python().exists() {
+                if cfg.home().as_deref() != Some(home.as_path())
+                    || cfg.version().as_ref() != Some(&version)
+                {
+                    existing.retarget(&spec)?;
+                }
+                return Ok((existing, false));
+            }
+            move_aside(project, &dir)?;
+        }
+    }
+    let created = venv::create(&dir, &spec)?;
+    clean_aside(project);
+    Ok((created, true))
+}
+
+fn minor_of(v: &pep440_rs::Version) -> String {
+    let r = v.release();
+    format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0))
+}
+
+/// Rename an environment out of the way; it is deleted once its replacement exists, so an
+/// interruption never leaves the project with nothing but a half-built `.venv`.
+fn move_aside(project: &Project, dir: &Path) -> Result<()> {
+    let aside = project
+        .state_dir()
+        .join(format!("old-venv-{}", std::process::id()));
+    fs_err::create_dir_all(project.state_dir())?;
+    fs_err::rename(dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
+    Ok(())
+}
+
+fn clean_aside(project: &Project) {
+    if let Ok(entries) = std::fs::read_dir(project.state_dir()) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("old-venv-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Make the packages in `venv` exactly the lock's: remove extras and other versions, link the
+/// missing from the store (fetching into the store through uv what it lacks).
+pub fn install_locked(
+    venv: &Venv,
+    lock: &Lock,
+    interp: &Interpreter,
+    index: &IndexSettings,
+    env: &Env,
+    uv: &dyn Fn() -> Result<Uv>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let installed = store::installed_dists(venv)?;
+    let mut removed = Vec::new();
+    for dist in &installed {
+        let wanted = lock
+            .package(&dist.name)
+            .is_some_and(|p| p.version == dist.version);
+        if !wanted {
+            // Set aside rather than deleted, so switching back is a few renames.
+            if !store::park_dist(venv, dist, &installed)? {
+                store::remove_dist(venv, dist)?;
+            }
+            removed.push(format!("{}=={}", dist.name, dist.version));
+        }
+    }
+    let present: Vec<(String, String)> = installed
+        .iter()
+        .map(|d| (d.name.clone(), d.version.clone()))
+        .collect();
+    let mut added = Vec::new();
+    let mut missing: Vec<&Resolved> = Vec::new();
+    for p in &lock.packages {
+        if present.iter().any(|(n, v)| *n == p.name && *v == p.version) {
+            continue;
+        }
+        if store::unpark_dist(venv, &p.name, &p.version)? {
+            added.push(format!("{}=={}", p.name, p.version));
+        } else {
+            missing.push(p);
+        }
+    }
+    if missing.is_empty() {
+        return Ok((added, removed));
+    }
+    let store = Store::new(&env.settings.dirs);
+    let tag = python_tag(interp);
+    let to_fetch: Vec<Resolved> = missing
+        .iter()
+        .filter(|p| store.get(&Store::key(p, &tag)).is_none())
+        .map(|p| (*p).clone())
+        .collect();
+    if !to_fetch.is_empty() {
+        let uv = uv()?;
+        store.fetch(
+            &uv,
+            &interp.executable(),
+            &tag,
+            &to_fetch,
+            index,
+            env.settings.offline,
+            &env.uv_cache(),
+            env.reporter,
+        )?;
+    }
+    for p in missing {
+        let entry = store.get(&Store::key(p, &tag)).ok_or_else(|| {
+            user_error!(
+                "the installer did not produce {}=={} ({})",
+                p.name,
+                p.version,
+                p.file
+            )
+        })?;
+        store::link_into(&entry, venv)?;
+        added.push(format!("{}=={}", p.name, p.version));
+    }
+    Ok((added, removed))
+}
+
+/// A stamp in `.venv` recording which lock it was last synced to, so `pyenvx run` can skip
+/// the sync with one small read.
+const SYNC_STAMP: &str = ".pyenvx-synced";
+
+pub fn lock_fingerprint(lock_path: &Path) -> Option<String> {
+    let bytes = std::fs::read(lock_path).ok()?;
+    Some(hex::encode(&Sha256::digest(&bytes)[..16]))
+}
+
+/// Whether `.venv` was synced to the current lock and the lock matches `pyenvx.toml`.
+pub fn is_fresh(project: &Project) -> bool {
+    let Some(fingerprint) = lock_fingerprint(&project.lock_path()) else {
+        return false;
+    };
+    let stamp = std::fs::read_to_string(project.venv_dir().join(SYNC_STAMP)).ok();
+    if stamp.as_deref().map(str::trim) != Some(fingerprint.as_str()) {
+        return false;
+    }
+    matches!(Lock::load(&project.lock_path()), Ok(Some(lock)) if lock.inputs == lock_inputs(project))
+}
+
+fn write_stamp(project: &Project) -> Result<()> {
+    if let Some(fp) = lock_fingerprint(&project.lock_path()) {
+        crate::python::catalog::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Take the project's sync lock: two pyenvx processes never edit one `.venv` at once.
+pub fn project_lock(project: &Project, reporter: &dyn Reporter) -> Result<FileLock> {
+    FileLock::acquire(&project.state_dir().join("sync.lock"), || {
+        reporter.waiting_for_lock(&format!(
+            "another pyenvx is syncing {}",
+            project.root.display()
+        ))
+    })
+}
+
+/// The whole sync: lock if needed (per `opts.mode`), then make `.venv` match.
+pub fn sync(project: &Project, opts: &SyncOptions, env: &Env) -> Result<SyncReport> {
+    let _guard = project_lock(project, env.reporter)?;
+    let lock_path = project.lock_path();
+    let existing = Lock::load(&lock_path)?;
+    let inputs = lock_inputs(project);
+    let stale = existing.as_ref().is_none_or(|l| l.inputs != inputs);
+    let index = env.index(project);
+    let get_uv = || env.uv(&index);
+    let mut report = SyncReport::default();
+
+    let (lock, interp) = match (opts.mode, existing) {
+        (LockMode::Frozen, Some(lock)) => {
+            let interp = interpreter(project, Some(&lock), env)?;
+            (lock, interp)
+        }
+        (LockMode::Frozen, None) => {
+            return Err(user_error!(
+                hint = "run `pyenvx sync` without --frozen to create it",
+                "--frozen needs {}, which does not exist",
+                lock_path.display()
+            ))
+        }
+        (LockMode::Locked, _) if stale => {
+            return Err(user_error!(
+                hint = "run `pyenvx sync` to update the lock, then commit it",
+                "{} is out of date with {} (--locked)",
+                lock_path.display(),
+                project.config_path().display()
+            ))
+        }
+        (_, existing) => {
+            let interp = interpreter(project, existing.as_ref(), env)?;
+            // A fresh lock is kept while its interpreter is still the one in use.
+            let keep = existing.filter(|lock| {
+                !stale && !opts.upgrade && lock.python.version == interp.version().to_string()
+            });
+            match keep {
+                Some(lock) => (lock, interp),
+                None => relock(
+                    project,
+                    &interp,
+                    &inputs,
+                    &index,
+                    opts.upgrade,
+                    env,
+                    &get_uv,
+                    &mut report,
+                )?,
+            }
+        }
+    };
+
+    let (venv, created) = ensure_venv(project, &interp, opts.replace_venv, env)?;
+    report.venv_created = created;
+    let (added, removed) = install_locked(&venv, &lock, &interp, &index, env, &get_uv)?;
+    report.installed = added;
+    report.removed = removed;
+    report.python = interp.version().to_string();
+    write_python_version(project, &interp)?;
+    write_stamp(project)?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn relock(
+    project: &Project,
+    interp: &Interpreter,
+    inputs: &LockInputs,
+    index: &IndexSettings,
+    upgrade: bool,
+    env: &Env,
+    get_uv: &dyn Fn() -> Result<Uv>,
+    report: &mut SyncReport,
+) -> Result<(Lock, Interpreter)> {
+    let packages = resolve_with(env, get_uv, interp, &inputs.requirements, index, upgrade)?;
+    let lock = Lock::new(locked_python(interp), inputs.clone(), packages);
+    lock.save(&project.lock_path())?;
+    report.relocked = true;
+    Ok((lock, interp.clone()))
+}
+
+/// Resolve `requirements` for `interp`, reusing an earlier answer for the very same inputs and
+/// starting uv only on a miss (or with `upgrade`).
+pub fn resolve_with(
+    env: &Env,
+    get_uv: &dyn Fn() -> Result<Uv>,
+    interp: &Interpreter,
+    requirements: &[String],
+    index: &IndexSettings,
+    upgrade: bool,
+) -> Result<Vec<Resolved>> {
+    let cache = resolution_cache_path(env, interp, requirements, index);
+    if !upgrade {
+        if let Some(hit) = std::fs::read_to_string(&cache)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Vec<Resolved>>(&t).ok())
+        {
+            return Ok(hit);
+        }
+    }
+    if requirements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uv = get_uv()?;
+    let resolved = installer::resolve(
+        &uv,
+        &interp.executable(),
+        requirements,
+        index,
+        env.settings.offline,
+        &env.uv_cache(),
+    )?;
+    crate::python::catalog::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
+    Ok(resolved)
+}
+
+/// Where the resolution of exactly these inputs is cached: interpreter version and variant,
+/// index settings, and the requirements in any order.
+fn resolution_cache_path(
+    env: &Env,
+    interp: &Interpreter,
+    requirements: &[String],
+    index: &IndexSettings,
+) -> PathBuf {
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "v1\n{}\n{}\n{}\n",
+        interp.version(),
+        interp.freethreaded(),
+        index.cache_key()
+    ));
+    let mut sorted = requirements.to_vec();
+    sorted.sort();
+    for r in &sorted {
+        hasher.update(r.as_bytes());
+        hasher.update(b"\n");
+    }
+    let key = hex::encode(&hasher.finalize()[..16]);
+    env.settings
+        .dirs
+        .cache()
+        .join("resolutions")
+        .join(format!("{key}.json"))
+}
+
+fn write_python_version(project: &Project, interp: &Interpreter) -> Result<()> {
+    let want = format!("{}\n", minor_string(interp));
+    let path = project.python_version_file();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+        crate::python::catalog::write_atomic(&path, want.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Interpreters already on the machine: `python3.X` on PATH and pyenv's own installs.
+//!
+//! Each candidate is asked once for its facts (version, free-threading, prefix); the answers are
+//! cached by path, size and mtime, so a later run pays for a few `stat`s only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::time::UNIX_EPOCH;
+
+use anyhow::Result;
+use pep440_rs::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::dirs::Dirs;
+use crate::python::catalog::write_atomic;
+
+/// Where a found interpreter came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Path,
+    Pyenv,
+}
+
+/// An interpreter found on the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub path: PathBuf,
+    pub version: Version,
+    pub freethreaded: bool,
+    pub prefix: PathBuf,
+    pub origin: Origin,
+}
+
+/// The answers an interpreter gives about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Facts {
+    version: String,
+    implementation: String,
+    freethreaded: bool,
+    prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CacheEntry {
+    mtime_ns: u128,
+    size: u64,
+    facts: Option<Facts>,
+}
+
+/// Runs under every Python from 2.7 on, so an old interpreter answers instead of crashing.
+const QUERY: &str = r#"
+import json, sys, platform
+try:
+    import sysconfig
+    ft = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+except Exception:
+    ft = False
+v = sys.version_info
+pre = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v[3], "")
+ver = "%d.%d.%d" % (v[0], v[1], v[2]) + (pre + str(v[4]) if pre else "")
+print(json.dumps({"version": ver, "implementation": platform.python_implementation().lower(),
+                  "freethreaded": ft, "prefix": sys.prefix}))
+"#;
+
+/// Candidate executables, in search order: PATH (skipping `skip_dirs`, e.g. our own shims), then
+/// `$PYENV_ROOT/versions/*/bin/python3`.
+pub fn candidates(skip_dirs: &[PathBuf]) -> Vec<(PathBuf, Origin)> {
+    let mut out = Vec::new();
+    let pyenv = pyenv_root();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            // pyenv's own shims (and its plugins') are bash scripts that re-dispatch on the
+            // working directory; its real interpreters are found under `versions/` below.
+            let pyenv_shims = pyenv.as_ref().is_some_and(|root| dir.starts_with(root));
+            if dir.as_os_str().is_empty() || pyenv_shims || skip_dirs.iter().any(|s| s == &dir) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| is_python_name(n))
+                .collect();
+            names.sort();
+            out.extend(names.into_iter().map(|n| (dir.join(n), Origin::Path)));
+        }
+    }
+    if let Some(root) = pyenv {
+        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
+            let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            for dir in dirs {
+                let exe = dir.join("bin").join("python3");
+                if exe.exists() {
+                    out.push((exe, Origin::Pyenv));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn pyenv_root() -> Option<PathBuf> {
+    match std::env::var_os("PYENV_ROOT").filter(|v| !v.is_empty()) {
+        Some(root) => Some(PathBuf::from(root)),
+        None => ::dirs::home_dir().map(|h| h.join(".pyenv")),
+    }
+}
+
+/// `python3` or `python3.12` / `python3.13t`; not `python3-config`, not `python3.12-gdb.py`.
+fn is_python_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("python3") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(minor) = rest.strip_prefix('.') else {
+        return false;
+    };
+    let minor = minor.strip_suffix('t').unwrap_or(minor);
+    !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Every CPython 3 found on the machine, each real binary once.
+pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
+    let cache_path = dirs.interpreter_cache();
+    let mut cache: BTreeMap<String, CacheEntry> = std::fs::read_to_string(&cache_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let mut dirty = false;
+
+    let mut seen = std::collections::HashSet::new();
+    let mut unique = Vec::new();
+    for (path, origin) in candidates(skip_dirs) {
+        let Ok(real) = std::fs::canonicalize(&path) else {
+            continue;
+        };
+        if seen.insert(real.clone()) {
+            unique.push((path, real, origin));
+        }
+    }
+
+    // Query the uncached ones in parallel: each costs one interpreter start-up.
+    let stamps: Vec<Option<(u128, u64)>> = unique.iter().map(|(_, real, _)| stamp(real)).collect();
+    let to_query: Vec<usize> = (0..unique.len())
+        .filter(|&i| {
+            let key = unique[i].1.to_string_lossy().into_owned();
+            match (cache.get(&key), stamps[i]) {
+                (Some(e), Some((m, s))) => e.mtime_ns != m || e.size != s,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            }
+        })
+        .collect();
+    let answers: Vec<(usize, Option<Facts>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = to_query
+            .iter()
+            .map(|&i| {
+                let path = unique[i].1.clone();
+                scope.spawn(move || (i, query(&path)))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (i, facts) in answers {
+        if let Some((mtime_ns, size)) = stamps[i] {
+            cache.insert(
+                unique[i].1.to_string_lossy().into_owned(),
+                CacheEntry {
+                    mtime_ns,
+                    size,
+                    facts,
+                },
+            );
+            dirty = true;
+        }
+    }
+    if dirty {
+        if let Ok(text) = serde_json::to_string(&cache) {
+            let _ = write_atomic(&cache_path, text.as_bytes());
+        }
+    }
+
+    let mut found = Vec::new();
+    for (path, real, origin) in unique {
+        let Some(entry) = cache.get(real.to_string_lossy().as_ref()) else {
+            continue;
+        };
+        let Some(facts) = &entry.facts else { continue };
+        if facts.implementation != "cpython" {
+            continue;
+        }
+        let Ok(version) = Version::from_str(&facts.version) else {
+            continue;
+        };
+        if version.release().first() != Some(&3) {
+            continue;
+        }
+        found.push(Found {
+            path,
+            version,
+            freethreaded: facts.freethreaded,
+            prefix: PathBuf::from(&facts.prefix),
+            origin,
+        });
+    }
+    Ok(found)
+}
+
+fn stamp(path: &Path) -> Option<(u128, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((mtime, meta.len()))
+}
+
+/// Ask an interpreter about itself; `None` when it does not answer like a Python.
+fn query(path: &Path) -> Option<Facts> {
+    let output = Command::new(path)
+        .args(["-I", "-S", "-c", QUERY])
+        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONPATH")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// Ask one specific interpreter (a path the user gave).
+pub fn inspect(path: &Path) -> Option<Found> {
+    let facts = query(path)?;
+    let version = Version::from_str(&facts.version).ok()?;
+    Some(Found {
+        path: path.to_path_buf(),
+        version,
+        freethreaded: facts.freethreaded,
+        prefix: PathBuf::from(facts.prefix),
+        origin: Origin::Path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_python_name;
+
+    #[test]
+    fn recognises_interpreter_names() {
+        for ok in ["python3", "python3.12", "python3.13t"] {
+            assert!(is_python_name(ok), "{ok}");
+        }
+        for bad in [
+            "python3-config",
+            "python3.12-config",
+            "python3.12-gdb.py",
+            "python",
+            "python2.7",
+            "python3.",
+        ] {
+            assert!(!is_python_name(bad), "{bad}");
+        }
+    }
+}

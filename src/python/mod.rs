@@ -1,0 +1,176 @@
+//! CPython interpreters: requests, the download catalog, managed installs, and the ones already
+//! on the machine. `find` and `find_or_install` are what every other part of pyenvx calls.
+
+pub mod archive;
+pub mod catalog;
+pub mod discovery;
+pub mod install;
+pub mod managed;
+pub mod request;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use pep440_rs::Version;
+
+use crate::platform::Platform;
+use crate::reporter::Reporter;
+use crate::settings::Settings;
+use crate::user_error;
+
+pub use request::{PythonRequest, VersionRequest};
+
+/// An interpreter that satisfies a request, wherever it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpreter {
+    Managed(managed::Installed),
+    System(discovery::Found),
+}
+
+impl Interpreter {
+    pub fn version(&self) -> &Version {
+        match self {
+            Interpreter::Managed(m) => m.version(),
+            Interpreter::System(f) => &f.version,
+        }
+    }
+
+    pub fn freethreaded(&self) -> bool {
+        match self {
+            Interpreter::Managed(m) => m.freethreaded(),
+            Interpreter::System(f) => f.freethreaded,
+        }
+    }
+
+    pub fn executable(&self) -> PathBuf {
+        match self {
+            Interpreter::Managed(m) => m.executable(),
+            Interpreter::System(f) => f.path.clone(),
+        }
+    }
+
+    pub fn is_managed(&self) -> bool {
+        matches!(self, Interpreter::Managed(_))
+    }
+}
+
+/// The best installed or found interpreter for `request`, honouring the preference order:
+/// the first source (managed or system) with a match wins, and within it the newest version.
+pub fn find(
+    settings: &Settings,
+    platform: &Platform,
+    request: &PythonRequest,
+) -> Result<Option<Interpreter>> {
+    if let VersionRequest::Path(path) = &request.version {
+        let exe = if path.is_dir() {
+            path.join("bin").join("python3")
+        } else {
+            path.clone()
+        };
+        return Ok(discovery::inspect(&exe).map(Interpreter::System));
+    }
+    let pref = settings.preference;
+    let managed = || -> Result<Option<Interpreter>> {
+        if !pref.allows_managed() {
+            return Ok(None);
+        }
+        let installs = managed::list(&settings.dirs, platform)?;
+        Ok(request::select_best(request, installs.iter(), |i| {
+            (i.version(), i.freethreaded())
+        })
+        .cloned()
+        .map(Interpreter::Managed))
+    };
+    let system = || -> Result<Option<Interpreter>> {
+        if !pref.allows_system() {
+            return Ok(None);
+        }
+        let found = discovery::find_all(&settings.dirs, &settings.shim_dirs())?;
+        Ok(
+            request::select_best(request, found.iter(), |f| (&f.version, f.freethreaded))
+                .cloned()
+                .map(Interpreter::System),
+        )
+    };
+    if pref.system_first() {
+        match system()? {
+            Some(i) => Ok(Some(i)),
+            None => managed(),
+        }
+    } else {
+        match managed()? {
+            Some(i) => Ok(Some(i)),
+            None => system(),
+        }
+    }
+}
+
+/// The download `request` resolves to on this platform.
+pub fn resolve_download(
+    settings: &Settings,
+    platform: &Platform,
+    request: &PythonRequest,
+    reporter: &dyn Reporter,
+) -> Result<catalog::Download> {
+    let downloads = catalog::load(
+        &settings.dirs,
+        &settings.catalog,
+        platform,
+        settings.offline,
+        reporter,
+    )?;
+    request::select_best(request, downloads.iter(), |d| {
+        (&d.version, d.freethreaded())
+    })
+    .cloned()
+    .ok_or_else(|| {
+        let mut minors: Vec<String> = downloads
+            .iter()
+            .filter(|d| d.freethreaded() == request.freethreaded)
+            .map(|d| {
+                let r = d.version.release();
+                format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0))
+            })
+            .collect();
+        minors.dedup();
+        let hint = if minors.is_empty() {
+            format!("the catalog lists no builds for {platform}")
+        } else {
+            format!("available for {platform}: {}", minors.join(", "))
+        };
+        user_error!(hint = hint, "no downloadable Python matches `{request}`")
+    })
+}
+
+/// An interpreter for `request`: installed or found if possible, downloaded otherwise.
+pub fn find_or_install(
+    settings: &Settings,
+    platform: &Platform,
+    request: &PythonRequest,
+    reporter: &dyn Reporter,
+) -> Result<Interpreter> {
+    if let Some(found) = find(settings, platform, request)? {
+        return Ok(found);
+    }
+    if request.is_path() {
+        return Err(user_error!(
+            hint =
+                "give the path of a Python 3 executable or of a directory containing bin/python3",
+            "`{request}` is not a working Python interpreter"
+        ));
+    }
+    if !settings.preference.allows_managed() {
+        return Err(user_error!(
+            hint = "install it on the machine, or allow managed builds with PYENVX_PYTHON_PREFERENCE=system",
+            "no Python on this machine matches `{request}` and PYENVX_PYTHON_PREFERENCE=only-system"
+        ));
+    }
+    let download = resolve_download(settings, platform, request, reporter)?;
+    let opts = install::InstallOptions {
+        reinstall: false,
+        offline: settings.offline,
+        mirror: settings.mirror.clone(),
+    };
+    let outcome = install::install(&settings.dirs, platform, &download, &opts, reporter)?;
+    Ok(Interpreter::Managed(outcome.installed().clone()))
+}

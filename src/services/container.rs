@@ -1,0 +1,716 @@
+//! The container backend: the official PostgreSQL image under Docker or Podman, driven through
+//! the engine's own command-line client.
+//!
+//! Decisions and why:
+//! * The CLI, not the engine's API: it is what the user has configured (contexts, `DOCKER_HOST`,
+//!   rootless Podman), and Podman's `docker`-compatible CLI works unchanged.
+//! * The engine is identified by asking it (`<cli> version --format '{{json .}}'`), not by the
+//!   binary's name: `docker` is Podman on many machines.
+//! * Per project: container and named volume `pyenvx-<name>-<hash of the project path>-db`,
+//!   labelled with the project's path, the major and the port; the port is published on
+//!   127.0.0.1 only. `down` stops the container and keeps the volume; `reset` removes both.
+//! * The official image's contract: `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB`, data at
+//!   `/var/lib/postgresql/data` (18+: `/var/lib/postgresql`), port 5432. The password reaches the
+//!   CLI through its environment (`-e NAME` without a value), never its command line.
+//! * Ready means a login from the host succeeded, through the published port.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::pgwire::ConnectError;
+use super::postgres::DumpKind;
+use super::{ports, Backend, DbConfig, Identity, Status, UpReport};
+use crate::project::sync::Env;
+use crate::project::Project;
+use crate::user_error;
+
+/// Variable naming the engine's CLI (a name on PATH or a path).
+pub const ENGINE_VAR: &str = "PYENVX_CONTAINER_ENGINE";
+
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+const NATIVE_HINT: &str = "start the engine, set PYENVX_CONTAINER_ENGINE to its CLI, or run the database natively: \
+                           backend = \"native\" in [services.db] (or `pyenvx db up --backend native`)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Docker,
+    Podman,
+}
+
+/// A container engine that answered.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub program: PathBuf,
+    pub kind: EngineKind,
+    /// The server's (or, for Podman without a service, the client's) version.
+    pub version: String,
+}
+
+impl Engine {
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            EngineKind::Docker => "Docker",
+            EngineKind::Podman => "Podman",
+        }
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Find and ask the engine: `PYENVX_CONTAINER_ENGINE`, else `docker`, else `podman` on PATH.
+pub fn engine() -> Result<Engine> {
+    let chosen = std::env::var(ENGINE_VAR)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let program = match &chosen {
+        Some(name) => find_on_path(name).ok_or_else(|| {
+            user_error!(
+                hint = NATIVE_HINT,
+                "{ENGINE_VAR}={name}, but there is no such program"
+            )
+        })?,
+        None => ["docker", "podman"]
+            .iter()
+            .find_map(|n| find_on_path(n))
+            .ok_or_else(|| {
+                user_error!(
+                    hint = NATIVE_HINT,
+                    "no container engine: neither `docker` nor `podman` is installed"
+                )
+            })?,
+    };
+    let out = Command::new(&program)
+        .args(["version", "--format", "{{json .}}"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            user_error!(
+                hint = NATIVE_HINT,
+                "cannot run the container engine {}: {e}",
+                program.display()
+            )
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let kind = engine_kind(&json, &stdout);
+    let server = &json["Server"];
+    let running = out.status.success()
+        && match kind {
+            Some(EngineKind::Docker) => server.is_object(),
+            // Podman needs no service: the client runs containers itself.
+            Some(EngineKind::Podman) => true,
+            None => false,
+        };
+    if !running {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let reason = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("it gave no answer");
+        return Err(match kind {
+            None if out.status.success() => user_error!(
+                hint = NATIVE_HINT,
+                "{} does not answer like Docker or Podman",
+                program.display()
+            ),
+            _ => user_error!(
+                hint = NATIVE_HINT,
+                "the container engine ({}) is not running: {reason}",
+                program.display()
+            ),
+        });
+    }
+    let kind = kind.unwrap_or(EngineKind::Docker);
+    let version = server["Version"]
+        .as_str()
+        .or_else(|| json["Client"]["Version"].as_str())
+        .unwrap_or("?")
+        .to_string();
+    Ok(Engine {
+        program,
+        kind,
+        version,
+    })
+}
+
+/// Docker's `version` JSON has `Client.ApiVersion` and an `Engine` component; Podman's has
+/// `Client.APIVersion` and `OsArch`, and Podman's docker alias mentions itself.
+fn engine_kind(json: &serde_json::Value, raw: &str) -> Option<EngineKind> {
+    let client = &json["Client"];
+    if client.get("OsArch").is_some()
+        || client.get("APIVersion").is_some()
+        || raw.to_ascii_lowercase().contains("podman")
+    {
+        return Some(EngineKind::Podman);
+    }
+    let has_engine = json["Server"]["Components"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|x| x["Name"] == "Engine"));
+    if client.get("ApiVersion").is_some() || has_engine {
+        return Some(EngineKind::Docker);
+    }
+    None
+}
+
+/// `pyenvx-<name>-<hash>-db`: the container's and the volume's name.
+pub fn stem(project: &Project) -> String {
+    let mut name: String = project
+        .config
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    name.truncate(40);
+    if name.is_empty() {
+        name = "project".into();
+    }
+    format!("pyenvx-{name}-{}-db", super::short_hash(&project.root))
+}
+
+/// Where the official image keeps its data for `major`.
+fn data_mount(major: u32) -> &'static str {
+    if major >= 18 {
+        "/var/lib/postgresql"
+    } else {
+        "/var/lib/postgresql/data"
+    }
+}
+
+#[derive(Debug)]
+struct ContainerInfo {
+    running: bool,
+    port: Option<u16>,
+    image: String,
+    major: Option<u32>,
+}
+
+fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerInfo>> {
+    let out = engine
+        .command()
+        .args([
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}}|{{index .Config.Labels \"pyenvx.port\"}}|{{index .Config.Labels \"pyenvx.image\"}}|{{index .Config.Labels \"pyenvx.major\"}}",
+            name,
+        ])
+        .output()
+        .context("cannot run the container engine")?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.trim().split('|').collect();
+    Ok(Some(ContainerInfo {
+        running: fields.first() == Some(&"true"),
+        port: fields.get(1).and_then(|p| p.parse().ok()),
+        image: fields.get(2).unwrap_or(&"").to_string(),
+        major: fields.get(3).and_then(|m| m.parse().ok()),
+    }))
+}
+
+/// The major recorded on the volume, `Some(None)` for a volume without our label, `None` when
+/// there is no volume.
+fn volume_major(engine: &Engine, name: &str) -> Result<Option<Option<u32>>> {
+    let out = engine
+        .command()
+        .args([
+            "volume",
+            "inspect",
+            "--format",
+            "{{index .Labels \"pyenvx.major\"}}",
+            name,
+        ])
+        .output()
+        .context("cannot run the container engine")?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    Ok(Some(
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok(),
+    ))
+}
+
+fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run the container engine to {what}"))?;
+    if !out.status.success() {
+        return Err(anyhow::anyhow!(
+            "cannot {what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String> {
+    let mut out = vec![
+        format!("pyenvx.project={}", project.root.display()),
+        format!("pyenvx.service={}", super::DB),
+        format!("pyenvx.major={}", config.major),
+    ];
+    if let Some(port) = port {
+        out.push(format!("pyenvx.port={port}"));
+        out.push(format!("pyenvx.image={}", config.image()));
+    }
+    out
+}
+
+pub fn is_running(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+    let engine = engine()?;
+    Ok(inspect(&engine, &stem(project))?.is_some_and(|i| i.running))
+}
+
+/// Start the project's container (creating it and its volume on first use) and wait for a login.
+pub fn up(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
+    let engine = engine()?;
+    let name = stem(project);
+    let image = config.image();
+    match volume_major(&engine, &name)? {
+        Some(Some(major)) if major != config.major => {
+            return Err(user_error!(
+                hint = format!(
+                    "keep using it with `version = \"{major}\"` in [services.db]; to move the data to PostgreSQL {}, \
+                     `pyenvx db dump FILE` with version {major}, then `pyenvx db reset --yes` (deletes it) and \
+                     `pyenvx db restore FILE`",
+                    config.major
+                ),
+                "the volume {name} holds PostgreSQL {major} data, but the project asks for PostgreSQL {}; \
+                 pyenvx neither starts nor deletes it",
+                config.major
+            ))
+        }
+        _ => {}
+    }
+    let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
+        backend: Backend::Container,
+        server_version,
+        port: identity.port,
+        already_running,
+        initialized,
+        source: format!("{image} ({} {})", engine.name(), engine.version),
+    };
+    let mut existing = inspect(&engine, &name)?;
+    if let Some(info) = &existing {
+        let current = info.port == Some(identity.port)
+            && info.image == image
+            && info.major == Some(config.major);
+        if current && info.running {
+            if let Ok(version) = wait_ready(&engine, &name, identity, Duration::from_secs(30)) {
+                return Ok(report(version, true, false));
+            }
+        }
+        if !current || info.running {
+            // Another port or image: containers cannot change either, so make a new one; the
+            // data is in the volume.
+            let mut rm = engine.command();
+            rm.args(["rm", "--force", &name]);
+            run_engine(rm, "remove the old container")?;
+            existing = None;
+        }
+    }
+    if !ports::is_free(identity.port) {
+        return Err(super::port_taken(env, identity.port));
+    }
+    let had_volume = volume_major(&engine, &name)?.is_some();
+    if existing.is_some() {
+        let mut start = engine.command();
+        start.args(["start", &name]);
+        run_engine(start, &format!("start container {name}"))?;
+    } else {
+        if !had_volume {
+            let mut create = engine.command();
+            create.args(["volume", "create"]);
+            for l in labels(project, config, None) {
+                create.args(["--label", &l]);
+            }
+            create.arg(&name);
+            run_engine(create, &format!("create volume {name}"))?;
+        }
+        let c = &identity.credentials;
+        let mut run = engine.command();
+        run.args(["run", "--detach", "--name", &name]);
+        for l in labels(project, config, Some(identity.port)) {
+            run.args(["--label", &l]);
+        }
+        run.args([
+            "-e",
+            "POSTGRES_USER",
+            "-e",
+            "POSTGRES_PASSWORD",
+            "-e",
+            "POSTGRES_DB",
+        ])
+        .env("POSTGRES_USER", &c.user)
+        .env("POSTGRES_PASSWORD", &c.password)
+        .env("POSTGRES_DB", &c.database)
+        .arg("--volume")
+        .arg(format!("{name}:{}", data_mount(config.major)))
+        .arg("--publish")
+        .arg(format!("127.0.0.1:{}:5432", identity.port))
+        .arg(&image);
+        run_engine(run, &format!("start a container from {image}")).map_err(|e| {
+            let text = format!("{e:#}");
+            if text.contains("pull access denied")
+                || text.contains("Unable to find image")
+                || text.contains("manifest unknown")
+                || text.contains("failed to resolve reference")
+                || text.contains("dial tcp")
+            {
+                e.context(
+                    crate::error::UserError::new(format!(
+                        "the image {image} is not available, and {} cannot pull it",
+                        engine.name()
+                    ))
+                    .hint(format!(
+                        "pull it (`{} pull {image}`), set [services.db] image to one you have, or use backend = \"native\"",
+                        engine.program.display()
+                    )),
+                )
+            } else {
+                e
+            }
+        })?;
+    }
+    let version = wait_ready(&engine, &name, identity, START_TIMEOUT)?;
+    Ok(report(version, false, !had_volume))
+}
+
+/// Poll logins through the published port; a container that stops meanwhile fails the wait with
+/// its log.
+fn wait_ready(
+    engine: &Engine,
+    name: &str,
+    identity: &Identity,
+    timeout: Duration,
+) -> Result<String> {
+    let started = Instant::now();
+    let mut last_check = Instant::now();
+    let mut last_error: String;
+    loop {
+        match identity.connect(None, Duration::from_secs(2)) {
+            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
+            Err(e) if e.is_transient() => last_error = e.to_string(),
+            Err(ConnectError::Rejected { code, message }) if code == "28P01" || code == "28000" => {
+                return Err(user_error!(
+                    hint = "the volume was made with other credentials (was .pyenvx deleted?); `pyenvx db reset --yes` \
+                            recreates it empty",
+                    "the database in the container rejected the project's credentials: {message}"
+                ))
+            }
+            // The database does not exist *yet* while the image's first-run script works.
+            Err(ConnectError::Rejected { code, .. }) if code == "3D000" => {
+                last_error = "the database does not exist yet".into()
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("the server in container {name} refused the login")))
+            }
+        }
+        if last_check.elapsed() > Duration::from_millis(500) {
+            last_check = Instant::now();
+            if inspect(engine, name)?.is_some_and(|i| !i.running) {
+                return Err(anyhow::anyhow!(
+                    "container {name} stopped while starting:\n{}",
+                    container_log_tail(engine, name)
+                ));
+            }
+        }
+        if started.elapsed() > timeout {
+            return Err(anyhow::anyhow!(
+                "PostgreSQL in container {name} did not accept connections within {} s ({last_error})\n{}",
+                timeout.as_secs(),
+                container_log_tail(engine, name)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn container_log_tail(engine: &Engine, name: &str) -> String {
+    engine
+        .command()
+        .args(["logs", "--tail", "20", name])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .trim()
+            .to_string()
+        })
+        .unwrap_or_default()
+}
+
+pub fn down(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+    let engine = engine()?;
+    let name = stem(project);
+    if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
+        return Ok(false);
+    }
+    // SIGINT is PostgreSQL's fast shutdown (what `pg_ctl -m fast` sends): sessions are cut and
+    // the checkpoint written. An image's own stop signal may be SIGTERM, a "smart" shutdown that
+    // waits for every client (a runserver's pooled connection) to leave. `stop` then waits for
+    // the exit, and forces it only if the server hangs.
+    let _ = engine
+        .command()
+        .args(["kill", "--signal", "INT", &name])
+        .output();
+    let mut stop = engine.command();
+    stop.args(["stop", "--time", "60", &name]);
+    run_engine(stop, &format!("stop container {name}"))?;
+    Ok(true)
+}
+
+/// Remove the container and its volume.
+pub fn destroy(_env: &Env, project: &Project, _config: &DbConfig) -> Result<()> {
+    let engine = engine()?;
+    let name = stem(project);
+    if inspect(&engine, &name)?.is_some() {
+        let mut rm = engine.command();
+        rm.args(["rm", "--force", "--volumes", &name]);
+        run_engine(rm, &format!("remove container {name}"))?;
+    }
+    if volume_major(&engine, &name)?.is_some() {
+        let mut rm = engine.command();
+        rm.args(["volume", "rm", "--force", &name]);
+        run_engine(rm, &format!("remove volume {name}"))?;
+    }
+    Ok(())
+}
+
+pub fn status(
+    _env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<Status> {
+    let engine = engine()?;
+    let name = stem(project);
+    let info = inspect(&engine, &name)?;
+    let running = info.as_ref().is_some_and(|i| i.running);
+    let accepting = running && identity.connect(None, Duration::from_secs(2)).is_ok();
+    Ok(Status {
+        backend: Backend::Container,
+        version: config.major,
+        running,
+        accepting_connections: accepting,
+        port: identity.port,
+        user: identity.credentials.user.clone(),
+        database: identity.credentials.database.clone(),
+        pid: None,
+        data: format!("volume {name}"),
+        container: Some(name.clone()),
+        initialized: volume_major(&engine, &name)?.is_some(),
+    })
+}
+
+pub fn logs(_env: &Env, project: &Project, _config: &DbConfig, follow: bool) -> Result<Command> {
+    let engine = engine()?;
+    let mut cmd = engine.command();
+    cmd.arg("logs");
+    if follow {
+        cmd.arg("--follow");
+    }
+    cmd.arg(stem(project));
+    Ok(cmd)
+}
+
+/// `<engine> exec` of a client inside the container, as the project's user over the local
+/// socket (the image trusts it), so the host needs no PostgreSQL client of the right version.
+fn exec_client(
+    engine: &Engine,
+    project: &Project,
+    identity: &Identity,
+    interactive: bool,
+    tty: bool,
+) -> Command {
+    let mut cmd = engine.command();
+    cmd.arg("exec");
+    if interactive {
+        cmd.arg("--interactive");
+    }
+    if tty {
+        cmd.arg("--tty");
+    }
+    cmd.args(["--env", "PGUSER", "--env", "PGDATABASE"])
+        .env("PGUSER", &identity.credentials.user)
+        .env("PGDATABASE", &identity.credentials.database)
+        .arg(stem(project));
+    cmd
+}
+
+pub fn psql(
+    _env: &Env,
+    project: &Project,
+    _config: &DbConfig,
+    identity: &Identity,
+    args: &[OsString],
+) -> Result<Command> {
+    let engine = engine()?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let mut cmd = exec_client(&engine, project, identity, true, tty);
+    cmd.arg("psql").args(args).stdin(Stdio::inherit());
+    Ok(cmd)
+}
+
+pub fn dump(
+    _env: &Env,
+    project: &Project,
+    _config: &DbConfig,
+    identity: &Identity,
+    file: &Path,
+) -> Result<()> {
+    let engine = engine()?;
+    let out = fs_err::File::create(file)?;
+    let mut cmd = exec_client(&engine, project, identity, false, false);
+    cmd.args(["pg_dump", "--format=custom", "--no-owner"])
+        .stdout(Stdio::from(out.into_parts().0))
+        .stderr(Stdio::piped());
+    let result = cmd.output().context("cannot run the container engine")?;
+    if !result.status.success() {
+        let _ = std::fs::remove_file(file);
+        return Err(user_error!(
+            hint = "`pyenvx db logs` shows the server's side",
+            "pg_dump in the container failed ({}):\n{}",
+            result.status,
+            String::from_utf8_lossy(&result.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+pub fn restore(
+    _env: &Env,
+    project: &Project,
+    _config: &DbConfig,
+    identity: &Identity,
+    file: &Path,
+    kind: DumpKind,
+) -> Result<()> {
+    let engine = engine()?;
+    let mut cmd = exec_client(&engine, project, identity, true, false);
+    match kind {
+        DumpKind::Sql => {
+            cmd.args(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1"]);
+        }
+        DumpKind::Custom | DumpKind::Tar => {
+            cmd.args([
+                "pg_restore",
+                "--no-owner",
+                "--no-acl",
+                "--exit-on-error",
+                "--dbname",
+            ])
+            .arg(&identity.credentials.database);
+        }
+        DumpKind::Directory => {
+            return Err(user_error!(
+                hint =
+                    "write the dump in the custom format (`pyenvx db dump FILE` or `pg_dump -Fc`)",
+                "directory-format dumps cannot be streamed into a container"
+            ))
+        }
+    }
+    let input = fs_err::File::open(file)?;
+    let result = cmd
+        .stdin(Stdio::from(input.into_parts().0))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run the container engine")?;
+    if !result.status.success() {
+        return Err(user_error!(
+            hint = "the database is as the failed restore left it",
+            "restoring {} in the container failed ({}):\n{}",
+            file.display(),
+            result.status,
+            String::from_utf8_lossy(&result.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_docker_from_podman() {
+        let docker: serde_json::Value = serde_json::from_str(
+            r#"{"Client":{"Version":"28.2.2","ApiVersion":"1.41"},"Server":{"Components":[{"Name":"Engine","Version":"20.10.24"}],"Version":"20.10.24"}}"#,
+        )
+        .unwrap();
+        assert_eq!(engine_kind(&docker, ""), Some(EngineKind::Docker));
+        let podman: serde_json::Value = serde_json::from_str(
+            r#"{"Client":{"APIVersion":"4.9.3","Version":"4.9.3","OsArch":"linux/amd64"}}"#,
+        )
+        .unwrap();
+        assert_eq!(engine_kind(&podman, ""), Some(EngineKind::Podman));
+        assert_eq!(engine_kind(&serde_json::Value::Null, "hello"), None);
+    }
+
+    #[test]
+    fn names_per_project() {
+        let project = |name: &str, root: &str| Project {
+            root: PathBuf::from(root),
+            config: crate::project::Config::parse(
+                &format!("[project]\nname = \"{name}\"\n"),
+                Path::new("/x/pyenvx.toml"),
+            )
+            .unwrap(),
+        };
+        let a = stem(&project("My Library!", "/home/a/lib"));
+        assert!(
+            a.starts_with("pyenvx-my-library-") && a.ends_with("-db"),
+            "{a}"
+        );
+        assert_ne!(a, stem(&project("My Library!", "/home/b/lib")));
+        assert_eq!(data_mount(17), "/var/lib/postgresql/data");
+        assert_eq!(data_mount(18), "/var/lib/postgresql");
+    }
+}

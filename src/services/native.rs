@@ -1,0 +1,810 @@
+//! The native backend: a `postgres` process from real PostgreSQL binaries, its data in the
+//! project (`.pyenvx/services/db/pg<major>/`), no daemon besides the server itself.
+//!
+//! Decisions and why:
+//! * The server is started directly (not through `pg_ctl start`), detached into its own process
+//!   group with its output appended to `postgres.log`. Settings that differ per project (port,
+//!   listen address, socket directory) go on its command line, so nothing in the data directory
+//!   needs rewriting when the port moves, and no shell quoting is involved.
+//! * Ready means a login with the project's credentials succeeded ([`super::pgwire`]), not a
+//!   sleep, a log line or `pg_isready`.
+//! * First start: `initdb` (scram-sha-256, the project's role as superuser, `--no-sync`: an
+//!   empty cluster is cheap to recreate), start, `CREATE DATABASE`, and only then the
+//!   `pg<major>.initialized` marker. A data directory without the marker is a first start that
+//!   died half-way: it is removed and made again, so a `kill -9` at any moment heals on the next
+//!   `up`. After that, crash safety is PostgreSQL's own (WAL): a killed server recovers on start
+//!   and keeps every committed row.
+//! * A data directory of another major is refused (never started, never deleted): starting it
+//!   with the wrong binaries fails anyway, and deleting it would lose the user's data.
+//! * `down` is `pg_ctl stop -m fast`: sessions are cut, the shutdown checkpoint is written.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::pgwire::ConnectError;
+use super::postgres::{self, Binaries, DumpKind, ServerUser};
+use super::{ports, state_dir, Backend, DbConfig, Identity, Status, UpReport};
+use crate::project::sync::Env;
+use crate::project::Project;
+use crate::user_error;
+
+/// How long a start may take before we give up (crash recovery of a big database can be slow).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a start that fails because the killed server's children are still exiting is retried.
+const STALE_RETRY: Duration = Duration::from_secs(15);
+/// Logs beyond this size are rotated to `postgres.log.1` at the next start.
+const LOG_ROTATE_BYTES: u64 = 10 << 20;
+
+pub fn data_dir(project: &Project, major: u32) -> PathBuf {
+    state_dir(project).join(format!("pg{major}"))
+}
+
+fn marker(project: &Project, major: u32) -> PathBuf {
+    state_dir(project).join(format!("pg{major}.initialized"))
+}
+
+pub fn log_path(project: &Project) -> PathBuf {
+    state_dir(project).join("postgres.log")
+}
+
+/// The parts of `postmaster.pid` we use.
+#[derive(Debug, Clone)]
+pub struct PidFile {
+    pub pid: u32,
+    pub port: Option<u16>,
+}
+
+fn read_pid_file(data: &Path) -> Option<PidFile> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    Some(PidFile {
+        pid: lines.first()?.trim().parse().ok()?,
+        port: lines.get(3).and_then(|p| p.trim().parse().ok()),
+    })
+}
+
+/// Whether `pid` is a live postgres serving `data` (a recycled pid is someone else).
+fn is_our_server(pid: u32, data: &Path) -> bool {
+    let data = data.as_os_str().as_encoded_bytes();
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        if Path::new("/proc/self").exists() {
+            return false; // Linux, and no such process.
+        }
+        // No /proc (macOS, the BSDs): ask ps; data paths with spaces are not told apart here.
+        return std::process::Command::new("ps")
+            .args(["-ww", "-o", "stat=,command=", "-p", &pid.to_string()])
+            .output()
+            .is_ok_and(|o| {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let words: Vec<&[u8]> = text.split_whitespace().map(str::as_bytes).collect();
+                !text.trim_start().starts_with('Z')
+                    && words.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
+            });
+    };
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3, after the parenthesised command name: Z is a zombie, already dead.
+        if stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        {
+            return false;
+        }
+    }
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
+}
+
+/// The running server of this project's current major, if any.
+pub fn running(project: &Project, config: &DbConfig) -> Result<Option<PidFile>> {
+    let data = data_dir(project, config.major);
+    Ok(read_pid_file(&data).filter(|p| is_our_server(p.pid, &data)))
+}
+
+/// Refuse data directories this major's binaries must not touch.
+fn check_majors(project: &Project, major: u32) -> Result<()> {
+    let dir = state_dir(project);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(other) = name.strip_prefix("pg").and_then(|m| m.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !e.path().is_dir() {
+            continue;
+        }
+        let actual = std::fs::read_to_string(e.path().join("PG_VERSION"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if other != major || actual.is_some_and(|a| a != major) {
+            let found = actual.unwrap_or(other);
+            return Err(user_error!(
+                hint = format!(
+                    "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
+                     `pyenvx db dump FILE` with version {found}, then `pyenvx db reset --yes` (deletes it) and \
+                     `pyenvx db restore FILE` with version {major}"
+                ),
+                "{} holds PostgreSQL {found} data, but the project asks for PostgreSQL {major}; \
+                 pyenvx neither starts nor deletes it",
+                e.path().display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A short directory for the server's Unix socket, owned by the server's user, mode 0700.
+///
+/// Socket paths are limited to ~107 bytes and project paths can be long, so it lives under the
+/// runtime directory (or the temporary directory) under a hash of the project's path. As root,
+/// the runtime directory is usually root-only, and the temporary directory is taken instead.
+fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
+    let hash = super::short_hash(&project.root);
+    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
+    let mut candidates = Vec::new();
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-pg-{hash}")));
+    }
+    candidates.push(std::env::temp_dir().join(format!("pyenvx-pg-{uid}-{hash}")));
+    candidates.push(PathBuf::from(format!("/tmp/pyenvx-pg-{uid}-{hash}")));
+    let fits = |p: &Path| p.as_os_str().len() + "/.s.PGSQL.65535.lock".len() <= 100;
+    let reachable = |p: &Path| match (user, p.parent()) {
+        (Some(u), Some(parent)) => postgres::check_reachable(u, parent).is_ok(),
+        _ => true,
+    };
+    let dir = candidates
+        .into_iter()
+        .find(|p| fits(p) && reachable(p))
+        .context("no directory short enough for PostgreSQL's socket (runtime and temporary directories are too deep)")?;
+    ensure_private_dir(&dir, user)?;
+    Ok(dir)
+}
+
+/// Create `dir` 0700 for the server's user, or accept it if it already is exactly that (a
+/// shared /tmp could hold someone else's directory or symlink under the same name).
+fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            if let Some(u) = user {
+                std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid))
+                    .with_context(|| format!("cannot hand {} to {}", dir.display(), u.name))?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    let meta = fs_err::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(user_error!(
+            hint = format!("remove {} (it is not pyenvx's)", dir.display()),
+            "{} exists but is not a directory owned by uid {uid}",
+            dir.display()
+        ));
+    }
+    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Start (initializing on first use) and wait until the project's database accepts a login.
+pub fn up(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
+    let major = config.major;
+    check_majors(project, major)?;
+    let bins = postgres::binaries(env, project, major, config.bin_dir.as_deref())?;
+    let user = postgres::server_user()?;
+    let data = data_dir(project, major);
+    if let Some(u) = &user {
+        postgres::check_reachable(u, &state_dir(project))?;
+        postgres::check_reachable(u, &bins.bin_dir)?;
+    }
+    let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
+        backend: Backend::Native,
+        server_version,
+        port: identity.port,
+        already_running,
+        initialized,
+        source: bins.source.clone(),
+    };
+
+    let initialized_before = marker(project, major).exists() && data.join("PG_VERSION").exists();
+    if let Some(pid) = running(project, config)? {
+        if pid.port == Some(identity.port) && initialized_before {
+            let version = wait_ready(identity, None, None, Duration::from_secs(30))?;
+            return Ok(report(version, true, false));
+        }
+        // Serving the old port (after `--port`) or a first start that died: start again.
+        stop(&bins, &data, user.as_ref(), "fast")?;
+    }
+    if !ports::is_free(identity.port) {
+        return Err(super::port_taken(env, identity.port));
+    }
+    fs_err::create_dir_all(state_dir(project))?;
+    let socket = socket_dir(project, user.as_ref())?;
+    if data.join("postmaster.pid").exists() {
+        clear_after_crash(&data, &socket)?;
+    }
+    if !initialized_before {
+        let _ = fs_err::remove_file(marker(project, major));
+        if data.exists() {
+            // An initdb of a killed pyenvx may still be writing here: let it finish first.
+            wait_idle(&data)?;
+            fs_err::remove_dir_all(&data)?;
+        }
+        initdb(&bins, &data, &socket, user.as_ref(), identity)?;
+    }
+    let mut child = spawn(&bins, project, &data, &socket, user.as_ref(), identity.port)?;
+    let first_db = (!initialized_before).then_some("postgres");
+    let version = match wait_ready(identity, first_db, Some(&mut child), START_TIMEOUT) {
+        Ok(v) => v,
+        Err(e) if is_stale_start(&e) => retry_stale(
+            &bins,
+            project,
+            &data,
+            &socket,
+            user.as_ref(),
+            identity,
+            first_db,
+        )?,
+        Err(e) => return Err(e),
+    };
+    if !initialized_before {
+        let mut admin = identity
+            .connect(Some("postgres"), Duration::from_secs(10))
+            .context("cannot connect to the new server")?;
+        admin
+            .query(&format!(
+                "CREATE DATABASE \"{}\"",
+                identity.credentials.database
+            ))
+            .context("cannot create the project's database")?;
+        drop(admin);
+        crate::python::catalog::write_atomic(
+            &marker(project, major),
+            format!(
+                "PostgreSQL {} initialized by pyenvx for {}\n",
+                bins.version,
+                project.root.display()
+            )
+            .as_bytes(),
+        )?;
+    }
+    Ok(report(version, false, !initialized_before))
+}
+
+/// The error of a start that found a killed server's children still attached to its shared
+/// memory. They notice their postmaster is gone and exit within moments, so the start is
+/// retried: PostgreSQL's interlock is what keeps two generations of processes from writing the
+/// same files, and pyenvx only ever waits for it.
+fn is_stale_start(err: &anyhow::Error) -> bool {
+    format!("{err:#}").contains("pre-existing shared memory block")
+}
+
+/// A killed server left `postmaster.pid` (and socket lock files) behind. PostgreSQL removes them
+/// itself when their pid is gone, but refuses while that pid exists: a zombie nobody reaped yet
+/// (containers and VMs whose init is slow to reap, or never does), or a recycled pid. So: wait
+/// until no live process works in the data directory (every server process has it as its working
+/// directory, the killed server's children included, until they notice and exit), then remove
+/// what a pid that is not our server still claims.
+fn clear_after_crash(data: &Path, socket: &Path) -> Result<()> {
+    wait_idle(data)?;
+    if let Some(old) = read_pid_file(data) {
+        if Path::new(&format!("/proc/{}", old.pid)).exists() && !is_our_server(old.pid, data) {
+            fs_err::remove_file(data.join("postmaster.pid"))?;
+            if let Ok(entries) = std::fs::read_dir(socket) {
+                for e in entries.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wait until no live process works in `data` (PostgreSQL's processes, initdb's included, have
+/// it as their working directory).
+fn wait_idle(data: &Path) -> Result<()> {
+    let canonical = fs_err::canonicalize(data)?;
+    let started = Instant::now();
+    while let Some(pid) = process_in(&canonical) {
+        if started.elapsed() > STALE_RETRY {
+            return Err(user_error!(
+                hint = "stop that process (a PostgreSQL server, one of its children, or initdb), then `pyenvx db up`",
+                "process {pid} still works in {}, though no server of this project runs there",
+                data.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A live process whose working directory is `dir`.
+fn process_in(dir: &Path) -> Option<u32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn retry_stale(
+    bins: &Binaries,
+    project: &Project,
+    data: &Path,
+    socket: &Path,
+    user: Option<&ServerUser>,
+    identity: &Identity,
+    database: Option<&str>,
+) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut child = spawn(bins, project, data, socket, user, identity.port)?;
+        match wait_ready(identity, database, Some(&mut child), START_TIMEOUT) {
+            Err(e) if is_stale_start(&e) && started.elapsed() < STALE_RETRY => continue,
+            other => return other,
+        }
+    }
+}
+
+fn initdb(
+    bins: &Binaries,
+    data: &Path,
+    socket: &Path,
+    user: Option<&ServerUser>,
+    identity: &Identity,
+) -> Result<()> {
+    fs_err::create_dir(data)?;
+    fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+    // The password reaches initdb through a file only the server's user can read.
+    let pwfile = socket.join("initdb-password");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&pwfile);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&pwfile)
+            .with_context(|| format!("cannot create {}", pwfile.display()))?;
+        writeln!(f, "{}", identity.credentials.password)?;
+    }
+    if let Some(u) = user {
+        std::os::unix::fs::chown(data, Some(u.uid), Some(u.gid))?;
+        std::os::unix::fs::chown(&pwfile, Some(u.uid), Some(u.gid))?;
+    }
+    let mut cmd = bins.command("initdb");
+    cmd.arg("-D")
+        .arg(data)
+        .arg("-U")
+        .arg(&identity.credentials.user)
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .args([
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+    if bins.major >= 14 {
+        cmd.arg("--no-instructions");
+    }
+    cmd.current_dir("/")
+        .env_remove("PGDATA")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(u) = user {
+        u.apply(&mut cmd);
+    }
+    let out = cmd.output();
+    let _ = std::fs::remove_file(&pwfile);
+    let out = out.with_context(|| format!("cannot run {}", bins.tool("initdb").display()))?;
+    if !out.status.success() {
+        return Err(anyhow::anyhow!(
+            "initdb failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Launch the server in the background, its output appended to `postgres.log`.
+fn spawn(
+    bins: &Binaries,
+    project: &Project,
+    data: &Path,
+    socket: &Path,
+    user: Option<&ServerUser>,
+    port: u16,
+) -> Result<ServerChild> {
+    let log_path = log_path(project);
+    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
+    }
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut cmd = bins.command("postgres");
+    cmd.arg("-D")
+        .arg(data)
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", &format!("port={port}")])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", socket.display()));
+    if bins.major >= 14 {
+        // After a crash PostgreSQL first flushes the whole data directory, file by file (seconds
+        // on a slow disk); one syncfs() of the file system does the same job at once.
+        cmd.args(["-c", "recovery_init_sync_method=syncfs"]);
+    }
+    cmd.current_dir("/")
+        .env_remove("PGDATA")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: a Ctrl-C meant for pyenvx (or for `pyenvx run`) is not for it.
+        .process_group(0);
+    if let Some(u) = user {
+        u.apply(&mut cmd);
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", bins.tool("postgres").display()))?;
+    Ok(ServerChild {
+        child,
+        log_path,
+        log_offset,
+    })
+}
+
+/// A server we just launched: its process, and where its log output for this start begins.
+struct ServerChild {
+    child: Child,
+    log_path: PathBuf,
+    log_offset: u64,
+}
+
+impl ServerChild {
+    fn log_since_start(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            let _ = f.seek(SeekFrom::Start(self.log_offset));
+            let _ = f.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+/// Poll logins until one succeeds; returns the server's version. With `child`, a server that
+/// exits meanwhile fails the wait at once, with its log.
+fn wait_ready(
+    identity: &Identity,
+    database: Option<&str>,
+    mut child: Option<&mut ServerChild>,
+    timeout: Duration,
+) -> Result<String> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        if let Some(c) = child.as_deref_mut() {
+            if let Some(status) = c.child.try_wait()? {
+                let log = c.log_since_start();
+                let port_taken = log.contains("could not bind IPv4 address")
+                    && log.contains("Address already in use");
+                let detail = last_lines(&log, 12);
+                if port_taken {
+                    return Err(user_error!(
+                        hint = "stop that program, or move this project's database with `pyenvx db up --port N`",
+                        "port {} was taken by another program while PostgreSQL started:\n{detail}",
+                        identity.port
+                    ));
+                }
+                return Err(anyhow::anyhow!(
+                    "PostgreSQL exited during start ({status}):\n{detail}"
+                ));
+            }
+        }
+        match identity.connect(database, Duration::from_secs(2)) {
+            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
+            Err(e) if e.is_transient() => {}
+            Err(ConnectError::Rejected { code, message }) if code == "3D000" => {
+                return Err(user_error!(
+                    hint = "`pyenvx db reset` recreates it (deleting the data), or restore a dump with `pyenvx db restore FILE`",
+                    "the server is up but the project's database is missing: {message}"
+                ))
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "PostgreSQL on port {} refused the project's credentials",
+                    identity.port
+                )))
+            }
+        }
+        if started.elapsed() > timeout {
+            let log = child
+                .as_deref()
+                .map(|c| last_lines(&c.log_since_start(), 12))
+                .unwrap_or_default();
+            return Err(anyhow::anyhow!(
+                "PostgreSQL did not accept connections within {} s\n{log}",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `pg_ctl stop -m <mode>` as the server's user; a server that is already gone is fine.
+fn stop(bins: &Binaries, data: &Path, user: Option<&ServerUser>, mode: &str) -> Result<()> {
+    let mut cmd = bins.command("pg_ctl");
+    cmd.arg("stop")
+        .arg("-D")
+        .arg(data)
+        .args(["-m", mode, "-w", "-t", "120", "-s"])
+        .current_dir("/")
+        .env_remove("PGDATA")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(u) = user {
+        u.apply(&mut cmd);
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {}", bins.tool("pg_ctl").display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || stderr.contains("Is server running?") {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "pg_ctl stop failed ({}): {}",
+        out.status,
+        stderr.trim()
+    ))
+}
+
+/// Stop the server if it runs; returns whether it did.
+pub fn down(project: &Project, config: &DbConfig) -> Result<bool> {
+    let Some(_pid) = running(project, config)? else {
+        return Ok(false);
+    };
+    // Stopping needs the same binaries, which are on the machine (they started it).
+    let bins = stop_binaries(project, config)?;
+    let user = postgres::server_user()?;
+    stop(
+        &bins,
+        &data_dir(project, config.major),
+        user.as_ref(),
+        "fast",
+    )?;
+    remove_socket_dir(project, user.as_ref());
+    Ok(true)
+}
+
+/// The binaries that run this project's server: from the running process when it runs.
+fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
+    let data = data_dir(project, config.major);
+    if let Some(pid) = read_pid_file(&data) {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{}/exe", pid.pid)) {
+            if let Some(bin_dir) = exe.parent() {
+                let lib_dir = bin_dir.parent().map(|r| r.join("lib"));
+                let relocatable = bin_dir
+                    .parent()
+                    .is_some_and(|r| r.join("pyenvx-receipt.json").is_file());
+                return Ok(Binaries {
+                    bin_dir: bin_dir.to_path_buf(),
+                    lib_dir: lib_dir.filter(|_| relocatable),
+                    version: String::new(),
+                    major: config.major,
+                    source: bin_dir.display().to_string(),
+                });
+            }
+        }
+    }
+    // Unreadable /proc: whatever the lookup finds, without downloading.
+    let dirs = crate::dirs::Dirs::from_env()?;
+    postgres::find(&dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
+        format!(
+            "cannot find the PostgreSQL {} binaries to stop the server with",
+            config.major
+        )
+    })
+}
+
+fn remove_socket_dir(project: &Project, user: Option<&ServerUser>) {
+    let hash = super::short_hash(&project.root);
+    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
+    let mut candidates = vec![
+        std::env::temp_dir().join(format!("pyenvx-pg-{uid}-{hash}")),
+        PathBuf::from(format!("/tmp/pyenvx-pg-{uid}-{hash}")),
+    ];
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-pg-{hash}")));
+    }
+    for dir in candidates {
+        // Only when empty: a running server's socket keeps it.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Stop the server and delete every data directory of the project (all majors) and its markers.
+pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
+    down(project, config)?;
+    let dir = state_dir(project);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let user = postgres::server_user()?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("pg") else {
+            continue;
+        };
+        let major = rest.trim_end_matches(".initialized");
+        if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if name.ends_with(".initialized") {
+            fs_err::remove_file(e.path())?;
+            continue;
+        }
+        // Another major's server could still run on its directory; never delete under it.
+        if let Some(pid) = read_pid_file(&e.path()) {
+            if is_our_server(pid.pid, &e.path()) {
+                return Err(user_error!(
+                    hint = "stop it first (`pyenvx db down` with that version in [services.db])",
+                    "a PostgreSQL server still runs on {}",
+                    e.path().display()
+                ));
+            }
+        }
+        fs_err::remove_dir_all(e.path())?;
+    }
+    remove_socket_dir(project, user.as_ref());
+    Ok(())
+}
+
+pub fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
+    let pid = running(project, config)?;
+    let accepting = pid.is_some() && identity.connect(None, Duration::from_secs(2)).is_ok();
+    Ok(Status {
+        backend: Backend::Native,
+        version: config.major,
+        running: pid.is_some(),
+        accepting_connections: accepting,
+        port: identity.port,
+        user: identity.credentials.user.clone(),
+        database: identity.credentials.database.clone(),
+        pid: pid.map(|p| p.pid),
+        data: data_dir(project, config.major).display().to_string(),
+        container: None,
+        initialized: marker(project, config.major).exists(),
+    })
+}
+
+/// libpq's variables for the project's database, on a client command.
+fn client_env(cmd: &mut Command, identity: &Identity) {
+    for (k, v) in identity.vars() {
+        if k != "DATABASE_URL" {
+            cmd.env(k, v);
+        }
+    }
+}
+
+/// Client programs run as the invoking user; the server's binaries serve as its clients.
+fn client(env: &Env, project: &Project, config: &DbConfig, name: &str) -> Result<Command> {
+    let bins = postgres::binaries(env, project, config.major, config.bin_dir.as_deref())?;
+    Ok(bins.command(name))
+}
+
+pub fn psql(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+    args: &[std::ffi::OsString],
+) -> Result<Command> {
+    let mut cmd = client(env, project, config, "psql")?;
+    client_env(&mut cmd, identity);
+    cmd.args(args);
+    Ok(cmd)
+}
+
+fn run_client(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        return Err(user_error!(
+            hint = "the database is as the failed command left it",
+            "{what} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+pub fn dump(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+    file: &Path,
+) -> Result<()> {
+    let mut cmd = client(env, project, config, "pg_dump")?;
+    client_env(&mut cmd, identity);
+    cmd.args(["--format=custom", "--no-owner", "--file"])
+        .arg(file);
+    run_client(cmd, "pg_dump")
+}
+
+pub fn restore(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+    file: &Path,
+    kind: DumpKind,
+) -> Result<()> {
+    let cmd = match kind {
+        DumpKind::Sql => {
+            let mut cmd = client(env, project, config, "psql")?;
+            cmd.args(["--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--file"])
+                .arg(file);
+            cmd
+        }
+        DumpKind::Custom | DumpKind::Tar | DumpKind::Directory => {
+            let mut cmd = client(env, project, config, "pg_restore")?;
+            cmd.args(["--no-owner", "--no-acl", "--exit-on-error", "--dbname"])
+                .arg(&identity.credentials.database)
+                .arg(file);
+            cmd
+        }
+    };
+    let mut cmd = cmd;
+    client_env(&mut cmd, identity);
+    run_client(
+        cmd,
+        if kind == DumpKind::Sql {
+            "psql"
+        } else {
+            "pg_restore"
+        },
+    )
+}

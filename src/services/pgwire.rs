@@ -1,0 +1,149 @@
+//! Logging in to a PostgreSQL server and running simple statements, through the `postgres`
+//! crate.
+//!
+//! Why a client library rather than `psql`: readiness must be "a real connection succeeded",
+//! polled every few milliseconds, and the container backend has to work on hosts with no
+//! PostgreSQL client installed. A process per poll would dominate a warm `db up`. No TLS: the
+//! servers pyenvx talks to listen on 127.0.0.1 only.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+/// Why a connection attempt failed, classified for readiness polling.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing accepted the connection, or the peer closed it before the handshake finished
+    /// (a container's port proxy does that while the server inside is still starting).
+    Unreachable(io::Error),
+    /// The server is there but not accepting connections yet (SQLSTATE 57P03: starting up,
+    /// shutting down, recovering).
+    NotReady(String),
+    /// The server answered and refused us: wrong password, unknown role or database.
+    Rejected { code: String, message: String },
+    /// The peer does not speak the PostgreSQL protocol as we expect.
+    Protocol(String),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable(e) => write!(f, "cannot connect: {e}"),
+            Self::NotReady(m) => write!(f, "the server is not ready: {m}"),
+            Self::Rejected { code, message } => write!(f, "{message} (SQLSTATE {code})"),
+            Self::Protocol(m) => write!(f, "not a PostgreSQL server: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl ConnectError {
+    /// Whether waiting and trying again can help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::NotReady(_))
+    }
+
+    fn classify(err: postgres::Error) -> Self {
+        if let Some(db) = err.as_db_error() {
+            let code = db.code().code().to_string();
+            return if code == "57P03" {
+                Self::NotReady(db.message().to_string())
+            } else {
+                Self::Rejected {
+                    code,
+                    message: db.message().to_string(),
+                }
+            };
+        }
+        // Refused, reset, closed mid-handshake or timed out: the server is not there (yet).
+        let mut source: Option<&(dyn std::error::Error + 'static)> =
+            std::error::Error::source(&err);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                return Self::Unreachable(io::Error::new(io.kind(), io.to_string()));
+            }
+            source = e.source();
+        }
+        if err.is_closed() || err.to_string().contains("timed out") {
+            return Self::Unreachable(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                err.to_string(),
+            ));
+        }
+        Self::Protocol(err.to_string())
+    }
+}
+
+/// A logged-in session.
+pub struct Connection {
+    client: postgres::Client,
+}
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub addr: SocketAddr,
+    pub user: &'a str,
+    pub password: &'a str,
+    pub database: &'a str,
+}
+
+impl Connection {
+    /// Connect and log in; `timeout` bounds the connection attempt.
+    pub fn connect(target: &Target, timeout: Duration) -> Result<Connection, ConnectError> {
+        let client = postgres::Config::new()
+            .host(&target.addr.ip().to_string())
+            .port(target.addr.port())
+            .user(target.user)
+            .password(target.password)
+            .dbname(target.database)
+            .connect_timeout(timeout)
+            .connect(postgres::NoTls)
+            .map_err(ConnectError::classify)?;
+        Ok(Connection { client })
+    }
+
+    /// `server_version` as the server reports it (e.g. `15.18 (Debian 15.18-0+deb12u1)`).
+    pub fn server_version(&mut self) -> Option<String> {
+        let rows = self.query("SHOW server_version").ok()?;
+        rows.into_iter().next()?.into_iter().next()?
+    }
+
+    /// Run one statement (or several separated by `;`) with the simple query protocol; returns
+    /// the rows of the last result, every value as text (NULL as `None`).
+    pub fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => anyhow::anyhow!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                None => anyhow::Error::new(e),
+            })?;
+        let mut rows = Vec::new();
+        for message in messages {
+            match message {
+                postgres::SimpleQueryMessage::RowDescription(_) => rows.clear(),
+                postgres::SimpleQueryMessage::Row(row) => {
+                    rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_string))
+                            .collect(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Decode RECORD-style hashes: URL-safe base64 without padding.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+}

@@ -1,0 +1,291 @@
+//! The port registry: one TCP port per project service, allocated once and remembered in
+//! `$PYENVX_HOME/services/ports.json`.
+//!
+//! Why a registry rather than "the first free port at start": a port picked at start time moves
+//! whenever another program happens to hold it, and then whatever read the old one (a shell, an
+//! IDE, `.env`) silently talks to another project's database. Here a port is chosen once, under
+//! a lock, never handed to two projects, and every consumer (`db up`, `pyenvx run`, `db url`)
+//! reads it from the same file. When a stranger later occupies a registered port, `db up` says
+//! so instead of moving; `db up --port N` moves the project deliberately.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::dirs::Dirs;
+use crate::filelock::FileLock;
+use crate::user_error;
+
+/// The first port handed out. Above PostgreSQL's 5432 and the 5433… of side-by-side system
+/// clusters. (Linux hands out 32768+ for outgoing connections, so one of these can be busy for a
+/// moment; the bind check below skips such a port.)
+pub const FIRST_PORT: u16 = 54320;
+/// The last port handed out.
+pub const LAST_PORT: u16 = 54999;
+
+/// `PYENVX_DB_PORTS=FIRST-LAST` narrows or moves the range (a firewall's open range, or several
+/// users on one machine, each with their own registry).
+pub const RANGE_VAR: &str = "PYENVX_DB_PORTS";
+
+/// The range ports are handed out from.
+pub fn range() -> Result<(u16, u16)> {
+    let Some(text) = std::env::var(RANGE_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok((FIRST_PORT, LAST_PORT));
+    };
+    text.trim()
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+        .filter(|(a, b)| *a >= 1024 && a <= b)
+        .ok_or_else(|| {
+            user_error!(
+                hint = format!("set it like `{RANGE_VAR}={FIRST_PORT}-{LAST_PORT}` (unprivileged ports), or unset it"),
+                "{RANGE_VAR}={text} is not a port range"
+            )
+        })
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Registry {
+    version: u32,
+    /// `"<project root>#<service>"` → port.
+    ports: BTreeMap<String, u16>,
+}
+
+/// The registry key of a project's service.
+pub fn key(root: &Path, service: &str) -> String {
+    format!("{}#{service}", root.display())
+}
+
+fn path(dirs: &Dirs) -> PathBuf {
+    dirs.service_ports()
+}
+
+fn lock(dirs: &Dirs) -> Result<FileLock> {
+    FileLock::acquire(&dirs.locks().join("ports.lock"), || {})
+}
+
+fn load(dirs: &Dirs) -> Result<Registry> {
+    let path = path(dirs);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            user_error!(
+                hint = format!(
+                    "fix or delete {} (projects then get new ports on their next `pyenvx db up`)",
+                    path.display()
+                ),
+                "the port registry {} is not valid JSON: {e}",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry {
+            version: 1,
+            ..Registry::default()
+        }),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn save(dirs: &Dirs, registry: &Registry) -> Result<()> {
+    let text = serde_json::to_string_pretty(registry)?;
+    // Written whole and renamed, so readers without the lock never see half a file.
+    crate::python::catalog::write_atomic(&path(dirs), text.as_bytes())
+}
+
+/// The registered port, without locking or allocating (for readers such as `pyenvx run`).
+pub fn lookup(dirs: &Dirs, key: &str) -> Result<Option<u16>> {
+    Ok(load(dirs)?.ports.get(key).copied())
+}
+
+/// The registered port, or a newly allocated one.
+pub fn ensure(dirs: &Dirs, key: &str) -> Result<u16> {
+    if let Some(port) = lookup(dirs, key)? {
+        return Ok(port);
+    }
+    let _lock = lock(dirs)?;
+    let mut registry = load(dirs)?;
+    if let Some(port) = registry.ports.get(key) {
+        return Ok(*port);
+    }
+    prune(&mut registry);
+    let (first, last) = range()?;
+    let port = free_port(&registry, None)?.ok_or_else(|| {
+        user_error!(
+            hint = format!(
+                "stop other projects' databases, remove entries from {}, or widen {RANGE_VAR}",
+                path(dirs).display()
+            ),
+            "no free port left between {first} and {last}"
+        )
+    })?;
+    registry.ports.insert(key.to_string(), port);
+    save(dirs, &registry)?;
+    Ok(port)
+}
+
+/// Give `key` the port `port` (`db up --port`). Fails if another project has it; returns the
+/// port `key` had before.
+pub fn assign(dirs: &Dirs, key: &str, port: u16) -> Result<Option<u16>> {
+    let _lock = lock(dirs)?;
+    let mut registry = load(dirs)?;
+    prune(&mut registry);
+    if let Some((owner, _)) = registry
+        .ports
+        .iter()
+        .find(|(k, p)| **p == port && k.as_str() != key)
+    {
+        let owner = owner
+            .rsplit_once('#')
+            .map_or(owner.as_str(), |(root, _)| root);
+        return Err(user_error!(
+            hint = match free_port(&registry, None).ok().flatten() {
+                Some(free) => format!("`pyenvx db up --port {free}` is free"),
+                None => "choose another port".to_string(),
+            },
+            "port {port} belongs to the project at {owner}"
+        ));
+    }
+    let old = registry.ports.insert(key.to_string(), port);
+    save(dirs, &registry)?;
+    Ok(old)
+}
+
+/// A port no project has and nothing listens on, for suggestions; `after` skips ports up to it.
+pub fn suggest(dirs: &Dirs, after: Option<u16>) -> Option<u16> {
+    let registry = load(dirs).ok()?;
+    free_port(&registry, after)
+        .ok()
+        .flatten()
+        .or_else(|| free_port(&registry, None).ok().flatten())
+}
+
+fn free_port(registry: &Registry, after: Option<u16>) -> Result<Option<u16>> {
+    let (first, last) = range()?;
+    let start = after.map_or(first, |a| a.saturating_add(1).max(first));
+    Ok((start..=last).find(|p| !registry.ports.values().any(|q| q == p) && is_free(*p)))
+}
+
+/// Entries of projects that no longer exist give their ports back.
+fn prune(registry: &mut Registry) {
+    registry.ports.retain(|k, _| {
+        let root = k.rsplit_once('#').map_or(k.as_str(), |(root, _)| root);
+        Path::new(root).join(crate::project::CONFIG_FILE).is_file()
+    });
+}
+
+/// Whether nothing listens on 127.0.0.1:`port` (we can bind it ourselves).
+pub fn is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// Who listens on TCP `port` (any local address), as "pid 123 (nginx)", when /proc tells.
+/// Only processes we may inspect are found: all of them as root, our own otherwise.
+pub fn listener(port: u16) -> Option<String> {
+    let inode = listening_inode(port)?;
+    let needle = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == needle.as_str()) {
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                return Some(format!("pid {pid} ({})", comm.trim()));
+            }
+        }
+    }
+    None
+}
+
+/// The socket inode of a listener on `port` from /proc/net/tcp{,6}.
+fn listening_inode(port: u16) -> Option<String> {
+    let port_hex = format!(":{port:04X}");
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address, rem_address, st (0A = LISTEN), …, inode is the 10th field.
+            if fields.len() > 9 && fields[1].ends_with(&port_hex) && fields[3] == "0A" {
+                return Some(fields[9].to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(dir: &Path, name: &str) -> PathBuf {
+        let root = dir.join(name);
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::write(root.join("pyenvx.toml"), "[project]\nname = \"x\"\n").unwrap();
+        root
+    }
+
+    #[test]
+    fn allocates_once_never_twice_and_prunes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let a = key(&project(tmp.path(), "a"), "db");
+        let b = key(&project(tmp.path(), "b"), "db");
+        let pa = ensure(&dirs, &a).unwrap();
+        let pb = ensure(&dirs, &b).unwrap();
+        assert_ne!(pa, pb);
+        assert_eq!(ensure(&dirs, &a).unwrap(), pa, "stable");
+        assert_eq!(lookup(&dirs, &b).unwrap(), Some(pb));
+
+        let err = assign(&dirs, &a, pb).unwrap_err();
+        assert!(
+            err.to_string().contains("belongs to the project"),
+            "{err:#}"
+        );
+        let free = suggest(&dirs, None).unwrap();
+        assert_eq!(assign(&dirs, &a, free).unwrap(), Some(pa));
+        assert_eq!(lookup(&dirs, &a).unwrap(), Some(free));
+
+        // A deleted project's port goes back to the pool.
+        fs_err::remove_file(tmp.path().join("b/pyenvx.toml")).unwrap();
+        let c = key(&project(tmp.path(), "c"), "db");
+        ensure(&dirs, &c).unwrap();
+        assert_eq!(lookup(&dirs, &b).unwrap(), None);
+    }
+
+    #[test]
+    fn skips_ports_in_use_and_names_the_listener() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        // Other tests take ports too: hold whichever is free first.
+        let (first, held) = (FIRST_PORT..=LAST_PORT)
+            .find_map(|p| {
+                TcpListener::bind((Ipv4Addr::LOCALHOST, p))
+                    .ok()
+                    .map(|l| (p, l))
+            })
+            .unwrap();
+        assert!(!is_free(first));
+        let port = ensure(&dirs, &key(&project(tmp.path(), "a"), "db")).unwrap();
+        assert_ne!(port, first);
+        let who = listener(first).unwrap();
+        assert!(
+            who.contains(&std::process::id().to_string()),
+            "{who} is this test process"
+        );
+        drop(held);
+    }
+}

@@ -1,0 +1,1560 @@
+//! The content-addressed store of installed packages, and linking it into environments.
+//!
+//! Installing Django means unpacking some 3,700 files; switching a project to a Django version the
+//! machine has seen before should not do that again. Every distribution uv installs for pyenvx is
+//! kept once, unpacked, under `$PYENVX_HOME/store/v1/<key>/` — keyed by the SHA-256 of the file it
+//! came from, plus the interpreter tag for builds from source — and environments get hard links
+//! to its files. A switch is then a few thousand `link(2)` calls: no network, no unpacking, no uv.
+//!
+//! Hard links also keep environments independent: pip and uv uninstall by unlinking and install
+//! by writing new files, so nothing run inside one sandbox changes the store or another project.
+//! The files that differ per environment — `RECORD`, `INSTALLER`, and the scripts in `bin/`, which
+//! name the environment's interpreter — are written fresh, never edited through a link.
+//! Directories are real in each environment, so `__pycache__` stays per environment too. What
+//! links cannot prevent is editing a package's file in place (a debugging `print` in Django's
+//! source): that edit shows in every environment sharing the file, as with uv's own hard links.
+//!
+//! ```text
+//! store/v1/<key>/
+//!   meta.json     EntryMeta: name, version, the dist-info name, the scripts to generate
+//!   site/         files as they go into site-packages, the .dist-info included
+//!   scripts/      the wheel's own scripts (`.data/scripts`), with the `#!python` placeholder
+//! ```
+//!
+//! Entries are assembled in a staging directory beside them and renamed into place, so a reader
+//! sees a complete entry or none, and two processes fetching the same file both succeed.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dirs::Dirs;
+use crate::installer::{normalize_name, run_uv, IndexSettings, Resolved, Uv};
+use crate::reporter::Reporter;
+use crate::venv::Venv;
+
+mod park;
+pub use park::{park_dist, unpark_dist};
+
+const META: &str = "meta.json";
+const SITE: &str = "site";
+const SCRIPTS: &str = "scripts";
+/// Written per environment by [`link_into`], so never linked from the store.
+const PER_VENV: [&str; 2] = ["RECORD", "INSTALLER"];
+/// uv's notes about its staging install (uv before `UV_NO_INSTALLER_METADATA` writes them).
+const DROPPED: [&str; 3] = ["INSTALLER", "REQUESTED", "uv_cache.json"];
+const INSTALLER: &[u8] = b"pyenvx\n";
+/// Staging directories older than this are left over from a killed run.
+const STALE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `$PYENVX_HOME/store/v1`.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// One stored distribution.
+#[derive(Debug, Clone)]
+pub struct StoreEntry {
+    pub dir: PathBuf,
+    pub meta: EntryMeta,
+}
+
+/// A script name and its entry point, `module:function`.
+pub type Script = (String, String);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryMeta {
+    /// PEP 503 normalized.
+    pub name: String,
+    pub version: String,
+    /// The wheel (or sdist) it was installed from.
+    pub file: String,
+    pub sha256: String,
+    /// The `.dist-info` directory's name, e.g. `django-5.2.19.dist-info`.
+    pub dist_info: String,
+    /// (name, `module:function`) pairs from `entry_points.txt`; the launchers are generated per
+    /// environment because they embed its interpreter.
+    pub console_scripts: Vec<Script>,
+    pub gui_scripts: Vec<Script>,
+    /// Names of the files under `scripts/`.
+    pub other_scripts: Vec<String>,
+}
+
+impl Store {
+    pub fn new(dirs: &Dirs) -> Self {
+        Self { root: dirs.store() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Wheels: their SHA-256. Sdists: SHA-256 and the interpreter tag (`cp312`), because what a
+    /// build produces depends on the interpreter it ran for.
+    pub fn key(r: &Resolved, python_tag: &str) -> String {
+        if r.is_wheel() {
+            r.sha256.clone()
+        } else {
+            format!("{}-{python_tag}", r.sha256)
+        }
+    }
+
+    /// The complete entry for `key`, if stored.
+    pub fn get(&self, key: &str) -> Option<StoreEntry> {
+        if !is_key(key) {
+            return None;
+        }
+        let dir = self.root.join(key);
+        let bytes = std::fs::read(dir.join(META)).ok()?;
+        let meta = serde_json::from_slice(&bytes).ok()?;
+        Some(StoreEntry { dir, meta })
+    }
+
+    /// Download and unpack `missing` (for the interpreter `python`) with one uv call, then file
+    /// each distribution as an entry. uv checks every download against the locked hash.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &self,
+        uv: &Uv,
+        python: &Path,
+        python_tag: &str,
+        missing: &[Resolved],
+        index: &IndexSettings,
+        offline: bool,
+        uv_cache: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        let mut wanted: BTreeMap<String, &Resolved> = BTreeMap::new();
+        for r in missing {
+            let key = Self::key(r, python_tag);
+            if !is_key(&key) {
+                bail!("cannot store {} {}: bad key {key:?}", r.name, r.version);
+            }
+            // Another process may have stored it since the caller looked.
+            if self.get(&key).is_none() {
+                wanted.insert(key, r);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        fs_err::create_dir_all(&self.root)?;
+        self.clean_stale();
+        let staging = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&self.root)
+            .with_context(|| {
+                format!(
+                    "cannot create a staging directory in {}",
+                    self.root.display()
+                )
+            })?;
+        let target = staging.path().join("target");
+        let requirements = staging.path().join("requirements.txt");
+        let lines: String = wanted
+            .values()
+            .map(|r| format!("{}=={} --hash=sha256:{}\n", r.name, r.version, r.sha256))
+            .collect();
+        fs_err::write(&requirements, lines)?;
+
+        let mut cmd = uv.command(uv_cache, offline, staging.path());
+        cmd.args(["pip", "install", "--target"])
+            .arg(&target)
+            .arg("--python")
+            .arg(python)
+            .args(["--no-deps", "--require-hashes", "-r"])
+            .arg(&requirements)
+            .args(index.args());
+        let subject = describe(wanted.values().copied());
+        let id = reporter.download_start(&subject, None);
+        let ran = run_uv(cmd, "install", &subject);
+        reporter.download_done(id);
+        ran?;
+
+        let installed = scan_dist_infos(&target)?;
+        let entries = staging.path().join("entries");
+        fs_err::create_dir(&entries)?;
+        for (key, r) in wanted {
+            let (dist_info, version) = installed
+                .get(&r.name)
+                .with_context(|| format!("uv did not install {} {}", r.name, r.version))?;
+            if !same_version(version, &r.version) {
+                bail!(
+                    "uv installed {} {version}, not the locked {}",
+                    r.name,
+                    r.version
+                );
+            }
+            let dir = entries.join(&key);
+            build_entry(&target, dist_info, r, &dir)
+                .with_context(|| format!("cannot store {} {}", r.name, r.version))?;
+            self.publish(&dir, &key)?;
+        }
+        Ok(())
+    }
+
+    /// Rename a finished entry into place. Losing the race to another process is success.
+    fn publish(&self, built: &Path, key: &str) -> Result<()> {
+        let dest = self.root.join(key);
+        match std::fs::rename(built, &dest) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                if self.get(key).is_some() {
+                    return Ok(());
+                }
+                // Something unreadable holds the name (not one of our renames, which are whole):
+                // set it aside and take its place.
+                let trash = self
+                    .root
+                    .join(format!(".trash-{key}-{}", std::process::id()));
+                fs_err::rename(&dest, &trash)?;
+                let _ = std::fs::remove_dir_all(&trash);
+                fs_err::rename(built, &dest)?;
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot move {} into place", dest.display())),
+        }
+    }
+
+    /// Best effort: staging directories of killed runs.
+    fn clean_stale(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(".tmp-") || name.starts_with(".trash-")) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Keys name directories: hex digests and interpreter tags only.
+fn is_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn describe<'a>(mut dists: impl ExactSizeIterator<Item = &'a Resolved>) -> String {
+    let n = dists.len();
+    match dists.next() {
+        Some(first) if n > 1 => format!("{} {} and {} more", first.name, first.version, n - 1),
+        Some(first) => format!("{} {}", first.name, first.version),
+        None => String::new(),
+    }
+}
+
+fn same_version(a: &str, b: &str) -> bool {
+    match (
+        pep440_rs::Version::from_str(a),
+        pep440_rs::Version::from_str(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Normalized name → (dist-info directory name, version) for everything uv put in `target`.
+fn scan_dist_infos(target: &Path) -> Result<HashMap<String, (String, String)>> {
+    let mut found = HashMap::new();
+    for entry in fs_err::read_dir(target)? {
+        let entry = entry?;
+        let dir_name = entry.file_name().to_string_lossy().into_owned();
+        if !dir_name.ends_with(".dist-info") || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let (name, version) = name_and_version(&entry.path(), &dir_name);
+        found.insert(normalize_name(&name), (dir_name, version));
+    }
+    Ok(found)
+}
+
+/// `Name` and `Version` from METADATA, else from the directory name (`name-version.dist-info`,
+/// where the name's own dashes are escaped as underscores).
+fn name_and_version(dist_info: &Path, dir_name: &str) -> (String, String) {
+    let (mut name, mut version) = (None, None);
+    if let Ok(text) = std::fs::read_to_string(dist_info.join("METADATA")) {
+        for line in text.lines().take_while(|l| !l.trim().is_empty()) {
+            if let Some((key, value)) = line.split_once(':') {
+                let value = value.trim().to_string();
+                if key.trim().eq_ignore_ascii_case("name") {
+                    name.get_or_insert(value);
+                } else if key.trim().eq_ignore_ascii_case("version") {
+                    version.get_or_insert(value);
+                }
+            }
+        }
+    }
+    let stem = dir_name.trim_end_matches(".dist-info");
+    let (dir_dist, dir_version) = stem.split_once('-').unwrap_or((stem, ""));
+    (
+        name.unwrap_or_else(|| dir_dist.to_string()),
+        version.unwrap_or_else(|| dir_version.to_string()),
+    )
+}
+
+/// Assemble the entry for one distribution of the staging install `target` in `dest`, linking
+/// files rather than copying them (same filesystem).
+fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Result<EntryMeta> {
+    let info = target.join(dist_info);
+    let record = fs_err::read_to_string(info.join("RECORD"))?;
+    let (console_scripts, gui_scripts) =
+        match std::fs::read_to_string(info.join("entry_points.txt")) {
+            Ok(text) => parse_entry_points(&text),
+            Err(e) if e.kind() == ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(e).context("cannot read entry_points.txt"),
+        };
+    // uv wrote these launchers with the staging interpreter inside; each environment gets its own.
+    let launchers: HashSet<&str> = console_scripts
+        .iter()
+        .chain(&gui_scripts)
+        .map(|(name, _)| name.as_str())
+        .collect();
+
+    let site = dest.join(SITE);
+    let scripts = dest.join(SCRIPTS);
+    fs_err::create_dir_all(site.join(dist_info))?;
+    fs_err::create_dir(&scripts)?;
+    let mut made: HashSet<PathBuf> = HashSet::new();
+    let mut linker = Linker::default();
+    let mut rows = String::with_capacity(record.len());
+    let mut other_scripts = Vec::new();
+    let record_path = format!("{dist_info}/RECORD");
+    for line in record.lines() {
+        let Some(row) = RecordRow::parse(line) else {
+            continue;
+        };
+        let rel = safe_relative(&row.path)
+            .with_context(|| format!("unexpected path {:?} in RECORD", row.path))?;
+        if row.path == record_path {
+            continue;
+        }
+        if let Some(file) = row.path.strip_prefix(&format!("{dist_info}/")) {
+            if DROPPED.contains(&file) {
+                continue;
+            }
+        }
+        if let Some(name) = row.path.strip_prefix("bin/") {
+            if launchers.contains(name) {
+                continue;
+            }
+            check_component(name)?;
+            let content = fs_err::read(target.join(&rel))?;
+            write_new(&scripts.join(name), &unbind_script(&content), 0o755)?;
+            other_scripts.push(name.to_string());
+            // Hashed per environment, where the shebang is known.
+            rows.push_str(&RecordRow::render(&row.path, ","));
+            continue;
+        }
+        let to = site.join(&rel);
+        if let Some(parent) = to.parent() {
+            if made.insert(parent.to_path_buf()) {
+                fs_err::create_dir_all(parent)?;
+            }
+        }
+        linker.link_file(&target.join(&rel), &to)?;
+        rows.push_str(line);
+        rows.push('\n');
+    }
+    rows.push_str(&RecordRow::render(&record_path, ","));
+    write_new(&site.join(&record_path), rows.as_bytes(), 0o644)?;
+
+    let meta = EntryMeta {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        file: r.file.clone(),
+        sha256: r.sha256.clone(),
+        dist_info: dist_info.to_string(),
+        console_scripts,
+        gui_scripts,
+        other_scripts,
+    };
+    write_new(&dest.join(META), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
+    Ok(meta)
+}
+
+/// `[console_scripts]` and `[gui_scripts]` of an `entry_points.txt`, keeping only entries whose
+/// target is a valid `module:attr` (anything else could not be launched anyway, and the text
+/// ends up in generated Python).
+fn parse_entry_points(text: &str) -> (Vec<Script>, Vec<Script>) {
+    let (mut console, mut gui) = (Vec::new(), Vec::new());
+    let mut section = "";
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim();
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if check_component(name).is_err() || parse_entry_point(value).is_none() {
+            continue;
+        }
+        let pair = (name.to_string(), value.to_string());
+        match section {
+            "console_scripts" => console.push(pair),
+            "gui_scripts" => gui.push(pair),
+            _ => {}
+        }
+    }
+    (console, gui)
+}
+
+/// `module.sub:obj.attr [extra]` → (`module.sub`, `obj.attr`).
+fn parse_entry_point(value: &str) -> Option<(&str, &str)> {
+    let value = value.split('[').next()?.trim();
+    let (module, attr) = value.split_once(':')?;
+    let (module, attr) = (module.trim(), attr.trim());
+    (is_dotted_identifier(module) && is_dotted_identifier(attr)).then_some((module, attr))
+}
+
+fn is_dotted_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// A file name that cannot escape its directory.
+fn check_component(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        bail!("{name:?} is not a usable file name");
+    }
+    Ok(())
+}
+
+/// A RECORD path relative to the staging root that stays inside it.
+fn safe_relative(path: &str) -> Option<PathBuf> {
+    let p = Path::new(path);
+    let mut out = PathBuf::new();
+    for component in p.components() {
+        match component {
+            Component::Normal(c) => out.push(c),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// The staging install bound `#!python` to the interpreter uv was given — directly, or through
+/// `/bin/sh` when that path is long or has spaces. Put the placeholder back so each environment
+/// can bind its own. (A script that named some absolute Python itself is rebound as well, which
+/// only makes it use the environment's interpreter.)
+fn unbind_script(content: &[u8]) -> Cow<'_, [u8]> {
+    if let Some(rest) = content.strip_prefix(b"#!/bin/sh\n'''exec' ") {
+        const END: &[u8] = b"\n' '''\n";
+        if let Some(at) = rest.windows(END.len()).position(|w| w == END) {
+            return Cow::Owned([b"#!python\n", &rest[at + END.len()..]].concat());
+        }
+    }
+    if let Some(rest) = content.strip_prefix(b"#!") {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let interpreter = rest[..end]
+            .split(|b| b.is_ascii_whitespace())
+            .next()
+            .unwrap_or_default();
+        let file_name = interpreter
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or_default();
+        if interpreter.starts_with(b"/") && file_name.starts_with(b"python") {
+            return Cow::Owned([b"#!python", &rest[end..]].concat());
+        }
+    }
+    Cow::Borrowed(content)
+}
+
+/// Replace a `#!python` placeholder line with `shebang`.
+fn bind_script<'a>(content: &'a [u8], shebang: &str) -> Cow<'a, [u8]> {
+    if !content.starts_with(b"#!python") {
+        return Cow::Borrowed(content);
+    }
+    let end = content
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(content.len());
+    Cow::Owned([shebang.as_bytes(), &content[end..]].concat())
+}
+
+/// The first line(s) of a script run by `python`. The kernel cuts `#!` lines short (127 bytes on
+/// older Linux) and splits them at spaces, so such paths go through `/bin/sh` — the form pip and
+/// uv write, valid both as shell and as Python.
+fn shebang_for(python: &Path) -> String {
+    let path = python.to_string_lossy();
+    if path.len() + 3 > 127 || path.contains([' ', '\t']) {
+        let quoted = path.replace('\'', "'\\''");
+        format!("#!/bin/sh\n'''exec' '{quoted}' \"$0\" \"$@\"\n' '''")
+    } else {
+        format!("#!{path}")
+    }
+}
+
+/// A console or GUI script for the entry point `target` (`module:attr`).
+fn launcher(shebang: &str, target: &str) -> Result<String> {
+    let (module, attr) =
+        parse_entry_point(target).with_context(|| format!("bad entry point {target:?}"))?;
+    let head = attr.split('.').next().unwrap_or(attr);
+    Ok(format!(
+        "{shebang}\n\
+         # Generated by pyenvx for this environment: runs {module}:{attr}.\n\
+         import re\n\
+         import sys\n\
+         \n\
+         from {module} import {head}\n\
+         \n\
+         if __name__ == \"__main__\":\n\
+         \x20   sys.argv[0] = re.sub(r\"(-script\\.pyw|\\.exe)?$\", \"\", sys.argv[0])\n\
+         \x20   sys.exit({attr}())\n"
+    ))
+}
+
+/// One line of a RECORD file: the path, and the rest (`hash,size`) kept as written.
+struct RecordRow {
+    path: String,
+}
+
+impl RecordRow {
+    /// RECORD is CSV: a path containing a comma or quote is quoted, with `""` for a quote.
+    fn parse(line: &str) -> Option<RecordRow> {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            return None;
+        }
+        let Some(quoted) = line.strip_prefix('"') else {
+            let path = line.split_once(',').map_or(line, |(p, _)| p);
+            return Some(RecordRow {
+                path: path.to_string(),
+            });
+        };
+        let mut path = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                } else {
+                    return Some(RecordRow { path });
+                }
+            }
+            path.push(c);
+        }
+        None
+    }
+
+    /// A full line (with its newline) for `path` and `rest` (`hash,size`).
+    fn render(path: &str, rest: &str) -> String {
+        if path.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\",{rest}\n", path.replace('"', "\"\""))
+        } else {
+            format!("{path},{rest}\n")
+        }
+    }
+
+    /// A line for a file we wrote with `content`.
+    fn for_content(path: &str, content: &[u8]) -> String {
+        Self::render(
+            path,
+            &format!(
+                "sha256={},{}",
+                base64_urlsafe_nopad(&Sha256::digest(content)),
+                content.len()
+            ),
+        )
+    }
+}
+
+/// RECORD's hash encoding: URL-safe base64 without padding.
+fn base64_urlsafe_nopad(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Hard links files, falling back to copies where the filesystem cannot link.
+///
+/// `std::fs` rather than `fs_err` here: this runs thousands of times per environment, and the
+/// context is attached only on failure.
+#[derive(Default)]
+struct Linker {
+    /// Set once linking crossed filesystems: every later file would fail the same way.
+    copy: bool,
+}
+
+impl Linker {
+    /// Link `files` (paths relative to `from`, as RECORD lists them) to the same paths under
+    /// `to`, creating directories as real directories. Driven by the list rather than by walking
+    /// `from`: Django has some 2,500 directories, and listing each would cost three more
+    /// syscalls apiece.
+    fn link_listed(&mut self, from: &Path, to: &Path, files: &[String]) -> Result<()> {
+        let mut made: HashSet<&str> = HashSet::new();
+        for rel in files {
+            if let Some((parent, _)) = rel.rsplit_once('/') {
+                make_dirs(to, parent, &mut made)?;
+            }
+            self.link_file(&from.join(rel), &to.join(rel))?;
+        }
+        Ok(())
+    }
+
+    fn link_file(&mut self, from: &Path, to: &Path) -> Result<()> {
+        if !self.copy {
+            let mut result = std::fs::hard_link(from, to);
+            if matches!(&result, Err(e) if e.kind() == ErrorKind::AlreadyExists) {
+                // Replace, never write into: the old file may itself be a link into the store.
+                remove_existing(to)?;
+                result = std::fs::hard_link(from, to);
+            }
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::CrossesDevices => self.copy = true,
+                // Filesystems without hard links, or an inode at its link limit: copy this one.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::PermissionDenied
+                            | ErrorKind::TooManyLinks
+                            | ErrorKind::Unsupported
+                    ) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot link {} to {}", from.display(), to.display())
+                    })
+                }
+            }
+        }
+        remove_existing(to)?;
+        std::fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        Ok(())
+    }
+}
+
+fn remove_existing(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// `to/rel` and its missing parents, remembering what exists so each is created once.
+fn make_dirs<'a>(to: &Path, rel: &'a str, made: &mut HashSet<&'a str>) -> Result<()> {
+    if made.contains(rel) {
+        return Ok(());
+    }
+    if let Some((parent, _)) = rel.rsplit_once('/') {
+        make_dirs(to, parent, made)?;
+    }
+    let dir = to.join(rel);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    made.insert(rel);
+    Ok(())
+}
+
+/// Create `path` anew with `bytes`; whatever was there is unlinked first, never written through.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    remove_existing(path)?;
+    write_new(path, bytes, mode)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Install a stored distribution into `venv`: its files hard-linked into site-packages, its
+/// scripts generated for the environment's interpreter, and a `RECORD` that pip and
+/// [`remove_dist`] can uninstall from. Another version of the same distribution must have been
+/// removed first; files already present are replaced.
+pub fn link_into(entry: &StoreEntry, venv: &Venv) -> Result<()> {
+    let meta = &entry.meta;
+    check_component(&meta.dist_info)?;
+    let site = venv.site_packages()?;
+    let bin = venv.bin();
+    let context = || {
+        format!(
+            "cannot install {} {} into {}",
+            meta.name,
+            meta.version,
+            venv.root.display()
+        )
+    };
+    // The stored RECORD lists exactly the entry's files: it is the manifest to link from, and
+    // the start of this environment's RECORD.
+    let record_path = format!("{}/RECORD", meta.dist_info);
+    let stored = fs_err::read_to_string(entry.dir.join(SITE).join(&record_path))?;
+    let per_venv: Vec<String> = PER_VENV
+        .iter()
+        .map(|f| format!("{}/{f}", meta.dist_info))
+        .collect();
+    let mut files = Vec::new();
+    let mut kept = String::with_capacity(stored.len());
+    for line in stored.lines() {
+        let Some(row) = RecordRow::parse(line) else {
+            continue;
+        };
+        if row.path.starts_with("bin/") || per_venv.contains(&row.path) {
+            continue;
+        }
+        if safe_relative(&row.path).is_none() || row.path.split('/').any(|c| c.is_empty()) {
+            bail!(
+                "the stored {} {} is damaged: its RECORD lists {:?}",
+                meta.name,
+                meta.version,
+                row.path
+            );
+        }
+        kept.push_str(line);
+        kept.push('\n');
+        files.push(row.path);
+    }
+    Linker::default()
+        .link_listed(&entry.dir.join(SITE), &site, &files)
+        .with_context(context)?;
+
+    let shebang = shebang_for(&venv.python());
+    let to_bin = relative_bin(&site, venv);
+    let mut rows = String::new();
+    for (name, target) in meta.console_scripts.iter().chain(&meta.gui_scripts) {
+        check_component(name)?;
+        let text = launcher(&shebang, target).with_context(context)?;
+        replace_file(&bin.join(name), text.as_bytes(), 0o755).with_context(context)?;
+        rows.push_str(&RecordRow::for_content(
+            &format!("{to_bin}/{name}"),
+            text.as_bytes(),
+        ));
+    }
+    for name in &meta.other_scripts {
+        check_component(name)?;
+        let content = fs_err::read(entry.dir.join(SCRIPTS).join(name))?;
+        let bound = bind_script(&content, &shebang);
+        replace_file(&bin.join(name), &bound, 0o755).with_context(context)?;
+        rows.push_str(&RecordRow::for_content(&format!("{to_bin}/{name}"), &bound));
+    }
+
+    let info = site.join(&meta.dist_info);
+    let installer_path = format!("{}/INSTALLER", meta.dist_info);
+    replace_file(&info.join("INSTALLER"), INSTALLER, 0o644).with_context(context)?;
+    rows.push_str(&RecordRow::for_content(&installer_path, INSTALLER));
+    let mut record = String::with_capacity(stored.len() + rows.len() + 64);
+    record.push_str(&kept);
+    record.push_str(&rows);
+    record.push_str(&RecordRow::render(&record_path, ","));
+    replace_file(&info.join("RECORD"), record.as_bytes(), 0o644).with_context(context)
+}
+
+/// `bin` as RECORD names it from site-packages: `../../../bin`.
+fn relative_bin(site: &Path, venv: &Venv) -> String {
+    match site.strip_prefix(&venv.root) {
+        Ok(rel) => "../".repeat(rel.components().count()) + "bin",
+        Err(_) => venv.bin().to_string_lossy().into_owned(),
+    }
+}
+
+/// A distribution found in an environment's site-packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledDist {
+    /// PEP 503 normalized.
+    pub name: String,
+    pub version: String,
+    pub dist_info: PathBuf,
+}
+
+/// Every `*.dist-info` in `venv`'s site-packages, by name.
+pub fn installed_dists(venv: &Venv) -> Result<Vec<InstalledDist>> {
+    let site = venv.site_packages()?;
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(&site)? {
+        let entry = entry?;
+        let dir_name = entry.file_name().to_string_lossy().into_owned();
+        if !dir_name.ends_with(".dist-info") || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let (name, version) = name_and_version(&entry.path(), &dir_name);
+        found.push(InstalledDist {
+            name: normalize_name(&name),
+            version,
+            dist_info: entry.path(),
+        });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+    Ok(found)
+}
+
+/// Uninstall `dist` from `venv` as pip does: every file its RECORD lists, the bytecode of its
+/// modules, directories left empty, and the dist-info. Nothing outside the environment is touched,
+/// whatever RECORD says, and nothing is followed through a symlink that leads out of it; store
+/// files are only unlinked.
+pub fn remove_dist(venv: &Venv, dist: &InstalledDist) -> Result<()> {
+    let root = std::path::absolute(&venv.root)?;
+    let site = lexical_join(&root, &venv.site_packages()?.to_string_lossy())
+        .context("site-packages has no usable path")?;
+    let info = &dist.dist_info;
+    let is_dist_info = info.parent() == Some(site.as_path())
+        && info
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".dist-info"))
+        && std::fs::symlink_metadata(info).is_ok_and(|m| m.is_dir());
+    if !is_dist_info {
+        bail!(
+            "{} is not a distribution in {}",
+            info.display(),
+            site.display()
+        );
+    }
+    let record = match std::fs::read_to_string(info.join("RECORD")) {
+        Ok(text) => text,
+        // Without RECORD (a hand-made or damaged install) only the dist-info can go.
+        Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context(format!("cannot read {}/RECORD", info.display())),
+    };
+
+    let mut inside = Inside::new(&root)?;
+    let mut touched: HashSet<PathBuf> = HashSet::new();
+    let mut modules: HashMap<PathBuf, Vec<String>> = HashMap::new();
+    for row in record.lines().filter_map(RecordRow::parse) {
+        let Some(path) = lexical_join(&site, &row.path) else {
+            continue;
+        };
+        if !path.starts_with(&root) || path.starts_with(info) {
+            continue;
+        }
+        let Some(parent) = path.parent() else {
+            continue;
+        };
+        if !inside.dir(parent) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            // Gone already (say, an earlier removal was interrupted), or a directory, which
+            // RECORD should not list and which pruning takes care of if it is empty.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+        }
+        if !touched.contains(parent) {
+            touched.insert(parent.to_path_buf());
+        }
+        if path.extension() == Some(OsStr::new("py")) {
+            if let Some(stem) = path.file_stem() {
+                modules
+                    .entry(parent.to_path_buf())
+                    .or_default()
+                    .push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for (dir, stems) in modules {
+        let cache = dir.join("__pycache__");
+        if !inside.dir(&cache) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&cache) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if stems.iter().any(|s| is_bytecode_of(&name, s)) {
+                remove_existing(&entry.path())?;
+            }
+        }
+        touched.insert(cache);
+    }
+    fs_err::remove_dir_all(info)?;
+    prune(&root, &site, venv, touched);
+    Ok(())
+}
+
+/// `mod.cpython-312.pyc`, `mod.cpython-312.opt-1.pyc` for the module `mod`.
+fn is_bytecode_of(file: &OsStr, stem: &str) -> bool {
+    file.to_str()
+        .and_then(|f| f.strip_prefix(stem))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|rest| rest.ends_with(".pyc"))
+}
+
+/// Remove the directories in `touched`, and their parents, that are now empty — never the
+/// environment's own skeleton (`bin`, `include`, `lib/python3.X/site-packages`).
+fn prune(root: &Path, site: &Path, venv: &Venv, touched: HashSet<PathBuf>) {
+    let mut protected: HashSet<PathBuf> = site
+        .ancestors()
+        .take_while(|a| a.starts_with(root))
+        .map(Path::to_path_buf)
+        .collect();
+    protected.extend([root.to_path_buf(), venv.bin(), root.join("include")]);
+    let mut candidates: BTreeSet<(usize, PathBuf)> = BTreeSet::new();
+    for dir in touched {
+        for d in dir.ancestors() {
+            if !d.starts_with(root) || protected.contains(d) {
+                break;
+            }
+            candidates.insert((d.components().count(), d.to_path_buf()));
+        }
+    }
+    // Deepest first, so a directory is tried after everything below it.
+    for (_, dir) in candidates.into_iter().rev() {
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
+/// `base` joined with a RECORD path (relative, maybe with `..`, or absolute), resolved lexically.
+fn lexical_join(base: &Path, path: &str) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(c) => out.push(c),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => out = PathBuf::from("/"),
+        }
+    }
+    Some(out)
+}
+
+/// Answers "is this directory really inside the environment", one `lstat` per directory: a
+/// symlink on the way (say `site-packages/x -> /usr/lib/x`) must not lead removals outside.
+struct Inside {
+    root: PathBuf,
+    root_canonical: PathBuf,
+    known: HashMap<PathBuf, bool>,
+}
+
+impl Inside {
+    fn new(root: &Path) -> Result<Self> {
+        Ok(Self {
+            root: root.to_path_buf(),
+            root_canonical: fs_err::canonicalize(root)?,
+            known: HashMap::new(),
+        })
+    }
+
+    fn dir(&mut self, dir: &Path) -> bool {
+        if dir == self.root {
+            return true;
+        }
+        if !dir.starts_with(&self.root) {
+            return false;
+        }
+        if let Some(&known) = self.known.get(dir) {
+            return known;
+        }
+        let parent_inside = dir.parent().is_some_and(|p| self.dir(p));
+        let inside = parent_inside
+            && match std::fs::symlink_metadata(dir) {
+                Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(dir)
+                    .is_ok_and(|target| target.starts_with(&self.root_canonical)),
+                _ => true,
+            };
+        self.known.insert(dir.to_path_buf(), inside);
+        inside
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    use std::process::{Command, Output};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::installer::resolve;
+    use crate::installer::test_support::{fixtures, wheelhouse_index, PYTHON};
+    use crate::reporter::Silent;
+    use crate::venv::{self, VenvSpec};
+
+    const TAG: &str = "cp312";
+    const IMPORT_DJANGO: &str =
+        "import django, importlib.metadata as m; print(django.get_version(), m.version('django'))";
+
+    fn new_venv(dir: &Path) -> Venv {
+        let home = Path::new(PYTHON).parent().unwrap();
+        let version = pep440_rs::Version::from_str("3.12.1").unwrap();
+        let spec = VenvSpec {
+            interpreter_home: home,
+            version: &version,
+            freethreaded: false,
+            prompt: "test",
+        };
+        venv::create(dir, &spec).unwrap()
+    }
+
+    fn output(cmd: &mut Command) -> Output {
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    }
+
+    /// stdout of a command that must succeed, trimmed.
+    fn run(cmd: &mut Command) -> String {
+        let out = output(cmd);
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn ino(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    /// (file count, digest of every relative path and content): proof that a tree is unchanged.
+    fn tree_digest(dir: &Path) -> (usize, String) {
+        fn walk(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(base, &path, files);
+                } else {
+                    let rel = path
+                        .strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    files.push((rel, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files);
+        files.sort();
+        let mut hasher = Sha256::new();
+        for (rel, content) in &files {
+            hasher.update(rel.as_bytes());
+            hasher.update([0]);
+            hasher.update(Sha256::digest(content));
+        }
+        (files.len(), hex::encode(hasher.finalize()))
+    }
+
+    /// A wheel with what Django lacks: a `.data/scripts` file and a GUI script.
+    fn demo_wheel(dir: &Path) {
+        let script = r##"
+import base64, hashlib, sys, zipfile
+files = {
+    "demo_pkg/__init__.py": b"def main():\n    print('demo main')\n    return 0\n\ndef gui():\n    return 0\n",
+    "demo_pkg/sub/__init__.py": b"",
+    "demo-1.0.data/scripts/demo-tool": b"#!python\nimport sys\nprint('demo tool', sys.prefix)\n",
+    "demo-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: Demo\nVersion: 1.0\n",
+    "demo-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: pyenvx-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "demo-1.0.dist-info/entry_points.txt": b"[console_scripts]\ndemo = demo_pkg:main\n\n[gui_scripts]\ndemo-gui = demo_pkg:gui\n",
+}
+record = []
+for name, data in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append(f"{name},sha256={digest},{len(data)}")
+record.append("demo-1.0.dist-info/RECORD,,")
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for name, data in files.items():
+        info = zipfile.ZipInfo(name)
+        info.external_attr = (0o755 if "scripts" in name else 0o644) << 16
+        z.writestr(info, data)
+    z.writestr("demo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+"##;
+        fs_err::create_dir_all(dir).unwrap();
+        run(Command::new(PYTHON)
+            .args(["-c", script])
+            .arg(dir.join("demo-1.0-py3-none-any.whl")));
+    }
+
+    /// A store holding Django 5.2.19, its dependencies and the demo wheel.
+    struct Fixture {
+        tmp: tempfile::TempDir,
+        index: IndexSettings,
+        store: Store,
+        resolved: Vec<Resolved>,
+        fetch_time: Duration,
+    }
+
+    impl Fixture {
+        fn new() -> Option<Fixture> {
+            Self::new_in(&std::env::temp_dir())
+        }
+
+        /// Store, venvs and uv's cache all under `base`: one filesystem, so files are linked.
+        fn new_in(base: &Path) -> Option<Fixture> {
+            let uv = fixtures()?;
+            let tmp = tempfile::tempdir_in(base).unwrap();
+            let wheels = tmp.path().join("wheels");
+            demo_wheel(&wheels);
+            let mut index = wheelhouse_index();
+            index.find_links.push(wheels.to_string_lossy().into_owned());
+            let requirements = ["django~=5.2.0".to_string(), "demo".to_string()];
+            let uv_cache = tmp.path().join("uv-cache");
+            let resolved = resolve(
+                &uv,
+                Path::new(PYTHON),
+                &requirements,
+                &index,
+                false,
+                &uv_cache,
+            )
+            .unwrap();
+            let store = Store::new(&Dirs::new(
+                tmp.path().join("home"),
+                tmp.path().join("cache"),
+            ));
+            let started = Instant::now();
+            store
+                .fetch(
+                    &uv,
+                    Path::new(PYTHON),
+                    TAG,
+                    &resolved,
+                    &index,
+                    false,
+                    &uv_cache,
+                    &Silent,
+                )
+                .unwrap();
+            let fetch_time = started.elapsed();
+            Some(Fixture {
+                tmp,
+                index,
+                store,
+                resolved,
+                fetch_time,
+            })
+        }
+
+        fn entry(&self, name: &str) -> StoreEntry {
+            let r = self.resolved.iter().find(|r| r.name == name).unwrap();
+            self.store.get(&Store::key(r, TAG)).unwrap()
+        }
+
+        fn link_all(&self, venv: &Venv) {
+            for r in &self.resolved {
+                link_into(&self.store.get(&Store::key(r, TAG)).unwrap(), venv).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn fetch_link_run_and_remove() {
+        let Some(fx) = Fixture::new() else { return };
+        println!(
+            "cold fetch of {} distributions (django, asgiref, sqlparse, demo) took {:?}",
+            fx.resolved.len(),
+            fx.fetch_time
+        );
+        let names: Vec<&str> = fx.resolved.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["asgiref", "demo", "django", "sqlparse"]);
+        // Entries only: the staging directory is gone.
+        for entry in fs_err::read_dir(fx.store.root()).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(is_key(&name), "{name}");
+        }
+
+        let django = fx.entry("django");
+        assert_eq!(django.meta.dist_info, "django-5.2.19.dist-info");
+        assert_eq!(
+            django.meta.console_scripts,
+            [(
+                "django-admin".to_string(),
+                "django.core.management:execute_from_command_line".to_string()
+            )]
+        );
+        assert!(django.meta.other_scripts.is_empty());
+        assert!(!django.dir.join("site/bin").exists());
+        let info = django.dir.join("site/django-5.2.19.dist-info");
+        for dropped in ["INSTALLER", "REQUESTED", "uv_cache.json"] {
+            assert!(!info.join(dropped).exists(), "{dropped}");
+        }
+        let demo = fx.entry("demo");
+        assert_eq!(
+            demo.meta.gui_scripts,
+            [("demo-gui".to_string(), "demo_pkg:gui".to_string())]
+        );
+        assert_eq!(demo.meta.other_scripts, ["demo-tool"]);
+        let tool = fs_err::read_to_string(demo.dir.join("scripts/demo-tool")).unwrap();
+        assert!(tool.starts_with("#!python\nimport sys\n"), "{tool}");
+        let before = tree_digest(&django.dir);
+        assert!(before.0 > 3000, "{before:?}");
+
+        // Everything stored: no uv call at all (this one could not run).
+        let no_uv = Uv {
+            exe: PathBuf::from("/nonexistent/uv"),
+            version: "0.13.9".into(),
+        };
+        let cache = fx.tmp.path().join("uv-cache");
+        fx.store
+            .fetch(
+                &no_uv,
+                Path::new(PYTHON),
+                TAG,
+                &fx.resolved,
+                &fx.index,
+                true,
+                &cache,
+                &Silent,
+            )
+            .unwrap();
+
+        let venv1 = new_venv(&fx.tmp.path().join("p1/.venv"));
+        // A path the kernel cannot put in a `#!` line: scripts go through /bin/sh.
+        let venv2 = new_venv(&fx.tmp.path().join("it's a project/.venv"));
+        fx.link_all(&venv1);
+        fx.link_all(&venv2);
+
+        let site1 = venv1.site_packages().unwrap();
+        let site2 = venv2.site_packages().unwrap();
+        assert_eq!(
+            ino(&site1.join("django/__init__.py")),
+            ino(&django.dir.join("site/django/__init__.py"))
+        );
+        let record_path = "django-5.2.19.dist-info/RECORD";
+        assert_ne!(
+            ino(&site1.join(record_path)),
+            ino(&django.dir.join("site").join(record_path))
+        );
+        let record = fs_err::read_to_string(site1.join(record_path)).unwrap();
+        assert!(
+            record.contains("\n../../../bin/django-admin,sha256="),
+            "{record}"
+        );
+        assert!(record.contains("\ndjango-5.2.19.dist-info/INSTALLER,sha256="));
+        assert!(record.ends_with("\ndjango-5.2.19.dist-info/RECORD,,\n"));
+        assert!(!record.contains("\nbin/"));
+        assert_eq!(
+            fs_err::read_to_string(site1.join("django-5.2.19.dist-info/INSTALLER")).unwrap(),
+            "pyenvx\n"
+        );
+
+        for venv in [&venv1, &venv2] {
+            let python = venv.python();
+            assert_eq!(
+                run(Command::new(&python).args(["-c", IMPORT_DJANGO])),
+                "5.2.19 5.2.19"
+            );
+            assert_eq!(
+                run(Command::new(venv.bin().join("django-admin")).arg("--version")),
+                "5.2.19"
+            );
+            assert_eq!(run(&mut Command::new(venv.bin().join("demo"))), "demo main");
+            assert_eq!(
+                run(&mut Command::new(venv.bin().join("demo-tool"))),
+                format!("demo tool {}", venv.root.display())
+            );
+            let mode = std::fs::metadata(venv.bin().join("demo-gui"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
+        let head = fs_err::read_to_string(venv2.bin().join("django-admin")).unwrap();
+        assert!(head.starts_with("#!/bin/sh\n'''exec' '"), "{head}");
+
+        let dists = installed_dists(&venv1).unwrap();
+        let found: Vec<(&str, &str)> = dists
+            .iter()
+            .map(|d| (d.name.as_str(), d.version.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("asgiref", "3.13.0"),
+                ("demo", "1.0"),
+                ("django", "5.2.19"),
+                ("sqlparse", "0.6.1")
+            ]
+        );
+
+        // pip itself uninstalls from our RECORD, and only from its own environment.
+        run(Command::new(PYTHON)
+            .args(["-m", "pip", "--python"])
+            .arg(venv2.python())
+            .args(["uninstall", "--yes", "django"])
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_ROOT_USER_ACTION", "ignore"));
+        assert!(!site2.join("django").exists());
+        assert!(!venv2.bin().join("django-admin").exists());
+        assert_eq!(
+            run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
+            "5.2.19 5.2.19"
+        );
+        assert_eq!(tree_digest(&django.dir), before);
+
+        // Our own removal: the import ran, so there is bytecode to clean up too.
+        let dist = dists.iter().find(|d| d.name == "django").unwrap();
+        let started = Instant::now();
+        remove_dist(&venv1, dist).unwrap();
+        println!("remove_dist of Django took {:?}", started.elapsed());
+        let failed = output(Command::new(venv1.python()).args(["-c", "import django"]));
+        assert!(!failed.status.success());
+        assert!(!site1.join("django").exists());
+        assert!(!dist.dist_info.exists());
+        assert!(!venv1.bin().join("django-admin").exists());
+        assert!(venv1.python().exists() && site1.is_dir());
+        run(Command::new(venv1.python()).args(["-c", "import asgiref, sqlparse, demo_pkg"]));
+        assert_eq!(tree_digest(&django.dir), before);
+        assert_eq!(
+            installed_dists(&venv1)
+                .unwrap()
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["asgiref", "demo", "sqlparse"]
+        );
+
+        // And back, from the store alone.
+        link_into(&django, &venv1).unwrap();
+        assert_eq!(
+            run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
+            "5.2.19 5.2.19"
+        );
+        assert_eq!(tree_digest(&django.dir), before);
+    }
+
+    #[test]
+    fn link_speed() {
+        // Creating inodes costs very different amounts on different filesystems; Django needs
+        // some 2,500 directories, so measure on disk and, where there is one, in memory.
+        let mut places = vec![std::env::temp_dir()];
+        if Path::new("/dev/shm").is_dir() {
+            places.push(PathBuf::from("/dev/shm"));
+        }
+        for place in places {
+            let Some(fx) = Fixture::new_in(&place) else {
+                return;
+            };
+            let django = fx.entry("django");
+            let runs = 10;
+            let venvs: Vec<Venv> = (0..runs)
+                .map(|i| new_venv(&fx.tmp.path().join(format!("v{i}/.venv"))))
+                .collect();
+            let mut link_times = Vec::new();
+            let mut remove_times = Vec::new();
+            for venv in &venvs {
+                let started = Instant::now();
+                link_into(&django, venv).unwrap();
+                link_times.push(started.elapsed());
+            }
+            for venv in &venvs {
+                let dist = installed_dists(venv).unwrap().remove(0);
+                let started = Instant::now();
+                remove_dist(venv, &dist).unwrap();
+                remove_times.push(started.elapsed());
+            }
+            let profile = if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            };
+            let files = tree_digest(&django.dir.join(SITE)).0;
+            let mean = |t: &[Duration]| t.iter().sum::<Duration>() / t.len() as u32;
+            println!(
+                "link_into Django 5.2.19 ({files} files, {profile}) in {}: mean {:?}, best {:?}; \
+                 remove_dist: mean {:?}, best {:?} ({runs} environments)",
+                place.display(),
+                mean(&link_times),
+                link_times.iter().min().unwrap(),
+                mean(&remove_times),
+                remove_times.iter().min().unwrap(),
+            );
+        }
+    }
+
+    #[test]
+    fn removal_never_leaves_the_environment() {
+        if !Path::new(PYTHON).is_file() {
+            eprintln!("skipping: {PYTHON} is missing");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs_err::create_dir(&outside).unwrap();
+        fs_err::write(outside.join("keep.txt"), "keep").unwrap();
+        fs_err::write(outside.join("evil.py"), "").unwrap();
+        let venv = new_venv(&tmp.path().join("v/.venv"));
+        let site = venv.site_packages().unwrap();
+        symlink(&outside, site.join("escape")).unwrap();
+        fs_err::create_dir_all(site.join("evil/deep")).unwrap();
+        fs_err::write(site.join("evil/__init__.py"), "").unwrap();
+        fs_err::write(site.join("evil/deep/mod.py"), "").unwrap();
+        fs_err::create_dir(site.join("evil/deep/__pycache__")).unwrap();
+        fs_err::write(site.join("evil/deep/__pycache__/mod.cpython-312.pyc"), "").unwrap();
+        fs_err::write(site.join("evil/deep/__pycache__/other.cpython-312.pyc"), "").unwrap();
+        fs_err::write(venv.bin().join("evil"), "").unwrap();
+        let info = site.join("evil-1.0.dist-info");
+        fs_err::create_dir(&info).unwrap();
+        fs_err::write(info.join("METADATA"), "Name: Evil\nVersion: 1.0\n").unwrap();
+        let record = format!(
+            "evil/__init__.py,,\n\"evil/deep/mod.py\",,\n../../../../../outside/keep.txt,,\n\
+             {}/keep.txt,,\nescape/evil.py,,\n../../../bin/evil,,\n../../../bin/python,,\n\
+             evil-1.0.dist-info/RECORD,,\n",
+            outside.display()
+        );
+        fs_err::write(info.join("RECORD"), record).unwrap();
+
+        let dists = installed_dists(&venv).unwrap();
+        assert_eq!(dists.len(), 1);
+        assert_eq!(
+            (dists[0].name.as_str(), dists[0].version.as_str()),
+            ("evil", "1.0")
+        );
+        remove_dist(&venv, &dists[0]).unwrap();
+
+        assert!(outside.join("keep.txt").is_file());
+        assert!(outside.join("evil.py").is_file());
+        assert!(site.join("escape").is_symlink());
+        assert!(!site.join("evil/__init__.py").exists());
+        // Another module's bytecode keeps its directory alive; the listed ones are gone.
+        assert!(!site.join("evil/deep/mod.py").exists());
+        assert!(!site
+            .join("evil/deep/__pycache__/mod.cpython-312.pyc")
+            .exists());
+        assert!(site
+            .join("evil/deep/__pycache__/other.cpython-312.pyc")
+            .exists());
+        assert!(!info.exists());
+        assert!(!venv.bin().join("evil").exists());
+        // RECORD may list the interpreter link itself; pip would remove it too, and so do we,
+        // but the skeleton directories survive.
+        assert!(venv.bin().is_dir() && site.is_dir());
+
+        let not_in_site = InstalledDist {
+            name: "x".into(),
+            version: "1".into(),
+            dist_info: outside.clone(),
+        };
+        assert!(remove_dist(&venv, &not_in_site).is_err());
+        assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn keys_and_lookups() {
+        let mut r = Resolved {
+            name: "demo".into(),
+            version: "1.0".into(),
+            file: "demo-1.0-py3-none-any.whl".into(),
+            url: "file:///w/demo-1.0-py3-none-any.whl".into(),
+            sha256: "ab".repeat(32),
+        };
+        assert_eq!(Store::key(&r, TAG), "ab".repeat(32));
+        r.file = "demo-1.0.tar.gz".into();
+        assert_eq!(Store::key(&r, TAG), format!("{}-cp312", "ab".repeat(32)));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(&Dirs::new(tmp.path().to_path_buf(), tmp.path().join("c")));
+        assert_eq!(store.root(), tmp.path().join("store/v1"));
+        for bad in ["", "..", "../x", "a/b", ".tmp-1", "A"] {
+            assert!(store.get(bad).is_none(), "{bad}");
+        }
+        assert!(store.get(&"ab".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn record_rows_and_hashes() {
+        // The line uv writes for an INSTALLER holding "uv".
+        assert_eq!(
+            RecordRow::for_content("x/INSTALLER", b"uv"),
+            "x/INSTALLER,sha256=5hhM4Q4mYTT9z6QB6PGpUAW81PGNFrYrdXMj4oM_6ak,2\n"
+        );
+        assert_eq!(base64_urlsafe_nopad(b""), "");
+        assert_eq!(base64_urlsafe_nopad(b"f"), "Zg");
+        assert_eq!(base64_urlsafe_nopad(b"fo"), "Zm8");
+        assert_eq!(base64_urlsafe_nopad(b"foo"), "Zm9v");
+        assert_eq!(base64_urlsafe_nopad(&[0xfb, 0xff]), "-_8");
+
+        let parse = |l: &str| RecordRow::parse(l).map(|r| r.path);
+        assert_eq!(parse("a/b.py,sha256=x,1").as_deref(), Some("a/b.py"));
+        assert_eq!(parse("\"a,b.py\",sha256=x,1").as_deref(), Some("a,b.py"));
+        assert_eq!(parse("\"q\"\"uote\",,").as_deref(), Some("q\"uote"));
+        assert_eq!(parse("").as_deref(), None);
+        assert_eq!(parse("\"unterminated,,").as_deref(), None);
+        for path in ["plain.py", "a,b.py", "q\"uote"] {
+            let line = RecordRow::render(path, ",");
+            assert_eq!(parse(line.trim_end()).as_deref(), Some(path));
+        }
+    }
+
+    #[test]
+    fn scripts_and_launchers() {
+        assert_eq!(shebang_for(Path::new("/v/bin/python")), "#!/v/bin/python");
+        let spaced = shebang_for(Path::new("/it's here/bin/python"));
+        assert_eq!(
+            spaced,
+            "#!/bin/sh\n'''exec' '/it'\\''s here/bin/python' \"$0\" \"$@\"\n' '''"
+        );
+        let long = format!("/{}/bin/python", "x".repeat(130));
+        assert!(shebang_for(Path::new(&long)).starts_with("#!/bin/sh\n"));
+
+        let body = b"\nimport sys\n";
+        for staged in [
+            format!("#!{PYTHON}"),
+            shebang_for(Path::new("/a b/bin/python3.12")),
+        ] {
+            let content = [staged.as_bytes(), body].concat();
+            assert_eq!(unbind_script(&content).as_ref(), b"#!python\nimport sys\n");
+        }
+        let shell = b"#!/bin/bash\necho hi\n";
+        assert_eq!(unbind_script(shell).as_ref(), shell);
+        assert_eq!(
+            bind_script(b"#!python\nx\n", "#!/v/bin/python").as_ref(),
+            b"#!/v/bin/python\nx\n"
+        );
+        assert_eq!(bind_script(shell, "#!/v/bin/python").as_ref(), shell);
+
+        let text = "[console_scripts]\nok = pkg.mod:main.run [extra]\nbad = os; rm -rf:x\n\
+                    ../x = pkg:main\n\n[gui_scripts]\ng = pkg:gui\n[other]\nz = pkg:z\n";
+        let (console, gui) = parse_entry_points(text);
+        assert_eq!(
+            console,
+            [("ok".to_string(), "pkg.mod:main.run [extra]".to_string())]
+        );
+        assert_eq!(gui, [("g".to_string(), "pkg:gui".to_string())]);
+        let script = launcher("#!/v/bin/python", &console[0].1).unwrap();
+        assert!(script.contains("\nfrom pkg.mod import main\n"), "{script}");
+        assert!(script.contains("sys.exit(main.run())"), "{script}");
+        assert!(launcher("#!/v/bin/python", "pkg").is_err());
+    }
+}

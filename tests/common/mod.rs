@@ -1,0 +1,34 @@
+//! Hermetic test support shared by the integration tests.
+//!
+//! * [`pbs_archive`]: python-build-standalone style archives built (once, cached under
+//!   `target/tmp`) from this machine's pyenv interpreters, plus [`malicious_archive`].
+//! * [`Mirror`] and [`write_catalog`]: a release download area and a uv-format
+//!   `download-metadata.json` describing it.
+//! * [`TestServer`]: a loopback HTTP server with per-path fault injection.
+//! * [`package_index`], [`serve_index`] and [`shared_uv`]: a PEP 503 index of the shared
+//!   wheelhouse's real wheels, served over loopback, and the uv binary from its uv wheel.
+//! * [`TestContext`]: runs the pyenvx binary with a sealed environment in a temp root.
+//! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`
+//!   image for an engine with no registry).
+//! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
+//!
+//! Every test file compiles this module separately and uses only part of it.
+#![allow(dead_code, unused_imports)]
+
+mod catalog;
+mod context;
+mod index;
+mod pbs;
+mod pgimage;
+mod pyimage;
+mod sandbox;
+mod server;
+
+pub use catalog::*;
+pub use context::*;
+pub use index::*;
+pub use pbs::*;
+pub use pgimage::*;
+pub use pyimage::*;
+pub use sandbox::*;
+pub use server::*;

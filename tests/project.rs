@@ -1,0 +1,592 @@
+//! Project sandboxes: `pyenvx init`, pins, sync, run, add/remove — with managed builds from the
+//! local PBS mirror and real wheels from the local package index.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+#[test]
+fn init_makes_a_working_django_project() {
+    let sb = Sandbox::new(&["3.12"]);
+    let out = sb.ok(
+        "library",
+        &["init", "--python", "3.12", "--django", "5.2", "--drf"],
+    );
+    assert!(out.contains("Initialized library"), "{out}");
+    let dir = sb.dir("library");
+    for f in [
+        "pyenvx.toml",
+        "pyenvx.lock",
+        ".python-version",
+        ".venv/pyvenv.cfg",
+        "manage.py",
+        "library/settings.py",
+        ".gitignore",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    assert_eq!(read(dir.join(".python-version")).trim(), "3.12");
+    // Ordinary files are world-readable (a container's non-root user must read them).
+    for f in [
+        "pyenvx.toml",
+        "pyenvx.lock",
+        ".python-version",
+        "library/settings.py",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{f} has mode {mode:o}");
+    }
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(
+        toml.contains("name = \"library\"")
+            && toml.contains("django = \"5.2\"")
+            && toml.contains("djangorestframework"),
+        "{toml}"
+    );
+    let lock = read(dir.join("pyenvx.lock"));
+    for needle in [
+        "version = \"3.12.1\"",
+        "source = \"managed\"",
+        "name = \"django\"",
+        "version = \"5.2.19\"",
+        "django-5.2.19-py3-none-any.whl",
+        "sha256 = ",
+    ] {
+        assert!(lock.contains(needle), "lock lacks {needle}:\n{lock}");
+    }
+    let settings = read(dir.join("library/settings.py"));
+    assert!(
+        settings.contains("'rest_framework',") || settings.contains("\"rest_framework\","),
+        "{settings}"
+    );
+    assert_eq!(sb.django_version("library"), "5.2.19");
+    let check = sb.ok("library", &["run", "--", "python", "manage.py", "check"]);
+    assert!(
+        check.contains("System check identified no issues"),
+        "{check}"
+    );
+    sb.ok(
+        "library",
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    assert!(dir.join("db.sqlite3").exists());
+    // A standard environment: the interpreter and metadata agree without pyenvx.
+    let meta = sb.ctx.command(dir.join(".venv/bin/python"))
+        .args(["-c", "import importlib.metadata as m, sys; print(m.version('djangorestframework'), sys.prefix)"])
+        .output()
+        .unwrap();
+    let meta = assert_success(&meta);
+    assert!(
+        meta.starts_with("3.18.3 ") && meta.trim().ends_with(".venv"),
+        "{meta}"
+    );
+    // Status reads back what was resolved.
+    let status: serde_json::Value = serde_json::from_str(&assert_success(
+        &sb.run_in("library", &["status", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(status["django"], "5.2.19");
+    assert_eq!(status["synced"], true);
+}
+
+#[test]
+fn init_with_each_django_series() {
+    // The wheelhouse's asgiref needs Python >= 3.11, so 4.2 is tried on 3.11.
+    let sb = Sandbox::new(&["3.11", "3.12", "3.13"]);
+    for (series, python, expected) in [
+        ("4.2", "3.11", "4.2.30"),
+        ("5.1", "3.12", "5.1.15"),
+        ("6.0", "3.12", "6.0.10"),
+        ("6.1", "3.13", "6.1.3"),
+    ] {
+        let name = format!("p{}", series.replace('.', ""));
+        sb.ok(&name, &["init", "--python", python, "--django", series]);
+        assert_eq!(sb.django_version(&name), expected, "series {series}");
+        let check = sb.ok(&name, &["run", "--", "python", "manage.py", "check"]);
+        assert!(check.contains("no issues"), "{series}: {check}");
+    }
+}
+
+#[test]
+fn default_django_is_the_newest_lts_for_the_python() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok("site", &["init", "--python", "3.12", "--no-startproject"]);
+    let toml = read(sb.dir("site").join("pyenvx.toml"));
+    assert!(toml.contains("django = \"5.2\""), "{toml}");
+    assert_eq!(sb.django_version("site"), "5.2.19");
+}
+
+#[test]
+fn switching_django_back_and_forth() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "app",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    for (pin, version) in [
+        ("4.2", "4.2.30"),
+        ("6.0", "6.0.10"),
+        ("5.2", "5.2.19"),
+        ("4.2", "4.2.30"),
+    ] {
+        let out = sb.ok("app", &["pin", "django", pin]);
+        assert!(out.contains(&format!("Django {version}")), "{out}");
+        assert_eq!(sb.django_version("app"), version, "after pin {pin}");
+        let toml = read(sb.dir("app").join("pyenvx.toml"));
+        assert!(toml.contains(&format!("django = \"{pin}\"")), "{toml}");
+    }
+    // The old version's files are gone, not merely shadowed.
+    let leftovers: Vec<_> = fs::read_dir(sb.dir("app").join(".venv/lib/python3.12/site-packages"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("django-") || n.starts_with("Django-"))
+        .collect();
+    assert_eq!(leftovers, ["django-4.2.30.dist-info"]);
+}
+
+#[test]
+fn an_incompatible_pin_changes_nothing() {
+    let sb = Sandbox::new(&["3.11"]);
+    sb.ok(
+        "old",
+        &[
+            "init",
+            "--python",
+            "3.11",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    let dir = sb.dir("old");
+    let before = (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock")));
+    let err = sb.fails("old", &["pin", "django", "6.1"]);
+    assert!(
+        err.contains("6.1") && err.contains("3.11"),
+        "names both: {err}"
+    );
+    assert!(
+        err.contains("pyenvx pin django 5.2"),
+        "suggests the nearest Django: {err}"
+    );
+    assert_eq!(
+        (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock"))),
+        before
+    );
+    assert_eq!(sb.django_version("old"), "5.2.19");
+    // An unknown version says so.
+    let err = sb.fails("old", &["pin", "django", "7.0"]);
+    assert!(err.contains("7.0"), "{err}");
+    assert_eq!(read(dir.join("pyenvx.toml")), before.0);
+}
+
+#[test]
+fn switching_python_keeps_django() {
+    let sb = Sandbox::new(&["3.12", "3.13"]);
+    sb.ok(
+        "api",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    assert_eq!(sb.python_version("api"), "3.12.1");
+    sb.ok("api", &["pin", "python", "3.13"]);
+    assert_eq!(sb.python_version("api"), "3.13.0");
+    assert_eq!(sb.django_version("api"), "5.2.19");
+    assert_eq!(read(sb.dir("api").join(".python-version")).trim(), "3.13");
+    assert!(read(sb.dir("api").join("pyenvx.lock")).contains("version = \"3.13.0\""));
+}
+
+fn pip_freeze(sb: &Sandbox, name: &str) -> String {
+    let out = sb
+        .ctx
+        .command(sb.dir(name).join(".venv/bin/python"))
+        .args(["-m", "pip", "freeze", "--all"])
+        .output()
+        .unwrap();
+    assert_success(&out)
+}
+
+#[test]
+fn deleting_the_venv_then_sync_restores_it_exactly() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--drf",
+            "--seed",
+            "--no-startproject",
+        ],
+    );
+    let before = pip_freeze(&sb, "p");
+    assert!(
+        before.contains("Django==5.2.19") && before.contains("pip=="),
+        "{before}"
+    );
+    fs::remove_dir_all(sb.dir("p").join(".venv")).unwrap();
+    sb.ok("p", &["sync"]);
+    assert_eq!(pip_freeze(&sb, "p"), before);
+    // Extras installed by hand are removed: the lock is the truth.
+    let out = sb
+        .ctx
+        .command(sb.dir("p").join(".venv/bin/python"))
+        .args(["-m", "pip", "uninstall", "-y", "sqlparse"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sb.ok("p", &["sync"]);
+    assert_eq!(pip_freeze(&sb, "p"), before);
+}
+
+#[test]
+fn locked_detects_drift_and_frozen_trusts_the_lock() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    sb.ok("p", &["sync", "--locked"]);
+    let toml_path = sb.dir("p").join("pyenvx.toml");
+    let toml = read(&toml_path).replace("django = \"5.2\"", "django = \"4.2\"");
+    fs::write(&toml_path, toml).unwrap();
+    let err = sb.fails("p", &["sync", "--locked"]);
+    assert!(
+        err.contains("out of date") && err.contains("pyenvx.lock"),
+        "{err}"
+    );
+    sb.ok("p", &["sync", "--frozen"]);
+    assert_eq!(sb_django_direct(&sb, "p"), "5.2.19");
+    sb.ok("p", &["sync"]);
+    assert_eq!(sb.django_version("p"), "4.2.30");
+}
+
+/// Django's version straight from the venv interpreter, without `pyenvx run` (which syncs).
+fn sb_django_direct(sb: &Sandbox, name: &str) -> String {
+    let out = sb
+        .ctx
+        .command(sb.dir(name).join(".venv/bin/python"))
+        .args(["-c", "import django; print(django.get_version())"])
+        .output()
+        .unwrap();
+    assert_success(&out).trim().to_string()
+}
+
+#[test]
+fn add_and_remove_keep_comments_and_order() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    let toml_path = sb.dir("p").join("pyenvx.toml");
+    let commented = read(&toml_path)
+        .replace("[project]", "# The library API\n[project]")
+        .replace("django = \"5.2\"", "django = \"5.2\"  # LTS until 2028");
+    fs::write(&toml_path, &commented).unwrap();
+    sb.ok(
+        "p",
+        &["add", "djangorestframework>=3.15", "dj-database-url"],
+    );
+    let after_add = read(&toml_path);
+    assert!(
+        after_add.contains("# The library API") && after_add.contains("# LTS until 2028"),
+        "{after_add}"
+    );
+    let drf = after_add.find("djangorestframework").unwrap();
+    assert!(
+        drf < after_add.find("dj-database-url").unwrap(),
+        "order kept: {after_add}"
+    );
+    assert!(read(sb.dir("p").join("pyenvx.lock")).contains("name = \"djangorestframework\""));
+    sb.ok("p", &["remove", "dj-database-url"]);
+    let after_remove = read(&toml_path);
+    assert!(
+        !after_remove.contains("dj-database-url") && after_remove.contains("# LTS until 2028"),
+        "{after_remove}"
+    );
+    let site = sb.dir("p").join(".venv/lib/python3.12/site-packages");
+    assert!(
+        !site.join("dj_database_url").exists(),
+        "removed package still installed"
+    );
+    let err = sb.fails("p", &["remove", "nothere"]);
+    assert!(err.contains("nothere"), "{err}");
+}
+
+#[test]
+fn pip_uninstall_in_one_sandbox_leaves_another_intact() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "a",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--seed",
+            "--no-startproject",
+        ],
+    );
+    sb.ok(
+        "b",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    let out = sb
+        .ctx
+        .command(sb.dir("a").join(".venv/bin/python"))
+        .args(["-m", "pip", "uninstall", "-y", "django"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let broken = sb
+        .ctx
+        .command(sb.dir("a").join(".venv/bin/python"))
+        .args(["-c", "import django"])
+        .output()
+        .unwrap();
+    assert!(!broken.status.success());
+    assert_eq!(sb_django_direct(&sb, "b"), "5.2.19");
+    let admin = sb
+        .ctx
+        .command(sb.dir("b").join(".venv/bin/django-admin"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(assert_success(&admin).trim(), "5.2.19");
+    // And `a` comes back from the store without the index.
+    sb.ok("a", &["sync"]);
+    assert_eq!(sb_django_direct(&sb, "a"), "5.2.19");
+}
+
+#[test]
+fn concurrent_syncs_leave_a_working_env() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    fs::remove_dir_all(sb.dir("p").join(".venv")).unwrap();
+    let spawn = || {
+        sb.ctx
+            .cmd()
+            .current_dir(sb.dir("p"))
+            .arg("sync")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    assert_success(&a.wait_with_output().unwrap());
+    assert_success(&b.wait_with_output().unwrap());
+    assert_eq!(sb_django_direct(&sb, "p"), "5.2.19");
+}
+
+#[test]
+fn run_passes_exit_codes_env_and_dotenv() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    fs::write(
+        sb.dir("p").join(".env"),
+        "GREETING=\"hello from dotenv\"\n# comment\nexport OTHER=1\n",
+    )
+    .unwrap();
+    let out = sb.run_in("p", &["run", "--", "python", "-c", "import os, sys; print(os.environ['GREETING']); print(os.environ['VIRTUAL_ENV']); sys.exit(7)"]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("hello from dotenv") && text.trim().ends_with(".venv"),
+        "{text}"
+    );
+    // From a subdirectory, the project is found by walking up.
+    fs::create_dir_all(sb.dir("p").join("sub/deeper")).unwrap();
+    let out = sb.ok(
+        "p/sub/deeper",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import django; print(django.__file__)",
+        ],
+    );
+    assert!(out.contains("/p/.venv/"), "{out}");
+    let err = sb.fails("p", &["run", "--", "no-such-command-here"]);
+    assert!(err.contains("no-such-command-here"), "{err}");
+}
+
+#[test]
+fn errors_users_will_hit() {
+    let sb = Sandbox::new(&["3.12"]);
+    let err = sb.fails("nowhere", &["sync"]);
+    assert!(
+        err.contains("no pyenvx.toml") && err.contains("pyenvx init"),
+        "{err}"
+    );
+    fs::create_dir_all(sb.dir("broken")).unwrap();
+    fs::write(
+        sb.dir("broken").join("pyenvx.toml"),
+        "[project]\nname = \"b\"\npython = \"3.12\"\ndjango = 5.2\n",
+    )
+    .unwrap();
+    let err = sb.fails("broken", &["sync"]);
+    assert!(
+        err.contains("pyenvx.toml:4:") && err.contains("project.django")
+            || err.contains("pyenvx.toml:4:"),
+        "{err}"
+    );
+    // A .venv made by another tool is never deleted silently.
+    fs::create_dir_all(sb.dir("foreign")).unwrap();
+    let venv = sb
+        .ctx
+        .command("/root/.pyenv/versions/3.12.1/bin/python3.12")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(sb.dir("foreign").join(".venv"))
+        .output()
+        .unwrap();
+    assert_success(&venv);
+    fs::write(
+        sb.dir("foreign").join("pyenvx.toml"),
+        "[project]\nname = \"f\"\npython = \"3.12\"\ndjango = \"5.2\"\n",
+    )
+    .unwrap();
+    let err = sb.fails("foreign", &["sync"]);
+    assert!(
+        err.contains("not pyenvx") && err.contains("--replace-venv"),
+        "{err}"
+    );
+    assert!(sb.dir("foreign/.venv/pyvenv.cfg").exists());
+    sb.ok("foreign", &["sync", "--replace-venv"]);
+    assert_eq!(sb_django_direct(&sb, "foreign"), "5.2.19");
+    // init refuses to overwrite.
+    let err = sb.fails("foreign", &["init", "--no-startproject"]);
+    assert!(
+        err.contains("already has") && err.contains("pyenvx.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_index_says_so() {
+    let mut sb = Sandbox::new(&["3.12"]);
+    // A port nothing listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sb.ctx.env(
+        "PYENVX_INDEX_URL",
+        format!("http://127.0.0.1:{port}/simple/"),
+    );
+    sb.ctx.env("UV_HTTP_RETRIES", "0");
+    let err = sb.fails(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("--offline") && err.contains("PYENVX_INDEX_URL"),
+        "{err}"
+    );
+    assert!(
+        !sb.dir("p").join("pyenvx.toml").exists(),
+        "nothing is written when resolution fails"
+    );
+}
+
+#[test]
+fn switching_back_needs_no_network() {
+    let mut sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "p",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    sb.ok("p", &["pin", "django", "4.2"]);
+    sb.ok("p", &["pin", "django", "5.2"]);
+    // The index goes away entirely.
+    sb.index = None;
+    sb.ctx.env("PYENVX_OFFLINE", "1");
+    sb.ok("p", &["pin", "django", "4.2"]);
+    assert_eq!(sb.django_version("p"), "4.2.30");
+    sb.ok("p", &["pin", "django", "5.2"]);
+    assert_eq!(sb.django_version("p"), "5.2.19");
+    // A version never resolved here cannot be had offline, and nothing changes.
+    let before = read(sb.dir("p").join("pyenvx.toml"));
+    let err = sb.fails("p", &["pin", "django", "6.0"]);
+    assert!(err.contains("6.0"), "{err}");
+    assert_eq!(read(sb.dir("p").join("pyenvx.toml")), before);
+}
