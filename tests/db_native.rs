@@ -312,6 +312,18 @@ fn a_django_project_on_native_postgres() {
     assert_eq!(status["backend"], "native");
     assert_eq!(status["version"], 15);
     assert_eq!(status["url"], url.as_str());
+    // The project's status shows the database beside the pins.
+    let project = db.ok(&dir, &["status"]);
+    assert!(
+        project.contains("PostgreSQL 15 (native) on 127.0.0.1:") && project.contains("running"),
+        "{project}"
+    );
+    let out = db.out(&dir, &["status", "--json"]);
+    let project: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let service = &project["services"][0];
+    assert_eq!(service["name"], "db");
+    assert_eq!(service["state"]["running"], true);
+    assert_eq!(service["url"], url.as_str());
 }
 
 #[test]

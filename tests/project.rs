@@ -90,6 +90,13 @@ fn init_makes_a_working_django_project() {
     .unwrap();
     assert_eq!(status["django"], "5.2.19");
     assert_eq!(status["synced"], true);
+    let packages = status["packages"].as_array().unwrap();
+    assert!(
+        packages
+            .iter()
+            .any(|p| p["name"] == "djangorestframework" && p["version"] == "3.18.3"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -157,7 +164,8 @@ fn switching_django_back_and_forth() {
 
 #[test]
 fn an_incompatible_pin_changes_nothing() {
-    let sb = Sandbox::new(&["3.11"]);
+    // 3.12 is downloadable, not installed: the suggestion to move Python may name it.
+    let sb = Sandbox::new(&["3.11", "3.12"]);
     sb.ok(
         "old",
         &[
@@ -188,7 +196,26 @@ fn an_incompatible_pin_changes_nothing() {
     // An unknown version says so.
     let err = sb.fails("old", &["pin", "django", "7.0"]);
     assert!(err.contains("7.0"), "{err}");
+    assert!(
+        err.contains("nearest pins that work: `pyenvx pin django 5.2`"),
+        "names the newest series that exists for Python 3.11: {err}"
+    );
     assert_eq!(read(dir.join("pyenvx.toml")), before.0);
+
+    // The same refusal at init suggests init's own flags and leaves no directory behind.
+    let out = sb
+        .ctx
+        .cmd()
+        .current_dir(sb.ctx.work())
+        .args(["init", "fresh", "--python", "3.11", "--django", "6.0"])
+        .output()
+        .unwrap();
+    let err = assert_failure(&out);
+    assert!(
+        err.contains("`--django 5.2`") && err.contains("`--python 3.12`"),
+        "{err}"
+    );
+    assert!(!sb.dir("fresh").exists());
 }
 
 #[test]
@@ -490,8 +517,7 @@ fn errors_users_will_hit() {
     .unwrap();
     let err = sb.fails("broken", &["sync"]);
     assert!(
-        err.contains("pyenvx.toml:4:") && err.contains("project.django")
-            || err.contains("pyenvx.toml:4:"),
+        err.contains("pyenvx.toml:4:") && err.contains("project.django"),
         "{err}"
     );
     // A .venv made by another tool is never deleted silently.

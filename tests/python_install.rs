@@ -531,3 +531,32 @@ fn reinstall_moves_the_minor_link() {
         1
     );
 }
+
+#[test]
+fn list_shows_what_is_here_when_the_build_list_is_out_of_reach() {
+    let mut ctx = TestContext::new();
+    let (_server, _mirror) = ctx.serve_pythons(&["3.12"]);
+    assert_success(&ctx.run(&["python", "install", "3.12"]));
+    ctx.with_pyenv_root("/root/.pyenv");
+    // A catalog URL on a port nothing listens on: the list of downloads cannot be had.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/catalog.json", closed.local_addr().unwrap());
+    drop(closed);
+    ctx.with_catalog(&url);
+    let out = ctx.run(&["python", "list"]);
+    let listed = assert_success(&out);
+    assert!(listed.contains(KEY_312), "{listed}");
+    assert!(listed.contains("/root/.pyenv/versions/3.1"), "{listed}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains(&url) && err.contains("installed and found"),
+        "{err}"
+    );
+    let json = assert_success(&ctx.run(&["python", "list", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["source"] != "download"));
+}

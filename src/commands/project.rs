@@ -120,15 +120,26 @@ fn default_django(
 }
 
 pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
-    let started = Instant::now();
     let cwd = std::env::current_dir()?;
     let dir = match &args.dir {
         Some(d) if d.is_absolute() => d.clone(),
         Some(d) => cwd.join(d),
         None => cwd,
     };
+    let created = std::fs::symlink_metadata(&dir).is_err();
     fs_err::create_dir_all(&dir)?;
-    let dir = fs_err::canonicalize(&dir)?;
+    let result = init_in(&dir, args, settings, printer);
+    if result.is_err() && created {
+        // A refused pin or a failed download leaves no empty directory behind; `remove_dir`
+        // removes only an empty one, so nothing init did write is lost.
+        let _ = std::fs::remove_dir(&dir);
+    }
+    result
+}
+
+fn init_in(dir: &Path, args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    let started = Instant::now();
+    let dir = fs_err::canonicalize(dir)?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => dir
@@ -222,7 +233,17 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         &index,
         false,
     )
-    .map_err(|e| explain_incompatible(e, &env, &interp, Some(&django_spec), &get_uv, &index))?;
+    .map_err(|e| {
+        explain_incompatible(
+            e,
+            PinContext::Init,
+            &env,
+            &interp,
+            Some(&django_spec),
+            &get_uv,
+            &index,
+        )
+    })?;
     crate::python::catalog::write_atomic(&project.config_path(), text.as_bytes())?;
     let lock = Lock::new(
         sync::locked_python(&interp),
@@ -311,10 +332,20 @@ fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<
     crate::python::catalog::write_atomic(&settings_path, text.as_bytes())
 }
 
+/// Where a pin is being tried, which decides how a suggestion is spelled.
+#[derive(Clone, Copy)]
+enum PinContext {
+    /// `pyenvx init`: suggest its flags.
+    Init,
+    /// An existing project: suggest `pyenvx pin`.
+    Project,
+}
+
 /// Turn a failed resolution into the error a Django developer needs: which pin conflicts
 /// with which Python, and the nearest pins that would work.
 fn explain_incompatible(
     err: anyhow::Error,
+    during: PinContext,
     env: &Env,
     interp: &Interpreter,
     django_spec: Option<&DjangoSpec>,
@@ -326,20 +357,40 @@ fn explain_incompatible(
     if !crate::installer::is_no_solution(&err) {
         return err;
     }
+    let suggest = |key: &str, value: &str| match during {
+        PinContext::Init => format!("`--{key} {value}`"),
+        PinContext::Project => format!("`pyenvx pin {key} {value}`"),
+    };
     let mut suggestions = Vec::new();
     if let Some((major, minor)) = spec.series() {
-        for (ma, mi) in django::older_series(major, minor).into_iter().take(6) {
-            let candidate = format!("django~={ma}.{mi}.0");
-            if sync::resolve_with(env, get_uv, interp, &[candidate], index, false).is_ok() {
-                suggestions.push(format!("`pyenvx pin django {ma}.{mi}`"));
-                break;
+        // A series past the newest release (a typo, or one not out yet): the newest that
+        // installs on this Python is the nearest, and one resolution finds it.
+        let newest = sync::resolve_with(env, get_uv, interp, &["django".into()], index, false)
+            .ok()
+            .and_then(|resolved| {
+                let django = resolved.into_iter().find(|r| r.name == "django")?;
+                DjangoSpec::parse(&django.version).ok()?.series()
+            });
+        match newest {
+            Some(newest) if newest < (major, minor) => {
+                suggestions.push(suggest("django", &format!("{}.{}", newest.0, newest.1)));
+            }
+            _ => {
+                for (ma, mi) in django::older_series(major, minor).into_iter().take(6) {
+                    let candidate = format!("django~={ma}.{mi}.0");
+                    if sync::resolve_with(env, get_uv, interp, &[candidate], index, false).is_ok()
+                    {
+                        suggestions.push(suggest("django", &format!("{ma}.{mi}")));
+                        break;
+                    }
+                }
             }
         }
     }
     let requires = requires_python_from(&text);
     if let Some((_, req)) = &requires {
         if let Some(minor) = smallest_python_satisfying(env, req) {
-            suggestions.push(format!("`pyenvx pin python {minor}`"));
+            suggestions.push(suggest("python", &minor));
         }
     }
     let message = match &requires {
@@ -436,6 +487,7 @@ fn apply_pin(
     .map_err(|e| {
         explain_incompatible(
             e,
+            PinContext::Project,
             &env,
             &interp,
             candidate.config.django.as_ref(),
@@ -617,11 +669,64 @@ struct Status {
     locked: bool,
     lock_matches_config: bool,
     synced: bool,
-    packages: Vec<(String, String)>,
-    services: Vec<String>,
+    packages: Vec<PackageJson>,
+    services: Vec<ServiceJson>,
 }
 
-pub fn status(args: StatusArgs, _settings: &Settings, printer: &Printer) -> Result<i32> {
+#[derive(serde::Serialize)]
+struct PackageJson {
+    name: String,
+    version: String,
+}
+
+#[derive(serde::Serialize)]
+struct ServiceJson {
+    name: String,
+    /// `db status`'s view, for the database; `None` when it could not be read (`error` says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<crate::services::Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Each `[services.*]` table with what is known of it now. Only the database has a backend;
+/// a failure to ask (an engine that is not running) is reported, not fatal: status still shows
+/// the rest.
+fn services_status(settings: &Settings, printer: &Printer, project: &Project) -> Vec<ServiceJson> {
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    project
+        .config
+        .services
+        .keys()
+        .map(|name| {
+            let mut service = ServiceJson {
+                name: name.clone(),
+                state: None,
+                url: None,
+                error: None,
+            };
+            if name == "db" {
+                let read = crate::services::status(&env, project).and_then(|state| {
+                    let url = crate::services::identity(&settings.dirs, project)?.url();
+                    Ok((state, url))
+                });
+                match read {
+                    Ok((state, url)) => {
+                        service.state = Some(state);
+                        service.url = Some(url);
+                    }
+                    Err(e) => service.error = Some(format!("{e:#}")),
+                }
+            }
+            service
+        })
+        .collect()
+}
+
+pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     if find_root(&cwd).is_none() {
         Project::discover(&cwd)?;
@@ -648,11 +753,14 @@ pub fn status(args: StatusArgs, _settings: &Settings, printer: &Printer) -> Resu
             .map(|l| {
                 l.packages
                     .iter()
-                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .map(|p| PackageJson {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                    })
                     .collect()
             })
             .unwrap_or_default(),
-        services: project.config.services.keys().cloned().collect(),
+        services: services_status(settings, printer, &project),
     };
     if args.json {
         printer.data(serde_json::to_string_pretty(&status)?);
@@ -685,8 +793,24 @@ pub fn status(args: StatusArgs, _settings: &Settings, printer: &Printer) -> Resu
     };
     printer.data(format!("state     {state}"));
     printer.data(format!("packages  {}", status.packages.len()));
-    if !status.services.is_empty() {
-        printer.data(format!("services  {}", status.services.join(", ")));
+    for service in &status.services {
+        let line = match (&service.state, &service.error) {
+            (Some(db), _) => {
+                let state = match (db.initialized, db.running, db.accepting_connections) {
+                    (false, false, _) => "not created yet: `pyenvx db up`",
+                    (true, false, _) => "stopped: `pyenvx db up`",
+                    (_, true, true) => "running",
+                    (_, true, false) => "running, not accepting connections",
+                };
+                format!(
+                    "PostgreSQL {} ({}) on 127.0.0.1:{}, {state}",
+                    db.version, db.backend, db.port
+                )
+            }
+            (None, Some(e)) => format!("unknown: {e}"),
+            (None, None) => "declared".to_string(),
+        };
+        printer.data(format!("{:<9} {line}", service.name));
     }
     Ok(exit::OK)
 }

@@ -203,10 +203,16 @@ pub fn list(args: PythonListArgs, settings: &Settings, printer: &Printer) -> Res
                     });
                 }
             }
-            Err(e) if settings.offline => {
-                printer.warn(format!("{e:#}; showing installed versions only"))
+            // What is on the machine is worth listing even when the build list is out of
+            // reach (offline, behind a proxy, rate-limited): say so and list the rest.
+            Err(e) => {
+                let hint = crate::error::find_hint(&e)
+                    .map(|h| format!("\n  hint: {h}"))
+                    .unwrap_or_default();
+                printer.warn(format!(
+                    "{e:#}; showing installed and found versions only{hint}"
+                ))
             }
-            Err(e) => return Err(e),
         }
     }
     rows.sort_by(|a, b| {

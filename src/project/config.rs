@@ -74,6 +74,81 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The dotted key (`project.django`, `project.dependencies[1]`) whose key or value holds the
+/// byte `offset`: serde's errors carry a span but not the key, and users look for the key.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut path = Vec::new();
+    key_in_table(doc.as_table(), offset, &mut path).then(|| path.join("."))
+}
+
+fn covers(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.contains(&offset))
+}
+
+fn key_in_table(table: &toml_edit::Table, offset: usize, path: &mut Vec<String>) -> bool {
+    for (key, item) in table.iter() {
+        path.push(key.to_string());
+        let found = match item {
+            toml_edit::Item::Table(t) => key_in_table(t, offset, path),
+            toml_edit::Item::ArrayOfTables(tables) => {
+                let name = path.pop().unwrap_or_default();
+                let mut hit = false;
+                for (i, t) in tables.iter().enumerate() {
+                    path.push(format!("{name}[{i}]"));
+                    if key_in_table(t, offset, path) || covers(t.span(), offset) {
+                        hit = true;
+                        break;
+                    }
+                    path.pop();
+                }
+                if !hit {
+                    path.push(name);
+                }
+                hit
+            }
+            toml_edit::Item::Value(v) => {
+                key_in_value(v, offset, path)
+                    || covers(table.key(key).and_then(|k| k.span()), offset)
+            }
+            toml_edit::Item::None => false,
+        };
+        if found {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn key_in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>) -> bool {
+    match value {
+        toml_edit::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if covers(item.span(), offset) {
+                    let last = path.pop().unwrap_or_default();
+                    path.push(format!("{last}[{i}]"));
+                    return true;
+                }
+            }
+            covers(value.span(), offset)
+        }
+        toml_edit::Value::InlineTable(t) => {
+            for (key, item) in t.iter() {
+                path.push(key.to_string());
+                if key_in_value(item, offset, path)
+                    || covers(t.key(key).and_then(|k| k.span()), offset)
+                {
+                    return true;
+                }
+                path.pop();
+            }
+            covers(value.span(), offset)
+        }
+        _ => covers(value.span(), offset),
+    }
+}
+
 fn config_error(
     path: &Path,
     text: &str,
@@ -102,7 +177,8 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            config_error(path, text, offset, "", e.message().trim())
+            let key = key_at(text, offset).unwrap_or_default();
+            config_error(path, text, offset, &key, e.message().trim())
         })?;
         let Some(project) = raw.project else {
             return Err(config_error(
@@ -356,7 +432,31 @@ mod tests {
             Path::new("f.toml"),
         )
         .unwrap_err();
-        assert!(format!("{err:#}").contains("f.toml:3:1"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("f.toml:3:1") && format!("{err:#}").contains("pyhton"),
+            "{err:#}"
+        );
+        // Type errors come from serde with a span only; the key is found from it.
+        let err = Config::parse(
+            "[project]\nname = \"x\"\ndjango = 5.2\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("f.toml:3:10") && msg.contains("(key `project.django`)"),
+            "{msg}"
+        );
+        let err = Config::parse(
+            "[project]\nname = \"x\"\n[services.db]\nengine = \"postgres\"\n[tool.pyenvx]\nfind-links = [\"a\", 3]\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("f.toml:6:") && msg.contains("tool.pyenvx.find-links[1]"),
+            "{msg}"
+        );
         let err = Config::parse(
             "[project]\nname = \"x\"\ndependencies = [\"dj ango\"]\n",
             Path::new("f.toml"),
