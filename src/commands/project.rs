@@ -378,8 +378,7 @@ fn explain_incompatible(
             _ => {
                 for (ma, mi) in django::older_series(major, minor).into_iter().take(6) {
                     let candidate = format!("django~={ma}.{mi}.0");
-                    if sync::resolve_with(env, get_uv, interp, &[candidate], index, false).is_ok()
-                    {
+                    if sync::resolve_with(env, get_uv, interp, &[candidate], index, false).is_ok() {
                         suggestions.push(suggest("django", &format!("{ma}.{mi}")));
                         break;
                     }
