@@ -8,36 +8,25 @@ mod common;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::process::Command;
 use std::time::Instant;
 
 use common::*;
 
+/// Database projects on the container backend with the stand-in image; dropping it removes
+/// every container and volume they made, then the image.
 struct Db {
-    ctx: TestContext,
-    _pythons: (TestServer, Mirror),
-    _index: ServedIndex,
+    projects: DbProjects,
     image: String,
-    projects: Mutex<Vec<PathBuf>>,
 }
 
 impl Db {
     fn new(image: String) -> Self {
-        let mut ctx = TestContext::new();
-        let pythons = ctx.serve_pythons(&["3.12"]);
-        let index = ctx.with_index();
-        ctx.with_shared_uv();
-        ctx.env("PYENVX_DB_PORTS", port_range());
         // The engine is asked through its CLI, which must be on PATH.
-        ctx.with_path(DEFAULT_PATH);
-        Self {
-            ctx,
-            _pythons: pythons,
-            _index: index,
-            image,
-            projects: Mutex::new(Vec::new()),
-        }
+        let projects = DbProjects::new(|ctx| {
+            ctx.with_path(DEFAULT_PATH);
+        });
+        Self { projects, image }
     }
 
     fn services(&self, version: u32) -> String {
@@ -49,99 +38,24 @@ impl Db {
 
     /// A Django project made by `pyenvx init --db postgres`, switched to the container backend.
     fn django(&self, name: &str) -> PathBuf {
-        let dir = self.ctx.work().join(name);
-        self.projects.lock().unwrap().push(dir.clone());
-        self.ok(
-            &self.ctx.work(),
-            &[
-                "init", name, "--python", "3.12", "--django", "5.2", "--db", "postgres",
-            ],
-        );
-        let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
-        let start = toml.find("[services.db]").unwrap();
-        fs::write(
-            dir.join("pyenvx.toml"),
-            format!("{}{}", &toml[..start], self.services(15)),
-        )
-        .unwrap();
-        dir
+        self.projects.django(name, Some(&self.services(15)))
     }
+}
 
-    fn bare(&self, name: &str, services: &str) -> PathBuf {
-        let dir = self.ctx.work().join(name);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join("pyenvx.toml"),
-            format!("[project]\nname = \"{name}\"\n\n{services}"),
-        )
-        .unwrap();
-        self.projects.lock().unwrap().push(dir.clone());
-        dir
-    }
-
-    fn out(&self, dir: &Path, args: &[&str]) -> Output {
-        self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
-    }
-
-    fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.out(dir, args);
-        assert_success(&out);
-        format!("{}{}", stdout(&out), stderr(&out))
-    }
-
-    fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        assert_failure(&self.out(dir, args))
-    }
-
-    fn django_shell(&self, dir: &Path, code: &str) -> String {
-        let out = self.out(
-            dir,
-            &["run", "--", "python", "manage.py", "shell", "-c", code],
-        );
-        let text = assert_success(&out);
-        text.lines()
-            .filter_map(|l| l.strip_prefix('='))
-            .next_back()
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    }
-
-    fn users(&self, dir: &Path) -> String {
-        self.django_shell(
-            dir,
-            "from django.contrib.auth.models import User; print('=' + ','.join(u.username for u in User.objects.order_by('id')))",
-        )
-    }
-
-    fn add_user(&self, dir: &Path, name: &str) {
-        self.django_shell(
-            dir,
-            &format!(
-                "from django.contrib.auth.models import User; User.objects.create_user('{name}')"
-            ),
-        );
-    }
-
-    fn url(&self, dir: &Path) -> String {
-        self.ok(dir, &["db", "url"]).trim().to_string()
+impl std::ops::Deref for Db {
+    type Target = DbProjects;
+    fn deref(&self) -> &DbProjects {
+        &self.projects
     }
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        for dir in self.projects.lock().unwrap().iter() {
-            remove_project_containers(dir);
+        for dir in self.projects.projects() {
+            remove_project_containers(&dir);
         }
         remove_pg_image(&self.image);
     }
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
 fn docker(args: &[&str]) -> String {

@@ -6,127 +6,40 @@ mod common;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use common::*;
 
-/// A context with Pythons to download, the wheelhouse as the index, the shared uv, a port range
-/// of its own; every project it made gets `db down` when it is dropped.
-struct Db {
-    ctx: TestContext,
-    _pythons: (TestServer, Mirror),
-    index: ServedIndex,
-    projects: std::sync::Mutex<Vec<PathBuf>>,
-}
+/// Database projects on this machine's PostgreSQL 15; every project made gets `db down` when
+/// it is dropped.
+struct Db(DbProjects);
 
 impl Db {
     fn new() -> Option<Self> {
         if !have_pg15() {
             return None;
         }
-        let mut ctx = TestContext::new();
-        let pythons = ctx.serve_pythons(&["3.12"]);
-        let index = ctx.with_index();
-        ctx.with_shared_uv();
-        ctx.env("PYENVX_DB_PORTS", port_range());
-        open_for_postgres(&ctx);
-        Some(Self {
-            ctx,
-            _pythons: pythons,
-            index,
-            projects: std::sync::Mutex::new(Vec::new()),
-        })
+        Some(Self(DbProjects::new(|ctx| open_for_postgres(ctx))))
     }
 
-    fn dir(&self, name: &str) -> PathBuf {
-        self.ctx.work().join(name)
-    }
-
-    /// A Django project made by `pyenvx init --db postgres`.
+    /// A Django project made by `pyenvx init --db postgres`, on the native backend.
     fn django(&self, name: &str) -> PathBuf {
-        let dir = self.dir(name);
-        self.ok(
-            &self.ctx.work(),
-            &[
-                "init", name, "--python", "3.12", "--django", "5.2", "--db", "postgres",
-            ],
-        );
-        self.projects.lock().unwrap().push(dir.clone());
-        dir
+        self.0.django(name, None)
     }
+}
 
-    /// A bare project (no sandbox) whose pyenvx.toml has `services`.
-    fn bare(&self, name: &str, services: &str) -> PathBuf {
-        let dir = self.dir(name);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join("pyenvx.toml"),
-            format!("[project]\nname = \"{name}\"\npython = \"3.12\"\n\n{services}"),
-        )
-        .unwrap();
-        self.projects.lock().unwrap().push(dir.clone());
-        dir
-    }
-
-    fn out(&self, dir: &Path, args: &[&str]) -> Output {
-        self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
-    }
-
-    /// stdout + stderr of a command that must succeed.
-    fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.out(dir, args);
-        assert_success(&out);
-        format!("{}{}", stdout(&out), stderr(&out))
-    }
-
-    /// stderr of a command that must fail.
-    fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        assert_failure(&self.out(dir, args))
-    }
-
-    /// Python run by Django's `manage.py shell` in the sandbox; returns its stdout.
-    fn django_shell(&self, dir: &Path, code: &str) -> String {
-        let out = self.out(
-            dir,
-            &["run", "--", "python", "manage.py", "shell", "-c", code],
-        );
-        // Django 5.2's shell first reports the objects it imported: answers start with `=`.
-        let text = assert_success(&out);
-        text.lines()
-            .filter_map(|l| l.strip_prefix('='))
-            .next_back()
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    }
-
-    fn users(&self, dir: &Path) -> String {
-        self.django_shell(
-            dir,
-            "from django.contrib.auth.models import User; print('=' + ','.join(u.username for u in User.objects.order_by('id')))",
-        )
-    }
-
-    fn add_user(&self, dir: &Path, name: &str) {
-        self.django_shell(
-            dir,
-            &format!(
-                "from django.contrib.auth.models import User; User.objects.create_user('{name}')"
-            ),
-        );
-    }
-
-    fn url(&self, dir: &Path) -> String {
-        self.ok(dir, &["db", "url"]).trim().to_string()
+impl std::ops::Deref for Db {
+    type Target = DbProjects;
+    fn deref(&self) -> &DbProjects {
+        &self.0
     }
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        for dir in self.projects.lock().unwrap().iter() {
-            let _ = self.out(dir, &["db", "down"]);
+        for dir in self.projects() {
+            let _ = self.out(&dir, &["db", "down"]);
         }
     }
 }
@@ -139,10 +52,6 @@ fn url_parts(url: &str) -> (String, String, String, String) {
     let (host_port, db) = rest.split_once('/').unwrap();
     let port = host_port.rsplit_once(':').unwrap().1;
     (user.into(), password.into(), port.into(), db.into())
-}
-
-fn port_of(url: &str) -> u16 {
-    url_parts(url).2.parse().unwrap()
 }
 
 #[test]

@@ -74,6 +74,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A syntax or type error from serde, which knows the span but not the key: the key is found
+/// from the span.
+pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let offset = e.span().map_or(0, |s| s.start);
+    let key = key_at(text, offset).unwrap_or_default();
+    config_error(path, text, offset, &key, e.message().trim())
+}
+
 /// The dotted key (`project.django`, `project.dependencies[1]`) whose key or value holds the
 /// byte `offset`: serde's errors carry a span but not the key, and users look for the key.
 fn key_at(text: &str, offset: usize) -> Option<String> {
@@ -149,7 +157,9 @@ fn key_in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>)
     }
 }
 
-fn config_error(
+/// `PATH:LINE:COL: MESSAGE (key `KEY`)` with a hint to fix the file: how every error in a
+/// project's configuration reads, whichever module checks it.
+pub(crate) fn config_error(
     path: &Path,
     text: &str,
     offset: usize,
@@ -175,11 +185,7 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            let key = key_at(text, offset).unwrap_or_default();
-            config_error(path, text, offset, &key, e.message().trim())
-        })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let Some(project) = raw.project else {
             return Err(config_error(
                 path,

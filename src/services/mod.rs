@@ -38,8 +38,8 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::dirs::Dirs;
-use crate::error::UserError;
 use crate::filelock::FileLock;
+use crate::project::config::{config_error, toml_error};
 use crate::project::sync::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -128,26 +128,6 @@ struct RawDb {
     bin_dir: Option<Spanned<String>>,
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-fn config_error(path: &Path, text: &str, offset: usize, key: &str, message: &str) -> anyhow::Error {
-    let (line, col) = line_col(text, offset);
-    let key = if key.is_empty() {
-        String::new()
-    } else {
-        format!(" (key `{key}`)")
-    };
-    anyhow::Error::new(
-        UserError::new(format!("{}:{line}:{col}: {message}{key}", path.display()))
-            .hint(format!("fix {} and run the command again", path.display())),
-    )
-}
-
 /// `[services.db]` of the project, or `None` when it declares no database.
 pub fn db_config(project: &Project) -> Result<Option<DbConfig>> {
     if project.config.services.is_empty() {
@@ -163,10 +143,7 @@ pub fn db_config(project: &Project) -> Result<Option<DbConfig>> {
 }
 
 fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
-    let err_at = |e: toml::de::Error| {
-        let offset = e.span().map_or(0, |s| s.start);
-        config_error(path, text, offset, "", e.message().trim())
-    };
+    let err_at = |e: toml::de::Error| toml_error(path, text, &e);
     let names: RawNames = toml::from_str(text).map_err(err_at)?;
     for (name, value) in &names.services {
         if name != DB {
@@ -175,7 +152,7 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
                 text,
                 value.span().start,
                 &format!("services.{name}"),
-                &format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
+                format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
             ));
         }
         if !value.get_ref().is_table() {
@@ -202,7 +179,7 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
                     text,
                     engine.span().start,
                     "services.db.engine",
-                    &format!("unsupported engine `{other}`; pyenvx runs \"postgres\""),
+                    format!("unsupported engine `{other}`; pyenvx runs \"postgres\""),
                 ))
             }
         }
@@ -223,7 +200,7 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
                         text,
                         v.span().start,
                         "services.db.version",
-                        &format!("`{s}` is not a PostgreSQL major version such as \"16\""),
+                        format!("`{s}` is not a PostgreSQL major version such as \"16\""),
                     ))
                 }
             }
@@ -237,7 +214,7 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
                 text,
                 b.span().start,
                 "services.db.backend",
-                &e.to_string(),
+                e.to_string(),
             )
         })?,
     };
@@ -888,7 +865,7 @@ mod tests {
             let msg = format!("{err:#}");
             assert!(msg.starts_with(at), "{text:?}: {msg}");
             assert!(msg.contains(key), "{text:?}: {msg}");
-            assert!(err.downcast_ref::<UserError>().is_some());
+            assert!(err.downcast_ref::<crate::error::UserError>().is_some());
         }
     }
 

@@ -8,6 +8,7 @@
 //! * [`package_index`], [`serve_index`] and [`shared_uv`]: a PEP 503 index of the shared
 //!   wheelhouse's real wheels, served over loopback, and the uv binary from its uv wheel.
 //! * [`TestContext`]: runs the pyenvx binary with a sealed environment in a temp root.
+//! * [`DbProjects`]: projects with a database, shared by both backends' tests.
 //! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`
 //!   image for an engine with no registry).
 //! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
@@ -17,6 +18,7 @@
 
 mod catalog;
 mod context;
+mod dbproject;
 mod index;
 mod pbs;
 mod pgimage;
@@ -26,6 +28,7 @@ mod server;
 
 pub use catalog::*;
 pub use context::*;
+pub use dbproject::*;
 pub use index::*;
 pub use pbs::*;
 pub use pgimage::*;

@@ -1,0 +1,150 @@
+//! Projects with a database, for the native and container backend tests alike: a context with
+//! Pythons to download, the wheelhouse as the index, the shared uv and a port range of its own,
+//! and the Django-side helpers both backends' tests ask the same questions with.
+//!
+//! It cleans nothing up itself: each backend's test wraps it and, on drop, stops or removes
+//! what it made ([`DbProjects::projects`] lists every project directory).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Mutex;
+
+use super::{
+    assert_failure, assert_success, port_range, stderr, stdout, Mirror, ServedIndex, TestContext,
+    TestServer,
+};
+
+pub struct DbProjects {
+    pub ctx: TestContext,
+    _pythons: (TestServer, Mirror),
+    pub index: ServedIndex,
+    projects: Mutex<Vec<PathBuf>>,
+}
+
+impl DbProjects {
+    /// `prepare` adjusts the context before anything runs in it (PATH for an engine, the
+    /// permissions a server running as another user needs).
+    pub fn new(prepare: impl FnOnce(&mut TestContext)) -> Self {
+        let mut ctx = TestContext::new();
+        let pythons = ctx.serve_pythons(&["3.12"]);
+        let index = ctx.with_index();
+        ctx.with_shared_uv();
+        ctx.env("PYENVX_DB_PORTS", port_range());
+        prepare(&mut ctx);
+        Self {
+            ctx,
+            _pythons: pythons,
+            index,
+            projects: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.ctx.work().join(name)
+    }
+
+    /// Every project directory made so far, for the owner's clean-up.
+    pub fn projects(&self) -> Vec<PathBuf> {
+        self.projects.lock().unwrap().clone()
+    }
+
+    /// A Django project made by `pyenvx init --db postgres`; `services`, when given, replaces
+    /// the `[services.db]` table init wrote.
+    pub fn django(&self, name: &str, services: Option<&str>) -> PathBuf {
+        let dir = self.dir(name);
+        // Recorded first, so a failing init still has its database cleaned up.
+        self.projects.lock().unwrap().push(dir.clone());
+        self.ok(
+            &self.ctx.work(),
+            &[
+                "init", name, "--python", "3.12", "--django", "5.2", "--db", "postgres",
+            ],
+        );
+        if let Some(services) = services {
+            let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+            let start = toml.find("[services.db]").unwrap();
+            fs::write(
+                dir.join("pyenvx.toml"),
+                format!("{}{services}", &toml[..start]),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    /// A bare project (no sandbox) whose pyenvx.toml has `services`.
+    pub fn bare(&self, name: &str, services: &str) -> PathBuf {
+        let dir = self.dir(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("pyenvx.toml"),
+            format!("[project]\nname = \"{name}\"\npython = \"3.12\"\n\n{services}"),
+        )
+        .unwrap();
+        self.projects.lock().unwrap().push(dir.clone());
+        dir
+    }
+
+    pub fn out(&self, dir: &Path, args: &[&str]) -> Output {
+        self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
+    }
+
+    /// stdout + stderr of a command that must succeed.
+    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.out(dir, args);
+        assert_success(&out);
+        format!("{}{}", stdout(&out), stderr(&out))
+    }
+
+    /// stderr of a command that must fail.
+    pub fn fails(&self, dir: &Path, args: &[&str]) -> String {
+        assert_failure(&self.out(dir, args))
+    }
+
+    /// Python run by Django's `manage.py shell` in the sandbox; returns its stdout.
+    pub fn django_shell(&self, dir: &Path, code: &str) -> String {
+        let out = self.out(
+            dir,
+            &["run", "--", "python", "manage.py", "shell", "-c", code],
+        );
+        // Django 5.2's shell first reports the objects it imported: answers start with `=`.
+        let text = assert_success(&out);
+        text.lines()
+            .filter_map(|l| l.strip_prefix('='))
+            .next_back()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
+    /// The usernames in Django's user table, in insertion order, comma-separated.
+    pub fn users(&self, dir: &Path) -> String {
+        self.django_shell(
+            dir,
+            "from django.contrib.auth.models import User; print('=' + ','.join(u.username for u in User.objects.order_by('id')))",
+        )
+    }
+
+    pub fn add_user(&self, dir: &Path, name: &str) {
+        self.django_shell(
+            dir,
+            &format!(
+                "from django.contrib.auth.models import User; User.objects.create_user('{name}')"
+            ),
+        );
+    }
+
+    /// What `pyenvx db url` prints.
+    pub fn url(&self, dir: &Path) -> String {
+        self.ok(dir, &["db", "url"]).trim().to_string()
+    }
+}
+
+/// The port of a `postgres://…@host:port/db` URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
