@@ -499,6 +499,39 @@ fn run_passes_exit_codes_env_and_dotenv() {
     assert!(out.contains("/p/.venv/"), "{out}");
     let err = sb.fails("p", &["run", "--", "no-such-command-here"]);
     assert!(err.contains("no-such-command-here"), "{err}");
+
+    // SIGTERM and SIGINT sent to `pyenvx run` reach the command, whose answer is the exit code.
+    for (signal, code) in [("TERM", 3), ("INT", 4)] {
+        let ready = sb.dir("p").join(format!("ready-{signal}"));
+        let script = format!(
+            "import signal, sys, time, pathlib\n\
+             signal.signal(signal.SIG{signal}, lambda *a: sys.exit({code}))\n\
+             pathlib.Path({ready:?}).touch()\n\
+             time.sleep(60)\n",
+            ready = ready.display().to_string()
+        );
+        let mut child = sb
+            .ctx
+            .cmd()
+            .current_dir(sb.dir("p"))
+            .args(["run", "--", "python", "-c", &script])
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert_eq!(child.wait().unwrap().code(), Some(code), "SIG{signal}");
+    }
 }
 
 #[test]
