@@ -8,6 +8,7 @@ use pyenvx::printer::Printer;
 use pyenvx::settings::Settings;
 
 fn main() -> ExitCode {
+    report_bugs_as_bugs();
     let cli = Cli::parse();
     let printer = Printer::from_args(&cli.global);
     let code = match Settings::from_env(cli.global.offline)
@@ -20,4 +21,32 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(exit::INTERNAL as u8))
+}
+
+/// A panic is a bug in pyenvx, never the user's doing: say so in one line with what to do, and
+/// keep Rust's backtrace for those who ask for it with `RUST_BACKTRACE`.
+fn report_bugs_as_bugs() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            default(info);
+            return;
+        }
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: pyenvx hit an internal error{place}: {what}");
+        eprintln!(
+            "hint: this is a bug in pyenvx {}; please report it with the command you ran \
+             (RUST_BACKTRACE=1 adds a backtrace)",
+            env!("CARGO_PKG_VERSION")
+        );
+    }));
 }

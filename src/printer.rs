@@ -82,9 +82,19 @@ impl Printer {
         }
     }
 
-    /// Data on stdout.
+    /// Data on stdout. A reader that went away (`pyenvx python list | head`) ends the process
+    /// quietly, as it would a C tool killed by SIGPIPE: there is nobody left to tell.
     pub fn data(&self, line: impl AsRef<str>) {
-        println!("{}", line.as_ref());
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{}", line.as_ref()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(crate::error::exit::OK);
+            }
+            // Any other failure to write (a full disk behind a redirect) is worth a line.
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(crate::error::exit::FAILURE);
+        }
     }
 
     /// Paths and literals, cyan when colour is on.

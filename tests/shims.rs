@@ -649,3 +649,22 @@ fn shell_init_puts_the_shims_first_exactly_once() {
         assert!(script.contains("pyenvx"), "{shell}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_pyenvx_quietly() {
+    // `pyenvx shell-init bash | head -1`: the reader is gone before pyenvx writes.
+    let sb = Sandbox::new(&["3.12"]);
+    let mut child = sb
+        .ctx
+        .cmd()
+        .args(["shell-init", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && err.is_empty(), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
