@@ -149,7 +149,7 @@ impl Reporter for CliReporter {
         let bar = match total {
             Some(total) => ProgressBar::new(total).with_style(
                 ProgressStyle::with_template(
-                    "{msg:.dim} {bar:30.green/dim} {decimal_bytes:>9}/{decimal_total_bytes:9} {decimal_bytes_per_sec:>11}",
+                    "{msg:.dim} {wide_bar:.green/dim} {decimal_bytes:>9}/{decimal_total_bytes:9} {decimal_bytes_per_sec:>11}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("━╸ "),

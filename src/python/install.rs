@@ -89,16 +89,15 @@ pub fn install(
         })?;
 
     let cached = dirs.downloads().join(download.file_name());
+    let target = Unpack {
+        label: &key,
+        expected: &expected,
+        staging: staging.path(),
+        reporter,
+    };
     if cached.is_file() {
         // Re-verified on every reuse: a cache file can rot or be swapped.
-        match unpack_verified(
-            &cached.display().to_string(),
-            &cached,
-            None,
-            &expected,
-            staging.path(),
-            reporter,
-        ) {
+        match unpack_verified(&cached.display().to_string(), &cached, &target) {
             Ok(()) => {}
             Err(e) => {
                 let _ = fs_err::remove_file(&cached);
@@ -110,7 +109,7 @@ pub fn install(
                     return Err(e);
                 }
                 clear_dir(staging.path())?;
-                fetch_and_unpack(dirs, &url, &cached, &expected, staging.path(), reporter)?;
+                fetch_and_unpack(dirs, &url, &cached, &target)?;
             }
         }
     } else if opts.offline {
@@ -121,7 +120,7 @@ pub fn install(
             cached.display()
         ));
     } else {
-        fetch_and_unpack(dirs, &url, &cached, &expected, staging.path(), reporter)?;
+        fetch_and_unpack(dirs, &url, &cached, &target)?;
     }
 
     let root = staging.path().join("python");
@@ -161,15 +160,17 @@ pub fn install(
     Ok(Outcome::Installed(installed))
 }
 
-/// Download `url` into `staging`, keeping a verified copy at `cache_path`.
-fn fetch_and_unpack(
-    dirs: &Dirs,
-    url: &str,
-    cache_path: &Path,
-    expected: &str,
-    staging: &Path,
-    reporter: &dyn Reporter,
-) -> Result<()> {
+/// Where an archive goes and what it must hash to.
+struct Unpack<'a> {
+    /// What the progress bar names: the build's key, not the archive's long file name.
+    label: &'a str,
+    expected: &'a str,
+    staging: &'a Path,
+    reporter: &'a dyn Reporter,
+}
+
+/// Download `url` into `target.staging`, keeping a verified copy at `cache_path`.
+fn fetch_and_unpack(dirs: &Dirs, url: &str, cache_path: &Path, target: &Unpack) -> Result<()> {
     let downloads = dirs.downloads();
     fs_err::create_dir_all(&downloads)?;
     let mut partial = tempfile::Builder::new()
@@ -183,9 +184,7 @@ fn fetch_and_unpack(
             body.reader,
             Some(partial.as_file_mut()),
             body.len,
-            expected,
-            staging,
-            reporter,
+            target,
         )?;
     }
     partial.persist(cache_path).with_context(|| {
@@ -197,17 +196,10 @@ fn fetch_and_unpack(
     Ok(())
 }
 
-fn unpack_verified(
-    origin: &str,
-    path: &Path,
-    len: Option<u64>,
-    expected: &str,
-    staging: &Path,
-    reporter: &dyn Reporter,
-) -> Result<()> {
+fn unpack_verified(origin: &str, path: &Path, target: &Unpack) -> Result<()> {
     let file = fs_err::File::open(path)?;
-    let len = len.or_else(|| file.metadata().ok().map(|m| m.len()));
-    unpack_stream(origin, file, None, len, expected, staging, reporter)
+    let len = file.metadata().ok().map(|m| m.len());
+    unpack_stream(origin, file, None, len, target)
 }
 
 /// Compressed bytes are read in chunks this big, each hashed and cached in one go.
@@ -225,15 +217,15 @@ fn unpack_stream(
     reader: impl Read + Send,
     cache: Option<&mut std::fs::File>,
     len: Option<u64>,
-    expected: &str,
-    staging: &Path,
-    reporter: &dyn Reporter,
+    target: &Unpack,
 ) -> Result<()> {
-    let name = origin.rsplit('/').next().unwrap_or(origin);
-    let name = percent_encoding::percent_decode_str(name)
-        .decode_utf8_lossy()
-        .into_owned();
-    let id = reporter.download_start(&name, len);
+    let &Unpack {
+        label,
+        expected,
+        staging,
+        reporter,
+    } = target;
+    let id = reporter.download_start(label, len);
     let mut hasher = Sha256::new();
     let mut received = 0u64;
     let mut cache = cache.map(|file| BufWriter::with_capacity(1 << 20, file));
