@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::Result;
 
 use crate::dirs::Dirs;
-use crate::python::catalog::CatalogSource;
+use crate::python::catalog::{CatalogSource, LiveSources};
 use crate::user_error;
 
 /// Which interpreters to consider, and in which order (`PYENVX_PYTHON_PREFERENCE`).
@@ -82,7 +82,15 @@ impl Settings {
         };
         let catalog = match env_nonempty("PYENVX_PYTHON_DOWNLOADS_JSON") {
             Some(loc) => CatalogSource::UvJson(loc),
-            None => CatalogSource::Live,
+            None => {
+                let defaults = LiveSources::default();
+                CatalogSource::Live(LiveSources {
+                    ndjson: env_nonempty("PYENVX_PYTHON_RELEASES_NDJSON")
+                        .unwrap_or(defaults.ndjson),
+                    releases_api: env_nonempty("PYENVX_PYTHON_RELEASES_API")
+                        .unwrap_or(defaults.releases_api),
+                })
+            }
         };
         Ok(Self {
             dirs: Dirs::from_env()?,

@@ -100,7 +100,25 @@ pub enum CatalogSource {
     /// A uv-format file or URL.
     UvJson(String),
     /// python-build-standalone's published release data.
-    Live,
+    Live(LiveSources),
+}
+
+/// Where the live list is read: python-build-standalone's NDJSON index, then the GitHub
+/// releases API. Both can be pointed elsewhere (`PYENVX_PYTHON_RELEASES_NDJSON`,
+/// `PYENVX_PYTHON_RELEASES_API`): a company's mirror of the index, or a test's server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSources {
+    pub ndjson: String,
+    pub releases_api: String,
+}
+
+impl Default for LiveSources {
+    fn default() -> Self {
+        Self {
+            ndjson: NDJSON_INDEX_URL.to_string(),
+            releases_api: GITHUB_RELEASES_API.to_string(),
+        }
+    }
 }
 
 /// Load every download for `platform`, honouring `offline`.
@@ -113,7 +131,7 @@ pub fn load(
 ) -> Result<Vec<Download>> {
     let all = match source {
         CatalogSource::UvJson(location) => load_uv_json(dirs, location, offline, reporter)?,
-        CatalogSource::Live => load_live(dirs, offline, reporter)?,
+        CatalogSource::Live(sources) => load_live(dirs, sources, offline, reporter)?,
     };
     let mut mine: Vec<Download> = all
         .into_iter()
@@ -280,13 +298,18 @@ fn cached(
 
 fn load_live(
     dirs: &Dirs,
+    sources: &LiveSources,
     offline: bool,
     reporter: &dyn crate::reporter::Reporter,
 ) -> Result<Vec<Download>> {
-    let cache = dirs.catalogs().join("live-v1.json");
+    // One cache per pair of sources: a list from a mirror never passes for the upstream one.
+    let cache = dirs.catalogs().join(format!(
+        "live-v1-{}.json",
+        short_hash(&format!("{}\n{}", sources.ndjson, sources.releases_api))
+    ));
     let text = cached(&cache, Some(LIVE_TTL), offline, reporter, || {
-        let list = fetch_ndjson().or_else(|ndjson_err| {
-            fetch_github_api().map_err(|api_err| {
+        let list = fetch_ndjson(&sources.ndjson).or_else(|ndjson_err| {
+            fetch_github_api(&sources.releases_api).map_err(|api_err| {
                 user_error!(
                     hint = "check your network, set GITHUB_TOKEN if rate-limited, or point PYENVX_PYTHON_DOWNLOADS_JSON at a catalog",
                     "cannot fetch the list of Python builds: {ndjson_err:#}; fallback: {api_err:#}"
@@ -299,9 +322,12 @@ fn load_live(
         .with_context(|| format!("corrupt cached catalog {}; delete it", cache.display()))
 }
 
-fn github_headers() -> Vec<(&'static str, String)> {
+/// The API's headers; `GITHUB_TOKEN` goes only to GitHub's own API, never to a mirror that
+/// `PYENVX_PYTHON_RELEASES_API` names.
+fn github_headers(url: &str, token: Option<&str>) -> Vec<(&'static str, String)> {
     let mut headers = vec![("Accept", "application/vnd.github+json".to_string())];
-    if let Some(token) = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()) {
+    let to_github = url.starts_with("https://api.github.com/");
+    if let Some(token) = token.filter(|t| to_github && !t.is_empty()) {
         headers.push(("Authorization", format!("Bearer {token}")));
     }
     headers
@@ -319,9 +345,9 @@ struct NdjsonArtifact {
     sha256: Option<String>,
 }
 
-fn fetch_ndjson() -> Result<Vec<Download>> {
-    let text = download::fetch_text(NDJSON_INDEX_URL, &[])?;
-    parse_ndjson(&text, NDJSON_INDEX_URL)
+fn fetch_ndjson(url: &str) -> Result<Vec<Download>> {
+    let text = download::fetch_text(url, &[])?;
+    parse_ndjson(&text, url)
 }
 
 /// Parse python-build-standalone's NDJSON index: one JSON object per line, each a release with
@@ -356,9 +382,9 @@ struct GithubAsset {
     digest: Option<String>,
 }
 
-fn fetch_github_api() -> Result<Vec<Download>> {
-    let headers = github_headers();
-    let text = download::fetch_text(GITHUB_RELEASES_API, &headers)?;
+fn fetch_github_api(url: &str) -> Result<Vec<Download>> {
+    let headers = github_headers(url, std::env::var("GITHUB_TOKEN").ok().as_deref());
+    let text = download::fetch_text(url, &headers)?;
     let releases: Vec<GithubRelease> =
         serde_json::from_str(&text).context("unexpected answer from the GitHub releases API")?;
     let mut out = Vec::new();
@@ -597,6 +623,22 @@ mod tests {
         .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("cat.json") && msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn the_github_token_goes_to_github_only() {
+        let auth = |url: &str| {
+            github_headers(url, Some("sekrit"))
+                .into_iter()
+                .find(|(k, _)| *k == "Authorization")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(auth(GITHUB_RELEASES_API).as_deref(), Some("Bearer sekrit"));
+        assert_eq!(auth("https://mirror.example.invalid/releases"), None);
+        assert_eq!(auth("http://api.github.com.example.invalid/"), None);
+        assert!(github_headers(GITHUB_RELEASES_API, Some(""))
+            .iter()
+            .all(|(k, _)| *k != "Authorization"));
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl TestContext {
         set("PYENVX_CACHE_DIR", &r.join("cache"));
         set("PYENV_ROOT", &r.join("no-pyenv"));
         set("PATH", Path::new(DEFAULT_PATH));
+        // The live list of builds never leaves the machine: a test that wants it serves it.
+        set(
+            "PYENVX_PYTHON_RELEASES_NDJSON",
+            Path::new("http://127.0.0.1:9/no-live-index.ndjson"),
+        );
+        set(
+            "PYENVX_PYTHON_RELEASES_API",
+            Path::new("http://127.0.0.1:9/no-live-api"),
+        );
         set("NO_COLOR", Path::new("1"));
         set("PYENVX_NO_PROGRESS", Path::new("1"));
         TestContext { root, env }
