@@ -185,4 +185,15 @@ impl Reporter for CliReporter {
             Style::new().yellow().bold().apply_to("warning")
         ));
     }
+
+    fn detail(&self, message: &str) {
+        if self.printer.verbose > 0 {
+            self.println(
+                &Style::new()
+                    .dim()
+                    .apply_to(format!("· {message}"))
+                    .to_string(),
+            );
+        }
+    }
 }

@@ -17,6 +17,9 @@ pub trait Reporter: Sync {
     fn waiting_for_lock(&self, _what: &str) {}
     /// Something the user should know that does not stop the command.
     fn warn(&self, _message: &str) {}
+    /// What is being done and why (which interpreter, which cache, which command): shown with
+    /// `-v`, for someone asking why pyenvx did what it did.
+    fn detail(&self, _message: &str) {}
 }
 
 /// Reports nothing; for tests and library callers that do not care.

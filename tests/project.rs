@@ -148,6 +148,7 @@ fn switching_django_back_and_forth() {
     ] {
         let out = sb.ok("app", &["pin", "django", pin]);
         assert!(out.contains(&format!("Django {version}")), "{out}");
+        assert!(!out.contains("· "), "details only with -v: {out}");
         assert_eq!(sb.django_version("app"), version, "after pin {pin}");
         let toml = read(sb.dir("app").join("pyenvx.toml"));
         assert!(toml.contains(&format!("django = \"{pin}\"")), "{toml}");
@@ -160,6 +161,19 @@ fn switching_django_back_and_forth() {
         .filter(|n| n.starts_with("django-") || n.starts_with("Django-"))
         .collect();
     assert_eq!(leftovers, ["django-4.2.30.dist-info"]);
+
+    // -v says where each piece came from: the second switch to 6.0 reuses the resolution and
+    // sets Django back from the parked copy, with no installer run.
+    let out = sb.ok("app", &["-v", "pin", "django", "6.0"]);
+    assert!(out.contains("· Python `3.12` is "), "{out}");
+    assert!(
+        out.contains("· resolution of django~=6.0.0 reused from "),
+        "{out}"
+    );
+    assert!(
+        out.contains("· django==6.0.10 set back from .venv's parked copies"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -145,7 +145,13 @@ pub fn interpreter(project: &Project, lock: Option<&Lock>, env: &Env) -> Result<
             }
         }
     }
-    python::find_or_install(env.settings, &env.platform, &request, env.reporter)
+    let found = python::find_or_install(env.settings, &env.platform, &request, env.reporter)?;
+    env.reporter.detail(&format!(
+        "Python `{request}` is {} ({})",
+        found.executable().display(),
+        found.version()
+    ));
+    Ok(found)
 }
 
 pub fn locked_python(interp: &Interpreter) -> LockedPython {
@@ -317,6 +323,10 @@ pub fn install_locked(
             continue;
         }
         if store::unpark_dist(venv, &p.name, &p.version)? {
+            env.reporter.detail(&format!(
+                "{}=={} set back from .venv's parked copies",
+                p.name, p.version
+            ));
             added.push(format!("{}=={}", p.name, p.version));
         } else {
             missing.push(p);
@@ -332,6 +342,12 @@ pub fn install_locked(
         .filter(|p| store.get(&Store::key(p, &tag)).is_none())
         .map(|p| (*p).clone())
         .collect();
+    env.reporter.detail(&format!(
+        "{} linked from the store {}, {} to fetch",
+        missing.len() - to_fetch.len(),
+        store.root().display(),
+        to_fetch.len()
+    ));
     if !to_fetch.is_empty() {
         let uv = uv()?;
         store.fetch(
@@ -496,6 +512,11 @@ pub fn resolve_with(
             .ok()
             .and_then(|t| serde_json::from_str::<Vec<Resolved>>(&t).ok())
         {
+            env.reporter.detail(&format!(
+                "resolution of {} reused from {}",
+                requirements.join(", "),
+                cache.display()
+            ));
             return Ok(hit);
         }
     }
@@ -503,6 +524,12 @@ pub fn resolve_with(
         return Ok(Vec::new());
     }
     let uv = get_uv()?;
+    env.reporter.detail(&format!(
+        "resolving {} for Python {} with {}",
+        requirements.join(", "),
+        interp.version(),
+        uv.exe.display()
+    ));
     let resolved = installer::resolve(
         &uv,
         &interp.executable(),

@@ -273,6 +273,11 @@ fn cached(
         .and_then(|t| SystemTime::now().duration_since(t).ok());
     let fresh = matches!((cached_age, ttl), (Some(age), Some(ttl)) if age < ttl);
     if fresh || (offline && cached_age.is_some()) {
+        reporter.detail(&format!(
+            "list of builds from {} ({} min old)",
+            cache.display(),
+            cached_age.map_or(0, |a| a.as_secs() / 60)
+        ));
         return Ok(fs_err::read_to_string(cache)?);
     }
     if offline {
@@ -308,7 +313,15 @@ fn load_live(
         short_hash(&format!("{}\n{}", sources.ndjson, sources.releases_api))
     ));
     let text = cached(&cache, Some(LIVE_TTL), offline, reporter, || {
+        reporter.detail(&format!(
+            "fetching the list of builds from {}",
+            sources.ndjson
+        ));
         let list = fetch_ndjson(&sources.ndjson).or_else(|ndjson_err| {
+            reporter.detail(&format!(
+                "{ndjson_err:#}; trying {} instead",
+                sources.releases_api
+            ));
             fetch_github_api(&sources.releases_api).map_err(|api_err| {
                 user_error!(
                     hint = "check your network, set GITHUB_TOKEN if rate-limited, or point PYENVX_PYTHON_DOWNLOADS_JSON at a catalog",
