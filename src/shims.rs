@@ -11,9 +11,11 @@
 //! explanation `pyenvx which` prints. It never prints.
 //!
 //! Layout of the directory (it belongs to pyenvx; anything else in it is removed on rehash):
-//! - `.pyenvx-shim`: pyenvx's own copy of the launcher. Every shim is a hard link to it: links
-//!   within one directory always work (the launcher beside pyenvx may be on another file
-//!   system), and `cargo install` replacing that launcher never changes a running shim.
+//! - `.pyenvx-shim`: pyenvx's own copy of the launcher — the static one it embeds (see
+//!   build.rs), else the one beside it. Every shim is a hard link to it: links within one
+//!   directory always work (the launcher beside pyenvx may be on another file system), and
+//!   `cargo install` replacing that launcher never changes a running shim. `.pyenvx-shim.id`
+//!   names an embedded launcher's build.
 //! - `.pyenvx`: a link to the pyenvx executable, which the slow path execs.
 //! - one hard link per name.
 
@@ -48,6 +50,35 @@ pub struct Summary {
     pub removed: Vec<String>,
 }
 
+/// The launcher a shims directory gets its copy from.
+#[derive(Debug, Clone)]
+pub enum Launcher {
+    /// The statically linked launcher this pyenvx carries (see build.rs): no dynamic loader
+    /// at each `python`. `id` names this very build of it.
+    Embedded {
+        bytes: &'static [u8],
+        id: &'static str,
+    },
+    /// A launcher binary on disk: `pyenvx-shim` beside pyenvx where no static one could be built.
+    File(PathBuf),
+}
+
+/// The launcher this pyenvx installs: its own static one when the build made one, otherwise
+/// the one beside the executable.
+pub fn launcher() -> Result<Launcher> {
+    #[cfg(pyenvx_static_shim)]
+    {
+        Ok(Launcher::Embedded {
+            bytes: include_bytes!(env!("PYENVX_STATIC_SHIM_PATH")),
+            id: env!("PYENVX_STATIC_SHIM_ID"),
+        })
+    }
+    #[cfg(not(pyenvx_static_shim))]
+    {
+        launcher_beside_current_exe().map(Launcher::File)
+    }
+}
+
 /// The launcher installed beside the running pyenvx (`cargo install` and `cargo build` put both
 /// binaries in one directory).
 pub fn launcher_beside_current_exe() -> Result<PathBuf> {
@@ -72,7 +103,7 @@ pub fn is_installed(dirs: &Dirs) -> bool {
 pub fn install(
     dirs: &Dirs,
     platform: &Platform,
-    launcher: &Path,
+    launcher: &Launcher,
     pyenvx: &Path,
 ) -> Result<Summary> {
     let _lock = lock(dirs)?;
@@ -85,7 +116,7 @@ pub fn install(
 pub fn rehash(
     dirs: &Dirs,
     platform: &Platform,
-    launcher: Option<&Path>,
+    launcher: Option<&Launcher>,
     pyenvx: Option<&Path>,
 ) -> Result<Summary> {
     let _lock = lock(dirs)?;
@@ -126,12 +157,12 @@ pub fn after_change(dirs: &Dirs, project: Option<&Path>) -> Result<Option<Summar
     if !is_installed(dirs) {
         return Ok(None);
     }
-    let launcher = launcher_beside_current_exe().ok();
+    let launcher = launcher().ok();
     let pyenvx = std::env::current_exe().ok();
     rehash(
         dirs,
         &Platform::current(),
-        launcher.as_deref(),
+        launcher.as_ref(),
         pyenvx.as_deref(),
     )
     .map(Some)
@@ -146,7 +177,7 @@ fn lock(dirs: &Dirs) -> Result<FileLock> {
 fn refresh(
     dirs: &Dirs,
     platform: &Platform,
-    launcher: Option<&Path>,
+    launcher: Option<&Launcher>,
     pyenvx: Option<&Path>,
 ) -> Result<Summary> {
     let dir = dirs.shims();
@@ -205,9 +236,41 @@ fn refresh(
     Ok(summary)
 }
 
-/// Copy the launcher into the directory when it differs. Size and modification time decide
-/// (the copy takes the source's mtime), so the hook after every sync reads no binary.
-fn update_master(launcher: &Path, master: &Path) -> Result<()> {
+/// Copy the launcher into the directory when it differs, without reading the installed copy
+/// (the hook after every sync runs this): an embedded launcher is known by its id, kept in a
+/// file beside the copy; a file by size and modification time (the copy takes the source's).
+fn update_master(launcher: &Launcher, master: &Path) -> Result<()> {
+    match launcher {
+        Launcher::Embedded { bytes, id } => update_master_embedded(bytes, id, master),
+        Launcher::File(path) => update_master_from_file(path, master),
+    }
+}
+
+fn update_master_embedded(bytes: &[u8], id: &str, master: &Path) -> Result<()> {
+    let id_file = master.with_file_name(format!("{MASTER}.id"));
+    let same_id = std::fs::read_to_string(&id_file).is_ok_and(|current| current == id);
+    let same_len = std::fs::metadata(master).is_ok_and(|m| m.len() == bytes.len() as u64);
+    if same_id && same_len {
+        return Ok(());
+    }
+    let tmp = master.with_file_name(format!("{MASTER}.tmp-{}", std::process::id()));
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o755)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        std::io::Write::write_all(&mut file, bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    fs_err::rename(&tmp, master)?;
+    crate::python::catalog::write_atomic(&id_file, id.as_bytes())
+}
+
+fn update_master_from_file(launcher: &Path, master: &Path) -> Result<()> {
     let source = fs_err::metadata(launcher)?;
     if let Ok(current) = std::fs::metadata(master) {
         if current.len() == source.len() && current.modified().ok() == source.modified().ok() {
@@ -681,7 +744,7 @@ mod tests {
         let launcher = t.exe("bin/pyenvx-shim");
         let pyenvx = t.exe("bin/pyenvx");
         let platform = Platform::current();
-        install(&dirs, &platform, &launcher, &pyenvx).unwrap();
+        install(&dirs, &platform, &Launcher::File(launcher.clone()), &pyenvx).unwrap();
         assert_eq!(
             fs_err::read_link(dirs.shims().join(PYENVX_LINK)).unwrap(),
             pyenvx
@@ -700,7 +763,13 @@ mod tests {
             ["django-admin", "pip", "pip3", "pytest", "python", "python3"]
         );
         // Nothing changed: nothing rewritten.
-        let again = rehash(&dirs, &platform, Some(&launcher), None).unwrap();
+        let again = rehash(
+            &dirs,
+            &platform,
+            Some(&Launcher::File(launcher.clone())),
+            None,
+        )
+        .unwrap();
         assert!(again.added.is_empty() && again.removed.is_empty());
         assert!(remove(&dirs).unwrap());
         assert!(!dirs.shims().exists());

@@ -142,9 +142,32 @@ fn system(name: &str) -> PathBuf {
 
 const WHERE: &str = "import sys; print(sys.prefix); print('%d.%d' % sys.version_info[:2])";
 
+/// Whether an ELF executable asks for a dynamic loader (has a PT_INTERP program header).
+fn elf_wants_loader(path: &Path) -> bool {
+    let elf = fs::read(path).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF", "{} is not ELF", path.display());
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    })
+}
+
+/// Whether this machine's C library can be linked statically (what build.rs checks before
+/// building the static launcher).
+fn static_libc() -> bool {
+    Command::new("cc")
+        .arg("-print-file-name=libc.a")
+        .output()
+        .is_ok_and(|o| Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_absolute())
+}
+
 #[test]
 fn the_launcher_is_built_beside_pyenvx() {
-    // `pyenvx shims install` links the launcher it finds beside its own executable.
+    // `pyenvx shims install` installs the static launcher pyenvx carries, or, where none could
+    // be built, the one beside its own executable.
     let pyenvx = Path::new(env!("CARGO_BIN_EXE_pyenvx"));
     let shim = Path::new(env!("CARGO_BIN_EXE_pyenvx-shim"));
     assert_eq!(pyenvx.parent(), shim.parent());
@@ -162,7 +185,24 @@ fn the_launcher_is_built_beside_pyenvx() {
             master.ino()
         );
     }
-    assert_eq!(master.len(), fs::metadata(shim).unwrap().len());
+    let master_path = sb.shims().join(".pyenvx-shim");
+    if cfg!(all(target_os = "linux", target_env = "gnu")) && static_libc() {
+        assert!(
+            !elf_wants_loader(&master_path),
+            "the installed launcher is statically linked"
+        );
+        assert!(elf_wants_loader(shim), "cargo's own build is dynamic");
+        // A rehash leaves the copy alone while the launcher is the same.
+        let before = fs::metadata(&master_path).unwrap().modified().unwrap();
+        assert_success(&sb.ctx.run(&["shims", "rehash"]));
+        let after = fs::metadata(&master_path).unwrap().modified().unwrap();
+        assert_eq!(before, after);
+        let out = Command::new(&master_path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    } else {
+        eprintln!("no static C library here: the launcher beside pyenvx is the one installed");
+        assert_eq!(master.len(), fs::metadata(shim).unwrap().len());
+    }
     // Run directly, it says what it is instead of guessing a command.
     let out = Command::new(shim).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

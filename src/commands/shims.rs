@@ -25,7 +25,7 @@ pub fn after_change(settings: &Settings, printer: &Printer, project: Option<&Pat
 }
 
 pub fn install(settings: &Settings, printer: &Printer) -> Result<i32> {
-    let launcher = shims::launcher_beside_current_exe()?;
+    let launcher = shims::launcher()?;
     let pyenvx = std::env::current_exe().context("cannot find the running pyenvx executable")?;
     let summary = shims::install(&settings.dirs, &Platform::current(), &launcher, &pyenvx)?;
     printer.success(format!(
@@ -43,12 +43,12 @@ pub fn install(settings: &Settings, printer: &Printer) -> Result<i32> {
 }
 
 pub fn rehash(settings: &Settings, printer: &Printer) -> Result<i32> {
-    let launcher = shims::launcher_beside_current_exe().ok();
+    let launcher = shims::launcher().ok();
     let pyenvx = std::env::current_exe().ok();
     let summary = shims::rehash(
         &settings.dirs,
         &Platform::current(),
-        launcher.as_deref(),
+        launcher.as_ref(),
         pyenvx.as_deref(),
     )?;
     for name in &summary.added {
