@@ -224,9 +224,14 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// PEP 508 requirements: `djangorestframework>=3.15`, `psycopg[binary]`.
-    #[arg(required = true)]
+    /// PEP 508 requirements: `djangorestframework>=3.15`, `psycopg[binary]`. A Django
+    /// requirement with a version (`django==4.2.30`) moves the Django pin instead.
+    #[arg(required_unless_present = "requirements")]
     pub packages: Vec<String>,
+    /// Also every requirement of a pip requirements file (following its `-r` lines; `--hash`
+    /// and index options are left to pyenvx's own lock and settings).
+    #[arg(short = 'r', long = "requirements", value_name = "FILE")]
+    pub requirements: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

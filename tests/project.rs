@@ -663,3 +663,54 @@ fn switching_back_needs_no_network() {
     assert!(err.contains("6.0"), "{err}");
     assert_eq!(read(sb.dir("p").join("pyenvx.toml")), before);
 }
+
+#[test]
+fn add_takes_a_pip_requirements_file() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "moving",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--no-startproject",
+        ],
+    );
+    let dir = sb.dir("moving");
+    fs::write(
+        dir.join("base.txt"),
+        "# shared by every environment\nsqlparse>=0.4\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("requirements.txt"),
+        "-r base.txt\n\
+         --index-url https://mirror.example.invalid/simple\n\
+         Django==4.2.30 \\\n    --hash=sha256:0000\n\
+         asgiref>=3.8  # Django's own, pinned here too\n",
+    )
+    .unwrap();
+    let out = sb.ok("moving", &["add", "-r", "requirements.txt"]);
+    assert!(
+        out.contains("ignored requirements.txt:2: --index-url"),
+        "index options are reported, not taken: {out}"
+    );
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(
+        toml.contains("django = \"4.2.30\""),
+        "the Django line moves the pin: {toml}"
+    );
+    assert!(
+        toml.contains(r#"dependencies = ["sqlparse>=0.4", "asgiref>=3.8"]"#),
+        "{toml}"
+    );
+    assert_eq!(sb.django_version("moving"), "4.2.30");
+
+    // What cannot be a dependency is refused with the file and line, and nothing changes.
+    fs::write(dir.join("dev.txt"), "pytest\n-e .\n").unwrap();
+    let err = sb.fails("moving", &["add", "-r", "dev.txt"]);
+    assert!(err.contains("dev.txt:2: editable installs"), "{err}");
+    assert_eq!(read(dir.join("pyenvx.toml")), toml);
+}

@@ -528,12 +528,83 @@ pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Resu
 }
 
 pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
-    edit_dependencies(settings, printer, |edit| {
-        for p in &args.packages {
-            config::requirement_name(p)?;
+    let mut requirements = args.packages.clone();
+    for file in &args.requirements {
+        let imported = crate::project::requirements::read(file)?;
+        for option in &imported.ignored {
+            printer.info(format!(
+                "ignored {option} (pyenvx takes index settings from [tool.pyenvx] or PYENVX_INDEX_URL)"
+            ));
         }
-        edit.add_dependencies(&args.packages)
+        requirements.extend(imported.requirements);
+    }
+    for p in &requirements {
+        config::requirement_name(p)?;
+    }
+    // Django is the project's pin, not one dependency among others: a version moves the pin,
+    // extras stay as a dependency without a version.
+    let mut django_pin = None;
+    let mut dependencies = Vec::new();
+    for req in requirements {
+        match django_requirement(&req)? {
+            None => dependencies.push(req),
+            Some((specifier, extras)) => {
+                let with_extras = extras.is_some();
+                if let Some(extras) = extras {
+                    dependencies.push(extras);
+                }
+                if !specifier.is_empty() {
+                    DjangoSpec::parse(&specifier)?;
+                    printer.info(format!(
+                        "Django `{specifier}` becomes the project's Django pin"
+                    ));
+                    django_pin = Some(specifier);
+                } else if !with_extras {
+                    printer.info(
+                        "Django is the project's pin already; `pyenvx pin django 5.2` changes it",
+                    );
+                }
+            }
+        }
+    }
+    edit_dependencies(settings, printer, |edit| {
+        if let Some(pin) = &django_pin {
+            edit.set_project_str("django", pin)?;
+        }
+        edit.add_dependencies(&dependencies)
     })
+}
+
+/// For a requirement on Django: its version specifier (maybe empty) and, when it names
+/// extras, the requirement for them without a version (`django[argon2]`).
+fn django_requirement(req: &str) -> Result<Option<(String, Option<String>)>> {
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
+        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
+    if config::requirement_name(req)? != "django" {
+        return Ok(None);
+    }
+    let specifier = match &parsed.version_or_url {
+        // `==4.2.30` reads better in pyenvx.toml as the exact pin `4.2.30`.
+        Some(pep508_rs::VersionOrUrl::VersionSpecifier(v)) => {
+            let text = v.to_string();
+            match text.strip_prefix("==") {
+                Some(exact) if !exact.contains([',', '*']) => exact.to_string(),
+                _ => text,
+            }
+        }
+        Some(pep508_rs::VersionOrUrl::Url(_)) => {
+            return Err(user_error!(
+                hint = "pin Django by version: `pyenvx pin django 5.2`",
+                "Django from a URL (`{req}`) is not supported"
+            ))
+        }
+        None => String::new(),
+    };
+    let extras = (!parsed.extras.is_empty()).then(|| {
+        let names: Vec<String> = parsed.extras.iter().map(ToString::to_string).collect();
+        format!("django[{}]", names.join(","))
+    });
+    Ok(Some((specifier, extras)))
 }
 
 pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Result<i32> {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod lock;
+pub mod requirements;
 pub mod sync;
 
 use std::path::{Path, PathBuf};

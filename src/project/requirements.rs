@@ -1,0 +1,218 @@
+//! Reading pip requirements files, for `pyenvx add -r requirements.txt`: what a project moving
+//! from pip brings with it.
+//!
+//! Requirement lines become dependencies; `-r` files are followed; per-requirement `--hash`
+//! options are dropped (the lock records hashes of its own); options that only steer pip's
+//! index are reported as ignored, since pyenvx takes those from `[tool.pyenvx]` or the
+//! environment. Editable installs, constraints files and bare URLs or paths have no place in
+//! `dependencies` and are refused with the file and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::user_error;
+
+/// What a requirements file (and the files it includes) asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// PEP 508 requirements, in file order.
+    pub requirements: Vec<String>,
+    /// Options that were not taken over, each as `file:line: option`.
+    pub ignored: Vec<String>,
+}
+
+/// Nested `-r` files deeper than this are taken for a cycle.
+const MAX_DEPTH: usize = 16;
+
+pub fn read(path: &Path) -> Result<Imported> {
+    let mut imported = Imported::default();
+    read_into(path, 0, &mut imported)?;
+    Ok(imported)
+}
+
+fn read_into(path: &Path, depth: usize, imported: &mut Imported) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(user_error!(
+            hint = "check the `-r` lines for a file that includes itself",
+            "{}: requirements files nested more than {MAX_DEPTH} deep",
+            path.display()
+        ));
+    }
+    let text = fs_err::read_to_string(path).map_err(|e| {
+        user_error!(
+            hint = "give the path of a pip requirements file",
+            "cannot read {e}"
+        )
+    })?;
+    for (number, line) in logical_lines(&text) {
+        let at = format!("{}:{number}", path.display());
+        if let Some(included) = option_value(&line, &["-r", "--requirement"]) {
+            read_into(&relative_to(path, &included), depth + 1, imported)?;
+            continue;
+        }
+        if option_value(&line, &["-e", "--editable"]).is_some() {
+            return Err(user_error!(
+                hint = "install it by hand inside the sandbox (`pyenvx run -- pip install -e …` with --seed), or publish it as a package",
+                "{at}: editable installs (`{line}`) are not project dependencies"
+            ));
+        }
+        if option_value(&line, &["-c", "--constraint"]).is_some() {
+            return Err(user_error!(
+                hint = "add the pins you need to the requirements themselves",
+                "{at}: constraints files (`{line}`) are not supported"
+            ));
+        }
+        if line.starts_with('-') {
+            imported.ignored.push(format!("{at}: {line}"));
+            continue;
+        }
+        // Per-requirement options (`--hash=…`, `--config-settings …`) follow the requirement.
+        let requirement = match line.find(" --") {
+            Some(i) => line[..i].trim(),
+            None => line.as_str(),
+        };
+        super::config::requirement_name(requirement).map_err(|e| {
+            user_error!(
+                hint = "pyenvx takes named requirements such as `djangorestframework>=3.15`; URLs and paths are not supported",
+                "{at}: {e}"
+            )
+        })?;
+        imported.requirements.push(requirement.to_string());
+    }
+    Ok(())
+}
+
+/// Lines joined where they end in `\`, without comments or blanks, each with the number of the
+/// line it starts on.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        // pip's comments: `#` at the start of a line or after whitespace.
+        let line = if raw.trim_start().starts_with('#') {
+            ""
+        } else {
+            match raw.find(" #").or_else(|| raw.find("\t#")) {
+                Some(at) => &raw[..at],
+                None => raw,
+            }
+        };
+        let (line, continues) = match line.trim_end().strip_suffix('\\') {
+            Some(head) => (head, true),
+            None => (line, false),
+        };
+        let entry = current.get_or_insert_with(|| (i + 1, String::new()));
+        if !entry.1.is_empty() {
+            entry.1.push(' ');
+        }
+        entry.1.push_str(line.trim());
+        if !continues {
+            if let Some((n, l)) = current.take() {
+                if !l.is_empty() {
+                    out.push((n, l));
+                }
+            }
+        }
+    }
+    if let Some((n, l)) = current.filter(|(_, l)| !l.is_empty()) {
+        out.push((n, l));
+    }
+    out
+}
+
+/// The value of `line` when it is one of `names` (`-r file`, `-rfile`, `--requirement=file`).
+fn option_value(line: &str, names: &[&str]) -> Option<String> {
+    for name in names {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let value = if name.starts_with("--") {
+            match rest.strip_prefix('=') {
+                Some(v) => v,
+                None if rest.starts_with(char::is_whitespace) => rest,
+                None => continue,
+            }
+        } else {
+            rest
+        };
+        let value = value.trim();
+        if !value.is_empty() {
+            return Some(value.to_string());
+        }
+    }
+    None
+}
+
+fn relative_to(file: &Path, included: &str) -> PathBuf {
+    let included = Path::new(included);
+    if included.is_absolute() {
+        included.to_path_buf()
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(included)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_pip_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("base.txt"),
+            "# shared\nasgiref>=3.8  # for channels\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("requirements.txt"),
+            "-r base.txt\n\
+             --index-url https://mirror.example.invalid/simple\n\
+             Django==4.2.30 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n\
+             \n\
+             psycopg[binary]>=3.1 ; python_version >= \"3.10\"\n",
+        )
+        .unwrap();
+        let imported = read(&dir.path().join("requirements.txt")).unwrap();
+        assert_eq!(
+            imported.requirements,
+            [
+                "asgiref>=3.8",
+                "Django==4.2.30",
+                "psycopg[binary]>=3.1 ; python_version >= \"3.10\""
+            ]
+        );
+        assert_eq!(imported.ignored.len(), 1);
+        assert!(
+            imported.ignored[0]
+                .ends_with("requirements.txt:2: --index-url https://mirror.example.invalid/simple"),
+            "{:?}",
+            imported.ignored
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_dependency_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requirements.txt");
+        for (text, expected) in [
+            ("django\n-e .\n", "requirements.txt:2: editable installs"),
+            (
+                "-c constraints.txt\n",
+                "requirements.txt:1: constraints files",
+            ),
+            (
+                "./vendor/thing.whl\n",
+                "requirements.txt:1: invalid requirement",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", read(&path).unwrap_err());
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+        std::fs::write(&path, "-r requirements.txt\n").unwrap();
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(err.contains("nested more than"), "{err}");
+    }
+}
