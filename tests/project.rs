@@ -667,7 +667,11 @@ fn switching_back_needs_no_network() {
 #[test]
 fn add_takes_a_pip_requirements_file() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
+    // An existing pip project: init points at its requirements file.
+    let dir = sb.dir("moving");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("requirements.txt"), "").unwrap();
+    let out = sb.ok(
         "moving",
         &[
             "init",
@@ -678,7 +682,10 @@ fn add_takes_a_pip_requirements_file() {
             "--no-startproject",
         ],
     );
-    let dir = sb.dir("moving");
+    assert!(
+        out.contains("next: pyenvx add -r requirements.txt"),
+        "{out}"
+    );
     fs::write(
         dir.join("base.txt"),
         "# shared by every environment\nsqlparse>=0.4\n",
