@@ -720,4 +720,7 @@ fn add_takes_a_pip_requirements_file() {
     let err = sb.fails("moving", &["add", "-r", "dev.txt"]);
     assert!(err.contains("dev.txt:2: editable installs"), "{err}");
     assert_eq!(read(dir.join("pyenvx.toml")), toml);
+    let err = sb.fails("moving", &["remove", "django"]);
+    assert!(err.contains("Django is the project's pin"), "{err}");
+    assert_eq!(read(dir.join("pyenvx.toml")), toml);
 }

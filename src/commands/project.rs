@@ -618,8 +618,16 @@ pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Resul
     edit_dependencies(settings, printer, |edit| {
         let missing = edit.remove_dependencies(&args.packages)?;
         if !missing.is_empty() {
+            let django = missing
+                .iter()
+                .any(|m| config::requirement_name(m).is_ok_and(|n| n == "django"));
+            let hint = if django {
+                "Django is the project's pin, not a dependency: `pyenvx pin django …` changes it, and deleting the `django` line of pyenvx.toml drops it"
+            } else {
+                "`pyenvx status` lists the dependencies"
+            };
             return Err(user_error!(
-                hint = "`pyenvx status` lists the dependencies",
+                hint = hint,
                 "not a dependency of this project: {}",
                 missing.join(", ")
             ));
