@@ -286,6 +286,8 @@ fn update_master_from_file(launcher: &Path, master: &Path) -> Result<()> {
             .with_context(|| format!("cannot set the modification time of {}", tmp.display()))?;
     }
     fs_err::rename(&tmp, master)?;
+    // The copy is no longer an embedded launcher: its id would misname it.
+    let _ = std::fs::remove_file(master.with_file_name(format!("{MASTER}.id")));
     Ok(())
 }
 
