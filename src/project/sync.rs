@@ -530,6 +530,11 @@ pub fn resolve_with(
         interp.version(),
         uv.exe.display()
     ));
+    // A resolution over the network can take seconds: a spinner says something is happening.
+    let spinner = env.reporter.download_start(
+        &format!("resolving {} requirements", requirements.len()),
+        None,
+    );
     let resolved = installer::resolve(
         &uv,
         &interp.executable(),
@@ -537,7 +542,9 @@ pub fn resolve_with(
         index,
         env.settings.offline,
         &env.uv_cache(),
-    )?;
+    );
+    env.reporter.download_done(spinner);
+    let resolved = resolved?;
     crate::python::catalog::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
     Ok(resolved)
 }
