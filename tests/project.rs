@@ -129,17 +129,7 @@ fn default_django_is_the_newest_lts_for_the_python() {
 #[test]
 fn switching_django_back_and_forth() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "app",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("app", "3.12", "5.2");
     for (pin, version) in [
         ("4.2", "4.2.30"),
         ("6.0", "6.0.10"),
@@ -180,17 +170,7 @@ fn switching_django_back_and_forth() {
 fn an_incompatible_pin_changes_nothing() {
     // 3.12 is downloadable, not installed: the suggestion to move Python may name it.
     let sb = Sandbox::new(&["3.11", "3.12"]);
-    sb.ok(
-        "old",
-        &[
-            "init",
-            "--python",
-            "3.11",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("old", "3.11", "5.2");
     let dir = sb.dir("old");
     let before = (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock")));
     let err = sb.fails("old", &["pin", "django", "6.1"]);
@@ -235,17 +215,7 @@ fn an_incompatible_pin_changes_nothing() {
 #[test]
 fn switching_python_keeps_django() {
     let sb = Sandbox::new(&["3.12", "3.13"]);
-    sb.ok(
-        "api",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("api", "3.12", "5.2");
     assert_eq!(sb.python_version("api"), "3.12.1");
     sb.ok("api", &["pin", "python", "3.13"]);
     assert_eq!(sb.python_version("api"), "3.13.0");
@@ -303,17 +273,7 @@ fn deleting_the_venv_then_sync_restores_it_exactly() {
 #[test]
 fn locked_detects_drift_and_frozen_trusts_the_lock() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "p",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("p", "3.12", "5.2");
     sb.ok("p", &["sync", "--locked"]);
     let toml_path = sb.dir("p").join("pyenvx.toml");
     let toml = read(&toml_path).replace("django = \"5.2\"", "django = \"4.2\"");
@@ -343,17 +303,7 @@ fn sb_django_direct(sb: &Sandbox, name: &str) -> String {
 #[test]
 fn add_and_remove_keep_comments_and_order() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "p",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("p", "3.12", "5.2");
     let toml_path = sb.dir("p").join("pyenvx.toml");
     let commented = read(&toml_path)
         .replace("[project]", "# The library API\n[project]")
@@ -404,17 +354,7 @@ fn pip_uninstall_in_one_sandbox_leaves_another_intact() {
             "--no-startproject",
         ],
     );
-    sb.ok(
-        "b",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("b", "3.12", "5.2");
     let out = sb
         .ctx
         .command(sb.dir("a").join(".venv/bin/python"))
@@ -445,17 +385,7 @@ fn pip_uninstall_in_one_sandbox_leaves_another_intact() {
 #[test]
 fn concurrent_syncs_leave_a_working_env() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "p",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("p", "3.12", "5.2");
     fs::remove_dir_all(sb.dir("p").join(".venv")).unwrap();
     let spawn = || {
         sb.ctx
@@ -475,17 +405,7 @@ fn concurrent_syncs_leave_a_working_env() {
 #[test]
 fn run_passes_exit_codes_env_and_dotenv() {
     let sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "p",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("p", "3.12", "5.2");
     fs::write(
         sb.dir("p").join(".env"),
         "GREETING=\"hello from dotenv\"\n# comment\nexport OTHER=1\n",
@@ -637,17 +557,7 @@ fn an_unreachable_index_says_so() {
 #[test]
 fn switching_back_needs_no_network() {
     let mut sb = Sandbox::new(&["3.12"]);
-    sb.ok(
-        "p",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    sb.init_bare("p", "3.12", "5.2");
     sb.ok("p", &["pin", "django", "4.2"]);
     sb.ok("p", &["pin", "django", "5.2"]);
     // The index goes away entirely.
@@ -671,17 +581,7 @@ fn add_takes_a_pip_requirements_file() {
     let dir = sb.dir("moving");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("requirements.txt"), "").unwrap();
-    let out = sb.ok(
-        "moving",
-        &[
-            "init",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--no-startproject",
-        ],
-    );
+    let out = sb.init_bare("moving", "3.12", "5.2");
     assert!(
         out.contains("next: pyenvx add -r requirements.txt"),
         "{out}"

@@ -62,6 +62,22 @@ impl Sandbox {
         assert_failure(&self.run_in(name, args))
     }
 
+    /// `pyenvx init --python PYTHON --django DJANGO --no-startproject` in project `name`;
+    /// returns stdout + stderr.
+    pub fn init_bare(&self, name: &str, python: &str, django: &str) -> String {
+        self.ok(
+            name,
+            &[
+                "init",
+                "--python",
+                python,
+                "--django",
+                django,
+                "--no-startproject",
+            ],
+        )
+    }
+
     /// The managed interpreter for `minor`, as `pyenvx python find` reports it.
     pub fn python(&self, name: &str, minor: &str) -> PathBuf {
         let out = self.run_in(name, &["python", "find", minor]);
