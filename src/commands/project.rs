@@ -545,9 +545,6 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         }
         requirements.extend(imported.requirements);
     }
-    for p in &requirements {
-        config::requirement_name(p)?;
-    }
     // Django is the project's pin, not one dependency among others: a version moves the pin,
     // extras stay as a dependency without a version.
     let mut django_pin = None;
@@ -556,20 +553,18 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         match django_requirement(&req)? {
             None => dependencies.push(req),
             Some((specifier, extras)) => {
-                let with_extras = extras.is_some();
-                if let Some(extras) = extras {
-                    dependencies.push(extras);
+                if specifier.is_empty() && extras.is_none() {
+                    printer.info(
+                        "Django is the project's pin already; `pyenvx pin django 5.2` changes it",
+                    );
                 }
+                dependencies.extend(extras);
                 if !specifier.is_empty() {
                     DjangoSpec::parse(&specifier)?;
                     printer.info(format!(
                         "Django `{specifier}` becomes the project's Django pin"
                     ));
                     django_pin = Some(specifier);
-                } else if !with_extras {
-                    printer.info(
-                        "Django is the project's pin already; `pyenvx pin django 5.2` changes it",
-                    );
                 }
             }
         }
@@ -583,13 +578,14 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
 }
 
 /// For a requirement on Django: its version specifier (maybe empty) and, when it names
-/// extras, the requirement for them without a version (`django[argon2]`).
+/// extras, the requirement for them without a version (`django[argon2]`). `None` for any other
+/// package; an invalid requirement is the user error `requirement_name` gives.
 fn django_requirement(req: &str) -> Result<Option<(String, Option<String>)>> {
-    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
-        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
     if config::requirement_name(req)? != "django" {
         return Ok(None);
     }
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
+        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
     let specifier = match &parsed.version_or_url {
         // `==4.2.30` reads better in pyenvx.toml as the exact pin `4.2.30`.
         Some(pep508_rs::VersionOrUrl::VersionSpecifier(v)) => {
