@@ -403,9 +403,66 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// One file of a resolution: the exact distribution to install for one interpreter.
+/// One file of a locked release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistFile {
+    /// The wheel's (or sdist's) file name.
+    pub file: String,
+    /// Where uv found it (`https://…`, or `file://…` for find-links directories).
+    pub url: String,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+impl DistFile {
+    pub fn is_wheel(&self) -> bool {
+        self.file.ends_with(".whl")
+    }
+}
+
+/// One release of a resolution with every file the resolver listed for it: the wheels for
+/// several platforms and ABIs, and the sdist. Which one installs is decided per interpreter
+/// by [`Resolved::pick`], so the lock (and the requirements exported from it) keeps them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ResolvedOnDisk")]
 pub struct Resolved {
+    /// PEP 503 normalized, e.g. `psycopg-binary`.
+    pub name: String,
+    pub version: String,
+    /// Sorted by file name, so a lock is byte-identical for the same resolution.
+    pub files: Vec<DistFile>,
+}
+
+/// What `Resolved` reads: lock format 1 (and resolution caches of pyenvx before it) held one
+/// file per package in `file`/`url`/`sha256`; format 2 holds `files`.
+#[derive(Deserialize)]
+struct ResolvedOnDisk {
+    name: String,
+    version: String,
+    #[serde(default)]
+    files: Vec<DistFile>,
+    file: Option<String>,
+    url: Option<String>,
+    sha256: Option<String>,
+}
+
+impl From<ResolvedOnDisk> for Resolved {
+    fn from(raw: ResolvedOnDisk) -> Self {
+        let mut files = raw.files;
+        if let (Some(file), Some(url), Some(sha256)) = (raw.file, raw.url, raw.sha256) {
+            files.push(DistFile { file, url, sha256 });
+        }
+        Resolved {
+            name: raw.name,
+            version: raw.version,
+            files,
+        }
+    }
+}
+
+/// The one file of a release chosen for one interpreter: what the store fetches and installs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dist {
     /// PEP 503 normalized, e.g. `psycopg-binary`.
     pub name: String,
     pub version: String,
@@ -417,14 +474,70 @@ pub struct Resolved {
     pub sha256: String,
 }
 
-impl Resolved {
+impl Dist {
     pub fn is_wheel(&self) -> bool {
         self.file.ends_with(".whl")
     }
 }
 
-/// Resolve `requirements` (PEP 508 strings) for the interpreter `python`: every distribution to
-/// install, one file each, sorted by name.
+/// How many of the interpreter's tags an error message lists.
+const TAGS_SHOWN: usize = 6;
+
+impl Resolved {
+    /// The file to install on the interpreter `tags` describes, exactly as pip and uv choose:
+    /// the wheel whose best tag ranks first (ties: the higher build number, then the file name,
+    /// so the choice is reproducible), else the sdist (built for this interpreter), else a user
+    /// error naming the tags this interpreter accepts.
+    pub fn pick(&self, tags: &crate::tags::Tags) -> Result<Dist> {
+        let best_wheel = self
+            .files
+            .iter()
+            .filter(|f| f.is_wheel())
+            .filter_map(|f| tags.rank(&f.file).map(|rank| (rank, f)))
+            .min_by(|(ra, a), (rb, b)| {
+                ra.cmp(rb)
+                    .then_with(|| {
+                        crate::tags::build_number(&b.file).cmp(&crate::tags::build_number(&a.file))
+                    })
+                    .then_with(|| a.file.cmp(&b.file))
+            })
+            .map(|(_, f)| f);
+        let chosen = best_wheel.or_else(|| self.files.iter().find(|f| !f.is_wheel()));
+        let Some(file) = chosen else {
+            let listed: Vec<&str> = self.files.iter().map(|f| f.file.as_str()).collect();
+            return Err(user_error!(
+                hint = "pin a release that publishes a wheel for this platform (or an sdist), \
+                        or use a Python it has wheels for",
+                "no file of {} {} installs on this interpreter: the lock lists {}; this \
+                 interpreter accepts {}, … ({} tags)",
+                self.name,
+                self.version,
+                if listed.is_empty() {
+                    "none".to_string()
+                } else {
+                    listed.join(", ")
+                },
+                tags.first(TAGS_SHOWN).join(", "),
+                tags.len()
+            ));
+        };
+        Ok(Dist {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            file: file.file.clone(),
+            url: file.url.clone(),
+            sha256: file.sha256.clone(),
+        })
+    }
+
+    /// Every file's SHA-256, in the lock's order.
+    pub fn hashes(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|f| f.sha256.as_str())
+    }
+}
+
+/// Resolve `requirements` (PEP 508 strings) for the interpreter `python`: every release to
+/// install with every file the resolver listed for it, sorted by name.
 pub fn resolve(
     uv: &Uv,
     python: &Path,
@@ -508,47 +621,54 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
         let version = package
             .version
             .with_context(|| format!("{name} has no version"))?;
-        // Resolving for one interpreter, uv lists exactly the one compatible wheel; several
-        // would mean the lock is universal and choosing among them needs tag logic we leave
-        // to uv.
-        let file = match (package.wheels.len(), package.sdist) {
-            (1, _) => package.wheels.into_iter().next().context("no wheel")?,
-            (0, Some(sdist)) => sdist,
-            (0, None) => {
-                return Err(user_error!(
-                    hint = "install it from a package index or a find-links directory",
-                    "{name} {version} is not a file from a package index (direct URL, path and VCS \
-                     requirements are not supported)"
-                ))
-            }
-            (n, _) => return Err(anyhow!("uv listed {n} wheels for {name} {version}")),
-        };
-        let url = file
-            .url
-            .or(file.path)
-            .with_context(|| format!("{name} {version} has neither url nor path"))?;
-        let file_name = match file.name {
-            Some(n) => n,
-            None => {
-                file_name_of(&url).with_context(|| format!("cannot tell the file name of {url}"))?
-            }
-        };
-        let sha256 = file
-            .hashes
-            .get("sha256")
-            .map(|h| h.to_ascii_lowercase())
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .with_context(|| format!("{name} {version} ({file_name}) has no sha256 hash"))?;
+        if package.wheels.is_empty() && package.sdist.is_none() {
+            return Err(user_error!(
+                hint = "install it from a package index or a find-links directory",
+                "{name} {version} is not a file from a package index (direct URL, path and VCS \
+                 requirements are not supported)"
+            ));
+        }
+        // Every listed file is kept: uv lists each wheel that may fit (`cp313-cp313`, `abi3`,
+        // `py3-none-any`, several manylinux levels), and the choice among them is made per
+        // interpreter at install time.
+        let mut files = Vec::with_capacity(package.wheels.len() + 1);
+        for file in package.wheels.into_iter().chain(package.sdist) {
+            files.push(locked_file(&name, &version, file)?);
+        }
+        files.sort_by(|a, b| a.file.cmp(&b.file));
+        files.dedup_by(|a, b| a.file == b.file && a.sha256 == b.sha256);
         resolved.push(Resolved {
             name,
             version,
-            file: file_name,
-            url,
-            sha256,
+            files,
         });
     }
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(resolved)
+}
+
+fn locked_file(name: &str, version: &str, file: LockedFile) -> Result<DistFile> {
+    let url = file
+        .url
+        .or(file.path)
+        .with_context(|| format!("{name} {version} has neither url nor path"))?;
+    let file_name = match file.name {
+        Some(n) => n,
+        None => {
+            file_name_of(&url).with_context(|| format!("cannot tell the file name of {url}"))?
+        }
+    };
+    let sha256 = file
+        .hashes
+        .get("sha256")
+        .map(|h| h.to_ascii_lowercase())
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .with_context(|| format!("{name} {version} ({file_name}) has no sha256 hash"))?;
+    Ok(DistFile {
+        file: file_name,
+        url,
+        sha256,
+    })
 }
 
 /// The last path segment of a URL or path, percent-decoded, without query or fragment.
@@ -786,6 +906,17 @@ pub(crate) mod test_support {
         .as_deref()
     }
 
+    /// The file of each release that [`PYTHON`] (3.12) installs on this machine.
+    pub fn picked(resolved: &[super::Resolved]) -> Vec<super::Dist> {
+        let tags = crate::tags::Tags::cpython(
+            3,
+            12,
+            false,
+            &crate::tags::platform_tags(&crate::platform::Platform::current()),
+        );
+        resolved.iter().map(|r| r.pick(&tags).unwrap()).collect()
+    }
+
     /// Only the wheelhouse, no index: `--no-index --find-links <wheelhouse>`.
     pub fn wheelhouse_index() -> super::IndexSettings {
         super::IndexSettings {
@@ -879,19 +1010,131 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
         let resolved = parse_pylock(text).unwrap();
         assert_eq!(resolved.len(), 2);
         assert_eq!(resolved[0].name, "demo");
-        assert_eq!(resolved[0].file, "demo-1.0.tar.gz");
-        assert!(!resolved[0].is_wheel());
+        assert_eq!(resolved[0].files.len(), 1);
+        assert_eq!(resolved[0].files[0].file, "demo-1.0.tar.gz");
+        assert!(!resolved[0].files[0].is_wheel());
         assert_eq!(resolved[1].name, "psycopg-binary");
-        assert!(resolved[1].is_wheel());
-        assert!(resolved[1].file.contains("cp312"));
+        assert!(resolved[1].files[0].is_wheel());
+        assert!(resolved[1].files[0].file.contains("cp312"));
         assert_eq!(
-            resolved[1].sha256,
+            resolved[1].files[0].sha256,
             "a99f0b9a19ed7a56bf5d6776456b8f15f5364db8853b0f5d184db394a45c391d"
         );
 
         let direct = "[[packages]]\nname = \"x\"\nversion = \"1\"\ndirectory = { path = \"x\" }\n";
         let err = parse_pylock(direct).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+    }
+
+    /// uv's pylock for charset-normalizer on 3.12: three wheels that may fit, and the sdist.
+    const CHARSET: &str = r#"
+[[packages]]
+name = "charset-normalizer"
+version = "3.4.0"
+sdist = { url = "https://files.example/charset_normalizer-3.4.0.tar.gz", hashes = { sha256 = "1111111111111111111111111111111111111111111111111111111111111111" } }
+wheels = [
+    { url = "https://files.example/charset_normalizer-3.4.0-py3-none-any.whl", hashes = { sha256 = "2222222222222222222222222222222222222222222222222222222222222222" } },
+    { url = "https://files.example/charset_normalizer-3.4.0-cp312-cp312-musllinux_1_2_x86_64.whl", hashes = { sha256 = "3333333333333333333333333333333333333333333333333333333333333333" } },
+    { url = "https://files.example/charset_normalizer-3.4.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hashes = { sha256 = "4444444444444444444444444444444444444444444444444444444444444444" } },
+    { url = "https://files.example/charset_normalizer-3.4.0-cp37-abi3-manylinux_2_17_x86_64.whl", hashes = { sha256 = "5555555555555555555555555555555555555555555555555555555555555555" } },
+]
+"#;
+
+    #[test]
+    fn keeps_every_file_and_picks_by_tag() {
+        use crate::tags::{linux_platform_tags, Tags};
+        let resolved = parse_pylock(CHARSET).unwrap();
+        assert_eq!(resolved.len(), 1);
+        let release = &resolved[0];
+        assert_eq!(release.files.len(), 5);
+        // Sorted by file name: the lock is the same for the same resolution.
+        let names: Vec<&str> = release.files.iter().map(|f| f.file.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+
+        let glibc = linux_platform_tags("x86_64", Some((2, 36)), None);
+        let musl = linux_platform_tags("x86_64", None, Some((1, 2)));
+        let pick = |major, minor, ft, plats: &[String]| {
+            release
+                .pick(&Tags::cpython(major, minor, ft, plats))
+                .unwrap()
+        };
+        let chosen = pick(3, 12, false, &glibc);
+        assert_eq!(
+            chosen.file,
+            "charset_normalizer-3.4.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+        );
+        assert_eq!(chosen.sha256, "4".repeat(64));
+        assert_eq!(
+            pick(3, 12, false, &musl).file,
+            "charset_normalizer-3.4.0-cp312-cp312-musllinux_1_2_x86_64.whl"
+        );
+        // Another minor: the abi3 wheel; a glibc below 2.17: the pure wheel.
+        assert_eq!(
+            pick(3, 13, false, &glibc).file,
+            "charset_normalizer-3.4.0-cp37-abi3-manylinux_2_17_x86_64.whl"
+        );
+        let old_glibc = linux_platform_tags("x86_64", Some((2, 12)), None);
+        assert_eq!(
+            pick(3, 12, false, &old_glibc).file,
+            "charset_normalizer-3.4.0-py3-none-any.whl"
+        );
+        // Free-threaded cannot load abi3.
+        assert_eq!(
+            pick(3, 13, true, &glibc).file,
+            "charset_normalizer-3.4.0-py3-none-any.whl"
+        );
+
+        // No wheel fits: the sdist. Nothing fits: a user error naming the tags.
+        let only_mac = |with_sdist: bool| Resolved {
+            name: "macthing".into(),
+            version: "1.0".into(),
+            files: [
+                Some("macthing-1.0-cp312-cp312-macosx_11_0_arm64.whl"),
+                with_sdist.then_some("macthing-1.0.tar.gz"),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|f| DistFile {
+                file: f.into(),
+                url: format!("https://files.example/{f}"),
+                sha256: "ab".repeat(32),
+            })
+            .collect(),
+        };
+        let tags = Tags::cpython(3, 12, false, &glibc);
+        assert_eq!(
+            only_mac(true).pick(&tags).unwrap().file,
+            "macthing-1.0.tar.gz"
+        );
+        let err = only_mac(false).pick(&tags).unwrap_err();
+        let user = err.downcast_ref::<UserError>().expect("a user error");
+        assert!(user.message.contains("macthing 1.0"), "{}", user.message);
+        assert!(
+            user.message
+                .contains("macthing-1.0-cp312-cp312-macosx_11_0_arm64.whl"),
+            "{}",
+            user.message
+        );
+        assert!(
+            user.message
+                .contains("cp312-cp312-manylinux_2_36_x86_64, cp312-cp312-manylinux_2_35_x86_64"),
+            "{}",
+            user.message
+        );
+    }
+
+    #[test]
+    fn reads_one_file_per_package_as_lock_format_1_wrote_it() {
+        let old: Resolved = serde_json::from_str(
+            r#"{"name":"django","version":"5.2.19","file":"django-5.2.19-py3-none-any.whl",
+                "url":"file:///w/django-5.2.19-py3-none-any.whl","sha256":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.files.len(), 1);
+        assert_eq!(old.files[0].file, "django-5.2.19-py3-none-any.whl");
+        assert_eq!(old.hashes().collect::<Vec<_>>(), ["ab"]);
     }
 
     #[test]
@@ -968,7 +1211,8 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
         )
         .unwrap();
         let cold = cold.elapsed();
-        let by_name = |n: &str| resolved.iter().find(|r| r.name == n).unwrap();
+        let picked = test_support::picked(&resolved);
+        let by_name = |n: &str| picked.iter().find(|r| r.name == n).unwrap();
         assert_eq!(by_name("django").version, "5.2.19");
         assert_eq!(by_name("django").file, "django-5.2.19-py3-none-any.whl");
         assert!(by_name("asgiref").is_wheel());

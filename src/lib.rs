@@ -23,4 +23,5 @@ pub mod services;
 pub mod settings;
 pub mod shims;
 pub mod store;
+pub mod tags;
 pub mod venv;

@@ -224,15 +224,19 @@ pub fn spec(
         }
         None => format!("python:{minor}-slim"),
     };
-    // Wheels for macOS or Windows cannot install in a Linux container: say so now rather than
-    // at the end of a failed build.
+    // A release whose every file is a wheel for macOS or Windows cannot install in a Linux
+    // container: say so now rather than at the end of a failed build. Where any Linux or pure
+    // wheel (or an sdist) is listed, pip in the container picks it.
     let foreign: Vec<&str> = lock
         .packages
         .iter()
         .filter(|p| {
-            wheel_platform(&p.file).is_some_and(|t| t.contains("macosx") || t.contains("win"))
+            !p.files.is_empty()
+                && p.files.iter().all(|f| {
+                    wheel_platform(&f.file).is_some_and(|t| t != "any" && !t.contains("linux"))
+                })
         })
-        .map(|p| p.file.as_str())
+        .flat_map(|p| p.files.iter().map(|f| f.file.as_str()))
         .collect();
     if !foreign.is_empty() {
         return Err(user_error!(

@@ -39,13 +39,15 @@ pub fn current_lock(project: &Project) -> Result<Lock> {
     Ok(lock)
 }
 
-/// A pip requirements file: one `name==version` per locked distribution, each with the
-/// `--hash=sha256:` of the very file the lock names.
+/// A pip requirements file: one `name==version` per locked release, with the `--hash=sha256:`
+/// of every file the lock lists for it.
 ///
 /// pip switches to hash-checking mode as soon as one requirement carries a hash, and then
 /// refuses anything unpinned or unhashed; since the lock holds the whole closure, the file
-/// installs as is (`pip install --require-hashes -r`). No environment markers: a lock is
-/// resolved for one interpreter on one platform, and the header says which.
+/// installs as is (`pip install --require-hashes -r`). Every file's hash rather than the one this
+/// machine installs: pip in a container (another libc, another manylinux level) picks its own
+/// wheel among them, still hash-checked. No environment markers: a lock is resolved for one
+/// interpreter, and the header says which.
 pub fn requirements(lock: &Lock) -> String {
     let mut out = String::new();
     out.push_str(
@@ -67,10 +69,11 @@ pub fn requirements(lock: &Lock) -> String {
     ));
     out.push_str("# Install exactly this with: pip install --require-hashes -r requirements.txt\n");
     for p in &lock.packages {
-        out.push_str(&format!(
-            "{}=={} \\\n    --hash=sha256:{}\n",
-            p.name, p.version, p.sha256
-        ));
+        out.push_str(&format!("{}=={}", p.name, p.version));
+        for hash in p.hashes() {
+            out.push_str(&format!(" \\\n    --hash=sha256:{hash}"));
+        }
+        out.push('\n');
     }
     out
 }
@@ -97,7 +100,8 @@ pub fn platforms(lock: &Lock) -> Vec<String> {
     let mut out: Vec<String> = lock
         .packages
         .iter()
-        .filter_map(|p| wheel_platform(&p.file))
+        .flat_map(|p| &p.files)
+        .filter_map(|f| wheel_platform(&f.file))
         .filter(|p| *p != "any")
         .map(str::to_string)
         .collect();
@@ -116,7 +120,7 @@ pub(crate) fn wheel_platform(file: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::installer::Resolved;
+    use crate::installer::{DistFile, Resolved};
     use crate::project::lock::{LockInputs, LockedPython};
 
     pub(crate) fn lock(python: &str, packages: &[(&str, &str, &str)]) -> Lock {
@@ -135,12 +139,18 @@ mod tests {
             },
             packages
                 .iter()
-                .map(|(name, version, file)| Resolved {
+                .map(|(name, version, files)| Resolved {
                     name: (*name).into(),
                     version: (*version).into(),
-                    file: (*file).into(),
-                    url: format!("https://files.example/{file}"),
-                    sha256: crate::services::short_hash(std::path::Path::new(file)).repeat(8),
+                    files: files
+                        .split(' ')
+                        .map(|file| DistFile {
+                            file: file.into(),
+                            url: format!("https://files.example/{file}"),
+                            sha256: crate::services::short_hash(std::path::Path::new(file))
+                                .repeat(8),
+                        })
+                        .collect(),
                 })
                 .collect(),
         )

@@ -10,7 +10,10 @@ use crate::installer::Resolved;
 use crate::user_error;
 
 pub const LOCK_FILE: &str = "pyenvx.lock";
-const LOCK_VERSION: u32 = 1;
+/// 2: every file of each release (`[[package.files]]`); 1 held one file per package and is still
+/// read (as a release with that one file).
+const LOCK_VERSION: u32 = 2;
+const OLDEST_READABLE: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -70,7 +73,7 @@ impl Lock {
                 e.message().trim()
             )
         })?;
-        if lock.version != LOCK_VERSION {
+        if !(OLDEST_READABLE..=LOCK_VERSION).contains(&lock.version) {
             return Err(user_error!(
                 hint = "upgrade pyenvx, or delete the lock and run `pyenvx sync`",
                 "{} has lock format {}, this pyenvx reads {LOCK_VERSION}",

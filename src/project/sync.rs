@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::filelock::FileLock;
-use crate::installer::{self, IndexSettings, Resolved, Uv};
+use crate::installer::{self, Dist, IndexSettings, Resolved, Uv};
 use crate::platform::Platform;
 use crate::project::lock::{Lock, LockInputs, LockedPython};
 use crate::project::Project;
@@ -186,6 +186,17 @@ pub fn python_tag(interp: &Interpreter) -> String {
     )
 }
 
+/// The wheel tags `interp` accepts on `platform`, best first.
+pub fn interpreter_tags(interp: &Interpreter, platform: &Platform) -> crate::tags::Tags {
+    let r = interp.version().release();
+    crate::tags::Tags::cpython(
+        r[0] as u32,
+        r.get(1).copied().unwrap_or(0) as u32,
+        interp.freethreaded(),
+        &crate::tags::platform_tags(platform),
+    )
+}
+
 /// `3.12` or `3.13t`, as `.python-version` and pyenv/uv expect.
 pub fn minor_string(interp: &Interpreter) -> String {
     let r = interp.version().release();
@@ -337,10 +348,17 @@ pub fn install_locked(
     }
     let store = Store::new(&env.settings.dirs);
     let tag = python_tag(interp);
-    let to_fetch: Vec<Resolved> = missing
+    let tags = interpreter_tags(interp, &env.platform);
+    // The file each release installs from on this interpreter; the same lock picks the same
+    // files on every machine with the same platform tags.
+    let missing: Vec<Dist> = missing
+        .into_iter()
+        .map(|p| p.pick(&tags))
+        .collect::<Result<_>>()?;
+    let to_fetch: Vec<Dist> = missing
         .iter()
         .filter(|p| store.get(&Store::key(p, &tag)).is_none())
-        .map(|p| (*p).clone())
+        .cloned()
         .collect();
     env.reporter.detail(&format!(
         "{} linked from the store {}, {} to fetch",
@@ -361,7 +379,7 @@ pub fn install_locked(
             env.reporter,
         )?;
     }
-    for p in missing {
+    for p in &missing {
         let entry = store.get(&Store::key(p, &tag)).ok_or_else(|| {
             user_error!(
                 "the installer did not produce {}=={} ({})",
@@ -559,7 +577,7 @@ fn resolution_cache_path(
 ) -> PathBuf {
     let mut hasher = Sha256::new();
     hasher.update(format!(
-        "v1\n{}\n{}\n{}\n",
+        "v2\n{}\n{}\n{}\n",
         interp.version(),
         interp.freethreaded(),
         index.cache_key()

