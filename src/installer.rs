@@ -431,6 +431,10 @@ pub struct Resolved {
     pub version: String,
     /// Sorted by file name, so a lock is byte-identical for the same resolution.
     pub files: Vec<DistFile>,
+    /// Required by URL (`name @ https://…/x.whl`) rather than by name from an index: installed
+    /// from that URL, and exported as `name @ url`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
 }
 
 /// What `Resolved` reads: lock format 1 (and resolution caches of pyenvx before it) held one
@@ -444,6 +448,8 @@ struct ResolvedOnDisk {
     file: Option<String>,
     url: Option<String>,
     sha256: Option<String>,
+    #[serde(default)]
+    direct: bool,
 }
 
 impl From<ResolvedOnDisk> for Resolved {
@@ -456,6 +462,7 @@ impl From<ResolvedOnDisk> for Resolved {
             name: raw.name,
             version: raw.version,
             files,
+            direct: raw.direct,
         }
     }
 }
@@ -472,9 +479,24 @@ pub struct Dist {
     pub url: String,
     /// Lower-case hex.
     pub sha256: String,
+    /// Installed from `url` itself (see [`Resolved::direct`]).
+    #[serde(default)]
+    pub direct: bool,
 }
 
 impl Dist {
+    /// This file as one line of a hash-checked requirements file.
+    pub fn requirement_line(&self) -> String {
+        if self.direct {
+            format!("{} @ {} --hash=sha256:{}", self.name, self.url, self.sha256)
+        } else {
+            format!(
+                "{}=={} --hash=sha256:{}",
+                self.name, self.version, self.sha256
+            )
+        }
+    }
+
     pub fn is_wheel(&self) -> bool {
         self.file.ends_with(".whl")
     }
@@ -527,6 +549,7 @@ impl Resolved {
             file: file.file.clone(),
             url: file.url.clone(),
             sha256: file.sha256.clone(),
+            direct: self.direct,
         })
     }
 
@@ -602,6 +625,10 @@ struct LockedPackage {
     #[serde(default)]
     wheels: Vec<LockedFile>,
     sdist: Option<LockedFile>,
+    /// A direct reference to a wheel or sdist (`name @ https://…/x.whl`, `name @ file:///…`).
+    archive: Option<LockedFile>,
+    directory: Option<toml::Value>,
+    vcs: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -618,14 +645,46 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
     let mut resolved = Vec::with_capacity(lock.packages.len());
     for package in lock.packages {
         let name = normalize_name(&package.name);
-        let version = package
-            .version
-            .with_context(|| format!("{name} has no version"))?;
-        if package.wheels.is_empty() && package.sdist.is_none() {
+        let Some(version) = package.version else {
+            let what = if package.directory.is_some() {
+                "a local directory"
+            } else if package.vcs.is_some() {
+                "a VCS checkout"
+            } else {
+                "a requirement without a version"
+            };
             return Err(user_error!(
-                hint = "install it from a package index or a find-links directory",
-                "{name} {version} is not a file from a package index (direct URL, path and VCS \
-                 requirements are not supported)"
+                hint = "require a package from the index, or a wheel or sdist by URL \
+                        (`name @ https://…/name-1.0.tar.gz`, `name @ file:///…/name-1.0.whl`)",
+                "{name} is {what}, which pyenvx cannot lock yet"
+            ));
+        };
+        if let Some(archive) = package.archive {
+            let mut file = locked_file(&name, &version, archive)?;
+            // uv writes `path` for local archives; the installer and pip take `file://` URLs.
+            if !file.url.contains("://") {
+                file.url = file_url(Path::new(&file.url))?;
+            }
+            resolved.push(Resolved {
+                name,
+                version,
+                files: vec![file],
+                direct: true,
+            });
+            continue;
+        }
+        if package.wheels.is_empty() && package.sdist.is_none() {
+            let what = if package.directory.is_some() {
+                "a local directory"
+            } else if package.vcs.is_some() {
+                "a VCS checkout"
+            } else {
+                "not a file from a package index"
+            };
+            return Err(user_error!(
+                hint = "require a package from the index, or a wheel or sdist by URL \
+                        (`name @ https://…/name-1.0.tar.gz`, `name @ file:///…/name-1.0.whl`)",
+                "{name} {version} is {what}, which pyenvx cannot lock yet"
             ));
         }
         // Every listed file is kept: uv lists each wheel that may fit (`cp313-cp313`, `abi3`,
@@ -641,6 +700,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
             name,
             version,
             files,
+            direct: false,
         });
     }
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
@@ -669,6 +729,25 @@ fn locked_file(name: &str, version: &str, file: LockedFile) -> Result<DistFile> 
         url,
         sha256,
     })
+}
+
+/// `file:///abs/path`, percent-encoded as pip and uv write it.
+fn file_url(path: &Path) -> Result<String> {
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'+');
+    let text = path
+        .to_str()
+        .filter(|_| path.is_absolute())
+        .with_context(|| format!("{} is not an absolute UTF-8 path", path.display()))?;
+    Ok(format!(
+        "file://{}",
+        percent_encoding::utf8_percent_encode(text, PATH)
+    ))
 }
 
 /// The last path segment of a URL or path, percent-decoded, without query or fragment.
@@ -1021,6 +1100,32 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
             "a99f0b9a19ed7a56bf5d6776456b8f15f5364db8853b0f5d184db394a45c391d"
         );
 
+        let archive = r#"
+[[packages]]
+name = "idna"
+version = "3.10"
+archive = { path = "/tmp/w x/idna-3.10-py3-none-any.whl", hashes = { sha256 = "946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3" } }
+"#;
+        let direct = parse_pylock(archive).unwrap();
+        assert!(direct[0].direct);
+        assert_eq!(direct[0].files[0].file, "idna-3.10-py3-none-any.whl");
+        assert_eq!(
+            direct[0].files[0].url,
+            "file:///tmp/w%20x/idna-3.10-py3-none-any.whl"
+        );
+        let line = direct[0]
+            .pick(&crate::tags::Tags::cpython(3, 12, false, &[]))
+            .unwrap()
+            .requirement_line();
+        assert_eq!(
+            line,
+            "idna @ file:///tmp/w%20x/idna-3.10-py3-none-any.whl \
+             --hash=sha256:946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3"
+        );
+
+        let no_version = "[[packages]]\nname = \"x\"\ndirectory = { path = \"x\" }\n";
+        let err = parse_pylock(no_version).unwrap_err();
+        assert!(err.to_string().contains("a local directory"), "{err:#}");
         let direct = "[[packages]]\nname = \"x\"\nversion = \"1\"\ndirectory = { path = \"x\" }\n";
         let err = parse_pylock(direct).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
@@ -1102,6 +1207,7 @@ wheels = [
                 sha256: "ab".repeat(32),
             })
             .collect(),
+            direct: false,
         };
         let tags = Tags::cpython(3, 12, false, &glibc);
         assert_eq!(

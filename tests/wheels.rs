@@ -368,3 +368,86 @@ fn a_locked_release_with_no_fitting_file_names_the_accepted_tags() {
         "{err}"
     );
 }
+
+#[test]
+fn wheels_and_sdists_by_url_lock_install_sync_and_export() {
+    let mut sb = Sandbox::new(&["3.12"]);
+    let files = synthetic_wheels(&sb.ctx.root().join("files"));
+    fs::copy(
+        wheelhouse_dir().join("idna-3.10-py3-none-any.whl"),
+        files.join("idna-3.10-py3-none-any.whl"),
+    )
+    .unwrap();
+    let server = TestServer::start(&files);
+    // Nothing from find-links: the URL is the only place macsdist exists.
+    sb.ctx.env_remove("PYENVX_FIND_LINKS");
+    sb.init_bare("p", "3.12", "5.2");
+
+    let sdist_url = format!("{}/macsdist-1.0.tar.gz", server.url());
+    let wheel_url = format!(
+        "file://{}",
+        files.join("idna-3.10-py3-none-any.whl").display()
+    );
+    let sdist_req = format!("macsdist @ {sdist_url}");
+    let wheel_req = format!("idna @ {wheel_url}");
+    sb.ok("p", &["add", &sdist_req, &wheel_req]);
+    let out = sb.ok(
+        "p",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import macsdist, idna; print(macsdist.WHERE, idna.__file__)",
+        ],
+    );
+    assert!(out.contains("built from the sdist"), "{out}");
+
+    let lock = read(sb.dir("p/pyenvx.lock"));
+    for (name, url, file) in [
+        ("macsdist", &sdist_url, "macsdist-1.0.tar.gz"),
+        ("idna", &wheel_url, "idna-3.10-py3-none-any.whl"),
+    ] {
+        let entry = lock_entry(&lock, name);
+        assert!(entry.contains("direct = true"), "{entry}");
+        assert!(entry.contains(&format!("url = \"{url}\"")), "{entry}");
+        let hash = sha256_file(&files.join(file));
+        assert!(entry.contains(&hash), "{entry}");
+    }
+
+    // The export pins them by URL, hash-checked, in pip's syntax.
+    let exported = assert_success(&sb.run_in("p", &["export", "requirements"]));
+    assert!(
+        exported.contains(&format!(
+            "macsdist @ {sdist_url} \\\n    --hash=sha256:{}",
+            sha256_file(&files.join("macsdist-1.0.tar.gz"))
+        )),
+        "{exported}"
+    );
+    assert!(
+        exported.contains(&format!("idna @ {wheel_url} \\")),
+        "{exported}"
+    );
+    // A container build cannot reach this machine's files: said before anything is written.
+    let err = sb.fails("p", &["export", "docker"]);
+    assert!(err.contains(&wheel_url), "{err}");
+    assert!(!sb.dir("p/Dockerfile").exists());
+
+    // From the lock alone, with nothing stored.
+    fs::remove_dir_all(sb.dir("p/.venv")).unwrap();
+    fs::remove_dir_all(sb.ctx.pyenvx_home().join("store")).unwrap();
+    sb.ok("p", &["sync", "--locked"]);
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let out = sb.ok(
+        "p",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import macsdist; print(macsdist.WHERE)",
+        ],
+    );
+    assert!(out.contains("built from the sdist"), "{out}");
+    drop(server);
+}

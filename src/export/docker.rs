@@ -245,6 +245,22 @@ pub fn spec(
             foreign.join(", ")
         ));
     }
+    // A requirement by URL on this machine (`file://`, loopback) is not there in the build.
+    let local: Vec<String> = lock
+        .packages
+        .iter()
+        .filter(|p| p.direct)
+        .flat_map(|p| &p.files)
+        .filter(|f| !reachable_from_containers(&f.url))
+        .map(|f| f.url.clone())
+        .collect();
+    if !local.is_empty() {
+        return Err(user_error!(
+            hint = "require those packages from an index or a URL the image build can reach",
+            "the lock installs files from this machine only, which a container build cannot fetch: {}",
+            local.join(", ")
+        ));
+    }
     Ok(Spec {
         name: compose_name(&project.config.name),
         python: lock.python.version.clone(),

@@ -69,7 +69,11 @@ pub fn requirements(lock: &Lock) -> String {
     ));
     out.push_str("# Install exactly this with: pip install --require-hashes -r requirements.txt\n");
     for p in &lock.packages {
-        out.push_str(&format!("{}=={}", p.name, p.version));
+        match (p.direct, p.files.first()) {
+            // pip hash-checks a URL requirement too.
+            (true, Some(f)) => out.push_str(&format!("{} @ {}", p.name, f.url)),
+            _ => out.push_str(&format!("{}=={}", p.name, p.version)),
+        }
         for hash in p.hashes() {
             out.push_str(&format!(" \\\n    --hash=sha256:{hash}"));
         }
@@ -151,6 +155,7 @@ mod tests {
                                 .repeat(8),
                         })
                         .collect(),
+                    direct: false,
                 })
                 .collect(),
         )

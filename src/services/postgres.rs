@@ -474,6 +474,7 @@ fn resolve_wheel(
         file: name,
         url,
         sha256,
+        direct: false,
     })
 }
 

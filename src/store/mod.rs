@@ -163,7 +163,7 @@ impl Store {
         let requirements = staging.path().join("requirements.txt");
         let lines: String = wanted
             .values()
-            .map(|r| format!("{}=={} --hash=sha256:{}\n", r.name, r.version, r.sha256))
+            .map(|r| format!("{}\n", r.requirement_line()))
             .collect();
         fs_err::write(&requirements, lines)?;
 
@@ -1480,6 +1480,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             file: "demo-1.0-py3-none-any.whl".into(),
             url: "file:///w/demo-1.0-py3-none-any.whl".into(),
             sha256: "ab".repeat(32),
+            direct: false,
         };
         assert_eq!(Store::key(&r, TAG), "ab".repeat(32));
         r.file = "demo-1.0.tar.gz".into();
