@@ -109,14 +109,21 @@ fn fetch_wheel(
     for link in &index.find_links {
         match find_links_files(link) {
             Ok(files) => candidates.extend(files),
-            Err(e) => problems.push(format!("{e:#}")),
+            Err(e) => problems.push(e),
         }
     }
     if let (Some(url), false) = (&index_url, offline) {
         match index_files(url) {
             Ok(files) => candidates.extend(files),
-            Err(e) => problems.push(format!("{e:#}")),
+            Err(e) => problems.push(e),
         }
+    }
+    // A certificate problem has its own remedy, which the ways out below would hide.
+    if let Some(i) = problems
+        .iter()
+        .position(|e| crate::error::find_hint(e) == Some(super::certs::CERT_HINT))
+    {
+        return Err(problems.swap_remove(i));
     }
     let Some(best) = choose(candidates, &target) else {
         let (a, b, c) = MIN_UV;
@@ -127,7 +134,11 @@ fn fetch_wheel(
                 sources.join(", ")
             )
         } else {
-            problems.join("; ")
+            problems
+                .iter()
+                .map(|e| format!("{e:#}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         return Err(user_error!(hint = WAYS_OUT, "cannot install uv: {detail}"));
     };
