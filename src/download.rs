@@ -78,10 +78,13 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
         request = request.header(*name, value);
     }
     let response = request.send().map_err(|e| {
+        let cause = root_cause(&e);
+        if let Some(err) = crate::installer::certificate_error(&cause) {
+            return err;
+        }
         user_error!(
             hint = "check your network connection or proxy settings; `--offline` uses only what is cached",
-            "download failed: cannot reach {location}: {}",
-            root_cause(&e)
+            "download failed: cannot reach {location}: {cause}"
         )
     })?;
     let status = response.status();

@@ -2,8 +2,8 @@
 //!
 //! pyenvx has no resolver and no index client of its own: getting those right (markers, extras,
 //! yanked releases, credentials, proxies, mirrors, building sdists) is a project in itself, and
-//! uv already does it correctly and fast. This module finds a uv binary (installing one with pip
-//! when the machine has none), turns requirements into the exact files for one interpreter with
+//! uv already does it correctly and fast. Finding (or installing) uv lives in [`uv`] and
+//! [`bootstrap`], index settings in [`index`]; this module turns requirements into the exact files for one interpreter with
 //! `uv pip compile --format pylock.toml` (PEP 751, parsed here), and turns uv's failures into
 //! errors a user can act on. [`crate::store`] drives the same binary to download what is missing.
 //!
@@ -11,397 +11,29 @@
 //! configured, uv's and pip's own defaults and the user's own configuration files apply.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::dirs::Dirs;
-use crate::filelock::FileLock;
-use crate::reporter::Reporter;
 use crate::user_error;
 
-/// The oldest uv we drive. `pip compile --format pylock.toml` appeared as a preview in 0.6.15 and
-/// its output settled over the following releases; older binaries are passed over (or, for
-/// `PYENVX_UV`, refused) rather than producing lock files we would misread.
-const MIN_UV: (u64, u64, u64) = (0, 8, 0);
+mod bootstrap;
+mod certs;
+mod index;
+mod uv;
 
-/// What the bootstrap asks pip for.
-const UV_REQUIREMENT: &str = "uv>=0.8";
+pub use index::IndexSettings;
+pub use uv::{ensure_uv, Uv};
+
+/// The error for a TLS certificate pyenvx's client could not verify, if `cause` is one.
+pub(crate) fn certificate_error(cause: &str) -> Option<anyhow::Error> {
+    certs::classify(cause)
+}
 
 const UNREACHABLE_HINT: &str =
     "use --offline to work from the cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS";
-
-/// A uv binary that answered `--version`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Uv {
-    pub exe: PathBuf,
-    /// `0.13.9`.
-    pub version: String,
-}
-
-impl Uv {
-    /// Run `exe --version`; fails unless it answers like uv.
-    pub fn at(exe: &Path) -> Result<Uv> {
-        let out = Command::new(exe)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", exe.display()))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut words = text.split_whitespace();
-        match (out.status.success(), words.next(), words.next()) {
-            (true, Some("uv"), Some(version)) => Ok(Uv {
-                exe: exe.to_path_buf(),
-                version: version.to_string(),
-            }),
-            _ => Err(anyhow!(
-                "{} is not uv (`--version` printed {:?})",
-                exe.display(),
-                text.trim()
-            )),
-        }
-    }
-
-    fn is_supported(&self) -> bool {
-        numeric_version(&self.version).is_some_and(|v| v >= MIN_UV)
-    }
-
-    /// A uv command carrying the settings every call shares; `cwd` should be a scratch directory.
-    pub(crate) fn command(&self, uv_cache: &Path, offline: bool, cwd: &Path) -> Command {
-        let mut cmd = Command::new(&self.exe);
-        // A scratch working directory keeps a project's own `uv.toml` / `[tool.uv]` (workspace
-        // members, `required-version`, …) out of calls whose every input we pass explicitly; the
-        // user's global uv configuration still applies.
-        cmd.current_dir(cwd)
-            .env("UV_CACHE_DIR", uv_cache)
-            // Interpreters are pyenvx's business: uv must use the one given, never fetch one.
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("UV_NO_PROGRESS", "1")
-            // The store writes INSTALLER itself, per environment; uv's REQUESTED and
-            // uv_cache.json would describe the staging install rather than any environment.
-            .env("UV_NO_INSTALLER_METADATA", "1")
-            .stdin(Stdio::null())
-            // Plain text, whatever FORCE_COLOR says: the error classification reads stderr.
-            .args(["--color", "never", "--quiet"]);
-        if offline {
-            cmd.arg("--offline");
-        }
-        cmd
-    }
-}
-
-/// `0.13.9` → (0, 13, 9); suffixes such as `-dev` or `+local` are ignored.
-fn numeric_version(version: &str) -> Option<(u64, u64, u64)> {
-    let mut parts = version.split('.').map(|p| {
-        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse::<u64>().ok()
-    });
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
-}
-
-/// Index settings passed through to the installer (from `PYENVX_INDEX_URL` /
-/// `PYENVX_FIND_LINKS` and the project's `[tool.pyenvx]` `index-url` / `find-links`). Our code
-/// names no public index: when unset, uv's/pip's own defaults and the user's own config apply.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IndexSettings {
-    pub index_url: Option<String>,
-    /// Directories or URLs of flat file listings. Given alone (no `index_url`), they are the only
-    /// source: uv and pip get `--no-index`.
-    pub find_links: Vec<String>,
-}
-
-impl IndexSettings {
-    /// `PYENVX_INDEX_URL`, and `PYENVX_FIND_LINKS` split at whitespace (as pip splits
-    /// `PIP_FIND_LINKS`). Relative directories are made absolute here, because uv runs in a
-    /// scratch directory.
-    pub fn from_env() -> Self {
-        Self::from_values(
-            std::env::var("PYENVX_INDEX_URL").ok(),
-            std::env::var("PYENVX_FIND_LINKS").ok(),
-        )
-    }
-
-    fn from_values(index_url: Option<String>, find_links: Option<String>) -> Self {
-        let index_url = index_url
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty());
-        let find_links = find_links
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(absolute_location)
-            .collect();
-        Self {
-            index_url,
-            find_links,
-        }
-    }
-
-    /// These settings over the project's: each setting from the environment wins over the
-    /// project's as a whole (find-links lists are not concatenated). Project directories should
-    /// already be absolute (relative to the project root).
-    pub fn merged(&self, project_index_url: Option<&str>, project_find_links: &[String]) -> Self {
-        Self {
-            index_url: self
-                .index_url
-                .clone()
-                .or_else(|| project_index_url.map(str::to_string)),
-            find_links: if self.find_links.is_empty() {
-                project_find_links.to_vec()
-            } else {
-                self.find_links.clone()
-            },
-        }
-    }
-
-    /// A short digest identifying these settings, for keying anything derived from a resolution.
-    /// A digest rather than the text because index URLs may carry credentials.
-    pub fn cache_key(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(b"index-url\0");
-        hasher.update(self.index_url.as_deref().unwrap_or("").as_bytes());
-        for link in &self.find_links {
-            hasher.update(b"\0find-links\0");
-            hasher.update(link.as_bytes());
-        }
-        hex::encode(&hasher.finalize()[..8])
-    }
-
-    /// Only local or flat sources: nothing here needs an index server.
-    fn is_find_links_only(&self) -> bool {
-        self.index_url.is_none() && !self.find_links.is_empty()
-    }
-
-    /// The flags uv and pip share for these settings.
-    pub(crate) fn args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(url) = &self.index_url {
-            args.extend(["--index-url".to_string(), url.clone()]);
-        } else if !self.find_links.is_empty() {
-            args.push("--no-index".to_string());
-        }
-        for link in &self.find_links {
-            args.extend(["--find-links".to_string(), link.clone()]);
-        }
-        args
-    }
-}
-
-fn absolute_location(location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    std::path::absolute(location)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| location.to_string())
-}
-
-/// Find uv, or install it: `PYENVX_UV`, then pyenvx's own copy in `$PYENVX_HOME/tools/uv`, then
-/// `uv` on `PATH` (not through pyenvx's shims), else `pip install uv` into `tools/uv` with the
-/// interpreter `bootstrap_python` supplies.
-///
-/// Offline, the bootstrap only runs when the index settings are find-links alone (no server).
-pub fn ensure_uv(
-    dirs: &Dirs,
-    index: &IndexSettings,
-    offline: bool,
-    bootstrap_python: &dyn Fn() -> Result<PathBuf>,
-    reporter: &dyn Reporter,
-) -> Result<Uv> {
-    let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
-    find_or_bootstrap(
-        dirs,
-        from_env.map(PathBuf::from),
-        std::env::var_os("PATH"),
-        index,
-        offline,
-        bootstrap_python,
-        reporter,
-    )
-}
-
-/// [`ensure_uv`] with its environment passed in, so tests need not mutate the process's.
-fn find_or_bootstrap(
-    dirs: &Dirs,
-    from_env: Option<PathBuf>,
-    path_var: Option<OsString>,
-    index: &IndexSettings,
-    offline: bool,
-    bootstrap_python: &dyn Fn() -> Result<PathBuf>,
-    reporter: &dyn Reporter,
-) -> Result<Uv> {
-    if let Some(exe) = from_env {
-        let uv = Uv::at(&exe).map_err(|e| {
-            user_error!(
-                hint = "point PYENVX_UV at a uv binary, or unset it",
-                "PYENVX_UV does not name a working uv: {e:#}"
-            )
-        })?;
-        if !uv.is_supported() {
-            return Err(too_old(&uv, "PYENVX_UV"));
-        }
-        return Ok(uv);
-    }
-    if let Some(uv) = managed_uv(dirs) {
-        return Ok(uv);
-    }
-    if let Some(uv) = path_var.and_then(|p| uv_on_path(dirs, &p)) {
-        return Ok(uv);
-    }
-    if offline && !index.is_find_links_only() {
-        return Err(user_error!(
-            hint = "run once without --offline so pyenvx can install uv, put uv on PATH, or set \
-                    PYENVX_UV to a uv binary",
-            "uv is not installed, and --offline forbids downloading it"
-        ));
-    }
-    bootstrap(dirs, index, bootstrap_python, reporter)
-}
-
-fn too_old(uv: &Uv, source: &str) -> anyhow::Error {
-    let (a, b, c) = MIN_UV;
-    user_error!(
-        hint = format!("upgrade it (uv self update) or point {source} at uv {a}.{b}.{c} or newer"),
-        "{} is uv {}, older than {a}.{b}.{c}, the oldest pyenvx can drive",
-        uv.exe.display(),
-        uv.version
-    )
-}
-
-/// `$PYENVX_HOME/tools`: programs pyenvx installs for its own use.
-fn tools_dir(dirs: &Dirs) -> PathBuf {
-    dirs.tools()
-}
-
-/// pip's `--target` layout puts the wheel's scripts in `bin/`.
-fn managed_uv_exe(dirs: &Dirs) -> PathBuf {
-    tools_dir(dirs).join("uv").join("bin").join("uv")
-}
-
-fn managed_uv(dirs: &Dirs) -> Option<Uv> {
-    let exe = managed_uv_exe(dirs);
-    if !exe.is_file() {
-        return None;
-    }
-    Uv::at(&exe).ok().filter(Uv::is_supported)
-}
-
-fn uv_on_path(dirs: &Dirs, path_var: &OsString) -> Option<Uv> {
-    // A `uv` shim would run pyenvx again instead of uv.
-    let shims = dirs.home().join("shims");
-    let shims_canon = fs_err::canonicalize(&shims).ok();
-    std::env::split_paths(path_var)
-        .filter(|dir| !dir.as_os_str().is_empty() && *dir != shims)
-        .filter(|dir| shims_canon.is_none() || fs_err::canonicalize(dir).ok() != shims_canon)
-        .map(|dir| dir.join("uv"))
-        .filter(|exe| is_executable(exe))
-        // An old uv first on PATH is passed over, not fatal: the bootstrap provides a new one.
-        .find_map(|exe| Uv::at(&exe).ok().filter(Uv::is_supported))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// `pip install --target <tools/.tmp-uv-…> uv`, then rename into `tools/uv`, all under
-/// `locks/uv.lock` so that concurrent first runs install once and the rest reuse it.
-fn bootstrap(
-    dirs: &Dirs,
-    index: &IndexSettings,
-    bootstrap_python: &dyn Fn() -> Result<PathBuf>,
-    reporter: &dyn Reporter,
-) -> Result<Uv> {
-    let _lock = FileLock::acquire(&dirs.locks().join("uv.lock"), || {
-        reporter.waiting_for_lock("uv")
-    })?;
-    if let Some(uv) = managed_uv(dirs) {
-        return Ok(uv);
-    }
-    let python =
-        bootstrap_python().context("cannot find a Python interpreter to install uv with")?;
-    let tools = tools_dir(dirs);
-    fs_err::create_dir_all(&tools)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".tmp-uv-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
-        .tempdir_in(&tools)
-        .with_context(|| format!("cannot create a temporary directory in {}", tools.display()))?;
-
-    let id = reporter.download_start("uv", None);
-    let out = Command::new(&python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check"])
-        .args(["--no-warn-script-location", "--no-input", "--quiet"])
-        .arg("--target")
-        .arg(staging.path())
-        .args(index.args())
-        .arg(UV_REQUIREMENT)
-        // An environment variable rather than `--root-user-action`, which pip before 22.1 rejects.
-        .env("PIP_ROOT_USER_ACTION", "ignore")
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .stdin(Stdio::null())
-        .output();
-    reporter.download_done(id);
-    let out = out.with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        return Err(pip_failure(&python, &String::from_utf8_lossy(&out.stderr)));
-    }
-
-    let dest = tools.join("uv");
-    // Only an unusable or outdated copy can be here (a good one returned above); replace it.
-    if dest.symlink_metadata().is_ok() {
-        fs_err::remove_dir_all(&dest)?;
-    }
-    fs_err::rename(staging.path(), &dest)?;
-    // The directory now lives at `dest`; the guard must not delete whatever reuses its old name.
-    let _ = staging.keep();
-    let uv = Uv::at(&managed_uv_exe(dirs))
-        .context("pip installed uv, but the installed binary does not run")?;
-    if !uv.is_supported() {
-        return Err(too_old(&uv, "PYENVX_UV"));
-    }
-    Ok(uv)
-}
-
-fn pip_failure(python: &Path, stderr: &str) -> anyhow::Error {
-    let hint = "put uv on PATH or set PYENVX_UV to a uv binary; PYENVX_INDEX_URL / \
-                PYENVX_FIND_LINKS point the download at a mirror";
-    if stderr.contains("No module named pip") {
-        return user_error!(
-            hint = hint,
-            "cannot install uv: {} has no pip",
-            python.display()
-        );
-    }
-    let errors: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("ERROR:"))
-        .collect();
-    let detail = if errors.is_empty() {
-        last_lines(stderr, 8)
-    } else {
-        errors.join("\n")
-    };
-    user_error!(
-        hint = hint,
-        "cannot install uv with {} -m pip:\n{detail}",
-        python.display()
-    )
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
 
 /// One file of a locked release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -858,6 +490,11 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         );
     }
 
+    // Before the network check: a TLS failure also reads "error sending request".
+    if let Some(err) = certs::classify(stderr) {
+        return err;
+    }
+
     const NETWORK: [&str; 9] = [
         "dns error",
         "tcp connect error",
@@ -1009,64 +646,12 @@ pub(crate) mod test_support {
 mod tests {
     use std::time::Instant;
 
-    use super::test_support::{fixtures, uv_binary, wheelhouse_index, PYTHON, WHEELHOUSE};
+    use super::test_support::{fixtures, wheelhouse_index, PYTHON, WHEELHOUSE};
     use super::*;
     use crate::error::UserError;
-    use crate::reporter::Silent;
 
     fn reqs(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn index_settings_flags_and_merging() {
-        assert!(IndexSettings::default().args().is_empty());
-        let local = wheelhouse_index();
-        assert_eq!(
-            local.args(),
-            ["--no-index", "--find-links", WHEELHOUSE].map(String::from)
-        );
-        let both = IndexSettings {
-            index_url: Some("http://127.0.0.1:1/simple/".into()),
-            find_links: vec!["/w".into()],
-        };
-        assert_eq!(
-            both.args(),
-            [
-                "--index-url",
-                "http://127.0.0.1:1/simple/",
-                "--find-links",
-                "/w"
-            ]
-            .map(String::from)
-        );
-
-        let env = IndexSettings::from_values(Some("  ".into()), Some(" /a  rel/b ".into()));
-        assert_eq!(env.index_url, None);
-        assert_eq!(env.find_links[0], "/a");
-        assert!(Path::new(&env.find_links[1]).is_absolute());
-        assert!(env.find_links[1].ends_with("rel/b"));
-
-        let project_links = vec!["/project/wheels".to_string()];
-        let from_project = IndexSettings::default().merged(Some("http://p/simple"), &project_links);
-        assert_eq!(from_project.index_url.as_deref(), Some("http://p/simple"));
-        assert_eq!(from_project.find_links, project_links);
-        let env_wins = both.merged(Some("http://p/simple"), &project_links);
-        assert_eq!(env_wins, both);
-
-        assert_eq!(local.cache_key(), wheelhouse_index().cache_key());
-        assert_ne!(local.cache_key(), both.cache_key());
-        assert_ne!(local.cache_key(), IndexSettings::default().cache_key());
-        assert_eq!(local.cache_key().len(), 16);
-    }
-
-    #[test]
-    fn parses_uv_versions() {
-        assert_eq!(numeric_version("0.13.9"), Some((0, 13, 9)));
-        assert_eq!(numeric_version("0.8.0-dev+abc"), Some((0, 8, 0)));
-        assert_eq!(numeric_version("1.2"), Some((1, 2, 0)));
-        assert_eq!(numeric_version("x"), None);
-        assert!(numeric_version("0.7.22").unwrap() < MIN_UV);
     }
 
     #[test]
@@ -1437,141 +1022,5 @@ wheels = [
             "{err:#}"
         );
         assert_eq!(crate::error::find_hint(&err), Some(UNREACHABLE_HINT));
-    }
-
-    #[test]
-    fn finds_uv_from_the_environment_and_path() {
-        let Some(uv) = fixtures() else { return };
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
-        let found = find_or_bootstrap(
-            &dirs,
-            Some(uv.exe.clone()),
-            None,
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(found, uv);
-        assert_eq!(found.version, "0.13.9");
-
-        let err = find_or_bootstrap(
-            &dirs,
-            Some(PathBuf::from(PYTHON)),
-            None,
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("PYENVX_UV"), "{err:#}");
-
-        // On PATH, but the copy in the shims directory is skipped.
-        let shims = dirs.home().join("shims");
-        fs_err::create_dir_all(&shims).unwrap();
-        std::os::unix::fs::symlink(PYTHON, shims.join("uv")).unwrap();
-        let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
-        let found = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(path),
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(found.exe, uv.exe);
-
-        // Nothing anywhere, offline, with a server index configured: a user error.
-        let err = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(shims.into_os_string()),
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("--offline"), "{err:#}");
-    }
-
-    #[test]
-    fn bootstraps_uv_with_pip_once() {
-        let Some(_) = fixtures() else { return };
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let python = || -> Result<PathBuf> {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(PathBuf::from(PYTHON))
-        };
-        let started = Instant::now();
-        // Offline is fine: find-links alone need no server.
-        let uv = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(OsString::new()),
-            &wheelhouse_index(),
-            true,
-            &python,
-            &Silent,
-        )
-        .unwrap();
-        println!("bootstrap of uv with pip took {:?}", started.elapsed());
-        assert_eq!(uv.exe, dirs.home().join("tools/uv/bin/uv"));
-        assert_eq!(uv.version, "0.13.9");
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        // Nothing left behind in tools/ but the install.
-        let names: Vec<String> = fs_err::read_dir(dirs.home().join("tools"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["uv"]);
-
-        // Second time: reused, no pip.
-        let again = find_or_bootstrap(
-            &dirs,
-            None,
-            None,
-            &IndexSettings::default(),
-            true,
-            &python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(again, uv);
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-
-        // The shipped binary matches the wheel's.
-        let extracted = uv_binary().unwrap();
-        assert_eq!(
-            crate::download::sha256_file(&uv.exe).unwrap(),
-            crate::download::sha256_file(extracted).unwrap()
-        );
-    }
-
-    #[test]
-    fn bootstrap_failure_is_a_user_error() {
-        let Some(_) = fixtures() else { return };
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let empty = tempfile::tempdir().unwrap();
-        let index = IndexSettings {
-            index_url: None,
-            find_links: vec![empty.path().to_string_lossy().into_owned()],
-        };
-        let python = || -> Result<PathBuf> { Ok(PathBuf::from(PYTHON)) };
-        let err =
-            find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("cannot install uv"), "{err:#}");
-        assert!(!dirs.home().join("tools/uv").exists());
     }
 }

@@ -25,6 +25,7 @@ mod pgimage;
 mod pyimage;
 mod sandbox;
 mod server;
+mod tls;
 
 pub use catalog::*;
 pub use context::*;
@@ -35,3 +36,4 @@ pub use pgimage::*;
 pub use pyimage::*;
 pub use sandbox::*;
 pub use server::*;
+pub use tls::*;

@@ -1,0 +1,362 @@
+//! Finding the uv binary pyenvx drives: `PYENVX_UV`, pyenvx's own copy, or `uv` on `PATH`;
+//! when there is none, [`super::bootstrap`] installs one.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, Context, Result};
+
+use super::bootstrap;
+use super::IndexSettings;
+use crate::dirs::Dirs;
+use crate::reporter::Reporter;
+use crate::user_error;
+
+/// The oldest uv we drive. `pip compile --format pylock.toml` appeared as a preview in 0.6.15 and
+/// its output settled over the following releases; older binaries are passed over (or, for
+/// `PYENVX_UV`, refused) rather than producing lock files we would misread.
+pub(super) const MIN_UV: (u64, u64, u64) = (0, 8, 0);
+/// A uv binary that answered `--version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uv {
+    pub exe: PathBuf,
+    /// `0.13.9`.
+    pub version: String,
+}
+
+impl Uv {
+    /// Run `exe --version`; fails unless it answers like uv.
+    pub fn at(exe: &Path) -> Result<Uv> {
+        let out = Command::new(exe)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        match (out.status.success(), words.next(), words.next()) {
+            (true, Some("uv"), Some(version)) => Ok(Uv {
+                exe: exe.to_path_buf(),
+                version: version.to_string(),
+            }),
+            _ => Err(anyhow!(
+                "{} is not uv (`--version` printed {:?})",
+                exe.display(),
+                text.trim()
+            )),
+        }
+    }
+
+    pub(super) fn is_supported(&self) -> bool {
+        numeric_version(&self.version).is_some_and(|v| v >= MIN_UV)
+    }
+
+    /// A uv command carrying the settings every call shares; `cwd` should be a scratch directory.
+    pub(crate) fn command(&self, uv_cache: &Path, offline: bool, cwd: &Path) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        // A scratch working directory keeps a project's own `uv.toml` / `[tool.uv]` (workspace
+        // members, `required-version`, …) out of calls whose every input we pass explicitly; the
+        // user's global uv configuration still applies.
+        cmd.current_dir(cwd)
+            .env("UV_CACHE_DIR", uv_cache)
+            // Interpreters are pyenvx's business: uv must use the one given, never fetch one.
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("UV_NO_PROGRESS", "1")
+            // The store writes INSTALLER itself, per environment; uv's REQUESTED and
+            // uv_cache.json would describe the staging install rather than any environment.
+            .env("UV_NO_INSTALLER_METADATA", "1")
+            .stdin(Stdio::null())
+            // Plain text, whatever FORCE_COLOR says: the error classification reads stderr.
+            .args(["--color", "never", "--quiet"]);
+        super::certs::for_uv(&mut cmd, numeric_version(&self.version));
+        if offline {
+            cmd.arg("--offline");
+        }
+        cmd
+    }
+}
+
+/// `0.13.9` → (0, 13, 9); suffixes such as `-dev` or `+local` are ignored.
+pub(super) fn numeric_version(version: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = version.split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u64>().ok()
+    });
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// Find uv, or install it: `PYENVX_UV`, then pyenvx's own copy in `$PYENVX_HOME/tools/uv`, then
+/// `uv` on `PATH` (not through pyenvx's shims), else `pip install uv` into `tools/uv` with the
+/// interpreter `bootstrap_python` supplies.
+///
+/// Offline, the bootstrap only runs when the index settings are find-links alone (no server).
+pub fn ensure_uv(
+    dirs: &Dirs,
+    index: &IndexSettings,
+    offline: bool,
+    bootstrap_python: &dyn Fn() -> Result<PathBuf>,
+    reporter: &dyn Reporter,
+) -> Result<Uv> {
+    let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
+    find_or_bootstrap(
+        dirs,
+        from_env.map(PathBuf::from),
+        std::env::var_os("PATH"),
+        index,
+        offline,
+        bootstrap_python,
+        reporter,
+    )
+}
+
+/// [`ensure_uv`] with its environment passed in, so tests need not mutate the process's.
+fn find_or_bootstrap(
+    dirs: &Dirs,
+    from_env: Option<PathBuf>,
+    path_var: Option<OsString>,
+    index: &IndexSettings,
+    offline: bool,
+    bootstrap_python: &dyn Fn() -> Result<PathBuf>,
+    reporter: &dyn Reporter,
+) -> Result<Uv> {
+    if let Some(exe) = from_env {
+        let uv = Uv::at(&exe).map_err(|e| {
+            user_error!(
+                hint = "point PYENVX_UV at a uv binary, or unset it",
+                "PYENVX_UV does not name a working uv: {e:#}"
+            )
+        })?;
+        if !uv.is_supported() {
+            return Err(too_old(&uv, "PYENVX_UV"));
+        }
+        return Ok(uv);
+    }
+    if let Some(uv) = managed_uv(dirs) {
+        return Ok(uv);
+    }
+    if let Some(uv) = path_var.and_then(|p| uv_on_path(dirs, &p)) {
+        return Ok(uv);
+    }
+    if offline && !index.is_find_links_only() {
+        return Err(user_error!(
+            hint = "run once without --offline so pyenvx can install uv, put uv on PATH, or set \
+                    PYENVX_UV to a uv binary",
+            "uv is not installed, and --offline forbids downloading it"
+        ));
+    }
+    bootstrap::install(dirs, index, offline, bootstrap_python, reporter)
+}
+
+pub(super) fn too_old(uv: &Uv, source: &str) -> anyhow::Error {
+    let (a, b, c) = MIN_UV;
+    user_error!(
+        hint = format!("upgrade it (uv self update) or point {source} at uv {a}.{b}.{c} or newer"),
+        "{} is uv {}, older than {a}.{b}.{c}, the oldest pyenvx can drive",
+        uv.exe.display(),
+        uv.version
+    )
+}
+
+/// `$PYENVX_HOME/tools`: programs pyenvx installs for its own use.
+pub(super) fn tools_dir(dirs: &Dirs) -> PathBuf {
+    dirs.tools()
+}
+
+/// pip's `--target` layout puts the wheel's scripts in `bin/`.
+pub(super) fn managed_uv_exe(dirs: &Dirs) -> PathBuf {
+    tools_dir(dirs).join("uv").join("bin").join("uv")
+}
+
+pub(super) fn managed_uv(dirs: &Dirs) -> Option<Uv> {
+    let exe = managed_uv_exe(dirs);
+    if !exe.is_file() {
+        return None;
+    }
+    Uv::at(&exe).ok().filter(Uv::is_supported)
+}
+
+fn uv_on_path(dirs: &Dirs, path_var: &OsString) -> Option<Uv> {
+    // A `uv` shim would run pyenvx again instead of uv.
+    let shims = dirs.home().join("shims");
+    let shims_canon = fs_err::canonicalize(&shims).ok();
+    std::env::split_paths(path_var)
+        .filter(|dir| !dir.as_os_str().is_empty() && *dir != shims)
+        .filter(|dir| shims_canon.is_none() || fs_err::canonicalize(dir).ok() != shims_canon)
+        .map(|dir| dir.join("uv"))
+        .filter(|exe| is_executable(exe))
+        // An old uv first on PATH is passed over, not fatal: the bootstrap provides a new one.
+        .find_map(|exe| Uv::at(&exe).ok().filter(Uv::is_supported))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::test_support::{fixtures, uv_binary, wheelhouse_index, PYTHON};
+    use super::*;
+    use crate::error::UserError;
+    use crate::reporter::Silent;
+
+    #[test]
+    fn parses_uv_versions() {
+        assert_eq!(numeric_version("0.13.9"), Some((0, 13, 9)));
+        assert_eq!(numeric_version("0.8.0-dev+abc"), Some((0, 8, 0)));
+        assert_eq!(numeric_version("1.2"), Some((1, 2, 0)));
+        assert_eq!(numeric_version("x"), None);
+        assert!(numeric_version("0.7.22").unwrap() < MIN_UV);
+    }
+
+    #[test]
+    fn finds_uv_from_the_environment_and_path() {
+        let Some(uv) = fixtures() else { return };
+        let home = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+        let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
+        let found = find_or_bootstrap(
+            &dirs,
+            Some(uv.exe.clone()),
+            None,
+            &IndexSettings::default(),
+            true,
+            &no_python,
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(found, uv);
+        assert_eq!(found.version, "0.13.9");
+
+        let err = find_or_bootstrap(
+            &dirs,
+            Some(PathBuf::from(PYTHON)),
+            None,
+            &IndexSettings::default(),
+            true,
+            &no_python,
+            &Silent,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PYENVX_UV"), "{err:#}");
+
+        // On PATH, but the copy in the shims directory is skipped.
+        let shims = dirs.home().join("shims");
+        fs_err::create_dir_all(&shims).unwrap();
+        std::os::unix::fs::symlink(PYTHON, shims.join("uv")).unwrap();
+        let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
+        let found = find_or_bootstrap(
+            &dirs,
+            None,
+            Some(path),
+            &IndexSettings::default(),
+            true,
+            &no_python,
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(found.exe, uv.exe);
+
+        // Nothing anywhere, offline, with a server index configured: a user error.
+        let err = find_or_bootstrap(
+            &dirs,
+            None,
+            Some(shims.into_os_string()),
+            &IndexSettings::default(),
+            true,
+            &no_python,
+            &Silent,
+        )
+        .unwrap_err();
+        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+        assert!(err.to_string().contains("--offline"), "{err:#}");
+    }
+
+    #[test]
+    fn bootstraps_uv_from_find_links_without_python() {
+        let Some(_) = fixtures() else { return };
+        let home = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let python = || -> Result<PathBuf> {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(PathBuf::from(PYTHON))
+        };
+        let started = Instant::now();
+        // Offline is fine: find-links alone need no server.
+        let uv = find_or_bootstrap(
+            &dirs,
+            None,
+            Some(OsString::new()),
+            &wheelhouse_index(),
+            true,
+            &python,
+            &Silent,
+        )
+        .unwrap();
+        println!(
+            "bootstrap of uv from its wheel took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(uv.exe, dirs.home().join("tools/uv/bin/uv"));
+        assert_eq!(uv.version, "0.13.9");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "no Python runs"
+        );
+        // Nothing left behind in tools/ but the install.
+        let names: Vec<String> = fs_err::read_dir(dirs.home().join("tools"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["uv"]);
+
+        // Second time: reused, no pip.
+        let again = find_or_bootstrap(
+            &dirs,
+            None,
+            None,
+            &IndexSettings::default(),
+            true,
+            &python,
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(again, uv);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        // The shipped binary matches the wheel's.
+        let extracted = uv_binary().unwrap();
+        assert_eq!(
+            crate::download::sha256_file(&uv.exe).unwrap(),
+            crate::download::sha256_file(extracted).unwrap()
+        );
+    }
+
+    #[test]
+    fn bootstrap_failure_is_a_user_error() {
+        let Some(_) = fixtures() else { return };
+        let home = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+        let empty = tempfile::tempdir().unwrap();
+        let index = IndexSettings {
+            index_url: None,
+            find_links: vec![empty.path().to_string_lossy().into_owned()],
+        };
+        let python = || -> Result<PathBuf> { Ok(PathBuf::from(PYTHON)) };
+        let err =
+            find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
+        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+        assert!(err.to_string().contains("cannot install uv"), "{err:#}");
+        assert!(!dirs.home().join("tools/uv").exists());
+    }
+}
