@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -183,7 +183,7 @@ impl Store {
 
         let installed = scan_dist_infos(&target)?;
         let entries = staging.path().join("entries");
-        fs_err::create_dir(&entries)?;
+        make_dir_all(&entries)?;
         for (key, r) in wanted {
             let (dist_info, version) = installed
                 .get(&r.name)
@@ -253,6 +253,32 @@ impl Store {
             }
         }
     }
+}
+
+/// The most a stored file or directory may allow. Entries are shared by every environment on
+/// the machine: a wheel's setuid, setgid or sticky bits, or write for group and others, would
+/// let one user change (or run as root) what another imports.
+const SAFE_MODE: u32 = 0o755;
+
+/// `path` and its missing parents, at most [`SAFE_MODE`] whatever the umask allows.
+fn make_dir_all(path: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(SAFE_MODE)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Clear the bits [`SAFE_MODE`] does not allow from the file at `path` (never through a link).
+fn restrict_mode(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.is_file() && mode & !SAFE_MODE != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & SAFE_MODE))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Keys name directories: hex digests and interpreter tags only.
@@ -342,8 +368,8 @@ fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Res
 
     let site = dest.join(SITE);
     let scripts = dest.join(SCRIPTS);
-    fs_err::create_dir_all(site.join(dist_info))?;
-    fs_err::create_dir(&scripts)?;
+    make_dir_all(&site.join(dist_info))?;
+    make_dir_all(&scripts)?;
     let mut made: HashSet<PathBuf> = HashSet::new();
     let mut linker = Linker::default();
     let mut rows = String::with_capacity(record.len());
@@ -378,10 +404,11 @@ fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Res
         let to = site.join(&rel);
         if let Some(parent) = to.parent() {
             if made.insert(parent.to_path_buf()) {
-                fs_err::create_dir_all(parent)?;
+                make_dir_all(parent)?;
             }
         }
         linker.link_file(&target.join(&rel), &to)?;
+        restrict_mode(&to)?;
         rows.push_str(line);
         rows.push('\n');
     }
@@ -681,7 +708,7 @@ fn make_dirs<'a>(to: &Path, rel: &'a str, made: &mut HashSet<&'a str>) -> Result
         make_dirs(to, parent, made)?;
     }
     let dir = to.join(rel);
-    match std::fs::create_dir(&dir) {
+    match std::fs::DirBuilder::new().mode(SAFE_MODE).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
@@ -1097,7 +1124,7 @@ record.append("demo-1.0.dist-info/RECORD,,")
 with zipfile.ZipFile(sys.argv[1], "w") as z:
     for name, data in files.items():
         info = zipfile.ZipInfo(name)
-        info.external_attr = (0o755 if "scripts" in name else 0o644) << 16
+        info.external_attr = (0o755 if "scripts" in name else 0o6777 if "sub" in name else 0o644) << 16
         z.writestr(info, data)
     z.writestr("demo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
 "##;
@@ -1211,6 +1238,17 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             assert!(!info.join(dropped).exists(), "{dropped}");
         }
         let demo = fx.entry("demo");
+        // The wheel marks demo_pkg/sub/__init__.py 06777; the store keeps neither the setuid
+        // and setgid bits nor write for others, on any file or directory of an entry.
+        let mut stack = vec![demo.dir.clone(), django.dir.clone()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            assert_eq!(mode & !0o755, 0, "{}: {mode:o}", path.display());
+            if meta.is_dir() {
+                stack.extend(fs_err::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
         assert_eq!(
             demo.meta.gui_scripts,
             [("demo-gui".to_string(), "demo_pkg:gui".to_string())]

@@ -1,0 +1,139 @@
+//! Hostile or broken input gives one clear error, never a panic: names pep508_rs cannot take,
+//! configuration that is not what the docs allow, files that never end.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::*;
+
+/// A project directory holding `toml` as its `pyenvx.toml`.
+fn project(ctx: &TestContext, name: &str, toml: &[u8]) -> PathBuf {
+    let dir = ctx.work().join(name);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("pyenvx.toml"), toml).unwrap();
+    dir
+}
+
+fn run_in(ctx: &TestContext, dir: &PathBuf, args: &[&str]) -> std::process::Output {
+    ctx.cmd().current_dir(dir).args(args).output().unwrap()
+}
+
+/// Exit 1 with one `error:` line and a hint; returns stderr.
+fn user_error(out: &std::process::Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
+    assert!(!err.contains("internal error"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("\nhint: "),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn names_pep508_rs_panics_on_are_user_errors_everywhere() {
+    let ctx = TestContext::new();
+    for name in ["django-ñ", "x-日本", "a_ñ", "a[b-]"] {
+        let toml =
+            format!("[project]\nname = \"x\"\npython = \"3.12\"\ndependencies = [\"{name}\"]\n");
+        let dir = project(&ctx, "bad", toml.as_bytes());
+        for args in [
+            &["status"][..],
+            &["sync"],
+            &["run", "--", "true"],
+            &["export", "requirements"],
+            &["add", "six"],
+            &["remove", "six"],
+        ] {
+            let err = user_error(&run_in(&ctx, &dir, args));
+            assert!(
+                err.contains("pyenvx.toml:4:") && err.contains("project.dependencies[0]"),
+                "{name} {args:?}: {err}"
+            );
+        }
+        let dir = project(
+            &ctx,
+            "good",
+            b"[project]\nname = \"x\"\npython = \"3.12\"\n",
+        );
+        let err = user_error(&run_in(&ctx, &dir, &["add", name]));
+        assert!(err.contains("invalid requirement"), "{name}: {err}");
+        assert!(!fs::read_to_string(dir.join("pyenvx.toml"))
+            .unwrap()
+            .contains(name));
+    }
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key() {
+    let ctx = TestContext::new();
+    // An unknown service, at the commands that do not start one too (as the docs say).
+    let dir = project(
+        &ctx,
+        "svc",
+        b"[project]\nname = \"x\"\npython = \"3.12\"\n\n[services.cache]\nengine = \"redis\"\n",
+    );
+    for args in [&["status"][..], &["sync"]] {
+        let err = user_error(&run_in(&ctx, &dir, args));
+        assert!(
+            err.contains("pyenvx.toml:5:") && err.contains("services.cache"),
+            "{args:?}: {err}"
+        );
+    }
+    // A duplicated table names itself.
+    let dir = project(
+        &ctx,
+        "dup",
+        b"[project]\nname = \"x\"\n\n[project]\nname = \"y\"\n",
+    );
+    let err = user_error(&run_in(&ctx, &dir, &["status"]));
+    assert!(
+        err.contains("pyenvx.toml:4:") && err.contains("`[project]`"),
+        "{err}"
+    );
+    // Binary garbage: the file, a line and a hint.
+    let dir = project(
+        &ctx,
+        "bin",
+        b"[project]\nname = \"x\"\n\xff\xfe\x00\x01garbage\n",
+    );
+    let err = user_error(&run_in(&ctx, &dir, &["status"]));
+    assert!(
+        err.contains("pyenvx.toml:3:") && err.contains("not UTF-8"),
+        "{err}"
+    );
+    let dir = project(
+        &ctx,
+        "lock",
+        b"[project]\nname = \"x\"\npython = \"3.12\"\n",
+    );
+    fs::write(dir.join("pyenvx.lock"), b"version = 1\n\n\x00\xff\xfe").unwrap();
+    let err = user_error(&run_in(&ctx, &dir, &["status"]));
+    assert!(
+        err.contains("pyenvx.lock:3:") && err.contains("not UTF-8"),
+        "{err}"
+    );
+    fs::write(dir.join("pyenvx.lock"), b"version = 1\n\x01\x02 = [[\n").unwrap();
+    let err = user_error(&run_in(&ctx, &dir, &["status"]));
+    assert!(
+        err.contains("pyenvx.lock:2:") && err.contains("not a valid lock"),
+        "{err}"
+    );
+}
+
+#[test]
+fn requirements_files_that_cannot_be_read_or_never_end() {
+    let ctx = TestContext::new();
+    let dir = project(&ctx, "p", b"[project]\nname = \"x\"\npython = \"3.12\"\n");
+    let err = user_error(&run_in(&ctx, &dir, &["add", "-r", "/nonexistent"]));
+    assert_eq!(
+        err.lines().next().unwrap(),
+        "error: cannot read /nonexistent: No such file or directory (os error 2)"
+    );
+    let started = std::time::Instant::now();
+    let err = user_error(&run_in(&ctx, &dir, &["add", "-r", "/dev/zero"]));
+    assert!(err.contains("/dev/zero: too large"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
