@@ -1207,6 +1207,44 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     }
 
     #[test]
+    fn entries_keep_no_setuid_setgid_or_group_and_world_write() {
+        // uv keeps only the executable bit of a wheel's modes today; the store does not rely
+        // on that: a staging file marked 06777 is stored 0755.
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        let info = target.join("demo-1.0.dist-info");
+        fs_err::create_dir_all(&info).unwrap();
+        fs_err::create_dir_all(target.join("demo")).unwrap();
+        fs_err::write(target.join("demo/x.py"), "x = 1\n").unwrap();
+        fs_err::write(target.join("demo/y.py"), "y = 1\n").unwrap();
+        fs_err::write(info.join("METADATA"), "Name: demo\nVersion: 1.0\n").unwrap();
+        fs_err::write(
+            info.join("RECORD"),
+            "demo/x.py,,\ndemo/y.py,,\ndemo-1.0.dist-info/METADATA,,\ndemo-1.0.dist-info/RECORD,,\n",
+        )
+        .unwrap();
+        for (file, mode) in [("demo/x.py", 0o6777), ("demo/y.py", 0o1666)] {
+            std::fs::set_permissions(target.join(file), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+        let r: Resolved = serde_json::from_value(serde_json::json!({
+            "name": "demo", "version": "1.0", "file": "demo-1.0-py3-none-any.whl",
+            "url": "file:///x", "sha256": "00",
+        }))
+        .unwrap();
+        let dest = tmp.path().join("entry");
+        build_entry(&target, "demo-1.0.dist-info", &r, &dest).unwrap();
+        for (file, want) in [("demo/x.py", 0o755), ("demo/y.py", 0o644)] {
+            let mode = std::fs::metadata(dest.join(SITE).join(file))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(mode, want, "{file}: {mode:o}");
+        }
+    }
+
+    #[test]
     fn fetch_link_run_and_remove() {
         let Some(fx) = Fixture::new() else { return };
         println!(
