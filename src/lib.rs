@@ -5,6 +5,7 @@
 //! `commands` is free of terminal concerns; long-running work reports progress through the
 //! [`reporter::Reporter`] trait so that the library never prints.
 
+pub mod children;
 pub mod cli;
 pub mod commands;
 pub mod dirs;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod filelock;
 pub mod installer;
+pub mod leftovers;
 pub mod platform;
 pub mod printer;
 pub mod project;

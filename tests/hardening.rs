@@ -137,3 +137,109 @@ fn requirements_files_that_cannot_be_read_or_never_end() {
     assert!(err.contains("/dev/zero: too large"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// The pids of `pid`'s children named `name`.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after its `)`.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map_or("", |(_, c)| c);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Whether `pid` is still a running (not zombie) process.
+fn running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_killed_run_leaves_no_uv_running_and_the_next_run_removes_its_leftovers() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+
+    // uv busy on a wheel that trickles in; pyenvx killed meanwhile.
+    let server = &sb.index.as_ref().unwrap().server;
+    let wheel = "/files/idna-3.10-py3-none-any.whl";
+    server.fault(
+        wheel,
+        Fault::Throttle {
+            bytes_per_sec: 2_000,
+        },
+    );
+    let mut pyenvx = sb
+        .ctx
+        .cmd()
+        .current_dir(sb.dir("p"))
+        .args(["add", "idna"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let uv = loop {
+        if let Some(&uv) = children_named(pyenvx.id(), "uv").first() {
+            if server.hits(wheel) > 0 {
+                break uv;
+            }
+        }
+        assert!(Instant::now() < deadline, "uv never started on the wheel");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    pyenvx.kill().unwrap();
+    pyenvx.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(uv) {
+        assert!(
+            Instant::now() < deadline,
+            "uv (pid {uv}) outlived the killed pyenvx by 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.clear_fault(wheel);
+
+    // What killed runs leave, however young: store staging, partial downloads, install dirs.
+    let home = sb.ctx.pyenvx_home();
+    let leftovers = [
+        home.join("store/v1/.tmp-killed"),
+        home.join("python/.tmp-cpython-3.11.9-linux-x86_64-gnu-killed"),
+        sb.ctx.cache_dir().join("downloads/.partial-killed"),
+    ];
+    for (i, path) in leftovers.iter().enumerate() {
+        if i < 2 {
+            fs::create_dir_all(path.join("target")).unwrap();
+            fs::write(path.join("target/file"), "x").unwrap();
+        } else {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+    }
+    sb.ok("p", &["add", "idna"]);
+    assert!(!leftovers[0].exists(), "{}", leftovers[0].display());
+    sb.ok("p", &["python", "install", "3.12"]);
+    for path in &leftovers {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    // Nothing else went with them.
+    assert!(sb.python("p", "3.12").exists());
+}

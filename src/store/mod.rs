@@ -31,7 +31,6 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -53,8 +52,6 @@ const PER_VENV: [&str; 2] = ["RECORD", "INSTALLER"];
 /// uv's notes about its staging install (uv before `UV_NO_INSTALLER_METADATA` writes them).
 const DROPPED: [&str; 3] = ["INSTALLER", "REQUESTED", "uv_cache.json"];
 const INSTALLER: &[u8] = b"pyenvx\n";
-/// Staging directories older than this are left over from a killed run.
-const STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `$PYENVX_HOME/store/v1`.
 #[derive(Debug, Clone)]
@@ -150,15 +147,21 @@ impl Store {
         }
         fs_err::create_dir_all(&self.root)?;
         self.clean_stale();
-        let staging = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.root)
-            .with_context(|| {
-                format!(
-                    "cannot create a staging directory in {}",
-                    self.root.display()
-                )
-            })?;
+        // Held while it is in use: a run that finds it unheld removes it (see `clean_stale`).
+        let (staging, _held) = crate::leftovers::create_held(
+            || {
+                tempfile::Builder::new()
+                    .prefix(".tmp-")
+                    .tempdir_in(&self.root)
+            },
+            |t| t.path(),
+        )
+        .with_context(|| {
+            format!(
+                "cannot create a staging directory in {}",
+                self.root.display()
+            )
+        })?;
         let target = staging.path().join("target");
         let requirements = staging.path().join("requirements.txt");
         let lines: String = wanted
@@ -231,27 +234,10 @@ impl Store {
         }
     }
 
-    /// Best effort: staging directories of killed runs.
+    /// Best effort: staging directories of killed runs (no process holds them), and entries
+    /// set aside by `publish`.
     fn clean_stale(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if !(name.starts_with(".tmp-") || name.starts_with(".trash-")) {
-                continue;
-            }
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE);
-            if stale {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
+        crate::leftovers::sweep(&self.root, &[".tmp-", ".trash-"]);
     }
 }
 
@@ -1030,7 +1016,7 @@ impl Inside {
 mod tests {
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::process::{Command, Output};
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::installer::resolve;
