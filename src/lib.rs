@@ -14,6 +14,8 @@ pub mod download;
 pub mod error;
 pub mod export;
 pub mod filelock;
+#[cfg(test)]
+mod fuzz;
 pub mod installer;
 pub mod leftovers;
 pub mod platform;

@@ -1,9 +1,15 @@
 //! PEP 508 requirements from user input, parsed without tripping pep508_rs's assertions.
 //!
-//! pep508_rs 0.9 (the newest release) accepts a name or an extra ending in `-`, `_` or `.` when
-//! another character follows (`django-ñ`, `a_ ==1`, `x[b-]`), then panics on its own assertion
-//! that its parser and its name validation agree. Those shapes are refused here first, with the
-//! message its name validation would have given.
+//! pep508_rs 0.9 (the newest release) panics on two kinds of input, which are refused here
+//! first:
+//! - a name or an extra ending in `-`, `_` or `.` when another character follows (`django-ñ`,
+//!   `a_ ==1`, `x[b-]`): its parser accepts them, then its own assertion that parser and name
+//!   validation agree fails;
+//! - a non-ASCII character in a word after a marker (`a ; python_version > "3" ñ`): it counts
+//!   characters where it slices bytes.
+//!
+//! Outside quoted strings, a requirement is ASCII anyway (names, versions, operators, marker
+//! names; URLs are percent-encoded).
 
 use std::str::FromStr;
 
@@ -11,8 +17,32 @@ pub type Requirement = pep508_rs::Requirement<pep508_rs::VerbatimUrl>;
 
 /// Parse one requirement; the error is one line, without the input repeated.
 pub fn parse(req: &str) -> Result<Requirement, String> {
+    check_ascii(req)?;
     check_names(req)?;
     Requirement::from_str(req).map_err(|e| e.message.to_string())
+}
+
+/// No character outside ASCII except inside a quoted string (a marker's value).
+fn check_ascii(req: &str) -> Result<(), String> {
+    let mut quote = None;
+    for c in req.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if !c.is_ascii() => {
+                // The name's own message first, when it is the name that is wrong.
+                let (name, rest) = leading_name(req.trim_start());
+                check_name("package name", name, rest)?;
+                return Err(format!(
+                    "`{}` is not allowed: outside quoted marker values a requirement is ASCII",
+                    c.escape_debug()
+                ));
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 fn is_name_char(c: char) -> bool {
@@ -78,6 +108,17 @@ mod tests {
         assert!(parse("django-ñ")
             .unwrap_err()
             .contains("`ñ` is not allowed"));
+        // pep508_rs slices bytes by a count of characters after a marker.
+        for bad in [
+            "psycopg[binary]>=3.1 ; python_version >= \"3.10\"  #\u{202e} db",
+            "a ; python_version > '3' ñ",
+            "djangoñ",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("is not allowed"), "{bad}: {err}");
+        }
+        // Inside quotes anything goes.
+        parse("a ; platform_release == 'ñ'").unwrap();
     }
 
     #[test]

@@ -84,7 +84,25 @@ fn read_into(path: &Path, depth: usize, budget: &mut u64, imported: &mut Importe
         ));
     }
     let text = read_bounded(path, budget)?;
-    for (number, line) in logical_lines(&text) {
+    parse_into(&text, path, depth, budget, imported)
+}
+
+/// The requirements in `text`, read from `path` (named in errors; `-r` lines are relative to it).
+pub fn parse(text: &str, path: &Path) -> Result<Imported> {
+    let mut imported = Imported::default();
+    let mut budget = MAX_BYTES.saturating_sub(text.len() as u64);
+    parse_into(text, path, 0, &mut budget, &mut imported)?;
+    Ok(imported)
+}
+
+fn parse_into(
+    text: &str,
+    path: &Path,
+    depth: usize,
+    budget: &mut u64,
+    imported: &mut Imported,
+) -> Result<()> {
+    for (number, line) in logical_lines(text) {
         let at = format!("{}:{number}", path.display());
         if line.len() > MAX_LINE {
             return Err(user_error!(
