@@ -49,6 +49,14 @@ pub fn http_timeout() -> Result<Duration> {
         })
 }
 
+/// `PYENVX_HTTP_TIMEOUT` for uv's own requests (`UV_HTTP_TIMEOUT`, whole seconds), when set
+/// and valid; otherwise uv keeps its own setting.
+pub fn uv_http_timeout() -> Option<String> {
+    std::env::var_os(TIMEOUT_VAR)?;
+    let secs = http_timeout().ok()?.as_secs_f64().ceil() as u64;
+    Some(secs.max(1).to_string())
+}
+
 fn client() -> Result<(&'static reqwest::blocking::Client, Duration)> {
     static CLIENT: OnceLock<(reqwest::blocking::Client, Duration)> = OnceLock::new();
     if let Some((c, t)) = CLIENT.get() {

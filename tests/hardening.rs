@@ -243,3 +243,30 @@ fn a_killed_run_leaves_no_uv_running_and_the_next_run_removes_its_leftovers() {
     // Nothing else went with them.
     assert!(sb.python("p", "3.12").exists());
 }
+
+/// uv's own requests get the same timeout as pyenvx's when `PYENVX_HTTP_TIMEOUT` is set.
+#[test]
+fn the_http_timeout_reaches_uv() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut ctx = TestContext::new();
+    let seen = ctx.root().join("uv-env.txt");
+    let uv = ctx.root().join("fake-uv");
+    fs::write(
+        &uv,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'uv 0.9.0'; exit 0; fi\n\
+             echo \"UV_HTTP_TIMEOUT=$UV_HTTP_TIMEOUT\" >> {}\necho 'error: fake uv' >&2\nexit 2\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&uv, fs::Permissions::from_mode(0o755)).unwrap();
+    ctx.env("PYENVX_UV", &uv)
+        .env("PYENVX_HTTP_TIMEOUT", "6.5")
+        .env("PYENVX_PYTHON_PREFERENCE", "only-system")
+        .with_pyenv_root("/root/.pyenv");
+    let dir = project(&ctx, "p", b"[project]\nname = \"x\"\npython = \"3.12\"\n");
+    assert_failure(&run_in(&ctx, &dir, &["add", "idna"]));
+    let seen = fs::read_to_string(&seen).expect("the fake uv never ran");
+    assert!(seen.lines().all(|l| l == "UV_HTTP_TIMEOUT=7"), "{seen}");
+}
