@@ -22,19 +22,104 @@ pub struct Body {
     pub len: Option<u64>,
 }
 
-fn client() -> Result<&'static reqwest::blocking::Client> {
-    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
-    if let Some(c) = CLIENT.get() {
-        return Ok(c);
+/// How long a connection may take to open, and how long a server may then stay silent (before
+/// its answer, or in the middle of a body), unless `PYENVX_HTTP_TIMEOUT` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const TIMEOUT_VAR: &str = "PYENVX_HTTP_TIMEOUT";
+
+/// The connect and idle timeout: `PYENVX_HTTP_TIMEOUT` in seconds (fractions allowed).
+pub fn http_timeout() -> Result<Duration> {
+    let Some(value) = std::env::var(TIMEOUT_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            user_error!(
+                hint = "give a number of seconds, such as `60`",
+                "{TIMEOUT_VAR} is `{value}`, not a number of seconds between 0 and 86400"
+            )
+        })
+}
+
+/// `PYENVX_HTTP_TIMEOUT` for uv's own requests (`UV_HTTP_TIMEOUT`, whole seconds), when set
+/// and valid; otherwise uv keeps its own setting.
+pub fn uv_http_timeout() -> Option<String> {
+    std::env::var_os(TIMEOUT_VAR)?;
+    let secs = http_timeout().ok()?.as_secs_f64().ceil() as u64;
+    Some(secs.max(1).to_string())
+}
+
+fn client() -> Result<(&'static reqwest::blocking::Client, Duration)> {
+    static CLIENT: OnceLock<(reqwest::blocking::Client, Duration)> = OnceLock::new();
+    if let Some((c, t)) = CLIENT.get() {
+        return Ok((c, *t));
     }
+    let timeout = http_timeout()?;
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("pyenvx/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(15))
-        // Archives are tens of megabytes on slow links: no overall deadline.
-        .timeout(None)
+        .connect_timeout(timeout)
+        // The blocking client's timeout bounds the wait for the answer, then each read of the
+        // body on its own: an idle timeout, not a deadline for archives of tens of megabytes.
+        // (The async client's `read_timeout` needs a runtime on the reading thread.)
+        .timeout(timeout)
         .build()
         .context("cannot initialise the HTTP client")?;
-    Ok(CLIENT.get_or_init(|| client))
+    let (c, t) = CLIENT.get_or_init(|| (client, timeout));
+    Ok((c, *t))
+}
+
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        // An `io::Error`'s `source` skips the error it wraps: look at that one too.
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::TimedOut || io.get_ref().is_some_and(|i| is_timeout(i)) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
+fn stalled_message(location: &str, timeout: Duration) -> String {
+    format!(
+        "{location} sent nothing for {} s ({TIMEOUT_VAR})",
+        timeout.as_secs_f64()
+    )
+}
+
+/// A response body whose read errors name the URL: a stalled server reads as one.
+struct NamedBody {
+    inner: reqwest::blocking::Response,
+    location: String,
+    timeout: Duration,
+}
+
+impl Read for NamedBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let message = if is_timeout(&e) {
+                stalled_message(&self.location, self.timeout)
+            } else {
+                format!("error reading {}: {}", self.location, root_cause(&e))
+            };
+            io::Error::new(e.kind(), message)
+        })
+    }
 }
 
 /// Is `location` something we fetch over the network (as opposed to a local file)?
@@ -73,7 +158,8 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
             len,
         });
     }
-    let mut request = client()?.get(location);
+    let (client, timeout) = client()?;
+    let mut request = client.get(location);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
@@ -82,9 +168,14 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
         if let Some(err) = crate::installer::certificate_error(&cause) {
             return err;
         }
+        let what = if is_timeout(&e) {
+            stalled_message(location, timeout)
+        } else {
+            format!("cannot reach {location}: {cause}")
+        };
         user_error!(
-            hint = "check your network connection or proxy settings; `--offline` uses only what is cached",
-            "download failed: cannot reach {location}: {cause}"
+            hint = "check your network connection or proxy settings; PYENVX_HTTP_TIMEOUT sets the timeout; `--offline` uses only what is cached",
+            "download failed: {what}"
         )
     })?;
     let status = response.status();
@@ -96,7 +187,11 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
     }
     let len = response.content_length();
     Ok(Body {
-        reader: Box::new(response),
+        reader: Box::new(NamedBody {
+            inner: response,
+            location: location.to_string(),
+            timeout,
+        }),
         len,
     })
 }
@@ -107,7 +202,7 @@ pub fn fetch_text(location: &str, headers: &[(&str, String)]) -> Result<String> 
     let mut text = String::new();
     body.reader
         .read_to_string(&mut text)
-        .map_err(|e| user_error!("download failed: error reading {location}: {e}"))?;
+        .map_err(|e| user_error!("download failed: {e}"))?;
     Ok(text)
 }
 

@@ -5,6 +5,7 @@
 //! `commands` is free of terminal concerns; long-running work reports progress through the
 //! [`reporter::Reporter`] trait so that the library never prints.
 
+pub mod children;
 pub mod cli;
 pub mod commands;
 pub mod dirs;
@@ -13,7 +14,10 @@ pub mod download;
 pub mod error;
 pub mod export;
 pub mod filelock;
+#[cfg(test)]
+mod fuzz;
 pub mod installer;
+pub mod leftovers;
 pub mod platform;
 pub mod printer;
 pub mod project;

@@ -612,6 +612,30 @@ mod tests {
     }
 
     #[test]
+    fn a_path_in_a_python_version_is_ignored() {
+        // pyenv's CVE-2022-35861: a repository must not pick the program run as `python`.
+        let t = Tree::new();
+        t.managed("3.12");
+        t.file("home/python-version", "3.12\n");
+        for (dir, request) in [
+            ("a", "tools/py"),
+            ("b", "../../x/tools/py"),
+            ("c", "./py"),
+            ("d", "/usr/bin/python3"),
+        ] {
+            t.exe(&format!("{dir}/tools/py"));
+            t.exe(&format!("{dir}/py"));
+            t.file(&format!("{dir}/.python-version"), &format!("{request}\n"));
+            let (program, why) = run(pyenvx_shim::resolve(&t.ctx(dir, &[]), "python"));
+            assert!(
+                program.ends_with("bin/python3.12"),
+                "{request}: {program:?}"
+            );
+            assert!(matches!(why, Why::GlobalPin { .. }), "{request}: {why:?}");
+        }
+    }
+
+    #[test]
     fn an_exact_pyenv_version_is_taken_without_a_search() {
         let t = Tree::new();
         let python = t.exe("pyenv/versions/3.11.7/bin/python3.11");

@@ -560,3 +560,41 @@ fn list_shows_what_is_here_when_the_build_list_is_out_of_reach() {
         .iter()
         .all(|r| r["source"] != "download"));
 }
+
+/// A server that accepts and never answers, or answers and then stalls mid-body, is an error
+/// naming the URL within `PYENVX_HTTP_TIMEOUT`; `python list` then warns and still lists.
+#[test]
+fn a_stalled_server_times_out_naming_the_url() {
+    let mut ctx = TestContext::new();
+    let (server, _mirror) = ctx.serve_pythons(&["3.12"]);
+    ctx.env("PYENVX_HTTP_TIMEOUT", "1");
+    let path = release_url_path(&pbs_archive("3.12").file_name);
+    for fault in [Fault::Stall, Fault::StallAfter(300_000)] {
+        server.fault(&path, fault.clone());
+        let started = Instant::now();
+        let err = assert_failure(&ctx.run(&["python", "install", "3.12"]));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(15), "{fault:?}: took {took:?}");
+        assert!(
+            err.contains(&server.url()) && err.contains("sent nothing for 1 s"),
+            "{fault:?}: {err}"
+        );
+        assert!(installed_entries(&ctx).is_empty(), "{fault:?}");
+    }
+    server.clear_fault(&path);
+
+    // The catalog itself on a stalled server: `list` warns and exits 0.
+    let catalog = "/stalled-catalog.json";
+    server.fault(catalog, Fault::Stall);
+    let url = format!("{}{catalog}", server.url());
+    ctx.with_catalog(&url);
+    let started = Instant::now();
+    let out = ctx.run(&["python", "list"]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains(&url) && err.contains("sent nothing"),
+        "{err}"
+    );
+}

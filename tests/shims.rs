@@ -708,3 +708,40 @@ fn a_reader_that_goes_away_ends_pyenvx_quietly() {
     assert!(!err.contains("panicked") && err.is_empty(), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// pyenv's CVE-2022-35861: a `.python-version` naming a path (a repository's own script) must
+/// not become `python`. It is ignored with a warning, by the launcher and by `pyenvx which`.
+#[test]
+fn a_path_in_python_version_is_ignored_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Shimmed::bare();
+    let system_python3 = system("python3");
+    let repo = sb.dir("repo");
+    fs::create_dir_all(repo.join("tools")).unwrap();
+    let script = repo.join("tools/py");
+    fs::write(&script, "#!/bin/sh\necho PWNED\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    sb.dir("repo/sub");
+    for request in ["tools/py", "../../repo/tools/py", "./tools/py"] {
+        fs::write(repo.join(".python-version"), format!("{request}\n")).unwrap();
+        for rel in ["repo", "repo/sub"] {
+            let out = sb.shim(rel, "python3", &["-c", "import sys; print(sys.executable)"]);
+            assert_eq!(
+                assert_success(&out).trim(),
+                system_python3.display().to_string(),
+                "{request} in {rel}"
+            );
+            let err = stderr(&out);
+            assert!(
+                err.contains("warning") && err.contains("ignoring") && err.contains(request),
+                "{request} in {rel}: {err}"
+            );
+            let out = sb.pyenvx(rel, &["which", "python3"]);
+            assert_eq!(
+                assert_success(&out).trim(),
+                system_python3.display().to_string()
+            );
+            assert!(stderr(&out).contains("ignoring"), "{}", describe(&out));
+        }
+    }
+}

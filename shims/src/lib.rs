@@ -419,8 +419,10 @@ pub fn resolve(ctx: &Context, name: &str) -> Resolution {
         return in_project(ctx, name, kind, root);
     }
     if let Some(file) = version_file {
-        // An empty or unreadable file asks for nothing; pyenv and uv skip it too.
-        if let Some(request) = read_request(&file) {
+        // An empty or unreadable file asks for nothing; pyenv and uv skip it too. A path is
+        // skipped as well: a cloned repository must not choose the program `python` runs (the
+        // class of pyenv's CVE-2022-35861), so only version requests count here.
+        if let Some(request) = read_request(&file).filter(|r| !refuse_path(&file, r)) {
             let why = Why::VersionFile {
                 file,
                 request: request.clone(),
@@ -458,6 +460,20 @@ fn walk_up(cwd: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
         }
     }
     (None, version_file)
+}
+
+/// Whether `request`, read from `file`, names a path rather than a version; if so, say on
+/// stderr that it is ignored.
+fn refuse_path(file: &Path, request: &str) -> bool {
+    let is_path = request.contains(['/', '\\']) || request.starts_with(['.', '~']);
+    if is_path {
+        eprintln!(
+            "pyenvx: warning: ignoring {}: `{request}` is a path; a .python-version may hold \
+             only a version request (such as `3.12`)",
+            file.display()
+        );
+    }
+    is_path
 }
 
 /// The first line that is neither blank nor a comment, as pyenvx reads its global pin.

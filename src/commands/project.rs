@@ -584,8 +584,8 @@ fn django_requirement(req: &str) -> Result<Option<(String, Option<String>)>> {
     if config::requirement_name(req)? != "django" {
         return Ok(None);
     }
-    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
-        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
+    let parsed = crate::project::pep508::parse(req)
+        .map_err(|e| user_error!("invalid requirement `{req}`: {e}"))?;
     let specifier = match &parsed.version_or_url {
         // `==4.2.30` reads better in pyenvx.toml as the exact pin `4.2.30`.
         Some(pep508_rs::VersionOrUrl::VersionSpecifier(v)) => {

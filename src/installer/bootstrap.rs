@@ -437,6 +437,7 @@ fn run_pip_download(
     env: &[(&str, &str)],
 ) -> Result<std::result::Result<PathBuf, String>> {
     let mut cmd = Command::new(python);
+    crate::children::die_with_pyenvx(&mut cmd);
     cmd.args(pip)
         .args(["download", "--no-deps", "--only-binary", ":all:"])
         .args([

@@ -56,6 +56,10 @@ impl Uv {
     /// A uv command carrying the settings every call shares; `cwd` should be a scratch directory.
     pub(crate) fn command(&self, uv_cache: &Path, offline: bool, cwd: &Path) -> Command {
         let mut cmd = Command::new(&self.exe);
+        crate::children::die_with_pyenvx(&mut cmd);
+        if let Some(secs) = crate::download::uv_http_timeout() {
+            cmd.env("UV_HTTP_TIMEOUT", secs);
+        }
         // A scratch working directory keeps a project's own `uv.toml` / `[tool.uv]` (workspace
         // members, `required-version`, …) out of calls whose every input we pass explicitly; the
         // user's global uv configuration still applies.

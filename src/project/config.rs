@@ -5,7 +5,6 @@
 //! `pyenvx pin`, `add` and `remove`.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -38,8 +37,11 @@ pub struct Config {
 struct RawConfig {
     project: Option<Spanned<RawProject>>,
     tool: Option<RawTool>,
-    services: Option<toml::Table>,
+    services: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
+
+/// The one service pyenvx runs (see `crate::services`).
+const SERVICES: &[&str] = &["db"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +70,7 @@ struct RawToolPyenvx {
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
@@ -78,8 +80,43 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// from the span.
 pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
     let offset = e.span().map_or(0, |s| s.start);
+    let message = e.message().trim();
+    // A repeated key or table makes the whole document unparsable, so `key_at` cannot name it:
+    // the span holds the name itself.
+    if message.starts_with("duplicate key") {
+        if let Some(name) = e.span().and_then(|s| text.get(s)) {
+            let line_start = text
+                .get(..offset)
+                .and_then(|t| t.rfind('\n'))
+                .map_or(0, |i| i + 1);
+            let what = if text[line_start..].trim_start().starts_with('[') {
+                format!("the table `[{name}]` appears more than once")
+            } else {
+                format!("the key `{name}` appears more than once")
+            };
+            return config_error(path, text, offset, name, what);
+        }
+    }
     let key = key_at(text, offset).unwrap_or_default();
-    config_error(path, text, offset, &key, e.message().trim())
+    config_error(path, text, offset, &key, message)
+}
+
+/// The text of a file pyenvx parses, refused with its line when it is not UTF-8 (a binary file,
+/// or one in another encoding): the message and hint a user gets for any malformed config.
+pub(crate) fn read_text(path: &Path, hint: &str) -> Result<String> {
+    let bytes = fs_err::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(valid);
+        let (line, col) = line_col(&text, text.len());
+        anyhow::Error::new(
+            UserError::new(format!(
+                "{}:{line}:{col}: not UTF-8 text (a binary file, or another encoding?)",
+                path.display()
+            ))
+            .hint(hint.to_string()),
+        )
+    })
 }
 
 /// The dotted key (`project.django`, `project.dependencies[1]`) whose key or value holds the
@@ -180,7 +217,10 @@ pub(crate) fn config_error(
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = fs_err::read_to_string(path)?;
+        let text = read_text(
+            path,
+            &format!("fix {} and run the command again", path.display()),
+        )?;
         Self::parse(&text, path)
     }
 
@@ -232,18 +272,29 @@ impl Config {
         };
         let mut dependencies = Vec::new();
         for (i, dep) in project.dependencies.into_iter().enumerate() {
-            if let Err(e) =
-                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(dep.get_ref())
-            {
+            if let Err(e) = super::pep508::parse(dep.get_ref()) {
                 return Err(config_error(
                     path,
                     text,
                     dep.span().start,
                     &format!("project.dependencies[{i}]"),
-                    format!("invalid requirement `{}`: {}", dep.get_ref(), e.message),
+                    format!("invalid requirement `{}`: {e}", dep.get_ref()),
                 ));
             }
             dependencies.push(dep.into_inner());
+        }
+        let mut services = toml::Table::new();
+        for (name, value) in raw.services.unwrap_or_default() {
+            if !SERVICES.contains(&name.as_str()) {
+                return Err(config_error(
+                    path,
+                    text,
+                    value.span().start,
+                    &format!("services.{name}"),
+                    format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
+                ));
+            }
+            services.insert(name, value.into_inner());
         }
         let tool = raw.tool.and_then(|t| t.pyenvx);
         Ok(Self {
@@ -258,7 +309,7 @@ impl Config {
                 .map(|t| t.find_links.clone())
                 .unwrap_or_default(),
             seed: tool.as_ref().is_some_and(|t| t.seed),
-            services: raw.services.unwrap_or_default(),
+            services,
         })
     }
 
@@ -410,11 +461,10 @@ pub use crate::installer::normalize_name;
 
 /// The normalized package name of a PEP 508 requirement.
 pub fn requirement_name(req: &str) -> Result<String> {
-    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req).map_err(|e| {
+    let parsed = super::pep508::parse(req).map_err(|e| {
         crate::user_error!(
             hint = "requirements look like `djangorestframework>=3.15` or `psycopg[binary]`",
-            "invalid requirement `{req}`: {}",
-            e.message
+            "invalid requirement `{req}`: {e}"
         )
     })?;
     Ok(normalize_name(parsed.name.as_ref()))

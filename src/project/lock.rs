@@ -14,6 +14,7 @@ pub const LOCK_FILE: &str = "pyenvx.lock";
 /// read (as a release with that one file).
 const LOCK_VERSION: u32 = 2;
 const OLDEST_READABLE: u32 = 1;
+const RELOCK_HINT: &str = "delete it and run `pyenvx sync` to lock again";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -60,15 +61,21 @@ impl Lock {
 
     /// `None` when there is no lock file yet.
     pub fn load(path: &Path) -> Result<Option<Self>> {
-        let text = match fs_err::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let lock: Lock = toml::from_str(&text).map_err(|e| {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = super::config::read_text(path, RELOCK_HINT)?;
+        Self::parse(&text, path).map(Some)
+    }
+
+    /// The lock in `text`, read from `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let lock: Lock = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let line = text.get(..offset).unwrap_or(text).matches('\n').count() + 1;
             user_error!(
-                hint = "delete it and run `pyenvx sync` to lock again",
-                "{} is not a valid lock file: {}",
+                hint = RELOCK_HINT,
+                "{}:{line}: not a valid lock file: {}",
                 path.display(),
                 e.message().trim()
             )
@@ -81,7 +88,7 @@ impl Lock {
                 lock.version
             ));
         }
-        Ok(Some(lock))
+        Ok(lock)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

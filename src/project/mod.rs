@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod lock;
+pub mod pep508;
 pub mod requirements;
 pub mod sync;
 

@@ -7,6 +7,7 @@
 //! environment. Editable installs, constraints files and bare URLs or paths have no place in
 //! `dependencies` and are refused with the file and line.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -25,13 +26,56 @@ pub struct Imported {
 /// Nested `-r` files deeper than this are taken for a cycle.
 const MAX_DEPTH: usize = 16;
 
+/// A requirements file and everything it includes may hold this many bytes in all: real ones
+/// are a few kilobytes, and `-r /dev/zero` must not fill the memory.
+pub const MAX_BYTES: u64 = 1 << 20;
+/// The longest line (joined at `\`) taken, which leaves room for dozens of `--hash` options.
+pub const MAX_LINE: usize = 64 << 10;
+
 pub fn read(path: &Path) -> Result<Imported> {
     let mut imported = Imported::default();
-    read_into(path, 0, &mut imported)?;
+    let mut budget = MAX_BYTES;
+    read_into(path, 0, &mut budget, &mut imported)?;
     Ok(imported)
 }
 
-fn read_into(path: &Path, depth: usize, imported: &mut Imported) -> Result<()> {
+/// The text of `path`, at most `budget` bytes of it, which are then spent.
+fn read_bounded(path: &Path, budget: &mut u64) -> Result<String> {
+    let cannot = |e: std::io::Error| {
+        user_error!(
+            hint = "give the path of a pip requirements file",
+            "cannot read {}: {e}",
+            path.display()
+        )
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(*budget + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > *budget {
+        return Err(user_error!(
+            hint = "requirements files (with the files they include) may hold 1 MiB in all; split off what is not a dependency",
+            "{}: too large for a requirements file",
+            path.display()
+        ));
+    }
+    *budget -= bytes.len() as u64;
+    String::from_utf8(bytes).map_err(|e| {
+        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        user_error!(
+            hint = "give the path of a pip requirements file",
+            "{}:{line}: not UTF-8 text (a binary file?)",
+            path.display()
+        )
+    })
+}
+
+fn read_into(path: &Path, depth: usize, budget: &mut u64, imported: &mut Imported) -> Result<()> {
     if depth > MAX_DEPTH {
         return Err(user_error!(
             hint = "check the `-r` lines for a file that includes itself",
@@ -39,16 +83,36 @@ fn read_into(path: &Path, depth: usize, imported: &mut Imported) -> Result<()> {
             path.display()
         ));
     }
-    let text = fs_err::read_to_string(path).map_err(|e| {
-        user_error!(
-            hint = "give the path of a pip requirements file",
-            "cannot read {e}"
-        )
-    })?;
-    for (number, line) in logical_lines(&text) {
+    let text = read_bounded(path, budget)?;
+    parse_into(&text, path, depth, budget, imported)
+}
+
+/// The requirements in `text`, read from `path` (named in errors; `-r` lines are relative to it).
+pub fn parse(text: &str, path: &Path) -> Result<Imported> {
+    let mut imported = Imported::default();
+    let mut budget = MAX_BYTES.saturating_sub(text.len() as u64);
+    parse_into(text, path, 0, &mut budget, &mut imported)?;
+    Ok(imported)
+}
+
+fn parse_into(
+    text: &str,
+    path: &Path,
+    depth: usize,
+    budget: &mut u64,
+    imported: &mut Imported,
+) -> Result<()> {
+    for (number, line) in logical_lines(text) {
         let at = format!("{}:{number}", path.display());
+        if line.len() > MAX_LINE {
+            return Err(user_error!(
+                hint = "a requirement line holds one requirement and its options",
+                "{at}: line longer than {} KiB",
+                MAX_LINE >> 10
+            ));
+        }
         if let Some(included) = option_value(&line, &["-r", "--requirement"]) {
-            read_into(&relative_to(path, &included), depth + 1, imported)?;
+            read_into(&relative_to(path, &included), depth + 1, budget, imported)?;
             continue;
         }
         if option_value(&line, &["-e", "--editable"]).is_some() {
@@ -214,5 +278,30 @@ mod tests {
         std::fs::write(&path, "-r requirements.txt\n").unwrap();
         let err = format!("{:#}", read(&path).unwrap_err());
         assert!(err.contains("nested more than"), "{err}");
+    }
+
+    #[test]
+    fn endless_and_missing_files_are_refused_plainly() {
+        let err = format!("{:#}", read(Path::new("/dev/zero")).unwrap_err());
+        assert!(err.contains("/dev/zero: too large"), "{err}");
+        let err = format!("{:#}", read(Path::new("/nonexistent")).unwrap_err());
+        assert_eq!(
+            err.lines().next().unwrap(),
+            "cannot read /nonexistent: No such file or directory (os error 2)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.txt");
+        let hashes = format!("  --hash=sha256:{} \\\n", "a".repeat(64)).repeat(1000);
+        std::fs::write(&path, format!("django \\\n{hashes}\n")).unwrap();
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(err.contains("long.txt:1: line longer than"), "{err}");
+        // Includes share the bound: a file that includes itself twice per level.
+        std::fs::write(
+            &path,
+            format!("-r long.txt\n-r long.txt\n#{}\n", "x".repeat(40_000)),
+        )
+        .unwrap();
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(err.contains("too large") || err.contains("nested"), "{err}");
     }
 }

@@ -94,6 +94,10 @@ fn unpack_tar<'scope>(
     unpacker.finish()
 }
 
+/// The most an unpacked file or directory may allow: no setuid, setgid or sticky bit, and no
+/// write for group or others.
+const SAFE_MODE: u32 = 0o755;
+
 /// The state of one unpack: what it created so far, as paths relative to `dest`.
 struct Unpacker<'a> {
     dest: &'a Path,
@@ -157,8 +161,10 @@ impl<'a> Unpacker<'a> {
             self.writers.wait_all(origin)?;
         }
         let cannot = |e: io::Error| cannot_unpack(origin, &path, e);
-        // Permission bits as `chmod` would take them; a header without a readable mode gets none.
-        let mode = entry.header().mode().ok().map(|m| m & 0o7777);
+        // Permission bits as `chmod` would take them, less setuid, setgid, sticky and write
+        // for group and others: an interpreter must be neither a way up to root nor writable
+        // by other users. A header without a readable mode gets none.
+        let mode = entry.header().mode().ok().map(|m| m & SAFE_MODE);
         let is_dir = kind.is_dir()
             // Old (pre-POSIX) archives mark directories with a trailing slash only.
             || (!kind.is_symlink()
@@ -281,7 +287,7 @@ impl<'a> Unpacker<'a> {
     fn make_dir(&mut self, rel: &Path, mode: Option<u32>) -> io::Result<()> {
         let path = self.dest.join(rel);
         // Owner access while unpacking; the archive's own mode comes at the end.
-        let create_mode = mode.map_or(0o777, |m| m | 0o700);
+        let create_mode = mode.map_or(SAFE_MODE, |m| m | 0o700);
         let created = if self.dirs.contains(rel) {
             None
         } else {
@@ -373,7 +379,7 @@ struct FileMeta {
 
 impl FileMeta {
     fn create_mode(self) -> u32 {
-        self.mode.unwrap_or(0o666)
+        self.mode.unwrap_or(0o644)
     }
 
     /// Set the mtime, and the mode where the umask changed it at creation.
@@ -738,6 +744,39 @@ mod tests {
             fs::metadata(root.join("lib/big-again")).unwrap().ino(),
             big_meta.ino()
         );
+        fs::set_permissions(root.join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn drops_setuid_setgid_sticky_and_group_or_world_write() {
+        let big: Vec<u8> = vec![7; 3_000_000];
+        let tgz = Tgz::new()
+            .dir("python")
+            .add(tar::EntryType::Directory, "python/bin", "", b"", 0o1777)
+            .add(
+                tar::EntryType::Regular,
+                "python/bin/suid",
+                "",
+                b"#!x",
+                0o6777,
+            )
+            .add(tar::EntryType::Regular, "python/bin/big", "", &big, 0o4775)
+            .add(tar::EntryType::Regular, "python/shared", "", b"x", 0o666)
+            .add(tar::EntryType::Directory, "python/ro", "", b"", 0o2575)
+            .gz();
+        let (tmp, result) = unpack(&tgz);
+        result.unwrap();
+        let root = tmp.path().join("staging/python");
+        for (rel, want) in [
+            ("bin", 0o755),
+            ("bin/suid", 0o755),
+            ("bin/big", 0o755),
+            ("shared", 0o644),
+            ("ro", 0o555),
+        ] {
+            let mode = fs::metadata(root.join(rel)).unwrap().mode() & 0o7777;
+            assert_eq!(mode, want, "{rel}: {mode:o}");
+        }
         fs::set_permissions(root.join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
     }
 

@@ -61,6 +61,7 @@ pub fn install(
         reporter.waiting_for_lock(&format!("another pyenvx is installing {key}"))
     })?;
     remove_leftovers(&pythons, &key);
+    crate::leftovers::sweep(&dirs.downloads(), &[".partial-"]);
 
     if !opts.reinstall {
         if let Some(existing) = managed::read(&dest) {
@@ -78,15 +79,21 @@ pub fn install(
         )
     })?;
     let url = download.resolved_url(opts.mirror.as_deref());
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{key}-"))
-        .tempdir_in(&pythons)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                pythons.display()
-            )
-        })?;
+    // Held while in use: another run removes it only once this process is gone.
+    let (staging, _held) = crate::leftovers::create_held(
+        || {
+            tempfile::Builder::new()
+                .prefix(&format!(".tmp-{key}-"))
+                .tempdir_in(&pythons)
+        },
+        |t| t.path(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot create a temporary directory in {}",
+            pythons.display()
+        )
+    })?;
 
     let cached = dirs.downloads().join(download.file_name());
     let target = Unpack {
@@ -173,10 +180,17 @@ struct Unpack<'a> {
 fn fetch_and_unpack(dirs: &Dirs, url: &str, cache_path: &Path, target: &Unpack) -> Result<()> {
     let downloads = dirs.downloads();
     fs_err::create_dir_all(&downloads)?;
-    let mut partial = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(&downloads)
-        .context("cannot create a file in the download cache")?;
+    // Partial downloads of killed runs; a live one is held by its process.
+    crate::leftovers::sweep(&downloads, &[".partial-"]);
+    let (mut partial, _held) = crate::leftovers::create_held(
+        || {
+            tempfile::Builder::new()
+                .prefix(".partial-")
+                .tempfile_in(&downloads)
+        },
+        |t| t.path(),
+    )
+    .context("cannot create a file in the download cache")?;
     {
         let body = download::open(url, &[])?;
         unpack_stream(
@@ -389,6 +403,8 @@ fn replace_prefix(text: &str, prefix: &str, replacement: &str) -> String {
 
 /// Temporary directories left by a killed install of `key`; safe to delete because we hold
 /// the install lock for that key.
+/// Temporary directories of killed installs: those of `key` (whose lock this process holds),
+/// and those of any other build that no live process holds.
 fn remove_leftovers(pythons: &Path, key: &str) {
     let prefix = format!(".tmp-{key}-");
     if let Ok(entries) = std::fs::read_dir(pythons) {
@@ -398,6 +414,7 @@ fn remove_leftovers(pythons: &Path, key: &str) {
             }
         }
     }
+    crate::leftovers::sweep(pythons, &[".tmp-"]);
 }
 
 fn clear_dir(dir: &Path) -> Result<()> {

@@ -28,10 +28,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -53,8 +52,6 @@ const PER_VENV: [&str; 2] = ["RECORD", "INSTALLER"];
 /// uv's notes about its staging install (uv before `UV_NO_INSTALLER_METADATA` writes them).
 const DROPPED: [&str; 3] = ["INSTALLER", "REQUESTED", "uv_cache.json"];
 const INSTALLER: &[u8] = b"pyenvx\n";
-/// Staging directories older than this are left over from a killed run.
-const STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `$PYENVX_HOME/store/v1`.
 #[derive(Debug, Clone)]
@@ -150,15 +147,21 @@ impl Store {
         }
         fs_err::create_dir_all(&self.root)?;
         self.clean_stale();
-        let staging = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.root)
-            .with_context(|| {
-                format!(
-                    "cannot create a staging directory in {}",
-                    self.root.display()
-                )
-            })?;
+        // Held while it is in use: a run that finds it unheld removes it (see `clean_stale`).
+        let (staging, _held) = crate::leftovers::create_held(
+            || {
+                tempfile::Builder::new()
+                    .prefix(".tmp-")
+                    .tempdir_in(&self.root)
+            },
+            |t| t.path(),
+        )
+        .with_context(|| {
+            format!(
+                "cannot create a staging directory in {}",
+                self.root.display()
+            )
+        })?;
         let target = staging.path().join("target");
         let requirements = staging.path().join("requirements.txt");
         let lines: String = wanted
@@ -183,7 +186,7 @@ impl Store {
 
         let installed = scan_dist_infos(&target)?;
         let entries = staging.path().join("entries");
-        fs_err::create_dir(&entries)?;
+        make_dir_all(&entries)?;
         for (key, r) in wanted {
             let (dist_info, version) = installed
                 .get(&r.name)
@@ -231,28 +234,37 @@ impl Store {
         }
     }
 
-    /// Best effort: staging directories of killed runs.
+    /// Best effort: staging directories of killed runs (no process holds them), and entries
+    /// set aside by `publish`.
     fn clean_stale(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if !(name.starts_with(".tmp-") || name.starts_with(".trash-")) {
-                continue;
-            }
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > STALE);
-            if stale {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
+        crate::leftovers::sweep(&self.root, &[".tmp-", ".trash-"]);
     }
+}
+
+/// The most a stored file or directory may allow. Entries are shared by every environment on
+/// the machine: a wheel's setuid, setgid or sticky bits, or write for group and others, would
+/// let one user change (or run as root) what another imports.
+const SAFE_MODE: u32 = 0o755;
+
+/// `path` and its missing parents, at most [`SAFE_MODE`] whatever the umask allows.
+fn make_dir_all(path: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(SAFE_MODE)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Clear the bits [`SAFE_MODE`] does not allow from the file at `path` (never through a link).
+fn restrict_mode(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.is_file() && mode & !SAFE_MODE != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & SAFE_MODE))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Keys name directories: hex digests and interpreter tags only.
@@ -342,8 +354,8 @@ fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<
 
     let site = dest.join(SITE);
     let scripts = dest.join(SCRIPTS);
-    fs_err::create_dir_all(site.join(dist_info))?;
-    fs_err::create_dir(&scripts)?;
+    make_dir_all(&site.join(dist_info))?;
+    make_dir_all(&scripts)?;
     let mut made: HashSet<PathBuf> = HashSet::new();
     let mut linker = Linker::default();
     let mut rows = String::with_capacity(record.len());
@@ -378,10 +390,11 @@ fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<
         let to = site.join(&rel);
         if let Some(parent) = to.parent() {
             if made.insert(parent.to_path_buf()) {
-                fs_err::create_dir_all(parent)?;
+                make_dir_all(parent)?;
             }
         }
         linker.link_file(&target.join(&rel), &to)?;
+        restrict_mode(&to)?;
         rows.push_str(line);
         rows.push('\n');
     }
@@ -681,7 +694,7 @@ fn make_dirs<'a>(to: &Path, rel: &'a str, made: &mut HashSet<&'a str>) -> Result
         make_dirs(to, parent, made)?;
     }
     let dir = to.join(rel);
-    match std::fs::create_dir(&dir) {
+    match std::fs::DirBuilder::new().mode(SAFE_MODE).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
@@ -1003,7 +1016,7 @@ impl Inside {
 mod tests {
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
     use std::process::{Command, Output};
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::installer::resolve;
@@ -1097,7 +1110,7 @@ record.append("demo-1.0.dist-info/RECORD,,")
 with zipfile.ZipFile(sys.argv[1], "w") as z:
     for name, data in files.items():
         info = zipfile.ZipInfo(name)
-        info.external_attr = (0o755 if "scripts" in name else 0o644) << 16
+        info.external_attr = (0o755 if "scripts" in name else 0o6777 if "sub" in name else 0o644) << 16
         z.writestr(info, data)
     z.writestr("demo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
 "##;
@@ -1181,6 +1194,44 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     }
 
     #[test]
+    fn entries_keep_no_setuid_setgid_or_group_and_world_write() {
+        // uv keeps only the executable bit of a wheel's modes today; the store does not rely
+        // on that: a staging file marked 06777 is stored 0755.
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        let info = target.join("demo-1.0.dist-info");
+        fs_err::create_dir_all(&info).unwrap();
+        fs_err::create_dir_all(target.join("demo")).unwrap();
+        fs_err::write(target.join("demo/x.py"), "x = 1\n").unwrap();
+        fs_err::write(target.join("demo/y.py"), "y = 1\n").unwrap();
+        fs_err::write(info.join("METADATA"), "Name: demo\nVersion: 1.0\n").unwrap();
+        fs_err::write(
+            info.join("RECORD"),
+            "demo/x.py,,\ndemo/y.py,,\ndemo-1.0.dist-info/METADATA,,\ndemo-1.0.dist-info/RECORD,,\n",
+        )
+        .unwrap();
+        for (file, mode) in [("demo/x.py", 0o6777), ("demo/y.py", 0o1666)] {
+            std::fs::set_permissions(target.join(file), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+        let r: Dist = serde_json::from_value(serde_json::json!({
+            "name": "demo", "version": "1.0", "file": "demo-1.0-py3-none-any.whl",
+            "url": "file:///x", "sha256": "00",
+        }))
+        .unwrap();
+        let dest = tmp.path().join("entry");
+        build_entry(&target, "demo-1.0.dist-info", &r, &dest).unwrap();
+        for (file, want) in [("demo/x.py", 0o755), ("demo/y.py", 0o644)] {
+            let mode = std::fs::metadata(dest.join(SITE).join(file))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(mode, want, "{file}: {mode:o}");
+        }
+    }
+
+    #[test]
     fn fetch_link_run_and_remove() {
         let Some(fx) = Fixture::new() else { return };
         println!(
@@ -1212,6 +1263,17 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             assert!(!info.join(dropped).exists(), "{dropped}");
         }
         let demo = fx.entry("demo");
+        // The wheel marks demo_pkg/sub/__init__.py 06777; the store keeps neither the setuid
+        // and setgid bits nor write for others, on any file or directory of an entry.
+        let mut stack = vec![demo.dir.clone(), django.dir.clone()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            assert_eq!(mode & !0o755, 0, "{}: {mode:o}", path.display());
+            if meta.is_dir() {
+                stack.extend(fs_err::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
         assert_eq!(
             demo.meta.gui_scripts,
             [("demo-gui".to_string(), "demo_pkg:gui".to_string())]

@@ -26,6 +26,20 @@ pub enum Fault {
     },
     /// Answer with this status and a short text body.
     Status(u16),
+    /// Read the request, then say nothing until the server stops.
+    Stall,
+    /// Send the head and this many body bytes, then say nothing until the server stops.
+    StallAfter(usize),
+}
+
+/// Keep a connection open and silent until the server stops (or a minute passed).
+fn stall(shared: &Shared) {
+    for _ in 0..600 {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[derive(Default)]
@@ -205,6 +219,7 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
     match fault {
         Some(Fault::NotFound) => return respond_status(&mut stream, 404),
         Some(Fault::Status(code)) => return respond_status(&mut stream, code),
+        Some(Fault::Stall) => return stall(shared),
         _ => {}
     }
     let Some(file) = resolve(&shared.root, &path) else {
@@ -224,6 +239,11 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
     }
     match fault {
         Some(Fault::Truncate(n)) => body.truncate(n),
+        Some(Fault::StallAfter(n)) => {
+            let _ = stream.write_all(&body[..n.min(body.len())]);
+            let _ = stream.flush();
+            return stall(shared);
+        }
         Some(Fault::Corrupt) => {
             let start = body.len() / 2;
             let end = (start + 64).min(body.len());
