@@ -402,6 +402,100 @@ fn concurrent_syncs_leave_a_working_env() {
     assert_eq!(sb_django_direct(&sb, "p"), "5.2.19");
 }
 
+/// Three edits of one project at once, twenty times: `add`, `add` and `pin` each read, resolve
+/// and write pyenvx.toml under the project's sync lock, so every change that reports success
+/// is in pyenvx.toml, in the lock and in `.venv` at the end (or its command fails, saying so).
+#[test]
+fn concurrent_edits_keep_every_change() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let dir = sb.dir("p");
+    let site = dir.join(".venv/lib/python3.12/site-packages");
+    let spawn = |args: &[&str]| {
+        sb.ctx
+            .cmd()
+            .current_dir(&dir)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..20 {
+        // Even rounds add both packages and pin 4.2; odd rounds take them away and pin 5.2 back,
+        // so every round changes all three things at once.
+        let adding = round % 2 == 0;
+        let (verb, django) = if adding {
+            ("add", ("4.2", "4.2.30"))
+        } else {
+            ("remove", ("5.2", "5.2.19"))
+        };
+        let children = [
+            (vec![verb, "pytz"], "pytz"),
+            (vec![verb, "redis"], "redis"),
+            (vec!["pin", "django", django.0], "django"),
+        ]
+        .map(|(args, what)| (spawn(&args), what));
+        let mut kept = Vec::new();
+        for (child, what) in children {
+            let out = child.wait_with_output().unwrap();
+            if out.status.success() {
+                kept.push(what);
+            } else {
+                assert!(
+                    stderr(&out).contains("error"),
+                    "round {round}: a failed {what} edit says why:\n{}",
+                    describe(&out)
+                );
+            }
+        }
+        let toml = read(dir.join("pyenvx.toml"));
+        let lock = read(dir.join("pyenvx.lock"));
+        for package in ["pytz", "redis"] {
+            if !kept.contains(&package) {
+                continue;
+            }
+            assert_eq!(
+                toml.contains(&format!("\"{package}\"")),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but pyenvx.toml says otherwise:\n{toml}"
+            );
+            assert_eq!(
+                lock.contains(&format!("name = \"{package}\"")),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but the lock says otherwise"
+            );
+            assert_eq!(
+                site.join(package).is_dir(),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but .venv says otherwise"
+            );
+        }
+        if kept.contains(&"django") {
+            assert!(
+                toml.contains(&format!("django = \"{}\"", django.0)),
+                "round {round}: the pin was lost:\n{toml}"
+            );
+            let dist_info = format!("django-{}.dist-info", django.1);
+            assert!(
+                fs::read_dir(&site).unwrap().any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .to_lowercase()
+                    == dist_info),
+                "round {round}: .venv lacks Django {}",
+                django.1
+            );
+        }
+        assert_eq!(
+            kept.len(),
+            3,
+            "round {round}: every edit succeeds when serialized"
+        );
+    }
+}
+
 #[test]
 fn run_passes_exit_codes_env_and_dotenv() {
     let sb = Sandbox::new(&["3.12"]);

@@ -471,7 +471,10 @@ fn apply_pin(
     let mut project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
-    let _guard = sync::project_lock(&project, &reporter)?;
+    // Held from reading pyenvx.toml to the end of the sync: every `add`, `remove` and `pin`
+    // takes it before reading, so none writes text another changed meanwhile.
+    let guard = sync::project_lock(&project, &reporter)?;
+    project.reload()?;
 
     let mut candidate_text = ConfigEdit::open(&project.config_path())?;
     candidate_text.set_project_str(key, value)?;
@@ -510,8 +513,10 @@ fn apply_pin(
         packages,
     );
     lock.save(&project.lock_path())?;
-    drop(_guard);
-    let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+    // Still under the lock: an `add` waiting for it edits what this pin wrote, never the
+    // text from before it.
+    let report = sync::sync_held(&project, &SyncOptions::default(), &env, &guard)?;
+    drop(guard);
     summarize(printer, &report, started);
     let django = lock
         .package("django")
@@ -642,14 +647,18 @@ fn edit_dependencies(
     let project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
+    // Read, edit, resolve and write under the project's sync lock, as `pin` does: two edits
+    // at once would otherwise each write the file as it was before the other.
+    let guard = sync::project_lock(&project, &reporter)?;
     let original = fs_err::read_to_string(project.config_path())?;
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
     edit.save()?;
-    let result =
-        Project::load(&project.root).and_then(|p| sync::sync(&p, &SyncOptions::default(), &env));
+    let result = Project::load(&project.root)
+        .and_then(|p| sync::sync_held(&p, &SyncOptions::default(), &env, &guard));
     match result {
         Ok(report) => {
+            drop(guard);
             summarize(printer, &report, started);
             super::shims::after_change(settings, printer, Some(&project.root));
             Ok(exit::OK)

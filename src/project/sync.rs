@@ -416,7 +416,22 @@ pub fn project_lock(project: &Project, reporter: &dyn Reporter) -> Result<FileLo
 
 /// The whole sync: lock if needed (per `opts.mode`), then make `.venv` match.
 pub fn sync(project: &Project, opts: &SyncOptions, env: &Env) -> Result<SyncReport> {
-    let _guard = project_lock(project, env.reporter)?;
+    let guard = project_lock(project, env.reporter)?;
+    // `project` was read before the lock: an `add` or `pin` that held it may have changed
+    // pyenvx.toml since, and syncing to the older text would undo that change in `.venv`.
+    let current = Project::load(&project.root)?;
+    sync_held(&current, opts, env, &guard)
+}
+
+/// [`sync`] for a caller that holds the project's sync lock (taken with [`project_lock`]) and
+/// read `project` under it: an edit of pyenvx.toml and the sync that follows are one step that
+/// no other pyenvx interleaves with.
+pub fn sync_held(
+    project: &Project,
+    opts: &SyncOptions,
+    env: &Env,
+    _held: &FileLock,
+) -> Result<SyncReport> {
     let lock_path = project.lock_path();
     let existing = Lock::load(&lock_path)?;
     let inputs = lock_inputs(project);
