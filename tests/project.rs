@@ -496,6 +496,110 @@ fn concurrent_edits_keep_every_change() {
     }
 }
 
+/// Entries of `dir`, sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Django refuses the name `site` only after init has written pyenvx.toml, the lock, `.venv`,
+/// `.env` and more: a failed init takes back what it made, keeps what was there, and a second
+/// init then works.
+#[test]
+fn a_failed_init_leaves_the_directory_as_it_was() {
+    let sb = Sandbox::new(&["3.12"]);
+    let init = [
+        "init", "--python", "3.12", "--django", "5.2", "--db", "postgres",
+    ];
+
+    // A directory init made itself goes entirely.
+    let mut args = init.to_vec();
+    args.push("site");
+    let err = sb.fails("outer", &args);
+    assert!(err.contains("startproject"), "{err}");
+    assert_eq!(entries(&sb.dir("outer")), Vec::<String>::new());
+
+    // In an existing directory, only what init made goes; files it edited get their text back.
+    let dir = sb.dir("site");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("notes.txt"), "mine\n").unwrap();
+    fs::write(dir.join(".gitignore"), "node_modules/\n").unwrap();
+    fs::write(dir.join(".env"), "SECRET_KEY=mine\n").unwrap();
+    let err = sb.fails("site", &init);
+    assert!(err.contains("startproject"), "{err}");
+    assert_eq!(entries(&dir), [".env", ".gitignore", "notes.txt"]);
+    assert_eq!(read(dir.join(".gitignore")), "node_modules/\n");
+    assert_eq!(read(dir.join(".env")), "SECRET_KEY=mine\n");
+
+    // Nothing is left to clash with: init runs again, under a name Django accepts.
+    let mut args = init.to_vec();
+    args.extend(["--name", "mysite"]);
+    sb.ok("site", &args);
+    assert!(dir.join("manage.py").is_file() && dir.join("mysite/settings.py").is_file());
+    assert_eq!(read(dir.join("notes.txt")), "mine\n");
+    assert!(read(dir.join(".env")).starts_with("SECRET_KEY=mine\n"));
+}
+
+/// `status` looks into `.venv`: a package installed by hand, or one uninstalled by hand, is not
+/// "in sync", and `--json` names it.
+#[test]
+fn status_reports_packages_installed_by_hand() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let status = |sb: &Sandbox| -> (String, serde_json::Value) {
+        let text = sb.ok("p", &["status"]);
+        let json = assert_success(&sb.run_in("p", &["status", "--json"]));
+        (text, serde_json::from_str(&json).unwrap())
+    };
+    let (text, json) = status(&sb);
+    assert!(text.contains("in sync"), "{text}");
+    assert_eq!(json["unlocked"], serde_json::json!([]), "{json}");
+
+    let uv_pip = |args: &[&str]| {
+        let out = sb
+            .ctx
+            .command(shared_uv())
+            .current_dir(sb.dir("p"))
+            .args(["pip"])
+            .args(args)
+            .args(["--python", ".venv/bin/python"])
+            .env("UV_CACHE_DIR", sb.ctx.cache_dir().join("uv-by-hand"))
+            .output()
+            .unwrap();
+        assert_success(&out);
+    };
+    uv_pip(&["install", "pytz", "--index-url", &sb.index_url()]);
+    uv_pip(&["uninstall", "sqlparse"]);
+    let (text, json) = status(&sb);
+    assert!(!text.contains("in sync"), "{text}");
+    assert!(text.contains("unlocked  pytz==2024.2"), "{text}");
+    assert!(text.contains("missing   sqlparse=="), "{text}");
+    assert_eq!(json["synced"], false, "{json}");
+    assert_eq!(
+        json["unlocked"],
+        serde_json::json!(["pytz==2024.2"]),
+        "{json}"
+    );
+    assert!(
+        json["missing"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sqlparse=="),
+        "{json}"
+    );
+
+    // `sync` makes `.venv` the lock's again.
+    sb.ok("p", &["sync"]);
+    let (text, json) = status(&sb);
+    assert!(text.contains("in sync"), "{text}");
+    assert_eq!(json["unlocked"], serde_json::json!([]), "{json}");
+    assert_eq!(json["missing"], serde_json::json!([]), "{json}");
+}
+
 #[test]
 fn run_passes_exit_codes_env_and_dotenv() {
     let sb = Sandbox::new(&["3.12"]);

@@ -5,6 +5,7 @@ pub mod config;
 pub mod lock;
 pub mod requirements;
 pub mod sync;
+pub mod undo;
 
 use std::path::{Path, PathBuf};
 

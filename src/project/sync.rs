@@ -397,6 +397,36 @@ pub fn is_fresh(project: &Project) -> bool {
     matches!(Lock::load(&project.lock_path()), Ok(Some(lock)) if lock.inputs == lock_inputs(project))
 }
 
+/// How `.venv`'s distributions differ from the lock, as `name==version`: those it holds that the
+/// lock does not (installed by hand, or another version), and the lock's that it lacks. The stamp
+/// behind [`is_fresh`] cannot see a `pip install` made after the sync; this looks.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VenvDrift {
+    pub unlocked: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
+    let venv = Venv::open(&project.venv_dir())?;
+    let installed = store::installed_dists(&venv)?;
+    let unlocked = installed
+        .iter()
+        .filter(|d| lock.package(&d.name).is_none_or(|p| p.version != d.version))
+        .map(|d| format!("{}=={}", d.name, d.version))
+        .collect();
+    let missing = lock
+        .packages
+        .iter()
+        .filter(|p| {
+            !installed
+                .iter()
+                .any(|d| d.name == p.name && d.version == p.version)
+        })
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect();
+    Ok(VenvDrift { unlocked, missing })
+}
+
 fn write_stamp(project: &Project) -> Result<()> {
     if let Some(fp) = lock_fingerprint(&project.lock_path()) {
         crate::python::catalog::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
