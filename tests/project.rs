@@ -402,6 +402,204 @@ fn concurrent_syncs_leave_a_working_env() {
     assert_eq!(sb_django_direct(&sb, "p"), "5.2.19");
 }
 
+/// Three edits of one project at once, twenty times: `add`, `add` and `pin` each read, resolve
+/// and write pyenvx.toml under the project's sync lock, so every change that reports success
+/// is in pyenvx.toml, in the lock and in `.venv` at the end (or its command fails, saying so).
+#[test]
+fn concurrent_edits_keep_every_change() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let dir = sb.dir("p");
+    let site = dir.join(".venv/lib/python3.12/site-packages");
+    let spawn = |args: &[&str]| {
+        sb.ctx
+            .cmd()
+            .current_dir(&dir)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..20 {
+        // Even rounds add both packages and pin 4.2; odd rounds take them away and pin 5.2 back,
+        // so every round changes all three things at once.
+        let adding = round % 2 == 0;
+        let (verb, django) = if adding {
+            ("add", ("4.2", "4.2.30"))
+        } else {
+            ("remove", ("5.2", "5.2.19"))
+        };
+        let children = [
+            (vec![verb, "pytz"], "pytz"),
+            (vec![verb, "redis"], "redis"),
+            (vec!["pin", "django", django.0], "django"),
+        ]
+        .map(|(args, what)| (spawn(&args), what));
+        let mut kept = Vec::new();
+        for (child, what) in children {
+            let out = child.wait_with_output().unwrap();
+            if out.status.success() {
+                kept.push(what);
+            } else {
+                assert!(
+                    stderr(&out).contains("error"),
+                    "round {round}: a failed {what} edit says why:\n{}",
+                    describe(&out)
+                );
+            }
+        }
+        let toml = read(dir.join("pyenvx.toml"));
+        let lock = read(dir.join("pyenvx.lock"));
+        for package in ["pytz", "redis"] {
+            if !kept.contains(&package) {
+                continue;
+            }
+            assert_eq!(
+                toml.contains(&format!("\"{package}\"")),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but pyenvx.toml says otherwise:\n{toml}"
+            );
+            assert_eq!(
+                lock.contains(&format!("name = \"{package}\"")),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but the lock says otherwise"
+            );
+            assert_eq!(
+                site.join(package).is_dir(),
+                adding,
+                "round {round}: `{verb} {package}` succeeded but .venv says otherwise"
+            );
+        }
+        if kept.contains(&"django") {
+            assert!(
+                toml.contains(&format!("django = \"{}\"", django.0)),
+                "round {round}: the pin was lost:\n{toml}"
+            );
+            let dist_info = format!("django-{}.dist-info", django.1);
+            assert!(
+                fs::read_dir(&site).unwrap().any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .to_lowercase()
+                    == dist_info),
+                "round {round}: .venv lacks Django {}",
+                django.1
+            );
+        }
+        assert_eq!(
+            kept.len(),
+            3,
+            "round {round}: every edit succeeds when serialized"
+        );
+    }
+}
+
+/// Entries of `dir`, sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Django refuses the name `site` only after init has written pyenvx.toml, the lock, `.venv`,
+/// `.env` and more: a failed init takes back what it made, keeps what was there, and a second
+/// init then works.
+#[test]
+fn a_failed_init_leaves_the_directory_as_it_was() {
+    let sb = Sandbox::new(&["3.12"]);
+    let init = [
+        "init", "--python", "3.12", "--django", "5.2", "--db", "postgres",
+    ];
+
+    // A directory init made itself goes entirely.
+    let mut args = init.to_vec();
+    args.push("site");
+    let err = sb.fails("outer", &args);
+    assert!(err.contains("startproject"), "{err}");
+    assert_eq!(entries(&sb.dir("outer")), Vec::<String>::new());
+
+    // In an existing directory, only what init made goes; files it edited get their text back.
+    let dir = sb.dir("site");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("notes.txt"), "mine\n").unwrap();
+    fs::write(dir.join(".gitignore"), "node_modules/\n").unwrap();
+    fs::write(dir.join(".env"), "SECRET_KEY=mine\n").unwrap();
+    let err = sb.fails("site", &init);
+    assert!(err.contains("startproject"), "{err}");
+    assert_eq!(entries(&dir), [".env", ".gitignore", "notes.txt"]);
+    assert_eq!(read(dir.join(".gitignore")), "node_modules/\n");
+    assert_eq!(read(dir.join(".env")), "SECRET_KEY=mine\n");
+
+    // Nothing is left to clash with: init runs again, under a name Django accepts.
+    let mut args = init.to_vec();
+    args.extend(["--name", "mysite"]);
+    sb.ok("site", &args);
+    assert!(dir.join("manage.py").is_file() && dir.join("mysite/settings.py").is_file());
+    assert_eq!(read(dir.join("notes.txt")), "mine\n");
+    assert!(read(dir.join(".env")).starts_with("SECRET_KEY=mine\n"));
+}
+
+/// `status` looks into `.venv`: a package installed by hand, or one uninstalled by hand, is not
+/// "in sync", and `--json` names it.
+#[test]
+fn status_reports_packages_installed_by_hand() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let status = |sb: &Sandbox| -> (String, serde_json::Value) {
+        let text = sb.ok("p", &["status"]);
+        let json = assert_success(&sb.run_in("p", &["status", "--json"]));
+        (text, serde_json::from_str(&json).unwrap())
+    };
+    let (text, json) = status(&sb);
+    assert!(text.contains("in sync"), "{text}");
+    assert_eq!(json["unlocked"], serde_json::json!([]), "{json}");
+
+    let uv_pip = |args: &[&str]| {
+        let out = sb
+            .ctx
+            .command(shared_uv())
+            .current_dir(sb.dir("p"))
+            .args(["pip"])
+            .args(args)
+            .args(["--python", ".venv/bin/python"])
+            .env("UV_CACHE_DIR", sb.ctx.cache_dir().join("uv-by-hand"))
+            .output()
+            .unwrap();
+        assert_success(&out);
+    };
+    uv_pip(&["install", "pytz", "--index-url", &sb.index_url()]);
+    uv_pip(&["uninstall", "sqlparse"]);
+    let (text, json) = status(&sb);
+    assert!(!text.contains("in sync"), "{text}");
+    assert!(text.contains("unlocked  pytz==2024.2"), "{text}");
+    assert!(text.contains("missing   sqlparse=="), "{text}");
+    assert_eq!(json["synced"], false, "{json}");
+    assert_eq!(
+        json["unlocked"],
+        serde_json::json!(["pytz==2024.2"]),
+        "{json}"
+    );
+    assert!(
+        json["missing"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sqlparse=="),
+        "{json}"
+    );
+
+    // `sync` makes `.venv` the lock's again.
+    sb.ok("p", &["sync"]);
+    let (text, json) = status(&sb);
+    assert!(text.contains("in sync"), "{text}");
+    assert_eq!(json["unlocked"], serde_json::json!([]), "{json}");
+    assert_eq!(json["missing"], serde_json::json!([]), "{json}");
+}
+
 #[test]
 fn run_passes_exit_codes_env_and_dotenv() {
     let sb = Sandbox::new(&["3.12"]);

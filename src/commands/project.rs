@@ -14,6 +14,7 @@ use crate::error::exit;
 use crate::printer::Printer;
 use crate::project::config::{self, ConfigEdit, CONFIG_FILE};
 use crate::project::sync::{self, Env, LockMode, SyncOptions, SyncReport};
+use crate::project::undo::Snapshot;
 use crate::project::{find_root, Lock, Project, LOCK_FILE};
 use crate::python::{self, Interpreter, PythonRequest};
 use crate::settings::Settings;
@@ -128,25 +129,70 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
     };
     let created = std::fs::symlink_metadata(&dir).is_err();
     fs_err::create_dir_all(&dir)?;
-    let result = init_in(&dir, args, settings, printer);
-    if result.is_err() && created {
-        // A refused pin or a failed download leaves no empty directory behind; `remove_dir`
-        // removes only an empty one, so nothing init did write is lost.
-        let _ = std::fs::remove_dir(&dir);
+    let dir = fs_err::canonicalize(&dir)?;
+    // Everything init may write, as it is now: a failure (Django refusing the name, a failed
+    // sync) takes back what init made and nothing else, so `init` can simply be run again.
+    let module = django::module_name(&project_name(&args, &dir));
+    let snapshot = Snapshot::take(
+        &dir,
+        &[
+            CONFIG_FILE,
+            LOCK_FILE,
+            ".venv",
+            ".env",
+            ".python-version",
+            ".gitignore",
+            ".pyenvx",
+            "manage.py",
+            module.as_str(),
+        ],
+    );
+    let wrote = std::cell::Cell::new(false);
+    let result = init_in(&dir, args, settings, printer, &wrote);
+    if let Err(e) = result {
+        // Before its first write, init has made nothing: what appeared meanwhile is another
+        // process's (a second `init` refused by the clash check must not undo the first).
+        let failed = if wrote.get() {
+            snapshot.restore()
+        } else {
+            Vec::new()
+        };
+        if created {
+            // `remove_dir` removes only an empty directory: what init did not make stays.
+            let _ = std::fs::remove_dir(&dir);
+        }
+        if !failed.is_empty() {
+            return Err(e.context(format!(
+                "init failed, and could not remove all it made: {}",
+                failed.join("; ")
+            )));
+        }
+        return Err(e);
     }
     result
 }
 
-fn init_in(dir: &Path, args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
-    let started = Instant::now();
-    let dir = fs_err::canonicalize(dir)?;
-    let name = match &args.name {
+/// The project's name: `--name`, else the directory's.
+fn project_name(args: &InitArgs, dir: &Path) -> String {
+    match &args.name {
         Some(n) => n.clone(),
         None => dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into()),
-    };
+    }
+}
+
+fn init_in(
+    dir: &Path,
+    args: InitArgs,
+    settings: &Settings,
+    printer: &Printer,
+    wrote: &std::cell::Cell<bool>,
+) -> Result<i32> {
+    let started = Instant::now();
+    let dir = fs_err::canonicalize(dir)?;
+    let name = project_name(&args, &dir);
     let module = django::module_name(&name);
 
     // Never overwrite: check everything init would write before writing anything.
@@ -244,6 +290,7 @@ fn init_in(dir: &Path, args: InitArgs, settings: &Settings, printer: &Printer) -
             &index,
         )
     })?;
+    wrote.set(true);
     crate::python::catalog::write_atomic(&project.config_path(), text.as_bytes())?;
     let lock = Lock::new(
         sync::locked_python(&interp),
@@ -471,7 +518,10 @@ fn apply_pin(
     let mut project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
-    let _guard = sync::project_lock(&project, &reporter)?;
+    // Held from reading pyenvx.toml to the end of the sync: every `add`, `remove` and `pin`
+    // takes it before reading, so none writes text another changed meanwhile.
+    let guard = sync::project_lock(&project, &reporter)?;
+    project.reload()?;
 
     let mut candidate_text = ConfigEdit::open(&project.config_path())?;
     candidate_text.set_project_str(key, value)?;
@@ -510,8 +560,10 @@ fn apply_pin(
         packages,
     );
     lock.save(&project.lock_path())?;
-    drop(_guard);
-    let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+    // Still under the lock: an `add` waiting for it edits what this pin wrote, never the
+    // text from before it.
+    let report = sync::sync_held(&project, &SyncOptions::default(), &env, &guard)?;
+    drop(guard);
     summarize(printer, &report, started);
     let django = lock
         .package("django")
@@ -642,14 +694,18 @@ fn edit_dependencies(
     let project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
+    // Read, edit, resolve and write under the project's sync lock, as `pin` does: two edits
+    // at once would otherwise each write the file as it was before the other.
+    let guard = sync::project_lock(&project, &reporter)?;
     let original = fs_err::read_to_string(project.config_path())?;
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
     edit.save()?;
-    let result =
-        Project::load(&project.root).and_then(|p| sync::sync(&p, &SyncOptions::default(), &env));
+    let result = Project::load(&project.root)
+        .and_then(|p| sync::sync_held(&p, &SyncOptions::default(), &env, &guard));
     match result {
         Ok(report) => {
+            drop(guard);
             summarize(printer, &report, started);
             super::shims::after_change(settings, printer, Some(&project.root));
             Ok(exit::OK)
@@ -751,6 +807,10 @@ struct Status {
     lock_matches_config: bool,
     synced: bool,
     packages: Vec<PackageJson>,
+    /// In `.venv` but not in the lock (installed by hand, or another version): `name==version`.
+    unlocked: Vec<String>,
+    /// In the lock but not in `.venv` (uninstalled by hand): `name==version`.
+    missing: Vec<String>,
     services: Vec<ServiceJson>,
 }
 
@@ -815,6 +875,12 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     let project = Project::from_cwd()?;
     let lock = Lock::load(&project.lock_path())?;
     let inputs = sync::lock_inputs(&project);
+    // Without a lock or a `.venv` there is nothing to compare; the state line says why already.
+    let drift = lock
+        .as_ref()
+        .filter(|_| project.venv_dir().is_dir())
+        .and_then(|l| sync::venv_drift(&project, l).ok())
+        .unwrap_or_default();
     let status = Status {
         root: project.root.clone(),
         name: project.config.name.clone(),
@@ -828,7 +894,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             .map(|p| p.version.clone()),
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
-        synced: sync::is_fresh(&project),
+        synced: sync::is_fresh(&project) && drift == sync::VenvDrift::default(),
         packages: lock
             .as_ref()
             .map(|l| {
@@ -841,6 +907,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
                     .collect()
             })
             .unwrap_or_default(),
+        unlocked: drift.unlocked,
+        missing: drift.missing,
         services: services_status(settings, printer, &project),
     };
     if args.json {
@@ -873,6 +941,18 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         (true, true, true) => "in sync",
     };
     printer.data(format!("state     {state}"));
+    if !status.unlocked.is_empty() {
+        printer.data(format!(
+            "unlocked  {} (in .venv, not in the lock: `pyenvx add` keeps them, `pyenvx sync` removes them)",
+            status.unlocked.join(", ")
+        ));
+    }
+    if !status.missing.is_empty() {
+        printer.data(format!(
+            "missing   {} (in the lock, not in .venv: `pyenvx sync` installs them)",
+            status.missing.join(", ")
+        ));
+    }
     printer.data(format!("packages  {}", status.packages.len()));
     for service in &status.services {
         let line = match (&service.state, &service.error) {

@@ -6,6 +6,7 @@ pub mod lock;
 pub mod pep508;
 pub mod requirements;
 pub mod sync;
+pub mod undo;
 
 use std::path::{Path, PathBuf};
 

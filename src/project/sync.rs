@@ -415,6 +415,36 @@ pub fn is_fresh(project: &Project) -> bool {
     matches!(Lock::load(&project.lock_path()), Ok(Some(lock)) if lock.inputs == lock_inputs(project))
 }
 
+/// How `.venv`'s distributions differ from the lock, as `name==version`: those it holds that the
+/// lock does not (installed by hand, or another version), and the lock's that it lacks. The stamp
+/// behind [`is_fresh`] cannot see a `pip install` made after the sync; this looks.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VenvDrift {
+    pub unlocked: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
+    let venv = Venv::open(&project.venv_dir())?;
+    let installed = store::installed_dists(&venv)?;
+    let unlocked = installed
+        .iter()
+        .filter(|d| lock.package(&d.name).is_none_or(|p| p.version != d.version))
+        .map(|d| format!("{}=={}", d.name, d.version))
+        .collect();
+    let missing = lock
+        .packages
+        .iter()
+        .filter(|p| {
+            !installed
+                .iter()
+                .any(|d| d.name == p.name && d.version == p.version)
+        })
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect();
+    Ok(VenvDrift { unlocked, missing })
+}
+
 fn write_stamp(project: &Project) -> Result<()> {
     if let Some(fp) = lock_fingerprint(&project.lock_path()) {
         crate::python::catalog::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
@@ -434,7 +464,22 @@ pub fn project_lock(project: &Project, reporter: &dyn Reporter) -> Result<FileLo
 
 /// The whole sync: lock if needed (per `opts.mode`), then make `.venv` match.
 pub fn sync(project: &Project, opts: &SyncOptions, env: &Env) -> Result<SyncReport> {
-    let _guard = project_lock(project, env.reporter)?;
+    let guard = project_lock(project, env.reporter)?;
+    // `project` was read before the lock: an `add` or `pin` that held it may have changed
+    // pyenvx.toml since, and syncing to the older text would undo that change in `.venv`.
+    let current = Project::load(&project.root)?;
+    sync_held(&current, opts, env, &guard)
+}
+
+/// [`sync`] for a caller that holds the project's sync lock (taken with [`project_lock`]) and
+/// read `project` under it: an edit of pyenvx.toml and the sync that follows are one step that
+/// no other pyenvx interleaves with.
+pub fn sync_held(
+    project: &Project,
+    opts: &SyncOptions,
+    env: &Env,
+    _held: &FileLock,
+) -> Result<SyncReport> {
     let lock_path = project.lock_path();
     let existing = Lock::load(&lock_path)?;
     let inputs = lock_inputs(project);
