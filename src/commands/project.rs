@@ -211,6 +211,15 @@ fn init_in(dir: &Path, args: InitArgs, settings: &Settings, printer: &Printer) -
             let django = pin.as_deref().map(DjangoSpec::parse).transpose()?;
             let (major, minor) =
                 a.choose_python(&sync::available_versions(&env), django.as_ref())?;
+            printer.info(format!(
+                "  {:<24} Python {major}.{minor}: the newest on offer that every file{} allows",
+                printer.code("→"),
+                if django.is_some() {
+                    " and Django's table"
+                } else {
+                    ""
+                }
+            ));
             python::find_or_install(
                 settings,
                 &env.platform,
