@@ -207,6 +207,22 @@ fn python_pins_add_and_sync_are_checked_too() {
     sb.ok("app", &["pin", "django", "4.2"]);
     let status = sb.ok("app", &["status", "--json"]);
     assert!(status.contains("\"unsupported\": null"), "{status}");
+
+    // pin and add take the flag too, and record their own pair.
+    let out = sb.ok("app", &["pin", "django", "4.1", "--allow-unsupported"]);
+    assert!(out.contains("does not support Python 3.12"), "{out}");
+    std::fs::write(&reqs, "django==3.2.25\n").unwrap();
+    sb.ok(
+        "app",
+        &["add", "-r", "requirements.txt", "--allow-unsupported"],
+    );
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(
+        toml.contains("\"django 4.1 on python 3.12\"")
+            && toml.contains("\"django 3.2 on python 3.12\""),
+        "{toml}"
+    );
+    assert_eq!(sb.django_version("app"), "3.2.25");
 }
 
 #[test]
