@@ -67,6 +67,11 @@ impl DjangoSpec {
         (v.release().len() >= 3).then_some(v)
     }
 
+    /// Whether `version` satisfies this pin.
+    pub fn contains(&self, version: &Version) -> bool {
+        self.specifiers.contains(version)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.raw
     }

@@ -181,9 +181,21 @@ impl Adopted {
     fn read_requirements(&mut self, dir: &Path) -> Result<()> {
         for path in requirements_files(dir) {
             let file = rel(dir, &path);
-            let imported = super::requirements::read(&path)?;
+            // A line pyenvx cannot take (`-e .` in a dev file is common) leaves that file out,
+            // said in the report, rather than stopping the adoption.
+            let imported = match super::requirements::read(&path) {
+                Ok(imported) => imported,
+                Err(e) => {
+                    self.rows.push((file, format!("not read: {e}")));
+                    continue;
+                }
+            };
             let taken = self.take_requirements(&file, &imported.requirements)?;
-            let row = self.describe(&file, taken, &[]);
+            let mut extra = Vec::new();
+            if !imported.ignored.is_empty() {
+                extra.push(format!("{} option(s) ignored", imported.ignored.len()));
+            }
+            let row = self.describe(&file, taken, &extra);
             self.rows.push((file, row));
         }
         Ok(())
@@ -335,6 +347,23 @@ impl Adopted {
         for entry in &self.django {
             if !pins.iter().any(|p| p.1 == entry.1) {
                 pins.push(entry);
+            }
+        }
+        // `Django==4.0.4` in requirements.txt and `django>=4.0,<4.1` in pyproject.toml agree:
+        // the exact pin is the one every other allows.
+        let specs: Vec<Option<DjangoSpec>> =
+            pins.iter().map(|p| DjangoSpec::parse(&p.1).ok()).collect();
+        let exact: Vec<(usize, Version)> = specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.as_ref()?.exact()?)))
+            .collect();
+        if let [(i, version)] = exact.as_slice() {
+            if specs
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| s.contains(version)))
+            {
+                return Ok(Some(pins[*i].1.clone()));
             }
         }
         match pins.as_slice() {
@@ -536,6 +565,30 @@ mod tests {
         assert_eq!(a.dependencies, ["psycopg[binary]"]);
         let offered = versions(&["3.11.7", "3.12.1"]);
         assert_eq!(a.choose_python(&offered, None).unwrap(), (3, 11));
+    }
+
+    #[test]
+    fn agreeing_pins_and_unreadable_files() {
+        let dir = project(&[
+            (
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies=['django>=4.0,<4.1']\n",
+            ),
+            ("requirements.txt", "Django==4.0.10\n"),
+            (
+                "requirements-dev.txt",
+                "-r requirements.txt\n-e .\npytest\n",
+            ),
+        ]);
+        let a = Adopted::read(dir.path()).unwrap();
+        assert_eq!(a.django_pin().unwrap().as_deref(), Some("4.0.10"));
+        let dev = a
+            .rows
+            .iter()
+            .find(|r| r.0 == "requirements-dev.txt")
+            .unwrap();
+        assert!(dev.1.starts_with("not read:"), "{dev:?}");
+        assert!(a.dependencies.is_empty(), "{:?}", a.dependencies);
     }
 
     #[test]
