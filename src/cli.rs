@@ -175,6 +175,10 @@ pub struct InitArgs {
     /// Install pip into the sandbox.
     #[arg(long)]
     pub seed: bool,
+    /// Proceed even when Django does not support the project's Python (Django's own table):
+    /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -197,6 +201,10 @@ pub struct PinArgs {
     /// Ask the index again instead of reusing a resolution made before.
     #[arg(long)]
     pub upgrade: bool,
+    /// Proceed even when Django does not support the project's Python (Django's own table):
+    /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +221,10 @@ pub struct SyncArgs {
     /// Replace a .venv that another tool made (it is moved aside, then deleted).
     #[arg(long)]
     pub replace_venv: bool,
+    /// Proceed even when Django does not support the project's Python (Django's own table):
+    /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +244,10 @@ pub struct AddArgs {
     /// and index options are left to pyenvx's own lock and settings).
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: Vec<std::path::PathBuf>,
+    /// Proceed even when Django does not support the project's Python (Django's own table):
+    /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use crate::user_error;
 
+pub mod support;
+
 /// A Django pin from `pyenvx.toml` or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DjangoSpec {
@@ -52,6 +54,22 @@ impl DjangoSpec {
         let v = Version::from_str(self.raw.trim_start_matches(['<', '>', '=', '!', '~'])).ok()?;
         let r = v.release();
         (r.len() >= 2).then(|| (r[0], r[1]))
+    }
+
+    /// The release this pin names exactly (`5.2.19`, `==5.2.19`), if it names one.
+    pub fn exact(&self) -> Option<Version> {
+        let raw = self.raw.trim();
+        let bare = raw.strip_prefix("==").unwrap_or(raw).trim();
+        if bare.starts_with(['<', '>', '=', '!', '~']) || bare.contains([',', '*']) {
+            return None;
+        }
+        let v = Version::from_str(bare).ok()?;
+        (v.release().len() >= 3).then_some(v)
+    }
+
+    /// Whether `version` satisfies this pin.
+    pub fn contains(&self, version: &Version) -> bool {
+        self.specifiers.contains(version)
     }
 
     pub fn as_str(&self) -> &str {

@@ -775,13 +775,14 @@ fn switching_back_needs_no_network() {
 #[test]
 fn add_takes_a_pip_requirements_file() {
     let sb = Sandbox::new(&["3.12"]);
-    // An existing pip project: init points at its requirements file.
+    // An existing pip project: init adopts it and says what it read from its requirements file
+    // (nothing, here); `add -r` takes what the file gains later.
     let dir = sb.dir("moving");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("requirements.txt"), "").unwrap();
     let out = sb.init_bare("moving", "3.12", "5.2");
     assert!(
-        out.contains("next: pyenvx add -r requirements.txt"),
+        out.contains("Adopting the project") && out.contains("requirements.txt"),
         "{out}"
     );
     fs::write(

@@ -15,7 +15,7 @@ use crate::printer::Printer;
 use crate::project::config::{self, ConfigEdit, CONFIG_FILE};
 use crate::project::sync::{self, Env, LockMode, SyncOptions, SyncReport};
 use crate::project::undo::Snapshot;
-use crate::project::{find_root, Lock, Project, LOCK_FILE};
+use crate::project::{adopt, find_root, Lock, Project, LOCK_FILE};
 use crate::python::{self, Interpreter, PythonRequest};
 use crate::settings::Settings;
 use crate::user_error;
@@ -59,6 +59,7 @@ pub fn sync(args: SyncArgs, settings: &Settings, printer: &Printer) -> Result<i3
         mode,
         upgrade: args.upgrade,
         replace_venv: args.replace_venv,
+        allow_unsupported: args.allow_unsupported,
     };
     let report = sync::sync(&project, &opts, &env)?;
     summarize(printer, &report, started);
@@ -110,7 +111,13 @@ fn default_django(
         .find(|p| p.name == "django")
         .and_then(|p| Version::from_str(&p.version).ok())
         .context("the installer resolved `django` without a Django")?;
+    let python = django::support::minor_of(interp.version());
     for (major, minor) in django::lts_candidates(&newest) {
+        if django::support::check_series((major, minor), python)
+            == django::support::Verdict::Unsupported
+        {
+            continue;
+        }
         let spec = DjangoSpec::parse(&format!("{major}.{minor}"))?;
         if sync::resolve_with(env, get_uv, interp, &[spec.requirement()], &index, false).is_ok() {
             return Ok(spec);
@@ -194,6 +201,14 @@ fn init_in(
     let dir = fs_err::canonicalize(dir)?;
     let name = project_name(&args, &dir);
     let module = django::module_name(&name);
+    // A directory with a manage.py, pyproject.toml, Pipfile or requirements file is a project
+    // already: adopt it (read its pins, write only pyenvx's files) instead of starting one.
+    let adopted = if adopt::is_existing_project(&dir) {
+        Some(adopt::Adopted::read(&dir)?)
+    } else {
+        None
+    };
+    let startproject_wanted = !args.no_startproject && adopted.is_none();
 
     // Never overwrite: check everything init would write before writing anything.
     let mut clashes: Vec<String> = [CONFIG_FILE, LOCK_FILE, ".venv"]
@@ -201,7 +216,7 @@ fn init_in(
         .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
         .map(|f| f.to_string())
         .collect();
-    if !args.no_startproject {
+    if startproject_wanted {
         for f in ["manage.py", module.as_str()] {
             if std::fs::symlink_metadata(dir.join(f)).is_ok() {
                 clashes.push(f.to_string());
@@ -219,14 +234,46 @@ fn init_in(
 
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
-    let interp = match &args.python {
-        Some(req) => python::find_or_install(
+    if let Some(adopted) = &adopted {
+        printer.info(format!("Adopting the project in {}:", dir.display()));
+        for (file, took) in &adopted.rows {
+            printer.info(format!("  {:<24} {took}", printer.code(file)));
+        }
+    }
+    // The project's own Django pin, as its files wrote it, unless `--django` says otherwise.
+    let adopted_django = match (&args.django, &adopted) {
+        (None, Some(a)) => a.django_pin()?,
+        _ => None,
+    };
+    let interp = match (&args.python, &adopted) {
+        (Some(req), _) => python::find_or_install(
             settings,
             &env.platform,
             &PythonRequest::parse(req)?,
             &reporter,
         )?,
-        None => default_python(&env)?,
+        (None, Some(a)) => {
+            let pin = args.django.clone().or_else(|| adopted_django.clone());
+            let django = pin.as_deref().map(DjangoSpec::parse).transpose()?;
+            let (major, minor) =
+                a.choose_python(&sync::available_versions(&env), django.as_ref())?;
+            printer.info(format!(
+                "  {:<24} Python {major}.{minor}: the newest on offer that every file{} allows",
+                printer.code("→"),
+                if django.is_some() {
+                    " and Django's table"
+                } else {
+                    ""
+                }
+            ));
+            python::find_or_install(
+                settings,
+                &env.platform,
+                &PythonRequest::parse(&format!("{major}.{minor}"))?,
+                &reporter,
+            )?
+        }
+        (None, None) => default_python(&env)?,
     };
     let python_pin = args
         .python
@@ -241,6 +288,9 @@ fn init_in(
         dependencies.push("dj-database-url".to_string());
         dependencies.push("psycopg[binary]".to_string());
     }
+    if let Some(adopted) = &adopted {
+        dependencies.extend(adopted.dependencies.iter().cloned());
+    }
     // A provisional project, in memory, so index settings and resolution work before any file exists.
     let provisional_text = config::render_new(&name, &python_pin, None, &dependencies, args.seed);
     let provisional = Project {
@@ -249,7 +299,7 @@ fn init_in(
     };
     let index = env.index(&provisional);
     let get_uv = || env.uv(&index);
-    let django_spec = match &args.django {
+    let django_spec = match args.django.as_ref().or(adopted_django.as_ref()) {
         Some(spec) => DjangoSpec::parse(spec)?,
         None => default_django(&env, &provisional, &interp, &get_uv)?,
     };
@@ -260,10 +310,15 @@ fn init_in(
         &dependencies,
         args.seed,
     );
-    if args.db == DbChoice::Postgres {
-        // The major of the binaries `db up` will use: the machine's newest, else the download.
+    let compose_major = adopted
+        .as_ref()
+        .and_then(|a| a.postgres.as_ref())
+        .map(|p| p.1);
+    if args.db == DbChoice::Postgres || compose_major.is_some() {
+        // The major the project's compose file runs, else the binaries `db up` will use: the
+        // machine's newest, else the download.
         text.push_str(&crate::services::init_table(
-            crate::services::postgres::default_major(),
+            compose_major.unwrap_or_else(crate::services::postgres::default_major),
         ));
     }
     let project = Project {
@@ -271,13 +326,22 @@ fn init_in(
         config: config::Config::parse(&text, &dir.join(CONFIG_FILE))?,
     };
     // Resolve before writing: an impossible pin leaves the directory as it was.
-    let packages = sync::resolve_with(
+    let allow = |_| args.allow_unsupported;
+    let suggest = |key: &str, value: &str| format!("`--{key} {value}`");
+    let available = sync::available_minors_fn(&env);
+    let policy = django::support::Policy {
+        allow: &allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    let (packages, allowed) = sync::resolve_supported(
         &env,
         &get_uv,
         &interp,
-        &project.config.requirements(),
+        &project.config,
         &index,
         false,
+        &policy,
     )
     .map_err(|e| {
         explain_incompatible(
@@ -292,20 +356,33 @@ fn init_in(
     })?;
     wrote.set(true);
     crate::python::catalog::write_atomic(&project.config_path(), text.as_bytes())?;
+    let mut project = project;
+    if let Some(pair) = allowed {
+        sync::record_allowed(&project, pair)?;
+        project.reload()?;
+    }
     let lock = Lock::new(
         sync::locked_python(&interp),
         sync::lock_inputs(&project),
         packages,
     );
     lock.save(&project.lock_path())?;
-    ensure_gitignore(&dir)?;
+    if adopted.is_some() {
+        // An adopted project keeps its own ignore rules: only what pyenvx itself creates.
+        ensure_gitignore(&dir, &[".venv/", ".pyenvx/"])?;
+    } else {
+        ensure_gitignore(
+            &dir,
+            &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
+        )?;
+    }
     if args.db == DbChoice::Postgres {
         // Credentials, a port, and `.env` (0600) with DATABASE_URL.
         crate::services::init_project(&settings.dirs, &project)?;
     }
     let report = sync::sync(&project, &SyncOptions::default(), &env)?;
 
-    if !args.no_startproject {
+    if startproject_wanted {
         startproject(&project, &module, args.drf, args.db == DbChoice::Postgres)?;
     }
     summarize(printer, &report, started);
@@ -316,7 +393,7 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    if dir.join("requirements.txt").is_file() {
+    if adopted.is_none() && dir.join("requirements.txt").is_file() {
         // An existing pip project: its requirements are one command away.
         printer.info(format!(
             "  next: {} (this directory has one)",
@@ -326,7 +403,7 @@ fn init_in(
     if args.db == DbChoice::Postgres {
         printer.info(format!("  next: {}", printer.code("pyenvx db up")));
     }
-    if !args.no_startproject {
+    if startproject_wanted || dir.join("manage.py").is_file() {
         printer.info(format!(
             "  next: {}",
             printer.code(
@@ -338,11 +415,11 @@ fn init_in(
     Ok(exit::OK)
 }
 
-fn ensure_gitignore(dir: &Path) -> Result<()> {
+fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
     let path = dir.join(".gitignore");
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     let mut add = String::new();
-    for line in [".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"] {
+    for &line in lines {
         if !existing.lines().any(|l| l.trim() == line) {
             add.push_str(line);
             add.push('\n');
@@ -512,7 +589,7 @@ fn apply_pin(
     printer: &Printer,
     key: &str,
     value: &str,
-    upgrade: bool,
+    (upgrade, allow_unsupported): (bool, bool),
 ) -> Result<i32> {
     let started = Instant::now();
     let mut project = Project::from_cwd()?;
@@ -532,13 +609,22 @@ fn apply_pin(
     let index = env.index(&candidate);
     let get_uv = || env.uv(&index);
     let interp = sync::interpreter(&candidate, None, &env)?;
-    let packages = sync::resolve_with(
+    let allow = |pair| allow_unsupported || candidate.config.allow_unsupported.contains(&pair);
+    let suggest = |key: &str, value: &str| format!("`pyenvx pin {key} {value}`");
+    let available = sync::available_minors_fn(&env);
+    let policy = django::support::Policy {
+        allow: &allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    let (packages, allowed) = sync::resolve_supported(
         &env,
         &get_uv,
         &interp,
-        &candidate.config.requirements(),
+        &candidate.config,
         &index,
         upgrade,
+        &policy,
     )
     .map_err(|e| {
         explain_incompatible(
@@ -552,6 +638,9 @@ fn apply_pin(
         )
     })?;
 
+    if let Some(pair) = allowed {
+        candidate_text.allow_unsupported(pair)?;
+    }
     candidate_text.save()?;
     project.reload()?;
     let lock = Lock::new(
@@ -578,12 +667,24 @@ fn apply_pin(
 
 pub fn pin_python(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     PythonRequest::parse(&args.spec)?;
-    apply_pin(settings, printer, "python", &args.spec, args.upgrade)
+    apply_pin(
+        settings,
+        printer,
+        "python",
+        &args.spec,
+        (args.upgrade, args.allow_unsupported),
+    )
 }
 
 pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     DjangoSpec::parse(&args.spec)?;
-    apply_pin(settings, printer, "django", &args.spec, args.upgrade)
+    apply_pin(
+        settings,
+        printer,
+        "django",
+        &args.spec,
+        (args.upgrade, args.allow_unsupported),
+    )
 }
 
 pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
@@ -621,7 +722,7 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
             }
         }
     }
-    edit_dependencies(settings, printer, |edit| {
+    edit_dependencies(settings, printer, args.allow_unsupported, |edit| {
         if let Some(pin) = &django_pin {
             edit.set_project_str("django", pin)?;
         }
@@ -663,7 +764,7 @@ fn django_requirement(req: &str) -> Result<Option<(String, Option<String>)>> {
 }
 
 pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
-    edit_dependencies(settings, printer, |edit| {
+    edit_dependencies(settings, printer, false, |edit| {
         let missing = edit.remove_dependencies(&args.packages)?;
         if !missing.is_empty() {
             let django = missing
@@ -688,6 +789,7 @@ pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Resul
 fn edit_dependencies(
     settings: &Settings,
     printer: &Printer,
+    allow_unsupported: bool,
     change: impl FnOnce(&mut ConfigEdit) -> Result<()>,
 ) -> Result<i32> {
     let started = Instant::now();
@@ -701,8 +803,12 @@ fn edit_dependencies(
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
     edit.save()?;
-    let result = Project::load(&project.root)
-        .and_then(|p| sync::sync_held(&p, &SyncOptions::default(), &env, &guard));
+    let opts = SyncOptions {
+        allow_unsupported,
+        ..SyncOptions::default()
+    };
+    let result =
+        Project::load(&project.root).and_then(|p| sync::sync_held(&p, &opts, &env, &guard));
     match result {
         Ok(report) => {
             drop(guard);
@@ -803,6 +909,8 @@ struct Status {
     dependencies: Vec<String>,
     python: Option<String>,
     django: Option<String>,
+    /// Set when Django does not support the locked Python (Django's own table).
+    unsupported: Option<String>,
     locked: bool,
     lock_matches_config: bool,
     synced: bool,
@@ -892,6 +1000,14 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             .as_ref()
             .and_then(|l| l.package("django"))
             .map(|p| p.version.clone()),
+        unsupported: lock.as_ref().and_then(|l| {
+            let django = l.package("django")?;
+            django::support::status_note(
+                &django.version,
+                &l.python.version,
+                &project.config.allow_unsupported,
+            )
+        }),
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
         synced: sync::is_fresh(&project) && drift == sync::VenvDrift::default(),
@@ -931,6 +1047,9 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         or_dash(&status.django),
         or_dash(&status.django_pin)
     ));
+    if let Some(note) = &status.unsupported {
+        printer.data(format!("warning   {note}"));
+    }
     if !status.dependencies.is_empty() {
         printer.data(format!("deps      {}", status.dependencies.join(", ")));
     }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::django::support::Pair;
 use crate::django::DjangoSpec;
 use crate::error::UserError;
 use crate::python::PythonRequest;
@@ -30,6 +31,9 @@ pub struct Config {
     pub seed: bool,
     /// `[services.*]` tables, interpreted by the services module.
     pub services: toml::Table,
+    /// Django/Python pairs Django does not support that the user chose to run anyway
+    /// (`allow-unsupported = ["django 3.2 on python 3.13"]`).
+    pub allow_unsupported: Vec<Pair>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +55,8 @@ struct RawProject {
     django: Option<Spanned<String>>,
     #[serde(default)]
     dependencies: Vec<Spanned<String>>,
+    #[serde(default, rename = "allow-unsupported")]
+    allow_unsupported: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +302,19 @@ impl Config {
             }
             services.insert(name, value.into_inner());
         }
+        let mut allow_unsupported = Vec::new();
+        for (i, pair) in project.allow_unsupported.into_iter().enumerate() {
+            let parsed = pair.get_ref().parse::<Pair>().map_err(|e| {
+                config_error(
+                    path,
+                    text,
+                    pair.span().start,
+                    &format!("project.allow-unsupported[{i}]"),
+                    e,
+                )
+            })?;
+            allow_unsupported.push(parsed);
+        }
         let tool = raw.tool.and_then(|t| t.pyenvx);
         Ok(Self {
             path: path.to_path_buf(),
@@ -310,6 +329,7 @@ impl Config {
                 .unwrap_or_default(),
             seed: tool.as_ref().is_some_and(|t| t.seed),
             services,
+            allow_unsupported,
         })
     }
 
@@ -427,6 +447,25 @@ impl ConfigEdit {
                 }
                 None => deps.push(req.as_str()),
             }
+        }
+        Ok(())
+    }
+
+    /// Record an unsupported Django/Python pair the user chose to run (once).
+    pub fn allow_unsupported(&mut self, pair: Pair) -> Result<()> {
+        let project = self.project()?;
+        if !project.contains_key("allow-unsupported") {
+            project.insert(
+                "allow-unsupported",
+                toml_edit::value(toml_edit::Array::new()),
+            );
+        }
+        let list = project["allow-unsupported"]
+            .as_array_mut()
+            .context("`project.allow-unsupported` is not an array")?;
+        let entry = pair.to_string();
+        if !list.iter().any(|v| v.as_str() == Some(entry.as_str())) {
+            list.push(entry);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! A project: the directory holding `pyenvx.toml`, its lock, its `.python-version` and its
 //! `.venv`, found by walking up from the working directory.
 
+pub mod adopt;
 pub mod config;
 pub mod lock;
 pub mod pep508;

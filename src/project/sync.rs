@@ -11,9 +11,11 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::django::support::{self, Minor, Pair, Policy};
 use crate::filelock::FileLock;
 use crate::installer::{self, Dist, IndexSettings, Resolved, Uv};
 use crate::platform::Platform;
+use crate::project::config::{Config, ConfigEdit};
 use crate::project::lock::{Lock, LockInputs, LockedPython};
 use crate::project::Project;
 use crate::python::{self, Interpreter, PythonRequest};
@@ -99,6 +101,9 @@ pub struct SyncOptions {
     pub upgrade: bool,
     /// Replace a `.venv` that another tool made.
     pub replace_venv: bool,
+    /// Let a Django/Python pair Django does not support through, with a warning, and record it
+    /// in `pyenvx.toml` (`--allow-unsupported`).
+    pub allow_unsupported: bool,
 }
 
 /// What a sync changed, for the summary line.
@@ -109,6 +114,8 @@ pub struct SyncReport {
     pub relocked: bool,
     pub venv_created: bool,
     pub python: String,
+    /// The unsupported Django/Python pair this sync let through, if any.
+    pub allowed: Option<Pair>,
 }
 
 /// The inputs `pyenvx.toml` gives the resolver.
@@ -521,7 +528,7 @@ pub fn sync_held(
                     &interp,
                     &inputs,
                     &index,
-                    opts.upgrade,
+                    (opts.upgrade, opts.allow_unsupported),
                     env,
                     &get_uv,
                     &mut report,
@@ -529,6 +536,17 @@ pub fn sync_held(
             }
         }
     };
+
+    // A lock made before the support table, or by hand, is checked too: before .venv changes.
+    let allowed = if report.relocked {
+        report.allowed
+    } else {
+        check_locked_pair(project, &lock, &interp, opts, env)?
+    };
+    if let (true, Some(pair)) = (opts.allow_unsupported, allowed) {
+        record_allowed(project, pair)?;
+    }
+    report.allowed = allowed;
 
     let (venv, created) = ensure_venv(project, &interp, opts.replace_venv, env)?;
     report.venv_created = created;
@@ -547,16 +565,155 @@ fn relock(
     interp: &Interpreter,
     inputs: &LockInputs,
     index: &IndexSettings,
-    upgrade: bool,
+    (upgrade, allow_unsupported): (bool, bool),
     env: &Env,
     get_uv: &dyn Fn() -> Result<Uv>,
     report: &mut SyncReport,
 ) -> Result<(Lock, Interpreter)> {
-    let packages = resolve_with(env, get_uv, interp, &inputs.requirements, index, upgrade)?;
+    let policy_allow = |pair: Pair| opts_allow(project, allow_unsupported, pair);
+    let available = available_minors_fn(env);
+    let suggest = |key: &str, value: &str| format!("`pyenvx pin {key} {value}`");
+    let policy = Policy {
+        allow: &policy_allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    let (packages, allowed) = resolve_supported(
+        env,
+        get_uv,
+        interp,
+        &project.config,
+        index,
+        upgrade,
+        &policy,
+    )?;
     let lock = Lock::new(locked_python(interp), inputs.clone(), packages);
     lock.save(&project.lock_path())?;
     report.relocked = true;
+    report.allowed = allowed;
     Ok((lock, interp.clone()))
+}
+
+/// Whether `pair` may run: allowed on the command line, or recorded in `pyenvx.toml`.
+fn opts_allow(project: &Project, allow_unsupported: bool, pair: Pair) -> bool {
+    allow_unsupported || project.config.allow_unsupported.contains(&pair)
+}
+
+/// The locked Django on the locked Python, checked against Django's support table.
+fn check_locked_pair(
+    project: &Project,
+    lock: &Lock,
+    interp: &Interpreter,
+    opts: &SyncOptions,
+    env: &Env,
+) -> Result<Option<Pair>> {
+    let Some(django) = lock.package("django") else {
+        return Ok(None);
+    };
+    let allow = |pair: Pair| opts_allow(project, opts.allow_unsupported, pair);
+    let available = available_minors_fn(env);
+    let suggest = |key: &str, value: &str| format!("`pyenvx pin {key} {value}`");
+    let policy = Policy {
+        allow: &allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    let (warnings, allowed) = support::check_resolved(&django.version, interp.version(), &policy)?;
+    for w in warnings {
+        env.reporter.warn(&w);
+    }
+    Ok(allowed)
+}
+
+/// Add an unsupported pair the user let through to `pyenvx.toml`, so later commands accept it.
+pub fn record_allowed(project: &Project, pair: Pair) -> Result<()> {
+    if project.config.allow_unsupported.contains(&pair) {
+        return Ok(());
+    }
+    let mut edit = ConfigEdit::open(&project.config_path())?;
+    edit.allow_unsupported(pair)?;
+    edit.save()
+}
+
+/// Resolve the project's requirements for `interp` after checking its Django against Django's
+/// own support table: an unsupported pair is refused before anything is resolved or written,
+/// unless `policy` lets it through; where only later patch releases support the pair, their
+/// floor joins the resolution (Django 3.2 on 3.10 resolves `>=3.2.9`). Returns the resolution
+/// and the unsupported pair that was let through.
+pub fn resolve_supported(
+    env: &Env,
+    get_uv: &dyn Fn() -> Result<Uv>,
+    interp: &Interpreter,
+    config: &Config,
+    index: &IndexSettings,
+    upgrade: bool,
+    policy: &Policy,
+) -> Result<(Vec<Resolved>, Option<Pair>)> {
+    let checked = support::check_pin(
+        &config.requirements(),
+        config.django.as_ref(),
+        interp.version(),
+        policy,
+    )?;
+    for w in &checked.warnings {
+        env.reporter.warn(w);
+    }
+    let packages = resolve_with(env, get_uv, interp, &checked.requirements, index, upgrade)?;
+    let mut allowed = checked.allowed;
+    // A range pin, or Django pulled in by a dependency: the release chosen is what runs.
+    let named_series = config.django.as_ref().and_then(|d| d.series()).is_some();
+    if !named_series {
+        if let Some(django) = packages.iter().find(|p| p.name == "django") {
+            let (warnings, let_through) =
+                support::check_resolved(&django.version, interp.version(), policy)?;
+            for w in warnings {
+                env.reporter.warn(&w);
+            }
+            allowed = allowed.or(let_through);
+        }
+    }
+    Ok((packages, allowed))
+}
+
+/// Python minors on this machine or downloadable, listed once on first need (only a refusal
+/// needs them, to suggest a Python that can be had).
+pub fn available_minors_fn<'a>(env: &'a Env<'a>) -> impl Fn(Minor) -> bool + 'a {
+    let cell = std::cell::OnceCell::new();
+    move |minor: Minor| cell.get_or_init(|| available_minors(env)).contains(&minor)
+}
+
+/// Every stable Python minor managed, found, or in the download catalog.
+pub fn available_minors(env: &Env) -> Vec<Minor> {
+    let mut minors: Vec<Minor> = available_versions(env)
+        .iter()
+        .map(support::minor_of)
+        .collect();
+    minors.dedup();
+    minors
+}
+
+/// Every stable Python version managed, found, or in the download catalog, oldest first.
+pub fn available_versions(env: &Env) -> Vec<pep440_rs::Version> {
+    let mut versions: Vec<pep440_rs::Version> = Vec::new();
+    if let Ok(installs) = python::managed::list(&env.settings.dirs, &env.platform) {
+        versions.extend(installs.iter().map(|i| i.version().clone()));
+    }
+    if let Ok(found) = python::discovery::find_all(&env.settings.dirs, &env.settings.shim_dirs()) {
+        versions.extend(found.into_iter().map(|f| f.version));
+    }
+    if let Ok(downloads) = python::catalog::load(
+        &env.settings.dirs,
+        &env.settings.catalog,
+        &env.platform,
+        true,
+        env.reporter,
+    ) {
+        versions.extend(downloads.into_iter().map(|d| d.version));
+    }
+    versions.retain(|v| !v.any_prerelease());
+    versions.sort();
+    versions.dedup();
+    versions
 }
 
 /// Resolve `requirements` for `interp`, reusing an earlier answer for the very same inputs and
@@ -642,9 +799,19 @@ fn resolution_cache_path(
 }
 
 fn write_python_version(project: &Project, interp: &Interpreter) -> Result<()> {
-    let want = format!("{}\n", minor_string(interp));
+    let minor = minor_string(interp);
+    let want = format!("{minor}\n");
     let path = project.python_version_file();
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(want.as_str()) {
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    // A project's own `.python-version` (`3.10.4`, from before pyenvx) is kept while it names
+    // the minor in use: pyenvx never rewrites a project's file to say the same thing.
+    let same_minor = existing.lines().next().is_some_and(|l| {
+        let l = l.trim();
+        l == minor
+            || l.strip_prefix(minor.as_str())
+                .is_some_and(|r| r.starts_with('.'))
+    });
+    if existing != want && !same_minor {
         crate::python::catalog::write_atomic(&path, want.as_bytes())?;
     }
     Ok(())

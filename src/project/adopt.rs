@@ -1,0 +1,629 @@
+//! Adopting a project that already exists: reading what its own files say about its Python,
+//! its Django and its database, so `pyenvx init` in a cloned Django project builds the sandbox
+//! the project was written for instead of the newest one.
+//!
+//! Nothing here writes: the project's files stay as the project wrote them. What each file
+//! gave is kept with its name, so `init` can show the user where every choice came from, and
+//! sources that disagree are reported rather than one picked silently.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::Result;
+use pep440_rs::{Version, VersionSpecifiers};
+
+use crate::django::support::{self, Minor, Verdict};
+use crate::django::DjangoSpec;
+use crate::user_error;
+
+/// What one of the project's files said about the Python it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonSource {
+    /// One minor (`FROM python:3.10.4-slim`, `python-3.10.2`, `python_version = "3.10"`).
+    Minor(Minor),
+    /// A range (`requires-python = ">=3.10"`).
+    Range(VersionSpecifiers),
+}
+
+/// Everything read from an existing project.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    /// One row per file read: the file (relative to the project) and what was taken from it.
+    pub rows: Vec<(String, String)>,
+    /// What each file said about Python.
+    pub python: Vec<(String, PythonSource)>,
+    /// Django pins as the files wrote them (`4.0.4`, `>=4.0,<4.1`), with their file.
+    pub django: Vec<(String, String)>,
+    /// The other requirements, as written, first occurrence of each package kept.
+    pub dependencies: Vec<String>,
+    /// The PostgreSQL major of a compose file's `image: postgres:N`.
+    pub postgres: Option<(String, u32)>,
+}
+
+/// The files that make a directory an existing project to adopt.
+pub fn is_existing_project(dir: &Path) -> bool {
+    dir.join("manage.py").is_file()
+        || dir.join("pyproject.toml").is_file()
+        || dir.join("Pipfile").is_file()
+        || !requirements_files(dir).is_empty()
+}
+
+/// `requirements*.txt` at the top, then `requirements/*.txt`, in name order.
+fn requirements_files(dir: &Path) -> Vec<PathBuf> {
+    let mut top: Vec<PathBuf> = read_dir_sorted(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("requirements") && n.ends_with(".txt"))
+        })
+        .collect();
+    top.extend(
+        read_dir_sorted(&dir.join("requirements"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "txt")),
+    );
+    top.retain(|p| p.is_file());
+    top
+}
+
+fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn rel(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `X.Y` from the start of `text` (`3.10.4-slim`, `3.10`).
+fn leading_minor(text: &str) -> Option<Minor> {
+    let re = regex::Regex::new(r"^(\d+)\.(\d+)").ok()?;
+    let c = re.captures(text.trim())?;
+    Some((c[1].parse().ok()?, c[2].parse().ok()?))
+}
+
+impl Adopted {
+    /// Read every source pyenvx understands in `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let mut out = Self::default();
+        out.read_pyproject(dir)?;
+        out.read_requirements(dir)?;
+        out.read_pipfile(dir)?;
+        out.read_runtime_txt(dir);
+        out.read_python_version(dir);
+        out.read_dockerfile(dir);
+        out.read_compose(dir);
+        Ok(out)
+    }
+
+    fn take_requirements(&mut self, file: &str, requirements: &[String]) -> Result<usize> {
+        let mut taken = 0;
+        for req in requirements {
+            let name = super::config::requirement_name(req)?;
+            if name == "django" {
+                if let Some(pin) = django_pin(req)? {
+                    self.django.push((file.to_string(), pin));
+                }
+                continue;
+            }
+            let known = self
+                .dependencies
+                .iter()
+                .any(|d| super::config::requirement_name(d).is_ok_and(|n| n == name));
+            if !known {
+                self.dependencies.push(req.clone());
+                taken += 1;
+            }
+        }
+        Ok(taken)
+    }
+
+    fn describe(&self, file: &str, deps: usize, extra: &[String]) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some((_, pin)) = self.django.iter().rev().find(|(f, _)| f == file) {
+            parts.push(format!("Django {pin}"));
+        }
+        parts.extend(extra.iter().cloned());
+        if deps > 0 {
+            parts.push(format!(
+                "{deps} dependenc{}",
+                if deps == 1 { "y" } else { "ies" }
+            ));
+        }
+        if parts.is_empty() {
+            "nothing new".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    fn read_pyproject(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join("pyproject.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let doc: toml::Table = toml::from_str(&text)
+            .map_err(|e| user_error!("{}: {}", path.display(), e.message().trim()))?;
+        let Some(project) = doc.get("project").and_then(|p| p.as_table()) else {
+            return Ok(());
+        };
+        let mut extra = Vec::new();
+        if let Some(rp) = project.get("requires-python").and_then(|v| v.as_str()) {
+            let specs = VersionSpecifiers::from_str(rp).map_err(|e| {
+                user_error!("{}: invalid requires-python `{rp}`: {e}", path.display())
+            })?;
+            self.python
+                .push(("pyproject.toml".into(), PythonSource::Range(specs)));
+            extra.push(format!("Python {rp}"));
+        }
+        let deps: Vec<String> = project
+            .get("dependencies")
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let taken = self.take_requirements("pyproject.toml", &deps)?;
+        let row = self.describe("pyproject.toml", taken, &extra);
+        self.rows.push(("pyproject.toml".into(), row));
+        Ok(())
+    }
+
+    fn read_requirements(&mut self, dir: &Path) -> Result<()> {
+        for path in requirements_files(dir) {
+            let file = rel(dir, &path);
+            // A line pyenvx cannot take (`-e .` in a dev file is common) leaves that file out,
+            // said in the report, rather than stopping the adoption.
+            let imported = match super::requirements::read(&path) {
+                Ok(imported) => imported,
+                Err(e) => {
+                    self.rows.push((file, format!("not read: {e}")));
+                    continue;
+                }
+            };
+            let taken = self.take_requirements(&file, &imported.requirements)?;
+            let mut extra = Vec::new();
+            if !imported.ignored.is_empty() {
+                extra.push(format!("{} option(s) ignored", imported.ignored.len()));
+            }
+            let row = self.describe(&file, taken, &extra);
+            self.rows.push((file, row));
+        }
+        Ok(())
+    }
+
+    fn read_pipfile(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join("Pipfile");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let doc: toml::Table = toml::from_str(&text)
+            .map_err(|e| user_error!("{}: {}", path.display(), e.message().trim()))?;
+        let mut extra = Vec::new();
+        let requires = doc.get("requires").and_then(|r| r.as_table());
+        let version = requires.and_then(|r| {
+            r.get("python_full_version")
+                .or_else(|| r.get("python_version"))
+                .and_then(|v| v.as_str())
+        });
+        if let Some(minor) = version.and_then(leading_minor) {
+            self.python
+                .push(("Pipfile".into(), PythonSource::Minor(minor)));
+            extra.push(format!("Python {}.{}", minor.0, minor.1));
+        }
+        let mut reqs = Vec::new();
+        if let Some(packages) = doc.get("packages").and_then(|p| p.as_table()) {
+            for (name, value) in packages {
+                // `"*"`, `"==4.0.4"`, or `{version = "…", extras = […]}`; git/path entries
+                // have no place in the lock and are left out.
+                let (version, extras) = match value {
+                    toml::Value::String(s) => (s.clone(), Vec::new()),
+                    toml::Value::Table(t)
+                        if !["path", "git", "file", "editable", "ref"]
+                            .iter()
+                            .any(|k| t.contains_key(*k)) =>
+                    {
+                        (
+                            t.get("version")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("*")
+                                .to_string(),
+                            t.get("extras")
+                                .and_then(|e| e.as_array())
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.as_str().map(str::to_string))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        )
+                    }
+                    _ => continue,
+                };
+                let extras = if extras.is_empty() {
+                    String::new()
+                } else {
+                    format!("[{}]", extras.join(","))
+                };
+                let version = if version.trim() == "*" {
+                    String::new()
+                } else {
+                    version
+                };
+                reqs.push(format!("{name}{extras}{version}"));
+            }
+        }
+        let taken = self.take_requirements("Pipfile", &reqs)?;
+        let row = self.describe("Pipfile", taken, &extra);
+        self.rows.push(("Pipfile".into(), row));
+        Ok(())
+    }
+
+    fn read_runtime_txt(&mut self, dir: &Path) {
+        let Ok(text) = std::fs::read_to_string(dir.join("runtime.txt")) else {
+            return;
+        };
+        let value = text.trim();
+        if let Some(minor) = leading_minor(value.trim_start_matches("python-")) {
+            self.python
+                .push(("runtime.txt".into(), PythonSource::Minor(minor)));
+            self.rows
+                .push(("runtime.txt".into(), format!("Python {value}")));
+        }
+    }
+
+    fn read_python_version(&mut self, dir: &Path) {
+        let Ok(text) = std::fs::read_to_string(dir.join(".python-version")) else {
+            return;
+        };
+        let first = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .find(|l| !l.is_empty());
+        if let Some((line, minor)) = first.and_then(|l| Some((l, leading_minor(l)?))) {
+            self.python
+                .push((".python-version".into(), PythonSource::Minor(minor)));
+            self.rows
+                .push((".python-version".into(), format!("Python {line}")));
+        }
+    }
+
+    fn read_dockerfile(&mut self, dir: &Path) {
+        let Ok(text) = std::fs::read_to_string(dir.join("Dockerfile")) else {
+            return;
+        };
+        let re = regex::Regex::new(
+            r"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(?:\S+/)?python:(\d+\.\d+[^\s]*)",
+        )
+        .expect("valid regex");
+        // A multi-stage build names the runtime last.
+        if let Some(c) = re.captures_iter(&text).last() {
+            if let Some(minor) = leading_minor(&c[1]) {
+                self.python
+                    .push(("Dockerfile".into(), PythonSource::Minor(minor)));
+                self.rows.push((
+                    "Dockerfile".into(),
+                    format!("Python {}.{} (FROM python:{})", minor.0, minor.1, &c[1]),
+                ));
+            }
+        }
+    }
+
+    fn read_compose(&mut self, dir: &Path) {
+        let re = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?postgres:(\d+)"#)
+            .expect("valid regex");
+        for name in [
+            "compose.yaml",
+            "compose.yml",
+            "docker-compose.yml",
+            "docker-compose.yaml",
+        ] {
+            let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+                continue;
+            };
+            if let Some(major) = re.captures(&text).and_then(|c| c[1].parse::<u32>().ok()) {
+                self.postgres = Some((name.to_string(), major));
+                self.rows.push((
+                    name.to_string(),
+                    format!("PostgreSQL {major} ([services.db])"),
+                ));
+                return;
+            }
+        }
+    }
+
+    /// The Django pin every source agrees on; sources that disagree are an error naming them.
+    pub fn django_pin(&self) -> Result<Option<String>> {
+        let mut pins: Vec<&(String, String)> = Vec::new();
+        for entry in &self.django {
+            if !pins.iter().any(|p| p.1 == entry.1) {
+                pins.push(entry);
+            }
+        }
+        // `Django==4.0.4` in requirements.txt and `django>=4.0,<4.1` in pyproject.toml agree:
+        // the exact pin is the one every other allows.
+        let specs: Vec<Option<DjangoSpec>> =
+            pins.iter().map(|p| DjangoSpec::parse(&p.1).ok()).collect();
+        let exact: Vec<(usize, Version)> = specs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.as_ref()?.exact()?)))
+            .collect();
+        if let [(i, version)] = exact.as_slice() {
+            if specs
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| s.contains(version)))
+            {
+                return Ok(Some(pins[*i].1.clone()));
+            }
+        }
+        match pins.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.1.clone())),
+            many => Err(user_error!(
+                hint = "pass the one to use: `pyenvx init --django …` (the project's files stay as they are)",
+                "the project's files pin Django differently: {}",
+                many.iter()
+                    .map(|(f, p)| format!("{p} in {f}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The newest Python in `offered` that every source allows and Django supports. Sources
+    /// naming different minors are an error naming them, not a guess.
+    pub fn choose_python(&self, offered: &[Version], django: Option<&DjangoSpec>) -> Result<Minor> {
+        let minors: Vec<&(String, PythonSource)> = self
+            .python
+            .iter()
+            .filter(|(_, s)| matches!(s, PythonSource::Minor(_)))
+            .collect();
+        let first_minor = minors.first().and_then(|(_, s)| match s {
+            PythonSource::Minor(m) => Some(*m),
+            PythonSource::Range(_) => None,
+        });
+        if let Some(first) = first_minor {
+            if minors.iter().any(|(_, s)| *s != PythonSource::Minor(first)) {
+                return Err(user_error!(
+                    hint = "pass the one to use: `pyenvx init --python 3.X` (the project's files stay as they are)",
+                    "the project's files name different Pythons: {}",
+                    self.describe_python()
+                ));
+            }
+        }
+        let allows = |v: &Version| {
+            self.python.iter().all(|(_, s)| match s {
+                PythonSource::Minor(m) => support::minor_of(v) == *m,
+                PythonSource::Range(r) => r.contains(v),
+            })
+        };
+        let django_ok = |v: &Version| {
+            let Some(spec) = django else { return true };
+            let Some(series) = spec.series() else {
+                return true;
+            };
+            let py = support::minor_of(v);
+            let verdict = match spec.exact() {
+                Some(exact) => support::check_version(&exact, py),
+                None => support::check_series(series, py),
+            };
+            !matches!(verdict, Verdict::Unsupported | Verdict::TooOld { .. })
+        };
+        let best = offered
+            .iter()
+            .filter(|v| !v.any_prerelease() && allows(v) && django_ok(v))
+            .max();
+        match best {
+            Some(v) => Ok(support::minor_of(v)),
+            None => {
+                let django_text = django.map_or_else(String::new, |d| {
+                    let supported = d
+                        .series()
+                        .map(support::pythons_for)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|(a, b)| format!("{a}.{b}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(" and Django {d} (Python {supported})")
+                });
+                Err(user_error!(
+                    hint = "install one (`pyenvx python install 3.X`), or pass `--python`",
+                    "no Python on offer satisfies {}{django_text}",
+                    if self.python.is_empty() {
+                        "the project".to_string()
+                    } else {
+                        self.describe_python()
+                    }
+                ))
+            }
+        }
+    }
+
+    fn describe_python(&self) -> String {
+        self.python
+            .iter()
+            .map(|(f, s)| match s {
+                PythonSource::Minor((a, b)) => format!("{a}.{b} in {f}"),
+                PythonSource::Range(r) => format!("{r} in {f}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The Django pin a requirement carries, as `pyproject.toml` would write it: `==4.0.4` becomes
+/// the exact pin `4.0.4`, a range stays a range, no version is no pin.
+fn django_pin(req: &str) -> Result<Option<String>> {
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
+        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
+    let Some(pep508_rs::VersionOrUrl::VersionSpecifier(v)) = &parsed.version_or_url else {
+        return Ok(None);
+    };
+    let text = v.to_string();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match text.strip_prefix("==") {
+        Some(exact) if !exact.contains([',', '*']) => exact.to_string(),
+        _ => text,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn versions(list: &[&str]) -> Vec<Version> {
+        list.iter().map(|v| Version::from_str(v).unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_a_cloned_django_project() {
+        let dir = project(&[
+            ("manage.py", ""),
+            (
+                "requirements.txt",
+                "-r requirements/base.txt\ngunicorn==21.2.0\n",
+            ),
+            (
+                "requirements/base.txt",
+                "Django==4.0.4\nenvirons[django]>=9\n",
+            ),
+            ("Dockerfile", "FROM python:3.10.4-slim AS base\nRUN true\n"),
+            (
+                "docker-compose.yml",
+                "services:\n  db:\n    image: postgres:13\n  web:\n    build: .\n",
+            ),
+        ]);
+        assert!(is_existing_project(dir.path()));
+        let a = Adopted::read(dir.path()).unwrap();
+        assert_eq!(a.django_pin().unwrap().as_deref(), Some("4.0.4"));
+        assert_eq!(a.dependencies, ["environs[django]>=9", "gunicorn==21.2.0"]);
+        assert_eq!(a.postgres, Some(("docker-compose.yml".into(), 13)));
+        let django = DjangoSpec::parse("4.0.4").unwrap();
+        let offered = versions(&["3.8.18", "3.10.13", "3.12.1", "3.13.0"]);
+        assert_eq!(a.choose_python(&offered, Some(&django)).unwrap(), (3, 10));
+        let files: Vec<&str> = a.rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "requirements.txt",
+                "requirements/base.txt",
+                "Dockerfile",
+                "docker-compose.yml"
+            ]
+        );
+    }
+
+    #[test]
+    fn newest_python_every_source_and_django_allow() {
+        let dir = project(&[(
+            "pyproject.toml",
+            "[project]\nname='x'\nrequires-python='>=3.8'\ndependencies=['django>=4.2,<5', 'requests']\n",
+        )]);
+        let a = Adopted::read(dir.path()).unwrap();
+        assert_eq!(a.django_pin().unwrap().as_deref(), Some(">=4.2, <5"));
+        let offered = versions(&["3.7.16", "3.8.18", "3.12.1", "3.13.0"]);
+        // A range pin is checked on what it resolves to; the Python follows the sources.
+        assert_eq!(a.choose_python(&offered, None).unwrap(), (3, 13));
+        let series = DjangoSpec::parse("4.2").unwrap();
+        assert_eq!(a.choose_python(&offered, Some(&series)).unwrap(), (3, 12));
+    }
+
+    #[test]
+    fn pipfile_and_runtime_txt() {
+        let dir = project(&[
+            (
+                "Pipfile",
+                "[packages]\ndjango = \"==4.2.30\"\npsycopg = {version = \"*\", extras = [\"binary\"]}\nmine = {path = \".\"}\n\n[requires]\npython_version = \"3.11\"\n",
+            ),
+            ("runtime.txt", "python-3.11.7\n"),
+        ]);
+        let a = Adopted::read(dir.path()).unwrap();
+        assert_eq!(a.django_pin().unwrap().as_deref(), Some("4.2.30"));
+        assert_eq!(a.dependencies, ["psycopg[binary]"]);
+        let offered = versions(&["3.11.7", "3.12.1"]);
+        assert_eq!(a.choose_python(&offered, None).unwrap(), (3, 11));
+    }
+
+    #[test]
+    fn agreeing_pins_and_unreadable_files() {
+        let dir = project(&[
+            (
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies=['django>=4.0,<4.1']\n",
+            ),
+            ("requirements.txt", "Django==4.0.10\n"),
+            (
+                "requirements-dev.txt",
+                "-r requirements.txt\n-e .\npytest\n",
+            ),
+        ]);
+        let a = Adopted::read(dir.path()).unwrap();
+        assert_eq!(a.django_pin().unwrap().as_deref(), Some("4.0.10"));
+        let dev = a
+            .rows
+            .iter()
+            .find(|r| r.0 == "requirements-dev.txt")
+            .unwrap();
+        assert!(dev.1.starts_with("not read:"), "{dev:?}");
+        assert!(a.dependencies.is_empty(), "{:?}", a.dependencies);
+    }
+
+    #[test]
+    fn conflicting_sources_are_reported() {
+        let dir = project(&[
+            ("runtime.txt", "python-3.9.1\n"),
+            ("Dockerfile", "FROM python:3.10-slim\n"),
+            ("requirements.txt", "Django==4.0.4\n"),
+            ("requirements-dev.txt", "Django==4.1\n"),
+        ]);
+        let a = Adopted::read(dir.path()).unwrap();
+        let err = format!("{:#}", a.django_pin().unwrap_err());
+        assert!(
+            err.contains("4.0.4 in requirements.txt")
+                && err.contains("4.1 in requirements-dev.txt"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            a.choose_python(&versions(&["3.9.18", "3.10.13"]), None)
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("3.9 in runtime.txt") && err.contains("3.10 in Dockerfile"),
+            "{err}"
+        );
+        // Django's table rules out what the files allow.
+        let dir = project(&[("Dockerfile", "FROM python:3.12\n")]);
+        let a = Adopted::read(dir.path()).unwrap();
+        let old = DjangoSpec::parse("3.2").unwrap();
+        let err = format!(
+            "{:#}",
+            a.choose_python(&versions(&["3.12.1"]), Some(&old))
+                .unwrap_err()
+        );
+        assert!(err.contains("Django 3.2 (Python 3.6"), "{err}");
+    }
+}
