@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 
 use super::pgwire::ConnectError;
 use super::postgres::DumpKind;
+use super::transfer::{self, DumpTarget};
 use super::{ports, Backend, DbConfig, Identity, Status, UpReport};
 use crate::project::sync::Env;
 use crate::project::Project;
@@ -566,6 +567,7 @@ fn exec_client(
     engine: &Engine,
     project: &Project,
     identity: &Identity,
+    database: Option<&str>,
     interactive: bool,
     tty: bool,
 ) -> Command {
@@ -579,7 +581,10 @@ fn exec_client(
     }
     cmd.args(["--env", "PGUSER", "--env", "PGDATABASE"])
         .env("PGUSER", &identity.credentials.user)
-        .env("PGDATABASE", &identity.credentials.database)
+        .env(
+            "PGDATABASE",
+            database.unwrap_or(&identity.credentials.database),
+        )
         .arg(stem(project));
     cmd
 }
@@ -593,83 +598,112 @@ pub fn psql(
 ) -> Result<Command> {
     let engine = engine()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut cmd = exec_client(&engine, project, identity, true, tty);
+    let mut cmd = exec_client(&engine, project, identity, None, true, tty);
     cmd.arg("psql").args(args).stdin(Stdio::inherit());
     Ok(cmd)
 }
 
-pub fn dump(
-    _env: &Env,
-    project: &Project,
-    _config: &DbConfig,
-    identity: &Identity,
-    file: &Path,
-) -> Result<()> {
+/// `pg_dump --format=custom` inside the container, into the dump's temporary file.
+pub fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
     let engine = engine()?;
-    let out = fs_err::File::create(file)?;
-    let mut cmd = exec_client(&engine, project, identity, false, false);
+    let mut cmd = exec_client(&engine, project, identity, None, false, false);
     cmd.args(["pg_dump", "--format=custom", "--no-owner"])
-        .stdout(Stdio::from(out.into_parts().0))
+        .stdout(Stdio::from(target.file()?))
         .stderr(Stdio::piped());
     let result = cmd.output().context("cannot run the container engine")?;
     if !result.status.success() {
-        let _ = std::fs::remove_file(file);
-        return Err(user_error!(
-            hint = "`pyenvx db logs` shows the server's side",
-            "pg_dump in the container failed ({}):\n{}",
+        return Err(transfer::dump_failed(
+            "pg_dump in the container",
             result.status,
-            String::from_utf8_lossy(&result.stderr).trim()
+            &String::from_utf8_lossy(&result.stderr),
         ));
     }
     Ok(())
 }
 
-pub fn restore(
-    _env: &Env,
+/// Run a client in the container with `file` on its stdin.
+fn with_input(mut cmd: Command, file: &Path) -> Result<std::process::Output> {
+    let input = fs_err::File::open(file)?;
+    cmd.stdin(Stdio::from(input.into_parts().0))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run the container engine")
+}
+
+fn no_directories(kind: DumpKind) -> Result<()> {
+    if kind == DumpKind::Directory {
+        return Err(user_error!(
+            hint = "write the dump in the custom format (`pyenvx db dump FILE` or `pg_dump -Fc`)",
+            "directory-format dumps cannot be streamed into a container"
+        ));
+    }
+    Ok(())
+}
+
+/// `pg_restore --list` inside the container: the archive's table of contents is readable.
+pub fn check_archive(
     project: &Project,
-    _config: &DbConfig,
     identity: &Identity,
     file: &Path,
     kind: DumpKind,
+    shown: &Path,
 ) -> Result<()> {
+    no_directories(kind)?;
     let engine = engine()?;
-    let mut cmd = exec_client(&engine, project, identity, true, false);
-    match kind {
+    let mut cmd = exec_client(&engine, project, identity, None, true, false);
+    cmd.args(["pg_restore", "--list"]);
+    let result = with_input(cmd, file)?;
+    if !result.status.success() {
+        return Err(transfer::unreadable_archive(
+            shown,
+            &String::from_utf8_lossy(&result.stderr),
+        ));
+    }
+    Ok(())
+}
+
+/// Load `file` into `database` (the restore's scratch database) inside the container.
+pub fn load(
+    project: &Project,
+    identity: &Identity,
+    file: &Path,
+    kind: DumpKind,
+    database: &str,
+) -> Result<()> {
+    no_directories(kind)?;
+    let engine = engine()?;
+    let mut cmd = exec_client(&engine, project, identity, Some(database), true, false);
+    let what = match kind {
         DumpKind::Sql => {
-            cmd.args(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1"]);
+            cmd.args([
+                "psql",
+                "--quiet",
+                "--no-psqlrc",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+            ]);
+            "psql in the container"
         }
-        DumpKind::Custom | DumpKind::Tar => {
+        _ => {
             cmd.args([
                 "pg_restore",
                 "--no-owner",
                 "--no-acl",
                 "--exit-on-error",
                 "--dbname",
-            ])
-            .arg(&identity.credentials.database);
+                database,
+            ]);
+            "pg_restore in the container"
         }
-        DumpKind::Directory => {
-            return Err(user_error!(
-                hint =
-                    "write the dump in the custom format (`pyenvx db dump FILE` or `pg_dump -Fc`)",
-                "directory-format dumps cannot be streamed into a container"
-            ))
-        }
-    }
-    let input = fs_err::File::open(file)?;
-    let result = cmd
-        .stdin(Stdio::from(input.into_parts().0))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run the container engine")?;
+    };
+    let result = with_input(cmd, file)?;
     if !result.status.success() {
-        return Err(user_error!(
-            hint = "the database is as the failed restore left it",
-            "restoring {} in the container failed ({}):\n{}",
-            file.display(),
+        return Err(transfer::load_failed(
+            what,
             result.status,
-            String::from_utf8_lossy(&result.stderr).trim()
+            &String::from_utf8_lossy(&result.stderr),
         ));
     }
     Ok(())

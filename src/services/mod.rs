@@ -23,6 +23,7 @@ pub mod native;
 pub mod pgwire;
 pub mod ports;
 pub mod postgres;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -737,40 +738,68 @@ fn require_running(env: &Env, project: &Project) -> Result<(DbConfig, Backend, I
     Ok((config, backend, identity))
 }
 
-/// Write the database to `file` in pg_dump's custom format (for `db restore` / `pg_restore`).
-pub fn dump(env: &Env, project: &Project, file: &Path) -> Result<()> {
+/// Write the database to `file` in pg_dump's custom format (for `db restore` / `pg_restore`):
+/// through a temporary file beside it, renamed over it only when complete; an existing `file`
+/// only with `replace`. `shown` is the name the user gave, for messages.
+pub fn dump(env: &Env, project: &Project, file: &Path, shown: &Path, replace: bool) -> Result<()> {
     let (config, backend, identity) = require_running(env, project)?;
+    let target = transfer::DumpTarget::new(file, shown, replace)?;
     match backend {
-        Backend::Native => native::dump(env, project, &config, &identity, file),
-        Backend::Container => container::dump(env, project, &config, &identity, file),
+        Backend::Native => native::dump(env, project, &config, &identity, &target)?,
+        Backend::Container => container::dump(project, &identity, &target)?,
     }
+    target.commit(shown)
 }
 
-/// Replace the database's contents with `file`: a pg_dump archive (custom or tar format) or a
-/// plain SQL script.
-pub fn restore(env: &Env, project: &Project, file: &Path) -> Result<()> {
+/// A dump file that passed the checks a restore makes before touching anything.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub file: PathBuf,
+    pub kind: postgres::DumpKind,
+    /// The project's database holds tables (or schemas) the restore would replace.
+    pub replaces_data: bool,
+}
+
+/// Check `file` for `db restore` without touching the database: not empty, and an archive
+/// `pg_restore --list` reads (or a SQL script); and whether there is data it would replace.
+pub fn check_restore(
+    env: &Env,
+    project: &Project,
+    file: &Path,
+    shown: &Path,
+) -> Result<RestorePlan> {
+    let (config, backend, identity) = require_running(env, project)?;
+    let kind = transfer::check_file(file, shown)?;
+    if kind != postgres::DumpKind::Sql {
+        match backend {
+            Backend::Native => native::check_archive(env, project, &config, file, shown)?,
+            Backend::Container => container::check_archive(project, &identity, file, kind, shown)?,
+        }
+    }
+    Ok(RestorePlan {
+        file: file.to_path_buf(),
+        kind,
+        replaces_data: transfer::has_data(&identity)?,
+    })
+}
+
+/// Replace the database's contents with a checked dump: loaded into a scratch database, which
+/// takes the project database's place only when the load succeeded.
+pub fn restore(env: &Env, project: &Project, plan: &RestorePlan) -> Result<()> {
     let (config, backend, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let kind = postgres::DumpKind::of(file)?;
-    // A fresh, empty database first: the result is the dump, not the dump merged into whatever
-    // migrations ran since.
-    let mut admin = identity
-        .connect(Some("postgres"), Duration::from_secs(10))
-        .map_err(|e| anyhow::Error::new(e).context("cannot connect to the database"))?;
-    let db = &identity.credentials.database;
-    // FORCE (13+) ends other sessions (a runserver's pooled connection) instead of failing.
-    let force = if config.major >= 13 {
-        " WITH (FORCE)"
-    } else {
-        ""
+    let scratch = transfer::create_scratch(&identity, config.major)?;
+    let loaded = match backend {
+        Backend::Native => native::load(
+            env, project, &config, &identity, &plan.file, plan.kind, &scratch,
+        ),
+        Backend::Container => container::load(project, &identity, &plan.file, plan.kind, &scratch),
     };
-    admin.query(&format!("DROP DATABASE IF EXISTS \"{db}\"{force}"))?;
-    admin.query(&format!("CREATE DATABASE \"{db}\""))?;
-    drop(admin);
-    match backend {
-        Backend::Native => native::restore(env, project, &config, &identity, file, kind),
-        Backend::Container => container::restore(env, project, &config, &identity, file, kind),
+    if let Err(e) = loaded {
+        let _ = transfer::discard_scratch(&identity, config.major);
+        return Err(e);
     }
+    transfer::swap_in(&identity, config.major)
 }
 
 /// How to show the server's log.
