@@ -14,7 +14,7 @@ use crate::error::exit;
 use crate::printer::Printer;
 use crate::project::sync::Env;
 use crate::project::Project;
-use crate::services::{self, Backend, UpOptions, UpReport};
+use crate::services::{self, BackendKind, UpOptions, UpReport};
 use crate::settings::Settings;
 use crate::user_error;
 
@@ -42,10 +42,10 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
     }
 }
 
-fn backend(choice: Option<DbBackend>) -> Option<Backend> {
+fn backend(choice: Option<DbBackend>) -> Option<BackendKind> {
     choice.map(|b| match b {
-        DbBackend::Native => Backend::Native,
-        DbBackend::Container => Backend::Container,
+        DbBackend::Native => BackendKind::Native,
+        DbBackend::Container => BackendKind::Container,
     })
 }
 

@@ -22,10 +22,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::backend::Backend;
+use super::config::{BackendKind, DbConfig};
+use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::DumpKind;
 use super::transfer::{self, DumpTarget};
-use super::{ports, Backend, DbConfig, Identity, Status, UpReport};
+use super::{ports, Logs, Status, UpReport};
 use crate::project::sync::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -178,6 +181,65 @@ fn engine_kind(json: &serde_json::Value, raw: &str) -> Option<EngineKind> {
     None
 }
 
+/// The container backend of a project's `[services.db]`.
+pub struct Container<'a> {
+    pub env: &'a Env<'a>,
+    pub project: &'a Project,
+    pub config: &'a DbConfig,
+}
+
+impl Backend for Container<'_> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Container
+    }
+
+    fn is_running(&self) -> Result<bool> {
+        is_running(self.project)
+    }
+
+    fn up(&self, identity: &Identity) -> Result<UpReport> {
+        up(self.env, self.project, self.config, identity)
+    }
+
+    fn down(&self) -> Result<bool> {
+        down(self.project)
+    }
+
+    fn destroy(&self) -> Result<()> {
+        destroy(self.project)
+    }
+
+    fn status(&self, identity: &Identity) -> Result<Status> {
+        status(self.project, self.config, identity)
+    }
+
+    fn logs(&self, follow: bool) -> Result<Logs> {
+        logs(self.project, follow).map(Logs::Command)
+    }
+
+    fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
+        psql(self.project, identity, args)
+    }
+
+    fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
+        dump(self.project, identity, target)
+    }
+
+    fn check_dump(
+        &self,
+        identity: &Identity,
+        file: &Path,
+        kind: DumpKind,
+        shown: &Path,
+    ) -> Result<()> {
+        check_archive(self.project, identity, file, kind, shown)
+    }
+
+    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
+        load(self.project, identity, file, kind, database)
+    }
+}
+
 /// `pyenvx-<name>-<hash>-db`: the container's and the volume's name.
 pub fn stem(project: &Project) -> String {
     let mut name: String = project
@@ -294,18 +356,13 @@ fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String
     out
 }
 
-pub fn is_running(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+fn is_running(project: &Project) -> Result<bool> {
     let engine = engine()?;
     Ok(inspect(&engine, &stem(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the project's container (creating it and its volume on first use) and wait for a login.
-pub fn up(
-    env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<UpReport> {
+fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
     let engine = engine()?;
     let name = stem(project);
     let image = config.image();
@@ -326,7 +383,7 @@ pub fn up(
         _ => {}
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
-        backend: Backend::Container,
+        backend: BackendKind::Container,
         server_version,
         port: identity.port,
         already_running,
@@ -353,7 +410,7 @@ pub fn up(
         }
     }
     if !ports::is_free(identity.port) {
-        return Err(super::port_taken(env, identity.port));
+        return Err(ports::taken(&env.settings.dirs, identity.port));
     }
     let had_volume = volume_major(&engine, &name)?.is_some();
     if existing.is_some() {
@@ -487,7 +544,7 @@ fn container_log_tail(engine: &Engine, name: &str) -> String {
         .unwrap_or_default()
 }
 
-pub fn down(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+fn down(project: &Project) -> Result<bool> {
     let engine = engine()?;
     let name = stem(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
@@ -508,7 +565,7 @@ pub fn down(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
 }
 
 /// Remove the container and its volume.
-pub fn destroy(_env: &Env, project: &Project, _config: &DbConfig) -> Result<()> {
+fn destroy(project: &Project) -> Result<()> {
     let engine = engine()?;
     let name = stem(project);
     if inspect(&engine, &name)?.is_some() {
@@ -524,19 +581,14 @@ pub fn destroy(_env: &Env, project: &Project, _config: &DbConfig) -> Result<()> 
     Ok(())
 }
 
-pub fn status(
-    _env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<Status> {
+fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
     let engine = engine()?;
     let name = stem(project);
     let info = inspect(&engine, &name)?;
     let running = info.as_ref().is_some_and(|i| i.running);
     let accepting = running && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
-        backend: Backend::Container,
+        backend: BackendKind::Container,
         version: config.major,
         running,
         accepting_connections: accepting,
@@ -550,7 +602,7 @@ pub fn status(
     })
 }
 
-pub fn logs(_env: &Env, project: &Project, _config: &DbConfig, follow: bool) -> Result<Command> {
+fn logs(project: &Project, follow: bool) -> Result<Command> {
     let engine = engine()?;
     let mut cmd = engine.command();
     cmd.arg("logs");
@@ -589,13 +641,7 @@ fn exec_client(
     cmd
 }
 
-pub fn psql(
-    _env: &Env,
-    project: &Project,
-    _config: &DbConfig,
-    identity: &Identity,
-    args: &[OsString],
-) -> Result<Command> {
+fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Command> {
     let engine = engine()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut cmd = exec_client(&engine, project, identity, None, true, tty);
@@ -604,7 +650,7 @@ pub fn psql(
 }
 
 /// `pg_dump --format=custom` inside the container, into the dump's temporary file.
-pub fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
+fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
     let engine = engine()?;
     let mut cmd = exec_client(&engine, project, identity, None, false, false);
     cmd.args(["pg_dump", "--format=custom", "--no-owner"])
@@ -642,7 +688,7 @@ fn no_directories(kind: DumpKind) -> Result<()> {
 }
 
 /// `pg_restore --list` inside the container: the archive's table of contents is readable.
-pub fn check_archive(
+fn check_archive(
     project: &Project,
     identity: &Identity,
     file: &Path,
@@ -664,7 +710,7 @@ pub fn check_archive(
 }
 
 /// Load `file` into `database` (the restore's scratch database) inside the container.
-pub fn load(
+fn load(
     project: &Project,
     identity: &Identity,
     file: &Path,

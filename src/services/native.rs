@@ -30,10 +30,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::backend::Backend;
+use super::config::{BackendKind, DbConfig};
+use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
 use super::transfer::{self, DumpTarget};
-use super::{ports, state_dir, Backend, DbConfig, Identity, Status, UpReport};
+use super::{ports, state_dir, Logs, Status, UpReport};
 use crate::project::sync::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -44,6 +47,73 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STALE_RETRY: Duration = Duration::from_secs(15);
 /// Logs beyond this size are rotated to `postgres.log.1` at the next start.
 const LOG_ROTATE_BYTES: u64 = 10 << 20;
+
+/// The native backend of a project's `[services.db]`.
+pub struct Native<'a> {
+    pub env: &'a Env<'a>,
+    pub project: &'a Project,
+    pub config: &'a DbConfig,
+}
+
+impl Backend for Native<'_> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Native
+    }
+
+    fn is_running(&self) -> Result<bool> {
+        Ok(running(self.project, self.config)?.is_some())
+    }
+
+    fn up(&self, identity: &Identity) -> Result<UpReport> {
+        up(self.env, self.project, self.config, identity)
+    }
+
+    fn down(&self) -> Result<bool> {
+        down(self.project, self.config)
+    }
+
+    fn destroy(&self) -> Result<()> {
+        destroy(self.project, self.config)
+    }
+
+    fn status(&self, identity: &Identity) -> Result<Status> {
+        status(self.project, self.config, identity)
+    }
+
+    fn logs(&self, _follow: bool) -> Result<Logs> {
+        Ok(Logs::File(log_path(self.project)))
+    }
+
+    fn shell(&self, identity: &Identity, args: &[std::ffi::OsString]) -> Result<Command> {
+        psql(self.env, self.project, self.config, identity, args)
+    }
+
+    fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
+        dump(self.env, self.project, self.config, identity, target)
+    }
+
+    fn check_dump(
+        &self,
+        _identity: &Identity,
+        file: &Path,
+        _kind: DumpKind,
+        shown: &Path,
+    ) -> Result<()> {
+        check_archive(self.env, self.project, self.config, file, shown)
+    }
+
+    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
+        load(
+            self.env,
+            self.project,
+            self.config,
+            identity,
+            file,
+            kind,
+            database,
+        )
+    }
+}
 
 pub fn data_dir(project: &Project, major: u32) -> PathBuf {
     state_dir(project).join(format!("pg{major}"))
@@ -199,12 +269,7 @@ fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
 }
 
 /// Start (initializing on first use) and wait until the project's database accepts a login.
-pub fn up(
-    env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<UpReport> {
+fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
     let major = config.major;
     check_majors(project, major)?;
     let bins = postgres::binaries(env, project, major, config.bin_dir.as_deref())?;
@@ -215,7 +280,7 @@ pub fn up(
         postgres::check_reachable(u, &bins.bin_dir)?;
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
-        backend: Backend::Native,
+        backend: BackendKind::Native,
         server_version,
         port: identity.port,
         already_running,
@@ -247,7 +312,7 @@ pub fn up(
         stop(&bins, &data, user.as_ref(), "fast")?;
     }
     if !ports::is_free(identity.port) {
-        return Err(super::port_taken(env, identity.port));
+        return Err(ports::taken(&env.settings.dirs, identity.port));
     }
     fs_err::create_dir_all(state_dir(project))?;
     let socket = socket_dir(project, user.as_ref())?;
@@ -658,7 +723,7 @@ fn stop(bins: &Binaries, data: &Path, user: Option<&ServerUser>, mode: &str) -> 
 }
 
 /// Stop the server if it runs; returns whether it did.
-pub fn down(project: &Project, config: &DbConfig) -> Result<bool> {
+fn down(project: &Project, config: &DbConfig) -> Result<bool> {
     let Some(_pid) = running(project, config)? else {
         return Ok(false);
     };
@@ -722,7 +787,7 @@ fn remove_socket_dir(project: &Project, user: Option<&ServerUser>) {
 }
 
 /// Stop the server and delete every data directory of the project (all majors) and its markers.
-pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
+fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
     down(project, config)?;
     let dir = state_dir(project);
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -760,11 +825,11 @@ pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
     Ok(())
 }
 
-pub fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
+fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
     let pid = running(project, config)?;
     let accepting = pid.is_some() && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
-        backend: Backend::Native,
+        backend: BackendKind::Native,
         version: config.major,
         running: pid.is_some(),
         accepting_connections: accepting,
@@ -793,7 +858,7 @@ fn client(env: &Env, project: &Project, config: &DbConfig, name: &str) -> Result
     Ok(bins.command(name))
 }
 
-pub fn psql(
+fn psql(
     env: &Env,
     project: &Project,
     config: &DbConfig,
@@ -829,7 +894,7 @@ fn run_client(
 }
 
 /// `pg_dump --format=custom` into the dump's temporary file.
-pub fn dump(
+fn dump(
     env: &Env,
     project: &Project,
     config: &DbConfig,
@@ -844,7 +909,7 @@ pub fn dump(
 }
 
 /// `pg_restore --list`: the archive's table of contents is readable.
-pub fn check_archive(
+fn check_archive(
     env: &Env,
     project: &Project,
     config: &DbConfig,
@@ -870,7 +935,7 @@ pub fn check_archive(
 }
 
 /// Load `file` into `database` (the restore's scratch database).
-pub fn load(
+fn load(
     env: &Env,
     project: &Project,
     config: &DbConfig,
