@@ -337,9 +337,9 @@ pub enum DbCommand {
     /// Delete the database and start again with an empty one.
     Reset(DbResetArgs),
     /// Write the database to FILE (pg_dump's custom format).
-    Dump(DbFileArgs),
+    Dump(DbDumpArgs),
     /// Replace the database with FILE (a pg_dump archive or a SQL script).
-    Restore(DbFileArgs),
+    Restore(DbRestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -390,7 +390,19 @@ pub struct DbResetArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DbFileArgs {
+pub struct DbDumpArgs {
+    /// The file to write.
+    pub file: std::path::PathBuf,
+    /// Replace FILE if it exists (only once the new dump is complete).
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
     /// The dump file.
     pub file: std::path::PathBuf,
+    /// Do not ask before replacing a database that holds data.
+    #[arg(short, long)]
+    pub yes: bool,
 }

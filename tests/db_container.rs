@@ -157,8 +157,54 @@ fn a_django_project_on_a_container() {
     let dump = db.ctx.root().join("shelf.dump");
     db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
     assert!(fs::read(&dump).unwrap().starts_with(b"PGDMP"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&dump).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a dump holds every row: private");
+    }
+    // An existing file is kept without --force.
+    let before = fs::read(&dump).unwrap();
+    let err = db.fails(&dir, &["db", "dump", dump.to_str().unwrap()]);
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(fs::read(&dump).unwrap(), before);
     db.add_user(&dir, "carol");
-    db.ok(&dir, &["db", "restore", dump.to_str().unwrap()]);
+
+    // What cannot load changes nothing: an empty file, a truncated dump, a SQL script with an
+    // error on line 2; over data, no restore without --yes when there is no terminal.
+    let empty = db.ctx.root().join("empty.dump");
+    fs::write(&empty, "").unwrap();
+    let truncated = db.ctx.root().join("truncated.dump");
+    fs::write(&truncated, &before[..before.len() * 3 / 4]).unwrap();
+    let stub = db.ctx.root().join("stub.dump");
+    fs::write(&stub, &before[..100]).unwrap();
+    let script = db.ctx.root().join("broken.sql");
+    fs::write(
+        &script,
+        "create table from_script (x int);\nselect no_such_column from no_such_table;\n",
+    )
+    .unwrap();
+    for bad in [&empty, &truncated, &stub, &script] {
+        let err = db.fails(&dir, &["db", "restore", "--yes", bad.to_str().unwrap()]);
+        assert!(
+            err.contains("not touched") || err.contains("not changed"),
+            "{}: {err}",
+            bad.display()
+        );
+        assert_eq!(db.users(&dir), "ada,bob,carol", "after {}", bad.display());
+    }
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select count(*) from pg_database where datname like '%pyenvx%'"
+        ),
+        "0"
+    );
+    let err = db.fails(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(db.users(&dir), "ada,bob,carol");
+
+    db.ok(&dir, &["db", "restore", "--yes", dump.to_str().unwrap()]);
     assert_eq!(db.users(&dir), "ada,bob");
     let logs = db.ok(&dir, &["db", "logs"]);
     assert!(logs.contains("ready to accept connections"), "{logs}");

@@ -187,7 +187,7 @@ fn a_django_project_on_native_postgres() {
     assert!(fs::read(&dump).unwrap().starts_with(b"PGDMP"));
     db.add_user(&dir, "carol");
     assert_eq!(db.users(&dir), "ada,bob,carol");
-    db.ok(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    db.ok(&dir, &["db", "restore", "--yes", dump.to_str().unwrap()]);
     assert_eq!(db.users(&dir), "ada,bob");
 
     // reset asks (and refuses without a terminal), then starts over empty.
@@ -385,7 +385,7 @@ fn embedded_postgres_18_is_downloaded_through_the_installer() {
     );
     let dump = db.ctx.root().join("e.dump");
     db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
-    db.ok(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    db.ok(&dir, &["db", "restore", "--yes", dump.to_str().unwrap()]);
     assert_eq!(psql(&db.ctx, &dir, "select x from t"), "18");
 
     // A second project reuses the install: no second download.
@@ -441,4 +441,342 @@ fn a_kill_of_pyenvx_during_the_first_start_heals_on_the_next_up() {
         );
         db.ok(&dir, &["db", "down"]);
     }
+}
+
+/// Rows of `table` in the project's database.
+fn count(db: &Db, dir: &std::path::Path, table: &str) -> String {
+    psql(&db.ctx, dir, &format!("select count(*) from {table}"))
+}
+
+/// Databases a restore made besides the project's (none may survive one).
+fn restore_leftovers(db: &Db, dir: &std::path::Path) -> String {
+    psql(
+        &db.ctx,
+        dir,
+        "select count(*) from pg_database where datname like '%pyenvx%'",
+    )
+}
+
+/// A live process for which `matches(pid, ppid, cmdline args)` holds.
+fn find_process(matches: impl Fn(u32, u32, &[String]) -> bool) -> Option<u32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let (Ok(stat), Ok(cmdline)) = (
+            fs::read_to_string(e.path().join("stat")),
+            fs::read(e.path().join("cmdline")),
+        ) else {
+            continue;
+        };
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if matches(pid, ppid, &args) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Poll for a process until `timeout`.
+fn wait_for_process(
+    what: &str,
+    timeout: std::time::Duration,
+    matches: impl Fn(u32, u32, &[String]) -> bool,
+) -> u32 {
+    let started = Instant::now();
+    loop {
+        if let Some(pid) = find_process(&matches) {
+            return pid;
+        }
+        assert!(started.elapsed() < timeout, "{what} never ran");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// A project whose database holds `small` (1,000 rows) and `big` (200,000 rows of hashes, a
+/// dump of several MB), and a good dump of it.
+fn project_with_rows(db: &Db, name: &str) -> (PathBuf, PathBuf) {
+    let dir = db.bare(name, "[services.db]\nversion = \"15\"\n");
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table small as select g as x from generate_series(1, 1000) g; \
+         create table big as select g as id, md5(g::text) || md5((g * 7)::text) as h \
+         from generate_series(1, 200000) g",
+    );
+    let dump = db.ctx.root().join(format!("{name}.dump"));
+    db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
+    (dir, dump)
+}
+
+#[test]
+fn a_restore_that_cannot_load_changes_nothing() {
+    let Some(db) = Db::new() else { return };
+    let (dir, good) = project_with_rows(&db, "careful");
+    let unchanged = |what: &str| {
+        assert_eq!(count(&db, &dir, "small"), "1000", "after {what}");
+        assert_eq!(count(&db, &dir, "big"), "200000", "after {what}");
+        assert_eq!(restore_leftovers(&db, &dir), "0", "after {what}");
+    };
+    unchanged("the dump");
+    let restore = |file: &std::path::Path| {
+        db.fails(&dir, &["db", "restore", "--yes", file.to_str().unwrap()])
+    };
+
+    // An empty file.
+    let empty = db.ctx.root().join("empty.dump");
+    fs::write(&empty, "").unwrap();
+    let err = restore(&empty);
+    assert!(
+        err.contains("is empty") && err.contains("not touched"),
+        "{err}"
+    );
+    unchanged("an empty file");
+
+    // A truncated dump: its table of contents is whole, its data is not.
+    let bytes = fs::read(&good).unwrap();
+    assert!(bytes.len() > 1 << 20, "the dump is {} bytes", bytes.len());
+    let truncated = db.ctx.root().join("truncated.dump");
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = restore(&truncated);
+    assert!(err.contains("was not changed"), "{err}");
+    unchanged("a truncated dump");
+
+    // A dump cut inside its table of contents is refused before anything is loaded.
+    let stub = db.ctx.root().join("stub.dump");
+    fs::write(&stub, &bytes[..200]).unwrap();
+    let err = restore(&stub);
+    assert!(
+        err.contains("not a readable pg_dump archive") && err.contains("not touched"),
+        "{err}"
+    );
+    unchanged("a dump cut in its header");
+
+    // A SQL script with an error on line 2: nothing of it stays, nothing of the old goes.
+    let script = db.ctx.root().join("broken.sql");
+    fs::write(
+        &script,
+        "create table from_script (x int);\nselect no_such_column from no_such_table;\n",
+    )
+    .unwrap();
+    let err = restore(&script);
+    assert!(
+        err.contains("no_such_table") && err.contains("was not changed"),
+        "{err}"
+    );
+    unchanged("a failing SQL script");
+    assert_eq!(
+        psql(&db.ctx, &dir, "select to_regclass('from_script') is null"),
+        "t"
+    );
+
+    // Over data, without a terminal and without --yes: refused.
+    let err = db.fails(&dir, &["db", "restore", good.to_str().unwrap()]);
+    assert!(err.contains("--yes"), "{err}");
+    unchanged("a restore without --yes");
+}
+
+#[test]
+fn a_good_restore_replaces_the_database_while_a_client_is_connected() {
+    let Some(db) = Db::new() else { return };
+    let (dir, good) = project_with_rows(&db, "swapped");
+    psql(
+        &db.ctx,
+        &dir,
+        "delete from small where x > 10; drop table big; create table later (x int)",
+    );
+    assert_eq!(count(&db, &dir, "small"), "10");
+    // A client holding a session on the database (a runserver, a psql).
+    let mut client = db
+        .ctx
+        .cmd()
+        .current_dir(&dir)
+        .args(["db", "psql", "--", "-X", "-c", "select pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql(
+        &db.ctx,
+        &dir,
+        "select count(*) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()",
+    ) != "1"
+    {
+        assert!(started.elapsed().as_secs() < 20, "the client never connected");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = db.ok(&dir, &["db", "restore", "--yes", good.to_str().unwrap()]);
+    assert!(out.contains("Restored"), "{out}");
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(count(&db, &dir, "small"), "1000");
+    assert_eq!(count(&db, &dir, "big"), "200000");
+    assert_eq!(
+        psql(&db.ctx, &dir, "select to_regclass('later') is null"),
+        "t"
+    );
+    assert_eq!(restore_leftovers(&db, &dir), "0");
+    // Django and `pyenvx run` still find it under its name, with the project's role owning it.
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select pg_get_userbyid(datdba) = current_user from pg_database where datname = current_database()"
+        ),
+        "t"
+    );
+
+    // Into an empty database (nothing to lose), no confirmation is needed.
+    psql(&db.ctx, &dir, "drop table small; drop table big");
+    db.ok(&dir, &["db", "restore", good.to_str().unwrap()]);
+    assert_eq!(count(&db, &dir, "big"), "200000");
+}
+
+#[test]
+fn a_dump_never_costs_the_previous_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(db) = Db::new() else { return };
+    let (dir, first) = project_with_rows(&db, "backups");
+    assert_eq!(
+        fs::metadata(&first).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a dump holds every row: private"
+    );
+
+    // An existing file is refused without --force, byte for byte kept.
+    let previous = db.ctx.root().join("previous.dump");
+    let old = b"a previous backup that must survive\n".repeat(1000);
+    fs::write(&previous, &old).unwrap();
+    let err = db.fails(&dir, &["db", "dump", previous.to_str().unwrap()]);
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(fs::read(&previous).unwrap(), old);
+
+    // kill -9 of pg_dump midway: the failed dump says so, and the old file is intact.
+    let dump = db
+        .ctx
+        .cmd()
+        .current_dir(&dir)
+        .args(["db", "dump", "--force", previous.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let parent = dump.id();
+    let pg_dump = wait_for_process(
+        "pg_dump",
+        std::time::Duration::from_secs(20),
+        |_, ppid, args| ppid == parent && args.first().is_some_and(|a| a.ends_with("pg_dump")),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pg_dump.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let err = assert_failure(&dump.wait_with_output().unwrap());
+    assert!(
+        err.contains("pg_dump failed") && err.contains("was not written"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("as the failed"),
+        "not the restore's hint: {err}"
+    );
+    assert_eq!(fs::read(&previous).unwrap(), old);
+    let partial: Vec<_> = fs::read_dir(db.ctx.root())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "left behind: {partial:?}");
+
+    // With --force the complete dump replaces it, 0600 whatever the old file's mode.
+    fs::set_permissions(&previous, fs::Permissions::from_mode(0o644)).unwrap();
+    db.ok(&dir, &["db", "dump", "--force", previous.to_str().unwrap()]);
+    assert!(fs::read(&previous).unwrap().starts_with(b"PGDMP"));
+    assert_eq!(
+        fs::metadata(&previous).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_kill_of_pyenvx_while_initdb_runs_heals_on_the_next_up() {
+    let Some(db) = Db::new() else { return };
+    // Killed at the moment initdb runs (found by its command line), so that the next `up` meets
+    // the orphaned initdb still writing to the data directory.
+    for i in 0..3 {
+        let name = format!("orphan{i}");
+        let dir = db.bare(&name, "[services.db]\nversion = \"15\"\n");
+        let data = dir.join(".pyenvx/services/db/pg15");
+        let data_arg = data.to_string_lossy().into_owned();
+        let mut child = db
+            .ctx
+            .cmd()
+            .current_dir(&dir)
+            .args(["db", "up"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_process(
+            "initdb",
+            std::time::Duration::from_secs(30),
+            |_, _, args| {
+                args.first().is_some_and(|a| a.ends_with("initdb"))
+                    && args.windows(2).any(|w| w[0] == "-D" && w[1] == data_arg)
+            },
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20 * i));
+        let _ = child.kill();
+        let _ = child.wait();
+        db.ok(&dir, &["db", "up"]);
+        assert_eq!(
+            psql(&db.ctx, &dir, "select current_database()"),
+            name,
+            "round {i}"
+        );
+        assert!(
+            !dir.join(".pyenvx/services/db/pg15.interrupted").exists(),
+            "the interrupted directory is deleted"
+        );
+        db.ok(&dir, &["db", "down"]);
+    }
+}
+
+#[test]
+fn a_data_directory_with_the_marker_is_never_deleted() {
+    let Some(db) = Db::new() else { return };
+    let dir = db.bare("marked", "[services.db]\nversion = \"15\"\n");
+    // A marker says a cluster was made; the directory lost its PG_VERSION (a bad copy, a
+    // partial restore from backup): pyenvx must not start over on top of it.
+    let state = dir.join(".pyenvx/services/db");
+    fs::create_dir_all(state.join("pg15/base")).unwrap();
+    fs::write(state.join("pg15/base/precious"), "rows").unwrap();
+    fs::write(
+        state.join("pg15.initialized"),
+        "PostgreSQL 15 initialized\n",
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains("holds no PostgreSQL cluster") && err.contains("neither starts nor deletes"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(state.join("pg15/base/precious")).unwrap(),
+        "rows"
+    );
 }

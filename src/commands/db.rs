@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::cli::{
-    DbBackend, DbCommand, DbFileArgs, DbLogsArgs, DbResetArgs, DbStatusArgs, DbUpArgs,
+    DbBackend, DbCommand, DbDumpArgs, DbLogsArgs, DbResetArgs, DbRestoreArgs, DbStatusArgs,
+    DbUpArgs,
 };
 use crate::error::exit;
 use crate::printer::Printer;
 use crate::project::sync::Env;
 use crate::project::Project;
-use crate::services::{self, Backend, UpOptions, UpReport};
+use crate::services::{self, BackendKind, UpOptions, UpReport};
 use crate::settings::Settings;
 use crate::user_error;
 
@@ -41,10 +42,10 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
     }
 }
 
-fn backend(choice: Option<DbBackend>) -> Option<Backend> {
+fn backend(choice: Option<DbBackend>) -> Option<BackendKind> {
     choice.map(|b| match b {
-        DbBackend::Native => Backend::Native,
-        DbBackend::Container => Backend::Container,
+        DbBackend::Native => BackendKind::Native,
+        DbBackend::Container => BackendKind::Container,
     })
 }
 
@@ -227,10 +228,10 @@ fn absolute(file: &Path) -> Result<PathBuf> {
     })
 }
 
-fn dump(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) -> Result<i32> {
+fn dump(env: &Env, project: &Project, args: DbDumpArgs, printer: &Printer) -> Result<i32> {
     let file = absolute(&args.file)?;
     let started = Instant::now();
-    services::dump(env, project, &file)?;
+    services::dump(env, project, &file, &args.file, args.force)?;
     let size = fs_err::metadata(&file).map(|m| m.len()).unwrap_or(0);
     printer.success(format!(
         "Wrote {} ({} KiB) in {} ms",
@@ -241,7 +242,7 @@ fn dump(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) -> Re
     Ok(exit::OK)
 }
 
-fn restore(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) -> Result<i32> {
+fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer) -> Result<i32> {
     let file = absolute(&args.file)?;
     if !file.exists() {
         return Err(user_error!(
@@ -250,8 +251,20 @@ fn restore(env: &Env, project: &Project, args: DbFileArgs, printer: &Printer) ->
             args.file.display()
         ));
     }
+    let plan = services::check_restore(env, project, &file, &args.file)?;
+    if plan.replaces_data
+        && !args.yes
+        && !confirm(&format!(
+            "Replace the database of {} (it holds data) with {}",
+            project.config.name,
+            args.file.display()
+        ))?
+    {
+        printer.info("Nothing restored");
+        return Ok(exit::OK);
+    }
     let started = Instant::now();
-    services::restore(env, project, &file)?;
+    services::restore(env, project, &plan)?;
     printer.success(format!(
         "Restored {} in {} ms",
         args.file.display(),

@@ -22,9 +22,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::backend::Backend;
+use super::config::{BackendKind, DbConfig};
+use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::DumpKind;
-use super::{ports, Backend, DbConfig, Identity, Status, UpReport};
+use super::transfer::{self, DumpTarget};
+use super::{ports, Logs, Status, UpReport};
 use crate::project::sync::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -177,6 +181,65 @@ fn engine_kind(json: &serde_json::Value, raw: &str) -> Option<EngineKind> {
     None
 }
 
+/// The container backend of a project's `[services.db]`.
+pub struct Container<'a> {
+    pub env: &'a Env<'a>,
+    pub project: &'a Project,
+    pub config: &'a DbConfig,
+}
+
+impl Backend for Container<'_> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Container
+    }
+
+    fn is_running(&self) -> Result<bool> {
+        is_running(self.project)
+    }
+
+    fn up(&self, identity: &Identity) -> Result<UpReport> {
+        up(self.env, self.project, self.config, identity)
+    }
+
+    fn down(&self) -> Result<bool> {
+        down(self.project)
+    }
+
+    fn destroy(&self) -> Result<()> {
+        destroy(self.project)
+    }
+
+    fn status(&self, identity: &Identity) -> Result<Status> {
+        status(self.project, self.config, identity)
+    }
+
+    fn logs(&self, follow: bool) -> Result<Logs> {
+        logs(self.project, follow).map(Logs::Command)
+    }
+
+    fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
+        psql(self.project, identity, args)
+    }
+
+    fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
+        dump(self.project, identity, target)
+    }
+
+    fn check_dump(
+        &self,
+        identity: &Identity,
+        file: &Path,
+        kind: DumpKind,
+        shown: &Path,
+    ) -> Result<()> {
+        check_archive(self.project, identity, file, kind, shown)
+    }
+
+    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
+        load(self.project, identity, file, kind, database)
+    }
+}
+
 /// `pyenvx-<name>-<hash>-db`: the container's and the volume's name.
 pub fn stem(project: &Project) -> String {
     let mut name: String = project
@@ -293,18 +356,13 @@ fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String
     out
 }
 
-pub fn is_running(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+fn is_running(project: &Project) -> Result<bool> {
     let engine = engine()?;
     Ok(inspect(&engine, &stem(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the project's container (creating it and its volume on first use) and wait for a login.
-pub fn up(
-    env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<UpReport> {
+fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
     let engine = engine()?;
     let name = stem(project);
     let image = config.image();
@@ -325,7 +383,7 @@ pub fn up(
         _ => {}
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
-        backend: Backend::Container,
+        backend: BackendKind::Container,
         server_version,
         port: identity.port,
         already_running,
@@ -352,7 +410,7 @@ pub fn up(
         }
     }
     if !ports::is_free(identity.port) {
-        return Err(super::port_taken(env, identity.port));
+        return Err(ports::taken(&env.settings.dirs, identity.port));
     }
     let had_volume = volume_major(&engine, &name)?.is_some();
     if existing.is_some() {
@@ -486,7 +544,7 @@ fn container_log_tail(engine: &Engine, name: &str) -> String {
         .unwrap_or_default()
 }
 
-pub fn down(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
+fn down(project: &Project) -> Result<bool> {
     let engine = engine()?;
     let name = stem(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
@@ -507,7 +565,7 @@ pub fn down(_env: &Env, project: &Project, _config: &DbConfig) -> Result<bool> {
 }
 
 /// Remove the container and its volume.
-pub fn destroy(_env: &Env, project: &Project, _config: &DbConfig) -> Result<()> {
+fn destroy(project: &Project) -> Result<()> {
     let engine = engine()?;
     let name = stem(project);
     if inspect(&engine, &name)?.is_some() {
@@ -523,19 +581,14 @@ pub fn destroy(_env: &Env, project: &Project, _config: &DbConfig) -> Result<()> 
     Ok(())
 }
 
-pub fn status(
-    _env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<Status> {
+fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
     let engine = engine()?;
     let name = stem(project);
     let info = inspect(&engine, &name)?;
     let running = info.as_ref().is_some_and(|i| i.running);
     let accepting = running && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
-        backend: Backend::Container,
+        backend: BackendKind::Container,
         version: config.major,
         running,
         accepting_connections: accepting,
@@ -549,7 +602,7 @@ pub fn status(
     })
 }
 
-pub fn logs(_env: &Env, project: &Project, _config: &DbConfig, follow: bool) -> Result<Command> {
+fn logs(project: &Project, follow: bool) -> Result<Command> {
     let engine = engine()?;
     let mut cmd = engine.command();
     cmd.arg("logs");
@@ -566,6 +619,7 @@ fn exec_client(
     engine: &Engine,
     project: &Project,
     identity: &Identity,
+    database: Option<&str>,
     interactive: bool,
     tty: bool,
 ) -> Command {
@@ -579,97 +633,123 @@ fn exec_client(
     }
     cmd.args(["--env", "PGUSER", "--env", "PGDATABASE"])
         .env("PGUSER", &identity.credentials.user)
-        .env("PGDATABASE", &identity.credentials.database)
+        .env(
+            "PGDATABASE",
+            database.unwrap_or(&identity.credentials.database),
+        )
         .arg(stem(project));
     cmd
 }
 
-pub fn psql(
-    _env: &Env,
-    project: &Project,
-    _config: &DbConfig,
-    identity: &Identity,
-    args: &[OsString],
-) -> Result<Command> {
+fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Command> {
     let engine = engine()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut cmd = exec_client(&engine, project, identity, true, tty);
+    let mut cmd = exec_client(&engine, project, identity, None, true, tty);
     cmd.arg("psql").args(args).stdin(Stdio::inherit());
     Ok(cmd)
 }
 
-pub fn dump(
-    _env: &Env,
-    project: &Project,
-    _config: &DbConfig,
-    identity: &Identity,
-    file: &Path,
-) -> Result<()> {
+/// `pg_dump --format=custom` inside the container, into the dump's temporary file.
+fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
     let engine = engine()?;
-    let out = fs_err::File::create(file)?;
-    let mut cmd = exec_client(&engine, project, identity, false, false);
+    let mut cmd = exec_client(&engine, project, identity, None, false, false);
     cmd.args(["pg_dump", "--format=custom", "--no-owner"])
-        .stdout(Stdio::from(out.into_parts().0))
+        .stdout(Stdio::from(target.file()?))
         .stderr(Stdio::piped());
     let result = cmd.output().context("cannot run the container engine")?;
     if !result.status.success() {
-        let _ = std::fs::remove_file(file);
-        return Err(user_error!(
-            hint = "`pyenvx db logs` shows the server's side",
-            "pg_dump in the container failed ({}):\n{}",
+        return Err(transfer::dump_failed(
+            "pg_dump in the container",
             result.status,
-            String::from_utf8_lossy(&result.stderr).trim()
+            &String::from_utf8_lossy(&result.stderr),
         ));
     }
     Ok(())
 }
 
-pub fn restore(
-    _env: &Env,
+/// Run a client in the container with `file` on its stdin.
+fn with_input(mut cmd: Command, file: &Path) -> Result<std::process::Output> {
+    let input = fs_err::File::open(file)?;
+    cmd.stdin(Stdio::from(input.into_parts().0))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run the container engine")
+}
+
+fn no_directories(kind: DumpKind) -> Result<()> {
+    if kind == DumpKind::Directory {
+        return Err(user_error!(
+            hint = "write the dump in the custom format (`pyenvx db dump FILE` or `pg_dump -Fc`)",
+            "directory-format dumps cannot be streamed into a container"
+        ));
+    }
+    Ok(())
+}
+
+/// `pg_restore --list` inside the container: the archive's table of contents is readable.
+fn check_archive(
     project: &Project,
-    _config: &DbConfig,
     identity: &Identity,
     file: &Path,
     kind: DumpKind,
+    shown: &Path,
 ) -> Result<()> {
+    no_directories(kind)?;
     let engine = engine()?;
-    let mut cmd = exec_client(&engine, project, identity, true, false);
-    match kind {
+    let mut cmd = exec_client(&engine, project, identity, None, true, false);
+    cmd.args(["pg_restore", "--list"]);
+    let result = with_input(cmd, file)?;
+    if !result.status.success() {
+        return Err(transfer::unreadable_archive(
+            shown,
+            &String::from_utf8_lossy(&result.stderr),
+        ));
+    }
+    Ok(())
+}
+
+/// Load `file` into `database` (the restore's scratch database) inside the container.
+fn load(
+    project: &Project,
+    identity: &Identity,
+    file: &Path,
+    kind: DumpKind,
+    database: &str,
+) -> Result<()> {
+    no_directories(kind)?;
+    let engine = engine()?;
+    let mut cmd = exec_client(&engine, project, identity, Some(database), true, false);
+    let what = match kind {
         DumpKind::Sql => {
-            cmd.args(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1"]);
+            cmd.args([
+                "psql",
+                "--quiet",
+                "--no-psqlrc",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+            ]);
+            "psql in the container"
         }
-        DumpKind::Custom | DumpKind::Tar => {
+        _ => {
             cmd.args([
                 "pg_restore",
                 "--no-owner",
                 "--no-acl",
                 "--exit-on-error",
                 "--dbname",
-            ])
-            .arg(&identity.credentials.database);
+                database,
+            ]);
+            "pg_restore in the container"
         }
-        DumpKind::Directory => {
-            return Err(user_error!(
-                hint =
-                    "write the dump in the custom format (`pyenvx db dump FILE` or `pg_dump -Fc`)",
-                "directory-format dumps cannot be streamed into a container"
-            ))
-        }
-    }
-    let input = fs_err::File::open(file)?;
-    let result = cmd
-        .stdin(Stdio::from(input.into_parts().0))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run the container engine")?;
+    };
+    let result = with_input(cmd, file)?;
     if !result.status.success() {
-        return Err(user_error!(
-            hint = "the database is as the failed restore left it",
-            "restoring {} in the container failed ({}):\n{}",
-            file.display(),
+        return Err(transfer::load_failed(
+            what,
             result.status,
-            String::from_utf8_lossy(&result.stderr).trim()
+            &String::from_utf8_lossy(&result.stderr),
         ));
     }
     Ok(())

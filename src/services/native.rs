@@ -11,9 +11,11 @@
 //! * First start: `initdb` (scram-sha-256, the project's role as superuser, `--no-sync`: an
 //!   empty cluster is cheap to recreate), start, `CREATE DATABASE`, and only then the
 //!   `pg<major>.initialized` marker. A data directory without the marker is a first start that
-//!   died half-way: it is removed and made again, so a `kill -9` at any moment heals on the next
-//!   `up`. After that, crash safety is PostgreSQL's own (WAL): a killed server recovers on start
-//!   and keeps every committed row.
+//!   died half-way: once no process works in it or names it (the initdb of a killed pyenvx goes
+//!   on writing by path), it is moved aside, deleted and made again, so a `kill -9` at any moment
+//!   heals on the next `up`. One with the marker is never deleted by `up`. After that, crash
+//!   safety is PostgreSQL's own (WAL): a killed server recovers on start and keeps every
+//!   committed row.
 //! * A data directory of another major is refused (never started, never deleted): starting it
 //!   with the wrong binaries fails anyway, and deleting it would lose the user's data.
 //! * `down` is `pg_ctl stop -m fast`: sessions are cut, the shutdown checkpoint is written.
@@ -28,9 +30,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::backend::Backend;
+use super::config::{BackendKind, DbConfig};
+use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
-use super::{ports, state_dir, Backend, DbConfig, Identity, Status, UpReport};
+use super::transfer::{self, DumpTarget};
+use super::{ports, state_dir, Logs, Status, UpReport};
 use crate::project::sync::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -41,6 +47,73 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STALE_RETRY: Duration = Duration::from_secs(15);
 /// Logs beyond this size are rotated to `postgres.log.1` at the next start.
 const LOG_ROTATE_BYTES: u64 = 10 << 20;
+
+/// The native backend of a project's `[services.db]`.
+pub struct Native<'a> {
+    pub env: &'a Env<'a>,
+    pub project: &'a Project,
+    pub config: &'a DbConfig,
+}
+
+impl Backend for Native<'_> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Native
+    }
+
+    fn is_running(&self) -> Result<bool> {
+        Ok(running(self.project, self.config)?.is_some())
+    }
+
+    fn up(&self, identity: &Identity) -> Result<UpReport> {
+        up(self.env, self.project, self.config, identity)
+    }
+
+    fn down(&self) -> Result<bool> {
+        down(self.project, self.config)
+    }
+
+    fn destroy(&self) -> Result<()> {
+        destroy(self.project, self.config)
+    }
+
+    fn status(&self, identity: &Identity) -> Result<Status> {
+        status(self.project, self.config, identity)
+    }
+
+    fn logs(&self, _follow: bool) -> Result<Logs> {
+        Ok(Logs::File(log_path(self.project)))
+    }
+
+    fn shell(&self, identity: &Identity, args: &[std::ffi::OsString]) -> Result<Command> {
+        psql(self.env, self.project, self.config, identity, args)
+    }
+
+    fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
+        dump(self.env, self.project, self.config, identity, target)
+    }
+
+    fn check_dump(
+        &self,
+        _identity: &Identity,
+        file: &Path,
+        _kind: DumpKind,
+        shown: &Path,
+    ) -> Result<()> {
+        check_archive(self.env, self.project, self.config, file, shown)
+    }
+
+    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
+        load(
+            self.env,
+            self.project,
+            self.config,
+            identity,
+            file,
+            kind,
+            database,
+        )
+    }
+}
 
 pub fn data_dir(project: &Project, major: u32) -> PathBuf {
     state_dir(project).join(format!("pg{major}"))
@@ -196,12 +269,7 @@ fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
 }
 
 /// Start (initializing on first use) and wait until the project's database accepts a login.
-pub fn up(
-    env: &Env,
-    project: &Project,
-    config: &DbConfig,
-    identity: &Identity,
-) -> Result<UpReport> {
+fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
     let major = config.major;
     check_majors(project, major)?;
     let bins = postgres::binaries(env, project, major, config.bin_dir.as_deref())?;
@@ -212,7 +280,7 @@ pub fn up(
         postgres::check_reachable(u, &bins.bin_dir)?;
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
-        backend: Backend::Native,
+        backend: BackendKind::Native,
         server_version,
         port: identity.port,
         already_running,
@@ -220,7 +288,21 @@ pub fn up(
         source: bins.source.clone(),
     };
 
-    let initialized_before = marker(project, major).exists() && data.join("PG_VERSION").exists();
+    let marked = marker(project, major).exists();
+    if marked && data.exists() && !data.join("PG_VERSION").exists() {
+        // The marker says a cluster was made here: whatever happened to it, it is not ours to
+        // delete.
+        return Err(user_error!(
+            hint = format!(
+                "move {} away to start with an empty database, or `pyenvx db reset --yes` to delete it",
+                data.display()
+            ),
+            "{} was initialized by pyenvx but holds no PostgreSQL cluster (no PG_VERSION); \
+             pyenvx neither starts nor deletes it",
+            data.display()
+        ));
+    }
+    let initialized_before = marked && data.join("PG_VERSION").exists();
     if let Some(pid) = running(project, config)? {
         if pid.port == Some(identity.port) && initialized_before {
             let version = wait_ready(identity, None, None, Duration::from_secs(30))?;
@@ -230,7 +312,7 @@ pub fn up(
         stop(&bins, &data, user.as_ref(), "fast")?;
     }
     if !ports::is_free(identity.port) {
-        return Err(super::port_taken(env, identity.port));
+        return Err(ports::taken(&env.settings.dirs, identity.port));
     }
     fs_err::create_dir_all(state_dir(project))?;
     let socket = socket_dir(project, user.as_ref())?;
@@ -240,9 +322,7 @@ pub fn up(
     if !initialized_before {
         let _ = fs_err::remove_file(marker(project, major));
         if data.exists() {
-            // An initdb of a killed pyenvx may still be writing here: let it finish first.
-            wait_idle(&data)?;
-            fs_err::remove_dir_all(&data)?;
+            set_aside_interrupted(project, major, &data)?;
         }
         initdb(&bins, &data, &socket, user.as_ref(), identity)?;
     }
@@ -316,12 +396,32 @@ fn clear_after_crash(data: &Path, socket: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Wait until no live process works in `data` (PostgreSQL's processes, initdb's included, have
-/// it as their working directory).
+/// Where the data directory of a first start that died is moved before it is deleted.
+fn interrupted_dir(project: &Project, major: u32) -> PathBuf {
+    state_dir(project).join(format!("pg{major}.interrupted"))
+}
+
+/// Clear the data directory of a first start that died (no marker: it never held the project's
+/// database). An initdb of a killed pyenvx may still be writing there, by path: wait until no
+/// process works in it or names it, then move it aside (the name is free at once for the new
+/// initdb) and delete it.
+fn set_aside_interrupted(project: &Project, major: u32, data: &Path) -> Result<()> {
+    wait_idle(data)?;
+    let aside = interrupted_dir(project, major);
+    if aside.exists() {
+        fs_err::remove_dir_all(&aside)?;
+    }
+    fs_err::rename(data, &aside)?;
+    fs_err::remove_dir_all(&aside)?;
+    Ok(())
+}
+
+/// Wait until no live process works in `data`: PostgreSQL's processes have it as their working
+/// directory; initdb (and a server) name it after `-D`.
 fn wait_idle(data: &Path) -> Result<()> {
     let canonical = fs_err::canonicalize(data)?;
     let started = Instant::now();
-    while let Some(pid) = process_in(&canonical) {
+    while let Some(pid) = process_in(&canonical).or_else(|| process_naming(data, &canonical)) {
         if started.elapsed() > STALE_RETRY {
             return Err(user_error!(
                 hint = "stop that process (a PostgreSQL server, one of its children, or initdb), then `pyenvx db up`",
@@ -341,6 +441,33 @@ fn process_in(dir: &Path) -> Option<u32> {
             continue;
         };
         if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// A live process with `-D <dir>` on its command line (initdb, postgres, pg_ctl).
+fn process_naming(dir: &Path, canonical: &Path) -> Option<u32> {
+    let names = [
+        dir.as_os_str().as_encoded_bytes(),
+        canonical.as_os_str().as_encoded_bytes(),
+    ];
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == b"-D" && names.contains(&w[1]))
+        {
             return Some(pid);
         }
     }
@@ -596,7 +723,7 @@ fn stop(bins: &Binaries, data: &Path, user: Option<&ServerUser>, mode: &str) -> 
 }
 
 /// Stop the server if it runs; returns whether it did.
-pub fn down(project: &Project, config: &DbConfig) -> Result<bool> {
+fn down(project: &Project, config: &DbConfig) -> Result<bool> {
     let Some(_pid) = running(project, config)? else {
         return Ok(false);
     };
@@ -660,7 +787,7 @@ fn remove_socket_dir(project: &Project, user: Option<&ServerUser>) {
 }
 
 /// Stop the server and delete every data directory of the project (all majors) and its markers.
-pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
+fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
     down(project, config)?;
     let dir = state_dir(project);
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -672,7 +799,9 @@ pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
         let Some(rest) = name.strip_prefix("pg") else {
             continue;
         };
-        let major = rest.trim_end_matches(".initialized");
+        let major = rest
+            .trim_end_matches(".initialized")
+            .trim_end_matches(".interrupted");
         if major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
@@ -696,11 +825,11 @@ pub fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
     Ok(())
 }
 
-pub fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
+fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
     let pid = running(project, config)?;
     let accepting = pid.is_some() && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
-        backend: Backend::Native,
+        backend: BackendKind::Native,
         version: config.major,
         running: pid.is_some(),
         accepting_connections: accepting,
@@ -729,7 +858,7 @@ fn client(env: &Env, project: &Project, config: &DbConfig, name: &str) -> Result
     Ok(bins.command(name))
 }
 
-pub fn psql(
+fn psql(
     env: &Env,
     project: &Project,
     config: &DbConfig,
@@ -742,69 +871,104 @@ pub fn psql(
     Ok(cmd)
 }
 
-fn run_client(mut cmd: Command, what: &str) -> Result<()> {
+/// Run a client to completion; its failure becomes the error `fail` makes of (what, status,
+/// stderr).
+fn run_client(
+    mut cmd: Command,
+    what: &str,
+    fail: fn(&str, std::process::ExitStatus, &str) -> anyhow::Error,
+) -> Result<()> {
     let out = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
         .with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
-        return Err(user_error!(
-            hint = "the database is as the failed command left it",
-            "{what} failed ({}):\n{}",
+        return Err(fail(
+            what,
             out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            &String::from_utf8_lossy(&out.stderr),
         ));
     }
     Ok(())
 }
 
-pub fn dump(
+/// `pg_dump --format=custom` into the dump's temporary file.
+fn dump(
     env: &Env,
     project: &Project,
     config: &DbConfig,
     identity: &Identity,
-    file: &Path,
+    target: &DumpTarget,
 ) -> Result<()> {
     let mut cmd = client(env, project, config, "pg_dump")?;
     client_env(&mut cmd, identity);
-    cmd.args(["--format=custom", "--no-owner", "--file"])
-        .arg(file);
-    run_client(cmd, "pg_dump")
+    cmd.args(["--format=custom", "--no-owner"])
+        .stdout(Stdio::from(target.file()?));
+    run_client(cmd, "pg_dump", transfer::dump_failed)
 }
 
-pub fn restore(
+/// `pg_restore --list`: the archive's table of contents is readable.
+fn check_archive(
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    file: &Path,
+    shown: &Path,
+) -> Result<()> {
+    let mut cmd = client(env, project, config, "pg_restore")?;
+    let out = cmd
+        .arg("--list")
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run pg_restore")?;
+    if !out.status.success() {
+        return Err(transfer::unreadable_archive(
+            shown,
+            &String::from_utf8_lossy(&out.stderr),
+        ));
+    }
+    Ok(())
+}
+
+/// Load `file` into `database` (the restore's scratch database).
+fn load(
     env: &Env,
     project: &Project,
     config: &DbConfig,
     identity: &Identity,
     file: &Path,
     kind: DumpKind,
+    database: &str,
 ) -> Result<()> {
-    let cmd = match kind {
+    let (mut cmd, what) = match kind {
         DumpKind::Sql => {
             let mut cmd = client(env, project, config, "psql")?;
-            cmd.args(["--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--file"])
-                .arg(file);
-            cmd
+            cmd.args([
+                "--quiet",
+                "--no-psqlrc",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "--dbname",
+            ])
+            .arg(database)
+            .arg("--file")
+            .arg(file);
+            (cmd, "psql")
         }
         DumpKind::Custom | DumpKind::Tar | DumpKind::Directory => {
             let mut cmd = client(env, project, config, "pg_restore")?;
             cmd.args(["--no-owner", "--no-acl", "--exit-on-error", "--dbname"])
-                .arg(&identity.credentials.database)
+                .arg(database)
                 .arg(file);
-            cmd
+            (cmd, "pg_restore")
         }
     };
-    let mut cmd = cmd;
     client_env(&mut cmd, identity);
-    run_client(
-        cmd,
-        if kind == DumpKind::Sql {
-            "psql"
-        } else {
-            "pg_restore"
-        },
-    )
+    cmd.stdout(Stdio::null());
+    run_client(cmd, what, transfer::load_failed)
 }

@@ -227,6 +227,27 @@ fn listening_inode(port: u16) -> Option<String> {
     None
 }
 
+/// The error for a registered port that a stranger holds, naming it when /proc tells, with a
+/// free port to move to.
+pub fn taken(dirs: &Dirs, port: u16) -> anyhow::Error {
+    let who = listener(port)
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    let hint = match suggest(dirs, Some(port)) {
+        Some(free) => format!(
+            "stop that program, or move this project's database with `pyenvx db up --port {free}` \
+             (remembered; `pyenvx run` and `pyenvx db url` follow)"
+        ),
+        None => {
+            "stop that program, or move this project's database with `pyenvx db up --port N`".into()
+        }
+    };
+    user_error!(
+        hint = hint,
+        "port {port}, this project's database port, is taken by another program{who}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

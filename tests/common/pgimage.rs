@@ -7,7 +7,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use super::context::TestContext;
@@ -26,13 +25,56 @@ pub fn have_pg15() -> bool {
 }
 
 /// A `PYENVX_DB_PORTS` range of its own for each test: every test context has its own port
-/// registry, so tests running in parallel would otherwise hand out the same first port. The
-/// base moves with the process id so that two test runs at once rarely meet.
+/// registry, so tests running in parallel would otherwise hand out the same first port. Other
+/// test runs share the machine too (other checkouts, CI jobs), and one that starts a server on
+/// a port this run's registry just found free makes a start fail with "port taken": so each
+/// test process claims blocks of ports machine-wide, with a lock file held until it exits, and
+/// hands out ranges only from its own blocks.
 pub fn port_range() -> String {
-    static NEXT: OnceLock<AtomicU16> = OnceLock::new();
-    let next = NEXT.get_or_init(|| AtomicU16::new(55_000 + (std::process::id() % 40) as u16 * 100));
-    let start = next.fetch_add(10, Ordering::SeqCst);
-    format!("{start}-{}", start + 9)
+    const WIDTH: u16 = 10;
+    static CLAIM: Mutex<Option<(u16, u16)>> = Mutex::new(None);
+    let mut claim = CLAIM.lock().unwrap();
+    let (start, next) = match *claim {
+        Some((block, next)) if next + WIDTH <= block + PORT_BLOCK => (block, next),
+        _ => {
+            let block = claim_port_block();
+            (block, block)
+        }
+    };
+    *claim = Some((start, next + WIDTH));
+    format!("{next}-{}", next + WIDTH - 1)
+}
+
+const FIRST_TEST_PORT: u16 = 55_000;
+const PORT_BLOCK: u16 = 100;
+const PORT_BLOCKS: u16 = 40;
+
+/// The first port of a block no other live test process holds; the lock stays with this
+/// process (its file handle lives as long as the process).
+fn claim_port_block() -> u16 {
+    static HELD: Mutex<Vec<fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("pyenvx-test-ports");
+    fs::create_dir_all(&dir).unwrap();
+    // Start at a place that moves with the process id, so that runs rarely even try the same.
+    let first = std::process::id() as u16 % PORT_BLOCKS;
+    let mut held = HELD.lock().unwrap();
+    for i in 0..PORT_BLOCKS {
+        let block = (first + i) % PORT_BLOCKS;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("block-{block}.lock")))
+            .unwrap();
+        if file.try_lock().is_ok() {
+            held.push(file);
+            return FIRST_TEST_PORT + block * PORT_BLOCK;
+        }
+    }
+    panic!(
+        "every block of test ports ({FIRST_TEST_PORT}–{}) is held by another test process",
+        FIRST_TEST_PORT + PORT_BLOCKS * PORT_BLOCK - 1
+    );
 }
 
 /// As root, the server runs as `postgres`, which must enter the test root (a 0700 temp dir).

@@ -1,0 +1,295 @@
+//! `[services.db]` of `pyenvx.toml`, validated: which engine, which major, which backend. Errors
+//! name the file, line, column and key, as every configuration error does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::project::config::{config_error, toml_error};
+use crate::project::Project;
+use crate::user_error;
+
+/// How the database runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A `postgres` process from real PostgreSQL binaries, data in the project.
+    Native,
+    /// A Docker or Podman container from the official image, data in a named volume.
+    Container,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Native => "native",
+            Self::Container => "container",
+        })
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(Self::Native),
+            "container" => Ok(Self::Container),
+            other => Err(anyhow::anyhow!(
+                "unknown backend `{other}`; use \"native\" or \"container\""
+            )),
+        }
+    }
+}
+
+/// `[services.db]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbConfig {
+    /// PostgreSQL major version, e.g. 15.
+    pub major: u32,
+    pub backend: BackendKind,
+    /// Container image; default the official `postgres:<major>`.
+    pub image: Option<String>,
+    /// Native binaries to use before looking anywhere else (absolute).
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl DbConfig {
+    pub fn image(&self) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(|| format!("postgres:{}", self.major))
+    }
+}
+
+#[derive(Deserialize)]
+struct RawNames {
+    #[serde(default)]
+    services: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    services: Option<RawServices>,
+}
+
+#[derive(Deserialize)]
+struct RawServices {
+    db: Option<Spanned<RawDb>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDb {
+    engine: Option<Spanned<String>>,
+    version: Option<Spanned<toml::Value>>,
+    backend: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    bin_dir: Option<Spanned<String>>,
+}
+
+/// `[services.db]` of the project, or `None` when it declares no database.
+pub fn db_config(project: &Project) -> Result<Option<DbConfig>> {
+    if project.config.services.is_empty() {
+        return Ok(None);
+    }
+    let path = &project.config.path;
+    // The file again, for positions: `Config` keeps the tables but not where they were.
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(_) => toml::to_string(&BTreeMap::from([("services", &project.config.services)]))?,
+    };
+    parse(&text, path, &project.root)
+}
+
+fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
+    let err_at = |e: toml::de::Error| toml_error(path, text, &e);
+    let names: RawNames = toml::from_str(text).map_err(err_at)?;
+    for (name, value) in &names.services {
+        if name != super::DB {
+            return Err(config_error(
+                path,
+                text,
+                value.span().start,
+                &format!("services.{name}"),
+                format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
+            ));
+        }
+        if !value.get_ref().is_table() {
+            return Err(config_error(
+                path,
+                text,
+                value.span().start,
+                "services.db",
+                "[services.db] must be a table",
+            ));
+        }
+    }
+    let raw: RawFile = toml::from_str(text).map_err(err_at)?;
+    let Some(db) = raw.services.and_then(|s| s.db) else {
+        return Ok(None);
+    };
+    let db = db.into_inner();
+    if let Some(engine) = &db.engine {
+        match engine.get_ref().as_str() {
+            "postgres" | "postgresql" => {}
+            other => {
+                return Err(config_error(
+                    path,
+                    text,
+                    engine.span().start,
+                    "services.db.engine",
+                    format!("unsupported engine `{other}`; pyenvx runs \"postgres\""),
+                ))
+            }
+        }
+    }
+    let major = match &db.version {
+        None => super::postgres::default_major(),
+        Some(v) => {
+            let s = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                other => other.to_string(),
+            };
+            match s.trim().parse::<u32>() {
+                Ok(m) if (9..=99).contains(&m) => m,
+                _ => {
+                    return Err(config_error(
+                        path,
+                        text,
+                        v.span().start,
+                        "services.db.version",
+                        format!("`{s}` is not a PostgreSQL major version such as \"16\""),
+                    ))
+                }
+            }
+        }
+    };
+    let backend = match &db.backend {
+        None => BackendKind::Native,
+        Some(b) => b.get_ref().parse().map_err(|e: anyhow::Error| {
+            config_error(
+                path,
+                text,
+                b.span().start,
+                "services.db.backend",
+                e.to_string(),
+            )
+        })?,
+    };
+    let image = match &db.image {
+        Some(i) if i.get_ref().trim().is_empty() => {
+            return Err(config_error(
+                path,
+                text,
+                i.span().start,
+                "services.db.image",
+                "the image is empty",
+            ))
+        }
+        Some(i) => Some(i.get_ref().trim().to_string()),
+        None => None,
+    };
+    let bin_dir = db.bin_dir.as_ref().map(|b| root.join(b.get_ref()));
+    Ok(Some(DbConfig {
+        major,
+        backend,
+        image,
+        bin_dir,
+    }))
+}
+
+/// `[services.db]` or a user error saying how to declare it.
+pub fn require_db(project: &Project) -> Result<DbConfig> {
+    db_config(project)?.ok_or_else(|| {
+        user_error!(
+            hint = format!(
+                "add to {}:\n{}",
+                project.config_path().display(),
+                init_table(super::postgres::default_major()).trim()
+            ),
+            "{} declares no database",
+            project.config_path().display()
+        )
+    })
+}
+
+/// The `[services.db]` table `pyenvx init --db postgres` appends to a new `pyenvx.toml`.
+pub fn init_table(major: u32) -> String {
+    format!(
+        "\n[services.db]\nengine = \"postgres\"\nversion = \"{major}\"\nbackend = \"native\"  # or \"container\" (Docker/Podman)\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "/p";
+
+    fn parse_str(text: &str) -> Result<Option<DbConfig>> {
+        parse(text, Path::new("/p/pyenvx.toml"), Path::new(ROOT))
+    }
+
+    #[test]
+    fn parses_the_db_table() {
+        let text = "[project]\nname = \"x\"\n\n[services.db]\nengine = \"postgres\"\nversion = \"16\"\nbackend = \"container\"\nimage = \"postgres:16-alpine\"\nbin_dir = \"pg/bin\"\n";
+        let db = parse_str(text).unwrap().unwrap();
+        assert_eq!(
+            db,
+            DbConfig {
+                major: 16,
+                backend: BackendKind::Container,
+                image: Some("postgres:16-alpine".into()),
+                bin_dir: Some(PathBuf::from("/p/pg/bin")),
+            }
+        );
+        let db = parse_str("[services.db]\nversion = 15\n").unwrap().unwrap();
+        assert_eq!((db.major, db.backend), (15, BackendKind::Native));
+        assert_eq!(db.image(), "postgres:15");
+        assert!(parse_str("[project]\nname = \"x\"\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            (
+                "[project]\nname = \"x\"\n[services.db]\nbackend = \"dokker\"\n",
+                "/p/pyenvx.toml:4:11",
+                "services.db.backend",
+            ),
+            (
+                "[services.db]\nversion = \"16.2\"\n",
+                "/p/pyenvx.toml:2:11",
+                "services.db.version",
+            ),
+            (
+                "[services.db]\nengine = \"redis\"\n",
+                "/p/pyenvx.toml:2:10",
+                "services.db.engine",
+            ),
+            (
+                "[services.cache]\nengine = \"redis\"\n",
+                "/p/pyenvx.toml:",
+                "services.cache",
+            ),
+            (
+                "[services.db]\nvresion = \"16\"\n",
+                "/p/pyenvx.toml:2:1",
+                "",
+            ),
+        ];
+        for (text, at, key) in cases {
+            let err = parse_str(text).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.starts_with(at), "{text:?}: {msg}");
+            assert!(msg.contains(key), "{text:?}: {msg}");
+            assert!(err.downcast_ref::<crate::error::UserError>().is_some());
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! `db dump` and `db restore`: the sequences that keep the user's data whatever fails, the same
+//! for every backend. The backends only run the clients (`pg_dump`, `pg_restore`, `psql`).
+//!
+//! Decisions and why:
+//! * A dump is written to a temporary file beside the target (mode 0600: it holds every row),
+//!   fsynced, and renamed over the target only once complete: a killed or failed `pg_dump`
+//!   never costs the previous backup. An existing target is replaced only with `--force`.
+//! * A restore never drops anything first. The file is checked (not empty, an archive
+//!   `pg_restore --list` can read), then loaded into a scratch database `<db>_pyenvx_restore`;
+//!   only when the load succeeded are the names swapped in one transaction (old → `<db>_pyenvx_old`,
+//!   scratch → `<db>`) and the old database dropped. A failed load drops the scratch database and
+//!   leaves the project's untouched.
+//! * A SQL script runs with `ON_ERROR_STOP=1` in a single transaction: an error on any line
+//!   is a failed load, not half a database.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::postgres::DumpKind;
+use super::Identity;
+use crate::user_error;
+
+/// PostgreSQL truncates identifiers to 63 bytes; the suffix must survive.
+const MAX_IDENT: usize = 63;
+
+/// `<db><suffix>`, shortened so that the whole name stays a distinct identifier.
+pub fn aside_name(db: &str, suffix: &str) -> String {
+    let keep = MAX_IDENT.saturating_sub(suffix.len()).min(db.len());
+    format!("{}{suffix}", &db[..keep])
+}
+
+/// The scratch database a restore loads into.
+pub fn scratch_name(db: &str) -> String {
+    aside_name(db, "_pyenvx_restore")
+}
+
+/// The name the replaced database has between the swap and its drop.
+pub fn old_name(db: &str) -> String {
+    aside_name(db, "_pyenvx_old")
+}
+
+/// Refuse what cannot be a dump before anything is touched: a missing or empty file, a SQL
+/// script with nothing in it. Archives are further checked by the backend (`pg_restore --list`).
+pub fn check_file(file: &Path, shown: &Path) -> Result<DumpKind> {
+    let meta = std::fs::metadata(file).map_err(|e| {
+        user_error!(
+            hint =
+                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+            "cannot read {}: {e}",
+            shown.display()
+        )
+    })?;
+    if meta.is_file() && meta.len() == 0 {
+        return Err(user_error!(
+            hint =
+                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+            "{} is empty: there is nothing to restore",
+            shown.display()
+        ));
+    }
+    let kind = DumpKind::of(file)?;
+    if kind == DumpKind::Sql {
+        let text = fs_err::read(file)?;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Err(user_error!(
+                hint = "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+                "{} holds no SQL: there is nothing to restore",
+                shown.display()
+            ));
+        }
+    }
+    Ok(kind)
+}
+
+/// The error for an archive `pg_restore --list` cannot read.
+pub fn unreadable_archive(shown: &Path, detail: &str) -> anyhow::Error {
+    user_error!(
+        hint = "the database was not touched; give a complete file written by `pyenvx db dump` or pg_dump",
+        "{} is not a readable pg_dump archive:\n{}",
+        shown.display(),
+        detail.trim()
+    )
+}
+
+/// The error for a load into the scratch database that failed.
+pub fn load_failed(what: &str, status: impl std::fmt::Display, detail: &str) -> anyhow::Error {
+    user_error!(
+        hint = "the database was not changed: the file was loaded into a scratch database, now dropped",
+        "{what} failed ({status}):\n{}",
+        detail.trim()
+    )
+}
+
+/// The error for a dump that failed; the target file is as it was.
+pub fn dump_failed(what: &str, status: impl std::fmt::Display, detail: &str) -> anyhow::Error {
+    user_error!(
+        hint = "the file was not written (an existing one is unchanged); `pyenvx db logs` shows the server's side",
+        "{what} failed ({status}):\n{}",
+        detail.trim()
+    )
+}
+
+/// Whether the project's database holds anything a restore would replace: a table, view,
+/// sequence or index outside the system schemas, or a schema besides `public`.
+pub fn has_data(identity: &Identity) -> Result<bool> {
+    let mut conn = match identity.connect(None, Duration::from_secs(10)) {
+        Ok(c) => c,
+        // The project's database does not exist: nothing to lose.
+        Err(super::pgwire::ConnectError::Rejected { code, .. }) if code == "3D000" => {
+            return Ok(false)
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot connect to the database")),
+    };
+    let rows = conn.query(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                   AND n.nspname NOT LIKE 'pg\\_%') \
+              + (SELECT count(*) FROM pg_namespace \
+                 WHERE nspname NOT IN ('public', 'information_schema') AND nspname NOT LIKE 'pg\\_%')",
+    )?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .is_some_and(|n| n != "0"))
+}
+
+/// An administrative session on the cluster's `postgres` database.
+fn admin(identity: &Identity) -> Result<super::pgwire::Connection> {
+    identity
+        .connect(Some("postgres"), Duration::from_secs(10))
+        .map_err(|e| anyhow::Error::new(e).context("cannot connect to the database server"))
+}
+
+/// `DROP DATABASE IF EXISTS`, ending other sessions first.
+fn drop_database(admin: &mut super::pgwire::Connection, major: u32, name: &str) -> Result<()> {
+    if major >= 13 {
+        admin.query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    } else {
+        admin.query(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))?;
+        admin.query(&format!("DROP DATABASE IF EXISTS \"{name}\""))?;
+    }
+    Ok(())
+}
+
+/// Make an empty scratch database for a restore (dropping one an interrupted restore left) and
+/// return its name.
+pub fn create_scratch(identity: &Identity, major: u32) -> Result<String> {
+    let db = &identity.credentials.database;
+    let scratch = scratch_name(db);
+    let mut admin = admin(identity)?;
+    drop_database(&mut admin, major, &scratch)?;
+    drop_database(&mut admin, major, &old_name(db))?;
+    admin
+        .query(&format!("CREATE DATABASE \"{scratch}\""))
+        .context("cannot create the scratch database for the restore")?;
+    Ok(scratch)
+}
+
+/// Drop the scratch database after a failed load.
+pub fn discard_scratch(identity: &Identity, major: u32) -> Result<()> {
+    let mut admin = admin(identity)?;
+    drop_database(
+        &mut admin,
+        major,
+        &scratch_name(&identity.credentials.database),
+    )
+}
+
+/// Put the loaded scratch database in the project database's place, then drop the old one.
+/// Other sessions on the project's database are ended in the same transaction as the renames;
+/// one that reconnects in between makes the rename fail, and the swap is tried again.
+pub fn swap_in(identity: &Identity, major: u32) -> Result<()> {
+    let db = &identity.credentials.database;
+    let scratch = scratch_name(db);
+    let old = old_name(db);
+    let mut admin = admin(identity)?;
+    let exists = !admin
+        .query(&format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"))?
+        .is_empty();
+    let swap = if exists {
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE datname IN ('{db}', '{scratch}') AND pid <> pg_backend_pid(); \
+             ALTER DATABASE \"{db}\" RENAME TO \"{old}\"; \
+             ALTER DATABASE \"{scratch}\" RENAME TO \"{db}\""
+        )
+    } else {
+        format!("ALTER DATABASE \"{scratch}\" RENAME TO \"{db}\"")
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // Several statements in one simple query run as one implicit transaction.
+        match admin.query(&swap) {
+            Ok(_) => break,
+            Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                let _ = drop_database(&mut admin, major, &scratch);
+                return Err(e.context(format!(
+                    "cannot put the restored database in place of {db} (it is unchanged)"
+                )));
+            }
+        }
+    }
+    if exists {
+        drop_database(&mut admin, major, &old)
+            .with_context(|| format!("restored, but the old database {old} is still there"))?;
+    }
+    Ok(())
+}
+
+/// A temporary file beside `target` (mode 0600) that [`DumpTarget::commit`] renames over it.
+pub struct DumpTarget {
+    tmp: tempfile::NamedTempFile,
+    target: PathBuf,
+    replace: bool,
+}
+
+impl DumpTarget {
+    /// Refuse an existing `target` unless `replace`; create the temporary file beside it.
+    pub fn new(target: &Path, shown: &Path, replace: bool) -> Result<Self> {
+        if !replace && std::fs::symlink_metadata(target).is_ok() {
+            return Err(exists_error(shown));
+        }
+        let dir = target.parent().context("the dump file has no directory")?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // NamedTempFile is created 0600: a dump holds every row, passwords' hashes included.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        Ok(Self {
+            tmp,
+            target: target.to_path_buf(),
+            replace,
+        })
+    }
+
+    /// The open temporary file, for a client's output.
+    pub fn file(&self) -> Result<std::fs::File> {
+        Ok(self.tmp.as_file().try_clone()?)
+    }
+
+    /// The temporary file's path, for a client that writes the file itself.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// fsync the dump, move it into place, fsync the directory.
+    pub fn commit(self, shown: &Path) -> Result<()> {
+        self.tmp
+            .as_file()
+            .sync_all()
+            .context("cannot flush the dump to disk")?;
+        let persisted = if self.replace {
+            self.tmp.persist(&self.target).map(|_| ())
+        } else {
+            // A link, not a rename: a file that appeared meanwhile is not replaced either.
+            self.tmp.persist_noclobber(&self.target).map(|_| ())
+        };
+        if let Err(e) = persisted {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(exists_error(shown));
+            }
+            return Err(anyhow::Error::new(e.error)
+                .context(format!("cannot write {}", self.target.display())));
+        }
+        if let Some(dir) = self.target.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn exists_error(shown: &Path) -> anyhow::Error {
+    user_error!(
+        hint = "pass --force to replace it (only once the new dump is complete), or choose another name",
+        "{} exists",
+        shown.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aside_names_stay_distinct_identifiers() {
+        assert_eq!(scratch_name("lib"), "lib_pyenvx_restore");
+        assert_eq!(old_name("lib"), "lib_pyenvx_old");
+        let long = "x".repeat(63);
+        assert_eq!(scratch_name(&long).len(), 63);
+        assert!(scratch_name(&long).ends_with("_pyenvx_restore"));
+        assert_ne!(scratch_name(&long), old_name(&long));
+    }
+
+    #[test]
+    fn empty_and_blank_files_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let empty = tmp.path().join("empty.dump");
+        fs_err::write(&empty, "").unwrap();
+        let err = format!("{:#}", check_file(&empty, &empty).unwrap_err());
+        assert!(err.contains("is empty"), "{err}");
+        let blank = tmp.path().join("blank.sql");
+        fs_err::write(&blank, "\n  \n").unwrap();
+        let err = format!("{:#}", check_file(&blank, &blank).unwrap_err());
+        assert!(err.contains("holds no SQL"), "{err}");
+        let missing = tmp.path().join("missing.sql");
+        assert!(check_file(&missing, &missing).is_err());
+        let sql = tmp.path().join("a.sql");
+        fs_err::write(&sql, "select 1;\n").unwrap();
+        assert_eq!(check_file(&sql, &sql).unwrap(), DumpKind::Sql);
+    }
+
+    #[test]
+    fn dump_targets_replace_only_when_told_and_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("a.dump");
+        fs_err::write(&target, "old").unwrap();
+        assert!(DumpTarget::new(&target, &target, false).is_err());
+        let t = DumpTarget::new(&target, &target, true).unwrap();
+        std::io::Write::write_all(&mut t.file().unwrap(), b"new").unwrap();
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "old");
+        t.commit(&target).unwrap();
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "new");
+        let mode = fs_err::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Dropped without commit: nothing left behind.
+        let other = tmp.path().join("b.dump");
+        drop(DumpTarget::new(&other, &other, false).unwrap());
+        assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}
