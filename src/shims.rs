@@ -633,6 +633,12 @@ mod tests {
             );
             assert!(matches!(why, Why::GlobalPin { .. }), "{request}: {why:?}");
         }
+        // A compatible-release range is a version request, not a home-relative path.
+        t.file("e/.python-version", "~=3.12\n");
+        assert!(matches!(
+            pyenvx_shim::resolve(&t.ctx("e", &[]), "python"),
+            Resolution::Find(_)
+        ));
     }
 
     #[test]

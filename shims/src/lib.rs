@@ -465,7 +465,8 @@ fn walk_up(cwd: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
 /// Whether `request`, read from `file`, names a path rather than a version; if so, say on
 /// stderr that it is ignored.
 fn refuse_path(file: &Path, request: &str) -> bool {
-    let is_path = request.contains(['/', '\\']) || request.starts_with(['.', '~']);
+    // `~/py` is a path, `~=3.12` a version range.
+    let is_path = request.contains(['/', '\\']) || request.starts_with('.') || request == "~";
     if is_path {
         eprintln!(
             "pyenvx: warning: ignoring {}: `{request}` is a path; a .python-version may hold \
