@@ -451,3 +451,37 @@ fn wheels_and_sdists_by_url_lock_install_sync_and_export() {
     assert!(out.contains("built from the sdist"), "{out}");
     drop(server);
 }
+
+#[test]
+fn a_lock_with_an_injected_line_is_not_valid() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let path = sb.dir("p/pyenvx.lock");
+    let lock = read(&path);
+    let line = lock
+        .lines()
+        .position(|l| l == "name = \"sqlparse\"")
+        .expect("sqlparse in the lock")
+        + 1;
+    fs::write(
+        &path,
+        lock.replace(
+            "name = \"sqlparse\"",
+            "name = \"sqlparse\\n--index-url http://127.0.0.1:9/simple\"",
+        ),
+    )
+    .unwrap();
+    let expected = format!("pyenvx.lock:{line} is not a valid lock");
+    for args in [
+        &["sync", "--frozen"][..],
+        &["status"],
+        &["export", "requirements"],
+    ] {
+        let err = sb.fails("p", args);
+        assert!(err.contains(&expected), "{args:?}: {err}");
+        assert!(
+            err.contains("not a normalized package name"),
+            "{args:?}: {err}"
+        );
+    }
+}

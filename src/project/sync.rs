@@ -529,6 +529,8 @@ pub fn resolve_with(
         if let Some(hit) = std::fs::read_to_string(&cache)
             .ok()
             .and_then(|t| serde_json::from_str::<Vec<Resolved>>(&t).ok())
+            // A cache entry is only a file on disk: what reaches the lock and uv is checked.
+            .filter(|hit| crate::project::lock::validate_packages(hit).is_ok())
         {
             env.reporter.detail(&format!(
                 "resolution of {} reused from {}",
