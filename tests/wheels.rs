@@ -485,3 +485,30 @@ fn a_lock_with_an_injected_line_is_not_valid() {
         );
     }
 }
+
+#[test]
+fn an_edited_hash_in_the_lock_is_a_mismatch_naming_the_package() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let path = sb.dir("p/pyenvx.lock");
+    let lock = read(&path);
+    let real = sha256_of("sqlparse-0.6.1-py3-none-any.whl");
+    assert!(lock.contains(&real), "{lock}");
+    let edited = "0".repeat(64);
+    fs::write(&path, lock.replace(&real, &edited)).unwrap();
+
+    let status = sb.ok("p", &["status"]);
+    assert!(status.contains("mismatch  sqlparse 0.6.1"), "{status}");
+    assert!(!status.contains("in sync"), "{status}");
+    // The locked file cannot be had: the sync fails, naming the package and the hash.
+    let err = sb.fails("p", &["sync", "--locked"]);
+    assert!(err.contains("sqlparse"), "{err}");
+    assert!(err.contains(&edited), "{err}");
+    // Restoring the lock restores the sandbox.
+    fs::write(&path, &lock).unwrap();
+    sb.ok("p", &["sync", "--locked"]);
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let out = sb.ok("p", &["run", "--", "python", "-c", "import sqlparse"]);
+    assert!(!out.contains("Error"), "{out}");
+}

@@ -750,6 +750,8 @@ struct Status {
     locked: bool,
     lock_matches_config: bool,
     synced: bool,
+    /// Locked distributions `.venv` holds another file of (`name version`).
+    mismatched: Vec<String>,
     packages: Vec<PackageJson>,
     services: Vec<ServiceJson>,
 }
@@ -815,6 +817,9 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     let project = Project::from_cwd()?;
     let lock = Lock::load(&project.lock_path())?;
     let inputs = sync::lock_inputs(&project);
+    let mismatched = lock.as_ref().map_or_else(Vec::new, |l| {
+        sync::mismatched(&project, l, &crate::platform::Platform::current())
+    });
     let status = Status {
         root: project.root.clone(),
         name: project.config.name.clone(),
@@ -828,7 +833,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             .map(|p| p.version.clone()),
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
-        synced: sync::is_fresh(&project),
+        synced: sync::is_fresh(&project) && mismatched.is_empty(),
+        mismatched,
         packages: lock
             .as_ref()
             .map(|l| {
@@ -873,6 +879,12 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         (true, true, true) => "in sync",
     };
     printer.data(format!("state     {state}"));
+    if !status.mismatched.is_empty() {
+        printer.data(format!(
+            "mismatch  {}: installed from another file than the lock's hash names",
+            status.mismatched.join(", ")
+        ));
+    }
     printer.data(format!("packages  {}", status.packages.len()));
     for service in &status.services {
         let line = match (&service.state, &service.error) {
