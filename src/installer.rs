@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::user_error;
@@ -292,11 +292,8 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
             ));
         };
         if let Some(archive) = package.archive {
-            let mut file = locked_file(&name, &version, archive)?;
-            // uv writes `path` for local archives; the installer and pip take `file://` URLs.
-            if !file.url.contains("://") {
-                file.url = file_url(Path::new(&file.url))?;
-            }
+            // uv writes `path` for local archives, made a `file://` URL here.
+            let file = locked_file(&name, &version, archive)?;
             resolved.push(Resolved {
                 name,
                 version,
@@ -340,10 +337,12 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
 }
 
 fn locked_file(name: &str, version: &str, file: LockedFile) -> Result<DistFile> {
-    let url = file
-        .url
-        .or(file.path)
-        .with_context(|| format!("{name} {version} has neither url nor path"))?;
+    let url = match (file.url, file.path) {
+        (Some(url), _) => url,
+        // The lock and the requirements handed to uv hold URLs only.
+        (None, Some(path)) => file_url(Path::new(&path))?,
+        (None, None) => bail!("{name} {version} has neither url nor path"),
+    };
     let file_name = match file.name {
         Some(n) => n,
         None => {

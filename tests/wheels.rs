@@ -451,3 +451,64 @@ fn wheels_and_sdists_by_url_lock_install_sync_and_export() {
     assert!(out.contains("built from the sdist"), "{out}");
     drop(server);
 }
+
+#[test]
+fn a_lock_with_an_injected_line_is_not_valid() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let path = sb.dir("p/pyenvx.lock");
+    let lock = read(&path);
+    let line = lock
+        .lines()
+        .position(|l| l == "name = \"sqlparse\"")
+        .expect("sqlparse in the lock")
+        + 1;
+    fs::write(
+        &path,
+        lock.replace(
+            "name = \"sqlparse\"",
+            "name = \"sqlparse\\n--index-url http://127.0.0.1:9/simple\"",
+        ),
+    )
+    .unwrap();
+    let expected = format!("pyenvx.lock:{line}: not a valid lock");
+    for args in [
+        &["sync", "--frozen"][..],
+        &["status"],
+        &["export", "requirements"],
+    ] {
+        let err = sb.fails("p", args);
+        assert!(err.contains(&expected), "{args:?}: {err}");
+        assert!(
+            err.contains("not a normalized package name"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_edited_hash_in_the_lock_is_a_mismatch_naming_the_package() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let path = sb.dir("p/pyenvx.lock");
+    let lock = read(&path);
+    let real = sha256_of("sqlparse-0.6.1-py3-none-any.whl");
+    assert!(lock.contains(&real), "{lock}");
+    let edited = "0".repeat(64);
+    fs::write(&path, lock.replace(&real, &edited)).unwrap();
+
+    let status = sb.ok("p", &["status"]);
+    assert!(status.contains("mismatch  sqlparse 0.6.1"), "{status}");
+    assert!(!status.contains("in sync"), "{status}");
+    // The locked file cannot be had: the sync fails, naming the package and the hash.
+    let err = sb.fails("p", &["sync", "--locked"]);
+    assert!(err.contains("sqlparse"), "{err}");
+    assert!(err.contains(&edited), "{err}");
+    // Restoring the lock restores the sandbox.
+    fs::write(&path, &lock).unwrap();
+    sb.ok("p", &["sync", "--locked"]);
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let out = sb.ok("p", &["run", "--", "python", "-c", "import sqlparse"]);
+    assert!(!out.contains("Error"), "{out}");
+}

@@ -914,6 +914,8 @@ struct Status {
     locked: bool,
     lock_matches_config: bool,
     synced: bool,
+    /// Locked distributions `.venv` holds another file of (`name version`).
+    mismatched: Vec<String>,
     packages: Vec<PackageJson>,
     /// In `.venv` but not in the lock (installed by hand, or another version): `name==version`.
     unlocked: Vec<String>,
@@ -989,6 +991,9 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         .filter(|_| project.venv_dir().is_dir())
         .and_then(|l| sync::venv_drift(&project, l).ok())
         .unwrap_or_default();
+    let mismatched = lock.as_ref().map_or_else(Vec::new, |l| {
+        sync::mismatched(&project, l, &crate::platform::Platform::current())
+    });
     let status = Status {
         root: project.root.clone(),
         name: project.config.name.clone(),
@@ -1010,7 +1015,10 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         }),
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
-        synced: sync::is_fresh(&project) && drift == sync::VenvDrift::default(),
+        synced: sync::is_fresh(&project)
+            && drift == sync::VenvDrift::default()
+            && mismatched.is_empty(),
+        mismatched,
         packages: lock
             .as_ref()
             .map(|l| {
@@ -1070,6 +1078,12 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         printer.data(format!(
             "missing   {} (in the lock, not in .venv: `pyenvx sync` installs them)",
             status.missing.join(", ")
+        ));
+    }
+    if !status.mismatched.is_empty() {
+        printer.data(format!(
+            "mismatch  {}: installed from another file than the lock's hash names",
+            status.mismatched.join(", ")
         ));
     }
     printer.data(format!("packages  {}", status.packages.len()));

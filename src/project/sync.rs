@@ -316,13 +316,33 @@ pub fn install_locked(
     env: &Env,
     uv: &dyn Fn() -> Result<Uv>,
 ) -> Result<(Vec<String>, Vec<String>)> {
+    let tags = interpreter_tags(interp, &env.platform);
+    // The file each release installs from on this interpreter; the same lock picks the same
+    // files on every machine with the same platform tags.
+    let picks: Vec<Dist> = lock
+        .packages
+        .iter()
+        .map(|p| p.pick(&tags))
+        .collect::<Result<_>>()?;
     let installed = store::installed_dists(venv)?;
     let mut removed = Vec::new();
+    let mut present: Vec<(String, String)> = Vec::new();
     for dist in &installed {
-        let wanted = lock
-            .package(&dist.name)
-            .is_some_and(|p| p.version == dist.version);
-        if !wanted {
+        let wanted = picks.iter().find(|p| p.name == dist.name);
+        let matches = wanted.is_some_and(|p| is_installed(dist, p));
+        if let (Some(p), false) = (wanted, matches) {
+            if p.version == dist.version {
+                // Same name and version, another file: the lock's hash was edited, or the
+                // distribution was replaced by hand. Reinstalled from the locked file.
+                env.reporter.detail(&format!(
+                    "{} {} in .venv is not the locked file {} (sha256 {})",
+                    dist.name, dist.version, p.file, p.sha256
+                ));
+            }
+        }
+        if matches {
+            present.push((dist.name.clone(), dist.version.clone()));
+        } else {
             // Set aside rather than deleted, so switching back is a few renames.
             if !store::park_dist(venv, dist, &installed)? {
                 store::remove_dist(venv, dist)?;
@@ -330,17 +350,13 @@ pub fn install_locked(
             removed.push(format!("{}=={}", dist.name, dist.version));
         }
     }
-    let present: Vec<(String, String)> = installed
-        .iter()
-        .map(|d| (d.name.clone(), d.version.clone()))
-        .collect();
     let mut added = Vec::new();
-    let mut missing: Vec<&Resolved> = Vec::new();
-    for p in &lock.packages {
+    let mut missing: Vec<Dist> = Vec::new();
+    for p in picks {
         if present.iter().any(|(n, v)| *n == p.name && *v == p.version) {
             continue;
         }
-        if store::unpark_dist(venv, &p.name, &p.version)? {
+        if store::unpark_dist(venv, &p.name, &p.version)? && unparked_matches(venv, &p)? {
             env.reporter.detail(&format!(
                 "{}=={} set back from .venv's parked copies",
                 p.name, p.version
@@ -355,13 +371,6 @@ pub fn install_locked(
     }
     let store = Store::new(&env.settings.dirs);
     let tag = python_tag(interp);
-    let tags = interpreter_tags(interp, &env.platform);
-    // The file each release installs from on this interpreter; the same lock picks the same
-    // files on every machine with the same platform tags.
-    let missing: Vec<Dist> = missing
-        .into_iter()
-        .map(|p| p.pick(&tags))
-        .collect::<Result<_>>()?;
     let to_fetch: Vec<Dist> = missing
         .iter()
         .filter(|p| store.get(&Store::key(p, &tag)).is_none())
@@ -399,6 +408,60 @@ pub fn install_locked(
         added.push(format!("{}=={}", p.name, p.version));
     }
     Ok((added, removed))
+}
+
+/// Whether `dist` in `.venv` is `p`: the same version, installed by pyenvx from the file with
+/// `p`'s hash. Name and version alone would let an edited hash, or a distribution replaced by
+/// hand, pass as synced.
+fn is_installed(dist: &store::InstalledDist, p: &Dist) -> bool {
+    dist.version == p.version && store::installed_sha256(dist).as_deref() == Some(&p.sha256)
+}
+
+/// After a parked copy of `p` was set back: whether it is `p`'s file; if not, it is removed.
+fn unparked_matches(venv: &Venv, p: &Dist) -> Result<bool> {
+    let installed = store::installed_dists(venv)?;
+    let Some(dist) = installed
+        .iter()
+        .find(|d| d.name == p.name && d.version == p.version)
+    else {
+        return Ok(false);
+    };
+    if is_installed(dist, p) {
+        return Ok(true);
+    }
+    store::remove_dist(venv, dist)?;
+    Ok(false)
+}
+
+/// The locked distributions `.venv` holds another file of (by name and version, with another
+/// hash), as `name version`: what `status` reports and the next sync reinstalls.
+pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<String> {
+    let Ok(venv) = Venv::open(&project.venv_dir()) else {
+        return Vec::new();
+    };
+    let Ok(installed) = store::installed_dists(&venv) else {
+        return Vec::new();
+    };
+    let Ok(version) = pep440_rs::Version::from_str(&lock.python.version) else {
+        return Vec::new();
+    };
+    let r = version.release();
+    let tags = crate::tags::Tags::cpython(
+        r[0] as u32,
+        r.get(1).copied().unwrap_or(0) as u32,
+        lock.python.freethreaded,
+        &crate::tags::platform_tags(platform),
+    );
+    lock.packages
+        .iter()
+        .filter_map(|p| p.pick(&tags).ok())
+        .filter(|p| {
+            installed
+                .iter()
+                .any(|d| d.name == p.name && d.version == p.version && !is_installed(d, p))
+        })
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect()
 }
 
 /// A stamp in `.venv` recording which lock it was last synced to, so `pyenvx run` can skip
@@ -731,6 +794,8 @@ pub fn resolve_with(
         if let Some(hit) = std::fs::read_to_string(&cache)
             .ok()
             .and_then(|t| serde_json::from_str::<Vec<Resolved>>(&t).ok())
+            // A cache entry is only a file on disk: what reaches the lock and uv is checked.
+            .filter(|hit| crate::project::lock::validate_packages(hit).is_ok())
         {
             env.reporter.detail(&format!(
                 "resolution of {} reused from {}",

@@ -48,7 +48,10 @@ const META: &str = "meta.json";
 const SITE: &str = "site";
 const SCRIPTS: &str = "scripts";
 /// Written per environment by [`link_into`], so never linked from the store.
-const PER_VENV: [&str; 2] = ["RECORD", "INSTALLER"];
+const PER_VENV: [&str; 3] = ["RECORD", "INSTALLER", SOURCE];
+/// In each linked dist-info: `sha256=<hex>` of the file it was installed from, so a sync can
+/// tell an installed distribution from another file of the same name and version.
+const SOURCE: &str = "pyenvx-source";
 /// uv's notes about its staging install (uv before `UV_NO_INSTALLER_METADATA` writes them).
 const DROPPED: [&str; 3] = ["INSTALLER", "REQUESTED", "uv_cache.json"];
 const INSTALLER: &[u8] = b"pyenvx\n";
@@ -794,6 +797,12 @@ pub fn link_into(entry: &StoreEntry, venv: &Venv) -> Result<()> {
     let installer_path = format!("{}/INSTALLER", meta.dist_info);
     replace_file(&info.join("INSTALLER"), INSTALLER, 0o644).with_context(context)?;
     rows.push_str(&RecordRow::for_content(&installer_path, INSTALLER));
+    let source = format!("sha256={}\n", meta.sha256);
+    replace_file(&info.join(SOURCE), source.as_bytes(), 0o644).with_context(context)?;
+    rows.push_str(&RecordRow::for_content(
+        &format!("{}/{SOURCE}", meta.dist_info),
+        source.as_bytes(),
+    ));
     let mut record = String::with_capacity(stored.len() + rows.len() + 64);
     record.push_str(&kept);
     record.push_str(&rows);
@@ -816,6 +825,12 @@ pub struct InstalledDist {
     pub name: String,
     pub version: String,
     pub dist_info: PathBuf,
+}
+
+/// The SHA-256 of the file `dist` was installed from, when pyenvx linked it.
+pub fn installed_sha256(dist: &InstalledDist) -> Option<String> {
+    let text = std::fs::read_to_string(dist.dist_info.join(SOURCE)).ok()?;
+    text.trim().strip_prefix("sha256=").map(str::to_string)
 }
 
 /// Every `*.dist-info` in `venv`'s site-packages, by name.
