@@ -182,6 +182,7 @@ impl Store {
         ran?;
 
         let installed = scan_dist_infos(&target)?;
+        let whole = exclusive_top_dirs(&target, installed.values().map(|(d, _)| d.as_str()))?;
         let entries = staging.path().join("entries");
         fs_err::create_dir(&entries)?;
         for (key, r) in wanted {
@@ -196,7 +197,7 @@ impl Store {
                 );
             }
             let dir = entries.join(&key);
-            build_entry(&target, dist_info, r, &dir)
+            build_entry(&target, dist_info, r, &dir, &whole)
                 .with_context(|| format!("cannot store {} {}", r.name, r.version))?;
             self.publish(&dir, &key)?;
         }
@@ -322,9 +323,51 @@ fn name_and_version(dist_info: &Path, dir_name: &str) -> (String, String) {
     )
 }
 
+/// The top-level directories of the staging install `target` that one distribution alone lists
+/// files in (`django/`, not a namespace such as `google/`), mapped to it: [`build_entry`] moves
+/// each with one rename instead of linking its thousands of files one by one.
+fn exclusive_top_dirs<'a>(
+    target: &Path,
+    dist_infos: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, String>> {
+    let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for dist_info in dist_infos {
+        let record = fs_err::read_to_string(target.join(dist_info).join("RECORD"))?;
+        for line in record.lines() {
+            let Some(row) = RecordRow::parse(line) else {
+                continue;
+            };
+            let Some(rel) = safe_relative(&row.path) else {
+                continue;
+            };
+            let mut parts = rel.components();
+            let (Some(top), Some(_)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let top = top.as_os_str().to_string_lossy().into_owned();
+            owners.entry(top).or_default().insert(dist_info.to_string());
+        }
+    }
+    Ok(owners
+        .into_iter()
+        .filter(|(top, dists)| {
+            // Scripts and the dist-info (RECORD is rewritten, some files dropped) go file by file.
+            dists.len() == 1 && top != "bin" && !top.ends_with(".dist-info")
+        })
+        .filter_map(|(top, dists)| Some((top, dists.into_iter().next()?)))
+        .collect())
+}
+
 /// Assemble the entry for one distribution of the staging install `target` in `dest`, linking
-/// files rather than copying them (same filesystem).
-fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Result<EntryMeta> {
+/// files rather than copying them (same filesystem); a top-level directory only this
+/// distribution fills (`whole`) is moved there in one rename.
+fn build_entry(
+    target: &Path,
+    dist_info: &str,
+    r: &Resolved,
+    dest: &Path,
+    whole: &HashMap<String, String>,
+) -> Result<EntryMeta> {
     let info = target.join(dist_info);
     let record = fs_err::read_to_string(info.join("RECORD"))?;
     let (console_scripts, gui_scripts) =
@@ -345,6 +388,7 @@ fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Res
     fs_err::create_dir_all(site.join(dist_info))?;
     fs_err::create_dir(&scripts)?;
     let mut made: HashSet<PathBuf> = HashSet::new();
+    let mut moved: HashSet<String> = HashSet::new();
     let mut linker = Linker::default();
     let mut rows = String::with_capacity(record.len());
     let mut other_scripts = Vec::new();
@@ -373,6 +417,21 @@ fn build_entry(target: &Path, dist_info: &str, r: &Resolved, dest: &Path) -> Res
             other_scripts.push(name.to_string());
             // Hashed per environment, where the shebang is known.
             rows.push_str(&RecordRow::render(&row.path, ","));
+            continue;
+        }
+        let top = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if rel.components().nth(1).is_some()
+            && whole.get(&top).is_some_and(|owner| owner == dist_info)
+        {
+            if moved.insert(top.clone()) {
+                fs_err::rename(target.join(&top), site.join(&top))?;
+            }
+            rows.push_str(line);
+            rows.push('\n');
             continue;
         }
         let to = site.join(&rel);
@@ -1469,6 +1528,44 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         };
         assert!(remove_dist(&venv, &not_in_site).is_err());
         assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn only_directories_one_distribution_fills_are_moved_whole() {
+        let target = tempfile::tempdir().unwrap();
+        let record = |dist_info: &str, rows: &[&str]| {
+            let dir = target.path().join(dist_info);
+            fs_err::create_dir_all(&dir).unwrap();
+            let mut text: String = rows.iter().map(|r| format!("{r},,\n")).collect();
+            text.push_str(&format!("{dist_info}/RECORD,,\n"));
+            fs_err::write(dir.join("RECORD"), text).unwrap();
+        };
+        record(
+            "a-1.dist-info",
+            &[
+                "a/__init__.py",
+                "a/sub/x.py",
+                "ns/a.py",
+                "a_mod.py",
+                "bin/a-tool",
+            ],
+        );
+        record(
+            "b-1.dist-info",
+            &["ns/b.py", "b/__init__.py", "a-1.dist-info/odd"],
+        );
+        let whole = exclusive_top_dirs(
+            target.path(),
+            ["a-1.dist-info", "b-1.dist-info"].into_iter(),
+        )
+        .unwrap();
+        let expected: HashMap<String, String> = [
+            ("a".to_string(), "a-1.dist-info".to_string()),
+            ("b".to_string(), "b-1.dist-info".to_string()),
+        ]
+        .into();
+        // Not `ns` (shared), `a_mod.py` (a file), `bin` (scripts), nor a dist-info.
+        assert_eq!(whole, expected);
     }
 
     #[test]
