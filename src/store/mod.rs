@@ -188,6 +188,7 @@ impl Store {
         ran?;
 
         let installed = scan_dist_infos(&target)?;
+        let whole = exclusive_top_dirs(&target, installed.values().map(|(d, _)| d.as_str()))?;
         let entries = staging.path().join("entries");
         make_dir_all(&entries)?;
         for (key, r) in wanted {
@@ -202,7 +203,7 @@ impl Store {
                 );
             }
             let dir = entries.join(&key);
-            build_entry(&target, dist_info, r, &dir)
+            build_entry(&target, dist_info, r, &dir, &whole)
                 .with_context(|| format!("cannot store {} {}", r.name, r.version))?;
             self.publish(&dir, &key)?;
         }
@@ -266,6 +267,24 @@ fn restrict_mode(path: &Path) -> Result<()> {
     if meta.is_file() && mode & !SAFE_MODE != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & SAFE_MODE))
             .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// [`restrict_mode`] for every file under `dir`, and directories kept at most [`SAFE_MODE`].
+fn restrict_tree(dir: &Path) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if !meta.is_dir() {
+        return restrict_mode(dir);
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & !SAFE_MODE != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & SAFE_MODE))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+    }
+    for entry in fs_err::read_dir(dir)? {
+        restrict_tree(&entry?.path())?;
     }
     Ok(())
 }
@@ -337,9 +356,51 @@ fn name_and_version(dist_info: &Path, dir_name: &str) -> (String, String) {
     )
 }
 
+/// The top-level directories of the staging install `target` that one distribution alone lists
+/// files in (`django/`, not a namespace such as `google/`), mapped to it: [`build_entry`] moves
+/// each with one rename instead of linking its thousands of files one by one.
+fn exclusive_top_dirs<'a>(
+    target: &Path,
+    dist_infos: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, String>> {
+    let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for dist_info in dist_infos {
+        let record = fs_err::read_to_string(target.join(dist_info).join("RECORD"))?;
+        for line in record.lines() {
+            let Some(row) = RecordRow::parse(line) else {
+                continue;
+            };
+            let Some(rel) = safe_relative(&row.path) else {
+                continue;
+            };
+            let mut parts = rel.components();
+            let (Some(top), Some(_)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let top = top.as_os_str().to_string_lossy().into_owned();
+            owners.entry(top).or_default().insert(dist_info.to_string());
+        }
+    }
+    Ok(owners
+        .into_iter()
+        .filter(|(top, dists)| {
+            // Scripts and the dist-info (RECORD is rewritten, some files dropped) go file by file.
+            dists.len() == 1 && top != "bin" && !top.ends_with(".dist-info")
+        })
+        .filter_map(|(top, dists)| Some((top, dists.into_iter().next()?)))
+        .collect())
+}
+
 /// Assemble the entry for one distribution of the staging install `target` in `dest`, linking
-/// files rather than copying them (same filesystem).
-fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<EntryMeta> {
+/// files rather than copying them (same filesystem); a top-level directory only this
+/// distribution fills (`whole`) is moved there in one rename.
+fn build_entry(
+    target: &Path,
+    dist_info: &str,
+    r: &Dist,
+    dest: &Path,
+    whole: &HashMap<String, String>,
+) -> Result<EntryMeta> {
     let info = target.join(dist_info);
     let record = fs_err::read_to_string(info.join("RECORD"))?;
     let (console_scripts, gui_scripts) =
@@ -360,6 +421,7 @@ fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<
     make_dir_all(&site.join(dist_info))?;
     make_dir_all(&scripts)?;
     let mut made: HashSet<PathBuf> = HashSet::new();
+    let mut moved: HashSet<String> = HashSet::new();
     let mut linker = Linker::default();
     let mut rows = String::with_capacity(record.len());
     let mut other_scripts = Vec::new();
@@ -388,6 +450,23 @@ fn build_entry(target: &Path, dist_info: &str, r: &Dist, dest: &Path) -> Result<
             other_scripts.push(name.to_string());
             // Hashed per environment, where the shebang is known.
             rows.push_str(&RecordRow::render(&row.path, ","));
+            continue;
+        }
+        let top = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if rel.components().nth(1).is_some()
+            && whole.get(&top).is_some_and(|owner| owner == dist_info)
+        {
+            if moved.insert(top.clone()) {
+                fs_err::rename(target.join(&top), site.join(&top))?;
+                // Moved, not linked one by one: its modes are clamped here instead.
+                restrict_tree(&site.join(&top))?;
+            }
+            rows.push_str(line);
+            rows.push('\n');
             continue;
         }
         let to = site.join(&rel);
@@ -1211,38 +1290,46 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     #[test]
     fn entries_keep_no_setuid_setgid_or_group_and_world_write() {
         // uv keeps only the executable bit of a wheel's modes today; the store does not rely
-        // on that: a staging file marked 06777 is stored 0755.
-        let tmp = tempfile::tempdir().unwrap();
-        let target = tmp.path().join("target");
-        let info = target.join("demo-1.0.dist-info");
-        fs_err::create_dir_all(&info).unwrap();
-        fs_err::create_dir_all(target.join("demo")).unwrap();
-        fs_err::write(target.join("demo/x.py"), "x = 1\n").unwrap();
-        fs_err::write(target.join("demo/y.py"), "y = 1\n").unwrap();
-        fs_err::write(info.join("METADATA"), "Name: demo\nVersion: 1.0\n").unwrap();
-        fs_err::write(
+        // on that: a staging file marked 06777 is stored 0755, whether its directory is linked
+        // file by file or moved whole.
+        for move_whole in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let target = tmp.path().join("target");
+            let info = target.join("demo-1.0.dist-info");
+            fs_err::create_dir_all(&info).unwrap();
+            fs_err::create_dir_all(target.join("demo")).unwrap();
+            fs_err::write(target.join("demo/x.py"), "x = 1\n").unwrap();
+            fs_err::write(target.join("demo/y.py"), "y = 1\n").unwrap();
+            fs_err::write(info.join("METADATA"), "Name: demo\nVersion: 1.0\n").unwrap();
+            fs_err::write(
             info.join("RECORD"),
             "demo/x.py,,\ndemo/y.py,,\ndemo-1.0.dist-info/METADATA,,\ndemo-1.0.dist-info/RECORD,,\n",
         )
         .unwrap();
-        for (file, mode) in [("demo/x.py", 0o6777), ("demo/y.py", 0o1666)] {
-            std::fs::set_permissions(target.join(file), std::fs::Permissions::from_mode(mode))
-                .unwrap();
-        }
-        let r: Dist = serde_json::from_value(serde_json::json!({
-            "name": "demo", "version": "1.0", "file": "demo-1.0-py3-none-any.whl",
-            "url": "file:///x", "sha256": "00",
-        }))
-        .unwrap();
-        let dest = tmp.path().join("entry");
-        build_entry(&target, "demo-1.0.dist-info", &r, &dest).unwrap();
-        for (file, want) in [("demo/x.py", 0o755), ("demo/y.py", 0o644)] {
-            let mode = std::fs::metadata(dest.join(SITE).join(file))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o7777;
-            assert_eq!(mode, want, "{file}: {mode:o}");
+            for (file, mode) in [("demo/x.py", 0o6777), ("demo/y.py", 0o1666)] {
+                std::fs::set_permissions(target.join(file), std::fs::Permissions::from_mode(mode))
+                    .unwrap();
+            }
+            let r: Dist = serde_json::from_value(serde_json::json!({
+                "name": "demo", "version": "1.0", "file": "demo-1.0-py3-none-any.whl",
+                "url": "file:///x", "sha256": "00",
+            }))
+            .unwrap();
+            let dest = tmp.path().join("entry");
+            let whole: HashMap<String, String> = if move_whole {
+                [("demo".to_string(), "demo-1.0.dist-info".to_string())].into()
+            } else {
+                HashMap::new()
+            };
+            build_entry(&target, "demo-1.0.dist-info", &r, &dest, &whole).unwrap();
+            for (file, want) in [("demo/x.py", 0o755), ("demo/y.py", 0o644)] {
+                let mode = std::fs::metadata(dest.join(SITE).join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777;
+                assert_eq!(mode, want, "{file} (moved whole: {move_whole}): {mode:o}");
+            }
         }
     }
 
@@ -1547,6 +1634,44 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         };
         assert!(remove_dist(&venv, &not_in_site).is_err());
         assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn only_directories_one_distribution_fills_are_moved_whole() {
+        let target = tempfile::tempdir().unwrap();
+        let record = |dist_info: &str, rows: &[&str]| {
+            let dir = target.path().join(dist_info);
+            fs_err::create_dir_all(&dir).unwrap();
+            let mut text: String = rows.iter().map(|r| format!("{r},,\n")).collect();
+            text.push_str(&format!("{dist_info}/RECORD,,\n"));
+            fs_err::write(dir.join("RECORD"), text).unwrap();
+        };
+        record(
+            "a-1.dist-info",
+            &[
+                "a/__init__.py",
+                "a/sub/x.py",
+                "ns/a.py",
+                "a_mod.py",
+                "bin/a-tool",
+            ],
+        );
+        record(
+            "b-1.dist-info",
+            &["ns/b.py", "b/__init__.py", "a-1.dist-info/odd"],
+        );
+        let whole = exclusive_top_dirs(
+            target.path(),
+            ["a-1.dist-info", "b-1.dist-info"].into_iter(),
+        )
+        .unwrap();
+        let expected: HashMap<String, String> = [
+            ("a".to_string(), "a-1.dist-info".to_string()),
+            ("b".to_string(), "b-1.dist-info".to_string()),
+        ]
+        .into();
+        // Not `ns` (shared), `a_mod.py` (a file), `bin` (scripts), nor a dist-info.
+        assert_eq!(whole, expected);
     }
 
     #[test]
