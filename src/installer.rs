@@ -722,7 +722,18 @@ pub(crate) mod test_support {
 
     /// `shared/wheelhouse` beside the checkout (CI clones elsewhere, with its own copy).
     pub const WHEELHOUSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/wheelhouse");
-    pub const PYTHON: &str = "/root/.pyenv/versions/3.12.1/bin/python3";
+    /// The interpreter the tests resolve and install for: this machine's pyenv CPython 3.12
+    /// (`crate::test_machine` says where, and fails the test if it is missing).
+    pub fn python() -> &'static Path {
+        static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+        PYTHON.get_or_init(|| crate::test_machine::pyenv_python("3.12").python())
+    }
+
+    /// Its full version, `3.12.1`.
+    pub fn python_version() -> &'static str {
+        static VERSION: OnceLock<String> = OnceLock::new();
+        VERSION.get_or_init(|| crate::test_machine::pyenv_python("3.12").version)
+    }
     const UV_VERSION: &str = "0.13.9";
 
     pub fn uv_wheel() -> PathBuf {
@@ -731,25 +742,22 @@ pub(crate) mod test_support {
         ))
     }
 
-    /// Everything the resolver tests need, or `None` (after saying why) to skip.
-    pub fn fixtures() -> Option<Uv> {
+    /// Everything the resolver tests need; a missing piece fails the test, naming it.
+    pub fn fixtures() -> Uv {
         for needed in [
             Path::new(WHEELHOUSE).join("django-5.2.19-py3-none-any.whl"),
             uv_wheel(),
-            PathBuf::from(PYTHON),
+            python().to_path_buf(),
         ] {
-            if !needed.is_file() {
-                eprintln!("skipping: {} is missing", needed.display());
-                return None;
-            }
+            assert!(
+                needed.is_file(),
+                "this test needs {} (the shared wheelhouse beside the checkout)",
+                needed.display()
+            );
         }
-        match uv_binary() {
-            Some(exe) => Some(Uv::at(exe).expect("the extracted uv runs")),
-            None => {
-                eprintln!("skipping: cannot extract uv from {}", uv_wheel().display());
-                None
-            }
-        }
+        let exe = uv_binary()
+            .unwrap_or_else(|| panic!("cannot extract uv from {}", uv_wheel().display()));
+        Uv::at(exe).expect("the extracted uv runs")
     }
 
     /// The uv binary of the wheel, extracted once (by Python's zipfile, to need no zip crate) to
@@ -764,7 +772,7 @@ pub(crate) mod test_support {
             }
             fs_err::create_dir_all(&dir).ok()?;
             let tmp = dir.join(format!(".uv-{}", std::process::id()));
-            let status = Command::new(PYTHON)
+            let status = Command::new(python())
                 .args([
                     "-c",
                     "import sys, zipfile, os\n\
@@ -799,7 +807,7 @@ pub(crate) mod test_support {
 mod tests {
     use std::time::Instant;
 
-    use super::test_support::{fixtures, uv_binary, wheelhouse_index, PYTHON, WHEELHOUSE};
+    use super::test_support::{fixtures, python, uv_binary, wheelhouse_index, WHEELHOUSE};
     use super::*;
     use crate::error::UserError;
     use crate::reporter::Silent;
@@ -953,20 +961,12 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
     #[test]
     fn resolves_django_and_psycopg_from_the_wheelhouse() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let cache = tempfile::tempdir().unwrap();
         let index = wheelhouse_index();
         let requirements = reqs(&["django~=5.2.0", "psycopg[binary]"]);
         let cold = Instant::now();
-        let resolved = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &requirements,
-            &index,
-            false,
-            cache.path(),
-        )
-        .unwrap();
+        let resolved = resolve(&uv, python(), &requirements, &index, false, cache.path()).unwrap();
         let cold = cold.elapsed();
         let by_name = |n: &str| resolved.iter().find(|r| r.name == n).unwrap();
         assert_eq!(by_name("django").version, "5.2.19");
@@ -983,27 +983,11 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
         // Warm: uv's cache knows the interpreter and the wheels' metadata.
         let django_only = reqs(&["django~=5.2.0"]);
-        resolve(
-            &uv,
-            Path::new(PYTHON),
-            &django_only,
-            &index,
-            false,
-            cache.path(),
-        )
-        .unwrap();
+        resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
         let runs = 5;
         let warm = Instant::now();
         for _ in 0..runs {
-            let again = resolve(
-                &uv,
-                Path::new(PYTHON),
-                &django_only,
-                &index,
-                false,
-                cache.path(),
-            )
-            .unwrap();
+            let again = resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
             assert_eq!(again.len(), 3);
         }
         println!(
@@ -1012,24 +996,17 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
         );
 
         // Offline works from what the cache has seen.
-        let offline = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &django_only,
-            &index,
-            true,
-            cache.path(),
-        );
+        let offline = resolve(&uv, python(), &django_only, &index, true, cache.path());
         assert_eq!(offline.unwrap().len(), 3);
     }
 
     #[test]
     fn an_impossible_requirement_is_a_user_error() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let cache = tempfile::tempdir().unwrap();
         let err = resolve(
             &uv,
-            Path::new(PYTHON),
+            python(),
             &reqs(&["django==99.0"]),
             &wheelhouse_index(),
             false,
@@ -1048,7 +1025,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
     #[test]
     fn an_unreachable_index_is_a_user_error() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         // uv retries for ~9 s by default; a wrapper takes that out of the test.
         let dir = tempfile::tempdir().unwrap();
         let wrapper = dir.path().join("uv");
@@ -1071,15 +1048,8 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
             index_url: Some("http://127.0.0.1:9/simple/".into()),
             find_links: vec![],
         };
-        let err = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &reqs(&["django"]),
-            &index,
-            false,
-            dir.path(),
-        )
-        .unwrap_err();
+        let err =
+            resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "the package index is unreachable (Failed to fetch: http://127.0.0.1:9/"
@@ -1091,7 +1061,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
     #[test]
     fn finds_uv_from_the_environment_and_path() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
@@ -1110,7 +1080,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
         let err = find_or_bootstrap(
             &dirs,
-            Some(PathBuf::from(PYTHON)),
+            Some(python().to_path_buf()),
             None,
             &IndexSettings::default(),
             true,
@@ -1123,7 +1093,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
         // On PATH, but the copy in the shims directory is skipped.
         let shims = dirs.home().join("shims");
         fs_err::create_dir_all(&shims).unwrap();
-        std::os::unix::fs::symlink(PYTHON, shims.join("uv")).unwrap();
+        std::os::unix::fs::symlink(python(), shims.join("uv")).unwrap();
         let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
         let found = find_or_bootstrap(
             &dirs,
@@ -1154,13 +1124,13 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
     #[test]
     fn bootstraps_uv_with_pip_once() {
-        let Some(_) = fixtures() else { return };
+        fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let python = || -> Result<PathBuf> {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(PathBuf::from(PYTHON))
+            Ok(python().to_path_buf())
         };
         let started = Instant::now();
         // Offline is fine: find-links alone need no server.
@@ -1209,7 +1179,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
 
     #[test]
     fn bootstrap_failure_is_a_user_error() {
-        let Some(_) = fixtures() else { return };
+        fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let empty = tempfile::tempdir().unwrap();
@@ -1217,7 +1187,7 @@ sdist = { url = "https://files.example/demo-1.0.tar.gz?x=1", hashes = { sha256 =
             index_url: None,
             find_links: vec![empty.path().to_string_lossy().into_owned()],
         };
-        let python = || -> Result<PathBuf> { Ok(PathBuf::from(PYTHON)) };
+        let python = || -> Result<PathBuf> { Ok(python().to_path_buf()) };
         let err =
             find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");

@@ -23,4 +23,8 @@ pub mod services;
 pub mod settings;
 pub mod shims;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_machine;
+#[cfg(test)]
+mod test_machine_tests;
 pub mod venv;
