@@ -557,7 +557,18 @@ pub(crate) mod test_support {
 
     /// `shared/wheelhouse` beside the checkout (CI clones elsewhere, with its own copy).
     pub const WHEELHOUSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/wheelhouse");
-    pub const PYTHON: &str = "/root/.pyenv/versions/3.12.1/bin/python3";
+    /// The interpreter the tests resolve and install for: this machine's pyenv CPython 3.12
+    /// (`crate::test_machine` says where, and fails the test if it is missing).
+    pub fn python() -> &'static Path {
+        static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+        PYTHON.get_or_init(|| crate::test_machine::pyenv_python("3.12").python())
+    }
+
+    /// Its full version, `3.12.1`.
+    pub fn python_version() -> &'static str {
+        static VERSION: OnceLock<String> = OnceLock::new();
+        VERSION.get_or_init(|| crate::test_machine::pyenv_python("3.12").version)
+    }
     const UV_VERSION: &str = "0.13.9";
 
     pub fn uv_wheel() -> PathBuf {
@@ -566,25 +577,22 @@ pub(crate) mod test_support {
         ))
     }
 
-    /// Everything the resolver tests need, or `None` (after saying why) to skip.
-    pub fn fixtures() -> Option<Uv> {
+    /// Everything the resolver tests need; a missing piece fails the test, naming it.
+    pub fn fixtures() -> Uv {
         for needed in [
             Path::new(WHEELHOUSE).join("django-5.2.19-py3-none-any.whl"),
             uv_wheel(),
-            PathBuf::from(PYTHON),
+            python().to_path_buf(),
         ] {
-            if !needed.is_file() {
-                eprintln!("skipping: {} is missing", needed.display());
-                return None;
-            }
+            assert!(
+                needed.is_file(),
+                "this test needs {} (the shared wheelhouse beside the checkout)",
+                needed.display()
+            );
         }
-        match uv_binary() {
-            Some(exe) => Some(Uv::at(exe).expect("the extracted uv runs")),
-            None => {
-                eprintln!("skipping: cannot extract uv from {}", uv_wheel().display());
-                None
-            }
-        }
+        let exe = uv_binary()
+            .unwrap_or_else(|| panic!("cannot extract uv from {}", uv_wheel().display()));
+        Uv::at(exe).expect("the extracted uv runs")
     }
 
     /// The uv binary of the wheel, extracted once (by Python's zipfile, to need no zip crate) to
@@ -599,7 +607,7 @@ pub(crate) mod test_support {
             }
             fs_err::create_dir_all(&dir).ok()?;
             let tmp = dir.join(format!(".uv-{}", std::process::id()));
-            let status = Command::new(PYTHON)
+            let status = Command::new(python())
                 .args([
                     "-c",
                     "import sys, zipfile, os\n\
@@ -645,7 +653,7 @@ pub(crate) mod test_support {
 mod tests {
     use std::time::Instant;
 
-    use super::test_support::{fixtures, wheelhouse_index, PYTHON, WHEELHOUSE};
+    use super::test_support::{fixtures, python, wheelhouse_index, WHEELHOUSE};
     use super::*;
     use crate::error::UserError;
 
@@ -886,20 +894,12 @@ wheels = [
 
     #[test]
     fn resolves_django_and_psycopg_from_the_wheelhouse() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let cache = tempfile::tempdir().unwrap();
         let index = wheelhouse_index();
         let requirements = reqs(&["django~=5.2.0", "psycopg[binary]"]);
         let cold = Instant::now();
-        let resolved = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &requirements,
-            &index,
-            false,
-            cache.path(),
-        )
-        .unwrap();
+        let resolved = resolve(&uv, python(), &requirements, &index, false, cache.path()).unwrap();
         let cold = cold.elapsed();
         let picked = test_support::picked(&resolved);
         let by_name = |n: &str| picked.iter().find(|r| r.name == n).unwrap();
@@ -917,27 +917,11 @@ wheels = [
 
         // Warm: uv's cache knows the interpreter and the wheels' metadata.
         let django_only = reqs(&["django~=5.2.0"]);
-        resolve(
-            &uv,
-            Path::new(PYTHON),
-            &django_only,
-            &index,
-            false,
-            cache.path(),
-        )
-        .unwrap();
+        resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
         let runs = 5;
         let warm = Instant::now();
         for _ in 0..runs {
-            let again = resolve(
-                &uv,
-                Path::new(PYTHON),
-                &django_only,
-                &index,
-                false,
-                cache.path(),
-            )
-            .unwrap();
+            let again = resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
             assert_eq!(again.len(), 3);
         }
         println!(
@@ -946,24 +930,17 @@ wheels = [
         );
 
         // Offline works from what the cache has seen.
-        let offline = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &django_only,
-            &index,
-            true,
-            cache.path(),
-        );
+        let offline = resolve(&uv, python(), &django_only, &index, true, cache.path());
         assert_eq!(offline.unwrap().len(), 3);
     }
 
     #[test]
     fn an_impossible_requirement_is_a_user_error() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let cache = tempfile::tempdir().unwrap();
         let err = resolve(
             &uv,
-            Path::new(PYTHON),
+            python(),
             &reqs(&["django==99.0"]),
             &wheelhouse_index(),
             false,
@@ -982,7 +959,7 @@ wheels = [
 
     #[test]
     fn an_unreachable_index_is_a_user_error() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         // uv retries for ~9 s by default; a wrapper takes that out of the test.
         let dir = tempfile::tempdir().unwrap();
         let wrapper = dir.path().join("uv");
@@ -1005,15 +982,8 @@ wheels = [
             index_url: Some("http://127.0.0.1:9/simple/".into()),
             find_links: vec![],
         };
-        let err = resolve(
-            &uv,
-            Path::new(PYTHON),
-            &reqs(&["django"]),
-            &index,
-            false,
-            dir.path(),
-        )
-        .unwrap_err();
+        let err =
+            resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "the package index is unreachable (Failed to fetch: http://127.0.0.1:9/"

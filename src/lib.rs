@@ -28,4 +28,8 @@ pub mod settings;
 pub mod shims;
 pub mod store;
 pub mod tags;
+#[cfg(test)]
+pub(crate) mod test_machine;
+#[cfg(test)]
+mod test_machine_tests;
 pub mod venv;

@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -65,9 +65,8 @@ fn docker(args: &[&str]) -> String {
 
 #[test]
 fn a_django_project_on_a_container() {
-    if !have_pg15() || !have_docker() {
-        return;
-    }
+    require_pg15();
+    require_docker();
     let started = Instant::now();
     let db = Db::new(pg_image());
     println!("stand-in image ready in {:?}", started.elapsed());
@@ -304,46 +303,44 @@ fn a_missing_or_stopped_engine_is_one_clear_error() {
         "{err}"
     );
     // Installed but not running (its daemon unreachable).
-    if Path::new("/usr/local/bin/docker").is_file() || Path::new("/usr/bin/docker").is_file() {
-        let err = run(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
-        assert!(
-            err.contains("is not running") && err.contains("backend = \"native\""),
-            "{err}"
-        );
-    }
+    require("docker", &["--version"], "the docker CLI");
+    let err = run(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert!(
+        err.contains("is not running") && err.contains("backend = \"native\""),
+        "{err}"
+    );
     if have_docker() {
         remove_project_containers(&dir);
     }
-    // `db up --backend native` is the way out the hint names (when PostgreSQL is here).
-    if have_pg15() {
-        let mut ctx = TestContext::new();
-        ctx.env("PYENVX_DB_PORTS", port_range());
-        open_for_postgres(&ctx);
-        let dir = ctx.work().join("p");
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join("pyenvx.toml"),
-            "[project]\nname = \"p\"\n\n[services.db]\nversion = \"15\"\nbackend = \"container\"\n",
-        )
+    // `db up --backend native` is the way out the hint names.
+    require_pg15();
+    let mut ctx = TestContext::new();
+    ctx.env("PYENVX_DB_PORTS", port_range());
+    open_for_postgres(&ctx);
+    let dir = ctx.work().join("p");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("pyenvx.toml"),
+        "[project]\nname = \"p\"\n\n[services.db]\nversion = \"15\"\nbackend = \"container\"\n",
+    )
+    .unwrap();
+    let empty = ctx.root().join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    let out = ctx
+        .cmd()
+        .current_dir(&dir)
+        .env("PATH", &empty)
+        .args(["db", "up", "--backend", "native"])
+        .output()
         .unwrap();
-        let empty = ctx.root().join("empty-path");
-        fs::create_dir_all(&empty).unwrap();
-        let out = ctx
-            .cmd()
-            .current_dir(&dir)
-            .env("PATH", &empty)
-            .args(["db", "up", "--backend", "native"])
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let status = db_status(&ctx, &dir);
-        assert_eq!(status["backend"], "native");
-        let out = ctx
-            .cmd()
-            .current_dir(&dir)
-            .args(["db", "down"])
-            .output()
-            .unwrap();
-        assert_success(&out);
-    }
+    assert_success(&out);
+    let status = db_status(&ctx, &dir);
+    assert_eq!(status["backend"], "native");
+    let out = ctx
+        .cmd()
+        .current_dir(&dir)
+        .args(["db", "down"])
+        .output()
+        .unwrap();
+    assert_success(&out);
 }

@@ -11,16 +11,14 @@ use std::time::Instant;
 
 use common::*;
 
-/// Database projects on this machine's PostgreSQL 15; every project made gets `db down` when
-/// it is dropped.
+/// Database projects on this machine's PostgreSQL 15 (a test fails, saying so, without it);
+/// every project made gets `db down` when it is dropped.
 struct Db(DbProjects);
 
 impl Db {
-    fn new() -> Option<Self> {
-        if !have_pg15() {
-            return None;
-        }
-        Some(Self(DbProjects::new(|ctx| open_for_postgres(ctx))))
+    fn new() -> Self {
+        require_pg15();
+        Self(DbProjects::new(|ctx| open_for_postgres(ctx)))
     }
 
     /// A Django project made by `pyenvx init --db postgres`, on the native backend.
@@ -56,7 +54,7 @@ fn url_parts(url: &str) -> (String, String, String, String) {
 
 #[test]
 fn a_django_project_on_native_postgres() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let dir = db.django("library");
 
     // init declared the service with this machine's major and wrote a private .env.
@@ -237,7 +235,7 @@ fn a_django_project_on_native_postgres() {
 
 #[test]
 fn two_projects_run_at_once_on_their_own_ports() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let svc = "[services.db]\nversion = \"15\"\n";
     let a = db.bare("alpha", svc);
     let b = db.bare("beta", svc);
@@ -278,7 +276,7 @@ fn two_projects_run_at_once_on_their_own_ports() {
 
 #[test]
 fn a_data_directory_of_another_major_is_refused() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let dir = db.bare("old", "[services.db]\nversion = \"15\"\n");
     db.ok(&dir, &["db", "up"]);
     psql(&db.ctx, &dir, "create table keep (x int)");
@@ -320,7 +318,7 @@ fn a_data_directory_of_another_major_is_refused() {
 
 #[test]
 fn a_port_taken_by_a_stranger_is_reported_with_a_way_out() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let dir = db.bare("crowded", "[services.db]\nversion = \"15\"\n");
     let port = port_of(&db.url(&dir));
     let stranger = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
@@ -354,7 +352,7 @@ fn a_port_taken_by_a_stranger_is_reported_with_a_way_out() {
 
 #[test]
 fn embedded_postgres_18_is_downloaded_through_the_installer() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let svc = "[services.db]\nversion = \"18\"\n";
     let dir = db.bare("eighteen", svc);
     let started = Instant::now();
@@ -396,7 +394,7 @@ fn embedded_postgres_18_is_downloaded_through_the_installer() {
 
 #[test]
 fn configuration_errors_name_the_line() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let dir = db.bare(
         "broken",
         "[services.db]\nengine = \"postgres\"\nbackend = \"dokker\"\n",
@@ -417,7 +415,7 @@ fn configuration_errors_name_the_line() {
 
 #[test]
 fn a_kill_of_pyenvx_during_the_first_start_heals_on_the_next_up() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     // Killed at several points: during initdb, the first start, CREATE DATABASE, or after.
     for (i, delay_ms) in [150u64, 500, 900, 1300].into_iter().enumerate() {
         let dir = db.bare(&format!("killed{i}"), "[services.db]\nversion = \"15\"\n");
@@ -522,7 +520,7 @@ fn project_with_rows(db: &Db, name: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn a_restore_that_cannot_load_changes_nothing() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let (dir, good) = project_with_rows(&db, "careful");
     let unchanged = |what: &str| {
         assert_eq!(count(&db, &dir, "small"), "1000", "after {what}");
@@ -589,7 +587,7 @@ fn a_restore_that_cannot_load_changes_nothing() {
 
 #[test]
 fn a_good_restore_replaces_the_database_while_a_client_is_connected() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let (dir, good) = project_with_rows(&db, "swapped");
     psql(
         &db.ctx,
@@ -647,7 +645,7 @@ fn a_good_restore_replaces_the_database_while_a_client_is_connected() {
 #[test]
 fn a_dump_never_costs_the_previous_one() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let (dir, first) = project_with_rows(&db, "backups");
     assert_eq!(
         fs::metadata(&first).unwrap().permissions().mode() & 0o777,
@@ -714,7 +712,7 @@ fn a_dump_never_costs_the_previous_one() {
 
 #[test]
 fn a_kill_of_pyenvx_while_initdb_runs_heals_on_the_next_up() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     // Killed at the moment initdb runs (found by its command line), so that the next `up` meets
     // the orphaned initdb still writing to the data directory.
     for i in 0..3 {
@@ -758,7 +756,7 @@ fn a_kill_of_pyenvx_while_initdb_runs_heals_on_the_next_up() {
 
 #[test]
 fn a_data_directory_with_the_marker_is_never_deleted() {
-    let Some(db) = Db::new() else { return };
+    let db = Db::new();
     let dir = db.bare("marked", "[services.db]\nversion = \"15\"\n");
     // A marker says a cluster was made; the directory lost its PG_VERSION (a bad copy, a
     // partial restore from backup): pyenvx must not start over on top of it.

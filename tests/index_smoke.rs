@@ -10,8 +10,13 @@ use std::time::Instant;
 
 use common::*;
 
-const PY311: &str = "/root/.pyenv/versions/3.11.7/bin/python3";
-const PY312: &str = "/root/.pyenv/versions/3.12.1/bin/python3";
+fn py311() -> std::path::PathBuf {
+    pyenv_python("3.11").python()
+}
+
+fn py312() -> std::path::PathBuf {
+    pyenv_python("3.12").python()
+}
 
 /// `http_get` with only the content type kept from the headers.
 fn get(server: &TestServer, path: &str) -> (u16, String, Vec<u8>) {
@@ -152,11 +157,12 @@ fn simple_pages_list_wheels_with_hashes_and_requires_python() {
 }
 
 /// `uv pip compile` of `django` against the served index with `python`; returns the pins.
-fn uv_compile(ctx: &TestContext, served: &ServedIndex, python: &str) -> Vec<String> {
+fn uv_compile(ctx: &TestContext, served: &ServedIndex, python: &Path) -> Vec<String> {
     let started = Instant::now();
     let mut child = ctx
         .command(shared_uv())
-        .args(["pip", "compile", "-", "--no-config", "--python", python])
+        .args(["pip", "compile", "-", "--no-config", "--python"])
+        .arg(python)
         .args(["--index-url", &served.simple_url(), "--quiet"])
         .env("UV_CACHE_DIR", ctx.root().join("uv-cache"))
         .env("UV_PYTHON_DOWNLOADS", "never")
@@ -168,7 +174,8 @@ fn uv_compile(ctx: &TestContext, served: &ServedIndex, python: &str) -> Vec<Stri
     child.stdin.take().unwrap().write_all(b"django\n").unwrap();
     let output = child.wait_with_output().unwrap();
     eprintln!(
-        "[timing] uv pip compile django (python {python}) took {:.1?}",
+        "[timing] uv pip compile django (python {}) took {:.1?}",
+        python.display(),
         started.elapsed()
     );
     let out = assert_success(&output);
@@ -196,7 +203,7 @@ fn uv_resolves_django_by_requires_python() {
     let version = assert_success(&ctx.command(uv).arg("--version").output().unwrap());
     assert!(version.starts_with("uv 0.13.9"), "{version}");
 
-    let pins = uv_compile(&ctx, &served, PY311);
+    let pins = uv_compile(&ctx, &served, &py311());
     assert!(
         pins.contains(&"django==5.2.19".to_string()),
         "Python 3.11 must get the newest Django that supports it: {pins:?}"
@@ -204,7 +211,7 @@ fn uv_resolves_django_by_requires_python() {
     assert!(pins.iter().any(|p| p.starts_with("asgiref==")), "{pins:?}");
     assert!(pins.iter().any(|p| p.starts_with("sqlparse==")), "{pins:?}");
 
-    let pins = uv_compile(&ctx, &served, PY312);
+    let pins = uv_compile(&ctx, &served, &py312());
     assert!(pins.contains(&"django==6.1.3".to_string()), "{pins:?}");
 
     // Resolution reads the pages; it never needs the Django 6 wheels on 3.11.
@@ -218,7 +225,7 @@ fn pip_downloads_from_the_index() {
     let dest = ctx.root().join("downloads");
     let started = Instant::now();
     let output = ctx
-        .command(PY312)
+        .command(py312())
         .args(["-m", "pip", "download", "--no-deps", "--no-cache-dir"])
         .args(["--disable-pip-version-check", "--no-input"])
         .args(["--index-url", &served.simple_url(), "django==4.2.30", "-d"])

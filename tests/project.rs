@@ -689,7 +689,7 @@ fn errors_users_will_hit() {
     fs::create_dir_all(sb.dir("foreign")).unwrap();
     let venv = sb
         .ctx
-        .command("/root/.pyenv/versions/3.12.1/bin/python3.12")
+        .command(pyenv_python("3.12").python())
         .args(["-m", "venv", "--without-pip"])
         .arg(sb.dir("foreign").join(".venv"))
         .output()

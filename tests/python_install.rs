@@ -423,16 +423,8 @@ fn uninstall_removes_install_and_minor_link() {
 fn find_honours_the_preference_between_managed_and_pyenv() {
     let mut ctx = TestContext::new();
     let (_server, _mirror) = ctx.serve_pythons(&["3.12"]);
-    ctx.with_pyenv_root("/root/.pyenv");
-    let pyenv_312 = fs::read_dir("/root/.pyenv/versions")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("3.12."));
-    let Some(pyenv_312) = pyenv_312 else {
-        eprintln!("skipped: no /root/.pyenv/versions/3.12.* on this machine");
-        return;
-    };
+    ctx.with_pyenv_root(pyenv_root());
+    let pyenv_312 = pyenv_python("3.12").version;
     assert_success(&ctx.run(&["python", "install", "3.12"]));
 
     let managed = assert_success(&ctx.run(&["python", "find", "3.12"]));
@@ -447,14 +439,16 @@ fn find_honours_the_preference_between_managed_and_pyenv() {
     let system = assert_success(&ctx.run(&["python", "find", "3.12"]));
     assert_eq!(
         system.trim(),
-        format!("/root/.pyenv/versions/{pyenv_312}/bin/python3")
+        format!("{}/{pyenv_312}/bin/python3", pyenv_versions_dir().display())
     );
 
     // A version only pyenv has is found under `managed` too, with no download.
     ctx.env("PYENVX_PYTHON_PREFERENCE", "managed");
     let found_310 = assert_success(&ctx.run(&["python", "find", "3.10"]));
     assert!(
-        found_310.trim().starts_with("/root/.pyenv/versions/3.10."),
+        found_310
+            .trim()
+            .starts_with(&format!("{}/3.10.", pyenv_versions_dir().display())),
         "{found_310}"
     );
 
@@ -537,7 +531,7 @@ fn list_shows_what_is_here_when_the_build_list_is_out_of_reach() {
     let mut ctx = TestContext::new();
     let (_server, _mirror) = ctx.serve_pythons(&["3.12"]);
     assert_success(&ctx.run(&["python", "install", "3.12"]));
-    ctx.with_pyenv_root("/root/.pyenv");
+    ctx.with_pyenv_root(pyenv_root());
     // A catalog URL on a port nothing listens on: the list of downloads cannot be had.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/catalog.json", closed.local_addr().unwrap());
@@ -546,7 +540,10 @@ fn list_shows_what_is_here_when_the_build_list_is_out_of_reach() {
     let out = ctx.run(&["python", "list"]);
     let listed = assert_success(&out);
     assert!(listed.contains(KEY_312), "{listed}");
-    assert!(listed.contains("/root/.pyenv/versions/3.1"), "{listed}");
+    assert!(
+        listed.contains(&format!("{}/3.1", pyenv_versions_dir().display())),
+        "{listed}"
+    );
     let err = stderr(&out);
     assert!(
         err.contains("warning") && err.contains(&url) && err.contains("installed and found"),

@@ -265,7 +265,11 @@ fn nested_projects_each_get_their_own_python() {
         describe(&out)
     );
     // PYENVX_PYTHON comes first, even inside a project.
-    let pyenv_313 = format!("/root/.pyenv/versions/{}", full_version("3.13"));
+    let pyenv_313 = format!(
+        "{}/{}",
+        pyenv_versions_dir().display(),
+        full_version("3.13")
+    );
     let forced = sb
         .ctx
         .command("python")
@@ -283,7 +287,7 @@ fn nested_projects_each_get_their_own_python() {
 #[test]
 fn pyenv_style_python_version_files_and_the_global_pin() {
     let mut sb = Shimmed::new(&["3.12"]);
-    sb.ctx.with_pyenv_root("/root/.pyenv");
+    sb.ctx.with_pyenv_root(pyenv_root());
     let v311 = full_version("3.11");
     // An exact pyenv version: taken straight from $PYENV_ROOT/versions, no search.
     fs::write(
@@ -293,12 +297,12 @@ fn pyenv_style_python_version_files_and_the_global_pin() {
     .unwrap();
     assert_eq!(
         sb.python("legacy/app", "python", "import sys; print(sys.executable)"),
-        format!("/root/.pyenv/versions/{v311}/bin/python3.11")
+        format!("{}/{v311}/bin/python3.11", pyenv_versions_dir().display())
     );
     let out = sb.pyenvx("legacy/app", &["which", "pip"]);
     assert_eq!(
         assert_success(&out).trim(),
-        format!("/root/.pyenv/versions/{v311}/bin/pip")
+        format!("{}/{v311}/bin/pip", pyenv_versions_dir().display())
     );
     assert!(
         stderr(&out).contains(&format!(

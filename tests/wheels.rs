@@ -277,7 +277,9 @@ with tarfile.open(os.path.join(out, "macsdist-1.0.tar.gz"), "w:gz") as t:
         info.size = len(data)
         t.addfile(info, io.BytesIO(data))
 "#;
-    let python = format!("{PYENV_VERSIONS_DIR}/{}/bin/python3", full_version("3.12"));
+    let python = pyenv_versions_dir()
+        .join(full_version("3.12"))
+        .join("bin/python3");
     let out = Command::new(python)
         .args(["-c", script])
         .arg(dir)

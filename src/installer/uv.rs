@@ -207,7 +207,7 @@ fn is_executable(path: &Path) -> bool {
 mod tests {
     use std::time::Instant;
 
-    use super::super::test_support::{fixtures, uv_binary, wheelhouse_index, PYTHON};
+    use super::super::test_support::{fixtures, python, uv_binary, wheelhouse_index};
     use super::*;
     use crate::error::UserError;
     use crate::reporter::Silent;
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn finds_uv_from_the_environment_and_path() {
-        let Some(uv) = fixtures() else { return };
+        let uv = fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
@@ -242,7 +242,7 @@ mod tests {
 
         let err = find_or_bootstrap(
             &dirs,
-            Some(PathBuf::from(PYTHON)),
+            Some(python().to_path_buf()),
             None,
             &IndexSettings::default(),
             true,
@@ -255,7 +255,7 @@ mod tests {
         // On PATH, but the copy in the shims directory is skipped.
         let shims = dirs.home().join("shims");
         fs_err::create_dir_all(&shims).unwrap();
-        std::os::unix::fs::symlink(PYTHON, shims.join("uv")).unwrap();
+        std::os::unix::fs::symlink(python(), shims.join("uv")).unwrap();
         let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
         let found = find_or_bootstrap(
             &dirs,
@@ -286,13 +286,13 @@ mod tests {
 
     #[test]
     fn bootstraps_uv_from_find_links_without_python() {
-        let Some(_) = fixtures() else { return };
+        fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let python = || -> Result<PathBuf> {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(PathBuf::from(PYTHON))
+            Ok(python().to_path_buf())
         };
         let started = Instant::now();
         // Offline is fine: find-links alone need no server.
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn bootstrap_failure_is_a_user_error() {
-        let Some(_) = fixtures() else { return };
+        fixtures();
         let home = tempfile::tempdir().unwrap();
         let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
         let empty = tempfile::tempdir().unwrap();
@@ -356,7 +356,7 @@ mod tests {
             index_url: None,
             find_links: vec![empty.path().to_string_lossy().into_owned()],
         };
-        let python = || -> Result<PathBuf> { Ok(PathBuf::from(PYTHON)) };
+        let python = || -> Result<PathBuf> { Ok(python().to_path_buf()) };
         let err =
             find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");

@@ -20,6 +20,8 @@ mod catalog;
 mod context;
 mod dbproject;
 mod index;
+#[path = "../../src/test_machine.rs"]
+mod machine;
 mod pbs;
 mod pgimage;
 mod pyimage;
@@ -31,6 +33,7 @@ pub use catalog::*;
 pub use context::*;
 pub use dbproject::*;
 pub use index::*;
+pub use machine::*;
 pub use pbs::*;
 pub use pgimage::*;
 pub use pyimage::*;

@@ -14,6 +14,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
 
+use super::machine::{pyenv_versions_dir, PYENV_ROOT_VAR};
+
 /// Release tag of the fake PBS release; far in the future so it never collides with a real one.
 pub const RELEASE_TAG: &str = "20990101";
 
@@ -25,9 +27,6 @@ pub const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
 /// The prefix PBS builds with; it shows up in sysconfig data, Makefiles and pkg-config files.
 pub const PBS_BUILD_PREFIX: &str = "/install";
-
-/// Where the source interpreters live.
-pub const PYENV_VERSIONS_DIR: &str = "/root/.pyenv/versions";
 
 /// The minors CI machines are expected to have (any other `3.N` in pyenv works too).
 pub const FIXTURE_MINORS: [&str; 4] = ["3.10", "3.11", "3.12", "3.13"];
@@ -69,7 +68,7 @@ pub fn fixtures_dir() -> PathBuf {
 /// panics with a clear message when this machine lacks one.
 pub fn full_version(minor: &str) -> String {
     let prefix = format!("{minor}.");
-    let newest = fs::read_dir(PYENV_VERSIONS_DIR)
+    let newest = fs::read_dir(pyenv_versions_dir())
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -81,8 +80,9 @@ pub fn full_version(minor: &str) -> String {
     match newest {
         Some((_, version)) => version,
         None => panic!(
-            "no pyenv-built Python {minor} under {PYENV_VERSIONS_DIR}; the PBS test fixtures are \
-             built from it (install it with `pyenv install {minor}`)"
+            "no pyenv-built Python {minor} under {}; the PBS test fixtures are built from it \
+             (install it with `pyenv install {minor}`, or set {PYENV_ROOT_VAR})",
+            pyenv_versions_dir().display()
         ),
     }
 }
@@ -144,7 +144,7 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
 }
 
 fn cached_archive(minor: &str, version: &str) -> PbsArchive {
-    let src = Path::new(PYENV_VERSIONS_DIR).join(version);
+    let src = pyenv_versions_dir().join(version);
     let exe = src.join("bin").join(format!("python{minor}"));
     let exe_meta = fs::metadata(&exe).unwrap_or_else(|e| {
         panic!("fixture interpreter {} is missing ({e}); the PBS fixtures need pyenv's Python {version}", exe.display())

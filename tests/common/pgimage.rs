@@ -12,16 +12,10 @@ use std::sync::{Mutex, OnceLock};
 use super::context::TestContext;
 use super::pbs::{fixtures_dir, sha256_bytes};
 
-/// Where this machine's PostgreSQL 15 lives (Debian's layout).
-pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// Whether the machine has what the native tests need; they return early (saying so) otherwise.
-pub fn have_pg15() -> bool {
-    let ok = Path::new(PG15_BIN).join("postgres").is_file();
-    if !ok {
-        eprintln!("skipping: no PostgreSQL 15 at {PG15_BIN}");
-    }
-    ok
+/// This machine's PostgreSQL 15 (`PYENVX_TEST_PG_BIN`, default Debian's layout), which the
+/// database tests need: without it they fail, saying so.
+pub fn require_pg15() -> PathBuf {
+    super::machine::require_pg_bin()
 }
 
 /// A `PYENVX_DB_PORTS` range of its own for each test: every test context has its own port
@@ -139,17 +133,18 @@ pub fn must(cmd: &mut Command) -> Output {
     out
 }
 
-/// Whether a Docker engine answers here (the container tests return early otherwise).
+/// Whether a Docker engine answers here.
 pub fn have_docker() -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: no running Docker engine");
-    }
-    ok
+    super::machine::runs("docker", &["version", "--format", "{{.Server.Version}}"])
+}
+
+/// Fails the test, saying so, unless a Docker engine answers.
+pub fn require_docker() {
+    super::machine::require(
+        "docker",
+        &["version", "--format", "{{.Server.Version}}"],
+        "a running Docker engine",
+    );
 }
 
 /// The entrypoint of the stand-in: the official image's contract (POSTGRES_USER, _PASSWORD,

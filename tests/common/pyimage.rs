@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::pbs::{fixtures_dir, full_version, sha256_bytes, PYENV_VERSIONS_DIR};
+use super::machine::pyenv_versions_dir;
+use super::pbs::{fixtures_dir, full_version, sha256_bytes};
 use super::pgimage::must;
 
 /// Bump when the root filesystem's layout changes.
@@ -142,7 +143,7 @@ enum Entry {
 
 /// Everything in the image, by absolute path.
 fn rootfs_files(version: &str) -> BTreeMap<PathBuf, Entry> {
-    let prefix = Path::new(PYENV_VERSIONS_DIR).join(version);
+    let prefix = pyenv_versions_dir().join(version);
     let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
     let mut files = BTreeMap::new();
     let mut elf = Vec::new();
