@@ -393,13 +393,6 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    if adopted.is_none() && dir.join("requirements.txt").is_file() {
-        // An existing pip project: its requirements are one command away.
-        printer.info(format!(
-            "  next: {} (this directory has one)",
-            printer.code("pyenvx add -r requirements.txt")
-        ));
-    }
     if args.db == DbChoice::Postgres {
         printer.info(format!("  next: {}", printer.code("pyenvx db up")));
     }
