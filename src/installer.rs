@@ -67,6 +67,26 @@ pub struct Resolved {
     /// from that URL, and exported as `name @ url`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub direct: bool,
+    /// A git checkout (`name @ git+https://…@ref`), locked at the commit the ref resolved to.
+    /// It has no files and no hash: installed by commit, and not exportable hash-pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcs: Option<Vcs>,
+}
+
+/// Where a git requirement comes from, and the commit it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vcs {
+    /// The repository, without `git+` (`https://host/repo.git`, `file:///srv/repo`).
+    pub url: String,
+    /// Full lower-case hex commit id.
+    pub commit: String,
+}
+
+impl Vcs {
+    /// `git+<url>@<commit>`, as pip and uv take it after `name @`.
+    pub fn requirement_url(&self) -> String {
+        format!("git+{}@{}", self.url, self.commit)
+    }
 }
 
 /// What `Resolved` reads: lock format 1 (and resolution caches of pyenvx before it) held one
@@ -82,6 +102,8 @@ struct ResolvedOnDisk {
     sha256: Option<String>,
     #[serde(default)]
     direct: bool,
+    #[serde(default)]
+    vcs: Option<Vcs>,
 }
 
 impl From<ResolvedOnDisk> for Resolved {
@@ -95,6 +117,7 @@ impl From<ResolvedOnDisk> for Resolved {
             version: raw.version,
             files,
             direct: raw.direct,
+            vcs: raw.vcs,
         }
     }
 }
@@ -114,12 +137,18 @@ pub struct Dist {
     /// Installed from `url` itself (see [`Resolved::direct`]).
     #[serde(default)]
     pub direct: bool,
+    /// A git checkout: `url` is `git+…@commit`, `sha256` holds the commit id instead (what
+    /// identifies the source in store keys and in `.venv`), and no hash can be checked.
+    #[serde(default)]
+    pub vcs: bool,
 }
 
 impl Dist {
     /// This file as one line of a hash-checked requirements file.
     pub fn requirement_line(&self) -> String {
-        if self.direct {
+        if self.vcs {
+            format!("{} @ {}", self.name, self.url)
+        } else if self.direct {
             format!("{} @ {} --hash=sha256:{}", self.name, self.url, self.sha256)
         } else {
             format!(
@@ -143,6 +172,18 @@ impl Resolved {
     /// so the choice is reproducible), else the sdist (built for this interpreter), else a user
     /// error naming the tags this interpreter accepts.
     pub fn pick(&self, tags: &crate::tags::Tags) -> Result<Dist> {
+        if let Some(vcs) = &self.vcs {
+            let url = vcs.requirement_url();
+            return Ok(Dist {
+                name: self.name.clone(),
+                version: self.version.clone(),
+                file: url.clone(),
+                url,
+                sha256: vcs.commit.clone(),
+                direct: true,
+                vcs: true,
+            });
+        }
         let best_wheel = self
             .files
             .iter()
@@ -182,6 +223,7 @@ impl Resolved {
             url: file.url.clone(),
             sha256: file.sha256.clone(),
             direct: self.direct,
+            vcs: false,
         })
     }
 
@@ -260,7 +302,17 @@ struct LockedPackage {
     /// A direct reference to a wheel or sdist (`name @ https://…/x.whl`, `name @ file:///…`).
     archive: Option<LockedFile>,
     directory: Option<toml::Value>,
-    vcs: Option<toml::Value>,
+    vcs: Option<PylockVcs>,
+}
+
+#[derive(Deserialize)]
+struct PylockVcs {
+    #[serde(rename = "type")]
+    kind: String,
+    url: Option<String>,
+    path: Option<String>,
+    #[serde(rename = "commit-id")]
+    commit_id: String,
 }
 
 #[derive(Deserialize)]
@@ -281,7 +333,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
             let what = if package.directory.is_some() {
                 "a local directory"
             } else if package.vcs.is_some() {
-                "a VCS checkout"
+                "a VCS checkout without a version"
             } else {
                 "a requirement without a version"
             };
@@ -291,6 +343,31 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
                 "{name} is {what}, which pyenvx cannot lock yet"
             ));
         };
+        if let Some(vcs) = package.vcs {
+            if vcs.kind != "git" {
+                return Err(user_error!(
+                    hint = "require it from git, or as a wheel or sdist by URL",
+                    "{name} {version} comes from {}, and pyenvx locks git checkouts only",
+                    vcs.kind
+                ));
+            }
+            let url = match (vcs.url, vcs.path) {
+                (Some(url), _) => url,
+                (None, Some(path)) => file_url(Path::new(&path))?,
+                (None, None) => bail!("{name} {version}: the git source has neither url nor path"),
+            };
+            resolved.push(Resolved {
+                name,
+                version,
+                files: Vec::new(),
+                direct: true,
+                vcs: Some(Vcs {
+                    url,
+                    commit: vcs.commit_id.to_ascii_lowercase(),
+                }),
+            });
+            continue;
+        }
         if let Some(archive) = package.archive {
             // uv writes `path` for local archives, made a `file://` URL here.
             let file = locked_file(&name, &version, archive)?;
@@ -299,6 +376,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
                 version,
                 files: vec![file],
                 direct: true,
+                vcs: None,
             });
             continue;
         }
@@ -330,6 +408,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
             version,
             files,
             direct: false,
+            vcs: None,
         });
     }
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
@@ -715,6 +794,30 @@ archive = { path = "/tmp/w x/idna-3.10-py3-none-any.whl", hashes = { sha256 = "9
              --hash=sha256:946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3"
         );
 
+        let git = r#"
+[[packages]]
+name = "gitpkg"
+version = "0.3"
+vcs = { type = "git", url = "file:///tmp/repo", requested-revision = "main", commit-id = "8D237633BF5936406C4481953212DCB15A916D49" }
+"#;
+        let checkout = parse_pylock(git).unwrap();
+        let vcs = checkout[0].vcs.as_ref().unwrap();
+        assert_eq!(vcs.commit, "8d237633bf5936406c4481953212dcb15a916d49");
+        assert!(checkout[0].files.is_empty());
+        let dist = checkout[0]
+            .pick(&crate::tags::Tags::cpython(3, 12, false, &[]))
+            .unwrap();
+        assert!(dist.vcs);
+        assert_eq!(
+            dist.requirement_line(),
+            "gitpkg @ git+file:///tmp/repo@8d237633bf5936406c4481953212dcb15a916d49"
+        );
+        let hg = git.replace("type = \"git\"", "type = \"hg\"");
+        assert!(parse_pylock(&hg)
+            .unwrap_err()
+            .to_string()
+            .contains("git checkouts only"));
+
         let no_version = "[[packages]]\nname = \"x\"\ndirectory = { path = \"x\" }\n";
         let err = parse_pylock(no_version).unwrap_err();
         assert!(err.to_string().contains("a local directory"), "{err:#}");
@@ -800,6 +903,7 @@ wheels = [
             })
             .collect(),
             direct: false,
+            vcs: None,
         };
         let tags = Tags::cpython(3, 12, false, &glibc);
         assert_eq!(

@@ -514,3 +514,97 @@ fn an_edited_hash_in_the_lock_is_a_mismatch_naming_the_package() {
     let out = sb.ok("p", &["run", "--", "python", "-c", "import sqlparse"]);
     assert!(!out.contains("Error"), "{out}");
 }
+
+/// A git repository holding package `gitpkg` 0.3 whose module says `WHERE = <text>`, built by an
+/// in-tree backend (no index needed); returns the new commit's id.
+fn commit_gitpkg(repo: &Path, text: &str) -> String {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        assert_success(&out)
+    };
+    if !repo.join(".git").exists() {
+        fs::create_dir_all(repo).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        fs::write(
+            repo.join("pyproject.toml"),
+            "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n\n\
+             [project]\nname = \"gitpkg\"\nversion = \"0.3\"\n",
+        )
+        .unwrap();
+        fs::write(
+            repo.join("backend.py"),
+            r#"import base64, hashlib, os, zipfile
+DIST = "gitpkg-0.3"
+META = "Metadata-Version: 2.1\nName: gitpkg\nVersion: 0.3\n"
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name = f"{DIST}-py3-none-any.whl"
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = {
+        "gitpkg.py": open(os.path.join(here, "source.txt")).read(),
+        f"{DIST}.dist-info/METADATA": META,
+        f"{DIST}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for arc, text in files.items():
+            data = text.encode()
+            z.writestr(arc, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{arc},sha256={digest},{len(data)}")
+        record.append(f"{DIST}.dist-info/RECORD,,")
+        z.writestr(f"{DIST}.dist-info/RECORD", "\n".join(record) + "\n")
+    return name
+"#,
+        )
+        .unwrap();
+    }
+    fs::write(repo.join("source.txt"), format!("WHERE = {text:?}\n")).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", text]);
+    git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+#[test]
+fn a_git_requirement_is_locked_at_its_commit() {
+    let sb = Sandbox::new(&["3.12"]);
+    let repo = sb.ctx.root().join("repo");
+    let first = commit_gitpkg(&repo, "first");
+    sb.init_bare("p", "3.12", "5.2");
+    let req = format!("gitpkg @ git+file://{}@main", repo.display());
+    sb.ok("p", &["add", &req]);
+    let lock = read(sb.dir("p/pyenvx.lock"));
+    let entry = lock_entry(&lock, "gitpkg");
+    assert!(entry.contains(&format!("commit = \"{first}\"")), "{entry}");
+    let import = [
+        "run",
+        "--",
+        "python",
+        "-c",
+        "import gitpkg; print(gitpkg.WHERE)",
+    ];
+    assert!(sb.ok("p", &import).contains("first"));
+
+    // A new commit on the branch changes nothing until the project is locked again.
+    commit_gitpkg(&repo, "second");
+    fs::remove_dir_all(sb.dir("p/.venv")).unwrap();
+    fs::remove_dir_all(sb.ctx.pyenvx_home().join("store")).unwrap();
+    sb.ok("p", &["sync", "--locked"]);
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    let out = sb.ok("p", &import);
+    assert!(out.contains("first") && !out.contains("second"), "{out}");
+
+    // pip cannot hash-pin a checkout: the export says so, naming it at its commit.
+    let err = sb.fails("p", &["export", "requirements"]);
+    assert!(
+        err.contains(&format!("gitpkg @ git+file://{}@{first}", repo.display())),
+        "{err}"
+    );
+    assert!(err.contains("cannot hash-pin"), "{err}");
+}

@@ -16,7 +16,7 @@ pub fn requirements(
 ) -> Result<i32> {
     let project = Project::from_cwd()?;
     let lock = export::current_lock(&project)?;
-    let text = export::requirements(&lock);
+    let text = export::requirements(&lock)?;
     match &args.output {
         // Like `pip-compile -o`: the file is derived from the lock, so replacing it is the point.
         Some(path) => {

@@ -144,7 +144,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         (out.join(DOCKERFILE), dockerfile(&spec)),
         (out.join(COMPOSE_FILE), compose(&spec)),
         (root.join(DOCKERIGNORE), dockerignore()),
-        (out.join(REQUIREMENTS), requirements(&lock)),
+        (out.join(REQUIREMENTS), requirements(&lock)?),
     ];
     // Never overwrite without --force: check every file before writing any.
     if !opts.force {

@@ -154,6 +154,13 @@ struct SpannedPackage {
     file: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
     sha256: Option<Spanned<String>>,
+    vcs: Option<SpannedVcs>,
+}
+
+#[derive(Deserialize)]
+struct SpannedVcs {
+    url: Spanned<String>,
+    commit: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -190,7 +197,11 @@ impl SpannedLock {
                     at(v, check)?;
                 }
             }
-            if p.files.is_empty() && p.sha256.is_none() {
+            if let Some(vcs) = &p.vcs {
+                at(&vcs.url, check_url)?;
+                at(&vcs.commit, check_commit)?;
+            }
+            if p.files.is_empty() && p.sha256.is_none() && p.vcs.is_none() {
                 return Err((
                     p.name.span().start,
                     format!("{} lists no file", p.name.get_ref()),
@@ -206,7 +217,10 @@ pub fn validate_packages(packages: &[Resolved]) -> std::result::Result<(), Strin
     for p in packages {
         check_name(&p.name)?;
         check_version(&p.version)?;
-        if p.files.is_empty() {
+        if let Some(vcs) = &p.vcs {
+            check_url(&vcs.url)?;
+            check_commit(&vcs.commit)?;
+        } else if p.files.is_empty() {
             return Err(format!("{} lists no file", p.name));
         }
         for f in &p.files {
@@ -250,6 +264,19 @@ fn check_sha256(hash: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!("{hash:?} is not a lower-case hex SHA-256"))
+    }
+}
+
+/// A git commit id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
+fn check_commit(commit: &str) -> std::result::Result<(), String> {
+    if matches!(commit.len(), 40 | 64)
+        && commit
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!("{commit:?} is not a git commit id"))
     }
 }
 

@@ -475,6 +475,7 @@ fn resolve_wheel(
         url,
         sha256,
         direct: false,
+        vcs: false,
     })
 }
 

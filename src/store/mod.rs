@@ -166,26 +166,40 @@ impl Store {
             )
         })?;
         let target = staging.path().join("target");
-        let requirements = staging.path().join("requirements.txt");
-        let lines: String = wanted
-            .values()
-            .map(|r| format!("{}\n", r.requirement_line()))
-            .collect();
-        fs_err::write(&requirements, lines)?;
-
-        let mut cmd = uv.command(uv_cache, offline, staging.path());
-        cmd.args(["pip", "install", "--target"])
-            .arg(&target)
-            .arg("--python")
-            .arg(python)
-            .args(["--no-deps", "--require-hashes", "-r"])
-            .arg(&requirements)
-            .args(index.args());
         let subject = describe(wanted.values().copied());
-        let id = reporter.download_start(&subject, None);
-        let ran = run_uv(cmd, "install", &subject);
-        reporter.download_done(id);
-        ran?;
+        // Hash-checked files in one uv call; git checkouts, which have no hash to check, in
+        // another (`--require-hashes` refuses them).
+        let (checked, checkouts): (Vec<&Dist>, Vec<&Dist>) =
+            wanted.values().copied().partition(|r| !r.vcs);
+        for (i, group) in [checked, checkouts].into_iter().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let requirements = staging.path().join(format!("requirements-{i}.txt"));
+            let lines: String = group
+                .iter()
+                .map(|r| format!("{}\n", r.requirement_line()))
+                .collect();
+            fs_err::write(&requirements, lines)?;
+            let mut cmd = uv.command(uv_cache, offline, staging.path());
+            cmd.args(["pip", "install", "--target"])
+                .arg(&target)
+                .arg("--python")
+                .arg(python)
+                .arg("--no-deps")
+                .args(if group[0].vcs {
+                    None
+                } else {
+                    Some("--require-hashes")
+                })
+                .arg("-r")
+                .arg(&requirements)
+                .args(index.args());
+            let id = reporter.download_start(&subject, None);
+            let ran = run_uv(cmd, "install", &subject);
+            reporter.download_done(id);
+            ran?;
+        }
 
         let installed = scan_dist_infos(&target)?;
         let whole = exclusive_top_dirs(&target, installed.values().map(|(d, _)| d.as_str()))?;
@@ -1695,6 +1709,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             url: "file:///w/demo-1.0-py3-none-any.whl".into(),
             sha256: "ab".repeat(32),
             direct: false,
+            vcs: false,
         };
         assert_eq!(Store::key(&r, TAG), "ab".repeat(32));
         r.file = "demo-1.0.tar.gz".into();
