@@ -120,8 +120,9 @@ impl Store {
         Some(StoreEntry { dir, meta })
     }
 
-    /// Download and unpack `missing` (for the interpreter `python`) with one uv call, then file
-    /// each distribution as an entry. uv checks every download against the locked hash.
+    /// Download and unpack `missing` (for the interpreter `python`): plain wheels by pyenvx
+    /// itself, the rest with one uv call, then file each distribution as an entry. Every
+    /// download is checked against the locked hash (by pyenvx, or by uv).
     #[allow(clippy::too_many_arguments)]
     pub fn fetch(
         &self,
