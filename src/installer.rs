@@ -5,7 +5,7 @@
 //! uv already does it correctly and fast. Finding (or installing) uv lives in [`uv`] and
 //! [`bootstrap`], index settings in [`index`]; this module turns requirements into the exact files for one interpreter with
 //! `uv pip compile --format pylock.toml` (PEP 751, parsed here), and turns uv's failures into
-//! errors a user can act on. [`crate::store`] drives the same binary to download what is missing.
+//! errors a user can act on. [`crate::store`] drives the same binary to install what it does not unpack itself.
 //!
 //! Index settings are passed through unchanged and no index is named here: with nothing
 //! configured, uv's and pip's own defaults and the user's own configuration files apply.

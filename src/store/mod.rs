@@ -120,8 +120,9 @@ impl Store {
         Some(StoreEntry { dir, meta })
     }
 
-    /// Download and unpack `missing` (for the interpreter `python`) with one uv call, then file
-    /// each distribution as an entry. uv checks every download against the locked hash.
+    /// Download and unpack `missing` (for the interpreter `python`): plain wheels by pyenvx
+    /// itself, the rest with one uv call, then file each distribution as an entry. Every
+    /// download is checked against the locked hash (by pyenvx, or by uv).
     #[allow(clippy::too_many_arguments)]
     pub fn fetch(
         &self,
@@ -165,6 +166,32 @@ impl Store {
                 self.root.display()
             )
         })?;
+        // Wheels whose files all go to site-packages or scripts are unpacked here, straight from
+        // the download into their entry: one write per file, where uv would unpack into its
+        // cache and then link each file into its staging install. Anything else (sdists, data
+        // files, a download pyenvx's client cannot make) is left to uv.
+        if !offline {
+            let direct = staging.path().join("direct");
+            fs_err::create_dir(&direct)?;
+            let mut rest = BTreeMap::new();
+            for (key, r) in std::mem::take(&mut wanted) {
+                let dir = direct.join(&key);
+                let id = reporter.download_start(&format!("{} {}", r.name, r.version), None);
+                let done = unpack_wheel(r, &direct, &dir);
+                reporter.download_done(id);
+                match done {
+                    Ok(true) => self.publish(&dir, &key)?,
+                    Ok(false) => {
+                        rest.insert(key, r);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            wanted = rest;
+            if wanted.is_empty() {
+                return Ok(());
+            }
+        }
         let target = staging.path().join("target");
         let subject = describe(wanted.values().copied());
         // Hash-checked files in one uv call; git checkouts, which have no hash to check, in
@@ -368,6 +395,178 @@ fn name_and_version(dist_info: &Path, dir_name: &str) -> (String, String) {
         name.unwrap_or_else(|| dir_dist.to_string()),
         version.unwrap_or_else(|| dir_version.to_string()),
     )
+}
+
+/// Download the wheel `r` into `scratch` (checked against its locked hash) and build its entry
+/// in `dest` from the archive itself. `Ok(false)`: not a wheel this can install (data files,
+/// headers, an unusual layout) or not downloadable by pyenvx's client; uv does it instead.
+fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
+    use std::io::Read;
+    if !r.is_wheel() || !(crate::download::is_remote(&r.url) || r.url.starts_with("file://")) {
+        return Ok(false);
+    }
+    let Ok(body) = crate::download::open(&r.url, &[]) else {
+        return Ok(false);
+    };
+    let file = scratch.join(format!("{}.whl", r.sha256));
+    let mut reader = crate::download::HashingReader::new(body.reader, |_| {});
+    {
+        let mut out = fs_err::File::create(&file)?;
+        if std::io::copy(&mut reader, &mut out).is_err() {
+            return Ok(false);
+        }
+    }
+    let (sha256, _) = reader.finish()?;
+    if !sha256.eq_ignore_ascii_case(&r.sha256) {
+        return Err(crate::user_error!(
+            hint = "the index now serves a different file under the same name; resolve again, and \
+                    distrust the index if the change is unexpected",
+            "a downloaded file does not match its locked hash:\n  {} has SHA-256 {sha256}, the \
+             lock says {}",
+            r.file,
+            r.sha256
+        ));
+    }
+    let mut zip = zip::ZipArchive::new(fs_err::File::open(&file)?)
+        .with_context(|| format!("{} is not a wheel", r.file))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<Result<_, _>>()?;
+    let dist_info = names
+        .iter()
+        .filter_map(|n| n.split_once('/').map(|(top, _)| top))
+        .find(|top| top.ends_with(".dist-info"))
+        .map(str::to_string);
+    let Some(dist_info) = dist_info else {
+        return Ok(false);
+    };
+    // Where each archive member goes: `site/…` or `scripts/…`; anything else is uv's to place.
+    let mut placed = Vec::with_capacity(names.len());
+    for name in &names {
+        if name.ends_with('/') {
+            continue;
+        }
+        let Some(rel) = safe_relative(name) else {
+            return Ok(false);
+        };
+        let mut parts = name.splitn(3, '/');
+        let (top, kind, rest) = (parts.next(), parts.next(), parts.next());
+        let place = match (top, kind, rest) {
+            (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
+                (false, PathBuf::from(p))
+            }
+            (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") && !p.contains('/') => {
+                (true, PathBuf::from(p))
+            }
+            (Some(t), _, _) if t.ends_with(".data") => return Ok(false),
+            _ => (false, rel),
+        };
+        placed.push((name.clone(), place));
+    }
+
+    let info_text = |zip: &mut zip::ZipArchive<fs_err::File>, file: &str| -> Result<String> {
+        let mut text = String::new();
+        if let Ok(mut entry) = zip.by_name(&format!("{dist_info}/{file}")) {
+            entry.read_to_string(&mut text)?;
+        }
+        Ok(text)
+    };
+    let record = info_text(&mut zip, "RECORD")?;
+    let (console_scripts, gui_scripts) =
+        parse_entry_points(&info_text(&mut zip, "entry_points.txt")?);
+
+    let site = dest.join(SITE);
+    let scripts = dest.join(SCRIPTS);
+    make_dir_all(&site)?;
+    make_dir_all(&scripts)?;
+    let mut made: HashSet<PathBuf> = HashSet::new();
+    let mut other_scripts = Vec::new();
+    let record_path = format!("{dist_info}/RECORD");
+    for (name, (is_script, rel)) in &placed {
+        if *name == record_path {
+            continue;
+        }
+        if let Some(file) = name.strip_prefix(&format!("{dist_info}/")) {
+            if DROPPED.contains(&file) {
+                continue;
+            }
+        }
+        let mut entry = zip.by_name(name)?;
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut content)?;
+        if *is_script {
+            let script = rel.to_string_lossy().into_owned();
+            check_component(&script)?;
+            write_new(&scripts.join(&script), &unbind_script(&content), 0o755)?;
+            other_scripts.push(script);
+            continue;
+        }
+        let to = site.join(rel);
+        if let Some(parent) = to.parent() {
+            if made.insert(parent.to_path_buf()) {
+                make_dir_all(parent)?;
+            }
+        }
+        let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
+            0o755
+        } else {
+            0o644
+        };
+        write_new(&to, &content, mode)?;
+    }
+    // RECORD as an install writes it: paths as installed, scripts under `bin/` (hashed per
+    // environment), and itself last.
+    let mut rows = String::with_capacity(record.len());
+    for line in record.lines() {
+        let Some(row) = RecordRow::parse(line) else {
+            continue;
+        };
+        if row.path == record_path
+            || row
+                .path
+                .strip_prefix(&format!("{dist_info}/"))
+                .is_some_and(|f| DROPPED.contains(&f))
+        {
+            continue;
+        }
+        let mut parts = row.path.splitn(3, '/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
+                // `path,hash,size`: hashes and sizes hold no commas, paths may.
+                let fields: Vec<&str> = line.trim_end_matches('\r').rsplitn(3, ',').collect();
+                let rest = match fields.as_slice() {
+                    [size, hash, _] => format!("{hash},{size}"),
+                    _ => ",".to_string(),
+                };
+                rows.push_str(&RecordRow::render(p, &rest));
+            }
+            (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") => {
+                rows.push_str(&RecordRow::render(&format!("bin/{p}"), ","));
+            }
+            _ => {
+                rows.push_str(line);
+                rows.push('\n');
+            }
+        }
+    }
+    rows.push_str(&RecordRow::render(&record_path, ","));
+    make_dir_all(&site.join(&dist_info))?;
+    write_new(&site.join(&record_path), rows.as_bytes(), 0o644)?;
+
+    let meta = EntryMeta {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        file: r.file.clone(),
+        sha256: r.sha256.clone(),
+        dist_info,
+        console_scripts,
+        gui_scripts,
+        other_scripts,
+    };
+    write_new(&dest.join(META), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
+    fs_err::remove_file(&file)?;
+    Ok(true)
 }
 
 /// The top-level directories of the staging install `target` that one distribution alone lists
@@ -1660,6 +1859,92 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         };
         assert!(remove_dist(&venv, &not_in_site).is_err());
         assert!(outside.is_dir());
+    }
+
+    /// Wheels are unpacked by pyenvx itself (no uv runs), into entries identical to those
+    /// filed from uv's own install.
+    #[test]
+    fn wheels_are_unpacked_without_uv_into_the_same_entries() {
+        let fx = Fixture::new().expect("the wheelhouse, uv and the pyenv Python are needed");
+        let no_uv = Uv {
+            exe: PathBuf::from("/nonexistent/uv"),
+            version: "0.13.9".into(),
+        };
+        let direct = Store::new(&Dirs::new(
+            fx.tmp.path().join("direct-home"),
+            fx.tmp.path().join("direct-cache"),
+        ));
+        let cache = fx.tmp.path().join("direct-uv-cache");
+        direct
+            .fetch(
+                &no_uv,
+                Path::new(PYTHON),
+                TAG,
+                &fx.resolved,
+                &fx.index,
+                false,
+                &cache,
+                &Silent,
+            )
+            .unwrap();
+        // Offline, the same files come through uv (its cache holds them from the fixture).
+        let uv = fixtures().unwrap();
+        let via_uv = Store::new(&Dirs::new(
+            fx.tmp.path().join("uv-home"),
+            fx.tmp.path().join("uv-cache-home"),
+        ));
+        via_uv
+            .fetch(
+                &uv,
+                Path::new(PYTHON),
+                TAG,
+                &fx.resolved,
+                &fx.index,
+                true,
+                &fx.tmp.path().join("uv-cache"),
+                &Silent,
+            )
+            .unwrap();
+        let listing = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut out = Vec::new();
+            let mut stack = vec![dir.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                for e in fs_err::read_dir(&d).unwrap() {
+                    let e = e.unwrap();
+                    let path = e.path();
+                    if e.file_type().unwrap().is_dir() {
+                        stack.push(path);
+                    } else {
+                        let rel = path
+                            .strip_prefix(dir)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned();
+                        let mut content = fs_err::read(&path).unwrap();
+                        if rel.ends_with("RECORD") {
+                            let mut lines: Vec<&str> =
+                                std::str::from_utf8(&content).unwrap().lines().collect();
+                            lines.sort();
+                            content = lines.join("\n").into_bytes();
+                        }
+                        out.push((rel, content));
+                    }
+                }
+            }
+            out.sort();
+            out
+        };
+        for r in &fx.resolved {
+            let key = Store::key(r, TAG);
+            let a = direct.get(&key).expect("stored without uv");
+            let b = via_uv.get(&key).expect("stored through uv");
+            assert_eq!(a.meta, b.meta, "{}", r.name);
+            let (la, lb) = (listing(&a.dir), listing(&b.dir));
+            let names =
+                |l: &[(String, Vec<u8>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&la), names(&lb), "{}", r.name);
+            assert!(la == lb, "{}: the entries' contents differ", r.name);
+        }
     }
 
     #[test]
