@@ -179,6 +179,10 @@ pub struct InitArgs {
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]
     pub allow_unsupported: bool,
+    /// In an existing project whose settings hard-code DATABASES, add the lines that make them
+    /// read DATABASE_URL (the dict stays as the fallback).
+    #[arg(long)]
+    pub wire_settings: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
