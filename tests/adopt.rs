@@ -365,3 +365,130 @@ fn literal_databases_are_reported_and_wired_on_request() {
     let out = sb.ok("wired", &["db", "url"]);
     assert!(!out.contains("literal dict"), "{out}");
 }
+
+const PROJECT_DOCKERFILE: &str =
+    "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n";
+const PROJECT_COMPOSE: &str = "services:\n  db:\n    image: postgres:15\n    environment:\n      POSTGRES_PASSWORD: x\n  \
+web:\n    build: .\n    environment:\n      DJANGO_SECRET_KEY: compose-secret\n      DJANGO_DEBUG: \"1\"\n      SENTRY_DSN: ${SENTRY_DSN}\n";
+
+/// A cloned project with its own Dockerfile, compose file and requirements, adopted.
+fn adopted_with_docker_files(sb: &Sandbox, name: &str) {
+    clone_project(
+        sb,
+        name,
+        &[
+            ("requirements.txt", "Django==4.2.30\n"),
+            ("Dockerfile", PROJECT_DOCKERFILE),
+            ("docker-compose.yml", PROJECT_COMPOSE),
+        ],
+    );
+    sb.ok(name, &["init"]);
+}
+
+/// The project's tracked files that changed (pyenvx may add `.env.docker` to `.gitignore`).
+fn changed_tracked(sb: &Sandbox, name: &str) -> Vec<String> {
+    git(sb, &sb.dir(name), &["diff", "--name-only"])
+        .lines()
+        .filter(|l| *l != ".gitignore")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn export_never_replaces_the_projects_own_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(&["3.12"]);
+    adopted_with_docker_files(&sb, "clone");
+    let dir = sb.dir("clone");
+    for args in [&["export", "docker"][..], &["export", "docker", "--force"]] {
+        let err = sb.fails("clone", args);
+        assert!(
+            err.contains("Dockerfile, docker-compose.yml, requirements.txt are yours")
+                && err.contains("not even with --force")
+                && err.contains("--out docker"),
+            "{err}"
+        );
+    }
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert!(!dir.join(".env.docker").exists() && !dir.join(".dockerignore").exists());
+
+    // Beside them: everything in DIR, the variables the settings need in .env.docker.
+    let out = sb.ok("clone", &["export", "docker", "--out", "docker"]);
+    assert!(out.contains("SENTRY_DSN is not in .env.docker"), "{out}");
+    for f in [
+        "Dockerfile",
+        "docker-compose.yml",
+        "requirements.txt",
+        ".env.docker",
+    ] {
+        assert!(dir.join("docker").join(f).is_file(), "docker/{f}: {out}");
+    }
+    let env = read(dir.join("docker/.env.docker"));
+    let mode = fs::metadata(dir.join("docker/.env.docker"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let secret = env
+        .lines()
+        .find_map(|l| l.strip_prefix("DJANGO_SECRET_KEY="))
+        .unwrap_or_else(|| panic!("{env}"));
+    assert!(
+        secret.len() == 50 && !env.contains("compose-secret"),
+        "{env}"
+    );
+    assert!(
+        env.contains("DJANGO_DEBUG=1\n")
+            && env.contains("POSTGRES_PASSWORD=")
+            && env.contains("@db:5432/")
+            && env.contains("# SENTRY_DSN="),
+        "{env}"
+    );
+    let compose = read(dir.join("docker/docker-compose.yml"));
+    assert!(compose.contains("env_file: .env.docker"), "{compose}");
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert_eq!(read(dir.join("Dockerfile")), PROJECT_DOCKERFILE);
+
+    // `--out` is all or nothing: the generated .dockerignore at the root clashes without
+    // --force, and the new directory is not left behind.
+    let err = sb.fails("clone", &["export", "docker", "--out", "deploy/x"]);
+    assert!(err.contains(".dockerignore already exists"), "{err}");
+    assert!(
+        !dir.join("deploy").exists(),
+        "left {}",
+        dir.join("deploy").display()
+    );
+
+    // --force replaces what pyenvx generated, keeps the secrets and the user's .dockerignore.
+    fs::write(dir.join(".dockerignore"), "# mine\n.git\n").unwrap();
+    let out = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
+    assert!(
+        out.contains("yours, kept") && out.contains("replaced"),
+        "{out}"
+    );
+    assert_eq!(read(dir.join(".dockerignore")), "# mine\n.git\n");
+    assert_eq!(read(dir.join("docker/.env.docker")), env);
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert_eq!(read(dir.join("requirements.txt")), "Django==4.2.30\n");
+}
+
+#[test]
+#[ignore = "needs Docker Compose v2; .ci/run runs it where `docker compose` works"]
+fn docker_compose_accepts_the_export_beside_the_projects_files() {
+    require_docker();
+    require(
+        "docker",
+        &["compose", "version"],
+        "Docker Compose v2 (`docker compose`)",
+    );
+    let sb = Sandbox::new(&["3.12"]);
+    adopted_with_docker_files(&sb, "clone");
+    sb.ok("clone", &["export", "docker", "--out", "docker"]);
+    let out = std::process::Command::new("docker")
+        .args(["compose", "config", "--quiet"])
+        .current_dir(sb.dir("clone").join("docker"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+}
