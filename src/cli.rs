@@ -97,7 +97,8 @@ pub struct ExportDockerArgs {
     /// Where to write the files (inside the project); default the project root.
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
-    /// Replace files that exist (never .env.docker, whose secrets the data volume keeps).
+    /// Replace files pyenvx generated before (never one you wrote, nor .env.docker, whose
+    /// secrets the data volume keeps).
     #[arg(long)]
     pub force: bool,
     /// Base image instead of `python:X.Y-slim` for the locked Python's X.Y.

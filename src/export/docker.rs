@@ -20,6 +20,12 @@
 //!   replaced, not even by `--force`, because the data volume keeps the credentials it was
 //!   initialised with.
 //! * Host ports bind 127.0.0.1 only; `WEB_PORT` picks another host port than 8000.
+//! * A file without pyenvx's header is the user's (an adopted project's own `Dockerfile` or
+//!   `requirements.txt`) and is never replaced, not even by `--force`: the user wrote it, and
+//!   `--out` puts the export beside it. Only a `.dockerignore` of theirs is used as it is,
+//!   since builders read it from the root alone.
+//! * All or nothing: everything is checked, then staged beside its target, then renamed, so a
+//!   refusal never leaves half an export or an empty `--out` directory.
 
 use std::path::{Component, Path, PathBuf};
 
