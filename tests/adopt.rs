@@ -303,9 +303,23 @@ DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.post
 \"HOST\": \"db\",\n        \"PORT\": 5432,\n    }\n}\n\
 USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
 
+/// `db down` in each project when dropped, so a failing test leaves no server running.
+struct DownOnDrop<'a>(&'a Sandbox, Vec<&'static str>);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        for name in &self.1 {
+            let _ = self.0.run_in(name, &["db", "down"]);
+        }
+    }
+}
+
 #[test]
 fn literal_databases_are_reported_and_wired_on_request() {
+    require_pg15();
     let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let _down = DownOnDrop(&sb, vec!["hardcoded", "wired"]);
     let extra = [
         ("mysite/settings.py", LITERAL_SETTINGS),
         ("requirements.txt", "Django==4.2.30\n"),
@@ -325,11 +339,18 @@ fn literal_databases_are_reported_and_wired_on_request() {
             && out.contains("pyenvx init --wire-settings"),
         "{out}"
     );
-    // Told, not edited.
+    // Told, not edited; `db up` tells again.
     assert_eq!(
         read(sb.dir("hardcoded").join("mysite/settings.py")),
         LITERAL_SETTINGS
     );
+    let up = sb.ok("hardcoded", &["db", "up", "--backend", "native"]);
+    assert!(
+        up.contains("sets DATABASES to a literal dict (HOST \"db\")")
+            && up.contains("+ import dj_database_url"),
+        "{up}"
+    );
+    sb.ok("hardcoded", &["db", "down"]);
 
     clone_project(&sb, "wired", &extra);
     let out = sb.ok("wired", &["init", "--db", "postgres", "--wire-settings"]);
@@ -361,9 +382,14 @@ fn literal_databases_are_reported_and_wired_on_request() {
         host.contains("host=127.0.0.1") || host.contains("host=localhost"),
         "{host}"
     );
-    // Nothing to wire when the settings read DATABASE_URL already.
-    let out = sb.ok("wired", &["db", "url"]);
-    assert!(!out.contains("literal dict"), "{out}");
+    // Wired: the project migrates on pyenvx's database, and `db up` has nothing to say.
+    let up = sb.ok("wired", &["db", "up", "--backend", "native"]);
+    assert!(!up.contains("literal dict"), "{up}");
+    let migrate = sb.ok("wired", &["run", "--", "python", "manage.py", "migrate"]);
+    assert!(
+        migrate.contains("Applying auth.0001_initial... OK"),
+        "{migrate}"
+    );
 }
 
 const PROJECT_DOCKERFILE: &str =
