@@ -432,7 +432,12 @@ fn adopt_environment(
 ) -> Result<()> {
     let dir = &project.root;
     let dotenv = project.dotenv_path();
-    if let Some(web) = crate::project::environment::web_environment(dir)? {
+    // A compose file pyenvx cannot read costs the variables, not the adoption.
+    let web = crate::project::environment::web_environment(dir).unwrap_or_else(|e| {
+        printer.warn(format!("{e:#}; its variables are not in .env"));
+        None
+    });
+    if let Some(web) = web {
         let merged = web.merge_into(&dotenv)?;
         if !merged.added.is_empty() {
             let names: Vec<String> = merged
