@@ -790,6 +790,47 @@ mod tests {
     }
 
     #[test]
+    fn the_projects_variables_alone_give_web_an_env_file() {
+        let text = compose(&Spec {
+            env_file: true,
+            ..spec(None)
+        });
+        assert!(
+            text.contains("env_file: .env.docker") && !text.contains("  db:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn whose_file_and_where_an_export_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join(DOCKERFILE), dockerfile(&spec(None))).unwrap();
+        std::fs::write(root.join(COMPOSE_FILE), compose(&spec(None))).unwrap();
+        std::fs::write(root.join(DOCKERIGNORE), dockerignore()).unwrap();
+        std::fs::write(root.join("mine"), "FROM python:3.12\n").unwrap();
+        for f in [DOCKERFILE, COMPOSE_FILE, DOCKERIGNORE] {
+            assert!(generated_by_pyenvx(&root.join(f)), "{f}");
+        }
+        assert!(!generated_by_pyenvx(&root.join("mine")));
+        assert!(!generated_by_pyenvx(&root.join("absent")));
+        let canonical = std::fs::canonicalize(root).unwrap();
+        let deep = root.join("a/b/c");
+        assert_eq!(first_missing(&deep), Some(root.join("a")));
+        assert_eq!(first_missing(root), None);
+        assert_eq!(
+            resolve_existing_prefix(&deep).unwrap(),
+            canonical.join("a/b/c")
+        );
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        assert_eq!(
+            resolve_existing_prefix(&root.join("link/x")).unwrap(),
+            canonical.join("real/x")
+        );
+    }
+
+    #[test]
     fn names() {
         assert_eq!(compose_name("Library API"), "library-api");
         assert_eq!(compose_name("_x"), "x");
