@@ -97,7 +97,8 @@ pub struct ExportDockerArgs {
     /// Where to write the files (inside the project); default the project root.
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
-    /// Replace files that exist (never .env.docker, whose secrets the data volume keeps).
+    /// Replace files pyenvx generated before (never one you wrote, nor .env.docker, whose
+    /// secrets the data volume keeps).
     #[arg(long)]
     pub force: bool,
     /// Base image instead of `python:X.Y-slim` for the locked Python's X.Y.
@@ -179,6 +180,10 @@ pub struct InitArgs {
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]
     pub allow_unsupported: bool,
+    /// In an existing project whose settings hard-code DATABASES, add the lines that make them
+    /// read DATABASE_URL (the dict stays as the fallback).
+    #[arg(long)]
+    pub wire_settings: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

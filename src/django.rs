@@ -9,6 +9,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use crate::user_error;
 
+pub mod settings_scan;
 pub mod support;
 
 /// A Django pin from `pyenvx.toml` or the command line.

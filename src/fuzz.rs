@@ -115,8 +115,31 @@ const SUMS: &[&str] = &[
      cd34 *cpython-3.13.0+20241016-x86_64-unknown-linux-gnu-freethreaded+pgo+lto-full.tar.zst\n",
 ];
 
+const SETTINGS: &[&str] = &[
+    "import os\nDATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"HOST\": \"db\",  # {x}\n        \"OPTIONS\": {\"o\": '}'},\n    }\n}\nUSE_TZ = True\n",
+    "import dj_database_url\nDATABASES = {'default': dj_database_url.config(conn_max_age=600)}\n",
+    "env = environ.Env()\nDATABASES = {\"default\": env.db()}\n",
+];
+
+const COMPOSES: &[&str] = &[
+    "services:\n  db:\n    image: postgres:13\n  web:\n    build: .\n    env_file: [.env.web, {path: x.env}]\n    environment:\n      - A=1\n      - B=${B:-d}\n      - C=$${x}\n      - D\n",
+    "services:\n  app:\n    build: .\n    environment:\n      SECRET_KEY: ${K}\n      DEBUG: true\n      N: 3\n      E:\n",
+];
+
 proptest! {
     #![proptest_config(Cases::with_cases(3000))]
+
+    #[test]
+    fn django_settings(text in input(SETTINGS)) {
+        crate::django::settings_scan::style_of(&text);
+        if let Some(wired) = crate::django::settings_scan::wire(&text) {
+            let is_url = matches!(
+                crate::django::settings_scan::style_of(&wired),
+                crate::django::settings_scan::DatabaseStyle::Url { .. }
+            );
+            prop_assert!(is_url, "{wired}");
+        }
+    }
 
     #[test]
     fn pyenvx_toml(text in input(CONFIGS)) {
@@ -189,6 +212,22 @@ proptest! {
 proptest! {
     // Each case writes a file and resolves through the file system: fewer cases.
     #![proptest_config(Cases::with_cases(1000))]
+
+    #[test]
+    fn compose_files(text in input(COMPOSES)) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("compose.yaml"), &text).unwrap();
+        std::fs::write(tmp.path().join(".env.web"), "X=1\n").unwrap();
+        match crate::project::environment::web_environment(tmp.path()) {
+            Ok(Some(env)) => {
+                for (_, value, _) in env.resolved().0 {
+                    crate::project::environment::dotenv_quote(&value);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => prop_assert!(format!("{e:#}").contains("compose.yaml"), "{e:#}"),
+        }
+    }
 
     #[test]
     fn python_version_files(text in input(PYTHON_REQUESTS)) {

@@ -218,3 +218,303 @@ fn conflicting_sources_are_reported_not_guessed() {
     sb.ok("torn", &["init", "--python", "3.12"]);
     assert_eq!(sb.django_version("torn"), "4.2.30");
 }
+
+/// Settings that read their secret and debug flag from the environment, as the compose file
+/// gives them to the container, and `DATABASE_URL` through dj-database-url.
+const ENV_SETTINGS: &str = "import os\nfrom pathlib import Path\n\nimport dj_database_url\n\n\
+BASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = os.environ[\"DJANGO_SECRET_KEY\"]\nDEBUG = os.environ.get(\"DJANGO_DEBUG\") == \"1\"\nALLOWED_HOSTS = []\n\
+INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\"]\n\
+ROOT_URLCONF = \"mysite.urls\"\n\
+DATABASES = {\"default\": dj_database_url.config(default=\"sqlite:///\" + str(BASE_DIR / \"db.sqlite3\"))}\n\
+USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
+
+#[test]
+fn compose_environment_reaches_pyenvx_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(&["3.12"]);
+    clone_project(
+        &sb,
+        "envs",
+        &[
+            ("mysite/settings.py", ENV_SETTINGS),
+            ("requirements.txt", "Django==4.2.30\ndj-database-url==3.1.2\n"),
+            (".gitignore", "__pycache__/\n*.sqlite3\n.env\n"),
+            (
+                "docker-compose.yml",
+                "services:\n  web:\n    build: .\n    environment:\n      - DJANGO_SECRET_KEY=compose-secret\n      \
+                 - DJANGO_DEBUG=1\n      - DJANGO_SECURE_SSL_REDIRECT=False\n      - DATABASE_URL=postgres://u:p@db:5432/u\n",
+            ),
+        ],
+    );
+    // The user's own .env: its keys stay as they are.
+    fs::write(
+        sb.dir("envs").join(".env"),
+        "EXISTING=mine\nDJANGO_DEBUG=0\n",
+    )
+    .unwrap();
+    let out = adopt_and_check(&sb, "envs");
+    assert!(
+        out.contains("DJANGO_SECRET_KEY (fresh), DJANGO_SECURE_SSL_REDIRECT")
+            && out.contains("kept your DJANGO_DEBUG"),
+        "{out}"
+    );
+    let dotenv = sb.dir("envs").join(".env");
+    let text = read(&dotenv);
+    let mode = fs::metadata(&dotenv).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{text}");
+    assert!(
+        text.starts_with("EXISTING=mine\nDJANGO_DEBUG=0\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("DJANGO_DEBUG=").count(), 1, "{text}");
+    // The container's database URL names its `db` service, which does not resolve here.
+    assert!(
+        !text.contains("DATABASE_URL") && !text.contains("compose-secret"),
+        "{text}"
+    );
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("DJANGO_SECRET_KEY="))
+        .unwrap_or_else(|| panic!("no secret key in .env: {text}"));
+    assert_eq!(secret.len(), 50, "{text}");
+    let seen = sb.ok(
+        "envs",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import os; print(os.environ['DJANGO_SECRET_KEY'], os.environ['DJANGO_DEBUG'], os.environ['DJANGO_SECURE_SSL_REDIRECT'], os.environ['EXISTING'])",
+        ],
+    );
+    assert!(
+        seen.contains(&format!("{secret} 0 False mine")),
+        "pyenvx run sees .env: {seen}"
+    );
+}
+
+const LITERAL_SETTINGS: &str = "from pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = \"fixture-only\"\nDEBUG = True\nALLOWED_HOSTS = []\n\
+INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\"]\n\
+ROOT_URLCONF = \"mysite.urls\"\n\
+DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \
+\"NAME\": \"postgres\",\n        \"USER\": \"postgres\",\n        \"PASSWORD\": \"postgres\",\n        \
+\"HOST\": \"db\",\n        \"PORT\": 5432,\n    }\n}\n\
+USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
+
+/// `db down` in each project when dropped, so a failing test leaves no server running.
+struct DownOnDrop<'a>(&'a Sandbox, Vec<&'static str>);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        for name in &self.1 {
+            let _ = self.0.run_in(name, &["db", "down"]);
+        }
+    }
+}
+
+#[test]
+fn literal_databases_are_reported_and_wired_on_request() {
+    require_pg15();
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let _down = DownOnDrop(&sb, vec!["hardcoded", "wired"]);
+    let extra = [
+        ("mysite/settings.py", LITERAL_SETTINGS),
+        ("requirements.txt", "Django==4.2.30\n"),
+        (".gitignore", "__pycache__/\n*.sqlite3\n.env\n"),
+    ];
+    clone_project(&sb, "hardcoded", &extra);
+    let out = sb.ok("hardcoded", &["init", "--db", "postgres"]);
+    assert!(
+        out.contains(
+            "mysite/settings.py sets DATABASES to a literal dict (HOST \"db\"), so the project does not use pyenvx's database"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("the one change, after line 18 of mysite/settings.py:")
+            && out.contains("+ DATABASES[\"default\"] = dj_database_url.config(default=None) or DATABASES[\"default\"]")
+            && out.contains("pyenvx init --wire-settings"),
+        "{out}"
+    );
+    // Told, not edited; `db up` tells again.
+    assert_eq!(
+        read(sb.dir("hardcoded").join("mysite/settings.py")),
+        LITERAL_SETTINGS
+    );
+    let up = sb.ok("hardcoded", &["db", "up", "--backend", "native"]);
+    assert!(
+        up.contains("sets DATABASES to a literal dict (HOST \"db\")")
+            && up.contains("+ import dj_database_url"),
+        "{up}"
+    );
+    sb.ok("hardcoded", &["db", "down"]);
+
+    clone_project(&sb, "wired", &extra);
+    let out = sb.ok("wired", &["init", "--db", "postgres", "--wire-settings"]);
+    assert!(
+        out.contains("Wired mysite/settings.py to read DATABASE_URL"),
+        "{out}"
+    );
+    let settings = read(sb.dir("wired").join("mysite/settings.py"));
+    assert!(
+        settings.starts_with(&LITERAL_SETTINGS[..LITERAL_SETTINGS.find("USE_TZ").unwrap()])
+            && settings.contains("import dj_database_url"),
+        "{settings}"
+    );
+    let check = sb.ok("wired", &["run", "--", "python", "manage.py", "check"]);
+    assert!(check.contains("no issues"), "{check}");
+    // `pyenvx run` sets DATABASE_URL; the settings now follow it instead of the host `db`.
+    let host = sb.ok(
+        "wired",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings'); django.setup(); \
+             from django.conf import settings; print('host=' + settings.DATABASES['default']['HOST'])",
+        ],
+    );
+    assert!(
+        host.contains("host=127.0.0.1") || host.contains("host=localhost"),
+        "{host}"
+    );
+    // Wired: the project migrates on pyenvx's database, and `db up` has nothing to say.
+    let up = sb.ok("wired", &["db", "up", "--backend", "native"]);
+    assert!(!up.contains("literal dict"), "{up}");
+    let migrate = sb.ok("wired", &["run", "--", "python", "manage.py", "migrate"]);
+    assert!(
+        migrate.contains("Applying auth.0001_initial... OK"),
+        "{migrate}"
+    );
+}
+
+const PROJECT_DOCKERFILE: &str =
+    "FROM python:3.12-slim\nCOPY . /app\nRUN pip install -r /app/requirements.txt\n";
+const PROJECT_COMPOSE: &str = "services:\n  db:\n    image: postgres:15\n    environment:\n      POSTGRES_PASSWORD: x\n  \
+web:\n    build: .\n    environment:\n      DJANGO_SECRET_KEY: compose-secret\n      DJANGO_DEBUG: \"1\"\n      SENTRY_DSN: ${SENTRY_DSN}\n";
+
+/// A cloned project with its own Dockerfile, compose file and requirements, adopted.
+fn adopted_with_docker_files(sb: &Sandbox, name: &str) {
+    clone_project(
+        sb,
+        name,
+        &[
+            ("requirements.txt", "Django==4.2.30\n"),
+            ("Dockerfile", PROJECT_DOCKERFILE),
+            ("docker-compose.yml", PROJECT_COMPOSE),
+        ],
+    );
+    sb.ok(name, &["init"]);
+}
+
+/// The project's tracked files that changed (pyenvx may add `.env.docker` to `.gitignore`).
+fn changed_tracked(sb: &Sandbox, name: &str) -> Vec<String> {
+    git(sb, &sb.dir(name), &["diff", "--name-only"])
+        .lines()
+        .filter(|l| *l != ".gitignore")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn export_never_replaces_the_projects_own_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new(&["3.12"]);
+    adopted_with_docker_files(&sb, "clone");
+    let dir = sb.dir("clone");
+    for args in [&["export", "docker"][..], &["export", "docker", "--force"]] {
+        let err = sb.fails("clone", args);
+        assert!(
+            err.contains("Dockerfile, docker-compose.yml, requirements.txt are yours")
+                && err.contains("not even with --force")
+                && err.contains("--out docker"),
+            "{err}"
+        );
+    }
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert!(!dir.join(".env.docker").exists() && !dir.join(".dockerignore").exists());
+
+    // Beside them: everything in DIR, the variables the settings need in .env.docker.
+    let out = sb.ok("clone", &["export", "docker", "--out", "docker"]);
+    assert!(out.contains("SENTRY_DSN is not in .env.docker"), "{out}");
+    for f in [
+        "Dockerfile",
+        "docker-compose.yml",
+        "requirements.txt",
+        ".env.docker",
+    ] {
+        assert!(dir.join("docker").join(f).is_file(), "docker/{f}: {out}");
+    }
+    let env = read(dir.join("docker/.env.docker"));
+    let mode = fs::metadata(dir.join("docker/.env.docker"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let secret = env
+        .lines()
+        .find_map(|l| l.strip_prefix("DJANGO_SECRET_KEY="))
+        .unwrap_or_else(|| panic!("{env}"));
+    assert!(
+        secret.len() == 50 && !env.contains("compose-secret"),
+        "{env}"
+    );
+    assert!(
+        env.contains("DJANGO_DEBUG=1\n")
+            && env.contains("POSTGRES_PASSWORD=")
+            && env.contains("@db:5432/")
+            && env.contains("# SENTRY_DSN="),
+        "{env}"
+    );
+    let compose = read(dir.join("docker/docker-compose.yml"));
+    assert!(compose.contains("env_file: .env.docker"), "{compose}");
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert_eq!(read(dir.join("Dockerfile")), PROJECT_DOCKERFILE);
+
+    // `--out` is all or nothing: the generated .dockerignore at the root clashes without
+    // --force, and the new directory is not left behind.
+    let err = sb.fails("clone", &["export", "docker", "--out", "deploy/x"]);
+    assert!(err.contains(".dockerignore already exists"), "{err}");
+    assert!(
+        !dir.join("deploy").exists(),
+        "left {}",
+        dir.join("deploy").display()
+    );
+
+    // --force replaces what pyenvx generated, keeps the secrets and the user's .dockerignore.
+    fs::write(dir.join(".dockerignore"), "# mine\n.git\n").unwrap();
+    let out = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
+    assert!(
+        out.contains("yours, kept") && out.contains("replaced"),
+        "{out}"
+    );
+    assert_eq!(read(dir.join(".dockerignore")), "# mine\n.git\n");
+    assert_eq!(read(dir.join("docker/.env.docker")), env);
+    assert!(changed_tracked(&sb, "clone").is_empty());
+    assert_eq!(read(dir.join("requirements.txt")), "Django==4.2.30\n");
+}
+
+#[test]
+#[ignore = "needs Docker Compose v2; .ci/run runs it where `docker compose` works"]
+fn docker_compose_accepts_the_export_beside_the_projects_files() {
+    require_docker();
+    require(
+        "docker",
+        &["compose", "version"],
+        "Docker Compose v2 (`docker compose`)",
+    );
+    let sb = Sandbox::new(&["3.12"]);
+    adopted_with_docker_files(&sb, "clone");
+    sb.ok("clone", &["export", "docker", "--out", "docker"]);
+    let out = std::process::Command::new("docker")
+        .args(["compose", "config", "--quiet"])
+        .current_dir(sb.dir("clone").join("docker"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+}

@@ -205,13 +205,15 @@ fn docker_files_are_written_once_and_replaced_only_with_force() {
         .any(|l| l == ".env.*"));
 
     // Never overwrites without --force; nothing changes.
-    fs::write(dir.join("Dockerfile"), "# mine\n").unwrap();
+    // (A file pyenvx generated, edited since: its header says whose it is.)
+    let tweaked = format!("{dockerfile}# tweaked\n");
+    fs::write(dir.join("Dockerfile"), &tweaked).unwrap();
     let err = sb.fails("shop", &["export", "docker"]);
     assert!(
         err.contains("Dockerfile") && err.contains("--force"),
         "{err}"
     );
-    assert_eq!(read(dir.join("Dockerfile")), "# mine\n");
+    assert_eq!(read(dir.join("Dockerfile")), tweaked);
     // --force replaces the generated files and keeps the secrets the volume was made with.
     let out = sb.ok(
         "shop",

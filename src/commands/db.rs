@@ -89,6 +89,7 @@ fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result
     };
     let report = services::up(env, project, &opts)?;
     report_up(printer, &report, started, "up");
+    super::project::advise_literal_settings(printer, project);
     Ok(exit::OK)
 }
 

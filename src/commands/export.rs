@@ -54,9 +54,13 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
             docker::Outcome::Created => ("+", ""),
             docker::Outcome::Replaced => ("~", " (replaced)"),
             docker::Outcome::Kept => ("=", " (kept: the database's volume keeps these secrets)"),
+            docker::Outcome::Yours => (
+                "=",
+                " (yours, kept: check it leaves out .env, .env.* and .venv)",
+            ),
         };
         let secret = if path.ends_with(docker::ENV_FILE) && *outcome == docker::Outcome::Created {
-            " (the database's secrets; mode 0600, kept out of git and the image)"
+            " (secrets; mode 0600, kept out of git and the image)"
         } else {
             ""
         };
@@ -64,6 +68,12 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
             " {} {}{note}{secret}",
             printer.code(mark),
             show(path)
+        ));
+    }
+    for (k, why) in &exported.skipped {
+        printer.warn(format!(
+            "{k} is not in {}: {why}; set it there if the code needs it",
+            docker::ENV_FILE
         ));
     }
     let spec = &exported.spec;

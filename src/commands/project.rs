@@ -291,6 +291,17 @@ fn init_in(
     if let Some(adopted) = &adopted {
         dependencies.extend(adopted.dependencies.iter().cloned());
     }
+    // The settings edit `--wire-settings` makes needs dj-database-url in the sandbox.
+    let wiring = adopted.is_some()
+        && args.wire_settings
+        && django::settings_scan::literal_advice(&dir).is_some();
+    if wiring
+        && !dependencies
+            .iter()
+            .any(|d| config::requirement_name(d).is_ok_and(|n| n == "dj-database-url"))
+    {
+        dependencies.push("dj-database-url".to_string());
+    }
     // A provisional project, in memory, so index settings and resolution work before any file exists.
     let provisional_text = config::render_new(&name, &python_pin, None, &dependencies, args.seed);
     let provisional = Project {
@@ -381,6 +392,9 @@ fn init_in(
         crate::services::init_project(&settings.dirs, &project)?;
     }
     let report = sync::sync(&project, &SyncOptions::default(), &env)?;
+    if adopted.is_some() {
+        adopt_environment(printer, &project, args.wire_settings, wiring)?;
+    }
 
     if startproject_wanted {
         startproject(&project, &module, args.drf, args.db == DbChoice::Postgres)?;
@@ -406,6 +420,107 @@ fn init_in(
     }
     super::shims::after_change(settings, printer, Some(&dir));
     Ok(exit::OK)
+}
+
+/// An adopted project's environment: the compose file's web variables offered to `.env`, and
+/// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
+fn adopt_environment(
+    printer: &Printer,
+    project: &Project,
+    wire_requested: bool,
+    wiring: bool,
+) -> Result<()> {
+    let dir = &project.root;
+    let dotenv = project.dotenv_path();
+    // A compose file pyenvx cannot read costs the variables, not the adoption.
+    let web = crate::project::environment::web_environment(dir).unwrap_or_else(|e| {
+        printer.warn(format!("{e:#}; its variables are not in .env"));
+        None
+    });
+    if let Some(web) = web {
+        let merged = web.merge_into(&dotenv)?;
+        if !merged.added.is_empty() {
+            let names: Vec<String> = merged
+                .added
+                .iter()
+                .map(|(k, secret)| {
+                    if *secret {
+                        format!("{k} (fresh)")
+                    } else {
+                        k.clone()
+                    }
+                })
+                .collect();
+            printer.info(format!(
+                "  {:<24} {} from {}'s `{}` service (mode 0600; `pyenvx run` reads it)",
+                printer.code(".env"),
+                names.join(", "),
+                web.file,
+                web.service
+            ));
+        }
+        if !merged.kept.is_empty() {
+            printer.info(format!(
+                "  {:<24} kept your {}",
+                printer.code(".env"),
+                merged.kept.join(", ")
+            ));
+        }
+        for (k, why) in &merged.skipped {
+            printer.warn(format!(
+                "{k} is not in .env: {why}; set it there if the code needs it"
+            ));
+        }
+        for f in &web.missing {
+            printer.warn(format!("{}: env_file `{f}` is missing", web.file));
+        }
+    }
+    if dotenv.exists() {
+        // Secrets: never in git, whoever wrote them.
+        ensure_gitignore(dir, &[".env"])?;
+    }
+    if wiring {
+        let scan = django::settings_scan::scan(dir).context("no settings file")?;
+        let text = fs_err::read_to_string(&scan.path)?;
+        if let Some(wired) = django::settings_scan::wire(&text) {
+            crate::python::catalog::write_atomic(&scan.path, wired.as_bytes())?;
+            printer.success(format!(
+                "Wired {} to read DATABASE_URL (the dict stays as the fallback)",
+                scan.path.strip_prefix(dir).unwrap_or(&scan.path).display()
+            ));
+        }
+    } else if crate::services::db_config(project)?.is_some() {
+        advise_literal_settings(printer, project);
+    }
+    if wire_requested && !wiring {
+        if let Some(scan) = django::settings_scan::scan(dir) {
+            if let django::settings_scan::DatabaseStyle::Url { via } = scan.style {
+                printer.info(format!(
+                    "  settings read DATABASE_URL already (through {via}); nothing to wire"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When the settings hard-code `DATABASES`, say so and show the one change that makes them read
+/// `DATABASE_URL`; whether it did. pyenvx edits the settings only when `init --wire-settings`
+/// asks.
+pub(super) fn advise_literal_settings(printer: &Printer, project: &Project) -> bool {
+    let Some((headline, change)) = django::settings_scan::literal_advice(&project.root) else {
+        return false;
+    };
+    printer.warn(headline);
+    for line in change.lines() {
+        printer.info(format!("  {line}"));
+    }
+    printer.info(format!(
+        "  with `{}` in the sandbox; `{}` makes both changes when it adopts a project",
+        printer.code("pyenvx add dj-database-url"),
+        printer.code("pyenvx init --wire-settings")
+    ));
+    true
 }
 
 fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {

@@ -1,0 +1,434 @@
+//! The environment a project's compose file gives its web service, carried over to `.env` (for
+//! `pyenvx run`) and `.env.docker` (for `pyenvx export docker`), so the code sees outside its
+//! containers what it saw inside them.
+//!
+//! Decisions and why:
+//! * The web service is the one named `web`, else the first built from the project (`build:`):
+//!   that is the container running the Django code.
+//! * `env_file:` is read first and `environment:` wins over it, as Compose does.
+//! * Secrets (a name with SECRET, PASSWORD, TOKEN or PRIVATE in it) are generated fresh, never
+//!   copied: a compose file's secret is a placeholder or a production value, neither of which
+//!   belongs in a development sandbox.
+//! * `DATABASE_URL` and libpq's `PG*` are left out: inside the containers they name the `db`
+//!   service, which does not resolve here, and pyenvx sets its own for its database.
+//! * A value Compose would interpolate from the shell (`${X}`) has no value here unless it has
+//!   a default (`${X:-d}`); it is reported, not guessed.
+//! * Existing keys of the target file are never overwritten: the user's values stay.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::user_error;
+
+/// The compose file names Compose looks for, in its order.
+pub const COMPOSE_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// One variable as the compose file gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A value to copy.
+    Plain(String),
+    /// A secret: a fresh one is generated wherever it is written.
+    Secret,
+    /// Interpolated from the shell without a default: nothing to copy.
+    Unresolved(String),
+}
+
+/// The web service's environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebEnv {
+    /// The compose file, relative to the project.
+    pub file: String,
+    pub service: String,
+    /// In the compose file's order, each key once (the last definition wins).
+    pub vars: Vec<(String, Value)>,
+    /// `env_file:` entries that could not be read, with why.
+    pub missing: Vec<String>,
+}
+
+/// A variable with its value to write: (key, value, whether it is a fresh secret).
+pub type Resolved = (String, String, bool);
+
+/// What merging into a dotenv file did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Keys added; `true` for a fresh secret.
+    pub added: Vec<(String, bool)>,
+    /// Keys the file had already, left as they were.
+    pub kept: Vec<String>,
+    /// Keys with no value to write, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Whether a variable name says it holds a secret.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+/// Variables pyenvx sets itself for its database; a compose file's would point at its `db`.
+fn pyenvx_owned(key: &str) -> bool {
+    key == "DATABASE_URL"
+        || matches!(
+            key,
+            "PGHOST" | "PGPORT" | "PGUSER" | "PGPASSWORD" | "PGDATABASE"
+        )
+}
+
+/// The first compose file in `root`.
+pub fn compose_file(root: &Path) -> Option<PathBuf> {
+    COMPOSE_FILES
+        .iter()
+        .map(|n| root.join(n))
+        .find(|p| p.is_file())
+}
+
+/// The web service's environment from the project's compose file; `None` without a compose file
+/// or a web service.
+pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
+    let Some(path) = compose_file(root) else {
+        return Ok(None);
+    };
+    let text = fs_err::read_to_string(&path)?;
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(":{}", l.line()))
+            .unwrap_or_default();
+        user_error!(
+            hint = "fix the file (`docker compose config` checks it), then run the command again",
+            "{}{at}: not valid YAML: {e}",
+            path.display()
+        )
+    })?;
+    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else {
+        return Ok(None);
+    };
+    let web = services
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("web"))
+        .or_else(|| services.iter().find(|(_, v)| v.get("build").is_some()));
+    let Some((name, service)) = web else {
+        return Ok(None);
+    };
+    let mut out = WebEnv {
+        file,
+        service: name.as_str().unwrap_or("web").to_string(),
+        ..WebEnv::default()
+    };
+    let dir = path.parent().unwrap_or(root);
+    for env_file in env_files(service.get("env_file")) {
+        let full = dir.join(&env_file);
+        match dotenvy::from_path_iter(&full) {
+            Ok(iter) => {
+                for item in iter {
+                    let (k, v) = item.with_context(|| format!("cannot read {}", full.display()))?;
+                    out.set(k, &v);
+                }
+            }
+            Err(_) => out.missing.push(env_file),
+        }
+    }
+    match service.get("environment") {
+        Some(serde_yaml_ng::Value::Mapping(map)) => {
+            for (k, v) in map {
+                let Some(k) = k.as_str() else { continue };
+                match scalar(v) {
+                    Some(v) => out.set(k.to_string(), &v),
+                    // `KEY:` with no value: Compose takes it from the shell.
+                    None => out.set(k.to_string(), &format!("${{{k}}}")),
+                }
+            }
+        }
+        Some(serde_yaml_ng::Value::Sequence(list)) => {
+            for item in list.iter().filter_map(|v| v.as_str()) {
+                match item.split_once('=') {
+                    Some((k, v)) => out.set(k.trim().to_string(), v),
+                    None => out.set(item.trim().to_string(), &format!("${{{}}}", item.trim())),
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(Some(out))
+}
+
+/// `env_file:` as a string, a list of strings, or a list of `{path: …}`.
+fn env_files(value: Option<&serde_yaml_ng::Value>) -> Vec<String> {
+    match value {
+        Some(serde_yaml_ng::Value::String(s)) => vec![s.clone()],
+        Some(serde_yaml_ng::Value::Sequence(list)) => list
+            .iter()
+            .filter_map(|v| {
+                v.as_str()
+                    .or_else(|| v.get("path").and_then(|p| p.as_str()))
+                    .map(str::to_string)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn scalar(v: &serde_yaml_ng::Value) -> Option<String> {
+    match v {
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Compose's interpolation, as far as it can be done without the shell: `${X:-d}` and `${X-d}`
+/// give `d`; any other `$` reference leaves the value unresolved. `$$` is a literal `$`.
+fn interpolate(raw: &str) -> Result<String, String> {
+    let re = regex::Regex::new(r"\$\$|\$\{([A-Za-z_]\w*)(:?-([^}]*))?\}|\$([A-Za-z_]\w*)")
+        .expect("valid regex");
+    let mut unresolved = None;
+    let out = re.replace_all(raw, |c: &regex::Captures| {
+        if &c[0] == "$$" {
+            return "$".to_string();
+        }
+        match c.get(3) {
+            Some(default) => default.as_str().to_string(),
+            None => {
+                unresolved.get_or_insert_with(|| c[0].to_string());
+                String::new()
+            }
+        }
+    });
+    match unresolved {
+        Some(r) => Err(r),
+        None => Ok(out.into_owned()),
+    }
+}
+
+impl WebEnv {
+    fn set(&mut self, key: String, raw: &str) {
+        if key.is_empty() || pyenvx_owned(&key) {
+            return;
+        }
+        let value = if is_secret(&key) {
+            Value::Secret
+        } else {
+            match interpolate(raw) {
+                Ok(v) => Value::Plain(v),
+                Err(r) => Value::Unresolved(r),
+            }
+        };
+        match self.vars.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.vars.push((key, value)),
+        }
+    }
+
+    /// The variables with a value to write: copies, and a fresh secret for each secret.
+    pub fn resolved(&self) -> (Vec<Resolved>, Vec<(String, String)>) {
+        let mut values = Vec::new();
+        let mut skipped = Vec::new();
+        for (k, v) in &self.vars {
+            match v {
+                Value::Plain(v) => values.push((k.clone(), v.clone(), false)),
+                Value::Secret => values.push((k.clone(), fresh_secret(), true)),
+                Value::Unresolved(r) => {
+                    skipped.push((k.clone(), format!("{r} comes from the shell")))
+                }
+            }
+        }
+        (values, skipped)
+    }
+
+    /// Add the variables `path` (a dotenv file) lacks, keeping every key it has; the file ends
+    /// up mode 0600 (it holds secrets).
+    pub fn merge_into(&self, path: &Path) -> Result<Merged> {
+        let existing = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let have = dotenv_keys(&existing);
+        let (values, skipped) = self.resolved();
+        let mut merged = Merged {
+            skipped,
+            ..Merged::default()
+        };
+        let mut block = String::new();
+        for (k, v, secret) in values {
+            if have.contains(&k) {
+                merged.kept.push(k);
+                continue;
+            }
+            block.push_str(&format!("{k}={}\n", dotenv_quote(&v)));
+            merged.added.push((k, secret));
+        }
+        if block.is_empty() {
+            return Ok(merged);
+        }
+        let sep = if existing.is_empty() || existing.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        let header = format!(
+            "# From {}'s `{}` service (pyenvx init); secrets generated fresh for development.\n",
+            self.file, self.service
+        );
+        crate::python::catalog::write_atomic_mode(
+            path,
+            format!("{existing}{sep}{header}{block}").as_bytes(),
+            0o600,
+        )?;
+        Ok(merged)
+    }
+}
+
+/// A development secret: 50 characters, like Django's own `get_random_secret_key`.
+pub fn fresh_secret() -> String {
+    crate::services::random_password(50)
+}
+
+/// The keys a dotenv text defines (`KEY=…`, `export KEY=…`).
+pub fn dotenv_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty() && !k.starts_with('#')).then(|| k.to_string())
+        })
+        .collect()
+}
+
+/// A value as a dotenv line writes it: bare when safe, else single-quoted (no escapes inside),
+/// else double-quoted.
+pub fn dotenv_quote(v: &str) -> String {
+    let safe = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@+%".contains(c));
+    if safe {
+        v.to_string()
+    } else if !v.contains(['\'', '\n']) {
+        format!("'{v}'")
+    } else {
+        format!(
+            "\"{}\"",
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const COMPOSE: &str = "services:\n  db:\n    image: postgres:13\n    environment:\n      POSTGRES_PASSWORD: x\n  web:\n    build: .\n    env_file: .env.web\n    environment:\n      - DJANGO_SECRET_KEY=changeme\n      - DJANGO_DEBUG=1\n      - DJANGO_ALLOWED_HOSTS=${HOSTS:-localhost,127.0.0.1}\n      - SENTRY_DSN=${SENTRY_DSN}\n      - DATABASE_URL=postgres://u:p@db:5432/u\n      - FROM_FILE=overridden\n";
+
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), COMPOSE).unwrap();
+        std::fs::write(
+            dir.path().join(".env.web"),
+            "FROM_FILE=file\nDJANGO_SECURE_SSL_REDIRECT=False\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn reads_the_web_service() {
+        let dir = project();
+        let env = web_environment(dir.path()).unwrap().unwrap();
+        assert_eq!(env.service, "web");
+        assert_eq!(
+            env.vars,
+            [
+                ("FROM_FILE".into(), Value::Plain("overridden".into())),
+                (
+                    "DJANGO_SECURE_SSL_REDIRECT".into(),
+                    Value::Plain("False".into())
+                ),
+                ("DJANGO_SECRET_KEY".into(), Value::Secret),
+                ("DJANGO_DEBUG".into(), Value::Plain("1".into())),
+                (
+                    "DJANGO_ALLOWED_HOSTS".into(),
+                    Value::Plain("localhost,127.0.0.1".into())
+                ),
+                (
+                    "SENTRY_DSN".into(),
+                    Value::Unresolved("${SENTRY_DSN}".into())
+                ),
+            ]
+        );
+        // A map form and a service found by its `build:`.
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  django:\n    build: .\n    environment:\n      DEBUG: true\n      PORT: 8000\n",
+        )
+        .unwrap();
+        let env = web_environment(dir.path()).unwrap().unwrap();
+        assert_eq!(env.service, "django");
+        assert_eq!(env.vars[0], ("DEBUG".into(), Value::Plain("true".into())));
+        assert_eq!(env.vars[1], ("PORT".into(), Value::Plain("8000".into())));
+    }
+
+    #[test]
+    fn merging_keeps_existing_keys_and_makes_secrets_fresh() {
+        let dir = project();
+        let env = web_environment(dir.path()).unwrap().unwrap();
+        let dotenv = dir.path().join(".env");
+        std::fs::write(&dotenv, "DJANGO_DEBUG=0\nDATABASE_URL=postgres://mine").unwrap();
+        let merged = env.merge_into(&dotenv).unwrap();
+        assert_eq!(merged.kept, ["DJANGO_DEBUG"]);
+        assert!(merged.added.contains(&("DJANGO_SECRET_KEY".into(), true)));
+        assert_eq!(merged.skipped[0].0, "SENTRY_DSN");
+        let text = std::fs::read_to_string(&dotenv).unwrap();
+        assert!(text.starts_with("DJANGO_DEBUG=0\nDATABASE_URL=postgres://mine\n# From"));
+        assert!(
+            !text.contains("changeme") && !text.contains("@db:"),
+            "{text}"
+        );
+        let parsed: Vec<(String, String)> = dotenvy::from_path_iter(&dotenv)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let get = |k: &str| parsed.iter().find(|p| p.0 == k).map(|p| p.1.clone());
+        assert_eq!(
+            get("DJANGO_ALLOWED_HOSTS").as_deref(),
+            Some("localhost,127.0.0.1")
+        );
+        assert_eq!(get("DJANGO_SECRET_KEY").unwrap().len(), 50);
+        let mode = std::fs::metadata(&dotenv).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Again: nothing new, nothing replaced.
+        let before = std::fs::read_to_string(&dotenv).unwrap();
+        let again = env.merge_into(&dotenv).unwrap();
+        assert!(again.added.is_empty());
+        assert_eq!(std::fs::read_to_string(&dotenv).unwrap(), before);
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        for v in ["plain", "a b#c", "it's", "say \"hi\" it's", "$x"] {
+            let line = format!("K={}\n", dotenv_quote(v));
+            let parsed: Vec<_> = dotenvy::from_read_iter(line.as_bytes())
+                .map(|r| r.unwrap())
+                .collect();
+            assert_eq!(parsed[0].1, v, "{line}");
+        }
+    }
+}
