@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod config;
+pub mod local;
 pub mod lock;
 pub mod pep508;
 pub mod requirements;
