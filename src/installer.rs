@@ -356,7 +356,7 @@ struct LockedFile {
     hashes: BTreeMap<String, String>,
 }
 
-fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
+pub(crate) fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
     let lock: Pylock = toml::from_str(text)?;
     let mut resolved = Vec::with_capacity(lock.packages.len());
     for package in lock.packages {

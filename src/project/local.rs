@@ -162,37 +162,35 @@ pub fn for_config(arg: &str, cwd: &Path, root: &Path) -> Result<Option<String>> 
             || arg.starts_with('/')
             || arg == "."
             || arg.starts_with("file:"));
-    let (head, path, relative, rest) = if bare {
-        let probe = format!("x @ {arg}");
-        let Some(local) = parse(&probe) else {
-            return Ok(None);
-        };
-        let dir = absolute(&local.path, cwd);
-        (
-            project_name(&dir)?,
-            local.path,
-            local.relative,
-            String::new(),
-        )
+    let probe;
+    let local = if bare {
+        probe = format!("x @ {arg}");
+        parse(&probe)
     } else {
-        let Some(local) = parse(arg) else {
-            return Ok(None);
-        };
-        (
-            local.head.to_string(),
-            local.path,
-            local.relative,
-            local.rest.to_string(),
-        )
+        parse(arg)
     };
-    let dir = absolute(&path, cwd);
+    let Some(local) = local else {
+        return Ok(None);
+    };
+    let dir = absolute(&local.path, cwd);
+    // A wheel or sdist on disk is an archive with a hash, locked as any URL requirement.
+    if dir.is_file() && !bare {
+        return Ok(None);
+    }
     if !dir.is_dir() {
         return Err(user_error!(
-            hint = "give the path of a directory holding a pyproject.toml or setup.py",
+            hint = "give the path of a directory holding a pyproject.toml, or a wheel or sdist \
+                    as `name @ file:///…/name-1.0.tar.gz`",
             "{} is not a directory",
             dir.display()
         ));
     }
+    let head = if bare {
+        project_name(&dir)?
+    } else {
+        local.head.to_string()
+    };
+    let (relative, rest) = (local.relative, local.rest);
     let location = if relative {
         // `file:` because PEP 508 wants a URL; `./` because pip and uv read it so.
         match relative_to(&dir, &normalize(root)) {

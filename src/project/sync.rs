@@ -486,16 +486,9 @@ pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<St
     let Ok(installed) = store::installed_dists(&venv) else {
         return Vec::new();
     };
-    let Ok(version) = pep440_rs::Version::from_str(&lock.python.version) else {
+    let Some(tags) = lock_tags(lock, platform) else {
         return Vec::new();
     };
-    let r = version.release();
-    let tags = crate::tags::Tags::cpython(
-        r[0] as u32,
-        r.get(1).copied().unwrap_or(0) as u32,
-        lock.python.freethreaded,
-        &crate::tags::platform_tags(platform),
-    );
     lock.packages
         .iter()
         .filter_map(|p| p.pick(&tags).ok())
@@ -506,6 +499,18 @@ pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<St
         })
         .map(|p| format!("{} {}", p.name, p.version))
         .collect()
+}
+
+/// The tags of the interpreter `lock` names, on `platform`.
+pub fn lock_tags(lock: &Lock, platform: &Platform) -> Option<crate::tags::Tags> {
+    let version = pep440_rs::Version::from_str(&lock.python.version).ok()?;
+    let r = version.release();
+    Some(crate::tags::Tags::cpython(
+        r[0] as u32,
+        r.get(1).copied().unwrap_or(0) as u32,
+        lock.python.freethreaded,
+        &crate::tags::platform_tags(platform),
+    ))
 }
 
 /// A stamp in `.venv` recording which lock it was last synced to, so `pyenvx run` can skip
