@@ -12,18 +12,25 @@ use common::*;
 /// `localpkg 0.1` in `dir`, module text from `localpkg.py` there, with an in-tree backend that
 /// builds wheels and PEP 660 editables itself (`requires = []`: no index needed).
 fn write_localpkg(dir: &Path, text: &str) {
+    write_package(dir, "localpkg", text)
+}
+
+/// Package `name` 0.1 as [`write_localpkg`] writes `localpkg`.
+fn write_package(dir: &Path, name: &str, text: &str) {
     fs::create_dir_all(dir).unwrap();
     fs::write(
         dir.join("pyproject.toml"),
         "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n\n\
-         [project]\nname = \"localpkg\"\nversion = \"0.1\"\n",
+         [project]\nname = \"NAME\"\nversion = \"0.1\"\n"
+            .replace("NAME", name),
     )
     .unwrap();
     fs::write(
         dir.join("backend.py"),
-        r#"import base64, hashlib, os, zipfile
-DIST = "localpkg-0.1"
-META = "Metadata-Version: 2.1\nName: localpkg\nVersion: 0.1\n"
+        r#"NAME = "localpkg"
+import base64, hashlib, os, zipfile
+DIST = f"{NAME}-0.1"
+META = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: 0.1\n"
 HERE = os.path.dirname(os.path.abspath(__file__))
 def _wheel(wheel_directory, files):
     name = f"{DIST}-py3-none-any.whl"
@@ -45,13 +52,18 @@ def get_requires_for_build_wheel(config_settings=None):
 def get_requires_for_build_editable(config_settings=None):
     return []
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    return _wheel(wheel_directory, {"localpkg.py": open(os.path.join(HERE, "localpkg.py")).read()})
+    return _wheel(wheel_directory, {f"{NAME}.py": open(os.path.join(HERE, f"{NAME}.py")).read()})
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    return _wheel(wheel_directory, {"_localpkg_editable.pth": HERE + "\n"})
-"#,
+    return _wheel(wheel_directory, {f"_{NAME}_editable.pth": HERE + "\n"})
+"#
+        .replace("\"localpkg\"", &format!("{name:?}")),
     )
     .unwrap();
-    fs::write(dir.join("localpkg.py"), format!("WHERE = {text:?}\n")).unwrap();
+    fs::write(
+        dir.join(format!("{name}.py")),
+        format!("WHERE = {text:?}\n"),
+    )
+    .unwrap();
 }
 
 fn lock_entry(lock: &str, name: &str) -> String {
@@ -171,6 +183,62 @@ fn an_editable_installed_by_hand_survives_a_sync() {
     sb.ok("p", &["sync"]);
     let out = sb.ok("p", &IMPORT);
     assert!(out.contains("by hand"), "{out}");
+}
+
+#[test]
+fn an_editable_installed_by_hand_over_a_locked_release_survives_a_sync() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    sb.ok("p", &["add", "idna"]);
+    // A working copy of a locked dependency, installed editable over the locked wheel.
+    let src = sb.ctx.root().join("fork/idna");
+    write_package(&src, "idna", "the fork");
+    let out = sb
+        .ctx
+        .command(shared_uv())
+        .args(["pip", "install", "--offline", "--no-index", "--python"])
+        .arg(sb.dir("p/.venv/bin/python"))
+        .arg("-e")
+        .arg(&src)
+        .env("UV_CACHE_DIR", sb.ctx.root().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sb.ok("p", &["sync"]);
+    let import = [
+        "run",
+        "--",
+        "python",
+        "-c",
+        "import idna; print(idna.WHERE)",
+    ];
+    assert!(sb.ok("p", &import).contains("the fork"));
+    let status = sb.ok("p", &["status"]);
+    assert!(status.contains("editable  idna==0.1"), "{status}");
+    assert!(!status.contains("missing"), "{status}");
+    // Uninstalled, the locked release comes back at the next sync.
+    let out = sb
+        .ctx
+        .command(shared_uv())
+        .args(["pip", "uninstall", "--python"])
+        .arg(sb.dir("p/.venv/bin/python"))
+        .arg("idna")
+        .env("UV_CACHE_DIR", sb.ctx.root().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sb.ok("p", &["sync"]);
+    let out = sb.ok(
+        "p",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import idna; print(idna.__version__)",
+        ],
+    );
+    assert!(out.contains("3.10"), "{out}");
 }
 
 #[test]

@@ -1035,7 +1035,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
         synced: sync::is_fresh(&project)
-            && drift == sync::VenvDrift::default()
+            && drift.unlocked.is_empty()
+            && drift.missing.is_empty()
             && mismatched.is_empty(),
         mismatched,
         packages: lock

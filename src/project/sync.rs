@@ -344,14 +344,22 @@ pub fn install_locked(
             }
             continue;
         }
-        let locked = picks.iter().any(|p| p.name == dist.name);
-        if !locked && local::installed_directory(&dist.dist_info).is_some_and(|(_, e)| e) {
-            // Installed editable by hand (`pip install -e`): the user's work in progress,
-            // which a sync must not take away.
-            env.reporter.detail(&format!(
-                "{} {} is installed editable and not locked: left alone",
-                dist.name, dist.version
-            ));
+        if local::installed_directory(&dist.dist_info).is_some_and(|(_, e)| e) {
+            // Installed editable by hand (`pip install -e`): the user's work in progress, even
+            // over a locked release of the same name, which a sync must not take away.
+            match picks.iter().find(|p| p.name == dist.name) {
+                Some(p) => {
+                    env.reporter.detail(&format!(
+                        "{} {} is installed editable: left alone, instead of the locked {}",
+                        dist.name, dist.version, p.version
+                    ));
+                    present.push((p.name.clone(), p.version.clone()));
+                }
+                None => env.reporter.detail(&format!(
+                    "{} {} is installed editable and not locked: left alone",
+                    dist.name, dist.version
+                )),
+            }
             continue;
         }
         let wanted = picks.iter().find(|p| p.name == dist.name);
@@ -493,9 +501,12 @@ pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<St
         .iter()
         .filter_map(|p| p.pick(&tags).ok())
         .filter(|p| {
-            installed
-                .iter()
-                .any(|d| d.name == p.name && d.version == p.version && !is_installed(d, p))
+            installed.iter().any(|d| {
+                d.name == p.name
+                    && d.version == p.version
+                    && !is_installed(d, p)
+                    && local::installed_directory(&d.dist_info).is_none_or(|(_, e)| !e)
+            })
         })
         .map(|p| format!("{} {}", p.name, p.version))
         .collect()
@@ -552,8 +563,9 @@ pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
     let same = |p: &Resolved, d: &store::InstalledDist| {
         p.name == d.name && (p.directory.is_some() || p.version == d.version)
     };
+    // Installed editable by hand (not a locked directory): kept by sync, so not drift.
     let hand_editable = |d: &store::InstalledDist| {
-        lock.package(&d.name).is_none()
+        lock.package(&d.name).is_none_or(|p| p.directory.is_none())
             && local::installed_directory(&d.dist_info).is_some_and(|(_, e)| e)
     };
     let editable = installed
@@ -570,7 +582,11 @@ pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
     let missing = lock
         .packages
         .iter()
-        .filter(|p| !installed.iter().any(|d| same(p, d)))
+        .filter(|p| {
+            !installed
+                .iter()
+                .any(|d| same(p, d) || (d.name == p.name && hand_editable(d)))
+        })
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect();
     Ok(VenvDrift {
