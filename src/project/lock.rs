@@ -435,4 +435,32 @@ sha256 = "abababababababababababababababababababababababababababababababab"
             "{garbage:#}"
         );
     }
+
+    #[test]
+    fn a_local_directory_locks_without_file_or_version() {
+        let dir = format!(
+            "{GOOD}\n[[package]]\nname = \"localpkg\"\nversion = \"\"\ndirect = true\n\n\
+             [package.directory]\npath = \"libs/pkg\"\neditable = true\n"
+        );
+        let lock = load(&dir).unwrap().unwrap();
+        let local = lock.package("localpkg").unwrap();
+        assert_eq!(local.directory.as_ref().unwrap().path, "libs/pkg");
+        assert!(local.directory.as_ref().unwrap().editable);
+        assert!(validate_packages(&lock.packages).is_ok());
+        // Written back, it reads the same.
+        let text = toml::to_string(&lock).unwrap();
+        assert_eq!(Lock::parse(&text, Path::new("x")).unwrap(), lock);
+
+        let line = dir.lines().position(|l| l.starts_with("path =")).unwrap() + 1;
+        let err =
+            load(&dir.replace("path = \"libs/pkg\"", "path = \"--index-url=x\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{LOCK_FILE}:{line}: not a valid lock")),
+            "{err:#}"
+        );
+        // Only a directory may go without a version.
+        let err = load(&GOOD.replace("version = \"5.2.19\"", "version = \"\"")).unwrap_err();
+        assert!(err.to_string().contains("not a valid lock"), "{err:#}");
+    }
 }
