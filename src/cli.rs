@@ -249,6 +249,10 @@ pub struct AddArgs {
     /// and index options are left to pyenvx's own lock and settings).
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: Vec<std::path::PathBuf>,
+    /// Install the given local directories (`./libs/pkg`) editable: edits to their source
+    /// show without a sync.
+    #[arg(short = 'e', long)]
+    pub editable: bool,
     /// Proceed even when Django does not support the project's Python (Django's own table):
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]

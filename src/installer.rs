@@ -71,6 +71,21 @@ pub struct Resolved {
     /// It has no files and no hash: installed by commit, and not exportable hash-pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcs: Option<Vcs>,
+    /// A local project directory (`name @ ./libs/pkg`): no file, no hash, built and installed
+    /// from the directory at sync, outside the store (see `project::local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<Directory>,
+}
+
+/// A local directory requirement as locked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// Relative to the project root (`libs/pkg`, `/`-separated) when inside it, so a clone
+    /// elsewhere works; absolute otherwise. As uv reported it until the project rewrites it.
+    pub path: String,
+    /// Installed editable (`--editable`): source edits are live without a sync.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub editable: bool,
 }
 
 /// Where a git requirement comes from, and the commit it resolved to.
@@ -104,6 +119,8 @@ struct ResolvedOnDisk {
     direct: bool,
     #[serde(default)]
     vcs: Option<Vcs>,
+    #[serde(default)]
+    directory: Option<Directory>,
 }
 
 impl From<ResolvedOnDisk> for Resolved {
@@ -118,6 +135,7 @@ impl From<ResolvedOnDisk> for Resolved {
             files,
             direct: raw.direct,
             vcs: raw.vcs,
+            directory: raw.directory,
         }
     }
 }
@@ -172,6 +190,13 @@ impl Resolved {
     /// so the choice is reproducible), else the sdist (built for this interpreter), else a user
     /// error naming the tags this interpreter accepts.
     pub fn pick(&self, tags: &crate::tags::Tags) -> Result<Dist> {
+        if let Some(dir) = &self.directory {
+            bail!(
+                "{} is the local directory {}, installed from there rather than from a file",
+                self.name,
+                dir.path
+            );
+        }
         if let Some(vcs) = &self.vcs {
             let url = vcs.requirement_url();
             return Ok(Dist {
@@ -301,8 +326,15 @@ struct LockedPackage {
     sdist: Option<LockedFile>,
     /// A direct reference to a wheel or sdist (`name @ https://…/x.whl`, `name @ file:///…`).
     archive: Option<LockedFile>,
-    directory: Option<toml::Value>,
+    directory: Option<PylockDirectory>,
     vcs: Option<PylockVcs>,
+}
+
+#[derive(Deserialize)]
+struct PylockDirectory {
+    path: String,
+    #[serde(default)]
+    editable: bool,
 }
 
 #[derive(Deserialize)]
@@ -324,15 +356,29 @@ struct LockedFile {
     hashes: BTreeMap<String, String>,
 }
 
-fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
+pub(crate) fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
     let lock: Pylock = toml::from_str(text)?;
     let mut resolved = Vec::with_capacity(lock.packages.len());
     for package in lock.packages {
         let name = normalize_name(&package.name);
+        if let Some(dir) = package.directory {
+            // uv gives no version for a directory (it may be dynamic): what installs is
+            // whatever the directory builds at sync.
+            resolved.push(Resolved {
+                name,
+                version: package.version.unwrap_or_default(),
+                files: Vec::new(),
+                direct: true,
+                vcs: None,
+                directory: Some(Directory {
+                    path: dir.path,
+                    editable: dir.editable,
+                }),
+            });
+            continue;
+        }
         let Some(version) = package.version else {
-            let what = if package.directory.is_some() {
-                "a local directory"
-            } else if package.vcs.is_some() {
+            let what = if package.vcs.is_some() {
                 "a VCS checkout without a version"
             } else {
                 "a requirement without a version"
@@ -365,6 +411,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
                     url,
                     commit: vcs.commit_id.to_ascii_lowercase(),
                 }),
+                directory: None,
             });
             continue;
         }
@@ -377,13 +424,12 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
                 files: vec![file],
                 direct: true,
                 vcs: None,
+                directory: None,
             });
             continue;
         }
         if package.wheels.is_empty() && package.sdist.is_none() {
-            let what = if package.directory.is_some() {
-                "a local directory"
-            } else if package.vcs.is_some() {
+            let what = if package.vcs.is_some() {
                 "a VCS checkout"
             } else {
                 "not a file from a package index"
@@ -409,6 +455,7 @@ fn parse_pylock(text: &str) -> Result<Vec<Resolved>> {
             files,
             direct: false,
             vcs: None,
+            directory: None,
         });
     }
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
@@ -442,7 +489,7 @@ fn locked_file(name: &str, version: &str, file: LockedFile) -> Result<DistFile> 
 }
 
 /// `file:///abs/path`, percent-encoded as pip and uv write it.
-fn file_url(path: &Path) -> Result<String> {
+pub(crate) fn file_url(path: &Path) -> Result<String> {
     const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'/')
         .remove(b'-')
@@ -818,12 +865,17 @@ vcs = { type = "git", url = "file:///tmp/repo", requested-revision = "main", com
             .to_string()
             .contains("git checkouts only"));
 
-        let no_version = "[[packages]]\nname = \"x\"\ndirectory = { path = \"x\" }\n";
-        let err = parse_pylock(no_version).unwrap_err();
-        assert!(err.to_string().contains("a local directory"), "{err:#}");
-        let direct = "[[packages]]\nname = \"x\"\nversion = \"1\"\ndirectory = { path = \"x\" }\n";
-        let err = parse_pylock(direct).unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+        let dir = "[[packages]]\nname = \"X\"\ndirectory = { path = \"/p/x\", editable = true }\n";
+        let local = parse_pylock(dir).unwrap();
+        assert_eq!(local[0].name, "x");
+        assert_eq!(
+            local[0].directory,
+            Some(Directory {
+                path: "/p/x".into(),
+                editable: true
+            })
+        );
+        assert!(local[0].files.is_empty());
     }
 
     /// uv's pylock for charset-normalizer on 3.12: three wheels that may fit, and the sdist.
@@ -904,6 +956,7 @@ wheels = [
             .collect(),
             direct: false,
             vcs: None,
+            directory: None,
         };
         let tags = Tags::cpython(3, 12, false, &glibc);
         assert_eq!(

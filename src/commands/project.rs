@@ -796,7 +796,27 @@ pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Resu
 }
 
 pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
-    let mut requirements = args.packages.clone();
+    // Local directories are written relative to the project root, as `name @ ./path`.
+    let root = crate::project::Project::from_cwd()?.root;
+    let cwd = std::env::current_dir()?;
+    let mut requirements = Vec::new();
+    let mut editable = Vec::new();
+    for arg in &args.packages {
+        match crate::project::local::for_config(arg, &cwd, &root)? {
+            Some(req) => {
+                editable.push(config::requirement_name(&req)?);
+                requirements.push(req);
+            }
+            None if args.editable => {
+                return Err(user_error!(
+                    hint =
+                        "`--editable` takes local directories: `pyenvx add --editable ./libs/pkg`",
+                    "{arg} is not a local directory"
+                ))
+            }
+            None => requirements.push(arg.clone()),
+        }
+    }
     for file in &args.requirements {
         let imported = crate::project::requirements::read(file)?;
         for option in &imported.ignored {
@@ -834,7 +854,11 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         if let Some(pin) = &django_pin {
             edit.set_project_str("django", pin)?;
         }
-        edit.add_dependencies(&dependencies)
+        edit.add_dependencies(&dependencies)?;
+        for name in &editable {
+            edit.set_editable(name, args.editable)?;
+        }
+        Ok(())
     })
 }
 
@@ -1029,6 +1053,8 @@ struct Status {
     unlocked: Vec<String>,
     /// In the lock but not in `.venv` (uninstalled by hand): `name==version`.
     missing: Vec<String>,
+    /// Installed editable by hand and not locked (sync keeps them): `name==version`.
+    editable: Vec<String>,
     services: Vec<ServiceJson>,
 }
 
@@ -1124,7 +1150,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
         synced: sync::is_fresh(&project)
-            && drift == sync::VenvDrift::default()
+            && drift.unlocked.is_empty()
+            && drift.missing.is_empty()
             && mismatched.is_empty(),
         mismatched,
         packages: lock
@@ -1141,6 +1168,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             .unwrap_or_default(),
         unlocked: drift.unlocked,
         missing: drift.missing,
+        editable: drift.editable,
         services: services_status(settings, printer, &project),
     };
     if args.json {
@@ -1180,6 +1208,12 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         printer.data(format!(
             "unlocked  {} (in .venv, not in the lock: `pyenvx add` keeps them, `pyenvx sync` removes them)",
             status.unlocked.join(", ")
+        ));
+    }
+    if !status.editable.is_empty() {
+        printer.data(format!(
+            "editable  {} (installed editable by hand, not locked: `pyenvx sync` keeps them)",
+            status.editable.join(", ")
         ));
     }
     if !status.missing.is_empty() {

@@ -58,12 +58,20 @@ pub fn requirements(lock: &Lock) -> Result<String> {
             p.vcs
                 .as_ref()
                 .map(|v| format!("{} @ {}", p.name, v.requirement_url()))
+                .or_else(|| {
+                    // Nor a local directory, editable or not (its files are not one archive).
+                    p.directory.as_ref().map(|d| {
+                        let editable = if d.editable { " (editable)" } else { "" };
+                        format!("{} @ {}{editable}", p.name, d.path)
+                    })
+                })
         })
         .collect();
     if !checkouts.is_empty() {
         return Err(user_error!(
-            hint = "pip cannot hash-pin a git checkout: require a released version or a wheel \
-                    or sdist by URL instead, then export again",
+            hint = "pip cannot hash-pin a git checkout or a local directory: require a released \
+                    version or a wheel or sdist by URL instead (build a local package with \
+                    `uv build`), then export again",
             "cannot export hash-checked requirements: {}",
             checkouts.join(", ")
         ));
@@ -157,6 +165,7 @@ mod tests {
                 sha256: Some("ab".repeat(32)),
             },
             LockInputs {
+                editable: Vec::new(),
                 python: python.into(),
                 requirements: vec!["django~=5.2.0".into()],
             },
@@ -176,6 +185,7 @@ mod tests {
                         .collect(),
                     direct: false,
                     vcs: None,
+                    directory: None,
                 })
                 .collect(),
         )

@@ -29,6 +29,9 @@ pub struct Config {
     pub find_links: Vec<String>,
     /// Install pip into the sandbox too (`pyenvx init --seed`).
     pub seed: bool,
+    /// Normalized names of local-directory dependencies installed editable
+    /// (`[tool.pyenvx] editable`, written by `pyenvx add --editable`).
+    pub editable: Vec<String>,
     /// `[services.*]` tables, interpreted by the services module.
     pub services: toml::Table,
     /// Django/Python pairs Django does not support that the user chose to run anyway
@@ -72,6 +75,8 @@ struct RawToolPyenvx {
     find_links: Vec<String>,
     #[serde(default)]
     seed: bool,
+    #[serde(default)]
+    editable: Vec<String>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -328,6 +333,10 @@ impl Config {
                 .map(|t| t.find_links.clone())
                 .unwrap_or_default(),
             seed: tool.as_ref().is_some_and(|t| t.seed),
+            editable: tool
+                .as_ref()
+                .map(|t| t.editable.iter().map(|n| normalize_name(n)).collect())
+                .unwrap_or_default(),
             services,
             allow_unsupported,
         })
@@ -451,6 +460,38 @@ impl ConfigEdit {
         Ok(())
     }
 
+    /// Mark the dependency `name` editable or not in `[tool.pyenvx] editable`.
+    pub fn set_editable(&mut self, name: &str, editable: bool) -> Result<()> {
+        let name = normalize_name(name);
+        if !editable && self.doc.get("tool").is_none() {
+            return Ok(());
+        }
+        let tool = self.doc["tool"].or_insert(toml_edit::Item::Table(toml_edit::Table::new()));
+        let tool = tool.as_table_mut().context("`tool` is not a table")?;
+        tool.set_implicit(true);
+        let pyenvx = tool
+            .entry("pyenvx")
+            .or_insert(toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .context("`tool.pyenvx` is not a table")?;
+        if !pyenvx.contains_key("editable") {
+            if !editable {
+                return Ok(());
+            }
+            pyenvx.insert("editable", toml_edit::value(toml_edit::Array::new()));
+        }
+        let list = pyenvx["editable"]
+            .as_array_mut()
+            .context("`tool.pyenvx.editable` is not an array")?;
+        list.retain(|v| v.as_str().map(normalize_name).as_deref() != Some(name.as_str()));
+        if editable {
+            list.push(name);
+        } else if list.is_empty() {
+            pyenvx.remove("editable");
+        }
+        Ok(())
+    }
+
     /// Record an unsupported Django/Python pair the user chose to run (once).
     pub fn allow_unsupported(&mut self, pair: Pair) -> Result<()> {
         let project = self.project()?;
@@ -483,6 +524,9 @@ impl ConfigEdit {
             if deps.len() == before {
                 missing.push(name.clone());
             }
+        }
+        for name in names {
+            self.set_editable(name, false)?;
         }
         Ok(missing)
     }

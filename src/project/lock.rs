@@ -50,6 +50,9 @@ pub struct LockedPython {
 pub struct LockInputs {
     pub python: String,
     pub requirements: Vec<String>,
+    /// Names of the local directories installed editable (`[tool.pyenvx] editable`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub editable: Vec<String>,
 }
 
 impl Lock {
@@ -155,6 +158,12 @@ struct SpannedPackage {
     url: Option<Spanned<String>>,
     sha256: Option<Spanned<String>>,
     vcs: Option<SpannedVcs>,
+    directory: Option<SpannedDirectory>,
+}
+
+#[derive(Deserialize)]
+struct SpannedDirectory {
+    path: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -182,7 +191,13 @@ impl SpannedLock {
         }
         for p in &self.packages {
             at(&p.name, check_name)?;
-            at(&p.version, check_version)?;
+            // A local directory's version is whatever it builds (uv reports none).
+            if p.directory.is_none() || !p.version.get_ref().is_empty() {
+                at(&p.version, check_version)?;
+            }
+            if let Some(dir) = &p.directory {
+                at(&dir.path, check_dir_path)?;
+            }
             for f in &p.files {
                 at(&f.file, check_file_name)?;
                 at(&f.url, check_url)?;
@@ -201,7 +216,8 @@ impl SpannedLock {
                 at(&vcs.url, check_url)?;
                 at(&vcs.commit, check_commit)?;
             }
-            if p.files.is_empty() && p.sha256.is_none() && p.vcs.is_none() {
+            if p.files.is_empty() && p.sha256.is_none() && p.vcs.is_none() && p.directory.is_none()
+            {
                 return Err((
                     p.name.span().start,
                     format!("{} lists no file", p.name.get_ref()),
@@ -216,8 +232,12 @@ impl SpannedLock {
 pub fn validate_packages(packages: &[Resolved]) -> std::result::Result<(), String> {
     for p in packages {
         check_name(&p.name)?;
-        check_version(&p.version)?;
-        if let Some(vcs) = &p.vcs {
+        if p.directory.is_none() || !p.version.is_empty() {
+            check_version(&p.version)?;
+        }
+        if let Some(dir) = &p.directory {
+            check_dir_path(&dir.path)?;
+        } else if let Some(vcs) = &p.vcs {
             check_url(&vcs.url)?;
             check_commit(&vcs.commit)?;
         } else if p.files.is_empty() {
@@ -277,6 +297,16 @@ fn check_commit(commit: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!("{commit:?} is not a git commit id"))
+    }
+}
+
+/// A local directory's path: one line that no requirements file or command line reads as an
+/// option.
+fn check_dir_path(path: &str) -> std::result::Result<(), String> {
+    if path.is_empty() || path.starts_with('-') || path.chars().any(char::is_control) {
+        Err(format!("{path:?} is not a directory path"))
+    } else {
+        Ok(())
     }
 }
 
@@ -404,5 +434,33 @@ sha256 = "abababababababababababababababababababababababababababababababab"
             garbage.to_string().contains(":1: not a valid lock"),
             "{garbage:#}"
         );
+    }
+
+    #[test]
+    fn a_local_directory_locks_without_file_or_version() {
+        let dir = format!(
+            "{GOOD}\n[[package]]\nname = \"localpkg\"\nversion = \"\"\ndirect = true\n\n\
+             [package.directory]\npath = \"libs/pkg\"\neditable = true\n"
+        );
+        let lock = load(&dir).unwrap().unwrap();
+        let local = lock.package("localpkg").unwrap();
+        assert_eq!(local.directory.as_ref().unwrap().path, "libs/pkg");
+        assert!(local.directory.as_ref().unwrap().editable);
+        assert!(validate_packages(&lock.packages).is_ok());
+        // Written back, it reads the same.
+        let text = toml::to_string(&lock).unwrap();
+        assert_eq!(Lock::parse(&text, Path::new("x")).unwrap(), lock);
+
+        let line = dir.lines().position(|l| l.starts_with("path =")).unwrap() + 1;
+        let err =
+            load(&dir.replace("path = \"libs/pkg\"", "path = \"--index-url=x\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{LOCK_FILE}:{line}: not a valid lock")),
+            "{err:#}"
+        );
+        // Only a directory may go without a version.
+        let err = load(&GOOD.replace("version = \"5.2.19\"", "version = \"\"")).unwrap_err();
+        assert!(err.to_string().contains("not a valid lock"), "{err:#}");
     }
 }

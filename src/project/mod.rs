@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod config;
 pub mod environment;
+pub mod local;
 pub mod lock;
 pub mod pep508;
 pub mod requirements;

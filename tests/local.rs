@@ -1,0 +1,252 @@
+//! Local directory requirements: `add ./libs/pkg` locks the path relative to the project root
+//! and installs from the directory; `add --editable` keeps it editable across syncs with edits
+//! live; an editable installed by hand survives a sync; the hashed export refuses directories.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+/// `localpkg 0.1` in `dir`, module text from `localpkg.py` there, with an in-tree backend that
+/// builds wheels and PEP 660 editables itself (`requires = []`: no index needed).
+fn write_localpkg(dir: &Path, text: &str) {
+    write_package(dir, "localpkg", text)
+}
+
+/// Package `name` 0.1 as [`write_localpkg`] writes `localpkg`.
+fn write_package(dir: &Path, name: &str, text: &str) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n\n\
+         [project]\nname = \"NAME\"\nversion = \"0.1\"\n"
+            .replace("NAME", name),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("backend.py"),
+        r#"NAME = "localpkg"
+import base64, hashlib, os, zipfile
+DIST = f"{NAME}-0.1"
+META = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: 0.1\n"
+HERE = os.path.dirname(os.path.abspath(__file__))
+def _wheel(wheel_directory, files):
+    name = f"{DIST}-py3-none-any.whl"
+    files = dict(files)
+    files[f"{DIST}.dist-info/METADATA"] = META
+    files[f"{DIST}.dist-info/WHEEL"] = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for arc, text in files.items():
+            data = text.encode()
+            z.writestr(arc, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{arc},sha256={digest},{len(data)}")
+        record.append(f"{DIST}.dist-info/RECORD,,")
+        z.writestr(f"{DIST}.dist-info/RECORD", "\n".join(record) + "\n")
+    return name
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def get_requires_for_build_editable(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    return _wheel(wheel_directory, {f"{NAME}.py": open(os.path.join(HERE, f"{NAME}.py")).read()})
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    return _wheel(wheel_directory, {f"_{NAME}_editable.pth": HERE + "\n"})
+"#
+        .replace("\"localpkg\"", &format!("{name:?}")),
+    )
+    .unwrap();
+    fs::write(
+        dir.join(format!("{name}.py")),
+        format!("WHERE = {text:?}\n"),
+    )
+    .unwrap();
+}
+
+fn lock_entry(lock: &str, name: &str) -> String {
+    let start = lock
+        .find(&format!("name = \"{name}\""))
+        .unwrap_or_else(|| panic!("{name} is not in the lock:\n{lock}"));
+    let end = lock[start..]
+        .find("[[package]]")
+        .map_or(lock.len(), |e| start + e);
+    lock[start..end].to_string()
+}
+
+const IMPORT: [&str; 5] = [
+    "run",
+    "--",
+    "python",
+    "-c",
+    "import localpkg; print(localpkg.WHERE, localpkg.__file__)",
+];
+
+#[test]
+fn a_local_directory_is_locked_relative_to_the_project_and_moves_with_it() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    write_localpkg(&sb.dir("p/libs/pkg"), "built");
+    sb.ok("p", &["add", "./libs/pkg"]);
+
+    let config = read(sb.dir("p/pyenvx.toml"));
+    assert!(config.contains("localpkg @ file:./libs/pkg"), "{config}");
+    let lock = read(sb.dir("p/pyenvx.lock"));
+    let entry = lock_entry(&lock, "localpkg");
+    assert!(entry.contains("path = \"libs/pkg\""), "{entry}");
+    assert!(!entry.contains("editable"), "{entry}");
+    assert!(!lock.contains(&sb.dir("p").display().to_string()), "{lock}");
+    let out = sb.ok("p", &IMPORT);
+    // Installed (built into site-packages), not pointing at the source.
+    assert!(
+        out.contains("built") && out.contains("site-packages"),
+        "{out}"
+    );
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+    // A second sync leaves it installed.
+    sb.ok("p", &["sync"]);
+    assert!(sb.ok("p", &IMPORT).contains("built"));
+
+    // A clone elsewhere: the same lock installs from the directory at its new place.
+    fs::rename(sb.dir("p"), sb.dir("moved")).unwrap();
+    fs::remove_dir_all(sb.dir("moved/.venv")).unwrap();
+    sb.ok("moved", &["sync", "--locked"]);
+    assert_eq!(read(sb.dir("moved/pyenvx.lock")), lock);
+    let out = sb.ok("moved", &IMPORT);
+    assert!(
+        out.contains("built") && out.contains("site-packages"),
+        "{out}"
+    );
+
+    // pip cannot hash-pin a directory: the export names it.
+    let err = sb.fails("moved", &["export", "requirements"]);
+    assert!(err.contains("localpkg @ libs/pkg"), "{err}");
+    assert!(err.contains("cannot hash-pin"), "{err}");
+}
+
+#[test]
+fn an_editable_directory_shows_edits_without_a_sync_and_stays_editable() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let src = sb.dir("p/libs/pkg");
+    write_localpkg(&src, "first");
+    sb.ok("p", &["add", "--editable", "./libs/pkg"]);
+    let config = read(sb.dir("p/pyenvx.toml"));
+    assert!(config.contains("editable = [\"localpkg\"]"), "{config}");
+    let entry = lock_entry(&read(sb.dir("p/pyenvx.lock")), "localpkg");
+    assert!(entry.contains("editable = true"), "{entry}");
+    assert!(sb.ok("p", &IMPORT).contains("first"));
+
+    fs::write(src.join("localpkg.py"), "WHERE = 'edited'\n").unwrap();
+    let out = sb.ok("p", &IMPORT);
+    assert!(out.contains("edited") && out.contains("libs/pkg"), "{out}");
+
+    // Syncs keep it editable: still the source, not a copy.
+    sb.ok("p", &["sync"]);
+    sb.ok("p", &["sync", "--locked"]);
+    fs::write(src.join("localpkg.py"), "WHERE = 'again'\n").unwrap();
+    assert!(sb.ok("p", &IMPORT).contains("again"));
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+
+    let err = sb.fails("p", &["export", "requirements"]);
+    assert!(err.contains("localpkg @ libs/pkg (editable)"), "{err}");
+
+    // `add` without the flag makes it a plain install again.
+    sb.ok("p", &["add", "./libs/pkg"]);
+    let out = sb.ok("p", &IMPORT);
+    assert!(out.contains("site-packages"), "{out}");
+    assert!(!read(sb.dir("p/pyenvx.toml")).contains("editable"));
+}
+
+#[test]
+fn an_editable_installed_by_hand_survives_a_sync() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let src = sb.ctx.root().join("elsewhere/pkg");
+    write_localpkg(&src, "by hand");
+    let out = sb
+        .ctx
+        .command(shared_uv())
+        .args(["pip", "install", "--offline", "--no-index", "--python"])
+        .arg(sb.dir("p/.venv/bin/python"))
+        .arg("-e")
+        .arg(&src)
+        .env("UV_CACHE_DIR", sb.ctx.root().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let status = sb.ok("p", &["status"]);
+    assert!(status.contains("editable  localpkg==0.1"), "{status}");
+    assert!(!status.contains("unlocked"), "{status}");
+    sb.ok("p", &["sync"]);
+    let out = sb.ok("p", &IMPORT);
+    assert!(out.contains("by hand"), "{out}");
+}
+
+#[test]
+fn an_editable_installed_by_hand_over_a_locked_release_survives_a_sync() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    sb.ok("p", &["add", "idna"]);
+    // A working copy of a locked dependency, installed editable over the locked wheel.
+    let src = sb.ctx.root().join("fork/idna");
+    write_package(&src, "idna", "the fork");
+    let out = sb
+        .ctx
+        .command(shared_uv())
+        .args(["pip", "install", "--offline", "--no-index", "--python"])
+        .arg(sb.dir("p/.venv/bin/python"))
+        .arg("-e")
+        .arg(&src)
+        .env("UV_CACHE_DIR", sb.ctx.root().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sb.ok("p", &["sync"]);
+    let import = [
+        "run",
+        "--",
+        "python",
+        "-c",
+        "import idna; print(idna.WHERE)",
+    ];
+    assert!(sb.ok("p", &import).contains("the fork"));
+    let status = sb.ok("p", &["status"]);
+    assert!(status.contains("editable  idna==0.1"), "{status}");
+    assert!(!status.contains("missing"), "{status}");
+    // Uninstalled, the locked release comes back at the next sync.
+    let out = sb
+        .ctx
+        .command(shared_uv())
+        .args(["pip", "uninstall", "--python"])
+        .arg(sb.dir("p/.venv/bin/python"))
+        .arg("idna")
+        .env("UV_CACHE_DIR", sb.ctx.root().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    sb.ok("p", &["sync"]);
+    let out = sb.ok(
+        "p",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import idna; print(idna.__version__)",
+        ],
+    );
+    assert!(out.contains("3.10"), "{out}");
+}
+
+#[test]
+fn editable_takes_local_directories_only() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let err = sb.fails("p", &["add", "--editable", "idna"]);
+    assert!(err.contains("not a local directory"), "{err}");
+    let err = sb.fails("p", &["add", "./nothing/here"]);
+    assert!(err.contains("pyproject.toml"), "{err}");
+}
