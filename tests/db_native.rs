@@ -904,6 +904,11 @@ fn snapshots_take_list_restore_and_remove() {
     );
     let err = db.fails(&dir, &["db", "snapshot", "restore", "later", "--yes"]);
     assert!(err.contains("no snapshot called `later`"), "{err}");
+
+    // A reset deletes the server's data, snapshots included: they are forgotten with it.
+    db.ok(&dir, &["db", "reset", "--yes"]);
+    let json = db.ok(&dir, &["db", "snapshot", "list", "--json"]);
+    assert_eq!(json.trim(), "[]");
 }
 
 #[test]
