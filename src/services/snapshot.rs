@@ -38,8 +38,8 @@ pub struct Snapshot {
     pub name: String,
     /// When it was taken, UTC, RFC 3339 (as the server's clock said).
     pub created: String,
-    /// The same instant in seconds since the epoch, for ordering.
-    pub created_unix: i64,
+    /// The same instant in microseconds since the epoch: orders snapshots of the same second.
+    pub created_us: i64,
     /// The snapshot database's size on disk.
     pub size_bytes: u64,
     /// The PostgreSQL major of the cluster that holds it.
@@ -102,7 +102,7 @@ pub fn list(project: &Project) -> Result<Vec<Snapshot>> {
             .with_context(|| format!("{} is not a snapshot record", path.display()))?;
         out.push(snap);
     }
-    out.sort_by(|a, b| (a.created_unix, &a.name).cmp(&(b.created_unix, &b.name)));
+    out.sort_by(|a, b| (a.created_us, &a.name).cmp(&(b.created_us, &b.name)));
     Ok(out)
 }
 
@@ -191,7 +191,7 @@ pub fn take(
         let rows = admin.query(&format!(
             "SELECT pg_database_size('{snap_db}'), \
                     to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-                    extract(epoch FROM now())::bigint"
+                    (extract(epoch FROM now()) * 1000000)::bigint"
         ))?;
         let row = rows
             .into_iter()
@@ -201,7 +201,7 @@ pub fn take(
         let snap = Snapshot {
             name: name.clone(),
             created: field(1),
-            created_unix: field(2).parse().unwrap_or(0),
+            created_us: field(2).parse().unwrap_or(0),
             size_bytes: field(0).parse().unwrap_or(0),
             major,
             backend,
@@ -318,7 +318,7 @@ mod tests {
         Snapshot {
             name: "s".into(),
             created: String::new(),
-            created_unix: 0,
+            created_us: 0,
             size_bytes: 0,
             major,
             backend,
