@@ -143,13 +143,18 @@ pub fn take(
     name: Option<&str>,
 ) -> Result<Snapshot> {
     let mut admin = session(identity)?;
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => {
-            first(admin.query("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD-HH24MISS')")?)
-                .context("the server did not say what time it is")?
-        }
-    };
+    // The moment the copy starts is the snapshot's; the server's clock, as the data's.
+    let now_row = admin
+        .query(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD-HH24MISS'), \
+                    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                    (extract(epoch FROM now()) * 1000000)::bigint",
+        )?
+        .into_iter()
+        .next()
+        .context("the server did not say what time it is")?;
+    let clock = |i: usize| now_row.get(i).cloned().flatten().unwrap_or_default();
+    let name = name.map_or_else(|| clock(0), str::to_string);
     check_name(&name)?;
     if record_path(project, &name).exists() {
         return Err(user_error!(
@@ -188,21 +193,13 @@ pub fn take(
         admin.query(&format!(
             "ALTER DATABASE \"{snap_db}\" ALLOW_CONNECTIONS false"
         ))?;
-        let rows = admin.query(&format!(
-            "SELECT pg_database_size('{snap_db}'), \
-                    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-                    (extract(epoch FROM now()) * 1000000)::bigint"
-        ))?;
-        let row = rows
-            .into_iter()
-            .next()
-            .context("no answer from the server")?;
-        let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let size = first(admin.query(&format!("SELECT pg_database_size('{snap_db}')"))?)
+            .unwrap_or_default();
         let snap = Snapshot {
             name: name.clone(),
-            created: field(1),
-            created_us: field(2).parse().unwrap_or(0),
-            size_bytes: field(0).parse().unwrap_or(0),
+            created: clock(1),
+            created_us: clock(2).parse().unwrap_or(0),
+            size_bytes: size.parse().unwrap_or(0),
             major,
             backend,
             database: snap_db.clone(),
