@@ -349,6 +349,46 @@ pub enum DbCommand {
     Dump(DbDumpArgs),
     /// Replace the database with FILE (a pg_dump archive or a SQL script).
     Restore(DbRestoreArgs),
+    /// Take a snapshot of the database (a copy inside the server); `list`, `restore`, `rm`.
+    Snapshot(DbSnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DbSnapshotArgs {
+    /// The snapshot's name (lower-case letters, digits, `-`, `_`); default the UTC time.
+    pub name: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<DbSnapshotCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbSnapshotCommand {
+    /// List the snapshots: name, time, size, PostgreSQL major.
+    List(DbStatusArgs),
+    /// Replace the database with a snapshot (the snapshot stays).
+    Restore(DbSnapshotRestoreArgs),
+    /// Delete a snapshot.
+    Rm(DbSnapshotRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbSnapshotRestoreArgs {
+    /// The snapshot to restore.
+    #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+    pub name: Option<String>,
+    /// Restore the newest snapshot.
+    #[arg(long)]
+    pub latest: bool,
+    /// Do not ask before replacing the database.
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbSnapshotRmArgs {
+    /// The snapshot to delete.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

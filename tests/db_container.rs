@@ -205,6 +205,29 @@ fn a_django_project_on_a_container() {
 
     db.ok(&dir, &["db", "restore", "--yes", dump.to_str().unwrap()]);
     assert_eq!(db.users(&dir), "ada,bob");
+
+    // Snapshots: the same in-server copy through the published port.
+    db.ok(&dir, &["db", "snapshot", "shelved"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table after_snapshot (x int); delete from auth_user where username = 'bob'",
+    );
+    db.ok(&dir, &["db", "snapshot", "restore", "shelved", "--yes"]);
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select to_regclass('after_snapshot') is null"
+        ),
+        "t"
+    );
+    assert_eq!(db.users(&dir), "ada,bob");
+    let list = db.ok(&dir, &["db", "snapshot", "list"]);
+    assert!(
+        list.contains("shelved") && list.contains("container"),
+        "{list}"
+    );
     let logs = db.ok(&dir, &["db", "logs"]);
     assert!(logs.contains("ready to accept connections"), "{logs}");
 

@@ -778,3 +778,170 @@ fn a_data_directory_with_the_marker_is_never_deleted() {
         "rows"
     );
 }
+
+/// `sql` through `db psql` against another database of the project's server.
+fn psql_in(db: &Db, dir: &std::path::Path, database: &str, sql: &str) -> String {
+    let out = db.out(
+        dir,
+        &[
+            "db",
+            "psql",
+            "--",
+            "-X",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ],
+    );
+    assert_success(&out).trim().to_string()
+}
+
+/// The values of `t`, in order, comma-separated.
+fn values(db: &Db, dir: &std::path::Path) -> String {
+    psql(
+        &db.ctx,
+        dir,
+        "select string_agg(x::text, ',' order by x) from t",
+    )
+}
+
+#[test]
+fn snapshots_take_list_restore_and_remove() {
+    let db = Db::new();
+    let dir = db.bare("snappy", "[services.db]\nversion = \"15\"\n");
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table t (x int); insert into t values (1), (2), (3)",
+    );
+    let out = db.ok(&dir, &["db", "snapshot", "before"]);
+    assert!(out.contains("Took snapshot before"), "{out}");
+
+    // Changes after the snapshot; a second snapshot of them.
+    psql(
+        &db.ctx,
+        &dir,
+        "delete from t where x = 1; insert into t values (40)",
+    );
+    db.ok(&dir, &["db", "snapshot", "later"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "drop table t; create table t (x int); insert into t values (7)",
+    );
+
+    let list = db.ok(&dir, &["db", "snapshot", "list"]);
+    assert!(list.contains("before") && list.contains("later"), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&db.ok(&dir, &["db", "snapshot", "list", "--json"])).unwrap();
+    let snaps = json.as_array().unwrap();
+    assert_eq!(snaps.len(), 2, "{json}");
+    assert_eq!(snaps[0]["name"], "before", "oldest first: {json}");
+    assert_eq!(snaps[0]["major"], 15, "{json}");
+    assert!(snaps[0]["size_bytes"].as_u64().unwrap() > 1 << 20, "{json}");
+    assert!(
+        snaps[0]["created"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+
+    // Off a terminal, without --yes: refused, nothing changed.
+    let err = db.fails(&dir, &["db", "snapshot", "restore", "before"]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(values(&db, &dir), "7");
+
+    db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    assert_eq!(values(&db, &dir), "1,2,3");
+    db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
+    assert_eq!(values(&db, &dir), "2,3,40");
+    // A snapshot stays after a restore, unchanged by what happens to the database.
+    psql(&db.ctx, &dir, "insert into t values (99)");
+    db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    assert_eq!(values(&db, &dir), "1,2,3");
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select count(*) from pg_database where datname like '%\\_pyenvx\\_restore' or datname like '%\\_pyenvx\\_old'"
+        ),
+        "0"
+    );
+
+    // Names: taken, malformed.
+    let err = db.fails(&dir, &["db", "snapshot", "before"]);
+    assert!(err.contains("exists") && err.contains("rm before"), "{err}");
+    let err = db.fails(&dir, &["db", "snapshot", "Bad Name"]);
+    assert!(err.contains("not a snapshot name"), "{err}");
+
+    // A snapshot recorded for another major is refused, and nothing changes.
+    let record = dir.join(".pyenvx/snapshots/db/later.json");
+    let text = fs::read_to_string(&record).unwrap();
+    assert!(text.contains("\"major\": 15"), "{text}");
+    fs::write(&record, text.replace("\"major\": 15", "\"major\": 14")).unwrap();
+    let err = db.fails(&dir, &["db", "snapshot", "restore", "later", "--yes"]);
+    assert!(
+        err.contains("PostgreSQL 14") && err.contains("version = \"14\""),
+        "{err}"
+    );
+    assert_eq!(values(&db, &dir), "1,2,3");
+    fs::write(&record, text).unwrap();
+
+    db.ok(&dir, &["db", "snapshot", "rm", "later"]);
+    let list = db.ok(&dir, &["db", "snapshot", "list"]);
+    assert!(!list.contains("later") && list.contains("before"), "{list}");
+    assert!(!record.exists());
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select string_agg(datname, ',') from pg_database where datname like 'pyenvx\\_snapshot\\_%'"
+        ),
+        "pyenvx_snapshot_before"
+    );
+    let err = db.fails(&dir, &["db", "snapshot", "restore", "later", "--yes"]);
+    assert!(err.contains("no snapshot called `later`"), "{err}");
+
+    // A reset deletes the server's data, snapshots included: they are forgotten with it.
+    db.ok(&dir, &["db", "reset", "--yes"]);
+    let json = db.ok(&dir, &["db", "snapshot", "list", "--json"]);
+    assert_eq!(json.trim(), "[]");
+}
+
+#[test]
+fn extensions_are_created_in_the_database_and_template1() {
+    let db = Db::new();
+    let dir = db.bare(
+        "exts",
+        "[services.db]\nversion = \"15\"\nextensions = [\"pg_trgm\", \"hstore\", \"citext\"]\n",
+    );
+    db.ok(&dir, &["db", "up"]);
+    let query = "select string_agg(extname, ',' order by extname) from pg_extension where extname <> 'plpgsql'";
+    assert_eq!(psql(&db.ctx, &dir, query), "citext,hstore,pg_trgm");
+    assert_eq!(
+        psql_in(&db, &dir, "template1", query),
+        "citext,hstore,pg_trgm"
+    );
+    // Django's test database is a copy of template1.
+    psql(&db.ctx, &dir, "create database test_exts");
+    assert_eq!(
+        psql_in(&db, &dir, "test_exts", "select 'A'::citext = 'a'::citext"),
+        "t"
+    );
+
+    // One the server lacks: the error names the package that provides it here.
+    let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    fs::write(
+        dir.join("pyenvx.toml"),
+        toml.replace("\"citext\"]", "\"citext\", \"postgis\"]"),
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(err.contains("no extension `postgis`"), "{err}");
+    if std::path::Path::new("/etc/debian_version").exists() {
+        assert!(err.contains("postgresql-15-postgis-3"), "{err}");
+    }
+}

@@ -1,4 +1,4 @@
-//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore`.
+//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore | snapshot`.
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::cli::{
-    DbBackend, DbCommand, DbDumpArgs, DbLogsArgs, DbResetArgs, DbRestoreArgs, DbStatusArgs,
-    DbUpArgs,
+    DbBackend, DbCommand, DbDumpArgs, DbLogsArgs, DbResetArgs, DbRestoreArgs, DbSnapshotArgs,
+    DbSnapshotCommand, DbStatusArgs, DbUpArgs,
 };
 use crate::error::exit;
 use crate::printer::Printer;
@@ -39,7 +39,89 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         DbCommand::Reset(args) => reset(&env, &project, args, printer),
         DbCommand::Dump(args) => dump(&env, &project, args, printer),
         DbCommand::Restore(args) => restore(&env, &project, args, printer),
+        DbCommand::Snapshot(args) => snapshot(&env, &project, args, printer),
     }
+}
+
+/// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
+fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b >= KIB * KIB * KIB {
+        format!("{:.1} GiB", b / (KIB * KIB * KIB))
+    } else if b >= KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printer) -> Result<i32> {
+    let started = Instant::now();
+    match args.command {
+        None => {
+            let snap = services::snapshot_take(env, project, args.name.as_deref())?;
+            printer.success(format!(
+                "Took snapshot {} ({}, PostgreSQL {}) in {} ms",
+                snap.name,
+                human_size(snap.size_bytes),
+                snap.major,
+                started.elapsed().as_millis()
+            ));
+            printer.info(format!(
+                "  {} puts it back",
+                printer.code(format!("pyenvx db snapshot restore {}", snap.name))
+            ));
+        }
+        Some(DbSnapshotCommand::List(list)) => {
+            services::require_db(project)?;
+            let snaps = services::snapshot::list(project)?;
+            if list.json {
+                printer.data(serde_json::to_string_pretty(&snaps)?);
+            } else if snaps.is_empty() {
+                printer.info("No snapshots: `pyenvx db snapshot [NAME]` takes one");
+            } else {
+                let width = snaps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+                printer.data(format!(
+                    "{:width$}  {:20}  {:>10}  POSTGRES",
+                    "NAME", "TAKEN (UTC)", "SIZE"
+                ));
+                for s in &snaps {
+                    printer.data(format!(
+                        "{:width$}  {:20}  {:>10}  {} ({})",
+                        s.name,
+                        s.created,
+                        human_size(s.size_bytes),
+                        s.major,
+                        s.backend
+                    ));
+                }
+            }
+        }
+        Some(DbSnapshotCommand::Restore(r)) => {
+            let snap = services::snapshot_check(env, project, r.name.as_deref())?;
+            if !r.yes
+                && !confirm(&format!(
+                    "Replace the database of {} with snapshot {} ({})",
+                    project.config.name, snap.name, snap.created
+                ))?
+            {
+                printer.info("Nothing restored");
+                return Ok(exit::OK);
+            }
+            services::snapshot_restore(env, project, &snap)?;
+            printer.success(format!(
+                "Restored snapshot {} in {} ms",
+                snap.name,
+                started.elapsed().as_millis()
+            ));
+        }
+        Some(DbSnapshotCommand::Rm(rm)) => {
+            services::snapshot_remove(env, project, &rm.name)?;
+            printer.success(format!("Deleted snapshot {}", rm.name));
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn backend(choice: Option<DbBackend>) -> Option<BackendKind> {

@@ -56,6 +56,8 @@ pub struct DbConfig {
     pub image: Option<String>,
     /// Native binaries to use before looking anywhere else (absolute).
     pub bin_dir: Option<PathBuf>,
+    /// Extensions `db up` creates in the database and in `template1`.
+    pub extensions: Vec<String>,
 }
 
 impl DbConfig {
@@ -90,6 +92,7 @@ struct RawDb {
     backend: Option<Spanned<String>>,
     image: Option<Spanned<String>>,
     bin_dir: Option<Spanned<String>>,
+    extensions: Option<Vec<Spanned<String>>>,
 }
 
 /// `[services.db]` of the project, or `None` when it declares no database.
@@ -196,11 +199,33 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
         None => None,
     };
     let bin_dir = db.bin_dir.as_ref().map(|b| root.join(b.get_ref()));
+    let mut extensions = Vec::new();
+    for e in db.extensions.unwrap_or_default() {
+        let name = e.get_ref().trim();
+        // Names go into SQL; PostgreSQL's own are lower-case words (`uuid-ossp` has a dash).
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(config_error(
+                path,
+                text,
+                e.span().start,
+                "services.db.extensions",
+                format!("`{name}` is not an extension name such as \"pg_trgm\""),
+            ));
+        }
+        if !extensions.iter().any(|x| x == name) {
+            extensions.push(name.to_string());
+        }
+    }
     Ok(Some(DbConfig {
         major,
         backend,
         image,
         bin_dir,
+        extensions,
     }))
 }
 
@@ -238,7 +263,7 @@ mod tests {
 
     #[test]
     fn parses_the_db_table() {
-        let text = "[project]\nname = \"x\"\n\n[services.db]\nengine = \"postgres\"\nversion = \"16\"\nbackend = \"container\"\nimage = \"postgres:16-alpine\"\nbin_dir = \"pg/bin\"\n";
+        let text = "[project]\nname = \"x\"\n\n[services.db]\nengine = \"postgres\"\nversion = \"16\"\nbackend = \"container\"\nimage = \"postgres:16-alpine\"\nbin_dir = \"pg/bin\"\nextensions = [\"pg_trgm\", \"uuid-ossp\", \"pg_trgm\"]\n";
         let db = parse_str(text).unwrap().unwrap();
         assert_eq!(
             db,
@@ -247,6 +272,7 @@ mod tests {
                 backend: BackendKind::Container,
                 image: Some("postgres:16-alpine".into()),
                 bin_dir: Some(PathBuf::from("/p/pg/bin")),
+                extensions: vec!["pg_trgm".into(), "uuid-ossp".into()],
             }
         );
         let db = parse_str("[services.db]\nversion = 15\n").unwrap().unwrap();
@@ -277,6 +303,11 @@ mod tests {
                 "[services.cache]\nengine = \"redis\"\n",
                 "/p/pyenvx.toml:",
                 "services.cache",
+            ),
+            (
+                "[services.db]\nextensions = [\"hstore\", \"x; drop\"]\n",
+                "/p/pyenvx.toml:2:25",
+                "services.db.extensions",
             ),
             (
                 "[services.db]\nvresion = \"16\"\n",

@@ -27,10 +27,12 @@ pub mod backend;
 pub mod config;
 pub mod container;
 pub mod credentials;
+pub mod extensions;
 pub mod native;
 pub mod pgwire;
 pub mod ports;
 pub mod postgres;
+pub mod snapshot;
 pub mod transfer;
 
 pub use backend::Backend;
@@ -242,6 +244,9 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
     write_private(&shim_env_path(project), vars.as_bytes())?;
+    // Last: a missing extension fails `db up` with the server running and recorded, so
+    // `db down` and the rest still find it.
+    extensions::ensure(&identity, config.major, backend, &config.extensions)?;
     Ok(report)
 }
 
@@ -272,6 +277,8 @@ pub fn reset(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport>
     {
         let _lock = lock(project, env)?;
         active(env, project, &config).destroy()?;
+        // Snapshots live inside the cluster just deleted.
+        snapshot::forget_all(project)?;
     }
     up(env, project, opts)
 }
@@ -349,6 +356,55 @@ pub fn restore(env: &Env, project: &Project, plan: &RestorePlan) -> Result<()> {
         return Err(e);
     }
     transfer::swap_in(&identity, config.major)
+}
+
+/// Copy the running database into a new snapshot (`name`, else the current UTC time).
+pub fn snapshot_take(
+    env: &Env,
+    project: &Project,
+    name: Option<&str>,
+) -> Result<snapshot::Snapshot> {
+    if let Some(n) = name {
+        snapshot::check_name(n)?;
+    }
+    let (config, identity) = require_running(env, project)?;
+    let _lock = lock(project, env)?;
+    let backend = active_backend(project, &config);
+    snapshot::take(project, &identity, config.major, backend, name)
+}
+
+/// The snapshot to restore (`name`, else the newest), checked against the running database
+/// before anything is asked or touched.
+pub fn snapshot_check(
+    env: &Env,
+    project: &Project,
+    name: Option<&str>,
+) -> Result<snapshot::Snapshot> {
+    let config = require_db(project)?;
+    let snap = snapshot::find(project, name)?;
+    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    require_running(env, project)?;
+    Ok(snap)
+}
+
+/// Put a checked snapshot in place of the database; the current one stays until the copy
+/// succeeded.
+pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot) -> Result<()> {
+    let (config, identity) = require_running(env, project)?;
+    let _lock = lock(project, env)?;
+    snapshot::check_restorable(snap, config.major, active_backend(project, &config))?;
+    snapshot::restore(&identity, snap)
+}
+
+/// Delete a snapshot (its copy in the server, then its record).
+pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
+    let snap = snapshot::find(project, Some(name))?;
+    let (config, identity) = require_running(env, project)?;
+    // Another cluster's snapshot is not in this server: dropping nothing here would lose track
+    // of its copy there.
+    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    let _lock = lock(project, env)?;
+    snapshot::remove(project, &identity, &snap)
 }
 
 /// How to show the server's log.

@@ -1,0 +1,336 @@
+//! `db snapshot`: named points in time of the project's database to jump back to.
+//!
+//! Decisions and why:
+//! * A snapshot is a copy made inside the running cluster, `CREATE DATABASE pyenvx_snapshot_<name>
+//!   TEMPLATE <db> STRATEGY = FILE_COPY`: PostgreSQL copies the database's files (no dump, no
+//!   parse, no index rebuild), without stopping the server, and the same SQL works for every
+//!   backend. Copying the stopped data directory would need a stop and a start around every
+//!   snapshot and, on filesystems without reflinks (ext4), copies every database of the cluster.
+//! * The copy refuses while anyone is connected to the database it copies, so those sessions are
+//!   ended first (as `db restore` does); a client that reconnects in between makes it try again.
+//! * Snapshot databases refuse connections (`ALLOW_CONNECTIONS false`): nobody can change one by
+//!   accident, and nobody's session can block a restore from it.
+//! * What a snapshot is lives in `.pyenvx/snapshots/db/<name>.json` (time, size, major, backend):
+//!   listing needs no server. A snapshot belongs to its cluster, so one of another major or the
+//!   other backend is refused, and `db reset` (a new cluster) forgets them all.
+//! * A restore copies the snapshot into the scratch database of [`super::transfer`] and swaps it
+//!   in only when the copy succeeded: the snapshot stays, and can be restored again.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::config::BackendKind;
+use super::credentials::Identity;
+use super::transfer;
+use crate::project::Project;
+use crate::user_error;
+
+/// Names are a part of a database name (63 bytes at most with the prefix) and of a file name.
+const MAX_NAME: usize = 40;
+const DB_PREFIX: &str = "pyenvx_snapshot_";
+
+/// One snapshot, as recorded in `.pyenvx/snapshots/db/<name>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Snapshot {
+    pub name: String,
+    /// When it was taken, UTC, RFC 3339 (as the server's clock said).
+    pub created: String,
+    /// The same instant in microseconds since the epoch: orders snapshots of the same second.
+    pub created_us: i64,
+    /// The snapshot database's size on disk.
+    pub size_bytes: u64,
+    /// The PostgreSQL major of the cluster that holds it.
+    pub major: u32,
+    pub backend: BackendKind,
+    /// The database inside the cluster that holds the copy.
+    pub database: String,
+}
+
+/// `.pyenvx/snapshots/db/`.
+pub fn dir(project: &Project) -> PathBuf {
+    project.state_dir().join("snapshots").join(super::DB)
+}
+
+fn record_path(project: &Project, name: &str) -> PathBuf {
+    dir(project).join(format!("{name}.json"))
+}
+
+/// The database a snapshot called `name` lives in.
+pub fn database_name(name: &str) -> String {
+    format!("{DB_PREFIX}{name}")
+}
+
+/// Lower-case letters, digits, `-` and `_`, starting with a letter or digit, at most 40.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        // The subcommands of `db snapshot`.
+        && !matches!(name, "list" | "restore" | "rm");
+    if ok {
+        Ok(())
+    } else {
+        Err(user_error!(
+            hint = format!("use lower-case letters, digits, `-` and `_`, at most {MAX_NAME} characters, e.g. `before-migration`"),
+            "`{name}` is not a snapshot name"
+        ))
+    }
+}
+
+/// Every recorded snapshot, oldest first.
+pub fn list(project: &Project) -> Result<Vec<Snapshot>> {
+    let dir = dir(project);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let snap: Snapshot = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a snapshot record", path.display()))?;
+        out.push(snap);
+    }
+    out.sort_by(|a, b| (a.created_us, &a.name).cmp(&(b.created_us, &b.name)));
+    Ok(out)
+}
+
+/// The snapshot called `name`, or the newest with `None`.
+pub fn find(project: &Project, name: Option<&str>) -> Result<Snapshot> {
+    let all = list(project)?;
+    let found = match name {
+        Some(n) => all.into_iter().find(|s| s.name == n),
+        None => all.into_iter().next_back(),
+    };
+    found.ok_or_else(|| match name {
+        Some(n) => user_error!(
+            hint = "`pyenvx db snapshot list` shows the snapshots",
+            "no snapshot called `{n}`"
+        ),
+        None => user_error!(
+            hint = "`pyenvx db snapshot` takes one",
+            "this project has no snapshot"
+        ),
+    })
+}
+
+fn session(identity: &Identity) -> Result<super::pgwire::Connection> {
+    transfer::admin_session(identity)
+}
+
+fn first(rows: Vec<Vec<Option<String>>>) -> Option<String> {
+    rows.into_iter().next()?.into_iter().next()?
+}
+
+/// Copy the project's database into a new snapshot (the caller holds the lock and checked that
+/// the server runs).
+pub fn take(
+    project: &Project,
+    identity: &Identity,
+    major: u32,
+    backend: BackendKind,
+    name: Option<&str>,
+) -> Result<Snapshot> {
+    let mut admin = session(identity)?;
+    // The moment the copy starts is the snapshot's; the server's clock, as the data's.
+    let now_row = admin
+        .query(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD-HH24MISS'), \
+                    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                    (extract(epoch FROM now()) * 1000000)::bigint",
+        )?
+        .into_iter()
+        .next()
+        .context("the server did not say what time it is")?;
+    let clock = |i: usize| now_row.get(i).cloned().flatten().unwrap_or_default();
+    let name = name.map_or_else(|| clock(0), str::to_string);
+    check_name(&name)?;
+    if record_path(project, &name).exists() {
+        return Err(user_error!(
+            hint = format!("choose another name, or `pyenvx db snapshot rm {name}` first"),
+            "a snapshot called `{name}` exists"
+        ));
+    }
+    let db = &identity.credentials.database;
+    let snap_db = database_name(&name);
+    // A database without its record is what a killed snapshot leaves: not a snapshot.
+    transfer::drop_db(identity, major, &snap_db)?;
+    // Two statements: CREATE DATABASE cannot share an implicit transaction.
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+           WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    );
+    let copy = format!(
+        "CREATE DATABASE \"{snap_db}\" TEMPLATE \"{db}\"{}",
+        transfer::copy_strategy(major)
+    );
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        admin.query(&terminate)?;
+        // A client reconnecting between the terminate and the copy: "being accessed by other
+        // users" (55006). Ending it again is what the user asked for by taking a snapshot.
+        match admin.query(&copy) {
+            Ok(_) => break,
+            Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.context(format!("cannot copy {db} into a snapshot"))),
+        }
+    }
+    let recorded = (|| -> Result<Snapshot> {
+        admin.query(&format!(
+            "ALTER DATABASE \"{snap_db}\" ALLOW_CONNECTIONS false"
+        ))?;
+        let size = first(admin.query(&format!("SELECT pg_database_size('{snap_db}')"))?)
+            .unwrap_or_default();
+        let snap = Snapshot {
+            name: name.clone(),
+            created: clock(1),
+            created_us: clock(2).parse().unwrap_or(0),
+            size_bytes: size.parse().unwrap_or(0),
+            major,
+            backend,
+            database: snap_db.clone(),
+        };
+        let path = record_path(project, &name);
+        fs_err::create_dir_all(dir(project))?;
+        crate::python::catalog::write_atomic(
+            &path,
+            serde_json::to_string_pretty(&snap)?.as_bytes(),
+        )?;
+        Ok(snap)
+    })();
+    if recorded.is_err() {
+        let _ = transfer::drop_db(identity, major, &snap_db);
+    }
+    recorded
+}
+
+/// Refuse a snapshot that does not belong to the cluster now running.
+pub fn check_restorable(snap: &Snapshot, major: u32, backend: BackendKind) -> Result<()> {
+    if snap.major != major {
+        return Err(user_error!(
+            hint = format!(
+                "it lives in the PostgreSQL {0} cluster: set `version = \"{0}\"` in [services.db] to restore it there, then move the data with `pyenvx db dump` / `db restore`",
+                snap.major
+            ),
+            "snapshot `{}` was taken with PostgreSQL {}, and this project's database is PostgreSQL {major}",
+            snap.name,
+            snap.major
+        ));
+    }
+    if snap.backend != backend {
+        return Err(user_error!(
+            hint = format!(
+                "`pyenvx db down`, then `pyenvx db up --backend {}` to restore it there",
+                snap.backend
+            ),
+            "snapshot `{}` was taken with the {} backend, and the database runs with the {backend} backend",
+            snap.name,
+            snap.backend
+        ));
+    }
+    Ok(())
+}
+
+/// Put the snapshot's copy in place of the project's database (the caller holds the lock and
+/// checked the snapshot with [`check_restorable`]).
+pub fn restore(identity: &Identity, snap: &Snapshot) -> Result<()> {
+    let exists = first(session(identity)?.query(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+        snap.database
+    ))?)
+    .is_some_and(|n| n != "0");
+    if !exists {
+        return Err(user_error!(
+            hint = format!(
+                "`pyenvx db snapshot rm {}` forgets it; nothing was changed",
+                snap.name
+            ),
+            "snapshot `{}` is gone from the database server (its database {} does not exist)",
+            snap.name,
+            snap.database
+        ));
+    }
+    transfer::create_scratch_from(identity, snap.major, Some(&snap.database))
+        .with_context(|| format!("cannot copy snapshot `{}`; nothing was changed", snap.name))?;
+    transfer::swap_in(identity, snap.major)
+}
+
+/// Delete the snapshot's database, then its record.
+pub fn remove(project: &Project, identity: &Identity, snap: &Snapshot) -> Result<()> {
+    transfer::drop_db(identity, snap.major, &snap.database)?;
+    fs_err::remove_file(record_path(project, &snap.name))?;
+    Ok(())
+}
+
+/// Forget every snapshot (their cluster was deleted).
+pub fn forget_all(project: &Project) -> Result<()> {
+    match std::fs::remove_dir_all(dir(project)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot delete {}", dir(project).display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["a", "before-migration", "20261201-233500", "x_1"] {
+            check_name(good).unwrap();
+        }
+        for bad in [
+            "",
+            "list",
+            "-x",
+            "A",
+            "a b",
+            "a/b",
+            "a.json",
+            &"x".repeat(41),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(database_name(&"x".repeat(MAX_NAME)).len() <= 63);
+        assert_eq!(database_name("before-x"), "pyenvx_snapshot_before-x");
+    }
+
+    fn snap(major: u32, backend: BackendKind) -> Snapshot {
+        Snapshot {
+            name: "s".into(),
+            created: String::new(),
+            created_us: 0,
+            size_bytes: 0,
+            major,
+            backend,
+            database: database_name("s"),
+        }
+    }
+
+    #[test]
+    fn another_major_or_backend_is_refused() {
+        check_restorable(&snap(15, BackendKind::Native), 15, BackendKind::Native).unwrap();
+        let err =
+            check_restorable(&snap(14, BackendKind::Native), 15, BackendKind::Native).unwrap_err();
+        assert!(format!("{err:#}").contains("PostgreSQL 14"), "{err:#}");
+        assert!(
+            check_restorable(&snap(15, BackendKind::Container), 15, BackendKind::Native).is_err()
+        );
+    }
+}
