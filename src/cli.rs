@@ -62,6 +62,13 @@ pub enum Command {
     /// Run the project's development database (PostgreSQL), natively or in a container.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the project's cache (Redis) from the machine's redis-server.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Start every service pyenvx.toml declares ([services.db], [services.cache]).
+    Up,
+    /// Stop every running service of the project; the data stays.
+    Down,
     /// Manage the shims: `python`, `pip`, `django-admin` and console scripts that run the
     /// project's own, put first on PATH by `pyenvx shell-init`.
     #[command(subcommand)]
@@ -169,6 +176,9 @@ pub struct InitArgs {
     /// A development database service.
     #[arg(long, value_enum, default_value_t = DbChoice::None)]
     pub db: DbChoice,
+    /// A cache service ([services.cache] and the `redis` client).
+    #[arg(long, value_enum, default_value_t = CacheChoice::None)]
+    pub cache: CacheChoice,
     /// Do not run Django's startproject.
     #[arg(long)]
     pub no_startproject: bool,
@@ -179,6 +189,12 @@ pub struct InitArgs {
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]
     pub allow_unsupported: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheChoice {
+    Redis,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -340,6 +356,18 @@ pub enum DbCommand {
     Dump(DbDumpArgs),
     /// Replace the database with FILE (a pg_dump archive or a SQL script).
     Restore(DbRestoreArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Start the cache, creating it on first use; returns once AUTH and PING succeed.
+    Up,
+    /// Stop the cache; the data stays.
+    Down,
+    /// Show whether the cache runs, where, and how to reach it.
+    Status(DbStatusArgs),
+    /// Print the REDIS_URL that `pyenvx run` sets.
+    Url,
 }
 
 #[derive(Debug, Args)]
