@@ -260,6 +260,51 @@ fn init_cache_redis_and_errors() {
     let lock = fs::read_to_string(dir.join("pyenvx.lock")).unwrap();
     assert!(lock.contains("name = \"redis\""), "{lock}");
 
+    // export docker: first without the cache, then with it: `.env.docker` keeps its lines
+    // and gains the cache's, the compose file gets a `cache` service web waits for.
+    let table = "\n[services.cache]\nengine = \"redis\"\nbackend = \"native\"\n";
+    assert!(toml.contains(table), "{toml}");
+    fs::write(dir.join("pyenvx.toml"), toml.replacen(table, "", 1)).unwrap();
+    cache.ok(&dir, &["export", "docker"]);
+    let compose = fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    assert!(!compose.contains("cache"), "{compose}");
+    assert!(!dir.join(".env.docker").exists());
+    fs::write(dir.join("pyenvx.toml"), &toml).unwrap();
+    fs::write(dir.join(".env.docker"), "KEEP=me").unwrap();
+    cache.ok(&dir, &["export", "docker", "--force"]);
+    let compose = fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    for needle in [
+        "  cache:\n",
+        "image: \"redis:7\"",
+        "      cache:\n        condition: service_healthy\n",
+        "redis-cli ping | grep -q PONG",
+        "env_file: .env.docker",
+    ] {
+        assert!(compose.contains(needle), "{needle}: {compose}");
+    }
+    let env_docker = fs::read_to_string(dir.join(".env.docker")).unwrap();
+    assert!(env_docker.starts_with("KEEP=me\n"), "{env_docker}");
+    let password = env_docker
+        .lines()
+        .find_map(|l| l.strip_prefix("REDIS_PASSWORD="))
+        .unwrap_or_else(|| panic!("{env_docker}"));
+    assert!(
+        env_docker.contains(&format!("REDIS_URL=redis://:{password}@cache:6379/0\n")),
+        "{env_docker}"
+    );
+    assert!(!compose.contains(password));
+    let mode = fs::metadata(dir.join(".env.docker"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Exported again, the password stays.
+    cache.ok(&dir, &["export", "docker", "--force"]);
+    assert_eq!(
+        fs::read_to_string(dir.join(".env.docker")).unwrap(),
+        env_docker
+    );
+
     // The container backend is refused as not yet available, naming the way out.
     let bad = cache.bare("boxed", "[services.cache]\nbackend = \"container\"\n");
     let err = cache.fails(&bad, &["cache", "up"]);
