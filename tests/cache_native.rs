@@ -325,3 +325,56 @@ fn init_cache_redis_and_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn up_and_down_drive_every_service() {
+    require_pg15();
+    let cache = Cache(DbProjects::new(|ctx| open_for_postgres(ctx)));
+    let dir = cache.bare(
+        "both",
+        "[services.db]\nversion = \"15\"\n\n[services.cache]\nengine = \"redis\"\n",
+    );
+    let up = cache.ok(&dir, &["up"]);
+    assert!(
+        up.contains("PostgreSQL 15") && up.contains("Redis 7"),
+        "{up}"
+    );
+    let db = cache.url(&dir);
+    let redis_url = cache.ok(&dir, &["cache", "url"]).trim().to_string();
+    assert_ne!(port_of(&db), port_of(&redis_url));
+
+    // status lists both, running; the shims' variables file carries both URLs.
+    let json: serde_json::Value =
+        serde_json::from_str(&cache.ok(&dir, &["status", "--json"])).unwrap();
+    let services = json["services"].as_array().unwrap();
+    let by_name = |name: &str| {
+        services
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{json}"))
+    };
+    assert_eq!(by_name("db")["state"]["accepting_connections"], true);
+    assert_eq!(by_name("cache")["state"]["accepting_connections"], true);
+    assert_eq!(by_name("cache")["url"], redis_url.as_str());
+    let shim_env = fs::read_to_string(dir.join(".pyenvx/services/env")).unwrap();
+    assert!(
+        shim_env.contains(&format!("DATABASE_URL={db}\n"))
+            && shim_env.contains(&format!("REDIS_URL={redis_url}\n")),
+        "{shim_env}"
+    );
+
+    // Again: each says it already runs.
+    let again = cache.ok(&dir, &["up"]);
+    assert_eq!(again.matches("already running").count(), 2, "{again}");
+
+    let down = cache.ok(&dir, &["down"]);
+    assert!(
+        down.contains("Stopped the cache") && down.contains("Stopped the database"),
+        "{down}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cache.ok(&dir, &["status", "--json"])).unwrap();
+    for service in json["services"].as_array().unwrap() {
+        assert_eq!(service["state"]["running"], false, "{json}");
+    }
+}
