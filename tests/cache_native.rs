@@ -234,19 +234,12 @@ fn a_project_cache_on_native_redis() {
 #[test]
 fn init_cache_redis_and_errors() {
     let cache = Cache::new();
-    // init --cache redis: the table and the client.
+    cache.track(cache.dir("cafe"));
+    // init --cache redis: the table, the client, and Django's CACHES on REDIS_URL.
     let out = cache.ok(
         &cache.ctx.work(),
         &[
-            "init",
-            "cafe",
-            "--python",
-            "3.12",
-            "--django",
-            "5.2",
-            "--cache",
-            "redis",
-            "--no-startproject",
+            "init", "cafe", "--python", "3.12", "--django", "5.2", "--cache", "redis",
         ],
     );
     let dir = cache.dir("cafe");
@@ -259,6 +252,21 @@ fn init_cache_redis_and_errors() {
     assert!(toml.contains("\"redis\""), "{toml}");
     let lock = fs::read_to_string(dir.join("pyenvx.lock")).unwrap();
     assert!(lock.contains("name = \"redis\""), "{lock}");
+    cache.ok(&dir, &["cache", "up"]);
+    let seen = cache.django_shell(
+        &dir,
+        "from django.core.cache import cache; cache.set('greeting', 'hi'); print('=' + type(cache._cache).__name__, cache.get('greeting'))",
+    );
+    assert_eq!(seen, "RedisCacheClient hi");
+    // Django wrote into the project's Redis: its key is there, under Django's prefix.
+    assert_eq!(
+        cache.python(
+            &dir,
+            "import os, redis; print(redis.from_url(os.environ['REDIS_URL']).exists(':1:greeting'))"
+        ),
+        "1"
+    );
+    cache.ok(&dir, &["cache", "down"]);
 
     // export docker: first without the cache, then with it: `.env.docker` keeps its lines
     // and gains the cache's, the compose file gets a `cache` service web waits for.

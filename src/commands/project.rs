@@ -391,7 +391,18 @@ fn init_in(
     let report = sync::sync(&project, &SyncOptions::default(), &env)?;
 
     if startproject_wanted {
-        startproject(&project, &module, args.drf, args.db == DbChoice::Postgres)?;
+        // Django's own Redis cache backend arrived in 4.0; older ones keep the default cache.
+        let redis_backend = lock
+            .package("django")
+            .and_then(|p| p.version.split('.').next()?.parse::<u32>().ok())
+            .is_some_and(|major| major >= 4);
+        startproject(
+            &project,
+            &module,
+            args.drf,
+            args.db == DbChoice::Postgres,
+            args.cache == CacheChoice::Redis && redis_backend,
+        )?;
     }
     summarize(printer, &report, started);
     printer.success(format!(
@@ -442,7 +453,13 @@ fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
 }
 
 /// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
-fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<()> {
+fn startproject(
+    project: &Project,
+    module: &str,
+    drf: bool,
+    db: bool,
+    redis_cache: bool,
+) -> Result<()> {
     let python = project.venv_dir().join("bin/python");
     let output = std::process::Command::new(&python)
         .args(["-m", "django", "startproject", module])
@@ -464,6 +481,9 @@ fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<
     }
     if db {
         text = django::wire_database_url(&text).unwrap_or(text);
+    }
+    if redis_cache {
+        text = django::wire_redis_url(&text);
     }
     crate::python::catalog::write_atomic(&settings_path, text.as_bytes())
 }
