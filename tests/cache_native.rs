@@ -313,11 +313,6 @@ fn init_cache_redis_and_errors() {
         env_docker
     );
 
-    // The container backend is refused as not yet available, naming the way out.
-    let bad = cache.bare("boxed", "[services.cache]\nbackend = \"container\"\n");
-    let err = cache.fails(&bad, &["cache", "up"]);
-    assert!(err.contains("not available yet"), "{err}");
-    assert!(err.contains("backend = \"native\""), "{err}");
     // A Redis major the machine lacks is refused with the one it has.
     let old = cache.bare("old", "[services.cache]\nversion = \"5\"\n");
     let err = cache.fails(&old, &["cache", "up"]);

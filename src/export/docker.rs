@@ -147,7 +147,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         opts.base_image.as_deref(),
         rel_out,
     )?;
-    spec.cache = cache.as_ref().map(cache_image);
+    spec.cache = cache.as_ref().map(|c| c.image());
 
     let plan: Vec<(PathBuf, String)> = vec![
         (out.join(DOCKERFILE), dockerfile(&spec)),
@@ -523,11 +523,6 @@ pub fn compose(spec: &Spec) -> String {
         }
     }
     out
-}
-
-/// The compose image for `[services.cache]`: the official `redis:<major>`, 7 when unpinned.
-fn cache_image(config: &services::redis::CacheConfig) -> String {
-    format!("redis:{}", config.major.unwrap_or(7))
 }
 
 /// `.env.docker`'s cache lines: the password the `cache` service requires, and `web`'s URL.

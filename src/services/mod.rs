@@ -32,6 +32,7 @@ pub mod pgwire;
 pub mod ports;
 pub mod postgres;
 pub mod redis;
+pub mod redis_container;
 pub mod transfer;
 
 pub use backend::Backend;

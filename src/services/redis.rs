@@ -50,6 +50,16 @@ pub struct CacheConfig {
     /// Redis major version asked for; `None` takes what the machine has.
     pub major: Option<u32>,
     pub backend: BackendKind,
+    /// Container image; default the official `redis:<major>` (7 when unpinned).
+    pub image: Option<String>,
+}
+
+impl CacheConfig {
+    pub fn image(&self) -> String {
+        self.image
+            .clone()
+            .unwrap_or_else(|| format!("redis:{}", self.major.unwrap_or(7)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -68,6 +78,7 @@ struct RawCache {
     engine: Option<Spanned<String>>,
     version: Option<Spanned<toml::Value>>,
     backend: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
 }
 
 /// `[services.cache]` of the project, or `None` when it declares none.
@@ -130,7 +141,22 @@ fn parse(text: &str, path: &Path) -> Result<Option<CacheConfig>> {
             err(b.span().start, "services.cache.backend", e.to_string())
         })?,
     };
-    Ok(Some(CacheConfig { major, backend }))
+    let image = match &cache.image {
+        Some(i) if i.get_ref().trim().is_empty() => {
+            return Err(err(
+                i.span().start,
+                "services.cache.image",
+                "the image is empty".into(),
+            ))
+        }
+        Some(i) => Some(i.get_ref().trim().to_string()),
+        None => None,
+    };
+    Ok(Some(CacheConfig {
+        major,
+        backend,
+        image,
+    }))
 }
 
 /// `[services.cache]` or a user error saying how to declare it.
@@ -384,20 +410,13 @@ pub struct CacheStatus {
     /// AUTH + PING with the project's password succeeded just now.
     pub accepting_connections: bool,
     pub port: u16,
+    /// Native: the server's process id.
     pub pid: Option<u32>,
+    /// Native: the data directory.
     pub data: PathBuf,
+    /// Container: the container's (and its volume's) name.
+    pub container: Option<String>,
     pub url: String,
-}
-
-fn refuse_container(config: &CacheConfig) -> Result<()> {
-    if config.backend == BackendKind::Container {
-        return Err(user_error!(
-            hint =
-                "use `backend = \"native\"` in [services.cache] (a redis-server on this machine)",
-            "the container backend for the cache is not available yet"
-        ));
-    }
-    Ok(())
 }
 
 fn redis_conf(project: &Project, identity: &CacheIdentity) -> String {
@@ -426,9 +445,23 @@ fn redis_conf(project: &Project, identity: &CacheIdentity) -> String {
 /// Start the cache (creating its data directory on first use); returns once AUTH + PING work.
 pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
     let config = require_cache(project)?;
-    refuse_container(&config)?;
     let identity = identity(dirs, project)?;
     let _lock = lock(project)?;
+    if config.backend == BackendKind::Container {
+        if running_pid(project).is_some() {
+            return Err(user_error!(
+                hint = "`pyenvx cache down` stops it; the two backends keep separate data",
+                "this project's cache is running with the native backend"
+            ));
+        }
+        let (version, already_running) =
+            super::redis_container::up(dirs, project, &config, &identity)?;
+        return Ok(CacheUp {
+            version,
+            port: identity.port,
+            already_running,
+        });
+    }
     if running_pid(project).is_some() {
         if let Ok(version) = probe(&identity, Duration::from_secs(2)) {
             return Ok(CacheUp {
@@ -523,9 +556,12 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
 /// Stop the cache (SIGTERM: Redis flushes its append-only file and exits); the data stays.
 /// Returns whether it was running.
 pub fn down(project: &Project) -> Result<bool> {
-    require_cache(project)?;
+    let config = require_cache(project)?;
     let _lock = lock(project)?;
     let Some(pid) = running_pid(project) else {
+        if config.backend == BackendKind::Container {
+            return super::redis_container::down(project);
+        }
         return Ok(false);
     };
     // SAFETY: kill(2) with a pid we just checked is this project's redis-server.
@@ -548,15 +584,25 @@ pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
     let config = require_cache(project)?;
     let identity = identity(dirs, project)?;
     let pid = running_pid(project);
-    let accepting = pid.is_some() && probe(&identity, Duration::from_secs(2)).is_ok();
+    let (backend, running) = match pid {
+        Some(_) => (BackendKind::Native, true),
+        None if config.backend == BackendKind::Container => (
+            BackendKind::Container,
+            super::redis_container::is_running(project)?,
+        ),
+        None => (BackendKind::Native, false),
+    };
+    let accepting = running && probe(&identity, Duration::from_secs(2)).is_ok();
     Ok(CacheStatus {
         engine: "redis",
-        backend: config.backend,
-        running: pid.is_some(),
+        backend,
+        running,
         accepting_connections: accepting,
         port: identity.port,
         pid,
         data: data_dir(project),
+        container: (backend == BackendKind::Container)
+            .then(|| super::redis_container::name(project)),
         url: identity.url(),
     })
 }
