@@ -320,6 +320,17 @@ fn init_cache_redis_and_errors() {
         err.contains("Redis 5") && err.contains("version = \"7\""),
         "{err}"
     );
+    // `pyenvx up` / `down` without services say so, and succeed.
+    let none = cache.bare("plain", "");
+    for cmd in ["up", "down"] {
+        let out = cache.ok(&none, &[cmd]);
+        assert!(out.contains("declares no services"), "{cmd}: {out}");
+    }
+    let err = cache.fails(&none, &["cache", "up"]);
+    assert!(
+        err.contains("declares no cache") && err.contains("[services.cache]"),
+        "{err}"
+    );
     // A bad key names file, line and key.
     let typo = cache.bare("typo", "[services.cache]\nengine = \"memcached\"\n");
     let err = cache.fails(&typo, &["cache", "up"]);

@@ -123,6 +123,13 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
 /// `pyenvx down`: every declared service, each tried even when another fails.
 pub fn down_all(settings: &Settings, printer: &Printer) -> Result<i32> {
     let project = Project::from_cwd()?;
+    if project.config.services.is_empty() {
+        printer.info(format!(
+            "{} declares no services ([services.db], [services.cache])",
+            project.config_path().display()
+        ));
+        return Ok(exit::OK);
+    }
     let mut first_error = None;
     if redis::cache_config(&project)?.is_some() {
         if let Err(e) = cache_down(&project, printer) {
