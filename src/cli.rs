@@ -62,6 +62,13 @@ pub enum Command {
     /// Run the project's development database (PostgreSQL), natively or in a container.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the project's cache (Redis) from the machine's redis-server.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Start every service pyenvx.toml declares ([services.db], [services.cache]).
+    Up,
+    /// Stop every running service of the project; the data stays.
+    Down,
     /// Manage the shims: `python`, `pip`, `django-admin` and console scripts that run the
     /// project's own, put first on PATH by `pyenvx shell-init`.
     #[command(subcommand)]
@@ -170,6 +177,9 @@ pub struct InitArgs {
     /// A development database service.
     #[arg(long, value_enum, default_value_t = DbChoice::None)]
     pub db: DbChoice,
+    /// A cache service ([services.cache] and the `redis` client).
+    #[arg(long, value_enum, default_value_t = CacheChoice::None)]
+    pub cache: CacheChoice,
     /// Do not run Django's startproject.
     #[arg(long)]
     pub no_startproject: bool,
@@ -184,6 +194,12 @@ pub struct InitArgs {
     /// read DATABASE_URL (the dict stays as the fallback).
     #[arg(long)]
     pub wire_settings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheChoice {
+    Redis,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -389,6 +405,18 @@ pub struct DbSnapshotRestoreArgs {
 pub struct DbSnapshotRmArgs {
     /// The snapshot to delete.
     pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Start the cache, creating it on first use; returns once AUTH and PING succeed.
+    Up,
+    /// Stop the cache; the data stays.
+    Down,
+    /// Show whether the cache runs, where, and how to reach it.
+    Status(DbStatusArgs),
+    /// Print the REDIS_URL that `pyenvx run` sets.
+    Url,
 }
 
 #[derive(Debug, Args)]

@@ -178,6 +178,27 @@ pub fn wire_database_url(settings: &str) -> Option<String> {
     ))
 }
 
+/// Make `CACHES` use Redis when `REDIS_URL` is set (Django 4.0+ ships the backend); without it,
+/// Django's default local-memory cache as before.
+pub fn wire_redis_url(settings: &str) -> String {
+    if settings.contains("REDIS_URL") {
+        return settings.to_string();
+    }
+    let sep = if settings.ends_with('\n') { "" } else { "\n" };
+    format!(
+        "{settings}{sep}\n\
+         # `pyenvx cache up` and `pyenvx run` set REDIS_URL; without it, the local-memory cache.\n\
+         import os  # noqa: E402  (added by pyenvx)\n\n\
+         if os.environ.get(\"REDIS_URL\"):\n\
+         \x20   CACHES = {{\n\
+         \x20       \"default\": {{\n\
+         \x20           \"BACKEND\": \"django.core.cache.backends.redis.RedisCache\",\n\
+         \x20           \"LOCATION\": os.environ[\"REDIS_URL\"],\n\
+         \x20       }}\n\
+         \x20   }}\n"
+    )
+}
+
 /// A Python identifier for `startproject`, from a project or directory name.
 pub fn module_name(name: &str) -> String {
     let mut out: String = name
@@ -243,6 +264,14 @@ mod tests {
             "{wired}"
         );
         assert!(wired.ends_with("\nX = 1\n"), "{wired}");
+        let cached = wire_redis_url(s);
+        assert!(
+            cached.starts_with(s)
+                && cached.contains("\"LOCATION\": os.environ[\"REDIS_URL\"]")
+                && cached.ends_with("    }\n"),
+            "{cached}"
+        );
+        assert_eq!(wire_redis_url(&cached), cached);
         assert_eq!(module_name("My-Library 2"), "my_library_2");
         assert_eq!(module_name("2fa"), "_2fa");
     }

@@ -73,12 +73,12 @@ fn configuration_errors_name_file_line_and_key() {
     let dir = project(
         &ctx,
         "svc",
-        b"[project]\nname = \"x\"\npython = \"3.12\"\n\n[services.cache]\nengine = \"redis\"\n",
+        b"[project]\nname = \"x\"\npython = \"3.12\"\n\n[services.queue]\nengine = \"rabbitmq\"\n",
     );
     for args in [&["status"][..], &["sync"]] {
         let err = user_error(&run_in(&ctx, &dir, args));
         assert!(
-            err.contains("pyenvx.toml:5:") && err.contains("services.cache"),
+            err.contains("pyenvx.toml:5:") && err.contains("services.queue"),
             "{args:?}: {err}"
         );
     }

@@ -1,5 +1,6 @@
 //! One function per command: arguments and settings in, exit code out.
 
+pub mod cache;
 pub mod db;
 pub mod export;
 pub mod project;
@@ -31,6 +32,9 @@ pub fn run(command: Command, settings: &Settings, printer: &Printer) -> Result<i
         Command::Remove(args) => project::remove(args, settings, printer),
         Command::Status(args) => project::status(args, settings, printer),
         Command::Db(cmd) => db::run(cmd, settings, printer),
+        Command::Cache(cmd) => cache::run(cmd, settings, printer),
+        Command::Up => cache::up_all(settings, printer),
+        Command::Down => cache::down_all(settings, printer),
         Command::Shims(cmd) => match cmd {
             ShimsCommand::Install => shims::install(settings, printer),
             ShimsCommand::Rehash => shims::rehash(settings, printer),

@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use pep440_rs::Version;
 
-use crate::cli::{AddArgs, DbChoice, InitArgs, PinArgs, RemoveArgs, RunArgs, StatusArgs, SyncArgs};
+use crate::cli::{
+    AddArgs, CacheChoice, DbChoice, InitArgs, PinArgs, RemoveArgs, RunArgs, StatusArgs, SyncArgs,
+};
 use crate::django::{self, DjangoSpec};
 use crate::error::exit;
 use crate::printer::Printer;
@@ -288,6 +290,9 @@ fn init_in(
         dependencies.push("dj-database-url".to_string());
         dependencies.push("psycopg[binary]".to_string());
     }
+    if args.cache == CacheChoice::Redis {
+        dependencies.push("redis".to_string());
+    }
     if let Some(adopted) = &adopted {
         dependencies.extend(adopted.dependencies.iter().cloned());
     }
@@ -331,6 +336,9 @@ fn init_in(
         text.push_str(&crate::services::init_table(
             compose_major.unwrap_or_else(crate::services::postgres::default_major),
         ));
+    }
+    if args.cache == CacheChoice::Redis {
+        text.push_str(&crate::services::redis::init_table());
     }
     let project = Project {
         root: dir.clone(),
@@ -397,7 +405,18 @@ fn init_in(
     }
 
     if startproject_wanted {
-        startproject(&project, &module, args.drf, args.db == DbChoice::Postgres)?;
+        // Django's own Redis cache backend arrived in 4.0; older ones keep the default cache.
+        let redis_backend = lock
+            .package("django")
+            .and_then(|p| p.version.split('.').next()?.parse::<u32>().ok())
+            .is_some_and(|major| major >= 4);
+        startproject(
+            &project,
+            &module,
+            args.drf,
+            args.db == DbChoice::Postgres,
+            args.cache == CacheChoice::Redis && redis_backend,
+        )?;
     }
     summarize(printer, &report, started);
     printer.success(format!(
@@ -407,8 +426,12 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    if args.db == DbChoice::Postgres {
+    if args.db == DbChoice::Postgres && args.cache == CacheChoice::Redis {
+        printer.info(format!("  next: {}", printer.code("pyenvx up")));
+    } else if args.db == DbChoice::Postgres {
         printer.info(format!("  next: {}", printer.code("pyenvx db up")));
+    } else if args.cache == CacheChoice::Redis {
+        printer.info(format!("  next: {}", printer.code("pyenvx cache up")));
     }
     if startproject_wanted || dir.join("manage.py").is_file() {
         printer.info(format!(
@@ -545,7 +568,13 @@ fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
 }
 
 /// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
-fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<()> {
+fn startproject(
+    project: &Project,
+    module: &str,
+    drf: bool,
+    db: bool,
+    redis_cache: bool,
+) -> Result<()> {
     let python = project.venv_dir().join("bin/python");
     let output = std::process::Command::new(&python)
         .args(["-m", "django", "startproject", module])
@@ -567,6 +596,9 @@ fn startproject(project: &Project, module: &str, drf: bool, db: bool) -> Result<
     }
     if db {
         text = django::wire_database_url(&text).unwrap_or(text);
+    }
+    if redis_cache {
+        text = django::wire_redis_url(&text);
     }
     crate::python::catalog::write_atomic(&settings_path, text.as_bytes())
 }
@@ -1070,6 +1102,9 @@ struct ServiceJson {
     /// `db status`'s view, for the database; `None` when it could not be read (`error` says why).
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<crate::services::Status>,
+    /// `cache status`'s view, for the cache.
+    #[serde(skip_serializing_if = "Option::is_none", rename = "state")]
+    cache: Option<crate::services::redis::CacheStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1090,9 +1125,19 @@ fn services_status(settings: &Settings, printer: &Printer, project: &Project) ->
             let mut service = ServiceJson {
                 name: name.clone(),
                 state: None,
+                cache: None,
                 url: None,
                 error: None,
             };
+            if name == crate::services::redis::CACHE {
+                match crate::services::redis::status(&settings.dirs, project) {
+                    Ok(state) => {
+                        service.url = Some(state.url.clone());
+                        service.cache = Some(state);
+                    }
+                    Err(e) => service.error = Some(format!("{e:#}")),
+                }
+            }
             if name == "db" {
                 let read = crate::services::status(&env, project).and_then(|state| {
                     let url = crate::services::identity(&settings.dirs, project)?.url();
@@ -1231,6 +1276,15 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     printer.data(format!("packages  {}", status.packages.len()));
     for service in &status.services {
         let line = match (&service.state, &service.error) {
+            (None, None) if service.cache.is_some() => {
+                let c = service.cache.as_ref().expect("checked");
+                let state = match (c.running, c.accepting_connections) {
+                    (false, _) => "stopped: `pyenvx cache up`",
+                    (true, true) => "running",
+                    (true, false) => "running, not answering",
+                };
+                format!("Redis ({}) on 127.0.0.1:{}, {state}", c.backend, c.port)
+            }
             (Some(db), _) => {
                 let state = match (db.initialized, db.running, db.accepting_connections) {
                     (false, false, _) => "not created yet: `pyenvx db up`",

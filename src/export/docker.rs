@@ -26,6 +26,11 @@
 //!   since builders read it from the root alone.
 //! * All or nothing: everything is checked, then staged beside its target, then renamed, so a
 //!   refusal never leaves half an export or an empty `--out` directory.
+//! * `cache` (with `[services.cache]`) runs `redis:<major>` with `requirepass` from
+//!   `.env.docker`'s `REDIS_PASSWORD`, written by the container's shell into a 0600 file inside
+//!   the container (never on a command line, which `ps` on the host shows); healthy once an
+//!   authenticated `PING` answers `PONG`. Like `db`, it publishes no host port: `web` reaches it
+//!   on the compose network as `cache:6379`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -90,6 +95,8 @@ pub struct Spec {
     /// Whether the project root has `manage.py`, which the default command runs.
     pub has_manage_py: bool,
     pub db: Option<DbSpec>,
+    /// `[services.cache]`: the Redis image.
+    pub cache: Option<String>,
     /// The output directory relative to the project root; empty for the root itself.
     pub rel_out: PathBuf,
     /// `[tool.pyenvx] index-url`, when containers can reach it too.
@@ -156,13 +163,15 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     };
     let rel_out = relative_inside(&root, &out).ok_or_else(|| outside(&out))?;
     let db = services::db_config(project)?;
-    let spec = spec(
+    let cache = services::redis::cache_config(project)?;
+    let mut spec = spec(
         project,
         &lock,
         db.as_ref(),
         opts.base_image.as_deref(),
         rel_out,
     )?;
+    spec.cache = cache.as_ref().map(|c| c.image());
     // The variables the project's own compose file gives its web service; not when that file
     // is one pyenvx generated.
     let web = match environment::compose_file(&root) {
@@ -171,7 +180,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     };
     let web_vars = web.as_ref().is_some_and(|w| !w.vars.is_empty());
     let spec = Spec {
-        env_file: spec.env_file || web_vars,
+        env_file: spec.env_file || web_vars || spec.cache.is_some(),
         ..spec
     };
 
@@ -225,8 +234,13 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         ));
     }
     let env_path = out.join(ENV_FILE);
-    let env_text = (spec.env_file && std::fs::symlink_metadata(&env_path).is_err())
-        .then(|| env_file(project, db.as_ref(), web.as_ref()));
+    let env_text = (spec.env_file && std::fs::symlink_metadata(&env_path).is_err()).then(|| {
+        let mut text = env_file(project, db.as_ref(), web.as_ref());
+        if cache.is_some() {
+            text.push_str(&cache_env());
+        }
+        text
+    });
 
     // Stage every file beside its target, then rename them all: a failure while staging
     // leaves nothing behind.
@@ -275,7 +289,25 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     }
     if spec.env_file {
         if env_text.is_none() {
-            files.push((env_path, Outcome::Kept));
+            // A cache declared after the first export: its lines join the file, the rest
+            // stays. (Redis keeps no credentials in its volume, so a new password is harmless.)
+            let existing = fs_err::read_to_string(&env_path)?;
+            let outcome =
+                if cache.is_some() && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD=")) {
+                    let sep = if existing.is_empty() || existing.ends_with('\n') {
+                        ""
+                    } else {
+                        "\n"
+                    };
+                    services::credentials::write_private(
+                        &env_path,
+                        format!("{existing}{sep}{}", cache_env()).as_bytes(),
+                    )?;
+                    Outcome::Replaced
+                } else {
+                    Outcome::Kept
+                };
+            files.push((env_path, outcome));
         }
         ignore_in_git(&root, ENV_FILE)?;
     }
@@ -411,6 +443,7 @@ pub fn spec(
             image: d.image(),
             major: d.major,
         }),
+        cache: None,
         rel_out,
         index_url: project
             .config
@@ -565,12 +598,48 @@ pub fn compose(spec: &Spec) -> String {
              \x20   # variables; secrets stay out of this file.\n\
              \x20   env_file: {ENV_FILE}\n"
         ));
+    } else if spec.cache.is_some() {
+        out.push_str(&format!(
+            "    # REDIS_URL=redis://:…@cache:6379/0 (the `cache` service below); secrets stay out of this file.\n\
+             \x20   env_file: {ENV_FILE}\n"
+        ));
     }
     out.push_str("    ports:\n      - \"127.0.0.1:${WEB_PORT:-8000}:8000\"  # this machine only\n");
+    let needs: Vec<&str> = [("db", spec.db.is_some()), ("cache", spec.cache.is_some())]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+    if !needs.is_empty() {
+        out.push_str("    depends_on:\n");
+        for name in &needs {
+            out.push_str(&format!(
+                "      {name}:\n        condition: service_healthy\n"
+            ));
+        }
+    }
+    if let Some(image) = &spec.cache {
+        out.push_str(&format!(
+            "\n\
+             \x20 cache:\n\
+             \x20   # Redis, as `pyenvx cache up` runs it ([services.cache] in pyenvx.toml).\n\
+             \x20   image: {image}\n\
+             \x20   env_file: {ENV_FILE}  # REDIS_PASSWORD\n\
+             \x20   # The password goes into a 0600 file, not onto redis-server's command line.\n\
+             \x20   command: [\"sh\", \"-c\", \"umask 077 && printf 'requirepass %s\\\\n' \\\"$$REDIS_PASSWORD\\\" > /tmp/redis.conf && exec redis-server /tmp/redis.conf --appendonly yes --appendfsync everysec\"]\n\
+             \x20   volumes:\n\
+             \x20     - cache-data:/data\n\
+             \x20   healthcheck:\n\
+             \x20     # An authenticated PING (REDISCLI_AUTH keeps the password off the command line).\n\
+             \x20     test: [\"CMD-SHELL\", \"REDISCLI_AUTH=\\\"$$REDIS_PASSWORD\\\" redis-cli ping | grep -q PONG\"]\n\
+             \x20     interval: 2s\n\
+             \x20     timeout: 5s\n\
+             \x20     retries: 30\n",
+            image = yaml_str(image),
+        ));
+    }
     if let Some(db) = &spec.db {
         out.push_str(&format!(
-            "    depends_on:\n      db:\n        condition: service_healthy\n\
-             \n\
+            "\n\
              \x20 db:\n\
              \x20   # PostgreSQL {major}, as `pyenvx db up` runs it ([services.db] in pyenvx.toml).\n\
              \x20   image: {image}\n\
@@ -582,16 +651,29 @@ pub fn compose(spec: &Spec) -> String {
              \x20     test: [\"CMD-SHELL\", \"pg_isready -h 127.0.0.1 -U \\\"$$POSTGRES_USER\\\" -d \\\"$$POSTGRES_DB\\\"\"]\n\
              \x20     interval: 2s\n\
              \x20     timeout: 5s\n\
-             \x20     retries: 60\n\
-             \n\
-             volumes:\n\
-             \x20 db-data:\n",
+             \x20     retries: 60\n",
             major = db.major,
             image = yaml_str(&db.image),
             data = db.data_dir(),
         ));
     }
+    if !needs.is_empty() {
+        out.push_str("\nvolumes:\n");
+        for name in &needs {
+            out.push_str(&format!("  {name}-data:\n"));
+        }
+    }
     out
+}
+
+/// `.env.docker`'s cache lines: the password the `cache` service requires, and `web`'s URL.
+fn cache_env() -> String {
+    let password = services::random_password(32);
+    format!(
+        "# Redis ([services.cache]): the password the cache service requires.\n\
+         REDIS_PASSWORD={password}\n\
+         REDIS_URL=redis://:{password}@cache:6379/0\n"
+    )
 }
 
 /// What never goes into the image: the sandbox, pyenvx's state, secrets, caches.
@@ -711,6 +793,7 @@ mod tests {
                 image: format!("postgres:{major}"),
                 major,
             }),
+            cache: None,
             rel_out: PathBuf::new(),
             index_url: None,
             env_file: db.is_some(),
@@ -754,6 +837,39 @@ mod tests {
             nested.contains("COPY deploy/docker/requirements.txt "),
             "{nested}"
         );
+    }
+
+    #[test]
+    fn compose_runs_the_cache_with_a_password_healthcheck() {
+        let both = compose(&Spec {
+            cache: Some("redis:7".into()),
+            ..spec(Some(15))
+        });
+        println!("{both}");
+        for needle in [
+            "  cache:\n",
+            "image: \"redis:7\"",
+            "requirepass",
+            "redis-cli ping | grep -q PONG",
+            "      db:\n        condition: service_healthy\n",
+            "      cache:\n        condition: service_healthy\n",
+            "  db-data:\n  cache-data:\n",
+            "cache-data:/data",
+        ] {
+            assert!(both.contains(needle), "{needle}: {both}");
+        }
+        assert!(!both.contains("REDIS_PASSWORD="), "{both}");
+        // Published ports: web's only, on 127.0.0.1.
+        assert_eq!(both.matches("ports:").count(), 1, "{both}");
+        let only = compose(&Spec {
+            cache: Some("redis:7".into()),
+            ..spec(None)
+        });
+        assert!(
+            only.contains("env_file: .env.docker") && !only.contains("  db:"),
+            "{only}"
+        );
+        assert!(cache_env().contains("REDIS_URL=redis://:"));
     }
 
     #[test]

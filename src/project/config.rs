@@ -47,8 +47,8 @@ struct RawConfig {
     services: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
 
-/// The one service pyenvx runs (see `crate::services`).
-const SERVICES: &[&str] = &["db"];
+/// The services pyenvx runs (see `crate::services`).
+const SERVICES: &[&str] = &["db", "cache"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,7 +302,9 @@ impl Config {
                     text,
                     value.span().start,
                     &format!("services.{name}"),
-                    format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
+                    format!(
+                        "unknown service `{name}`: pyenvx runs [services.db] and [services.cache]"
+                    ),
                 ));
             }
             services.insert(name, value.into_inner());

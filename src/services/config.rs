@@ -113,13 +113,16 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
     let err_at = |e: toml::de::Error| toml_error(path, text, &e);
     let names: RawNames = toml::from_str(text).map_err(err_at)?;
     for (name, value) in &names.services {
+        if name == super::redis::CACHE {
+            continue; // [services.cache] is read by `services::redis`.
+        }
         if name != super::DB {
             return Err(config_error(
                 path,
                 text,
                 value.span().start,
                 &format!("services.{name}"),
-                format!("unknown service `{name}`: pyenvx runs one database, [services.db]"),
+                format!("unknown service `{name}`: pyenvx runs [services.db] and [services.cache]"),
             ));
         }
         if !value.get_ref().is_table() {
@@ -300,9 +303,9 @@ mod tests {
                 "services.db.engine",
             ),
             (
-                "[services.cache]\nengine = \"redis\"\n",
+                "[services.queue]\nengine = \"rabbitmq\"\n",
                 "/p/pyenvx.toml:",
-                "services.cache",
+                "services.queue",
             ),
             (
                 "[services.db]\nextensions = [\"hstore\", \"x; drop\"]\n",

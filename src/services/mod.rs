@@ -32,6 +32,8 @@ pub mod native;
 pub mod pgwire;
 pub mod ports;
 pub mod postgres;
+pub mod redis;
+pub mod redis_container;
 pub mod snapshot;
 pub mod transfer;
 
@@ -66,10 +68,22 @@ pub fn state_dir(project: &Project) -> PathBuf {
 /// The variables `pyenvx run` adds when the project declares a database: `DATABASE_URL` and the
 /// libpq `PG*` variables. Reads the registry and the credentials; starts nothing.
 pub fn env_vars(dirs: &Dirs, project: &Project) -> Result<Vec<(String, String)>> {
-    if db_config(project)?.is_none() {
-        return Ok(Vec::new());
+    let mut vars = Vec::new();
+    if db_config(project)?.is_some() {
+        vars = identity(dirs, project)?.vars();
     }
-    Ok(identity(dirs, project)?.vars())
+    vars.extend(redis::env_vars(dirs, project)?);
+    Ok(vars)
+}
+
+/// Rewrite the shims' variables file from every declared service's variables: the shims cannot
+/// afford to read the registry and credentials on every `python`.
+pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
+    let vars: String = env_vars(dirs, project)?
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    write_private(&shim_env_path(project), vars.as_bytes())
 }
 
 /// What `pyenvx init --db postgres` sets up besides `[services.db]`: the identity, and `.env`
@@ -237,13 +251,8 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
         )?;
     }
     // The shims cannot afford to read the registry and credentials on every `python`; they
-    // read this one small file instead.
-    let vars: String = identity
-        .vars()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    write_private(&shim_env_path(project), vars.as_bytes())?;
+    // read one small file instead.
+    write_shim_env(dirs, project)?;
     // Last: a missing extension fails `db up` with the server running and recorded, so
     // `db down` and the rest still find it.
     extensions::ensure(&identity, config.major, backend, &config.extensions)?;

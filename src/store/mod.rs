@@ -1865,7 +1865,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     /// filed from uv's own install.
     #[test]
     fn wheels_are_unpacked_without_uv_into_the_same_entries() {
-        let fx = Fixture::new().expect("the wheelhouse, uv and the pyenv Python are needed");
+        let fx = Fixture::new();
         let no_uv = Uv {
             exe: PathBuf::from("/nonexistent/uv"),
             version: "0.13.9".into(),
@@ -1878,7 +1878,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         direct
             .fetch(
                 &no_uv,
-                Path::new(PYTHON),
+                python(),
                 TAG,
                 &fx.resolved,
                 &fx.index,
@@ -1888,7 +1888,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             )
             .unwrap();
         // Offline, the same files come through uv (its cache holds them from the fixture).
-        let uv = fixtures().unwrap();
+        let uv = fixtures();
         let via_uv = Store::new(&Dirs::new(
             fx.tmp.path().join("uv-home"),
             fx.tmp.path().join("uv-cache-home"),
@@ -1896,7 +1896,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         via_uv
             .fetch(
                 &uv,
-                Path::new(PYTHON),
+                python(),
                 TAG,
                 &fx.resolved,
                 &fx.index,

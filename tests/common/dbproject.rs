@@ -44,6 +44,11 @@ impl DbProjects {
         self.ctx.work().join(name)
     }
 
+    /// Record a project made otherwise, for the owner's clean-up.
+    pub fn track(&self, dir: PathBuf) {
+        self.projects.lock().unwrap().push(dir);
+    }
+
     /// Every project directory made so far, for the owner's clean-up.
     pub fn projects(&self) -> Vec<PathBuf> {
         self.projects.lock().unwrap().clone()

@@ -1,0 +1,224 @@
+//! `[services.cache] backend = "container"`: the project's Redis in a Docker/Podman container
+//! from `redis:<major>` (or `image`), the same identity as the native backend.
+//!
+//! Per project a container and a named volume `pyenvx-<name>-<hash>-cache` (the database's
+//! naming, [`super::container::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
+//! (container) `pyenvx.port`, `pyenvx.image`. The port is published on 127.0.0.1 only. The
+//! password reaches the container as `REDIS_PASSWORD` through the engine CLI's environment
+//! (never its command line), and the container's shell writes it into a 0600 `redis.conf`
+//! rather than passing it to `redis-server` as an argument, which `ps` on the host would show.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::container::{engine, stem, Engine};
+use super::redis::{probe, CacheConfig, CacheIdentity, ProbeError};
+use crate::project::Project;
+use crate::user_error;
+
+/// What the container runs: the password into a private file, then Redis on it, data in /data.
+const SCRIPT: &str = "umask 077 && printf 'requirepass %s\\n' \"$REDIS_PASSWORD\" > /tmp/redis.conf \
+                      && exec redis-server /tmp/redis.conf --appendonly yes --appendfsync everysec --dir /data";
+
+pub fn name(project: &Project) -> String {
+    let db = stem(project);
+    format!("{}-cache", db.strip_suffix("-db").unwrap_or(&db))
+}
+
+/// `(running, port label, image label)` of the container, `None` when there is none.
+fn inspect(engine: &Engine, name: &str) -> Result<Option<(bool, Option<u16>, String)>> {
+    let out = engine
+        .command()
+        .args([
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}}|{{index .Config.Labels \"pyenvx.port\"}}|{{index .Config.Labels \"pyenvx.image\"}}",
+            name,
+        ])
+        .output()
+        .context("cannot run the container engine")?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = text.trim().split('|').collect();
+    Ok(Some((
+        f.first() == Some(&"true"),
+        f.get(1).and_then(|p| p.parse().ok()),
+        f.get(2).unwrap_or(&"").to_string(),
+    )))
+}
+
+fn run(mut cmd: std::process::Command, what: &str) -> Result<()> {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run the container engine to {what}"))?;
+    if !out.status.success() {
+        return Err(anyhow::anyhow!(
+            "cannot {what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+fn log_tail(engine: &Engine, name: &str) -> String {
+    engine
+        .command()
+        .args(["logs", "--tail", "20", name])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .trim()
+            .to_string()
+        })
+        .unwrap_or_default()
+}
+
+pub fn is_running(project: &Project) -> Result<bool> {
+    Ok(inspect(&engine()?, &name(project))?.is_some_and(|i| i.0))
+}
+
+/// Start the container (creating it and its volume on first use); returns the server's
+/// version and whether it was already running, once AUTH + PING work through the port.
+pub fn up(
+    dirs: &crate::dirs::Dirs,
+    project: &Project,
+    config: &CacheConfig,
+    identity: &CacheIdentity,
+) -> Result<(String, bool)> {
+    let engine = engine()?;
+    let name = name(project);
+    let image = config.image();
+    let mut existing = inspect(&engine, &name)?;
+    if let Some((running, port, img)) = &existing {
+        let current = *port == Some(identity.port) && *img == image;
+        if current && *running {
+            if let Ok(version) = probe(identity, Duration::from_secs(2)) {
+                return Ok((version, true));
+            }
+        }
+        if !current || *running {
+            // Port and image are fixed at creation: a new container, on the same volume.
+            let mut rm = engine.command();
+            rm.args(["rm", "--force", &name]);
+            run(rm, "remove the old container")?;
+            existing = None;
+        }
+    }
+    if !super::ports::is_free(identity.port) {
+        return Err(super::ports::taken(dirs, identity.port));
+    }
+    if existing.is_some() {
+        let mut start = engine.command();
+        start.args(["start", &name]);
+        run(start, &format!("start container {name}"))?;
+    } else {
+        let project_label = format!("pyenvx.project={}", project.root.display());
+        let service_label = format!("pyenvx.service={}", super::redis::CACHE);
+        let volume_exists = engine
+            .command()
+            .args(["volume", "inspect", &name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !volume_exists {
+            let mut create = engine.command();
+            create.args(["volume", "create", "--label", &project_label, "--label"]);
+            create.args([&service_label, &name]);
+            run(create, &format!("create volume {name}"))?;
+        }
+        let mut cmd = engine.command();
+        cmd.args(["run", "--detach", "--name", &name])
+            .args(["--label", &project_label, "--label", &service_label])
+            .args(["--label", &format!("pyenvx.port={}", identity.port)])
+            .args(["--label", &format!("pyenvx.image={image}")])
+            .args(["-e", "REDIS_PASSWORD"])
+            .env("REDIS_PASSWORD", &identity.password)
+            .arg("--volume")
+            .arg(format!("{name}:/data"))
+            .arg("--publish")
+            .arg(format!("127.0.0.1:{}:6379", identity.port))
+            .args([&image, "sh", "-c", SCRIPT]);
+        let started = run(cmd, &format!("start a container from {image}"));
+        if started.is_err() {
+            // Nothing ran: leave no container, nor a volume this attempt made.
+            let _ = engine.command().args(["rm", "--force", &name]).output();
+            if !volume_exists {
+                let _ = engine.command().args(["volume", "rm", &name]).output();
+            }
+        }
+        started.map_err(|e| {
+            let text = format!("{e:#}");
+            if text.contains("pull access denied")
+                || text.contains("Unable to find image")
+                || text.contains("manifest unknown")
+                || text.contains("failed to resolve reference")
+                || text.contains("dial tcp")
+            {
+                e.context(
+                    crate::error::UserError::new(format!(
+                        "the image {image} is not available, and the container engine cannot pull it"
+                    ))
+                    .hint(format!(
+                        "pull it (`{} pull {image}`), set [services.cache] image to one you have, or use backend = \"native\"",
+                        engine.program.display()
+                    )),
+                )
+            } else {
+                e
+            }
+        })?;
+    }
+    let started = Instant::now();
+    let mut last_check = Instant::now();
+    loop {
+        match probe(identity, Duration::from_secs(2)) {
+            Ok(version) => return Ok((version, false)),
+            Err(ProbeError::Refused(m)) if !m.starts_with("LOADING") => {
+                return Err(user_error!(
+                    hint = "`pyenvx cache down`, then `pyenvx cache up` again",
+                    "Redis in container {name} refused the project's password: {m}"
+                ))
+            }
+            Err(_) => {}
+        }
+        if last_check.elapsed() > Duration::from_millis(500) {
+            last_check = Instant::now();
+            if inspect(&engine, &name)?.is_some_and(|i| !i.0) {
+                return Err(anyhow::anyhow!(
+                    "container {name} stopped while starting:\n{}",
+                    log_tail(&engine, &name)
+                ));
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(anyhow::anyhow!(
+                "Redis in container {name} did not answer within 60 s\n{}",
+                log_tail(&engine, &name)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stop the container (SIGTERM: Redis flushes its append-only file); container and volume stay.
+pub fn down(project: &Project) -> Result<bool> {
+    let engine = engine()?;
+    let name = name(project);
+    if !inspect(&engine, &name)?.is_some_and(|i| i.0) {
+        return Ok(false);
+    }
+    let mut stop = engine.command();
+    stop.args(["stop", "--time", "30", &name]);
+    run(stop, &format!("stop container {name}"))?;
+    Ok(true)
+}
