@@ -699,24 +699,8 @@ fn requires_python_from(text: &str) -> Option<(String, String)> {
 /// The smallest Python minor this machine has or can download that satisfies `requires`.
 fn smallest_python_satisfying(env: &Env, requires: &str) -> Option<String> {
     let specs = pep440_rs::VersionSpecifiers::from_str(requires).ok()?;
-    let mut versions: Vec<Version> = Vec::new();
-    if let Ok(installs) = python::managed::list(&env.settings.dirs, &env.platform) {
-        versions.extend(installs.iter().map(|i| i.version().clone()));
-    }
-    if let Ok(found) = python::discovery::find_all(&env.settings.dirs, &env.settings.shim_dirs()) {
-        versions.extend(found.into_iter().map(|f| f.version));
-    }
-    if let Ok(downloads) = python::catalog::load(
-        &env.settings.dirs,
-        &env.settings.catalog,
-        &env.platform,
-        true,
-        env.reporter,
-    ) {
-        versions.extend(downloads.into_iter().map(|d| d.version));
-    }
-    versions.retain(|v| !v.any_prerelease() && specs.contains(v));
-    versions.sort();
+    let mut versions = sync::available_versions(env);
+    versions.retain(|v| specs.contains(v));
     versions.first().map(|v| {
         let r = v.release();
         format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0))
