@@ -36,7 +36,7 @@ UV=$(bench_unpack_uv "$(compgen -G "$WHEELHOUSE/uv-*.whl" | head -n1)" "$work/uv
 
 # A PEP 503 index of the wheelhouse: simple/<project>/index.html linking ../../files/<wheel>#sha256.
 python3 - "$WHEELHOUSE" "$work/index" <<'PY'
-import hashlib, html, os, re, sys
+import hashlib, html, os, re, shutil, sys
 src, dest = sys.argv[1], sys.argv[2]
 files = os.path.join(dest, "files")
 os.makedirs(files)
@@ -44,7 +44,10 @@ projects = {}
 for name in sorted(os.listdir(src)):
     if not name.endswith(".whl"):
         continue
-    os.link(os.path.join(src, name), os.path.join(files, name))
+    try:
+        os.link(os.path.join(src, name), os.path.join(files, name))
+    except OSError:  # another filesystem (TMPDIR=/dev/shm): copy
+        shutil.copyfile(os.path.join(src, name), os.path.join(files, name))
     digest = hashlib.sha256(open(os.path.join(src, name), "rb").read()).hexdigest()
     project = re.sub(r"[-_.]+", "-", name.split("-")[0]).lower()
     projects.setdefault(project, []).append((name, digest))
