@@ -273,15 +273,16 @@ fn data_mount(major: u32) -> &'static str {
     }
 }
 
+/// What `container inspect` tells of a pyenvx container (its labels; `major` only for the database).
 #[derive(Debug)]
-struct ContainerInfo {
-    running: bool,
-    port: Option<u16>,
-    image: String,
-    major: Option<u32>,
+pub(super) struct ContainerInfo {
+    pub(super) running: bool,
+    pub(super) port: Option<u16>,
+    pub(super) image: String,
+    pub(super) major: Option<u32>,
 }
 
-fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerInfo>> {
+pub(super) fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerInfo>> {
     let out = engine
         .command()
         .args([
@@ -328,7 +329,7 @@ fn volume_major(engine: &Engine, name: &str) -> Result<Option<Option<u32>>> {
     ))
 }
 
-fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
+pub(super) fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
     let out = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -527,7 +528,7 @@ fn wait_ready(
     }
 }
 
-fn container_log_tail(engine: &Engine, name: &str) -> String {
+pub(super) fn container_log_tail(engine: &Engine, name: &str) -> String {
     engine
         .command()
         .args(["logs", "--tail", "20", name])

@@ -8,12 +8,11 @@
 //! (never its command line), and the container's shell writes it into a 0600 `redis.conf`
 //! rather than passing it to `redis-server` as an argument, which `ps` on the host would show.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::container::{engine, stem, Engine};
+use super::container::{container_log_tail as log_tail, engine, inspect, run_engine, stem};
 use super::redis::{probe, CacheConfig, CacheIdentity, ProbeError};
 use crate::project::Project;
 use crate::user_error;
@@ -27,65 +26,8 @@ pub fn name(project: &Project) -> String {
     format!("{}-cache", db.strip_suffix("-db").unwrap_or(&db))
 }
 
-/// `(running, port label, image label)` of the container, `None` when there is none.
-fn inspect(engine: &Engine, name: &str) -> Result<Option<(bool, Option<u16>, String)>> {
-    let out = engine
-        .command()
-        .args([
-            "container",
-            "inspect",
-            "--format",
-            "{{.State.Running}}|{{index .Config.Labels \"pyenvx.port\"}}|{{index .Config.Labels \"pyenvx.image\"}}",
-            name,
-        ])
-        .output()
-        .context("cannot run the container engine")?;
-    if !out.status.success() {
-        return Ok(None);
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<&str> = text.trim().split('|').collect();
-    Ok(Some((
-        f.first() == Some(&"true"),
-        f.get(1).and_then(|p| p.parse().ok()),
-        f.get(2).unwrap_or(&"").to_string(),
-    )))
-}
-
-fn run(mut cmd: std::process::Command, what: &str) -> Result<()> {
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run the container engine to {what}"))?;
-    if !out.status.success() {
-        return Err(anyhow::anyhow!(
-            "cannot {what}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-fn log_tail(engine: &Engine, name: &str) -> String {
-    engine
-        .command()
-        .args(["logs", "--tail", "20", name])
-        .output()
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-            .trim()
-            .to_string()
-        })
-        .unwrap_or_default()
-}
-
 pub fn is_running(project: &Project) -> Result<bool> {
-    Ok(inspect(&engine()?, &name(project))?.is_some_and(|i| i.0))
+    Ok(inspect(&engine()?, &name(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the container (creating it and its volume on first use); returns the server's
@@ -100,18 +42,18 @@ pub fn up(
     let name = name(project);
     let image = config.image();
     let mut existing = inspect(&engine, &name)?;
-    if let Some((running, port, img)) = &existing {
-        let current = *port == Some(identity.port) && *img == image;
-        if current && *running {
+    if let Some(info) = &existing {
+        let current = info.port == Some(identity.port) && info.image == image;
+        if current && info.running {
             if let Ok(version) = probe(identity, Duration::from_secs(2)) {
                 return Ok((version, true));
             }
         }
-        if !current || *running {
+        if !current || info.running {
             // Port and image are fixed at creation: a new container, on the same volume.
             let mut rm = engine.command();
             rm.args(["rm", "--force", &name]);
-            run(rm, "remove the old container")?;
+            run_engine(rm, "remove the old container")?;
             existing = None;
         }
     }
@@ -121,7 +63,7 @@ pub fn up(
     if existing.is_some() {
         let mut start = engine.command();
         start.args(["start", &name]);
-        run(start, &format!("start container {name}"))?;
+        run_engine(start, &format!("start container {name}"))?;
     } else {
         let project_label = format!("pyenvx.project={}", project.root.display());
         let service_label = format!("pyenvx.service={}", super::redis::CACHE);
@@ -134,7 +76,7 @@ pub fn up(
             let mut create = engine.command();
             create.args(["volume", "create", "--label", &project_label, "--label"]);
             create.args([&service_label, &name]);
-            run(create, &format!("create volume {name}"))?;
+            run_engine(create, &format!("create volume {name}"))?;
         }
         let mut cmd = engine.command();
         cmd.args(["run", "--detach", "--name", &name])
@@ -148,7 +90,7 @@ pub fn up(
             .arg("--publish")
             .arg(format!("127.0.0.1:{}:6379", identity.port))
             .args([&image, "sh", "-c", SCRIPT]);
-        let started = run(cmd, &format!("start a container from {image}"));
+        let started = run_engine(cmd, &format!("start a container from {image}"));
         if started.is_err() {
             // Nothing ran: leave no container, nor a volume this attempt made.
             let _ = engine.command().args(["rm", "--force", &name]).output();
@@ -193,7 +135,7 @@ pub fn up(
         }
         if last_check.elapsed() > Duration::from_millis(500) {
             last_check = Instant::now();
-            if inspect(&engine, &name)?.is_some_and(|i| !i.0) {
+            if inspect(&engine, &name)?.is_some_and(|i| !i.running) {
                 return Err(anyhow::anyhow!(
                     "container {name} stopped while starting:\n{}",
                     log_tail(&engine, &name)
@@ -214,11 +156,11 @@ pub fn up(
 pub fn down(project: &Project) -> Result<bool> {
     let engine = engine()?;
     let name = name(project);
-    if !inspect(&engine, &name)?.is_some_and(|i| i.0) {
+    if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
         return Ok(false);
     }
     let mut stop = engine.command();
     stop.args(["stop", "--time", "30", &name]);
-    run(stop, &format!("stop container {name}"))?;
+    run_engine(stop, &format!("stop container {name}"))?;
     Ok(true)
 }
