@@ -1235,7 +1235,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     printer.data(format!("state     {state}"));
     if !status.unlocked.is_empty() {
         printer.data(format!(
-            "unlocked  {} (in .venv, not in the lock: `pyenvx add` keeps them, `pyenvx sync` removes them)",
+            "unlocked  {} (in .venv, not in the lock: `pyenvx add NAME` locks one, `pyenvx sync` removes them)",
             status.unlocked.join(", ")
         ));
     }
