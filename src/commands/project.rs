@@ -1152,11 +1152,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     let drift = lock
         .as_ref()
         .filter(|_| project.venv_dir().is_dir())
-        .and_then(|l| sync::venv_drift(&project, l).ok())
+        .and_then(|l| sync::venv_drift(&project, l, &crate::platform::Platform::current()).ok())
         .unwrap_or_default();
-    let mismatched = lock.as_ref().map_or_else(Vec::new, |l| {
-        sync::mismatched(&project, l, &crate::platform::Platform::current())
-    });
     let status = Status {
         root: project.root.clone(),
         name: project.config.name.clone(),
@@ -1181,8 +1178,8 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
         synced: sync::is_fresh(&project)
             && drift.unlocked.is_empty()
             && drift.missing.is_empty()
-            && mismatched.is_empty(),
-        mismatched,
+            && drift.mismatched.is_empty(),
+        mismatched: drift.mismatched,
         packages: lock
             .as_ref()
             .map(|l| {

@@ -485,21 +485,16 @@ fn unparked_matches(venv: &Venv, p: &Dist) -> Result<bool> {
     Ok(false)
 }
 
-/// The locked distributions `.venv` holds another file of (by name and version, with another
+/// The locked distributions `installed` holds another file of (by name and version, with another
 /// hash), as `name version`: what `status` reports and the next sync reinstalls.
-pub fn mismatched(project: &Project, lock: &Lock, platform: &Platform) -> Vec<String> {
-    let Ok(venv) = Venv::open(&project.venv_dir()) else {
-        return Vec::new();
-    };
-    let Ok(installed) = store::installed_dists(&venv) else {
-        return Vec::new();
-    };
-    let Some(tags) = lock_tags(lock, platform) else {
-        return Vec::new();
-    };
+fn mismatched(
+    installed: &[store::InstalledDist],
+    lock: &Lock,
+    tags: &crate::tags::Tags,
+) -> Vec<String> {
     lock.packages
         .iter()
-        .filter_map(|p| p.pick(&tags).ok())
+        .filter_map(|p| p.pick(tags).ok())
         .filter(|p| {
             installed.iter().any(|d| {
                 d.name == p.name
@@ -554,9 +549,13 @@ pub struct VenvDrift {
     pub missing: Vec<String>,
     /// Installed editable and not locked (`pip install -e` by hand): kept by sync, not drift.
     pub editable: Vec<String>,
+    /// Locked name and version, but another file than the lock's hash names (see [`mismatched`]).
+    pub mismatched: Vec<String>,
 }
 
-pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
+/// [`VenvDrift`] for `.venv`, from one scan of its distributions; `platform` gives the tags the
+/// locked files are chosen by.
+pub fn venv_drift(project: &Project, lock: &Lock, platform: &Platform) -> Result<VenvDrift> {
     let venv = Venv::open(&project.venv_dir())?;
     let installed = store::installed_dists(&venv)?;
     // A local directory's version is whatever it builds: matched by name.
@@ -589,10 +588,13 @@ pub fn venv_drift(project: &Project, lock: &Lock) -> Result<VenvDrift> {
         })
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect();
+    let mismatched =
+        lock_tags(lock, platform).map_or_else(Vec::new, |tags| mismatched(&installed, lock, &tags));
     Ok(VenvDrift {
         unlocked,
         missing,
         editable,
+        mismatched,
     })
 }
 
