@@ -79,11 +79,7 @@ impl Lock {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let not_valid = |offset: Option<usize>, message: &str| {
             let line = offset.map_or(String::new(), |o| {
-                let mut end = o.min(text.len());
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!(":{}", text[..end].matches('\n').count() + 1)
+                format!(":{}", super::config::line_col(text, o).0)
             });
             user_error!(
                 hint = RELOCK_HINT,
