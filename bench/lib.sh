@@ -185,3 +185,30 @@ bench_http_stop() {
         BENCH_HTTP_PID=
     fi
 }
+
+# bench_django_setup REPO: what the Django sandbox benches share. Sets WHEELHOUSE (the shared
+# wheelhouse, or $WHEELHOUSE), PY (pyenv's 3.12, or $BENCH_PYTHON) and PYENVX (the release
+# binary, built first unless BENCH_BUILD=0).
+bench_django_setup() {
+    local repo=$1
+    WHEELHOUSE=${WHEELHOUSE:-$(cd "$repo/../shared/wheelhouse" 2>/dev/null && pwd || echo /work/shared/wheelhouse)}
+    PY=${BENCH_PYTHON:-$(compgen -G '/root/.pyenv/versions/3.12.*/bin/python3' | head -n1)}
+    [[ -x "$PY" ]] || bench_die "no CPython 3.12 (set BENCH_PYTHON)"
+    [[ -d "$WHEELHOUSE" ]] || bench_die "no wheelhouse at $WHEELHOUSE"
+    if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
+        (cd "$repo" && cargo build --release --quiet)
+    fi
+    PYENVX="$repo/target/release/pyenvx"
+    [[ -x "$PYENVX" ]] || bench_die "no $PYENVX (run cargo build --release)"
+}
+
+# bench_time_us LOG CMD...: run CMD with its output in LOG, print its wall time in microseconds;
+# fail loudly (showing LOG) if it fails.
+bench_time_us() {
+    local log=$1 start end
+    shift
+    start=$(bench_now_us)
+    "$@" >"$log" 2>&1 || { cat "$log" >&2; bench_die "failed: $*"; }
+    end=$(bench_now_us)
+    printf '%s\n' "$((end - start))"
+}

@@ -23,16 +23,7 @@ repo=$(cd "$here/.." && pwd)
 source "$here/lib.sh"
 
 RUNS=${RUNS:-7}
-WHEELHOUSE=${WHEELHOUSE:-$(cd "$repo/../shared/wheelhouse" 2>/dev/null && pwd || echo /work/shared/wheelhouse)}
-PY=${BENCH_PYTHON:-$(compgen -G '/root/.pyenv/versions/3.12.*/bin/python3' | head -n1)}
-[[ -x "$PY" ]] || bench_die "no CPython 3.12 (set BENCH_PYTHON)"
-[[ -d "$WHEELHOUSE" ]] || bench_die "no wheelhouse at $WHEELHOUSE"
-
-if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
-    (cd "$repo" && cargo build --release --quiet)
-fi
-PYENVX="$repo/target/release/pyenvx"
-[[ -x "$PYENVX" ]] || bench_die "no $PYENVX (run cargo build --release)"
+bench_django_setup "$repo"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pyenvx-bench-sandbox.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -57,14 +48,7 @@ venv_init() {
 pyenvx_pin() { (cd "$1" && "$PYENVX" -q pin django "$2"); }
 uv_pin() { "$UV" pip install -q --python "$1/.venv/bin/python" --no-index --find-links "$WHEELHOUSE" "django==$2.*"; }
 
-# time_us CMD...: run CMD, print its wall time in microseconds; fail loudly if it fails.
-time_us() {
-    local start end
-    start=$(bench_now_us)
-    "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log" >&2; bench_die "failed: $*"; }
-    end=$(bench_now_us)
-    printf '%s\n' "$((end - start))"
-}
+time_us() { bench_time_us "$work/last.log" "$@"; }
 
 check_django() {
     local got
