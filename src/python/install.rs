@@ -61,6 +61,8 @@ pub fn install(
         reporter.waiting_for_lock(&format!("another pyenvx is installing {key}"))
     })?;
     remove_leftovers(&pythons, &key);
+    // Partial downloads of killed runs (a live one is held by its process), swept once here,
+    // before anything below can download.
     crate::leftovers::sweep(&dirs.downloads(), &[".partial-"]);
 
     if !opts.reinstall {
@@ -180,8 +182,6 @@ struct Unpack<'a> {
 fn fetch_and_unpack(dirs: &Dirs, url: &str, cache_path: &Path, target: &Unpack) -> Result<()> {
     let downloads = dirs.downloads();
     fs_err::create_dir_all(&downloads)?;
-    // Partial downloads of killed runs; a live one is held by its process.
-    crate::leftovers::sweep(&downloads, &[".partial-"]);
     let (mut partial, _held) = crate::leftovers::create_held(
         || {
             tempfile::Builder::new()
