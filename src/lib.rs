@@ -14,6 +14,7 @@ pub mod download;
 pub mod error;
 pub mod export;
 pub mod filelock;
+pub mod fs;
 #[cfg(test)]
 mod fuzz;
 pub mod installer;

@@ -205,13 +205,13 @@ fn refresh(
         }
         // Made under a temporary name and renamed over the old one: a `python` started during
         // a rehash finds either the old shim or the new one, never nothing.
-        let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        if std::fs::hard_link(&master, &tmp).is_err() {
-            // File systems without hard links get copies; only the directory identifies them.
-            fs_err::copy(&master, &tmp)?;
-        }
-        fs_err::rename(&tmp, &path)?;
+        crate::fs::replace_with(&path, |tmp| {
+            if std::fs::hard_link(&master, tmp).is_err() {
+                // File systems without hard links get copies; only the directory identifies them.
+                fs_err::copy(&master, tmp)?;
+            }
+            Ok(())
+        })?;
         if current.is_none() {
             summary.added.push(name.clone());
         }
@@ -253,21 +253,19 @@ fn update_master_embedded(bytes: &[u8], id: &str, master: &Path) -> Result<()> {
     if same_id && same_len {
         return Ok(());
     }
-    let tmp = master.with_file_name(format!("{MASTER}.tmp-{}", std::process::id()));
-    {
+    crate::fs::replace_with(master, |tmp| {
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o755)
-            .open(&tmp)
+            .open(tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         std::io::Write::write_all(&mut file, bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-    }
-    fs_err::rename(&tmp, master)?;
-    crate::python::catalog::write_atomic(&id_file, id.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))
+    })?;
+    crate::fs::write_atomic(&id_file, id.as_bytes())
 }
 
 fn update_master_from_file(launcher: &Path, master: &Path) -> Result<()> {
@@ -277,15 +275,16 @@ fn update_master_from_file(launcher: &Path, master: &Path) -> Result<()> {
             return Ok(());
         }
     }
-    let tmp = master.with_file_name(format!("{MASTER}.tmp-{}", std::process::id()));
-    fs_err::copy(launcher, &tmp)?;
-    if let Ok(mtime) = source.modified() {
-        let file = fs_err::OpenOptions::new().write(true).open(&tmp)?;
-        file.file()
-            .set_modified(mtime)
-            .with_context(|| format!("cannot set the modification time of {}", tmp.display()))?;
-    }
-    fs_err::rename(&tmp, master)?;
+    crate::fs::replace_with(master, |tmp| {
+        fs_err::copy(launcher, tmp)?;
+        if let Ok(mtime) = source.modified() {
+            let file = fs_err::OpenOptions::new().write(true).open(tmp)?;
+            file.file().set_modified(mtime).with_context(|| {
+                format!("cannot set the modification time of {}", tmp.display())
+            })?;
+        }
+        Ok(())
+    })?;
     // The copy is no longer an embedded launcher: its id would misname it.
     let _ = std::fs::remove_file(master.with_file_name(format!("{MASTER}.id")));
     Ok(())
@@ -296,12 +295,7 @@ fn update_link(target: &Path, link: &Path) -> Result<()> {
     if std::fs::read_link(link).ok().as_deref() == Some(target) {
         return Ok(());
     }
-    let tmp = link.with_file_name(format!("{PYENVX_LINK}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)
-        .with_context(|| format!("cannot create link {}", tmp.display()))?;
-    fs_err::rename(&tmp, link)?;
-    Ok(())
+    crate::fs::replace_symlink(target, link)
 }
 
 /// Every shim there should be, each with where it comes from (for `pyenvx shims list`).
@@ -376,7 +370,7 @@ fn read_registry(dirs: &Dirs) -> Registry {
 
 fn write_registry(dirs: &Dirs, registry: &Registry) -> Result<()> {
     let text = serde_json::to_string_pretty(registry)?;
-    python::catalog::write_atomic(&dirs.known_projects(), format!("{text}\n").as_bytes())
+    crate::fs::write_atomic(&dirs.known_projects(), format!("{text}\n").as_bytes())
 }
 
 /// Remember a project root so its console scripts get shims.

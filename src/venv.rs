@@ -322,7 +322,7 @@ impl Venv {
         check_interpreter(spec)?;
         let bin = self.bin();
         let target = spec.interpreter_home.join(spec.versioned_name());
-        replace_symlink(&target, &bin.join("python"))?;
+        crate::fs::replace_symlink(&target, &bin.join("python"))?;
         // Rewritten rather than left alone so that environments laid out by `venv` (where
         // `python3.12` is the absolute link) end up pointing at the new interpreter too.
         let mut names = vec![format!("python{major}"), format!("python{major}.{minor}")];
@@ -330,7 +330,7 @@ impl Venv {
             names.push(spec.versioned_name());
         }
         for name in names {
-            replace_symlink(Path::new("python"), &bin.join(name))?;
+            crate::fs::replace_symlink(Path::new("python"), &bin.join(name))?;
         }
 
         let version = spec.version.to_string();
@@ -340,7 +340,7 @@ impl Venv {
         // `venv` records the old interpreter's path and command line; both would now be wrong.
         cfg.remove("executable");
         cfg.remove("command");
-        write_replacing(&self.root.join(PYVENV_CFG), cfg.render().as_bytes())
+        crate::fs::write_replacing(&self.root.join(PYVENV_CFG), cfg.render().as_bytes())
     }
 }
 
@@ -469,36 +469,6 @@ fn utf8<'p>(path: &'p Path, what: &str) -> Result<&'p str> {
 
 fn one_line(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
-}
-
-/// Swap a symlink without a moment where it is missing: a process starting `bin/python` during a
-/// retarget gets the old interpreter or the new one.
-fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
-    let tmp = link.with_file_name(format!(
-        ".{}.tmp-{}",
-        link.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    symlink(target, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
-    fs_err::rename(&tmp, link)?;
-    Ok(())
-}
-
-/// Replace a file's contents atomically, keeping the umask-derived mode a plain write would give
-/// (`tempfile` would make it 0600).
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    fs_err::write(&tmp, bytes)?;
-    if let Err(e) = fs_err::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\

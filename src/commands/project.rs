@@ -374,7 +374,7 @@ fn init_in(
         )
     })?;
     wrote.set(true);
-    crate::python::catalog::write_atomic(&project.config_path(), text.as_bytes())?;
+    crate::fs::write_atomic(&project.config_path(), text.as_bytes())?;
     let mut project = project;
     if let Some(pair) = allowed {
         sync::record_allowed(&project, pair)?;
@@ -506,7 +506,7 @@ fn adopt_environment(
         let scan = django::settings_scan::scan(dir).context("no settings file")?;
         let text = fs_err::read_to_string(&scan.path)?;
         if let Some(wired) = django::settings_scan::wire(&text) {
-            crate::python::catalog::write_atomic(&scan.path, wired.as_bytes())?;
+            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
             printer.success(format!(
                 "Wired {} to read DATABASE_URL (the dict stays as the fallback)",
                 scan.path.strip_prefix(dir).unwrap_or(&scan.path).display()
@@ -562,7 +562,7 @@ fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
         } else {
             "\n"
         };
-        crate::python::catalog::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
+        crate::fs::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
     }
     Ok(())
 }
@@ -600,7 +600,7 @@ fn startproject(
     if redis_cache {
         text = django::wire_redis_url(&text);
     }
-    crate::python::catalog::write_atomic(&settings_path, text.as_bytes())
+    crate::fs::write_atomic(&settings_path, text.as_bytes())
 }
 
 /// Where a pin is being tried, which decides how a suggestion is spelled.
@@ -965,7 +965,7 @@ fn edit_dependencies(
             Ok(exit::OK)
         }
         Err(e) => {
-            crate::python::catalog::write_atomic(&project.config_path(), original.as_bytes())?;
+            crate::fs::write_atomic(&project.config_path(), original.as_bytes())?;
             Err(e)
         }
     }

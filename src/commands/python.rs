@@ -321,7 +321,7 @@ pub fn pin(args: PythonPinArgs, settings: &Settings, printer: &Printer) -> Resul
     };
     let request = PythonRequest::parse(&raw)?;
     let path = settings.dirs.global_python_version();
-    catalog::write_atomic(&path, format!("{request}\n").as_bytes())?;
+    crate::fs::write_atomic(&path, format!("{request}\n").as_bytes())?;
     printer.success(format!(
         "Pinned the global Python to `{request}` {}",
         printer.dim(path.display())

@@ -34,7 +34,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{current_lock, requirements, wheel_platform};
 use crate::project::{environment, Lock, Project};
@@ -252,10 +252,18 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             if keep_yours.contains(path) {
                 continue;
             }
-            staged.push((stage(path, text, 0o644)?, path.clone(), false));
+            staged.push((
+                crate::fs::stage(path, text.as_bytes(), 0o644)?,
+                path.clone(),
+                false,
+            ));
         }
         if let Some(text) = &env_text {
-            staged.push((stage(&env_path, text, 0o600)?, env_path.clone(), true));
+            staged.push((
+                crate::fs::stage(&env_path, text.as_bytes(), 0o600)?,
+                env_path.clone(),
+                true,
+            ));
         }
         Ok(staged)
     })();
@@ -299,7 +307,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
                     } else {
                         "\n"
                     };
-                    services::credentials::write_private(
+                    crate::fs::write_private(
                         &env_path,
                         format!("{existing}{sep}{}", cache_env()).as_bytes(),
                     )?;
@@ -317,18 +325,6 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         spec,
         skipped: web.map(|w| w.resolved().1).unwrap_or_default(),
     })
-}
-
-/// A temporary file holding `text` with `mode`, in `path`'s directory.
-fn stage(path: &Path, text: &str, mode: u32) -> Result<tempfile::NamedTempFile> {
-    use std::os::unix::fs::PermissionsExt;
-    let parent = path.parent().context("path has no parent")?;
-    let mut tmp = tempfile::NamedTempFile::new_in(parent)
-        .with_context(|| format!("cannot create a temporary file in {}", parent.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    Ok(tmp)
 }
 
 /// The outermost directory of `dir` that does not exist yet (what creating `dir` makes).
@@ -740,7 +736,7 @@ fn ignore_in_git(root: &Path, name: &str) -> Result<()> {
     } else {
         "\n"
     };
-    crate::python::catalog::write_atomic(&path, format!("{existing}{sep}{name}\n").as_bytes())
+    crate::fs::write_atomic(&path, format!("{existing}{sep}{name}\n").as_bytes())
 }
 
 /// `dir` made absolute against the working directory, `.` and `..` resolved by name.

@@ -120,7 +120,7 @@ fn python_name(implementation: &str) -> &str {
 /// for builders running as other users.
 pub fn write_shared(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    crate::python::catalog::write_atomic(path, text.as_bytes())?;
+    crate::fs::write_atomic(path, text.as_bytes())?;
     fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
     Ok(())
 }

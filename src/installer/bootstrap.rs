@@ -47,11 +47,7 @@ pub(super) fn install(
         return Ok(uv);
     }
     let tools = tools_dir(dirs);
-    fs_err::create_dir_all(&tools)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".tmp-uv-")
-        .tempdir_in(&tools)
-        .with_context(|| format!("cannot create a temporary directory in {}", tools.display()))?;
+    let staging = crate::fs::temp_dir_in(&tools, ".tmp-uv-")?;
     let downloads = staging.path().join("wheel");
     fs_err::create_dir_all(&downloads)?;
 
@@ -67,9 +63,7 @@ pub(super) fn install(
     if dest.symlink_metadata().is_ok() {
         fs_err::remove_dir_all(&dest)?;
     }
-    fs_err::rename(staging.path(), &dest)?;
-    // The directory now lives at `dest`; the guard must not delete whatever reuses its old name.
-    let _ = staging.keep();
+    crate::fs::publish_dir(staging, &dest)?;
     let uv = Uv::at(&managed_uv_exe(dirs))
         .context("the uv binary unpacked from its wheel does not run")?;
     if !uv.is_supported() {

@@ -540,7 +540,7 @@ impl ConfigEdit {
     }
 
     pub fn save(&self) -> Result<()> {
-        crate::python::catalog::write_atomic(&self.path, self.doc.to_string().as_bytes())
+        crate::fs::write_atomic(&self.path, self.doc.to_string().as_bytes())
     }
 
     pub fn text(&self) -> String {

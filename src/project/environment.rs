@@ -284,7 +284,7 @@ impl WebEnv {
             "# From {}'s `{}` service (pyenvx init); secrets generated fresh for development.\n",
             self.file, self.service
         );
-        crate::python::catalog::write_atomic_mode(
+        crate::fs::write_atomic_mode(
             path,
             format!("{existing}{sep}{header}{block}").as_bytes(),
             0o600,

@@ -600,7 +600,7 @@ pub fn venv_drift(project: &Project, lock: &Lock, platform: &Platform) -> Result
 
 fn write_stamp(project: &Project) -> Result<()> {
     if let Some(fp) = lock_fingerprint(&project.lock_path()) {
-        crate::python::catalog::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
+        crate::fs::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
     }
     Ok(())
 }
@@ -926,7 +926,7 @@ pub fn resolve_with(
     // A local directory's name, version and dependencies are its files', which can change
     // under the same requirement: never reused.
     if resolved.iter().all(|p| p.directory.is_none()) {
-        crate::python::catalog::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
+        crate::fs::write_atomic(&cache, serde_json::to_string(&resolved)?.as_bytes())?;
     }
     Ok(resolved)
 }
@@ -974,7 +974,7 @@ fn write_python_version(project: &Project, interp: &Interpreter) -> Result<()> {
                 .is_some_and(|r| r.starts_with('.'))
     });
     if existing != want && !same_minor {
-        crate::python::catalog::write_atomic(&path, want.as_bytes())?;
+        crate::fs::write_atomic(&path, want.as_bytes())?;
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ impl Snapshot {
                     if std::fs::read(&path).ok().as_ref() == Some(bytes) {
                         Ok(())
                     } else {
-                        crate::python::catalog::write_atomic_mode(&path, bytes, *mode)
+                        crate::fs::write_atomic_mode(&path, bytes, *mode)
                     }
                 }
                 Before::Kept => Ok(()),

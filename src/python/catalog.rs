@@ -289,7 +289,7 @@ fn cached(
     }
     match fetch() {
         Ok(text) => {
-            write_atomic(cache, text.as_bytes())?;
+            crate::fs::write_atomic(cache, text.as_bytes())?;
             Ok(text)
         }
         Err(e) if cached_age.is_some() => {
@@ -555,31 +555,9 @@ fn short_hash(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..8])
 }
 
-/// Write via a temporary file and rename, so readers never see half a file. The file keeps the
-/// mode it had, and a new one is 0644 (temporary files are created 0600, which would make
-/// `pyenvx.toml` or a `settings.py` unreadable to a container's non-root user); secrets such
-/// as `.env` are created 0600 by their writers and stay so.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    write_atomic_mode(path, bytes, mode)
-}
-
-/// [`write_atomic`] with an explicit mode, set before the file appears under its name.
-pub fn write_atomic_mode(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let parent = path.parent().context("path has no parent")?;
-    fs_err::create_dir_all(parent)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(parent)
-        .with_context(|| format!("cannot create a temporary file in {}", parent.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
+// Transitional: src/services/ still names these here (its files are being edited on other
+// branches); once those merge, its call sites move to `crate::fs` and this line goes.
+pub use crate::fs::{write_atomic, write_atomic_mode};
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
-use crate::python::catalog::write_atomic;
+use crate::fs::write_atomic;
 
 /// Where a found interpreter came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

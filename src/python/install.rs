@@ -17,7 +17,7 @@ use crate::download::{self, PumpEnd};
 use crate::filelock::FileLock;
 use crate::platform::Platform;
 use crate::python::archive;
-use crate::python::catalog::{self, Download};
+use crate::python::catalog::Download;
 use crate::python::managed::{self, Installed, Receipt, RECEIPT};
 use crate::reporter::Reporter;
 use crate::user_error;
@@ -150,7 +150,7 @@ pub fn install(
         platform: platform.key(),
     };
     // The receipt goes in last: a directory without one is never treated as installed.
-    catalog::write_atomic(
+    crate::fs::write_atomic(
         &root.join(RECEIPT),
         serde_json::to_string_pretty(&receipt)?.as_bytes(),
     )?;
@@ -368,7 +368,7 @@ fn rewrite_build_paths(root: &Path, dest: &Path) -> Result<()> {
         let rewritten = replace_prefix(&text, "/install", dest);
         if rewritten != text {
             let perms = fs_err::metadata(&file)?.permissions();
-            catalog::write_atomic(&file, rewritten.as_bytes())?;
+            crate::fs::write_atomic(&file, rewritten.as_bytes())?;
             fs_err::set_permissions(&file, perms)?;
         }
     }

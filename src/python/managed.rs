@@ -144,13 +144,7 @@ pub fn update_minor_link(
     match newest {
         Some(target) => {
             let name = target.dir.file_name().context("install dir has no name")?;
-            let tmp = dirs
-                .pythons()
-                .join(format!(".tmp-link-{}", std::process::id()));
-            let _ = fs_err::remove_file(&tmp);
-            std::os::unix::fs::symlink(name, &tmp)
-                .with_context(|| format!("cannot create link {}", tmp.display()))?;
-            fs_err::rename(&tmp, &link)?;
+            crate::fs::replace_symlink(Path::new(name), &link)?;
         }
         None => match fs_err::remove_file(&link) {
             Ok(()) => {}

@@ -1,0 +1,196 @@
+//! Filesystem primitives every writer shares, so that "no data may be lost by any command, file
+//! or signal" is kept in one place rather than re-derived at each call site: a file is written
+//! beside its target and renamed over it (readers see the old contents or the new, never half),
+//! secrets are 0600 from their first byte, and directories are built under a temporary name and
+//! renamed into place.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Write via a temporary file and rename, so readers never see half a file. The file keeps the
+/// mode it had, and a new one is 0644 (temporary files are created 0600, which would make
+/// `pyenvx.toml` or a `settings.py` unreadable to a container's non-root user); secrets such
+/// as `.env` are created 0600 by their writers and stay so.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    write_atomic_mode(path, bytes, mode)
+}
+
+/// [`write_atomic`] with an explicit mode, set before the file appears under its name.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let parent = path.parent().context("path has no parent")?;
+    fs_err::create_dir_all(parent)?;
+    stage(path, bytes, mode)?
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Replace `path` atomically with a 0600 file (never readable by others, not even briefly).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// A temporary file holding `bytes` with `mode`, in `path`'s directory (which must exist), for
+/// writers that stage several files before renaming any of them.
+pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
+    let parent = path.parent().context("path has no parent")?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)
+        .with_context(|| format!("cannot create a temporary file in {}", parent.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(tmp)
+}
+
+/// The name a replacement of `path` is made under: beside it (so the rename stays on one file
+/// system), hidden, and starting with `.tmp-` so that the leftover sweeps of the directories
+/// that have them (`crate::leftovers`) remove what a killed run left.
+pub fn sibling_temp(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        ".tmp-{}-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ))
+}
+
+/// Replace `path` with what `make` creates at the temporary name it is given (a file, a link,
+/// a hard link…), by one rename: a reader finds the old entry or the new one, never nothing.
+/// A failure removes the temporary entry.
+pub fn replace_with(path: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = sibling_temp(path);
+    let _ = std::fs::remove_file(&tmp);
+    let made = make(&tmp).and_then(|()| Ok(fs_err::rename(&tmp, path)?));
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    made
+}
+
+/// Point the symbolic link `link` at `target`, atomically.
+pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    replace_with(link, |tmp| {
+        std::os::unix::fs::symlink(target, tmp)
+            .with_context(|| format!("cannot create link {}", tmp.display()))
+    })
+}
+
+/// Replace a file's contents atomically with the umask-derived mode a plain write would give
+/// (where [`write_atomic`] keeps the old file's mode).
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_with(path, |tmp| Ok(fs_err::write(tmp, bytes)?))
+}
+
+/// Write `bytes` to `path` with mode 0600, atomically; never replaces an existing file.
+/// Returns false when the file already existed.
+pub fn write_private_new(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let dir = path.parent().context("no parent directory")?;
+    fs_err::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    // A hard link fails if the name exists: two first runs cannot both win.
+    match std::fs::hard_link(tmp.path(), path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// A directory to build something in before [`publish_dir`] renames it into place: created in
+/// `parent` (made if missing) so the rename stays on one file system, named `prefix…` so a
+/// leftover sweep recognises it, and removed when dropped unpublished.
+pub fn temp_dir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    fs_err::create_dir_all(parent)?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in {}",
+                parent.display()
+            )
+        })
+}
+
+/// Rename a directory built by [`temp_dir_in`] to `dest` (which must not be a non-empty
+/// directory), and stop its guard from deleting whatever later reuses the temporary name.
+pub fn publish_dir(staging: tempfile::TempDir, dest: &Path) -> Result<()> {
+    fs_err::rename(staging.path(), dest)?;
+    let _ = staging.keep();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn write_atomic_keeps_the_mode_and_makes_new_files_0644() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/file");
+        write_atomic(&path, b"one").unwrap();
+        assert_eq!(mode(&path), 0o644);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(
+            (std::fs::read(&path).unwrap(), mode(&path)),
+            (b"two".to_vec(), 0o600)
+        );
+        write_private(&dir.path().join("secret"), b"s").unwrap();
+        assert_eq!(mode(&dir.path().join("secret")), 0o600);
+    }
+
+    #[test]
+    fn private_new_never_replaces_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds");
+        assert!(write_private_new(&path, b"one").unwrap());
+        assert!(!write_private_new(&path, b"two").unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn replace_with_swaps_in_one_rename_and_cleans_up_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("python");
+        replace_symlink(Path::new("a"), &link).unwrap();
+        replace_symlink(Path::new("b"), &link).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("b"));
+        let err = replace_with(&link, |tmp| {
+            fs_err::write(tmp, b"half")?;
+            anyhow::bail!("failed")
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("b"));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_published_directory_outlives_its_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = temp_dir_in(&dir.path().join("tools"), ".tmp-x-").unwrap();
+        fs_err::write(staging.path().join("f"), b"x").unwrap();
+        let dest = dir.path().join("tools/x");
+        publish_dir(staging, &dest).unwrap();
+        assert!(dest.join("f").is_file());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tools")).unwrap().count(),
+            1
+        );
+    }
+}
