@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::CacheCommand;
 use crate::error::exit;
 use crate::printer::Printer;
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::services::{self, redis};
 use crate::settings::Settings;

@@ -12,7 +12,7 @@ use crate::cli::{
 };
 use crate::error::exit;
 use crate::printer::Printer;
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::services::{self, BackendKind, UpOptions, UpReport};
 use crate::settings::Settings;

@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod config;
+pub mod env;
 pub mod environment;
 pub mod local;
 pub mod lock;
@@ -17,6 +18,7 @@ use anyhow::Result;
 
 use crate::user_error;
 pub use config::{Config, CONFIG_FILE};
+pub use env::Env;
 pub use lock::{Lock, LOCK_FILE};
 
 /// A located project and its parsed configuration.

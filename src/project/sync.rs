@@ -21,67 +21,13 @@ use crate::project::lock::{Lock, LockInputs, LockedPython};
 use crate::project::Project;
 use crate::python::{self, Interpreter, PythonRequest};
 use crate::reporter::Reporter;
-use crate::settings::Settings;
 use crate::store::{self, Store};
 use crate::user_error;
 use crate::venv::{self, Venv, VenvSpec};
 
-/// The context every project operation needs.
-pub struct Env<'a> {
-    pub settings: &'a Settings,
-    pub platform: Platform,
-    pub reporter: &'a dyn Reporter,
-    /// Found (or bootstrapped) on first need only: a warm switch never starts uv at all.
-    uv: std::cell::OnceCell<Uv>,
-}
-
-impl<'a> Env<'a> {
-    pub fn new(settings: &'a Settings, reporter: &'a dyn Reporter) -> Self {
-        Self {
-            settings,
-            platform: Platform::current(),
-            reporter,
-            uv: std::cell::OnceCell::new(),
-        }
-    }
-
-    pub fn index(&self, project: &Project) -> IndexSettings {
-        IndexSettings::from_env().merged(
-            project.config.index_url.as_deref(),
-            &project.config.find_links,
-        )
-    }
-
-    /// uv, bootstrapped on first use with pip from a managed (or found) interpreter.
-    pub fn uv(&self, index: &IndexSettings) -> Result<Uv> {
-        if let Some(uv) = self.uv.get() {
-            return Ok(uv.clone());
-        }
-        let settings = self.settings;
-        let platform = &self.platform;
-        let reporter = self.reporter;
-        let uv = installer::ensure_uv(
-            &settings.dirs,
-            index,
-            settings.offline,
-            &|| {
-                let interp = python::find_or_install(
-                    settings,
-                    platform,
-                    &PythonRequest::parse("3")?,
-                    reporter,
-                )?;
-                Ok(interp.executable())
-            },
-            reporter,
-        )?;
-        Ok(self.uv.get_or_init(|| uv).clone())
-    }
-
-    fn uv_cache(&self) -> PathBuf {
-        self.settings.dirs.cache().join("uv")
-    }
-}
+// Transitional: src/services/ still imports `Env` from here (other branches are editing it);
+// once those merge, its imports name `crate::project::Env` and this line goes.
+pub use super::env::Env;
 
 /// How strictly to treat the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
