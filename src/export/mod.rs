@@ -151,7 +151,7 @@ pub(crate) fn wheel_platform(file: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::installer::{DistFile, Resolved};
+    use crate::project::lock::{DistFile, Resolved};
     use crate::project::lock::{LockInputs, LockedPython};
 
     pub(crate) fn lock(python: &str, packages: &[(&str, &str, &str)]) -> Lock {

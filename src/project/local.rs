@@ -13,7 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::installer::{self, IndexSettings, Resolved, Uv};
+use crate::installer::{self, IndexSettings, Uv};
+use crate::project::lock::Resolved;
 use crate::user_error;
 use crate::venv::Venv;
 

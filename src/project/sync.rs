@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 
 use crate::django::support::{self, Minor, Pair, Policy};
 use crate::filelock::FileLock;
-use crate::installer::{self, Dist, IndexSettings, Resolved, Uv};
+use crate::installer::{self, IndexSettings, Uv};
 use crate::platform::Platform;
 use crate::project::config::{Config, ConfigEdit};
 use crate::project::local;
-use crate::project::lock::{Lock, LockInputs, LockedPython};
+use crate::project::lock::{Dist, Lock, LockInputs, LockedPython, Resolved};
 use crate::project::Project;
 use crate::python::{self, Interpreter, PythonRequest};
 use crate::reporter::Reporter;

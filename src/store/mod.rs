@@ -37,7 +37,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
-use crate::installer::{normalize_name, run_uv, Dist, IndexSettings, Uv};
+use crate::installer::{normalize_name, run_uv, IndexSettings, Uv};
+use crate::project::lock::Dist;
 use crate::reporter::Reporter;
 use crate::venv::Venv;
 
