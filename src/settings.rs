@@ -1,5 +1,9 @@
 //! Global settings: command-line flags merged with `PYENVX_*` environment variables, resolved
 //! once per run into one plain struct that commands receive.
+//!
+//! The values settings hold are defined here too (where the Python catalog comes from, and its
+//! default URLs), so that settings depends on nothing but `dirs`: `python` and every other
+//! module read `Settings`, never the other way round.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -7,8 +11,41 @@ use std::str::FromStr;
 use anyhow::Result;
 
 use crate::dirs::Dirs;
-use crate::python::catalog::{CatalogSource, LiveSources};
 use crate::user_error;
+
+/// python-build-standalone's NDJSON version index: one line per release with its artifacts.
+pub const NDJSON_INDEX_URL: &str =
+    "https://releases.astral.sh/github/versions/main/v1/python-build-standalone.ndjson";
+/// The GitHub releases API, used when the NDJSON index is unavailable.
+pub const GITHUB_RELEASES_API: &str =
+    "https://api.github.com/repos/astral-sh/python-build-standalone/releases?per_page=10";
+
+/// Where the catalog comes from.
+#[derive(Debug, Clone)]
+pub enum CatalogSource {
+    /// A uv-format file or URL.
+    UvJson(String),
+    /// python-build-standalone's published release data.
+    Live(LiveSources),
+}
+
+/// Where the live list is read: python-build-standalone's NDJSON index, then the GitHub
+/// releases API. Both can be pointed elsewhere (`PYENVX_PYTHON_RELEASES_NDJSON`,
+/// `PYENVX_PYTHON_RELEASES_API`): a company's mirror of the index, or a test's server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSources {
+    pub ndjson: String,
+    pub releases_api: String,
+}
+
+impl Default for LiveSources {
+    fn default() -> Self {
+        Self {
+            ndjson: NDJSON_INDEX_URL.to_string(),
+            releases_api: GITHUB_RELEASES_API.to_string(),
+        }
+    }
+}
 
 /// Which interpreters to consider, and in which order (`PYENVX_PYTHON_PREFERENCE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::dirs::Dirs;
 use crate::download;
 use crate::platform::Platform;
+use crate::settings::{CatalogSource, LiveSources};
 use crate::user_error;
 
 /// The prefix every python-build-standalone release URL starts with; `PYENVX_PYTHON_MIRROR`
@@ -26,12 +27,6 @@ pub const GITHUB_DOWNLOAD_PREFIX: &str =
 /// Where the project lived before it moved to astral-sh; old catalogs still carry it.
 const LEGACY_DOWNLOAD_PREFIX: &str =
     "https://github.com/indygreg/python-build-standalone/releases/download";
-/// python-build-standalone's NDJSON version index: one line per release with its artifacts.
-pub const NDJSON_INDEX_URL: &str =
-    "https://releases.astral.sh/github/versions/main/v1/python-build-standalone.ndjson";
-/// The GitHub releases API, used when the NDJSON index is unavailable.
-pub const GITHUB_RELEASES_API: &str =
-    "https://api.github.com/repos/astral-sh/python-build-standalone/releases?per_page=10";
 const LIVE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One downloadable build.
@@ -92,33 +87,6 @@ pub fn apply_mirror(url: &str, mirror: Option<&str>) -> String {
         }
     }
     url.to_string()
-}
-
-/// Where the catalog comes from.
-#[derive(Debug, Clone)]
-pub enum CatalogSource {
-    /// A uv-format file or URL.
-    UvJson(String),
-    /// python-build-standalone's published release data.
-    Live(LiveSources),
-}
-
-/// Where the live list is read: python-build-standalone's NDJSON index, then the GitHub
-/// releases API. Both can be pointed elsewhere (`PYENVX_PYTHON_RELEASES_NDJSON`,
-/// `PYENVX_PYTHON_RELEASES_API`): a company's mirror of the index, or a test's server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveSources {
-    pub ndjson: String,
-    pub releases_api: String,
-}
-
-impl Default for LiveSources {
-    fn default() -> Self {
-        Self {
-            ndjson: NDJSON_INDEX_URL.to_string(),
-            releases_api: GITHUB_RELEASES_API.to_string(),
-        }
-    }
 }
 
 /// Load every download for `platform`, honouring `offline`.
@@ -562,6 +530,7 @@ pub use crate::fs::{write_atomic, write_atomic_mode};
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::GITHUB_RELEASES_API;
 
     #[test]
     fn parses_asset_names() {
