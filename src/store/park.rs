@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{lexical_join, InstalledDist, RecordRow, INSTALLER};
+use super::metadata::{InstalledDist, RecordRow};
+use super::remove::lexical_join;
+use super::INSTALLER;
 use crate::venv::Venv;
 
 const PARKED: &str = ".pyenvx-parked";
