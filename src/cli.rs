@@ -376,6 +376,10 @@ pub enum DbCommand {
 pub struct DbUpgradeArgs {
     /// The PostgreSQL major to move to, e.g. 18.
     pub major: u32,
+    /// Container backend: the new major's image (needed when [services.db] image is set; it
+    /// replaces that setting).
+    #[arg(long)]
+    pub image: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,

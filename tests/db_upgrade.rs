@@ -317,3 +317,101 @@ fn a_failed_upgrade_leaves_15_running_with_its_data_and_version() {
         "the logs of a successful upgrade are not kept"
     );
 }
+
+/// Container projects with the stand-in image; dropping it removes their containers and
+/// volumes, then the image.
+struct ContainerDb {
+    projects: DbProjects,
+    image: String,
+}
+
+impl Drop for ContainerDb {
+    fn drop(&mut self) {
+        for dir in self.projects.projects() {
+            remove_project_containers(&dir);
+        }
+        remove_pg_image(&self.image);
+    }
+}
+
+/// The container path as far as this machine allows: it has no registry and builds a stand-in
+/// image of PostgreSQL 15 only, so an upgrade to 18 cannot succeed here. What it can show: the
+/// refusals before anything is touched, and a failure after the old volume is gone (the image
+/// given for 18 runs 15), after which 15 runs again with its data loaded back from the dump.
+#[test]
+fn a_container_upgrade_that_fails_loads_15_back_from_its_dump() {
+    require_pg15();
+    require_docker();
+    let image = pg_image();
+    let db = ContainerDb {
+        projects: DbProjects::new(|ctx| {
+            ctx.with_path(DEFAULT_PATH);
+        }),
+        image: image.clone(),
+    };
+    let p = &db.projects;
+    let dir = p.bare(
+        "boxed",
+        &format!(
+            "[services.db]\nengine = \"postgres\"\nversion = \"15\"\nbackend = \"container\"\nimage = \"{image}\"\n"
+        ),
+    );
+    p.ok(&dir, &["db", "up"]);
+    psql(&p.ctx, &dir, SCHEMA);
+    let fingerprint = |dir: &Path| {
+        let tables = ["authors", "books"].map(|t| {
+            psql(
+                &p.ctx,
+                dir,
+                &format!(
+                    "select count(*) || ' ' || md5(string_agg(r::text, E'\\n' order by r::text)) from {t} r"
+                ),
+            )
+        });
+        let seqs = psql(
+            &p.ctx,
+            dir,
+            "select string_agg(sequencename || '=' || coalesce(last_value::text, 'unused'), ',' order by sequencename) from pg_sequences",
+        );
+        format!("{tables:?} {seqs}")
+    };
+    let before = fingerprint(&dir);
+    let toml_before = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    let kept = state(&dir).join("pg15.pre-upgrade.dump");
+
+    let err = p.fails(&dir, &["db", "upgrade", "18", "--yes"]);
+    assert!(err.contains("--image"), "{err}");
+    let missing = "pyenvx-test-missing/postgres:18";
+    let err = p.fails(&dir, &["db", "upgrade", "18", "--yes", "--image", missing]);
+    assert!(
+        err.contains(&format!(
+            "the image {missing} for PostgreSQL 18 is not available"
+        )) && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(!kept.exists());
+    assert_eq!(fingerprint(&dir), before);
+
+    let err = p.fails(&dir, &["db", "upgrade", "18", "--yes", "--image", &image]);
+    assert!(
+        err.contains("the upgrade to PostgreSQL 18 failed")
+            && err.contains("PostgreSQL 15 runs again, loaded back from")
+            && err.contains("version is still \"15\"")
+            && err.contains("runs PostgreSQL 15"),
+        "{err}"
+    );
+    assert_eq!(fingerprint(&dir), before);
+    assert_eq!(
+        fs::read_to_string(dir.join("pyenvx.toml")).unwrap(),
+        toml_before
+    );
+    let status = db_status(&p.ctx, &dir);
+    assert_eq!(
+        (status["version"].clone(), status["running"].clone()),
+        (15.into(), true.into()),
+        "{status}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the dump holds every row");
+}

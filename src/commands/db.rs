@@ -306,7 +306,7 @@ fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> 
 }
 
 fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer) -> Result<i32> {
-    let plan = services::upgrade::check(env, project, args.major)?;
+    let plan = services::upgrade::check(env, project, args.major, args.image.as_deref())?;
     if !args.yes
         && !confirm(&format!(
             "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",

@@ -49,6 +49,8 @@ pub struct Plan {
     pub backend: BackendKind,
     /// Where the old cluster will be kept (native) or the dump written (container).
     pub keep: PathBuf,
+    /// Container: the new major's image, when `[services.db] image` names one.
+    pub image: Option<String>,
 }
 
 /// What `db upgrade` did.
@@ -88,8 +90,9 @@ pub fn kept_dump(project: &Project, from: u32) -> PathBuf {
     state_dir(project).join(format!("pg{from}.pre-upgrade.dump"))
 }
 
-/// Refuse what cannot be upgraded, before asking.
-pub fn check(env: &Env, project: &Project, to: u32) -> Result<Plan> {
+/// Refuse what cannot be upgraded, before asking. `image`: the container image of the new major
+/// (needed when `[services.db] image` names the old one's).
+pub fn check(env: &Env, project: &Project, to: u32, image: Option<&str>) -> Result<Plan> {
     let config = super::require_db(project)?;
     let from = config.major;
     let backend = super::active_backend(project, &config);
@@ -109,8 +112,12 @@ pub fn check(env: &Env, project: &Project, to: u32) -> Result<Plan> {
         ));
     }
     match backend {
+        BackendKind::Native if image.is_some() => Err(user_error!(
+            hint = "leave out --image",
+            "--image is for the container backend, and this database runs natively"
+        )),
         BackendKind::Native => check_native(env, project, &config, from, to),
-        BackendKind::Container => check_container(project, &config, from, to),
+        BackendKind::Container => check_container(project, &config, from, to, image),
     }
 }
 
@@ -167,17 +174,35 @@ fn check_native(
         to,
         backend: BackendKind::Native,
         keep,
+        image: None,
     })
 }
 
-fn check_container(project: &Project, config: &DbConfig, from: u32, to: u32) -> Result<Plan> {
-    if let Some(image) = &config.image {
+fn check_container(
+    project: &Project,
+    config: &DbConfig,
+    from: u32,
+    to: u32,
+    image: Option<&str>,
+) -> Result<Plan> {
+    if let (Some(old), None) = (&config.image, image) {
+        return Err(user_error!(
+            hint = format!("name PostgreSQL {to}'s image: `pyenvx db upgrade {to} --image IMAGE`"),
+            "[services.db] image = \"{old}\" is PostgreSQL {from}'s, and pyenvx cannot tell which image is its {to}"
+        ));
+    }
+    // Snapshots live in the volume the upgrade replaces, and a dump carries one database.
+    if let Some(snap) = snapshot::list(project)?
+        .into_iter()
+        .find(|s| s.major == from && s.backend == BackendKind::Container)
+    {
         return Err(user_error!(
             hint = format!(
-                "set [services.db] image to a PostgreSQL {to} image and `version = \"{to}\"` after \
-                 `pyenvx db dump FILE`; then `pyenvx db reset --yes` and `pyenvx db restore FILE`"
+                "restore the one you want (`pyenvx db snapshot restore {0}`) and delete them (`pyenvx db snapshot rm {0}`) first",
+                snap.name
             ),
-            "[services.db] image = \"{image}\" is PostgreSQL {from}'s, and pyenvx cannot tell which image is its {to}"
+            "the container upgrade cannot carry snapshots, and this project has snapshot `{}`",
+            snap.name
         ));
     }
     let keep = kept_dump(project, from);
@@ -193,6 +218,7 @@ fn check_container(project: &Project, config: &DbConfig, from: u32, to: u32) -> 
         to,
         backend: BackendKind::Container,
         keep,
+        image: image.map(str::to_string),
     })
 }
 
@@ -204,7 +230,7 @@ pub fn upgrade(env: &Env, project: &Project, plan: &Plan) -> Result<Report> {
     let (method, transfer_ms, snapshots) = {
         let _lock = super::lock(project, env)?;
         // Checked again under the lock: another pyenvx may have moved things since.
-        let again = check(env, project, plan.to)?;
+        let again = check(env, project, plan.to, plan.image.as_deref())?;
         if again.from != plan.from || again.backend != plan.backend {
             return Err(user_error!(
                 hint = "run `pyenvx db upgrade` again",
@@ -217,7 +243,7 @@ pub fn upgrade(env: &Env, project: &Project, plan: &Plan) -> Result<Report> {
         }
     };
     // The commit point: from here on the project is on the new major.
-    set_version(env, project, plan.to)?;
+    set_version(env, project, plan.to, plan.image.as_deref())?;
     let project = Project::load(&project.root)?;
     let up = super::up(env, &project, &super::UpOptions::default()).with_context(|| {
         format!(
@@ -239,10 +265,13 @@ pub fn upgrade(env: &Env, project: &Project, plan: &Plan) -> Result<Report> {
 
 /// `[services.db] version = "<to>"`, comments and all kept, under the project's sync lock (as
 /// every other edit of pyenvx.toml).
-fn set_version(env: &Env, project: &Project, to: u32) -> Result<()> {
+fn set_version(env: &Env, project: &Project, to: u32, image: Option<&str>) -> Result<()> {
     let _guard = crate::project::sync::project_lock(project, env.reporter)?;
     let mut edit = crate::project::config::ConfigEdit::open(&project.config_path())?;
     edit.set_table_str(&["services", "db"], "version", &to.to_string())?;
+    if let Some(image) = image {
+        edit.set_table_str(&["services", "db"], "image", image)?;
+    }
     edit.save()
 }
 
@@ -780,17 +809,92 @@ fn move_snapshots(project: &Project, from: u32, to: u32) -> Result<usize> {
 // Container: dump and load
 
 fn container_upgrade(
-    _env: &Env,
-    _project: &Project,
-    _config: &DbConfig,
-    _identity: &Identity,
+    env: &Env,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
     plan: &Plan,
 ) -> Result<(String, u128, usize)> {
-    Err(user_error!(
-        hint = "`pyenvx db dump FILE`, set `version`, `pyenvx db reset --yes`, `pyenvx db restore FILE`",
-        "upgrading the container backend to PostgreSQL {} is not built yet",
-        plan.to
-    ))
+    let (from, to) = (plan.from, plan.to);
+    let new_config = DbConfig {
+        major: to,
+        image: plan.image.clone().or_else(|| config.image.clone()),
+        ..config.clone()
+    };
+    // Before anything is touched: an image the engine cannot get ends here.
+    let image = new_config.image();
+    let engine = super::container::engine()?;
+    let mut inspect = engine.command();
+    inspect.args(["image", "inspect", "--format", "{{.Id}}", &image]);
+    if super::container::run_engine(inspect, &format!("inspect {image}")).is_err() {
+        let mut pull = engine.command();
+        pull.args(["pull", &image]);
+        super::container::run_engine(pull, &format!("pull {image}")).map_err(|e| {
+            e.context(
+                crate::error::UserError::new(format!(
+                    "the image {image} for PostgreSQL {to} is not available"
+                ))
+                .hint(format!(
+                    "make {image} available to the container engine (`pull` it, or load it), then try again; nothing was changed"
+                )),
+            )
+        })?;
+    }
+    let old = backend::open(BackendKind::Container, env, project, config);
+    old.up(identity)?;
+
+    // The dump is the way back: written, synced and read back before the old volume goes.
+    let started = Instant::now();
+    let keep = &plan.keep;
+    let target = super::transfer::DumpTarget::new(keep, keep, false)?;
+    old.dump(identity, &target)?;
+    target.commit(keep)?;
+    old.check_dump(identity, keep, postgres::DumpKind::Custom, keep)?;
+    old.destroy()?;
+
+    let new = backend::open(BackendKind::Container, env, project, &new_config);
+    let loaded = (|| -> Result<()> {
+        let up = new.up(identity)?;
+        let runs = postgres::parse_version(&up.server_version).map(|(_, m)| m);
+        if runs != Some(to) {
+            return Err(user_error!(
+                hint = format!("name an image of PostgreSQL {to} with --image"),
+                "the image {image} runs PostgreSQL {}, not {to}",
+                up.server_version
+            ));
+        }
+        let scratch = super::transfer::create_scratch(identity, to)?;
+        new.load(identity, keep, postgres::DumpKind::Custom, &scratch)?;
+        super::transfer::swap_in(identity, to)
+    })();
+    if let Err(e) = loaded {
+        let _ = new.destroy();
+        let back = (|| -> Result<()> {
+            old.up(identity)?;
+            let scratch = super::transfer::create_scratch(identity, from)?;
+            old.load(identity, keep, postgres::DumpKind::Custom, &scratch)?;
+            super::transfer::swap_in(identity, from)
+        })();
+        let running = match back {
+            Ok(()) => format!("PostgreSQL {from} runs again, loaded back from {}", keep.display()),
+            Err(b) => format!(
+                "PostgreSQL {from} could not be loaded back ({b:#}); the data is in {}: `pyenvx db up`, then \
+                 `pyenvx db restore {}`",
+                keep.display(),
+                keep.display()
+            ),
+        };
+        return Err(e.context(
+            crate::error::UserError::new(format!(
+                "the upgrade to PostgreSQL {to} failed; {running}, and [services.db] version is still \"{from}\""
+            ))
+            .hint(format!(
+                "the dump of PostgreSQL {from} stays in {}",
+                keep.display()
+            )),
+        ));
+    }
+    Ok(("dump".to_string(), started.elapsed().as_millis(), 0))
 }
 
 #[cfg(test)]
