@@ -256,6 +256,20 @@ fn a_failed_upgrade_leaves_15_running_with_its_data_and_version() {
     let before = fingerprint(&db, &dir);
     let toml_before = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
 
+    // A new version alone is refused, and the refusal names the upgrade.
+    fs::write(
+        dir.join("pyenvx.toml"),
+        toml_before.replace("version = \"15\"", "version = \"18\""),
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains("holds PostgreSQL 15 data")
+            && err.contains("`pyenvx db upgrade 18` with version 15"),
+        "{err}"
+    );
+    fs::write(dir.join("pyenvx.toml"), &toml_before).unwrap();
+
     let err = db.fails(&dir, &["db", "upgrade", "18", "--yes"]);
     assert!(
         err.contains("the upgrade to PostgreSQL 18 failed")

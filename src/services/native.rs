@@ -200,11 +200,18 @@ fn check_majors(project: &Project, major: u32) -> Result<()> {
         if other != major || actual.is_some_and(|a| a != major) {
             let found = actual.unwrap_or(other);
             return Err(user_error!(
-                hint = format!(
-                    "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
-                     `pyenvx db dump FILE` with version {found}, then `pyenvx db reset --yes` (deletes it) and \
-                     `pyenvx db restore FILE` with version {major}"
-                ),
+                hint = if major > found {
+                    format!(
+                        "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
+                         `pyenvx db upgrade {major}` with version {found}"
+                    )
+                } else {
+                    format!(
+                        "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
+                         `pyenvx db dump FILE` with version {found}, then `pyenvx db reset --yes` (deletes it) and \
+                         `pyenvx db restore FILE` with version {major}"
+                    )
+                },
                 "{} holds PostgreSQL {found} data, but the project asks for PostgreSQL {major}; \
                  pyenvx neither starts nor deletes it",
                 e.path().display()
