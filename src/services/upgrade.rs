@@ -148,9 +148,7 @@ fn check_native(
     let new_data = native::data_dir(project, to);
     if new_data.exists() {
         return Err(user_error!(
-            hint = format!(
-                "it is left from an earlier upgrade or version: move it away (or delete it) and try again"
-            ),
+            hint = "it is left from an earlier upgrade or version: move it away (or delete it) and try again",
             "{} exists already; pyenvx neither replaces nor deletes it",
             new_data.display()
         ));
@@ -225,11 +223,12 @@ fn check_container(
 /// Upgrade the project's database as planned; on failure the old major runs with its data and
 /// the configuration is untouched.
 pub fn upgrade(env: &Env, project: &Project, plan: &Plan) -> Result<Report> {
-    let config = super::require_db(project)?;
     let identity = super::identity(&env.settings.dirs, project)?;
     let (method, transfer_ms, snapshots) = {
         let _lock = super::lock(project, env)?;
-        // Checked again under the lock: another pyenvx may have moved things since.
+        // Read and checked again under the lock: another pyenvx may have moved things since.
+        let project = &Project::load(&project.root)?;
+        let config = super::require_db(project)?;
         let again = check(env, project, plan.to, plan.image.as_deref())?;
         if again.from != plan.from || again.backend != plan.backend {
             return Err(user_error!(
