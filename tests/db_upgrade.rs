@@ -237,6 +237,15 @@ fn a_15_database_moves_to_18_with_every_row_sequence_and_index() {
     assert_eq!(psql(&db.ctx, &dir, "select count(*) from books"), "2700");
     let err = db.fails(&dir, &["db", "upgrade", "18", "--yes"]);
     assert!(err.contains("already PostgreSQL 18"), "{err}");
+
+    // The way back docs/services.md gives: 15's kept directory, as it was before the upgrade.
+    db.ok(&dir, &["db", "down"]);
+    fs::rename(state.join("pg18"), db.ctx.root().join("pg18-aside")).unwrap();
+    fs::rename(state.join("pg15.pre-upgrade"), state.join("pg15")).unwrap();
+    fs::write(dir.join("pyenvx.toml"), &toml_before).unwrap();
+    db.ok(&dir, &["db", "up"]);
+    assert!(psql(&db.ctx, &dir, "show server_version").starts_with("15."));
+    assert_eq!(fingerprint(&db, &dir), before);
 }
 
 #[test]
