@@ -367,6 +367,22 @@ pub enum DbCommand {
     Restore(DbRestoreArgs),
     /// Take a snapshot of the database (a copy inside the server); `list`, `restore`, `rm`.
     Snapshot(DbSnapshotArgs),
+    /// Move the database to a newer PostgreSQL major (pg_upgrade natively, dump and load in a
+    /// container); the old data is kept until you delete it.
+    Upgrade(DbUpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbUpgradeArgs {
+    /// The PostgreSQL major to move to, e.g. 18.
+    pub major: u32,
+    /// Container backend: the new major's image (needed when [services.db] image is set; it
+    /// replaces that setting).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore | snapshot`.
+//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore | snapshot |
+//! upgrade`.
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use anyhow::Result;
 
 use crate::cli::{
     DbBackend, DbCommand, DbDumpArgs, DbLogsArgs, DbResetArgs, DbRestoreArgs, DbSnapshotArgs,
-    DbSnapshotCommand, DbStatusArgs, DbUpArgs,
+    DbSnapshotCommand, DbStatusArgs, DbUpArgs, DbUpgradeArgs,
 };
 use crate::error::exit;
 use crate::printer::Printer;
@@ -40,6 +41,7 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         DbCommand::Dump(args) => dump(&env, &project, args, printer),
         DbCommand::Restore(args) => restore(&env, &project, args, printer),
         DbCommand::Snapshot(args) => snapshot(&env, &project, args, printer),
+        DbCommand::Upgrade(args) => upgrade(&env, &project, args, printer),
     }
 }
 
@@ -300,6 +302,45 @@ fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> 
     };
     let report = services::reset(env, project, &opts)?;
     report_up(printer, &report, started, "reset and up");
+    Ok(exit::OK)
+}
+
+fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer) -> Result<i32> {
+    let plan = services::upgrade::check(env, project, args.major, args.image.as_deref())?;
+    if !args.yes
+        && !confirm(&format!(
+            "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",
+            project.config.name,
+            plan.from,
+            plan.to,
+            plan.from,
+            plan.keep.display()
+        ))?
+    {
+        printer.info("Nothing upgraded");
+        return Ok(exit::OK);
+    }
+    let started = Instant::now();
+    let report = services::upgrade::upgrade(env, project, &plan)?;
+    let carried = match report.snapshots {
+        0 => String::new(),
+        1 => ", 1 snapshot carried".to_string(),
+        n => format!(", {n} snapshots carried"),
+    };
+    printer.success(format!(
+        "Upgraded the database from PostgreSQL {} to {} in {} ms ({}: {} ms{carried})",
+        report.from,
+        report.to,
+        started.elapsed().as_millis(),
+        report.method,
+        report.transfer_ms,
+    ));
+    report_up(printer, &report.up, started, "up");
+    printer.info(format!(
+        "  PostgreSQL {} data is kept in {}; delete it once you no longer need the way back",
+        report.from,
+        printer.code(report.kept.display())
+    ));
     Ok(exit::OK)
 }
 

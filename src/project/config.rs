@@ -436,6 +436,35 @@ impl ConfigEdit {
         Ok(())
     }
 
+    /// Set `key` of an existing table (`["services", "db"]`) to a string, keeping the comment
+    /// after the old value, and its type: an integer stays an integer (`version = 15`).
+    pub fn set_table_str(&mut self, table: &[&str], key: &str, value: &str) -> Result<()> {
+        let mut item = self.doc.as_item_mut();
+        for name in table {
+            item = item
+                .get_mut(*name)
+                .filter(|i| i.is_table_like())
+                .with_context(|| {
+                    format!("{} has no [{}] table", self.path.display(), table.join("."))
+                })?;
+        }
+        let table = item.as_table_like_mut().context("not a table")?;
+        match table.get_mut(key).and_then(|i| i.as_value_mut()) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = match (old.is_integer(), value.parse::<i64>()) {
+                    (true, Ok(n)) => toml_edit::Value::from(n),
+                    _ => toml_edit::Value::from(value),
+                };
+                *old.decor_mut() = decor;
+            }
+            None => {
+                table.insert(key, toml_edit::value(value));
+            }
+        }
+        Ok(())
+    }
+
     fn dependencies(&mut self) -> Result<&mut toml_edit::Array> {
         let project = self.project()?;
         if !project.contains_key("dependencies") {

@@ -36,6 +36,7 @@ pub mod redis;
 pub mod redis_container;
 pub mod snapshot;
 pub mod transfer;
+pub mod upgrade;
 
 pub use backend::Backend;
 pub use config::{db_config, init_table, require_db, BackendKind, DbConfig};

@@ -42,7 +42,7 @@ use crate::project::Project;
 use crate::user_error;
 
 /// How long a start may take before we give up (crash recovery of a big database can be slow).
-const START_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a start that fails because the killed server's children are still exiting is retried.
 const STALE_RETRY: Duration = Duration::from_secs(15);
 /// Logs beyond this size are rotated to `postgres.log.1` at the next start.
@@ -119,7 +119,7 @@ pub fn data_dir(project: &Project, major: u32) -> PathBuf {
     state_dir(project).join(format!("pg{major}"))
 }
 
-fn marker(project: &Project, major: u32) -> PathBuf {
+pub(super) fn marker(project: &Project, major: u32) -> PathBuf {
     state_dir(project).join(format!("pg{major}.initialized"))
 }
 
@@ -200,11 +200,18 @@ fn check_majors(project: &Project, major: u32) -> Result<()> {
         if other != major || actual.is_some_and(|a| a != major) {
             let found = actual.unwrap_or(other);
             return Err(user_error!(
-                hint = format!(
-                    "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
-                     `pyenvx db dump FILE` with version {found}, then `pyenvx db reset --yes` (deletes it) and \
-                     `pyenvx db restore FILE` with version {major}"
-                ),
+                hint = if major > found {
+                    format!(
+                        "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
+                         `pyenvx db upgrade {major}` with version {found}"
+                    )
+                } else {
+                    format!(
+                        "keep using it with `version = \"{found}\"` in [services.db]; to move the data to PostgreSQL {major}, \
+                         `pyenvx db dump FILE` with version {found}, then `pyenvx db reset --yes` (deletes it) and \
+                         `pyenvx db restore FILE` with version {major}"
+                    )
+                },
                 "{} holds PostgreSQL {found} data, but the project asks for PostgreSQL {major}; \
                  pyenvx neither starts nor deletes it",
                 e.path().display()
@@ -219,7 +226,7 @@ fn check_majors(project: &Project, major: u32) -> Result<()> {
 /// Socket paths are limited to ~107 bytes and project paths can be long, so it lives under the
 /// runtime directory (or the temporary directory) under a hash of the project's path. As root,
 /// the runtime directory is usually root-only, and the temporary directory is taken instead.
-fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
+pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
     let hash = super::short_hash(&project.root);
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     let mut candidates = Vec::new();
@@ -560,7 +567,7 @@ fn initdb(
 }
 
 /// Launch the server in the background, its output appended to `postgres.log`.
-fn spawn(
+pub(super) fn spawn(
     bins: &Binaries,
     project: &Project,
     data: &Path,
@@ -611,7 +618,7 @@ fn spawn(
 }
 
 /// A server we just launched: its process, and where its log output for this start begins.
-struct ServerChild {
+pub(super) struct ServerChild {
     child: Child,
     log_path: PathBuf,
     log_offset: u64,
@@ -630,7 +637,7 @@ impl ServerChild {
 
 /// Poll logins until one succeeds; returns the server's version. With `child`, a server that
 /// exits meanwhile fails the wait at once, with its log.
-fn wait_ready(
+pub(super) fn wait_ready(
     identity: &Identity,
     database: Option<&str>,
     mut child: Option<&mut ServerChild>,
@@ -694,7 +701,12 @@ fn last_lines(text: &str, n: usize) -> String {
 }
 
 /// `pg_ctl stop -m <mode>` as the server's user; a server that is already gone is fine.
-fn stop(bins: &Binaries, data: &Path, user: Option<&ServerUser>, mode: &str) -> Result<()> {
+pub(super) fn stop(
+    bins: &Binaries,
+    data: &Path,
+    user: Option<&ServerUser>,
+    mode: &str,
+) -> Result<()> {
     let mut cmd = bins.command("pg_ctl");
     cmd.arg("stop")
         .arg("-D")
