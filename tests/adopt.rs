@@ -492,6 +492,7 @@ fn postgres_13_runs_on_the_nearest_newer_major() {
     );
     let expected = machine_major_for_13();
     let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
     // Never silently: the table says what it took instead, why, and how to get 13 itself.
     assert!(
         run.init.contains(&format!(
@@ -549,6 +550,7 @@ env_file:\n      - envs/dev.env\n    depends_on: [db]\n";
         .concat(),
     );
     let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
     assert!(
         run.init.contains("PostgreSQL 15 ([services.db])\n") && !run.init.contains("exactly"),
         "{}",
@@ -590,6 +592,7 @@ DJANGO_SECURE_SSL_REDIRECT: \"False\"\n      DATABASE_URL: postgres://postgres:p
     );
     machine_major_for_13();
     let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
     assert!(
         run.init.contains("PostgreSQL 16 → 18 ([services.db]): this machine has no PostgreSQL 16; 18 is the nearest newer major it runs"),
         "{}",
@@ -646,6 +649,7 @@ fn runtime_txt_project_migrates_and_passes_its_tests() {
         .concat(),
     );
     let run = adopt_and_run_its_tests(&sb.ctx, &dir, &["--db", "postgres"], &[]);
+    assert_export_beside(&sb.ctx, &dir);
     assert!(run.init.contains("python-3.10.2"), "{}", run.init);
     // The project's own database packages, as pinned, instead of `--db postgres`'s unpinned ones.
     let toml = read(dir.join("pyenvx.toml"));
@@ -683,6 +687,7 @@ fn literal_databases_project_migrates_and_passes_its_tests_once_wired() {
     );
     let expected = machine_major_for_13();
     let run = adopt_and_run_its_tests(&sb.ctx, &dir, &["--wire-settings"], &["mysite/settings.py"]);
+    assert_export_beside(&sb.ctx, &dir);
     assert!(
         run.init
             .contains("Wired mysite/settings.py to read DATABASE_URL"),

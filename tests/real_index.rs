@@ -287,6 +287,7 @@ fn adopts_an_environs_project_on_django_4_0() {
         .concat(),
     );
     let run = adopt_and_run_its_tests(&real.ctx, &dir, &[], &[]);
+    assert_export_beside(&real.ctx, &dir);
     assert!(
         run.init.contains("Django 4.0.10") && run.init.contains("PostgreSQL 13 → 15"),
         "{}",
@@ -334,6 +335,7 @@ fn adopts_a_django_environ_project() {
         .concat(),
     );
     let run = adopt_and_run_its_tests(&real.ctx, &dir, &[], &[]);
+    assert_export_beside(&real.ctx, &dir);
     assert!(run.init.contains("PostgreSQL 13 → 15"), "{}", run.init);
     assert_eq!(run.server_major, 15);
 }

@@ -326,3 +326,50 @@ pub fn db_version(dir: &Path) -> String {
         .unwrap_or_else(|| panic!("no version in [services.db]: {text}"))
         .to_string()
 }
+
+/// `pyenvx export docker --out docker` in an adopted project: the container files land in
+/// `docker/` (the `.dockerignore` at the root, where builders read it), none of the project's
+/// files change, and `.env.docker` (0600) carries the variables the web container had, with a
+/// fresh secret.
+pub fn assert_export_beside(ctx: &TestContext, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let before = git(
+        ctx,
+        dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    let diff = || git(ctx, dir, &["diff", "--", ".", ":!.gitignore"]);
+    let tracked = diff();
+    let out = pyenvx_ok(ctx, dir, &["export", "docker", "--out", "docker"]);
+    for f in ["Dockerfile", "docker-compose.yml", "requirements.txt"] {
+        assert!(
+            dir.join("docker").join(f).is_file(),
+            "{name}: docker/{f}: {out}"
+        );
+    }
+    let after = git(
+        ctx,
+        dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    for line in after.lines().filter(|l| !before.lines().any(|b| b == *l)) {
+        let path = line[3..].trim();
+        assert!(
+            path.starts_with("docker/") || [".dockerignore", ".gitignore"].contains(&path),
+            "{name}: export touched `{line}`:\n{after}"
+        );
+    }
+    assert_eq!(
+        diff(),
+        tracked,
+        "{name}: export changed the project's files"
+    );
+    let env = dir.join("docker/.env.docker");
+    if env.exists() {
+        let mode = fs::metadata(&env).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let text = fs::read_to_string(&env).unwrap();
+        assert!(!text.contains("compose-secret"), "{name}: {text}");
+    }
+}
