@@ -515,6 +515,24 @@ fn postgres_13_runs_on_the_nearest_newer_major() {
     );
     assert_eq!(run.server_major.to_string(), expected);
     assert_eq!(sb.python_version("compose13"), "3.10.13");
+    // Values naming another compose service as their host resolve only inside the containers:
+    // not copied, and said.
+    for (key, service) in [("POSTGRES_HOST", "db"), ("CELERY_BROKER_URL", "redis")] {
+        assert!(
+            run.init.contains(&format!(
+                "{key} is not in .env: it names the compose service `{service}`, which resolves only inside the containers"
+            )),
+            "{}",
+            run.init
+        );
+    }
+    let dotenv = read(dir.join(".env"));
+    assert!(
+        dotenv.contains("DJANGO_SECURE_SSL_REDIRECT=False")
+            && !dotenv.contains("POSTGRES_HOST")
+            && !dotenv.contains("redis://"),
+        "{dotenv}"
+    );
 }
 
 /// A Pipfile project whose compose file passes the variables through `env_file:` and runs a

@@ -199,14 +199,18 @@ USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n"
     )
 }
 
-/// A compose file as the projects of issue 10 have it: `db` on `image`, and a `web` service
-/// built from the project, given the Django variables (a list) and a `DATABASE_URL` naming `db`.
+/// A compose file as the projects of issue 10 have it: `db` on `image`, a `redis`, and a `web`
+/// service built from the project, given the Django variables (a list), a `DATABASE_URL`
+/// naming `db`, and variables naming the other services as hosts (which resolve only inside
+/// the containers).
 pub fn compose(image: &str) -> String {
     format!(
         "services:\n  db:\n    image: {image}\n    environment:\n      POSTGRES_PASSWORD: postgres\n  \
+redis:\n    image: redis:7\n  \
 web:\n    build: .\n    command: python manage.py runserver 0.0.0.0:8000\n    environment:\n      \
 - DJANGO_SECRET_KEY=compose-secret\n      - DJANGO_DEBUG=1\n      - DJANGO_SECURE_SSL_REDIRECT=False\n      \
-- DATABASE_URL=postgres://postgres:postgres@db:5432/postgres\n    depends_on:\n      - db\n"
+- DATABASE_URL=postgres://postgres:postgres@db:5432/postgres\n      - POSTGRES_HOST=db\n      \
+- CELERY_BROKER_URL=redis://redis:6379/0\n    depends_on:\n      - db\n"
     )
 }
 
