@@ -637,15 +637,6 @@ fn runtime_txt_project_migrates_and_passes_its_tests() {
     let sb = Sandbox::new(&["3.10", "3.12"]);
     open_for_postgres(&sb.ctx);
     let dir = sb.dir("heroku");
-    let heroku_settings = settings(SettingsStyle::DjDatabaseUrl)
-        .replace(
-            "os.environ[\"DJANGO_SECRET_KEY\"]",
-            "os.environ.get(\"DJANGO_SECRET_KEY\", \"dev-only\")",
-        )
-        .replace(
-            "\"DJANGO_SECURE_SSL_REDIRECT\", \"True\"",
-            "\"DJANGO_SECURE_SSL_REDIRECT\", \"False\"",
-        );
     clone_project(
         &sb,
         "heroku",
@@ -660,7 +651,10 @@ fn runtime_txt_project_migrates_and_passes_its_tests() {
                     "requirements.txt",
                     "Django==4.2.30\ndj-database-url==3.1.2\npsycopg[binary]==3.3.9\n",
                 ),
-                ("mysite/settings.py", &heroku_settings),
+                (
+                    "mysite/settings.py",
+                    &settings(SettingsStyle::DjDatabaseUrlWithDefaults),
+                ),
             ][..],
             NOTES_APP,
         ]

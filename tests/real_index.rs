@@ -339,3 +339,38 @@ fn adopts_a_django_environ_project() {
     assert!(run.init.contains("PostgreSQL 13 → 15"), "{}", run.init);
     assert_eq!(run.server_major, 15);
 }
+
+/// A Django 3.2 project on SQLite moved to PostgreSQL with `init --db postgres`: Django before
+/// 4.2 imports psycopg2 only, so that is the driver added (psycopg 3 would leave the project
+/// unable to connect: "Error loading psycopg2 module").
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn db_postgres_gives_django_3_2_psycopg2() {
+    let real = Real::new("3.10");
+    require_pg15();
+    open_for_postgres(&real.ctx);
+    let dir = real.ctx.work().join("old");
+    clone_project(
+        &real.ctx,
+        &dir,
+        &[
+            &[
+                ("runtime.txt", "python-3.10.2\n"),
+                ("requirements.txt", "Django==3.2.25\n"),
+                (
+                    "mysite/settings.py",
+                    &settings(SettingsStyle::DjDatabaseUrlWithDefaults),
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&real.ctx, &dir, &["--db", "postgres"], &[]);
+    assert_eq!(run.server_major, 15);
+    let toml = std::fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    assert!(
+        toml.contains("\"psycopg2-binary\"") && !toml.contains("psycopg["),
+        "{toml}"
+    );
+}

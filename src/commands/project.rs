@@ -301,7 +301,14 @@ fn init_in(
     }
     if args.db == DbChoice::Postgres {
         dependencies.push("dj-database-url".to_string());
-        dependencies.push("psycopg[binary]".to_string());
+        // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
+        // known here (the default Django is a recent LTS).
+        let pin = args.django.as_ref().or(adopted_django.as_ref());
+        let driver = match pin {
+            Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+            None => "psycopg[binary]",
+        };
+        dependencies.push(driver.to_string());
     }
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());

@@ -155,6 +155,9 @@ pub enum SettingsStyle {
     Environs,
     /// django-environ (`env.db`).
     DjangoEnviron,
+    /// As [`SettingsStyle::DjDatabaseUrl`], with development defaults for the secret and the
+    /// redirect (a Heroku-style project: its variables live in the platform's dashboard).
+    DjDatabaseUrlWithDefaults,
     /// A literal `DATABASES` dict with `"HOST": "db"`, as the project's compose file runs it.
     Literal,
 }
@@ -163,9 +166,20 @@ pub enum SettingsStyle {
 /// secret key must come from the environment and the SSL redirect is on unless the environment
 /// turns it off, as production-minded settings have it.
 pub fn settings(style: SettingsStyle) -> String {
+    if style == SettingsStyle::DjDatabaseUrlWithDefaults {
+        return settings(SettingsStyle::DjDatabaseUrl)
+            .replace(
+                "os.environ[\"DJANGO_SECRET_KEY\"]",
+                "os.environ.get(\"DJANGO_SECRET_KEY\", \"dev-only\")",
+            )
+            .replace(
+                "\"DJANGO_SECURE_SSL_REDIRECT\", \"True\"",
+                "\"DJANGO_SECURE_SSL_REDIRECT\", \"False\"",
+            );
+    }
     let head = "import os\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n";
     let config = match style {
-        SettingsStyle::DjDatabaseUrl => "import dj_database_url\n\n\
+        SettingsStyle::DjDatabaseUrl | SettingsStyle::DjDatabaseUrlWithDefaults => "import dj_database_url\n\n\
 SECRET_KEY = os.environ[\"DJANGO_SECRET_KEY\"]\n\
 DEBUG = os.environ.get(\"DJANGO_DEBUG\", \"0\") == \"1\"\n\
 SECURE_SSL_REDIRECT = os.environ.get(\"DJANGO_SECURE_SSL_REDIRECT\", \"True\") == \"True\"\n\
