@@ -231,23 +231,15 @@ DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.post
 \"HOST\": \"db\",\n        \"PORT\": 5432,\n    }\n}\n\
 USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
 
-/// `db down` in each project when dropped, so a failing test leaves no server running.
-struct DownOnDrop<'a>(&'a Sandbox, Vec<&'static str>);
-
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        for name in &self.1 {
-            let _ = self.0.run_in(name, &["db", "down"]);
-        }
-    }
-}
-
 #[test]
 fn literal_databases_are_reported_and_wired_on_request() {
     require_pg15();
     let sb = Sandbox::new(&["3.12"]);
     open_for_postgres(&sb.ctx);
-    let _down = DownOnDrop(&sb, vec!["hardcoded", "wired"]);
+    let _down = ["hardcoded", "wired"].map(|name| DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: sb.dir(name),
+    });
     let extra = [
         ("mysite/settings.py", LITERAL_SETTINGS),
         ("requirements.txt", "Django==4.2.30\n"),
@@ -673,7 +665,8 @@ fn runtime_txt_project_migrates_and_passes_its_tests() {
     assert_eq!(sb.python_version("heroku"), "3.10.13");
 }
 
-/// An older project: `DATABASES` a literal dict with `"HOST": "db"`, the compose file on
+/// An older project: `DATABASES` a literal dict with `"HOST": "db"` in a settings package's
+/// `base.py`, requirements split in `requirements/` with a `-r` chain, the compose file on
 /// `postgres:13`. `--wire-settings` is the one edit of the project's files, and only on request.
 #[test]
 fn literal_databases_project_migrates_and_passes_its_tests_once_wired() {
@@ -686,29 +679,42 @@ fn literal_databases_project_migrates_and_passes_its_tests_once_wired() {
         &[
             &[
                 (
-                    "requirements.txt",
+                    "requirements/base.txt",
                     "Django==4.2.30\npsycopg[binary]==3.3.9\n",
                 ),
+                ("requirements/local.txt", "-r base.txt\n"),
                 ("Dockerfile", &dockerfile("3.12")),
                 ("docker-compose.yml", &compose("postgres:13")),
-                ("mysite/settings.py", &settings(SettingsStyle::Literal)),
+                (
+                    "mysite/settings/__init__.py",
+                    "from .base import *  # noqa: F401,F403\n",
+                ),
+                ("mysite/settings/base.py", &settings(SettingsStyle::Literal)),
             ][..],
             NOTES_APP,
         ]
         .concat(),
     );
     let expected = machine_major_for_13();
-    let run = adopt_and_run_its_tests(&sb.ctx, &dir, &["--wire-settings"], &["mysite/settings.py"]);
+    let run = adopt_and_run_its_tests(
+        &sb.ctx,
+        &dir,
+        &["--wire-settings"],
+        &["mysite/settings/base.py"],
+    );
     assert_export_beside(&sb.ctx, &dir);
     assert!(
-        run.init
-            .contains("Wired mysite/settings.py to read DATABASE_URL"),
+        run.init.contains("requirements/base.txt")
+            && run.init.contains("requirements/local.txt")
+            && run
+                .init
+                .contains("Wired mysite/settings/base.py to read DATABASE_URL"),
         "{}",
         run.init
     );
     assert!(!run.up.contains("literal dict"), "{}", run.up);
     assert_eq!(run.server_major.to_string(), expected);
-    let diff = git(&sb, &dir, &["diff", "--", "mysite/settings.py"]);
+    let diff = git(&sb, &dir, &["diff", "--", "mysite/settings/base.py"]);
     let added: Vec<&str> = diff
         .lines()
         .filter(|l| l.starts_with('+') && !l.starts_with("+++"))

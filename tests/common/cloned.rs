@@ -37,15 +37,19 @@ pub fn git(ctx: &TestContext, dir: &Path, args: &[&str]) -> String {
 }
 
 /// A small Django project in `dir` with `extra` files (which replace the base ones of the same
-/// name), committed to git as a clone would be.
+/// name; a `mysite/settings/` package replaces `mysite/settings.py`), committed to git as a
+/// clone would be.
 pub fn clone_project(ctx: &TestContext, dir: &Path, extra: &[(&str, &str)]) {
+    let package = extra.iter().any(|(f, _)| f.starts_with("mysite/settings/"));
     let mut files = vec![
         ("manage.py", MANAGE_PY),
         ("mysite/__init__.py", ""),
-        ("mysite/settings.py", SETTINGS),
         ("mysite/urls.py", "urlpatterns = []\n"),
         (".gitignore", "__pycache__/\n*.sqlite3\n"),
     ];
+    if !package {
+        files.push(("mysite/settings.py", SETTINGS));
+    }
     files.extend_from_slice(extra);
     for (file, text) in files {
         let path = dir.join(file);
