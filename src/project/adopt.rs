@@ -5,6 +5,11 @@
 //! Nothing here writes: the project's files stay as the project wrote them. What each file
 //! gave is kept with its name, so `init` can show the user where every choice came from, and
 //! sources that disagree are reported rather than one picked silently.
+//!
+//! One choice departs from the files on purpose: a compose file's `postgres:N` this machine
+//! cannot run natively becomes the nearest newer major it can ([`postgres_major`]), because a
+//! developer adopting a project expects `db up` to work; the table and `pyenvx.toml` say so and
+//! how to get N itself.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
