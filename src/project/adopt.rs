@@ -5,6 +5,11 @@
 //! Nothing here writes: the project's files stay as the project wrote them. What each file
 //! gave is kept with its name, so `init` can show the user where every choice came from, and
 //! sources that disagree are reported rather than one picked silently.
+//!
+//! One choice departs from the files on purpose: a compose file's `postgres:N` this machine
+//! cannot run natively becomes the nearest newer major it can ([`postgres_major`]), because a
+//! developer adopting a project expects `db up` to work; the table and `pyenvx.toml` say so and
+//! how to get N itself.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -39,6 +44,97 @@ pub struct Adopted {
     /// The PostgreSQL major of a compose file's `image: postgres:N`.
     pub postgres: Option<(String, u32)>,
 }
+
+/// The `[services.db]` major adoption chose for a compose file's `image: postgres:N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresPick {
+    /// The compose file.
+    pub file: String,
+    /// The major the compose file runs.
+    pub wanted: u32,
+    /// The major `[services.db]` gets.
+    pub major: u32,
+    /// The majors this machine runs natively, for the report.
+    pub runnable: Vec<u32>,
+}
+
+/// The major for a project whose compose file runs `wanted`, on a machine whose native backend
+/// runs `runnable`: `wanted` when it is there; else the nearest newer one, because a newer
+/// server reads the older one's dumps and runs its SQL, while an older one may not; else (the
+/// project is newer than anything here) `wanted`, which `db up` then asks the user to provide.
+pub fn postgres_major(wanted: u32, runnable: &[u32]) -> u32 {
+    if runnable.contains(&wanted) {
+        return wanted;
+    }
+    runnable
+        .iter()
+        .copied()
+        .filter(|m| *m > wanted)
+        .min()
+        .unwrap_or(wanted)
+}
+
+impl PostgresPick {
+    fn majors_text(&self) -> String {
+        self.runnable
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// How to get the compose file's major exactly.
+    fn exact_hint(&self) -> String {
+        let w = self.wanted;
+        format!(
+            "for {w} exactly: `version = \"{w}\"` in [services.db], with PostgreSQL {w} installed \
+             (e.g. `apt install postgresql-{w}`, or `bin_dir`), or with `backend = \"container\"`"
+        )
+    }
+
+    /// The adoption table's text for the compose file: what it said, what was taken and why,
+    /// and how to get the compose file's major exactly when it is not what `db up` will run.
+    pub fn row(&self) -> String {
+        let (w, m) = (self.wanted, self.major);
+        if self.missing() {
+            format!(
+                "PostgreSQL {w} ([services.db]): this machine runs {}, none of them {w} or newer\n{}",
+                self.majors_text(),
+                self.exact_hint()
+            )
+        } else if w != m {
+            format!(
+                "PostgreSQL {w} → {m} ([services.db]): this machine has no PostgreSQL {w}; {m} is \
+                 the nearest newer major it runs ({})\n{}",
+                self.majors_text(),
+                self.exact_hint()
+            )
+        } else {
+            format!("PostgreSQL {w} ([services.db])")
+        }
+    }
+
+    /// Whether `db up` on the native backend will find nothing to run.
+    pub fn missing(&self) -> bool {
+        !self.runnable.contains(&self.major)
+    }
+
+    /// `#` lines for `pyenvx.toml` above `[services.db]` when the major is not the compose
+    /// file's, so the file itself says why.
+    pub fn toml_comment(&self) -> String {
+        if self.wanted == self.major {
+            return String::new();
+        }
+        format!(
+            "# {} runs postgres:{}; this machine has no PostgreSQL {}, so {} (the nearest newer).\n\
+             # For {} exactly: version = \"{}\" with PostgreSQL {} installed (or bin_dir), or backend = \"container\".\n",
+            self.file, self.wanted, self.wanted, self.major, self.wanted, self.wanted, self.wanted
+        )
+    }
+}
+
+/// The PostgreSQL drivers Django's backend imports (normalized names).
+const PG_DRIVERS: [&str; 4] = ["psycopg", "psycopg-binary", "psycopg2", "psycopg2-binary"];
 
 /// The files that make a directory an existing project to adopt.
 pub fn is_existing_project(dir: &Path) -> bool {
@@ -341,6 +437,42 @@ impl Adopted {
         }
     }
 
+    /// Whether the project's own requirements cover `requirement`, one pyenvx would add for an
+    /// `init` option (`--db postgres`, `--drf`, `--cache redis`): they name its package, or, for
+    /// a PostgreSQL driver, any driver (a project on psycopg2 needs no psycopg beside it). The
+    /// project's requirement, as it pinned it, then stands alone.
+    pub fn covers(&self, requirement: &str) -> bool {
+        let Ok(name) = super::config::requirement_name(requirement) else {
+            return false;
+        };
+        let names: Vec<String> = self
+            .dependencies
+            .iter()
+            .filter_map(|d| super::config::requirement_name(d).ok())
+            .collect();
+        let is_driver = |n: &str| PG_DRIVERS.contains(&n);
+        names
+            .iter()
+            .any(|n| *n == name || (is_driver(&name) && is_driver(n)))
+    }
+
+    /// Settle the `[services.db]` major for the compose file's PostgreSQL against the majors
+    /// this machine runs ([`postgres_major`]), and make the compose file's row say what was
+    /// taken and why.
+    pub fn settle_postgres(&mut self, runnable: &[u32]) -> Option<PostgresPick> {
+        let (file, wanted) = self.postgres.clone()?;
+        let pick = PostgresPick {
+            major: postgres_major(wanted, runnable),
+            file,
+            wanted,
+            runnable: runnable.to_vec(),
+        };
+        if let Some(row) = self.rows.iter_mut().find(|r| r.0 == pick.file) {
+            row.1 = pick.row();
+        }
+        Some(pick)
+    }
+
     /// The Django pin every source agrees on; sources that disagree are an error naming them.
     pub fn django_pin(&self) -> Result<Option<String>> {
         let mut pins: Vec<&(String, String)> = Vec::new();
@@ -589,6 +721,74 @@ mod tests {
             .unwrap();
         assert!(dev.1.starts_with("not read:"), "{dev:?}");
         assert!(a.dependencies.is_empty(), "{:?}", a.dependencies);
+    }
+
+    #[test]
+    fn the_projects_own_requirements_cover_what_init_options_add() {
+        let dir = project(&[(
+            "requirements.txt",
+            "Django==4.0.10\ndj-database-url==3.1.2\npsycopg2-binary==2.9.9\n",
+        )]);
+        let a = Adopted::read(dir.path()).unwrap();
+        assert!(a.covers("dj-database-url"));
+        assert!(a.covers("dj_database_url"));
+        // Any driver covers any other: Django imports the one the project installs.
+        assert!(a.covers("psycopg[binary]"));
+        assert!(!a.covers("redis"));
+        assert!(!a.covers("djangorestframework"));
+    }
+
+    #[test]
+    fn postgres_major_keeps_the_projects_or_takes_the_nearest_newer() {
+        // This machine: Debian's 15, and 18 downloadable.
+        let here = [15, 18];
+        assert_eq!(postgres_major(15, &here), 15);
+        assert_eq!(postgres_major(18, &here), 18);
+        assert_eq!(postgres_major(13, &here), 15);
+        assert_eq!(postgres_major(16, &here), 18);
+        // Never an older one: nothing here runs 19, so 19 stays and `db up` says what to do.
+        assert_eq!(postgres_major(19, &here), 19);
+        assert_eq!(postgres_major(13, &[]), 13);
+
+        let dir = project(&[(
+            "docker-compose.yml",
+            "services:\n  db:\n    image: postgres:13\n",
+        )]);
+        let mut a = Adopted::read(dir.path()).unwrap();
+        let pick = a.settle_postgres(&here).unwrap();
+        assert_eq!((pick.wanted, pick.major), (13, 15));
+        let row = &a
+            .rows
+            .iter()
+            .find(|r| r.0 == "docker-compose.yml")
+            .unwrap()
+            .1;
+        assert!(
+            row.starts_with("PostgreSQL 13 → 15 ([services.db]): this machine has no PostgreSQL 13; 15 is the nearest newer major it runs (15, 18)\n")
+                && row.contains("`apt install postgresql-13`")
+                && row.contains("`backend = \"container\"`"),
+            "{row}"
+        );
+        assert!(pick.toml_comment().starts_with(
+            "# docker-compose.yml runs postgres:13; this machine has no PostgreSQL 13, so 15"
+        ));
+
+        let mut a = Adopted::read(dir.path()).unwrap();
+        let pick = a.settle_postgres(&[13, 15]).unwrap();
+        assert_eq!(pick.major, 13);
+        assert_eq!(a.rows[0].1, "PostgreSQL 13 ([services.db])");
+        assert_eq!(pick.toml_comment(), "");
+
+        let mut a = Adopted::read(dir.path()).unwrap();
+        let pick = a.settle_postgres(&[11, 12]).unwrap();
+        assert!(pick.missing());
+        assert!(
+            a.rows[0].1.starts_with(
+                "PostgreSQL 13 ([services.db]): this machine runs 11, 12, none of them 13 or newer\n"
+            ),
+            "{}",
+            a.rows[0].1
+        );
     }
 
     #[test]

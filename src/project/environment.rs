@@ -14,6 +14,10 @@
 //! * A value Compose would interpolate from the shell (`${X}`) has no value here unless it has
 //!   a default (`${X:-d}`); it is reported, not guessed.
 //! * Existing keys of the target file are never overwritten: the user's values stay.
+//! * A value naming another compose service as its host (`POSTGRES_HOST=db`,
+//!   `CELERY_BROKER_URL=redis://redis:6379/0`) is not copied to `.env`: that name resolves only
+//!   inside the containers, and outside it would send the code to a host that does not exist.
+//!   It is reported instead. `.env.docker` keeps it: there it resolves.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +54,8 @@ pub struct WebEnv {
     pub vars: Vec<(String, Value)>,
     /// `env_file:` entries that could not be read, with why.
     pub missing: Vec<String>,
+    /// The compose file's service names: host names inside its containers only.
+    pub services: Vec<String>,
 }
 
 /// A variable with its value to write: (key, value, whether it is a fresh secret).
@@ -126,6 +132,10 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
     let mut out = WebEnv {
         file,
         service: name.as_str().unwrap_or("web").to_string(),
+        services: services
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
         ..WebEnv::default()
     };
     let dir = path.parent().unwrap_or(root);
@@ -249,6 +259,16 @@ impl WebEnv {
         (values, skipped)
     }
 
+    /// The compose service `value` names as its host: the whole value (`db`, `db:5432`) or a
+    /// URL's host (`redis://redis:6379/0`, `postgres://u:p@db/x`).
+    fn service_host(&self, value: &str) -> Option<&str> {
+        let host = host_of(value);
+        self.services
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(host))
+            .map(String::as_str)
+    }
+
     /// Add the variables `path` (a dotenv file) lacks, keeping every key it has; the file ends
     /// up mode 0600 (it holds secrets).
     pub fn merge_into(&self, path: &Path) -> Result<Merged> {
@@ -258,7 +278,22 @@ impl WebEnv {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let have = dotenv_keys(&existing);
-        let (values, skipped) = self.resolved();
+        let (values, mut skipped) = self.resolved();
+        let values: Vec<Resolved> = values
+            .into_iter()
+            .filter(|(k, v, _)| match self.service_host(v) {
+                Some(service) => {
+                    skipped.push((
+                        k.clone(),
+                        format!(
+                            "it names the compose service `{service}`, which resolves only inside the containers"
+                        ),
+                    ));
+                    false
+                }
+                None => true,
+            })
+            .collect();
         let mut merged = Merged {
             skipped,
             ..Merged::default()
@@ -290,6 +325,19 @@ impl WebEnv {
             0o600,
         )?;
         Ok(merged)
+    }
+}
+
+/// The host a value names, if it is a host, `host:port` or a URL; otherwise the value itself
+/// (which then matches a service name only when it is one).
+fn host_of(value: &str) -> &str {
+    let v = value.trim();
+    let rest = v.split_once("://").map_or(v, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match hostport.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => hostport,
     }
 }
 
@@ -419,6 +467,44 @@ mod tests {
         let again = env.merge_into(&dotenv).unwrap();
         assert!(again.added.is_empty());
         assert_eq!(std::fs::read_to_string(&dotenv).unwrap(), before);
+    }
+
+    #[test]
+    fn values_naming_a_compose_service_stay_out_of_dotenv() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  db:\n    image: postgres:16\n  cache:\n    image: redis:7\n  web:\n    build: .\n    environment:\n      \
+             POSTGRES_HOST: db\n      DB_ADDR: \"db:5432\"\n      CELERY_BROKER_URL: redis://cache:6379/0\n      \
+             SEARCH_URL: http://user:pw@DB/x\n      DJANGO_ALLOWED_HOSTS: db.example.com,localhost\n      \
+             DJANGO_DB_HINT: dbx\n      SITE_URL: https://example.com:8443/db\n",
+        )
+        .unwrap();
+        let env = web_environment(dir.path()).unwrap().unwrap();
+        assert_eq!(env.services, ["db", "cache", "web"]);
+        let dotenv = dir.path().join(".env");
+        let merged = env.merge_into(&dotenv).unwrap();
+        let skipped: Vec<(&str, &str)> = merged
+            .skipped
+            .iter()
+            .map(|(k, why)| (k.as_str(), why.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("POSTGRES_HOST", "it names the compose service `db`, which resolves only inside the containers"),
+                ("DB_ADDR", "it names the compose service `db`, which resolves only inside the containers"),
+                ("CELERY_BROKER_URL", "it names the compose service `cache`, which resolves only inside the containers"),
+                ("SEARCH_URL", "it names the compose service `db`, which resolves only inside the containers"),
+            ]
+        );
+        let added: Vec<&str> = merged.added.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            added,
+            ["DJANGO_ALLOWED_HOSTS", "DJANGO_DB_HINT", "SITE_URL"]
+        );
+        // The containers resolve them: `resolved()`, which `.env.docker` is written from, keeps them.
+        assert_eq!(env.resolved().0.len(), 7);
     }
 
     #[test]

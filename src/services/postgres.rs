@@ -165,6 +165,14 @@ fn machine_candidates(major: Option<u32>) -> Vec<PathBuf> {
 /// The newest major installed on the machine, else [`DOWNLOADABLE_MAJOR`]: what
 /// `pyenvx init --db postgres` writes as `version`.
 pub fn default_major() -> u32 {
+    machine_majors()
+        .into_iter()
+        .max()
+        .unwrap_or(DOWNLOADABLE_MAJOR)
+}
+
+/// The majors of the machine's own installs.
+fn machine_majors() -> Vec<u32> {
     machine_candidates(None)
         .iter()
         .filter_map(|dir| {
@@ -177,8 +185,32 @@ pub fn default_major() -> u32 {
                 .filter(|_| dir.join("postgres").is_file());
             by_name.or_else(|| probe(dir, None, String::new()).map(|b| b.major))
         })
-        .max()
-        .unwrap_or(DOWNLOADABLE_MAJOR)
+        .collect()
+}
+
+/// Every major the native backend can run here without the user installing anything: the
+/// machine's own installs, builds pyenvx downloaded before, and [`DOWNLOADABLE_MAJOR`]. Sorted,
+/// each once. Adoption picks from these when a compose file names a major this machine lacks.
+pub fn runnable_majors(dirs: &Dirs) -> Vec<u32> {
+    let mut majors = machine_majors();
+    majors.push(DOWNLOADABLE_MAJOR);
+    for e in std::fs::read_dir(installs_dir(dirs))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let major = std::fs::read_to_string(e.path().join(RECEIPT))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Receipt>(&t).ok())
+            .and_then(|r| parse_version(&r.postgres))
+            .map(|(_, m)| m);
+        if let Some(m) = major.filter(|_| e.path().join("bin/postgres").is_file()) {
+            majors.push(m);
+        }
+    }
+    majors.sort_unstable();
+    majors.dedup();
+    majors
 }
 
 /// `$PYENVX_HOME/postgres`: relocatable builds pyenvx unpacked, one directory per version.

@@ -9,6 +9,8 @@
 //!   wheelhouse's real wheels, served over loopback, and the uv binary from its uv wheel.
 //! * [`TestContext`]: runs the pyenvx binary with a sealed environment in a temp root.
 //! * [`DbProjects`]: projects with a database, shared by both backends' tests.
+//! * [`clone_project`] and [`adopt_and_run_its_tests`]: Django projects as users clone them, and
+//!   the adoption of one checked end to end (both index tiers).
 //! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`
 //!   image for an engine with no registry).
 //! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
@@ -17,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod catalog;
+mod cloned;
 mod context;
 mod dbproject;
 mod index;
@@ -30,6 +33,7 @@ mod server;
 mod tls;
 
 pub use catalog::*;
+pub use cloned::*;
 pub use context::*;
 pub use dbproject::*;
 pub use index::*;
