@@ -266,10 +266,12 @@ pub fn ensure_venv(
                         == interp.freethreaded()
                 })
                 .unwrap_or(false);
-            if same_minor && same_variant && existing.python().exists() {
-                if cfg.home().as_deref() != Some(home.as_path())
-                    || cfg.version().as_ref() != Some(&version)
-                {
+            let moved = cfg.home().as_deref() != Some(home.as_path())
+                || cfg.version().as_ref() != Some(&version);
+            // A Python 2 environment holds a copy of its interpreter: another one means a rebuild.
+            let rebuild = moved && venv::is_legacy(&version);
+            if same_minor && same_variant && existing.python().exists() && !rebuild {
+                if moved {
                     existing.retarget(&spec)?;
                 }
                 return Ok((existing, false));
