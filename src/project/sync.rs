@@ -438,7 +438,7 @@ pub fn install_locked(
     ));
     if !to_fetch.is_empty() {
         let uv = uv()?;
-        store.fetch(
+        let fetched = store.fetch(
             &uv,
             &interp.executable(),
             &tag,
@@ -447,7 +447,24 @@ pub fn install_locked(
             env.settings.offline,
             &env.uv_cache(),
             env.reporter,
-        )?;
+        );
+        if let (Err(e), true) = (&fetched, installer::legacy::needs_pip(interp.version())) {
+            // The store unpacks plain wheels itself; the rest would need uv, which refuses
+            // these interpreters.
+            return Err(user_error!(
+                hint = "pin releases that publish a wheel for this Python (pure-Python wheels \
+                        need no build), and run without --offline the first time",
+                "cannot install {} into a Python {} environment: pyenvx installs plain wheels \
+                 for Pythons before 3.6 itself, and uv cannot build or install the rest ({e:#})",
+                to_fetch
+                    .iter()
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                minor_string(interp)
+            ));
+        }
+        fetched?;
     }
     for p in &missing {
         let entry = store.get(&Store::key(p, &tag)).ok_or_else(|| {
@@ -903,26 +920,50 @@ pub fn resolve_with(
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
-    let uv = get_uv()?;
+    // uv refuses Pythons before 3.6: pip 20.3.4, run by the interpreter itself, resolves for them.
+    let legacy = installer::legacy::needs_pip(interp.version());
+    let (resolver, pip_dir, uv) = if legacy {
+        let pip = installer::legacy::pip_dir(
+            &env.settings.dirs,
+            &interp.executable(),
+            index,
+            env.settings.offline,
+            env.reporter,
+        )?;
+        (pip.clone(), Some(pip), None)
+    } else {
+        let uv = get_uv()?;
+        (uv.exe.clone(), None, Some(uv))
+    };
     env.reporter.detail(&format!(
         "resolving {} for Python {} with {}",
         requirements.join(", "),
         interp.version(),
-        uv.exe.display()
+        resolver.display()
     ));
     // A resolution over the network can take seconds: a spinner says something is happening.
     let spinner = env.reporter.download_start(
         &format!("resolving {} requirements", requirements.len()),
         None,
     );
-    let resolved = installer::resolve(
-        &uv,
-        &interp.executable(),
-        requirements,
-        index,
-        env.settings.offline,
-        &env.uv_cache(),
-    );
+    let resolved = match (&uv, &pip_dir) {
+        (Some(uv), _) => installer::resolve(
+            uv,
+            &interp.executable(),
+            requirements,
+            index,
+            env.settings.offline,
+            &env.uv_cache(),
+        ),
+        (None, Some(pip)) => installer::legacy::resolve(
+            pip,
+            &interp.executable(),
+            requirements,
+            index,
+            env.settings.offline,
+        ),
+        (None, None) => unreachable!("one resolver was chosen above"),
+    };
     env.reporter.download_done(spinner);
     let resolved = resolved?;
     // A local directory's name, version and dependencies are its files', which can change

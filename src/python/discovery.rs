@@ -158,11 +158,7 @@ fn is_python_name(name: &str) -> bool {
 /// Whether pyenvx can use an interpreter of `version`: CPython 3, or 2.7 (the only Python 2 with
 /// a Django still in use, 1.11, and with pip and virtualenv releases that create its environments).
 pub fn is_usable_version(version: &Version) -> bool {
-    match version.release() {
-        [3, ..] => true,
-        [2, 7, ..] => true,
-        _ => false,
-    }
+    matches!(version.release(), [3, ..] | [2, 7, ..])
 }
 
 /// Every CPython 3 (and 2.7) found on the machine, each real binary once.
