@@ -36,7 +36,7 @@ use crate::python::managed::executable_name;
 use crate::user_error;
 
 mod legacy;
-pub use legacy::is_legacy;
+pub use legacy::{is_legacy, sweep_orphan_bytecode};
 
 /// The file that makes a directory a virtual environment (PEP 405).
 pub const PYVENV_CFG: &str = "pyvenv.cfg";

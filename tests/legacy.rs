@@ -19,6 +19,12 @@ fn sandbox_with_pyenv(minors: &[&str]) -> Sandbox {
     sb
 }
 
+#[track_caller]
+fn assert_failure_output(out: std::process::Output) -> std::process::Output {
+    assert_failure(&out);
+    out
+}
+
 fn run_python(sb: &Sandbox, name: &str, code: &str) -> String {
     sb.ok(name, &["run", "--", "python", "-c", code])
         .trim()
@@ -191,6 +197,27 @@ fn sync_locked_rebuilds_a_2_7_venv_from_the_lock() {
     let status: serde_json::Value =
         serde_json::from_str(&sb.ok("old", &["status", "--json"])).unwrap();
     assert_eq!(status["synced"], true, "{status}");
+    // A distribution installed by hand, imported once (Python 2 writes `extra_mod.pyc` beside
+    // it): sync removes it, and its bytecode with it, or Python 2 would still import it.
+    let site = dir.join(".venv/lib/python2.7/site-packages");
+    fs::write(site.join("extra_mod.py"), "X = 1\n").unwrap();
+    fs::create_dir(site.join("extra-1.0.dist-info")).unwrap();
+    fs::write(
+        site.join("extra-1.0.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: extra\nVersion: 1.0\n",
+    )
+    .unwrap();
+    fs::write(
+        site.join("extra-1.0.dist-info/RECORD"),
+        "extra_mod.py,,\nextra-1.0.dist-info/METADATA,,\nextra-1.0.dist-info/RECORD,,\n",
+    )
+    .unwrap();
+    run_python(&sb, "old", "import extra_mod");
+    assert!(site.join("extra_mod.pyc").is_file());
+    sb.ok("old", &["sync"]);
+    assert!(!site.join("extra_mod.pyc").exists() && !site.join("extra_mod.py").exists());
+    let out = sb.run_in("old", &["run", "--", "python", "-c", "import extra_mod"]);
+    assert!(stderr(&assert_failure_output(out)).contains("No module named"));
     // A lock that no longer matches pyenvx.toml is refused, as for any project.
     let toml = read(dir.join("pyenvx.toml")).replace("django = \"1.11\"", "django = \"1.8\"");
     fs::write(dir.join("pyenvx.toml"), toml).unwrap();

@@ -386,6 +386,9 @@ pub fn install_locked(
             removed.push(format!("{}=={}", dist.name, dist.version));
         }
     }
+    if !removed.is_empty() && venv::is_legacy(interp.version()) {
+        venv::sweep_orphan_bytecode(&venv.site_packages()?)?;
+    }
     let mut added = Vec::new();
     let mut missing: Vec<Dist> = Vec::new();
     for p in picks {

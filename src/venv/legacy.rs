@@ -108,6 +108,47 @@ pub(super) fn populate(dir: &Path, spec: &VenvSpec) -> Result<()> {
     Ok(())
 }
 
+/// Delete `.pyc`/`.pyo` files under `site` whose `.py` is gone, then the directories that leaves
+/// empty. Python 2 writes bytecode beside the source and imports it without the source, so a
+/// removed or set-aside package (whose RECORD never listed bytecode written later) would stay
+/// importable from its leftovers; Python 3's `__pycache__` does not have that problem.
+pub fn sweep_orphan_bytecode(site: &Path) -> Result<()> {
+    sweep_dir(site, true).map(|_| ())
+}
+
+/// Returns whether `dir` is now empty (and was removed, unless it is `site` itself).
+fn sweep_dir(dir: &Path, top: bool) -> Result<bool> {
+    let mut left = 0usize;
+    let mut removed_any = false;
+    for entry in fs_err::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if !sweep_dir(&path, false)? {
+                left += 1;
+            } else {
+                removed_any = true;
+            }
+            continue;
+        }
+        let orphan = path.extension().is_some_and(|e| e == "pyc" || e == "pyo")
+            && !path.with_extension("py").exists();
+        if orphan {
+            fs_err::remove_file(&path)?;
+            removed_any = true;
+        } else {
+            left += 1;
+        }
+    }
+    // Only a directory this sweep emptied goes: an empty package directory the user made stays.
+    if left == 0 && removed_any && !top {
+        fs_err::remove_dir(dir)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// The base `site.py` with the user site off and `sys.real_prefix` naming the base prefix.
 fn patched_site(site: &str, prefix: &Path) -> Result<String> {
     let Some(at) = site.lines().position(|l| l.trim_end() == USER_SITE_LINE) else {
@@ -153,6 +194,33 @@ fn py2_str_literal(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytecode_without_its_source_goes_with_the_directories_it_leaves_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path();
+        for (file, text) in [
+            ("kept/__init__.py", ""),
+            ("kept/__init__.pyc", "x"),
+            ("kept/gone.pyc", "x"),
+            ("removed/__init__.pyc", "x"),
+            ("removed/sub/mod.pyo", "x"),
+            ("lone.pyc", "x"),
+            ("data.txt", ""),
+        ] {
+            let path = site.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir(site.join("empty_by_user")).unwrap();
+        sweep_orphan_bytecode(site).unwrap();
+        assert!(site.join("kept/__init__.pyc").is_file());
+        assert!(!site.join("kept/gone.pyc").exists());
+        assert!(!site.join("removed").exists());
+        assert!(!site.join("lone.pyc").exists());
+        assert!(site.join("data.txt").is_file());
+        assert!(site.join("empty_by_user").is_dir());
+    }
 
     #[test]
     fn literals_escape_quotes_backslashes_and_non_ascii() {
