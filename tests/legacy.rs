@@ -283,3 +283,96 @@ fn a_2_7_and_a_3_13_project_side_by_side_under_shims() {
     assert_eq!(sb.django_version("old"), "1.11.29");
     assert_eq!(sb.django_version("new"), "5.2.19");
 }
+
+/// `docker compose ARGS` in `dir` for the compose project `name`, which must succeed.
+#[track_caller]
+fn compose_ok(dir: &Path, name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env("COMPOSE_PROJECT_NAME", name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_success(&out)
+}
+
+/// Takes the compose project down (containers, network, built image), even when the test fails.
+struct Down<'a>(&'a Path, String);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["compose", "down", "--volumes", "--rmi", "local"])
+            .current_dir(self.0)
+            .env("COMPOSE_PROJECT_NAME", &self.1)
+            .output();
+    }
+}
+
+#[test]
+#[ignore = "needs Docker Compose v2; .ci/run runs it where `docker compose` works"]
+fn export_docker_runs_a_2_7_project_in_python_2_7_slim() {
+    require_docker();
+    require(
+        "docker",
+        &["compose", "version"],
+        "Docker Compose v2 (`docker compose`)",
+    );
+    let sb = sandbox_with_pyenv(&[]);
+    sb.ok("oldweb", &["init", "--python", "2.7", "--django", "1.11"]);
+    let dir = sb.dir("oldweb");
+    sb.ok("oldweb", &["export", "docker"]);
+    let dockerfile = read(dir.join("Dockerfile"));
+    assert!(
+        dockerfile.contains("FROM python:2.7-slim\n"),
+        "{dockerfile}"
+    );
+    assert!(
+        dockerfile.contains("Python 2.7.18, Django 1.11.29"),
+        "{dockerfile}"
+    );
+    // The stand-in for python:2.7-slim (no registry here), and the index on this host.
+    let image = python_image("2.7");
+    sb.ok(
+        "oldweb",
+        &["export", "docker", "--force", "--base-image", &image.tag],
+    );
+    fs::write(
+        dir.join("docker-compose.override.yml"),
+        format!(
+            "services:\n  web:\n    build:\n      network: host\n      args:\n        PIP_INDEX_URL: \"{}\"\n",
+            sb.index_url()
+        ),
+    )
+    .unwrap();
+    let name = format!("pyenvx-legacy-{}", std::process::id());
+    let _down = Down(&dir, name.clone());
+    let started = Instant::now();
+    compose_ok(&dir, &name, &["up", "--wait", "--build", "--quiet-pull"]);
+    eprintln!("compose build and up --wait (2.7): {:?}", started.elapsed());
+    let check = compose_ok(
+        &dir,
+        &name,
+        &["exec", "-T", "web", "python", "manage.py", "check"],
+    );
+    assert!(
+        check.contains("System check identified no issues"),
+        "{check}"
+    );
+    let version = compose_ok(
+        &dir,
+        &name,
+        &[
+            "exec",
+            "-T",
+            "web",
+            "python",
+            "-c",
+            "import sys, django; print('%d.%d %s' % (sys.version_info[0], sys.version_info[1], django.get_version()))",
+        ],
+    );
+    assert_eq!(version.trim(), "2.7 1.11.29");
+    drop(image);
+}

@@ -261,6 +261,7 @@ mod real {
         let version = Version::from_str(&py.version).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let home = py.bin();
+        let started = std::time::Instant::now();
         let venv = create(
             &tmp.path().join(".venv"),
             &VenvSpec {
@@ -271,6 +272,7 @@ mod real {
             },
         )
         .unwrap();
+        eprintln!("Python 2.7 environment written in {:?}", started.elapsed());
         let venv = Venv::open(&venv.root).unwrap();
         assert_eq!(venv.cfg().unwrap().version(), Some(version));
         let site = venv.site_packages().unwrap();
