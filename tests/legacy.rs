@@ -376,3 +376,19 @@ fn export_docker_runs_a_2_7_project_in_python_2_7_slim() {
     assert_eq!(version.trim(), "2.7 1.11.29");
     drop(image);
 }
+
+#[test]
+fn pin_python_2_7_and_back_rebuilds_the_venv_each_way() {
+    let sb = sandbox_with_pyenv(&["3.7"]);
+    sb.init_bare("port", "3.7", "1.11");
+    let modern = sb.python_version("port");
+    assert!(modern.starts_with("3.7."), "{modern}");
+    sb.ok("port", &["pin", "python", "2.7"]);
+    assert_eq!(sb.python_version("port"), "2.7.18");
+    assert_eq!(sb.django_version("port"), "1.11.29");
+    assert!(sb.dir("port").join(".venv/lib/python2.7/site.py").is_file());
+    sb.ok("port", &["pin", "python", "3.7"]);
+    assert_eq!(sb.python_version("port"), modern);
+    assert_eq!(sb.django_version("port"), "1.11.29");
+    assert!(!sb.dir("port").join(".venv/lib/python2.7").exists());
+}
