@@ -392,3 +392,55 @@ fn pin_python_2_7_and_back_rebuilds_the_venv_each_way() {
     assert_eq!(sb.django_version("port"), "1.11.29");
     assert!(!sb.dir("port").join(".venv/lib/python2.7").exists());
 }
+
+/// `tinypkg-1.0.tar.gz`, an sdist with a setuptools `setup.py`, in `dir`.
+fn write_sdist(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let file = fs::File::create(dir.join("tinypkg-1.0.tar.gz")).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::default(),
+    ));
+    for (name, body) in [
+        (
+            "tinypkg-1.0/setup.py",
+            "from setuptools import setup\nsetup(name='tinypkg', version='1.0', py_modules=['tinypkg'])\n",
+        ),
+        ("tinypkg-1.0/tinypkg.py", "X = 1\n"),
+        (
+            "tinypkg-1.0/PKG-INFO",
+            "Metadata-Version: 1.1\nName: tinypkg\nVersion: 1.0\n",
+        ),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, body.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn an_sdist_for_2_7_is_refused_by_name_and_nothing_changes() {
+    let sb = sandbox_with_pyenv(&[]);
+    sb.init_bare("old", "2.7", "1.11");
+    let dir = sb.dir("old");
+    write_sdist(&dir.join("wheels"));
+    let toml = read(dir.join("pyenvx.toml"));
+    let edited = format!(
+        "{toml}\n[tool.pyenvx]\nfind-links = [\"{}\"]\n",
+        dir.join("wheels").display()
+    );
+    fs::write(dir.join("pyenvx.toml"), &edited).unwrap();
+    sb.ok("old", &["sync"]);
+    let lock = read(dir.join("pyenvx.lock"));
+    let err = sb.fails("old", &["add", "tinypkg"]);
+    assert!(
+        err.contains("tinypkg (tinypkg-1.0.tar.gz)") && err.contains("only wheels install"),
+        "{err}"
+    );
+    assert_eq!(read(dir.join("pyenvx.toml")), edited);
+    assert_eq!(read(dir.join("pyenvx.lock")), lock);
+    assert_eq!(sb.django_version("old"), "1.11.29");
+}

@@ -439,6 +439,25 @@ pub fn install_locked(
         store.root().display(),
         to_fetch.len()
     ));
+    let legacy = installer::legacy::needs_pip(interp.version());
+    if legacy {
+        // uv, which builds sdists for the store, refuses these interpreters: say so before
+        // anything is fetched.
+        let sdists: Vec<String> = to_fetch
+            .iter()
+            .filter(|p| !p.is_wheel())
+            .map(|p| format!("{} ({})", p.name, p.file))
+            .collect();
+        if !sdists.is_empty() {
+            return Err(user_error!(
+                hint = "pin releases that publish a wheel for this Python",
+                "cannot install {} into a Python {} environment: only wheels install on Pythons \
+                 before 3.6, and these would have to be built",
+                sdists.join(", "),
+                minor_string(interp)
+            ));
+        }
+    }
     if !to_fetch.is_empty() {
         let uv = uv()?;
         let fetched = store.fetch(
@@ -451,23 +470,19 @@ pub fn install_locked(
             &env.uv_cache(),
             env.reporter,
         );
-        if let (Err(e), true) = (&fetched, installer::legacy::needs_pip(interp.version())) {
-            // The store unpacks plain wheels itself; the rest would need uv, which refuses
-            // these interpreters.
-            return Err(user_error!(
-                hint = "pin releases that publish a wheel for this Python (pure-Python wheels \
-                        need no build), and run without --offline the first time",
-                "cannot install {} into a Python {} environment: pyenvx installs plain wheels \
-                 for Pythons before 3.6 itself, and uv cannot build or install the rest ({e:#})",
-                to_fetch
-                    .iter()
-                    .map(|p| format!("{}=={}", p.name, p.version))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                minor_string(interp)
-            ));
+        if legacy {
+            // The store unpacks plain wheels itself; what it leaves to uv (wheels with data
+            // files, or anything when offline) uv cannot install for this Python.
+            fetched.with_context(|| {
+                format!(
+                    "cannot install into the Python {} environment, where only wheels that \
+                     pyenvx unpacks itself install (online, without data files)",
+                    minor_string(interp)
+                )
+            })?;
+        } else {
+            fetched?;
         }
-        fetched?;
     }
     for p in &missing {
         let entry = store.get(&Store::key(p, &tag)).ok_or_else(|| {
