@@ -80,6 +80,12 @@ fn an_old_python_that_is_not_here_is_named_not_a_network_error() {
         let err = assert_failure(&ctx.run(&["python", "install", request]));
         assert!(err.contains(install), "{err}");
     }
+    // Older than pip 20.3.4 runs on: no `pyenv install` would help.
+    let err = assert_failure(&ctx.run(&["python", "install", "3.4"]));
+    assert!(
+        err.contains("older than pyenvx works with") && !err.contains("pyenv install"),
+        "{err}"
+    );
 }
 
 #[test]

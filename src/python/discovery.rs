@@ -155,10 +155,15 @@ fn is_python_name(name: &str) -> bool {
     !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Whether pyenvx can use an interpreter of `version`: CPython 3, or 2.7 (the only Python 2 with
-/// a Django still in use, 1.11, and with pip and virtualenv releases that create its environments).
+/// Whether pyenvx can use an interpreter of `version`: CPython 3.5 or newer, or 2.7. Older ones
+/// are left out because pip 20.3.4, which resolves for the old ones, runs on neither 2.6 nor
+/// 3.0–3.4 (and no Django still in use supports them).
 pub fn is_usable_version(version: &Version) -> bool {
-    matches!(version.release(), [3, ..] | [2, 7, ..])
+    match version.release() {
+        [2, 7, ..] => true,
+        [3, minor, ..] => *minor >= 5,
+        _ => false,
+    }
 }
 
 /// Every CPython 3 (and 2.7) found on the machine, each real binary once.
@@ -324,7 +329,7 @@ mod tests {
         for ok in ["2.7.18", "3.5.10", "3.13.0"] {
             assert!(is_usable_version(&v(ok)), "{ok}");
         }
-        for bad in ["2.6.9", "1.6", "4.0"] {
+        for bad in ["2.6.9", "1.6", "3.4.10", "3.0.1", "4.0"] {
             assert!(!is_usable_version(&v(bad)), "{bad}");
         }
     }

@@ -111,7 +111,13 @@ pub fn legacy_refusal(request: &PythonRequest) -> Option<anyhow::Error> {
     if !request.only_legacy() {
         return None;
     }
-    let version = request.legacy_suggestion();
+    let Some(version) = request.legacy_suggestion() else {
+        return Some(user_error!(
+            hint = "pin Python 2.7, or 3.5 or newer",
+            "`{request}` asks for a Python older than pyenvx works with: 2.7, and 3.5 or newer \
+             (pip 20.3.4, which installs for the old ones, runs on neither 2.6 nor 3.0-3.4)"
+        ));
+    };
     let minor: String = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
     Some(user_error!(
         hint = format!(

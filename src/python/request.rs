@@ -168,14 +168,13 @@ impl PythonRequest {
         legacy && !modern
     }
 
-    /// The newest release of the old minor this request names, for the hint that says how to
-    /// get one (`pyenv install 2.7.18`).
-    pub fn legacy_suggestion(&self) -> &'static str {
-        const NEWEST: [&str; 6] = ["2.7.18", "3.5.10", "3.4.10", "3.3.7", "3.2.6", "2.6.9"];
-        NEWEST
+    /// The newest release of the old minor pyenvx can use (2.7 or 3.5) that this request names,
+    /// for the hint that says how to get one (`pyenv install 2.7.18`); `None` when the request
+    /// names only older ones (2.6, 3.4), which pyenvx does not use.
+    pub fn legacy_suggestion(&self) -> Option<&'static str> {
+        ["2.7.18", "3.5.10"]
             .into_iter()
             .find(|v| Version::from_str(v).is_ok_and(|v| self.matches(&v, self.freethreaded)))
-            .unwrap_or("2.7.18")
     }
 
     /// A `major.minor` when the request pins one, for `.python-version` and messages.
@@ -281,14 +280,12 @@ mod tests {
         for new in ["3", "3.6", "3.13", ">=3.5", ">=2.7", "any"] {
             assert!(!PythonRequest::parse(new).unwrap().only_legacy(), "{new}");
         }
-        assert_eq!(
-            PythonRequest::parse("2.7").unwrap().legacy_suggestion(),
-            "2.7.18"
-        );
-        assert_eq!(
-            PythonRequest::parse("3.5").unwrap().legacy_suggestion(),
-            "3.5.10"
-        );
+        let suggest = |r: &str| PythonRequest::parse(r).unwrap().legacy_suggestion();
+        assert_eq!(suggest("2.7"), Some("2.7.18"));
+        assert_eq!(suggest("<3.6"), Some("2.7.18"));
+        assert_eq!(suggest("3.5"), Some("3.5.10"));
+        assert_eq!(suggest("3.4"), None);
+        assert_eq!(suggest("2.6"), None);
     }
 
     #[test]
