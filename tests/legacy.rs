@@ -52,7 +52,11 @@ fn python_list_and_find_show_a_pyenv_2_7() {
 fn an_old_python_that_is_not_here_is_named_not_a_network_error() {
     // No pyenv, and the live build list unreachable (as in every test): the answer must not
     // depend on it.
-    let ctx = TestContext::new();
+    let mut ctx = TestContext::new();
+    // Nor a `python2.7` / `python3.5` on PATH, whatever this machine has in /usr/bin.
+    let empty = ctx.root().join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    ctx.with_path(&empty);
     for (request, install) in [
         ("2.7", "pyenv install 2.7.18"),
         ("3.5", "pyenv install 3.5.10"),
