@@ -432,6 +432,30 @@ fn write_sdist(dir: &Path) {
 }
 
 #[test]
+fn a_2_7_project_needs_no_uv() {
+    let mut sb = sandbox_with_pyenv(&[]);
+    sb.ctx.env_remove("PYENVX_UV");
+    sb.ok(
+        "old",
+        &[
+            "init",
+            "--python",
+            "2.7",
+            "--django",
+            "1.11",
+            "--no-startproject",
+        ],
+    );
+    assert_eq!(sb.django_version("old"), "1.11.29");
+    let tools = sb.ctx.pyenvx_home().join("tools");
+    assert!(tools.join("pip-legacy/pip-20.3.4/pip").is_dir());
+    assert!(
+        !tools.join("uv").exists(),
+        "uv was installed for a Python 2.7 project"
+    );
+}
+
+#[test]
 fn an_sdist_for_2_7_is_refused_by_name_and_nothing_changes() {
     let sb = sandbox_with_pyenv(&[]);
     sb.init_bare("old", "2.7", "1.11");

@@ -27,7 +27,7 @@ use pep440_rs::Version;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{normalize_name, DistFile, IndexSettings, Resolved};
+use super::{normalize_name, DistFile, IndexSettings, Resolved, Uv};
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
 use crate::reporter::Reporter;
@@ -42,6 +42,17 @@ const PIP_SHA256: &str = "217ae5161a0e08c0fb873858806e3478c9775caffce5168b50ec88
 /// How to get an old interpreter's packages when uv cannot.
 const WAYS_OUT: &str = "set PYENVX_INDEX_URL (or PYENVX_FIND_LINKS) to an index that serves \
                         pip 20.3.4, or install pip into the interpreter (`python -m ensurepip`)";
+
+/// What the store gets instead of uv for these interpreters. It unpacks plain wheels itself and
+/// hands only the rest to uv, which refuses Pythons before 3.6 anyway, so finding or installing uv
+/// (on a machine with only a Python 2, by downloading a Python 3 to bootstrap it) would buy
+/// nothing. Anything that reaches this one fails to start, and the caller says why.
+pub fn no_uv() -> Uv {
+    Uv {
+        exe: PathBuf::from("/nonexistent/uv-refuses-python-before-3.6"),
+        version: String::new(),
+    }
+}
 
 /// Whether uv refuses `version` and pip resolves for it instead.
 pub fn needs_pip(version: &Version) -> bool {

@@ -459,7 +459,11 @@ pub fn install_locked(
         }
     }
     if !to_fetch.is_empty() {
-        let uv = uv()?;
+        let uv = if legacy {
+            installer::legacy::no_uv()
+        } else {
+            uv()?
+        };
         let fetched = store.fetch(
             &uv,
             &interp.executable(),
