@@ -22,6 +22,7 @@ use crate::user_error;
 mod bootstrap;
 mod certs;
 mod index;
+pub mod legacy;
 mod uv;
 
 pub use index::IndexSettings;

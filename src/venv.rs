@@ -35,6 +35,9 @@ use pep440_rs::Version;
 use crate::python::managed::executable_name;
 use crate::user_error;
 
+mod legacy;
+pub use legacy::{is_legacy, sweep_orphan_bytecode};
+
 /// The file that makes a directory a virtual environment (PEP 405).
 pub const PYVENV_CFG: &str = "pyvenv.cfg";
 
@@ -143,19 +146,23 @@ fn populate(dir: &Path, root: &Path, spec: &VenvSpec) -> Result<()> {
     let versioned = spec.versioned_name();
 
     let bin = dir.join("bin");
-    fs_err::create_dir(&bin)?;
-    write_python_links(&bin, spec)?;
+    if legacy::is_legacy(spec.version) {
+        legacy::populate(dir, spec)?;
+    } else {
+        fs_err::create_dir(&bin)?;
+        write_python_links(&bin, spec)?;
 
-    // One level at a time: create_dir_all would first try the full path and fail its way up.
-    let lib = dir.join("lib");
-    fs_err::create_dir(&lib)?;
-    fs_err::create_dir(lib.join(&versioned))?;
-    fs_err::create_dir(lib.join(&versioned).join("site-packages"))?;
-    // `venv` adds this on 64-bit Linux so tools that hard-code `lib64` (some build backends,
-    // old distro patches) find the same site-packages.
-    #[cfg(all(target_pointer_width = "64", not(target_os = "macos")))]
-    symlink("lib", dir.join("lib64")).context("cannot create lib64")?;
-    fs_err::create_dir(dir.join("include"))?;
+        // One level at a time: create_dir_all would first try the full path and fail its way up.
+        let lib = dir.join("lib");
+        fs_err::create_dir(&lib)?;
+        fs_err::create_dir(lib.join(&versioned))?;
+        fs_err::create_dir(lib.join(&versioned).join("site-packages"))?;
+        // `venv` adds this on 64-bit Linux so tools that hard-code `lib64` (some build backends,
+        // old distro patches) find the same site-packages.
+        #[cfg(all(target_pointer_width = "64", not(target_os = "macos")))]
+        symlink("lib", dir.join("lib64")).context("cannot create lib64")?;
+        fs_err::create_dir(dir.join("include"))?;
+    }
 
     fs_err::write(dir.join(PYVENV_CFG), new_cfg(home, spec).render())?;
     let prompt = one_line(spec.prompt);
@@ -290,6 +297,14 @@ impl Venv {
     /// flavour), keeping installed packages: after a patch upgrade, or when an environment made
     /// from a system Python should go through a managed one.
     pub fn retarget(&self, spec: &VenvSpec) -> Result<()> {
+        if legacy::is_legacy(spec.version) {
+            // Its interpreter is a copy and its standard library links name the old prefix.
+            return Err(user_error!(
+                hint = "recreate the environment",
+                "{} is a Python 2 environment, which cannot be pointed at another interpreter",
+                self.root.display()
+            ));
+        }
         let home = utf8(spec.interpreter_home, "interpreter directory")?;
         let mut cfg = self.cfg()?;
         let (major, minor) = spec.minor();

@@ -965,7 +965,8 @@ pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Resul
     })
 }
 
-/// Edit the dependencies, lock and sync; on a failed resolution pyenvx.toml is left as it was.
+/// Edit the dependencies, lock and sync; on a failure pyenvx.toml and the lock are left as they
+/// were.
 fn edit_dependencies(
     settings: &Settings,
     printer: &Printer,
@@ -980,6 +981,9 @@ fn edit_dependencies(
     // at once would otherwise each write the file as it was before the other.
     let guard = sync::project_lock(&project, &reporter)?;
     let original = fs_err::read_to_string(project.config_path())?;
+    // The lock is put back too: a sync that fails after relocking (a package that cannot be
+    // installed) would otherwise leave a lock of requirements pyenvx.toml no longer has.
+    let original_lock = std::fs::read(project.lock_path()).ok();
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
     edit.save()?;
@@ -998,6 +1002,9 @@ fn edit_dependencies(
         }
         Err(e) => {
             crate::fs::write_atomic(&project.config_path(), original.as_bytes())?;
+            if let Some(lock) = &original_lock {
+                crate::fs::write_atomic(&project.lock_path(), lock)?;
+            }
             Err(e)
         }
     }

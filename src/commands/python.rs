@@ -52,6 +52,9 @@ pub fn install(args: PythonInstallArgs, settings: &Settings, printer: &Printer) 
             "`{path}` is a path; only versions can be installed"
         ));
     }
+    if let Some(refusal) = requests.iter().find_map(python::legacy_refusal) {
+        return Err(refusal);
+    }
     let downloads = catalog::load(
         &settings.dirs,
         &settings.catalog,

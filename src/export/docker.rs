@@ -5,6 +5,8 @@
 //! Decisions and why:
 //! * The base image is the official `python:X.Y-slim` of the locked interpreter's minor: the
 //!   locked wheels carry `cpXY` tags, so any other minor could not install them.
+//!   That holds for old projects too: a Python 2.7 lock gets `python:2.7-slim` (the last of
+//!   those images, whose pip 20 reads the same hashed requirements), and 3.5 `python:3.5-slim`.
 //! * Requirements are installed hash-checked, in their own layer, before the code is copied: a
 //!   code change rebuilds in seconds, and the image holds exactly the locked files.
 //! * The build context is always the project root (the code is there); `--out` only says where

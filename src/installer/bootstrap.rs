@@ -460,7 +460,7 @@ fn run_pip_download(
 }
 
 /// The pip wheel in the interpreter's `ensurepip/_bundled`.
-fn bundled_pip(python: &Path) -> Result<PathBuf, String> {
+pub(super) fn bundled_pip(python: &Path) -> Result<PathBuf, String> {
     let out = Command::new(python)
         .args([
             "-c",

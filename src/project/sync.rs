@@ -212,10 +212,12 @@ pub fn ensure_venv(
                         == interp.freethreaded()
                 })
                 .unwrap_or(false);
-            if same_minor && same_variant && existing.python().exists() {
-                if cfg.home().as_deref() != Some(home.as_path())
-                    || cfg.version().as_ref() != Some(&version)
-                {
+            let moved = cfg.home().as_deref() != Some(home.as_path())
+                || cfg.version().as_ref() != Some(&version);
+            // A Python 2 environment holds a copy of its interpreter: another one means a rebuild.
+            let rebuild = moved && venv::is_legacy(&version);
+            if same_minor && same_variant && existing.python().exists() && !rebuild {
+                if moved {
                     existing.retarget(&spec)?;
                 }
                 return Ok((existing, false));
@@ -330,6 +332,9 @@ pub fn install_locked(
             removed.push(format!("{}=={}", dist.name, dist.version));
         }
     }
+    if !removed.is_empty() && venv::is_legacy(interp.version()) {
+        venv::sweep_orphan_bytecode(&venv.site_packages()?)?;
+    }
     let mut added = Vec::new();
     let mut missing: Vec<Dist> = Vec::new();
     for p in picks {
@@ -380,9 +385,32 @@ pub fn install_locked(
         store.root().display(),
         to_fetch.len()
     ));
+    let legacy = installer::legacy::needs_pip(interp.version());
+    if legacy {
+        // uv, which builds sdists for the store, refuses these interpreters: say so before
+        // anything is fetched.
+        let sdists: Vec<String> = to_fetch
+            .iter()
+            .filter(|p| !p.is_wheel())
+            .map(|p| format!("{} ({})", p.name, p.file))
+            .collect();
+        if !sdists.is_empty() {
+            return Err(user_error!(
+                hint = "pin releases that publish a wheel for this Python",
+                "cannot install {} into a Python {} environment: only wheels install on Pythons \
+                 before 3.6, and these would have to be built",
+                sdists.join(", "),
+                minor_string(interp)
+            ));
+        }
+    }
     if !to_fetch.is_empty() {
-        let uv = uv()?;
-        store.fetch(
+        let uv = if legacy {
+            installer::legacy::no_uv()
+        } else {
+            uv()?
+        };
+        let fetched = store.fetch(
             &uv,
             &interp.executable(),
             &tag,
@@ -391,7 +419,20 @@ pub fn install_locked(
             env.settings.offline,
             &env.uv_cache(),
             env.reporter,
-        )?;
+        );
+        if legacy {
+            // The store unpacks plain wheels itself; what it leaves to uv (wheels with data
+            // files, or anything when offline) uv cannot install for this Python.
+            fetched.with_context(|| {
+                format!(
+                    "cannot install into the Python {} environment, where only wheels that \
+                     pyenvx unpacks itself install (online, without data files)",
+                    minor_string(interp)
+                )
+            })?;
+        } else {
+            fetched?;
+        }
     }
     for p in &missing {
         let entry = store.get(&Store::key(p, &tag)).ok_or_else(|| {
@@ -847,26 +888,50 @@ pub fn resolve_with(
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
-    let uv = get_uv()?;
+    // uv refuses Pythons before 3.6: pip 20.3.4, run by the interpreter itself, resolves for them.
+    let legacy = installer::legacy::needs_pip(interp.version());
+    let (resolver, pip_dir, uv) = if legacy {
+        let pip = installer::legacy::pip_dir(
+            &env.settings.dirs,
+            &interp.executable(),
+            index,
+            env.settings.offline,
+            env.reporter,
+        )?;
+        (pip.clone(), Some(pip), None)
+    } else {
+        let uv = get_uv()?;
+        (uv.exe.clone(), None, Some(uv))
+    };
     env.reporter.detail(&format!(
         "resolving {} for Python {} with {}",
         requirements.join(", "),
         interp.version(),
-        uv.exe.display()
+        resolver.display()
     ));
     // A resolution over the network can take seconds: a spinner says something is happening.
     let spinner = env.reporter.download_start(
         &format!("resolving {} requirements", requirements.len()),
         None,
     );
-    let resolved = installer::resolve(
-        &uv,
-        &interp.executable(),
-        requirements,
-        index,
-        env.settings.offline,
-        &env.uv_cache(),
-    );
+    let resolved = match (&uv, &pip_dir) {
+        (Some(uv), _) => installer::resolve(
+            uv,
+            &interp.executable(),
+            requirements,
+            index,
+            env.settings.offline,
+            &env.uv_cache(),
+        ),
+        (None, Some(pip)) => installer::legacy::resolve(
+            pip,
+            &interp.executable(),
+            requirements,
+            index,
+            env.settings.offline,
+        ),
+        (None, None) => unreachable!("one resolver was chosen above"),
+    };
     env.reporter.download_done(spinner);
     let resolved = resolved?;
     // A local directory's name, version and dependencies are its files', which can change

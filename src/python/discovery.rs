@@ -1,4 +1,5 @@
-//! Interpreters already on the machine: `python3.X` on PATH and pyenv's own installs.
+//! Interpreters already on the machine: `python3.X` (and the old `python2.7`) on PATH and pyenv's
+//! own installs.
 //!
 //! Each candidate is asked once for its facts (version, free-threading, prefix); the answers are
 //! cached by path, size and mtime, so a later run pays for a few `stat`s only.
@@ -50,9 +51,13 @@ struct CacheEntry {
     facts: Option<Facts>,
 }
 
-/// Runs under every Python from 2.7 on, so an old interpreter answers instead of crashing.
+/// Runs under every Python from 2.7 on, so an old interpreter answers instead of crashing. Python
+/// 2 has no `-I`, so the working directory is dropped from `sys.path` here instead: a `json.py`
+/// in it must not answer for the interpreter.
 const QUERY: &str = r#"
-import json, sys, platform
+import sys
+sys.path = [p for p in sys.path if p not in ("", ".")]
+import json, platform
 try:
     import sysconfig
     ft = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
@@ -66,7 +71,8 @@ print(json.dumps({"version": ver, "implementation": platform.python_implementati
 "#;
 
 /// Candidate executables, in search order: PATH (skipping `skip_dirs`, e.g. our own shims), then
-/// `$PYENV_ROOT/versions/*/bin/python3`.
+/// `$PYENV_ROOT/versions/*/bin/python3` (`bin/python2.7` or `bin/python` for a pyenv 2.7, which
+/// has no `python3`).
 pub fn candidates(skip_dirs: &[PathBuf]) -> Vec<(PathBuf, Origin)> {
     let mut out = Vec::new();
     let pyenv = pyenv_root();
@@ -95,8 +101,7 @@ pub fn candidates(skip_dirs: &[PathBuf]) -> Vec<(PathBuf, Origin)> {
             let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             dirs.sort();
             for dir in dirs {
-                let exe = dir.join("bin").join("python3");
-                if exe.exists() {
+                if let Some(exe) = pyenv_executable(&dir) {
                     out.push((exe, Origin::Pyenv));
                 }
             }
@@ -112,9 +117,32 @@ fn pyenv_root() -> Option<PathBuf> {
     }
 }
 
-/// `python3` or `python3.12` / `python3.13t`; not `python3-config`, not `python3.12-gdb.py`.
+/// The interpreter of one pyenv `versions/<name>` directory: `bin/python3`, else the versioned
+/// name its directory implies (`2.7.18` → `bin/python2.7`), else `bin/python`.
+fn pyenv_executable(dir: &Path) -> Option<PathBuf> {
+    let bin = dir.join("bin");
+    let versioned = dir.file_name().and_then(|n| {
+        let mut parts = n.to_str()?.split('.');
+        let (major, minor) = (parts.next()?, parts.next()?);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(major) && digits(minor)).then(|| format!("python{major}.{minor}"))
+    });
+    ["python3".to_string()]
+        .into_iter()
+        .chain(versioned)
+        .chain(["python".to_string()])
+        .map(|name| bin.join(name))
+        .find(|exe| exe.exists())
+}
+
+/// `python3` or `python3.12` / `python3.13t`, and the Python 2 names `python2` / `python2.7`; not
+/// `python3-config`, not `python3.12-gdb.py`, not a bare `python` (on most systems a link to one
+/// of the others, or to Python 2 where a distribution still ships it as `python`).
 fn is_python_name(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("python3") else {
+    let Some(rest) = name
+        .strip_prefix("python3")
+        .or_else(|| name.strip_prefix("python2"))
+    else {
         return false;
     };
     if rest.is_empty() {
@@ -127,7 +155,18 @@ fn is_python_name(name: &str) -> bool {
     !minor.is_empty() && minor.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Every CPython 3 found on the machine, each real binary once.
+/// Whether pyenvx can use an interpreter of `version`: CPython 3.5 or newer, or 2.7. Older ones
+/// are left out because pip 20.3.4, which resolves for the old ones, runs on neither 2.6 nor
+/// 3.0–3.4 (and no Django still in use supports them).
+pub fn is_usable_version(version: &Version) -> bool {
+    match version.release() {
+        [2, 7, ..] => true,
+        [3, minor, ..] => *minor >= 5,
+        _ => false,
+    }
+}
+
+/// Every CPython 3 (and 2.7) found on the machine, each real binary once.
 pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
     let cache_path = dirs.interpreter_cache();
     let mut cache: BTreeMap<String, CacheEntry> = std::fs::read_to_string(&cache_path)
@@ -200,7 +239,7 @@ pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
         let Ok(version) = Version::from_str(&facts.version) else {
             continue;
         };
-        if version.release().first() != Some(&3) {
+        if !is_usable_version(&version) {
             continue;
         }
         found.push(Found {
@@ -228,7 +267,9 @@ fn stamp(path: &Path) -> Option<(u128, u64)> {
 /// Ask an interpreter about itself; `None` when it does not answer like a Python.
 fn query(path: &Path) -> Option<Facts> {
     let output = Command::new(path)
-        .args(["-I", "-S", "-c", QUERY])
+        // Not `-I`: Python 2 rejects it. `-E` and `-s` are its parts that every version accepts,
+        // `-S` skips site-packages altogether, and QUERY drops the working directory itself.
+        .args(["-E", "-s", "-S", "-c", QUERY])
         .env_remove("PYTHONHOME")
         .env_remove("PYTHONPATH")
         .stdin(std::process::Stdio::null())
@@ -256,11 +297,18 @@ pub fn inspect(path: &Path) -> Option<Found> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_python_name;
+    use super::*;
 
     #[test]
     fn recognises_interpreter_names() {
-        for ok in ["python3", "python3.12", "python3.13t"] {
+        for ok in [
+            "python3",
+            "python3.12",
+            "python3.13t",
+            "python3.5",
+            "python2.7",
+            "python2",
+        ] {
             assert!(is_python_name(ok), "{ok}");
         }
         for bad in [
@@ -268,10 +316,63 @@ mod tests {
             "python3.12-config",
             "python3.12-gdb.py",
             "python",
-            "python2.7",
+            "python2.7-config",
             "python3.",
         ] {
             assert!(!is_python_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn python_2_7_and_3_5_are_usable_older_ones_are_not() {
+        let v = |s: &str| Version::from_str(s).unwrap();
+        for ok in ["2.7.18", "3.5.10", "3.13.0"] {
+            assert!(is_usable_version(&v(ok)), "{ok}");
+        }
+        for bad in ["2.6.9", "1.6", "3.4.10", "3.0.1", "4.0"] {
+            assert!(!is_usable_version(&v(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pyenv_2_7_is_found_by_its_versioned_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("2.7.18");
+        std::fs::create_dir_all(old.join("bin")).unwrap();
+        std::fs::write(old.join("bin/python"), "").unwrap();
+        assert_eq!(pyenv_executable(&old), Some(old.join("bin/python")));
+        std::fs::write(old.join("bin/python2.7"), "").unwrap();
+        assert_eq!(pyenv_executable(&old), Some(old.join("bin/python2.7")));
+        let new = tmp.path().join("3.12.1");
+        std::fs::create_dir_all(new.join("bin")).unwrap();
+        std::fs::write(new.join("bin/python3.12"), "").unwrap();
+        std::fs::write(new.join("bin/python3"), "").unwrap();
+        assert_eq!(pyenv_executable(&new), Some(new.join("bin/python3")));
+        assert_eq!(pyenv_executable(&tmp.path().join("empty")), None);
+    }
+
+    /// The query itself must run on Python 2.7, which rejects `-I` and `print(…, end=…)`.
+    #[test]
+    fn python_2_7_answers_the_query() {
+        let py = crate::test_machine::pyenv_python("2.7");
+        let found = inspect(&py.python()).expect("2.7 answered the query");
+        assert_eq!(found.version.to_string(), py.version);
+        assert!(!found.freethreaded);
+        assert_eq!(found.prefix, py.prefix);
+    }
+
+    /// A `json.py` in the working directory does not answer for the interpreter (`-I` kept
+    /// it out before; Python 2 has no `-I`).
+    #[test]
+    fn the_working_directory_does_not_shadow_the_query() {
+        let py = crate::test_machine::pyenv_python("3.12");
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("json.py"), "raise SystemExit(3)\n").unwrap();
+        let output = Command::new(py.python())
+            .current_dir(tmp.path())
+            .args(["-E", "-s", "-S", "-c", QUERY])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
     }
 }

@@ -105,6 +105,30 @@ pub fn find(
     }
 }
 
+/// The error for a request only a Python older than python-build-standalone's builds satisfies
+/// (2.7, 3.5): no catalog can list one, so none is loaded, and the way to get one is named.
+pub fn legacy_refusal(request: &PythonRequest) -> Option<anyhow::Error> {
+    if !request.only_legacy() {
+        return None;
+    }
+    let Some(version) = request.legacy_suggestion() else {
+        return Some(user_error!(
+            hint = "pin Python 2.7, or 3.5 or newer",
+            "`{request}` asks for a Python older than pyenvx works with: 2.7, and 3.5 or newer \
+             (pip 20.3.4, which installs for the old ones, runs on neither 2.6 nor 3.0-3.4)"
+        ));
+    };
+    let minor: String = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    Some(user_error!(
+        hint = format!(
+            "install it with pyenv (`pyenv install {version}`) or put `python{minor}` on PATH; \
+             pyenvx finds either"
+        ),
+        "no Python on this machine matches `{request}`, and python-build-standalone has no \
+         builds of Python {minor} to download"
+    ))
+}
+
 /// The download `request` resolves to on this platform.
 pub fn resolve_download(
     settings: &Settings,
@@ -112,6 +136,9 @@ pub fn resolve_download(
     request: &PythonRequest,
     reporter: &dyn Reporter,
 ) -> Result<catalog::Download> {
+    if let Some(refusal) = legacy_refusal(request) {
+        return Err(refusal);
+    }
     let downloads = catalog::load(
         &settings.dirs,
         &settings.catalog,

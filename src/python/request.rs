@@ -25,7 +25,7 @@ pub struct PythonRequest {
 /// The version part of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionRequest {
-    /// Any CPython (`any`, `cpython`, or an empty request).
+    /// Any CPython 3 (`any`, `cpython`, or an empty request): Python 2.7 only when asked for.
     Any,
     /// `3`, `3.12`, `3.12.1`, or an exact prerelease `3.14.0rc1`: the release segments given must match.
     Prefix(Version),
@@ -138,7 +138,8 @@ impl PythonRequest {
             return false;
         }
         match &self.version {
-            VersionRequest::Any => true,
+            // A project that names no Python must not land on a 2.7 that happens to be here.
+            VersionRequest::Any => version.release().first() == Some(&3),
             VersionRequest::Path(_) => false,
             VersionRequest::Prefix(want) => {
                 if want.any_prerelease() {
@@ -152,6 +153,28 @@ impl PythonRequest {
             }
             VersionRequest::Specifiers(specs) => specs.contains(version),
         }
+    }
+
+    /// Whether only a Python older than python-build-standalone's builds (2.x, 3.0–3.5) satisfies
+    /// this request: then no download can, and the error says where to get one instead.
+    pub fn only_legacy(&self) -> bool {
+        let probe = |major: u64, minor: u64, patch: u64| {
+            self.matches(&Version::new([major, minor, patch]), self.freethreaded)
+        };
+        let modern =
+            (6..=30).any(|minor| (0..=30).any(|patch| probe(3, minor, patch))) || probe(4, 0, 0);
+        let legacy = (0..=7).any(|minor| (0..=18).any(|patch| probe(2, minor, patch)))
+            || (0..=5).any(|minor| (0..=10).any(|patch| probe(3, minor, patch)));
+        legacy && !modern
+    }
+
+    /// The newest release of the old minor pyenvx can use (2.7 or 3.5) that this request names,
+    /// for the hint that says how to get one (`pyenv install 2.7.18`); `None` when the request
+    /// names only older ones (2.6, 3.4), which pyenvx does not use.
+    pub fn legacy_suggestion(&self) -> Option<&'static str> {
+        ["2.7.18", "3.5.10"]
+            .into_iter()
+            .find(|v| Version::from_str(v).is_ok_and(|v| self.matches(&v, self.freethreaded)))
     }
 
     /// A `major.minor` when the request pins one, for `.python-version` and messages.
@@ -241,6 +264,28 @@ mod tests {
         assert!(PythonRequest::parse("any")
             .unwrap()
             .matches(&v("3.9.1"), false));
+    }
+
+    #[test]
+    fn any_means_python_3_and_old_requests_are_recognised() {
+        let any = PythonRequest::any();
+        assert!(any.matches(&v("3.12.1"), false));
+        assert!(!any.matches(&v("2.7.18"), false));
+        assert!(PythonRequest::parse("2")
+            .unwrap()
+            .matches(&v("2.7.18"), false));
+        for old in ["2.7", "2", "3.5", "3.4.10", "cp27", "<3.6", "==2.7.*"] {
+            assert!(PythonRequest::parse(old).unwrap().only_legacy(), "{old}");
+        }
+        for new in ["3", "3.6", "3.13", ">=3.5", ">=2.7", "any"] {
+            assert!(!PythonRequest::parse(new).unwrap().only_legacy(), "{new}");
+        }
+        let suggest = |r: &str| PythonRequest::parse(r).unwrap().legacy_suggestion();
+        assert_eq!(suggest("2.7"), Some("2.7.18"));
+        assert_eq!(suggest("<3.6"), Some("2.7.18"));
+        assert_eq!(suggest("3.5"), Some("3.5.10"));
+        assert_eq!(suggest("3.4"), None);
+        assert_eq!(suggest("2.6"), None);
     }
 
     #[test]
