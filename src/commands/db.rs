@@ -1,4 +1,4 @@
-//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore | snapshot`.
+//! `pyenvx db up | down | status | logs | shell | psql | url | reset | dump | restore | snapshot`.
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,10 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         DbCommand::Psql(args) => {
             let cmd = services::psql(&env, &project, &args.args)?;
             exec(cmd, "psql")
+        }
+        DbCommand::Shell(args) => {
+            let cmd = services::shell(&env, &project, &args.args)?;
+            exec(cmd, "the database client")
         }
         DbCommand::Url => {
             services::require_db(&project)?;
@@ -136,11 +140,14 @@ fn report_up(printer: &Printer, report: &UpReport, started: Instant, verb: &str)
         .server_version
         .split_whitespace()
         .next()
+        // MariaDB's `10.11.19-MariaDB-0+deb12u1`.
+        .and_then(|v| v.split('-').next())
         .unwrap_or("?");
     let ms = started.elapsed().as_millis();
+    let engine = report.engine.title();
     if report.already_running {
         printer.success(format!(
-            "PostgreSQL {version} is already running on 127.0.0.1:{} ({})",
+            "{engine} {version} is already running on 127.0.0.1:{} ({})",
             report.port, report.backend
         ));
     } else {
@@ -150,7 +157,7 @@ fn report_up(printer: &Printer, report: &UpReport, started: Instant, verb: &str)
             ""
         };
         printer.success(format!(
-            "PostgreSQL {version} {verb} on 127.0.0.1:{} ({}{created}) in {ms} ms",
+            "{engine} {version} {verb} on 127.0.0.1:{} ({}{created}) in {ms} ms",
             report.port, report.backend
         ));
     }
@@ -215,8 +222,10 @@ fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -
         status.database, status.user, status.port
     ));
     printer.data(format!(
-        "backend   {}, PostgreSQL {}",
-        status.backend, status.version
+        "backend   {}, {} {}",
+        status.backend,
+        status.engine.title(),
+        status.version
     ));
     printer.data(format!("state     {state}{pid}"));
     printer.data(format!("data      {}", status.data));

@@ -286,9 +286,17 @@ fn init_in(
     if args.drf {
         dependencies.push("djangorestframework".to_string());
     }
-    if args.db == DbChoice::Postgres {
-        dependencies.push("dj-database-url".to_string());
-        dependencies.push("psycopg[binary]".to_string());
+    match args.db {
+        DbChoice::Postgres => {
+            dependencies.push("dj-database-url".to_string());
+            dependencies.push("psycopg[binary]".to_string());
+        }
+        // Django's recommended MySQL driver (it builds against the MariaDB client library).
+        DbChoice::Mariadb => {
+            dependencies.push("dj-database-url".to_string());
+            dependencies.push("mysqlclient".to_string());
+        }
+        DbChoice::None => {}
     }
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());
@@ -330,10 +338,16 @@ fn init_in(
         .as_ref()
         .and_then(|a| a.postgres.as_ref())
         .map(|p| p.1);
-    if args.db == DbChoice::Postgres || compose_major.is_some() {
+    if args.db == DbChoice::Mariadb {
+        text.push_str(&crate::services::init_table(
+            crate::services::DbEngine::Mariadb,
+            0,
+        ));
+    } else if args.db == DbChoice::Postgres || compose_major.is_some() {
         // The major the project's compose file runs, else the binaries `db up` will use: the
         // machine's newest, else the download.
         text.push_str(&crate::services::init_table(
+            crate::services::DbEngine::Postgres,
             compose_major.unwrap_or_else(crate::services::postgres::default_major),
         ));
     }
@@ -395,7 +409,7 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
-    if args.db == DbChoice::Postgres {
+    if args.db != DbChoice::None {
         // Credentials, a port, and `.env` (0600) with DATABASE_URL.
         crate::services::init_project(&settings.dirs, &project)?;
     }
@@ -414,7 +428,7 @@ fn init_in(
             &project,
             &module,
             args.drf,
-            args.db == DbChoice::Postgres,
+            args.db != DbChoice::None,
             args.cache == CacheChoice::Redis && redis_backend,
         )?;
     }
@@ -426,9 +440,9 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    if args.db == DbChoice::Postgres && args.cache == CacheChoice::Redis {
+    if args.db != DbChoice::None && args.cache == CacheChoice::Redis {
         printer.info(format!("  next: {}", printer.code("pyenvx up")));
-    } else if args.db == DbChoice::Postgres {
+    } else if args.db != DbChoice::None {
         printer.info(format!("  next: {}", printer.code("pyenvx db up")));
     } else if args.cache == CacheChoice::Redis {
         printer.info(format!("  next: {}", printer.code("pyenvx cache up")));

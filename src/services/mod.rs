@@ -28,6 +28,7 @@ pub mod config;
 pub mod container;
 pub mod credentials;
 pub mod extensions;
+pub mod mariadb;
 pub mod native;
 pub mod pgwire;
 pub mod ports;
@@ -38,11 +39,12 @@ pub mod snapshot;
 pub mod transfer;
 
 pub use backend::Backend;
-pub use config::{db_config, init_table, require_db, BackendKind, DbConfig};
+pub use config::{db_config, init_table, require_db, BackendKind, DbConfig, DbEngine};
 pub use credentials::{
     credentials, identity, random_bytes, random_password, sql_name, write_private_new, Credentials,
     Identity,
 };
+pub use transfer::RestorePlan;
 
 use std::path::{Path, PathBuf};
 
@@ -86,7 +88,7 @@ pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
     write_private(&shim_env_path(project), vars.as_bytes())
 }
 
-/// What `pyenvx init --db postgres` sets up besides `[services.db]`: the identity, and `.env`
+/// What `pyenvx init --db postgres|mariadb` sets up besides `[services.db]`: the identity, and `.env`
 /// (mode 0600) with `DATABASE_URL` for tools that read `.env` themselves.
 pub fn init_project(dirs: &Dirs, project: &Project) -> Result<()> {
     let identity = identity(dirs, project)?;
@@ -155,8 +157,10 @@ pub struct UpOptions {
 /// What `db up` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
+    pub engine: DbEngine,
     pub backend: BackendKind,
-    /// Server version as it reported itself at login, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    /// Server version as it reported itself at login, e.g. `15.18 (Debian 15.18-0+deb12u1)`,
+    /// `10.11.19-MariaDB-0+deb12u1`.
     pub server_version: String,
     pub port: u16,
     /// It was already running and accepting connections.
@@ -170,7 +174,9 @@ pub struct UpReport {
 /// A point-in-time view for `db status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    pub engine: DbEngine,
     pub backend: BackendKind,
+    /// The engine's major version (PostgreSQL 15; MariaDB 10 or 11).
     pub version: u32,
     pub running: bool,
     /// A login with the project's credentials succeeded just now.
@@ -255,7 +261,9 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     write_shim_env(dirs, project)?;
     // Last: a missing extension fails `db up` with the server running and recorded, so
     // `db down` and the rest still find it.
-    extensions::ensure(&identity, config.major, backend, &config.extensions)?;
+    if config.engine == DbEngine::Postgres {
+        extensions::ensure(&identity, config.major, backend, &config.extensions)?;
+    }
     Ok(report)
 }
 
@@ -324,17 +332,8 @@ pub fn dump(env: &Env, project: &Project, file: &Path, shown: &Path, replace: bo
     target.commit(shown)
 }
 
-/// A dump file that passed the checks a restore makes before touching anything.
-#[derive(Debug, Clone)]
-pub struct RestorePlan {
-    pub file: PathBuf,
-    pub kind: postgres::DumpKind,
-    /// The project's database holds tables (or schemas) the restore would replace.
-    pub replaces_data: bool,
-}
-
-/// Check `file` for `db restore` without touching the database: not empty, and an archive
-/// `pg_restore --list` reads (or a SQL script); and whether there is data it would replace.
+/// Check `file` for `db restore` without touching the database: not empty, in a format the
+/// engine loads; and whether there is data it would replace.
 pub fn check_restore(
     env: &Env,
     project: &Project,
@@ -342,15 +341,8 @@ pub fn check_restore(
     shown: &Path,
 ) -> Result<RestorePlan> {
     let (config, identity) = require_running(env, project)?;
-    let kind = transfer::check_file(file, shown)?;
-    if kind != postgres::DumpKind::Sql {
-        active(env, project, &config).check_dump(&identity, file, kind, shown)?;
-    }
-    Ok(RestorePlan {
-        file: file.to_path_buf(),
-        kind,
-        replaces_data: transfer::has_data(&identity)?,
-    })
+    let plan = active(env, project, &config).check_restore(&identity, file, shown);
+    plan
 }
 
 /// Replace the database's contents with a checked dump: loaded into a scratch database, which
@@ -358,13 +350,21 @@ pub fn check_restore(
 pub fn restore(env: &Env, project: &Project, plan: &RestorePlan) -> Result<()> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let scratch = transfer::create_scratch(&identity, config.major)?;
-    let loaded = active(env, project, &config).load(&identity, &plan.file, plan.kind, &scratch);
-    if let Err(e) = loaded {
-        let _ = transfer::discard_scratch(&identity, config.major);
-        return Err(e);
+    let restored = active(env, project, &config).restore(&identity, plan);
+    restored
+}
+
+/// Snapshots are copies inside a PostgreSQL cluster (`CREATE DATABASE … TEMPLATE`); MariaDB has
+/// no such copy yet, and says so with the way that works.
+fn require_snapshots(config: &DbConfig) -> Result<()> {
+    if config.engine != DbEngine::Postgres {
+        return Err(user_error!(
+            hint = "`pyenvx db dump FILE` and `pyenvx db restore FILE` keep and restore a copy",
+            "snapshots are PostgreSQL's for now; this project's database is {}",
+            config.engine.title()
+        ));
     }
-    transfer::swap_in(&identity, config.major)
+    Ok(())
 }
 
 /// Copy the running database into a new snapshot (`name`, else the current UTC time).
@@ -376,6 +376,7 @@ pub fn snapshot_take(
     if let Some(n) = name {
         snapshot::check_name(n)?;
     }
+    require_snapshots(&require_db(project)?)?;
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
     let backend = active_backend(project, &config);
@@ -390,6 +391,7 @@ pub fn snapshot_check(
     name: Option<&str>,
 ) -> Result<snapshot::Snapshot> {
     let config = require_db(project)?;
+    require_snapshots(&config)?;
     let snap = snapshot::find(project, name)?;
     snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
     require_running(env, project)?;
@@ -407,6 +409,7 @@ pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot)
 
 /// Delete a snapshot (its copy in the server, then its record).
 pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
+    require_snapshots(&require_db(project)?)?;
     let snap = snapshot::find(project, Some(name))?;
     let (config, identity) = require_running(env, project)?;
     // Another cluster's snapshot is not in this server: dropping nothing here would lose track
@@ -430,8 +433,9 @@ pub fn logs(env: &Env, project: &Project, follow: bool) -> Result<Logs> {
     logs
 }
 
-/// A `psql` connected to the database, to run (or exec) with `args` appended.
-pub fn psql(
+/// The engine's client (`psql`, `mariadb`) connected to the database, to run (or exec) with
+/// `args` appended.
+pub fn shell(
     env: &Env,
     project: &Project,
     args: &[std::ffi::OsString],
@@ -439,4 +443,24 @@ pub fn psql(
     let (config, identity) = require_running(env, project)?;
     let shell = active(env, project, &config).shell(&identity, args);
     shell
+}
+
+/// `db psql`: the shell of a PostgreSQL database; another engine's is `db shell`.
+pub fn psql(
+    env: &Env,
+    project: &Project,
+    args: &[std::ffi::OsString],
+) -> Result<std::process::Command> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        return Err(user_error!(
+            hint = format!(
+                "`pyenvx db shell` runs {} for every engine",
+                config.engine.client()
+            ),
+            "this project's database is {}, not PostgreSQL: psql cannot talk to it",
+            config.engine.title()
+        ));
+    }
+    shell(env, project, args)
 }

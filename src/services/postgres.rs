@@ -658,27 +658,28 @@ pub fn server_user() -> Result<Option<ServerUser>> {
     if effective_uid() != 0 {
         return Ok(None);
     }
+    account("postgres").map(Some).ok_or_else(|| {
+        user_error!(
+            hint = "run pyenvx as a regular user, create the account (`useradd --system --user-group postgres`), \
+                    or use backend = \"container\"",
+            "PostgreSQL refuses to run as root, and this machine has no `postgres` account to run it as"
+        )
+    })
+}
+
+/// The system account `name` from `/etc/passwd`.
+pub fn account(name: &str) -> Option<ServerUser> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == "postgres").then(|| {
-                Some(ServerUser {
-                    name: f[0].to_string(),
-                    uid: f[2].parse().ok()?,
-                    gid: f[3].parse().ok()?,
-                })
-            })?
-        })
-        .map(Some)
-        .ok_or_else(|| {
-            user_error!(
-                hint = "run pyenvx as a regular user, create the account (`useradd --system --user-group postgres`), \
-                        or use backend = \"container\"",
-                "PostgreSQL refuses to run as root, and this machine has no `postgres` account to run it as"
-            )
-        })
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 3 && f[0] == name).then(|| {
+            Some(ServerUser {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+            })
+        })?
+    })
 }
 
 /// Fail clearly unless `user` can enter every directory down to `path` (and `path` itself when

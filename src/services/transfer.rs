@@ -252,6 +252,50 @@ pub fn swap_in(identity: &Identity, major: u32) -> Result<()> {
     Ok(())
 }
 
+/// A dump file that passed the checks a restore makes before touching anything.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub file: PathBuf,
+    /// PostgreSQL: an archive or a script. MariaDB's dumps are always scripts.
+    pub kind: DumpKind,
+    /// The project's database holds tables (or schemas) the restore would replace.
+    pub replaces_data: bool,
+}
+
+/// PostgreSQL's checks for `db restore`: not empty, an archive `check_archive` (the backend's
+/// `pg_restore --list`) reads or a SQL script; and whether there is data it would replace.
+pub fn pg_check_restore(
+    identity: &Identity,
+    file: &Path,
+    shown: &Path,
+    check_archive: impl FnOnce(DumpKind) -> Result<()>,
+) -> Result<RestorePlan> {
+    let kind = check_file(file, shown)?;
+    if kind != DumpKind::Sql {
+        check_archive(kind)?;
+    }
+    Ok(RestorePlan {
+        file: file.to_path_buf(),
+        kind,
+        replaces_data: has_data(identity)?,
+    })
+}
+
+/// PostgreSQL's restore: `load` (the backend's client) fills a scratch database, which takes the
+/// project database's place only when the load succeeded.
+pub fn pg_restore(
+    identity: &Identity,
+    major: u32,
+    load: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
+    let scratch = create_scratch(identity, major)?;
+    if let Err(e) = load(&scratch) {
+        let _ = discard_scratch(identity, major);
+        return Err(e);
+    }
+    swap_in(identity, major)
+}
+
 /// A temporary file beside `target` (mode 0600) that [`DumpTarget::commit`] renames over it.
 pub struct DumpTarget {
     tmp: tempfile::NamedTempFile,
