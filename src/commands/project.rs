@@ -1288,8 +1288,11 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
                     (_, true, false) => "running, not accepting connections",
                 };
                 format!(
-                    "PostgreSQL {} ({}) on 127.0.0.1:{}, {state}",
-                    db.version, db.backend, db.port
+                    "{} {} ({}) on 127.0.0.1:{}, {state}",
+                    db.engine.title(),
+                    db.version,
+                    db.backend,
+                    db.port
                 )
             }
             (None, Some(e)) => format!("unknown: {e}"),

@@ -238,6 +238,12 @@ fn pid_path(project: &Project) -> PathBuf {
     data_dir(project).join("mariadbd.pid")
 }
 
+/// The server's temporary files (large sorts, `ALTER TABLE` copies): the caller's TMPDIR may be
+/// one the server's user cannot write (root's, as root).
+fn tmp_dir(project: &Project) -> PathBuf {
+    state_dir(project).join("mariadb.tmp")
+}
+
 fn init_file(project: &Project) -> PathBuf {
     state_dir(project).join("mariadb-init.sql")
 }
@@ -541,6 +547,7 @@ fn install_db(
     user: Option<&ServerUser>,
 ) -> Result<()> {
     let tool = find_tool(config, "mariadb-install-db")?;
+    let tmp = private_tmp(project, user)?;
     fs_err::create_dir_all(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
     if let Some(u) = user {
@@ -556,6 +563,7 @@ fn install_db(
             "--skip-name-resolve",
         ])
         .args(INNODB)
+        .env("TMPDIR", &tmp)
         .current_dir(state_dir(project))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -581,6 +589,13 @@ fn install_db(
         ));
     }
     Ok(())
+}
+
+/// [`tmp_dir`], 0700 and the server's user's.
+fn private_tmp(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
+    let dir = tmp_dir(project);
+    super::native::ensure_private_dir(&dir, user)?;
+    Ok(dir)
 }
 
 /// A server we just launched, and where its log output for this start begins.
@@ -621,6 +636,7 @@ fn spawn(
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let tmp = private_tmp(project, user)?;
     let mut cmd = Command::new(server);
     // `--no-defaults` must come first.
     cmd.arg("--no-defaults")
@@ -629,6 +645,7 @@ fn spawn(
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--socket={}", socket.join("mysqld.sock").display()))
         .arg(format!("--pid-file={}", pid_path(project).display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .args([
             "--skip-name-resolve",
             "--character-set-server=utf8mb4",
@@ -639,6 +656,7 @@ fn spawn(
         cmd.arg(format!("--init-file={}", init_file(project).display()));
     }
     cmd.current_dir(data)
+        .env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -748,6 +766,7 @@ fn destroy(project: &Project) -> Result<()> {
     for dir in [
         data_dir(project),
         state_dir(project).join("mariadb.interrupted"),
+        tmp_dir(project),
     ] {
         if dir.exists() {
             fs_err::remove_dir_all(dir)?;
