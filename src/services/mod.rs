@@ -1,5 +1,6 @@
-//! Development services declared in `pyenvx.toml` (`[services.db]`): a PostgreSQL per project,
-//! as a native process from real PostgreSQL binaries or as a Docker/Podman container.
+//! Development services declared in `pyenvx.toml`: `[services.db]`, a PostgreSQL per project
+//! (a native process from real PostgreSQL binaries or a Docker/Podman container) or a MariaDB
+//! ([`mariadb`]); `[services.cache]`, a Redis ([`redis`]).
 //!
 //! This module is the facade the `db` commands call. It does what is the same for every backend
 //! (configuration in [`config`], identity in [`credentials`] and [`ports`], the lock, port moves,
@@ -20,6 +21,8 @@
 //! pg15/                 native data directory of PostgreSQL 15 (owned by the server's user)
 //! pg15.initialized      written only once the role and the database exist
 //! postgres.log          the native server's log
+//! mariadb/, mariadb.*   MariaDB's data directory, marker, log and temporary files ([`mariadb`])
+//! client.cnf            MariaDB's clients' login (0600)
 //! db.lock               serializes up / down / reset / restore of this project
 //! ```
 
