@@ -419,9 +419,112 @@ fn configuration_errors_and_a_version_this_machine_lacks() {
         err.contains("pyenvx.toml:") && err.contains("services.db.extensions"),
         "{err}"
     );
+}
 
-    // The container backend is not there yet for MariaDB, and says what works.
-    let dir = db.project("boxed");
-    let err = db.fails(&dir, &["db", "up", "--backend", "container"]);
-    assert!(err.contains("backend = \"native\""), "{err}");
+/// Container projects on the stand-in `mariadb` image; their containers, volumes and the
+/// image are removed when it is dropped.
+struct Boxed {
+    db: Maria,
+    image: String,
+}
+
+impl Drop for Boxed {
+    fn drop(&mut self) {
+        for dir in self.db.projects() {
+            let _ = self.db.out(&dir, &["db", "down"]);
+            remove_project_containers(&dir);
+        }
+        remove_pg_image(&self.image);
+    }
+}
+
+#[test]
+fn a_project_database_in_a_mariadb_container() {
+    require_docker();
+    let boxed = Boxed {
+        db: Maria::new(),
+        image: maria_image(),
+    };
+    let db = &boxed.db;
+    let dir = db.bare(
+        "boxed",
+        &format!(
+            "[services.db]\nengine = \"mariadb\"\nbackend = \"container\"\nimage = \"{}\"\n",
+            boxed.image
+        ),
+    );
+    let started = Instant::now();
+    let up = db.ok(&dir, &["db", "up"]);
+    println!("cold mariadb container up: {:?}", started.elapsed());
+    assert!(
+        up.contains("MariaDB ") && up.contains("(container, new database)"),
+        "{up}"
+    );
+    let url = db.url(&dir);
+    assert!(url.starts_with("mysql://boxed:"), "{url}");
+    let port = port_of(&url);
+    // Published on 127.0.0.1 only.
+    assert_eq!(listeners(port), vec!["0100007F".to_string()]);
+    let status = db.status(&dir);
+    assert_eq!(status["backend"], "container");
+    assert_eq!(status["accepting_connections"], true);
+    let name = status["container"].as_str().unwrap().to_string();
+    assert!(name.ends_with("-mariadb"), "{name}");
+
+    // The shell is the container's own client, as the project's user, with every privilege
+    // (the image grants only its database; restores need more).
+    db.sql(
+        &dir,
+        "CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20)); \
+         INSERT INTO notes VALUES (1, 'kept'), (2, 'also kept')",
+    );
+    assert_eq!(
+        db.sql(
+            &dir,
+            "SELECT CONCAT_WS(' ', DATABASE(), @@character_set_server)"
+        ),
+        "boxed utf8mb4"
+    );
+    assert!(
+        db.sql(&dir, "SHOW GRANTS")
+            .contains("GRANT ALL PRIVILEGES ON *.*"),
+        "the project's user can create the restore's scratch database"
+    );
+
+    // down / up, and a kill of the server, keep the rows.
+    db.ok(&dir, &["db", "down"]);
+    assert_eq!(db.status(&dir)["running"], false);
+    db.ok(&dir, &["db", "up"]);
+    db.sql(&dir, "INSERT INTO notes VALUES (3, 'before kill')");
+    must(std::process::Command::new("docker").args(["kill", "--signal", "KILL", &name]));
+    assert_eq!(db.status(&dir)["running"], false);
+    let up = db.ok(&dir, &["db", "up"]);
+    assert!(!up.contains("new database"), "{up}");
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM notes"), "3");
+
+    // Dump and restore through the container's clients, with the same safety.
+    db.ok(&dir, &["db", "dump", "notes.sql"]);
+    db.sql(&dir, "DELETE FROM notes WHERE id = 1");
+    fs::write(
+        dir.join("broken.sql"),
+        "CREATE TABLE t (x INT);\nnot SQL;\n",
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "restore", "broken.sql", "--yes"]);
+    assert!(err.contains("the database was not changed"), "{err}");
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM notes"), "2");
+    db.ok(&dir, &["db", "restore", "notes.sql", "--yes"]);
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM notes"), "3");
+    assert_eq!(db.databases(&dir), "boxed");
+
+    // reset: an empty database, the same identity.
+    db.ok(&dir, &["db", "reset", "--yes"]);
+    assert_eq!(db.url(&dir), url);
+    assert_eq!(
+        db.sql(
+            &dir,
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'boxed'"
+        ),
+        "0"
+    );
 }

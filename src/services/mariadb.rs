@@ -1,5 +1,6 @@
 //! `[services.db] engine = "mariadb"`: a MariaDB per project for Django's MySQL backend, run
-//! natively from the machine's `mariadbd` (Debian's `mariadb-server`).
+//! natively from the machine's `mariadbd` (Debian's `mariadb-server`) or as a container of the
+//! official `mariadb` image.
 //!
 //! Same identity rules as PostgreSQL ([`super::credentials`]): a user, password and database
 //! generated once (0600), a port from the shared registry; `DATABASE_URL=mysql://…`.
@@ -24,8 +25,15 @@
 //!   MariaDB) the swap: the project's tables into `<db>_pyenvx_old`, the scratch's into the
 //!   project's database. Views, triggers, routines and events cannot move between databases
 //!   that way, so a restore involving them is refused before anything changes.
-//! * Snapshots are not done for MariaDB yet (the facade says so). The container backend is
-//!   not done either: [`Container`] says so and points to the native one.
+//! * Container backend: the official image's contract (`MARIADB_USER`, `MARIADB_PASSWORD`,
+//!   `MARIADB_DATABASE`, data in `/var/lib/mysql`, port 3306), published on 127.0.0.1 only;
+//!   container and volume `pyenvx-<name>-<hash>-mariadb`, apart from PostgreSQL's. Root's
+//!   password is the project's (root is reachable only as the project could be), used once to
+//!   grant the project's user every privilege as on the native backend. The clients are the
+//!   container's own (`<engine> exec`), so the host needs none. Ready means a login inside the
+//!   container over TCP (the image's first-run setup allows none) and MariaDB's greeting on the
+//!   published port.
+//! * Snapshots are not done for MariaDB yet (the facade says so).
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -42,7 +50,7 @@ use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::{write_private, Identity};
 use super::postgres::{self, DumpKind, ServerUser};
 use super::transfer::{self, DumpTarget, RestorePlan};
-use super::{ports, state_dir, Logs, Status, UpReport};
+use super::{container, ports, state_dir, Logs, Status, UpReport};
 use crate::project::Project;
 use crate::user_error;
 
@@ -113,110 +121,364 @@ impl Backend for Native<'_> {
     }
 
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
-        let clients = Clients::new(self.project, self.config, identity)?;
-        let mut cmd = clients.command("mariadb")?;
-        cmd.arg(format!("--database={}", identity.credentials.database))
-            .args(args);
-        Ok(cmd)
+        Clients::new(self.project, self.config, identity)?.shell(args)
     }
 
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
-        let clients = Clients::new(self.project, self.config, identity)?;
-        let mut cmd = clients.command("mariadb-dump")?;
-        // One consistent read of InnoDB tables without locking out the application.
-        cmd.args([
-            "--single-transaction",
-            "--routines",
-            "--triggers",
-            "--events",
-            "--hex-blob",
-            "--default-character-set=utf8mb4",
-        ])
-        .arg(&identity.credentials.database)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(target.file()?));
-        run(cmd, "mariadb-dump", transfer::dump_failed).map(drop)
+        Clients::new(self.project, self.config, identity)?.dump(target)
     }
 
     fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
-        let kind = transfer::check_file(file, shown)?;
-        if kind != DumpKind::Sql || has_nul(file)? {
-            return Err(user_error!(
-                hint = "give a SQL file written by `pyenvx db dump` or mariadb-dump; the database was not touched",
-                "{} is not a SQL script (a PostgreSQL archive?): MariaDB loads SQL dumps only",
-                shown.display()
-            ));
-        }
-        let clients = Clients::new(self.project, self.config, identity)?;
-        let tables = clients.query(&format!(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {}",
-            literal(&identity.credentials.database)
-        ))?;
-        Ok(RestorePlan {
-            file: file.to_path_buf(),
-            kind,
-            replaces_data: tables.trim() != "0",
-        })
+        Clients::new(self.project, self.config, identity)?.check_restore(file, shown)
     }
 
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
-        let clients = Clients::new(self.project, self.config, identity)?;
-        restore(&clients, identity, &plan.file)
+        restore(
+            &Clients::new(self.project, self.config, identity)?,
+            &plan.file,
+        )
     }
 }
 
-/// The MariaDB container backend: not built yet. It stops nothing it did not start and says
-/// how to run the database meanwhile.
+/// The MariaDB container backend: the official `mariadb` image under Docker or Podman.
 pub struct Container<'a> {
     pub project: &'a Project,
     pub config: &'a DbConfig,
-}
-
-impl Container<'_> {
-    fn not_yet(&self) -> anyhow::Error {
-        user_error!(
-            hint = "run it natively: backend = \"native\" in [services.db] (or `pyenvx db up --backend native`); \
-                    `pyenvx export docker` still writes a `mariadb` service",
-            "the container backend runs PostgreSQL only for now; {} declares MariaDB",
-            self.project.config_path().display()
-        )
-    }
 }
 
 impl Backend for Container<'_> {
     fn kind(&self) -> BackendKind {
         BackendKind::Container
     }
+
     fn is_running(&self) -> Result<bool> {
-        Ok(false)
+        let engine = container::engine()?;
+        Ok(container::inspect(&engine, &container_name(self.project))?.is_some_and(|i| i.running))
     }
-    fn up(&self, _identity: &Identity) -> Result<UpReport> {
-        Err(self.not_yet())
+
+    fn up(&self, identity: &Identity) -> Result<UpReport> {
+        container_up(self.project, self.config, identity)
     }
+
     fn down(&self) -> Result<bool> {
-        Ok(false)
+        let engine = container::engine()?;
+        let name = container_name(self.project);
+        if !container::inspect(&engine, &name)?.is_some_and(|i| i.running) {
+            return Ok(false);
+        }
+        // SIGTERM is MariaDB's clean shutdown; `stop` sends it and waits.
+        let mut stop = engine.command();
+        stop.args(["stop", "--time", "60", &name]);
+        container::run_engine(stop, &format!("stop container {name}"))?;
+        Ok(true)
     }
+
     fn destroy(&self) -> Result<()> {
+        let engine = container::engine()?;
+        let name = container_name(self.project);
+        if container::inspect(&engine, &name)?.is_some() {
+            let mut rm = engine.command();
+            rm.args(["rm", "--force", "--volumes", &name]);
+            container::run_engine(rm, &format!("remove container {name}"))?;
+        }
+        if volume_exists(&engine, &name)? {
+            let mut rm = engine.command();
+            rm.args(["volume", "rm", "--force", &name]);
+            container::run_engine(rm, &format!("remove volume {name}"))?;
+        }
         Ok(())
     }
-    fn status(&self, _identity: &Identity) -> Result<Status> {
-        Err(self.not_yet())
+
+    fn status(&self, identity: &Identity) -> Result<Status> {
+        let engine = container::engine()?;
+        let name = container_name(self.project);
+        let running = container::inspect(&engine, &name)?.is_some_and(|i| i.running);
+        let clients = Clients::exec(&engine, name.clone(), identity);
+        let version = running.then(|| clients.server_version().ok()).flatten();
+        Ok(Status {
+            engine: DbEngine::Mariadb,
+            backend: BackendKind::Container,
+            version: version
+                .as_deref()
+                .and_then(|v| v.split('.').next()?.parse().ok())
+                .unwrap_or(self.config.major),
+            running,
+            accepting_connections: version.is_some(),
+            port: identity.port,
+            user: identity.credentials.user.clone(),
+            database: identity.credentials.database.clone(),
+            pid: None,
+            data: format!("volume {name}"),
+            container: Some(name.clone()),
+            initialized: volume_exists(&engine, &name)?,
+        })
     }
-    fn logs(&self, _follow: bool) -> Result<Logs> {
-        Err(self.not_yet())
+
+    fn logs(&self, follow: bool) -> Result<Logs> {
+        let engine = container::engine()?;
+        let mut cmd = engine.command();
+        cmd.arg("logs");
+        if follow {
+            cmd.arg("--follow");
+        }
+        cmd.arg(container_name(self.project));
+        Ok(Logs::Command(cmd))
     }
-    fn shell(&self, _identity: &Identity, _args: &[OsString]) -> Result<Command> {
-        Err(self.not_yet())
+
+    fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
+        let engine = container::engine()?;
+        let mut cmd = Clients::exec(&engine, container_name(self.project), identity).shell(args)?;
+        cmd.stdin(Stdio::inherit());
+        Ok(cmd)
     }
-    fn dump(&self, _identity: &Identity, _target: &DumpTarget) -> Result<()> {
-        Err(self.not_yet())
+
+    fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
+        let engine = container::engine()?;
+        Clients::exec(&engine, container_name(self.project), identity).dump(target)
     }
-    fn check_restore(&self, _i: &Identity, _file: &Path, _shown: &Path) -> Result<RestorePlan> {
-        Err(self.not_yet())
+
+    fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
+        let engine = container::engine()?;
+        Clients::exec(&engine, container_name(self.project), identity).check_restore(file, shown)
     }
-    fn restore(&self, _identity: &Identity, _plan: &RestorePlan) -> Result<()> {
-        Err(self.not_yet())
+
+    fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
+        let engine = container::engine()?;
+        restore(
+            &Clients::exec(&engine, container_name(self.project), identity),
+            &plan.file,
+        )
     }
+}
+
+/// `pyenvx-<name>-<hash>-mariadb`: the container's and the volume's name, apart from the
+/// PostgreSQL ones so that changing `engine` never mounts one engine's data into the other.
+pub fn container_name(project: &Project) -> String {
+    let stem = container::stem(project);
+    format!("{}-mariadb", stem.strip_suffix("-db").unwrap_or(&stem))
+}
+
+fn volume_exists(engine: &container::Engine, name: &str) -> Result<bool> {
+    let out = engine
+        .command()
+        .args(["volume", "inspect", "--format", "{{.Name}}", name])
+        .output()
+        .context("cannot run the container engine")?;
+    Ok(out.status.success())
+}
+
+/// Start the project's container (creating it and its volume on first use), wait for a login,
+/// and give the project's user every privilege (the image grants only its database; restores
+/// and Django's test database need more, as on the native backend).
+fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
+    let engine = container::engine()?;
+    let name = container_name(project);
+    let image = config.image();
+    let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
+        engine: DbEngine::Mariadb,
+        backend: BackendKind::Container,
+        server_version,
+        port: identity.port,
+        already_running,
+        initialized,
+        source: format!("{image} ({})", engine.program.display()),
+    };
+    let clients = Clients::exec(&engine, name.clone(), identity);
+    let mut existing = container::inspect(&engine, &name)?;
+    if let Some(info) = &existing {
+        let current = info.port == Some(identity.port) && info.image == image;
+        if current && info.running {
+            if let Ok(version) = container_ready(&engine, &clients, Duration::from_secs(30)) {
+                return Ok(report(version, true, false));
+            }
+        }
+        if !current || info.running {
+            // Another port or image: containers cannot change either; the data is in the volume.
+            let mut rm = engine.command();
+            rm.args(["rm", "--force", &name]);
+            container::run_engine(rm, "remove the old container")?;
+            existing = None;
+        }
+    }
+    if !ports::is_free(identity.port) {
+        let dirs = crate::dirs::Dirs::from_env()?;
+        return Err(ports::taken(&dirs, identity.port));
+    }
+    let had_volume = volume_exists(&engine, &name)?;
+    let labels = [
+        format!("pyenvx.project={}", project.root.display()),
+        format!("pyenvx.service={}", super::DB),
+        "pyenvx.engine=mariadb".to_string(),
+    ];
+    if existing.is_some() {
+        let mut start = engine.command();
+        start.args(["start", &name]);
+        container::run_engine(start, &format!("start container {name}"))?;
+    } else {
+        if !had_volume {
+            let mut create = engine.command();
+            create.args(["volume", "create"]);
+            for l in &labels {
+                create.args(["--label", l]);
+            }
+            create.arg(&name);
+            container::run_engine(create, &format!("create volume {name}"))?;
+        }
+        let c = &identity.credentials;
+        let mut run = engine.command();
+        run.args(["run", "--detach", "--name", &name]);
+        for l in labels.iter().cloned().chain([
+            format!("pyenvx.port={}", identity.port),
+            format!("pyenvx.image={image}"),
+        ]) {
+            run.args(["--label", &l]);
+        }
+        // Values through the CLI's environment, never its command line.
+        run.args([
+            "-e",
+            "MARIADB_USER",
+            "-e",
+            "MARIADB_PASSWORD",
+            "-e",
+            "MARIADB_DATABASE",
+            "-e",
+            "MARIADB_ROOT_PASSWORD",
+        ])
+        .env("MARIADB_USER", &c.user)
+        .env("MARIADB_PASSWORD", &c.password)
+        .env("MARIADB_DATABASE", &c.database)
+        .env("MARIADB_ROOT_PASSWORD", &c.password)
+        .arg("--volume")
+        .arg(format!("{name}:/var/lib/mysql"))
+        .arg("--publish")
+        .arg(format!("127.0.0.1:{}:3306", identity.port))
+        .arg(&image)
+        .args([
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+        ]);
+        container::run_engine(run, &format!("start a container from {image}")).map_err(|e| {
+            let text = format!("{e:#}");
+            if text.contains("pull access denied")
+                || text.contains("Unable to find image")
+                || text.contains("manifest unknown")
+                || text.contains("failed to resolve reference")
+                || text.contains("dial tcp")
+            {
+                e.context(
+                    crate::error::UserError::new(format!(
+                        "the image {image} is not available, and the container engine cannot pull it"
+                    ))
+                    .hint(format!(
+                        "pull it (`{} pull {image}`), set [services.db] image to one you have, or use backend = \"native\"",
+                        engine.program.display()
+                    )),
+                )
+            } else {
+                e
+            }
+        })?;
+    }
+    let version = container_ready(&engine, &clients, START_TIMEOUT)?;
+    if !had_volume {
+        grant_everything(&clients)?;
+    }
+    Ok(report(version, false, !had_volume))
+}
+
+/// `GRANT ALL ON *.*` to the project's user, as the image's root (whose password is the
+/// project's), inside the container.
+fn grant_everything(clients: &Clients) -> Result<()> {
+    let Runner::Exec { engine, container } = &clients.runner else {
+        return Ok(());
+    };
+    let c = &clients.identity.credentials;
+    let mut cmd = Command::new(engine);
+    cmd.args(["exec", "--env", "MYSQL_PWD"])
+        .env("MYSQL_PWD", &c.password)
+        .arg(container)
+        .args([
+            "mariadb",
+            "--user=root",
+            "--host=127.0.0.1",
+            "--port=3306",
+            "--protocol=TCP",
+            "--execute",
+        ])
+        .arg(format!(
+            "GRANT ALL PRIVILEGES ON *.* TO {}@'%' WITH GRANT OPTION",
+            literal(&c.user)
+        ))
+        .stdin(Stdio::null());
+    run(
+        cmd,
+        "mariadb (as root, in the container)",
+        |what, status, detail| anyhow::anyhow!("{what} failed ({status}): {}", detail.trim()),
+    )
+    .map(drop)
+}
+
+/// Poll logins inside the container until one succeeds; a container that stops meanwhile
+/// fails the wait with its log.
+fn container_ready(
+    engine: &container::Engine,
+    clients: &Clients,
+    timeout: Duration,
+) -> Result<String> {
+    let Runner::Exec {
+        container: name, ..
+    } = &clients.runner
+    else {
+        unreachable!("container clients run in the container");
+    };
+    let started = Instant::now();
+    loop {
+        let last_error = match clients.server_version() {
+            Ok(version) if published(clients.identity) => return Ok(version),
+            Ok(_) => "the published port does not answer yet".to_string(),
+            Err(e) => {
+                let text = format!("{e:#}");
+                if text.contains("Access denied") {
+                    return Err(user_error!(
+                        hint = "the volume was made with other credentials (was .pyenvx deleted?); `pyenvx db reset --yes` \
+                                recreates it empty",
+                        "the database in the container rejected the project's credentials: {}",
+                        text.lines().last().unwrap_or_default()
+                    ));
+                }
+                text
+            }
+        };
+        if container::inspect(engine, name)?.is_some_and(|i| !i.running) {
+            return Err(anyhow::anyhow!(
+                "container {name} stopped while starting:\n{}",
+                container::container_log_tail(engine, name)
+            ));
+        }
+        if started.elapsed() > timeout {
+            return Err(anyhow::anyhow!(
+                "MariaDB in container {name} did not accept connections within {} s ({})\n{}",
+                timeout.as_secs(),
+                last_error.trim(),
+                container::container_log_tail(engine, name)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The published port answers with MariaDB's greeting (protocol version 10), so a client on
+/// the host reaches the server, not just the engine's proxy.
+fn published(identity: &Identity) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&identity.addr(), Duration::from_secs(2))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && head[4] == 10
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,11 +1041,19 @@ fn destroy(project: &Project) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Clients
 
-/// The MariaDB client programs, logged in as the project through `client.cnf`.
+/// Where the client programs run.
+enum Runner<'a> {
+    /// The machine's, logged in through `client.cnf`.
+    Native { config: &'a DbConfig, cnf: PathBuf },
+    /// The container's own (`<engine> exec`), over its loopback, the password passed through
+    /// the engine CLI's environment: the host needs no MariaDB client.
+    Exec { engine: PathBuf, container: String },
+}
+
+/// The MariaDB client programs, logged in as the project.
 struct Clients<'a> {
-    config: &'a DbConfig,
     identity: &'a Identity,
-    cnf: PathBuf,
+    runner: Runner<'a>,
 }
 
 impl<'a> Clients<'a> {
@@ -801,17 +1071,103 @@ impl<'a> Clients<'a> {
             write_private(&cnf, text.as_bytes())?;
         }
         Ok(Self {
-            config,
             identity,
-            cnf,
+            runner: Runner::Native { config, cnf },
         })
     }
 
-    /// `tool --defaults-file=client.cnf` (the option must come first).
+    /// The clients inside `container`.
+    fn exec(engine: &super::container::Engine, container: String, identity: &'a Identity) -> Self {
+        Self {
+            identity,
+            runner: Runner::Exec {
+                engine: engine.program.clone(),
+                container,
+            },
+        }
+    }
+
+    /// `tool`, logged in as the project, ready for more arguments.
     fn command(&self, tool: &str) -> Result<Command> {
-        let mut cmd = Command::new(find_tool(self.config, tool)?);
-        cmd.arg(format!("--defaults-file={}", self.cnf.display()));
+        self.command_tty(tool, false)
+    }
+
+    fn command_tty(&self, tool: &str, tty: bool) -> Result<Command> {
+        match &self.runner {
+            Runner::Native { config, cnf } => {
+                let mut cmd = Command::new(find_tool(config, tool)?);
+                // The option must come first.
+                cmd.arg(format!("--defaults-file={}", cnf.display()));
+                Ok(cmd)
+            }
+            Runner::Exec { engine, container } => {
+                let mut cmd = Command::new(engine);
+                cmd.args(["exec", "--interactive"]);
+                if tty {
+                    cmd.arg("--tty");
+                }
+                cmd.args(["--env", "MYSQL_PWD"])
+                    .env("MYSQL_PWD", &self.identity.credentials.password)
+                    .arg(container)
+                    .arg(tool)
+                    .arg(format!("--user={}", self.identity.credentials.user))
+                    .args([
+                        "--host=127.0.0.1",
+                        "--port=3306",
+                        "--protocol=TCP",
+                        "--default-character-set=utf8mb4",
+                    ]);
+                Ok(cmd)
+            }
+        }
+    }
+
+    /// `db shell`: the `mariadb` client in the project's database.
+    fn shell(&self, args: &[OsString]) -> Result<Command> {
+        use std::io::IsTerminal;
+        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let mut cmd = self.command_tty("mariadb", tty)?;
+        cmd.arg(format!("--database={}", self.identity.credentials.database))
+            .args(args);
         Ok(cmd)
+    }
+
+    /// `mariadb-dump` of the project's database into the dump's temporary file.
+    fn dump(&self, target: &DumpTarget) -> Result<()> {
+        let mut cmd = self.command("mariadb-dump")?;
+        // One consistent read of InnoDB tables without locking out the application.
+        cmd.args([
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--hex-blob",
+        ])
+        .arg(&self.identity.credentials.database)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(target.file()?));
+        run(cmd, "mariadb-dump", transfer::dump_failed).map(drop)
+    }
+
+    /// A SQL script, not empty; and whether the project's database holds tables.
+    fn check_restore(&self, file: &Path, shown: &Path) -> Result<RestorePlan> {
+        let kind = transfer::check_file(file, shown)?;
+        if kind != DumpKind::Sql || has_nul(file)? {
+            return Err(user_error!(
+                hint = "give a SQL file written by `pyenvx db dump` or mariadb-dump; the database was not touched",
+                "{} is not a SQL script (a PostgreSQL archive?): MariaDB loads SQL dumps only",
+                shown.display()
+            ));
+        }
+        let tables = self.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {}",
+            literal(&self.identity.credentials.database)
+        ))?;
+        Ok(RestorePlan {
+            file: file.to_path_buf(),
+            kind,
+            replaces_data: tables.trim() != "0",
+        })
     }
 
     /// Run `sql` (in the project's database); returns the rows, tab-separated.
@@ -887,8 +1243,8 @@ fn tables(clients: &Clients, db: &str) -> Result<Vec<String>> {
 }
 
 /// Load `file` into a scratch database, then move every table in one `RENAME TABLE`.
-fn restore(clients: &Clients, identity: &Identity, file: &Path) -> Result<()> {
-    let db = &identity.credentials.database;
+fn restore(clients: &Clients, file: &Path) -> Result<()> {
+    let db = &clients.identity.credentials.database;
     let scratch = transfer::scratch_name(db);
     let old = transfer::old_name(db);
     let drop_scratch = || clients.query(&format!("DROP DATABASE IF EXISTS {}", ident(&scratch)));
