@@ -231,15 +231,10 @@ fn a_project_database_on_native_mariadb() {
         "Dune,Emma,after the kill"
     );
 
-    // `db psql` and snapshots say what to use instead; the data is untouched.
+    // `db psql` says what to use instead.
     let err = db.fails(&dir, &["db", "psql"]);
     assert!(
         err.contains("MariaDB") && err.contains("pyenvx db shell"),
-        "{err}"
-    );
-    let err = db.fails(&dir, &["db", "snapshot"]);
-    assert!(
-        err.contains("PostgreSQL's") && err.contains("db dump"),
         "{err}"
     );
 
@@ -369,6 +364,85 @@ fn dump_and_restore_never_lose_data() {
     db.sql(&dir, "INSERT INTO items VALUES (5, 'five')");
     db.ok(&dir, &["db", "dump", "backup.sql", "--force"]);
     assert!(fs::read_to_string(&file).unwrap().contains("'five'"));
+}
+
+#[test]
+fn snapshots_take_list_restore_and_remove() {
+    let db = Maria::new();
+    let dir = db.project("snaps");
+    db.ok(&dir, &["db", "up"]);
+    // Foreign keys, a generated column and an auto-increment counter survive the copy.
+    db.sql(
+        &dir,
+        "CREATE TABLE authors (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20)); \
+         CREATE TABLE books (id INT PRIMARY KEY, author_id INT, twice INT AS (id * 2) VIRTUAL, \
+           FOREIGN KEY (author_id) REFERENCES authors (id)); \
+         INSERT INTO authors (name) VALUES ('Le Guin'), ('Herbert'); \
+         INSERT INTO books (id, author_id) VALUES (1, 1), (2, 2)",
+    );
+    let took = db.ok(&dir, &["db", "snapshot", "before-migration"]);
+    assert!(
+        took.contains("Took snapshot before-migration") && took.contains("MariaDB"),
+        "{took}"
+    );
+    let list = db.ok(&dir, &["db", "snapshot", "list"]);
+    assert!(
+        list.contains("MARIADB") && list.contains("before-migration"),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&db.ok(&dir, &["db", "snapshot", "list", "--json"])).unwrap();
+    assert_eq!(json[0]["engine"], "mariadb");
+    assert_eq!(json[0]["backend"], "native");
+
+    // Change everything, then go back.
+    db.sql(
+        &dir,
+        "DELETE FROM books; DELETE FROM authors; INSERT INTO authors (name) VALUES ('Nobody'); \
+         CREATE TABLE later (x INT)",
+    );
+    let err = db.fails(&dir, &["db", "snapshot", "restore", "before-migration"]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM later"), "0");
+    db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
+    assert_eq!(
+        db.sql(
+            &dir,
+            "SELECT GROUP_CONCAT(CONCAT(b.id, a.name, b.twice) ORDER BY b.id) \
+             FROM books b JOIN authors a ON a.id = b.author_id"
+        ),
+        "1Le Guin2,2Herbert4"
+    );
+    assert_eq!(
+        db.sql(
+            &dir,
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'snaps' AND table_name = 'later'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        db.sql(
+            &dir,
+            "SELECT COUNT(*) FROM information_schema.referential_constraints WHERE constraint_schema = 'snaps'"
+        ),
+        "1",
+        "the foreign key came back"
+    );
+    db.sql(&dir, "INSERT INTO authors (name) VALUES ('Next')");
+    assert_eq!(
+        db.sql(&dir, "SELECT MAX(id) FROM authors"),
+        "3",
+        "the counter came back"
+    );
+    // The snapshot stays, and can be restored again; rm deletes it and its copy.
+    assert_eq!(db.databases(&dir), "pyenvx_snapshot_before-migration,snaps");
+    db.ok(&dir, &["db", "snapshot", "rm", "before-migration"]);
+    assert_eq!(db.databases(&dir), "snaps");
+    let err = db.fails(
+        &dir,
+        &["db", "snapshot", "restore", "before-migration", "--yes"],
+    );
+    assert!(err.contains("no snapshot called"), "{err}");
 }
 
 #[test]
@@ -517,8 +591,16 @@ fn a_project_database_in_a_mariadb_container() {
     assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM notes"), "3");
     assert_eq!(db.databases(&dir), "boxed");
 
-    // reset: an empty database, the same identity.
+    // Snapshots through the container's clients too.
+    db.ok(&dir, &["db", "snapshot", "boxed-1"]);
+    db.sql(&dir, "DELETE FROM notes");
+    db.ok(&dir, &["db", "snapshot", "restore", "boxed-1", "--yes"]);
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM notes"), "3");
+
+    // reset: an empty database, the same identity, no snapshots.
     db.ok(&dir, &["db", "reset", "--yes"]);
+    let list = db.ok(&dir, &["db", "snapshot", "list"]);
+    assert!(list.contains("No snapshots"), "{list}");
     assert_eq!(db.url(&dir), url);
     assert_eq!(
         db.sql(

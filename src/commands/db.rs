@@ -66,9 +66,10 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
         None => {
             let snap = services::snapshot_take(env, project, args.name.as_deref())?;
             printer.success(format!(
-                "Took snapshot {} ({}, PostgreSQL {}) in {} ms",
+                "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
                 human_size(snap.size_bytes),
+                snap.engine.title(),
                 snap.major,
                 started.elapsed().as_millis()
             ));
@@ -78,7 +79,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
             ));
         }
         Some(DbSnapshotCommand::List(list)) => {
-            services::require_db(project)?;
+            let engine = services::require_db(project)?.engine;
             let snaps = services::snapshot::list(project)?;
             if list.json {
                 printer.data(serde_json::to_string_pretty(&snaps)?);
@@ -86,8 +87,12 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("No snapshots: `pyenvx db snapshot [NAME]` takes one");
             } else {
                 let width = snaps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+                let server = match engine {
+                    services::DbEngine::Postgres => "POSTGRES",
+                    services::DbEngine::Mariadb => "MARIADB",
+                };
                 printer.data(format!(
-                    "{:width$}  {:20}  {:>10}  POSTGRES",
+                    "{:width$}  {:20}  {:>10}  {server}",
                     "NAME", "TAKEN (UTC)", "SIZE"
                 ));
                 for s in &snaps {

@@ -7,7 +7,7 @@
 //! directory is initialised (`up` on first use), start, stop and readiness (`up`, `down`), where
 //! the data is (`destroy`, `status`), the client shell, and the dump format with its safe
 //! restore (a scratch database swapped in only once loaded: PostgreSQL renames databases,
-//! MariaDB moves tables). What differs per engine in words (name, URL scheme, client, default
+//! MariaDB moves tables), and how a snapshot is copied inside the server. What differs per engine in words (name, URL scheme, client, default
 //! image) is [`super::config::DbEngine`].
 //!
 //! Implementations: PostgreSQL as [`super::native::Native`] (a `postgres` process from real
@@ -25,6 +25,7 @@ use anyhow::Result;
 
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
+use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
 use super::{container, mariadb, native, Logs, Status, UpReport};
 use crate::project::sync::Env;
@@ -71,6 +72,18 @@ pub trait Backend {
     /// takes the project database's place only once the load succeeded. The caller holds the
     /// lock.
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()>;
+
+    /// Copy the running database into a new snapshot inside the server (`name`, else the
+    /// server's UTC time) and record it. The caller holds the lock.
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot>;
+
+    /// Put a snapshot (checked with [`super::snapshot::check_restorable`]) in place of the
+    /// database: copied into a scratch database, swapped in only once the copy succeeded. The
+    /// snapshot stays.
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
+
+    /// Delete a snapshot's copy, then its record.
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
 }
 
 /// The backend `kind` of the project's `[services.db]` engine.

@@ -27,6 +27,7 @@ use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::DumpKind;
+use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
 use super::{ports, Logs, Status, UpReport};
 use crate::project::sync::Env;
@@ -235,6 +236,18 @@ impl Backend for Container<'_> {
         transfer::pg_restore(identity, self.config.major, |database| {
             load(self.project, identity, &plan.file, plan.kind, database)
         })
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        snapshot::take(self.project, identity, self.config.major, self.kind(), name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::restore(identity, snap)
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::remove(self.project, identity, snap)
     }
 }
 

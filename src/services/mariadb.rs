@@ -33,7 +33,10 @@
 //!   container's own (`<engine> exec`), so the host needs none. Ready means a login inside the
 //!   container over TCP (the image's first-run setup allows none) and MariaDB's greeting on the
 //!   published port.
-//! * Snapshots are not done for MariaDB yet (the facade says so).
+//! * Snapshots: MariaDB has no template copy, so `db snapshot` copies every table inside the
+//!   server into `pyenvx_snapshot_<name>`: each table's own definition, then every row in one
+//!   transaction with a consistent snapshot (no dump, no parsing). A restore copies it the same
+//!   way into the scratch database and swaps it in as `db restore` does.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -49,6 +52,7 @@ use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::{write_private, Identity};
 use super::postgres::{self, DumpKind, ServerUser};
+use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
 use super::{container, ports, state_dir, Logs, Status, UpReport};
 use crate::project::Project;
@@ -137,6 +141,20 @@ impl Backend for Native<'_> {
             &Clients::new(self.project, self.config, identity)?,
             &plan.file,
         )
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        let clients = Clients::new(self.project, self.config, identity)?;
+        snapshot_take(&clients, self.project, BackendKind::Native, name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot_restore(&Clients::new(self.project, self.config, identity)?, snap)
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        let clients = Clients::new(self.project, self.config, identity)?;
+        snapshot_remove(&clients, self.project, snap)
     }
 }
 
@@ -248,6 +266,26 @@ impl Backend for Container<'_> {
             &Clients::exec(&engine, container_name(self.project), identity),
             &plan.file,
         )
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        let engine = container::engine()?;
+        let clients = Clients::exec(&engine, container_name(self.project), identity);
+        snapshot_take(&clients, self.project, BackendKind::Container, name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        let engine = container::engine()?;
+        snapshot_restore(
+            &Clients::exec(&engine, container_name(self.project), identity),
+            snap,
+        )
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        let engine = container::engine()?;
+        let clients = Clients::exec(&engine, container_name(self.project), identity);
+        snapshot_remove(&clients, self.project, snap)
     }
 }
 
@@ -1242,18 +1280,28 @@ fn tables(clients: &Clients, db: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Load `file` into a scratch database, then move every table in one `RENAME TABLE`.
-fn restore(clients: &Clients, file: &Path) -> Result<()> {
+/// Drop what an interrupted restore left and make an empty scratch database; its name.
+fn fresh_scratch(clients: &Clients) -> Result<String> {
     let db = &clients.identity.credentials.database;
     let scratch = transfer::scratch_name(db);
-    let old = transfer::old_name(db);
-    let drop_scratch = || clients.query(&format!("DROP DATABASE IF EXISTS {}", ident(&scratch)));
     clients.query(&format!(
         "DROP DATABASE IF EXISTS {s}; DROP DATABASE IF EXISTS {o}; \
          CREATE DATABASE {s} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
         s = ident(&scratch),
-        o = ident(&old)
+        o = ident(&transfer::old_name(db))
     ))?;
+    Ok(scratch)
+}
+
+fn drop_database(clients: &Clients, name: &str) -> Result<()> {
+    clients
+        .query(&format!("DROP DATABASE IF EXISTS {}", ident(name)))
+        .map(drop)
+}
+
+/// Load `file` into a scratch database, then swap it in.
+fn restore(clients: &Clients, file: &Path) -> Result<()> {
+    let scratch = fresh_scratch(clients)?;
     let mut load = clients.command("mariadb")?;
     load.arg(format!("--database={scratch}"))
         .stdin(Stdio::from(
@@ -1261,15 +1309,25 @@ fn restore(clients: &Clients, file: &Path) -> Result<()> {
         ))
         .stdout(Stdio::null());
     if let Err(e) = run(load, "mariadb", transfer::load_failed) {
-        let _ = drop_scratch();
+        let _ = drop_database(clients, &scratch);
         return Err(e);
     }
+    swap_in(clients)
+}
+
+/// Put the filled scratch database's tables in place of the project's, in one `RENAME TABLE`
+/// (every table moves, or none does), then drop what is left.
+fn swap_in(clients: &Clients) -> Result<()> {
+    let db = &clients.identity.credentials.database;
+    let scratch = transfer::scratch_name(db);
+    let old = transfer::old_name(db);
     let (theirs, ours) = (unmovable(clients, &scratch)?, unmovable(clients, db)?);
     if theirs + ours > 0 {
-        let _ = drop_scratch();
+        let _ = drop_database(clients, &scratch);
         return Err(user_error!(
-            hint = "the database was not changed; load the file yourself with `pyenvx db shell < FILE`",
-            "the dump or the database holds views, triggers, routines or events, which `pyenvx db restore` \
+            hint =
+                "the database was not changed; load a dump yourself with `pyenvx db shell < FILE`",
+            "the new data or the database holds views, triggers, routines or events, which pyenvx \
              cannot swap in safely on MariaDB"
         ));
     }
@@ -1293,8 +1351,8 @@ fn restore(clients: &Clients, file: &Path) -> Result<()> {
         ));
     }
     if !moves.is_empty() {
-        // One statement: every table moves, or none does. A session holding a table open makes
-        // it wait; give up after a while instead of hanging.
+        // A session holding a table open makes the rename wait; give up after a while instead
+        // of hanging.
         let swap = format!(
             "CREATE DATABASE IF NOT EXISTS {db_} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; \
              CREATE DATABASE {o}; SET SESSION lock_wait_timeout = 60; RENAME TABLE {}",
@@ -1303,10 +1361,10 @@ fn restore(clients: &Clients, file: &Path) -> Result<()> {
             o = ident(&old)
         );
         if let Err(e) = clients.query(&swap) {
-            let _ = drop_scratch();
-            let _ = clients.query(&format!("DROP DATABASE IF EXISTS {}", ident(&old)));
+            let _ = drop_database(clients, &scratch);
+            let _ = drop_database(clients, &old);
             return Err(e.context(format!(
-                "cannot put the restored tables in place of {db}'s (it is unchanged)"
+                "cannot put the new tables in place of {db}'s (it is unchanged)"
             )));
         }
     }
@@ -1316,7 +1374,193 @@ fn restore(clients: &Clients, file: &Path) -> Result<()> {
             ident(&old),
             ident(&scratch)
         ))
-        .with_context(|| format!("restored, but {old} or {scratch} is still there"))?;
+        .with_context(|| format!("done, but {old} or {scratch} is still there"))?;
+    Ok(())
+}
+
+/// Undo the client's batch escaping of `\n`, `\t`, `\\` and `\0`.
+fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Copy every table of `from` into the new database `to`, inside the server: each table's own
+/// definition (`SHOW CREATE TABLE`: indexes, foreign keys, the auto-increment counter), then
+/// every row in one transaction reading one consistent point in time. No dump, no parsing.
+fn copy_database(clients: &Clients, from: &str, to: &str) -> Result<()> {
+    if unmovable(clients, from)? > 0 {
+        return Err(user_error!(
+            hint = "`pyenvx db dump FILE` keeps a copy of it",
+            "the database holds views, triggers, routines or events, which MariaDB snapshots do not copy yet"
+        ));
+    }
+    let names = tables(clients, from)?;
+    let mut ddl = format!(
+        "SET FOREIGN_KEY_CHECKS = 0; \
+         CREATE DATABASE {to_} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE {to_};\n",
+        to_ = ident(to)
+    );
+    for t in &names {
+        let row = clients.query(&format!("SHOW CREATE TABLE {}.{}", ident(from), ident(t)))?;
+        let create = row
+            .trim_end_matches('\n')
+            .split_once('\t')
+            .map(|(_, c)| unescape(c))
+            .with_context(|| format!("SHOW CREATE TABLE {t} answered {row:?}"))?;
+        ddl.push_str(&create);
+        ddl.push_str(";\n");
+    }
+    clients.query(&ddl)?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    // Generated columns compute themselves; every other column is copied.
+    let columns = clients.query(&format!(
+        "SELECT table_name, GROUP_CONCAT(CONCAT('`', REPLACE(column_name, '`', '``'), '`') \
+                ORDER BY ordinal_position SEPARATOR ', ') \
+         FROM information_schema.columns WHERE table_schema = {} AND extra NOT LIKE '%GENERATED%' \
+         GROUP BY table_name",
+        literal(from)
+    ))?;
+    let mut copy = String::from(
+        "SET FOREIGN_KEY_CHECKS = 0; SET UNIQUE_CHECKS = 0; \
+         START TRANSACTION WITH CONSISTENT SNAPSHOT;\n",
+    );
+    for line in columns.lines() {
+        let Some((table, cols)) = line.split_once('\t') else {
+            continue;
+        };
+        let table = unescape(table);
+        if !names.contains(&table) {
+            continue; // a view's columns
+        }
+        copy.push_str(&format!(
+            "INSERT INTO {to_}.{t} ({cols}) SELECT {cols} FROM {from_}.{t};\n",
+            to_ = ident(to),
+            from_ = ident(from),
+            t = ident(&table),
+        ));
+    }
+    copy.push_str("COMMIT;");
+    clients.query(&copy).map(drop)
+}
+
+/// The server's UTC time: the default snapshot name, RFC 3339, microseconds since the epoch.
+fn server_clock(clients: &Clients) -> Result<(String, String, i64)> {
+    let row = clients.query(
+        "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y%m%d-%H%i%s'), \
+                DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%sZ'), \
+                FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000000)",
+    )?;
+    let fields: Vec<&str> = row.trim().split('\t').collect();
+    match fields[..] {
+        [name, created, us] => Ok((name.into(), created.into(), us.parse().unwrap_or(0))),
+        _ => Err(anyhow::anyhow!(
+            "the server did not say what time it is ({row:?})"
+        )),
+    }
+}
+
+/// `db snapshot` for MariaDB: a copy of the project's database inside the server.
+fn snapshot_take(
+    clients: &Clients,
+    project: &Project,
+    backend: BackendKind,
+    name: Option<&str>,
+) -> Result<Snapshot> {
+    let (clock_name, created, created_us) = server_clock(clients)?;
+    let name = name.map_or(clock_name, str::to_string);
+    snapshot::check_name(&name)?;
+    snapshot::check_free(project, &name)?;
+    let db = &clients.identity.credentials.database;
+    let snap_db = snapshot::database_name(&name);
+    // A database without its record is what a killed snapshot leaves: not a snapshot.
+    drop_database(clients, &snap_db)?;
+    let recorded = (|| -> Result<Snapshot> {
+        copy_database(clients, db, &snap_db)
+            .with_context(|| format!("cannot copy {db} into a snapshot"))?;
+        let size = clients.query(&format!(
+            "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables \
+             WHERE table_schema = {}",
+            literal(&snap_db)
+        ))?;
+        let major = clients
+            .server_version()?
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let snap = Snapshot {
+            name: name.clone(),
+            created,
+            created_us,
+            size_bytes: size.trim().parse().unwrap_or(0),
+            major,
+            backend,
+            engine: DbEngine::Mariadb,
+            database: snap_db.clone(),
+        };
+        snapshot::record(project, &snap)?;
+        Ok(snap)
+    })();
+    if recorded.is_err() {
+        let _ = drop_database(clients, &snap_db);
+    }
+    recorded
+}
+
+/// Copy the snapshot into the scratch database and swap it in; the snapshot stays.
+fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()> {
+    let exists = clients.query(&format!(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {}",
+        literal(&snap.database)
+    ))?;
+    if exists.trim() == "0" {
+        return Err(user_error!(
+            hint = format!(
+                "`pyenvx db snapshot rm {}` forgets it; nothing was changed",
+                snap.name
+            ),
+            "snapshot `{}` is gone from the database server (its database {} does not exist)",
+            snap.name,
+            snap.database
+        ));
+    }
+    // `copy_database` makes the scratch database itself.
+    let scratch = fresh_scratch(clients)?;
+    drop_database(clients, &scratch)?;
+    if let Err(e) = copy_database(clients, &snap.database, &scratch) {
+        let _ = drop_database(clients, &scratch);
+        return Err(e.context(format!(
+            "cannot copy snapshot `{}`; nothing was changed",
+            snap.name
+        )));
+    }
+    swap_in(clients)
+}
+
+/// Delete the snapshot's database, then its record.
+fn snapshot_remove(clients: &Clients, project: &Project, snap: &Snapshot) -> Result<()> {
+    drop_database(clients, &snap.database)?;
+    fs_err::remove_file(snapshot::record_path(project, &snap.name))?;
     Ok(())
 }
 

@@ -357,19 +357,6 @@ pub fn restore(env: &Env, project: &Project, plan: &RestorePlan) -> Result<()> {
     restored
 }
 
-/// Snapshots are copies inside a PostgreSQL cluster (`CREATE DATABASE … TEMPLATE`); MariaDB has
-/// no such copy yet, and says so with the way that works.
-fn require_snapshots(config: &DbConfig) -> Result<()> {
-    if config.engine != DbEngine::Postgres {
-        return Err(user_error!(
-            hint = "`pyenvx db dump FILE` and `pyenvx db restore FILE` keep and restore a copy",
-            "snapshots are PostgreSQL's for now; this project's database is {}",
-            config.engine.title()
-        ));
-    }
-    Ok(())
-}
-
 /// Copy the running database into a new snapshot (`name`, else the current UTC time).
 pub fn snapshot_take(
     env: &Env,
@@ -379,11 +366,20 @@ pub fn snapshot_take(
     if let Some(n) = name {
         snapshot::check_name(n)?;
     }
-    require_snapshots(&require_db(project)?)?;
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let backend = active_backend(project, &config);
-    snapshot::take(project, &identity, config.major, backend, name)
+    let taken = active(env, project, &config).snapshot_take(&identity, name);
+    taken
+}
+
+/// Whether `snap` belongs to the server the project runs now.
+fn check_restorable(project: &Project, config: &DbConfig, snap: &snapshot::Snapshot) -> Result<()> {
+    snapshot::check_restorable(
+        snap,
+        config.engine,
+        config.major,
+        active_backend(project, config),
+    )
 }
 
 /// The snapshot to restore (`name`, else the newest), checked against the running database
@@ -394,9 +390,8 @@ pub fn snapshot_check(
     name: Option<&str>,
 ) -> Result<snapshot::Snapshot> {
     let config = require_db(project)?;
-    require_snapshots(&config)?;
     let snap = snapshot::find(project, name)?;
-    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    check_restorable(project, &config, &snap)?;
     require_running(env, project)?;
     Ok(snap)
 }
@@ -406,20 +401,21 @@ pub fn snapshot_check(
 pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot) -> Result<()> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    snapshot::check_restorable(snap, config.major, active_backend(project, &config))?;
-    snapshot::restore(&identity, snap)
+    check_restorable(project, &config, snap)?;
+    let restored = active(env, project, &config).snapshot_restore(&identity, snap);
+    restored
 }
 
 /// Delete a snapshot (its copy in the server, then its record).
 pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
-    require_snapshots(&require_db(project)?)?;
     let snap = snapshot::find(project, Some(name))?;
     let (config, identity) = require_running(env, project)?;
-    // Another cluster's snapshot is not in this server: dropping nothing here would lose track
-    // of its copy there.
-    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    // Another server's snapshot is not in this one: dropping nothing here would lose track of
+    // its copy there.
+    check_restorable(project, &config, &snap)?;
     let _lock = lock(project, env)?;
-    snapshot::remove(project, &identity, &snap)
+    let removed = active(env, project, &config).snapshot_remove(&identity, &snap);
+    removed
 }
 
 /// How to show the server's log.

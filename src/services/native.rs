@@ -35,6 +35,7 @@ use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
+use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
 use super::{ports, state_dir, Logs, Status, UpReport};
 use crate::project::sync::Env;
@@ -110,6 +111,18 @@ impl Backend for Native<'_> {
                 database,
             )
         })
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        snapshot::take(self.project, identity, self.config.major, self.kind(), name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::restore(identity, snap)
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::remove(self.project, identity, snap)
     }
 }
 
