@@ -380,7 +380,27 @@ fn snapshots_take_list_restore_and_remove() {
          INSERT INTO authors (name) VALUES ('Le Guin'), ('Herbert'); \
          INSERT INTO books (id, author_id) VALUES (1, 1), (2, 2)",
     );
+    // A table with holes: copied as a file it keeps its size; rebuilt row by row it would not.
+    db.sql(
+        &dir,
+        "CREATE TABLE big (id INT PRIMARY KEY, body VARCHAR(200)); \
+         INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_20000; \
+         DELETE FROM big WHERE id % 2 = 0",
+    );
     let took = db.ok(&dir, &["db", "snapshot", "before-migration"]);
+    let data = dir.join(".pyenvx/services/db/mariadb");
+    let size = |path: &str| fs::metadata(data.join(path)).unwrap().len();
+    assert_eq!(
+        size("pyenvx_snapshot_before@002dmigration/big.ibd"),
+        size("snaps/big.ibd"),
+        "natively a snapshot copies the table's file"
+    );
+    assert!(
+        !data
+            .join("pyenvx_snapshot_before@002dmigration/big.cfg")
+            .exists(),
+        "the export's metadata file is not left behind"
+    );
     assert!(
         took.contains("Took snapshot before-migration") && took.contains("MariaDB"),
         "{took}"
@@ -404,6 +424,7 @@ fn snapshots_take_list_restore_and_remove() {
     let err = db.fails(&dir, &["db", "snapshot", "restore", "before-migration"]);
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM later"), "0");
+    db.sql(&dir, "DELETE FROM big");
     db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
     assert_eq!(
         db.sql(
@@ -428,6 +449,7 @@ fn snapshots_take_list_restore_and_remove() {
         "1",
         "the foreign key came back"
     );
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM big"), "10000");
     db.sql(&dir, "INSERT INTO authors (name) VALUES ('Next')");
     assert_eq!(
         db.sql(&dir, "SELECT MAX(id) FROM authors"),
