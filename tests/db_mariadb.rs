@@ -339,6 +339,13 @@ fn dump_and_restore_never_lose_data() {
         );
     }
 
+    // The hints name MariaDB's dump program, not PostgreSQL's.
+    let err = db.fails(&dir, &["db", "restore", "empty.sql", "--yes"]);
+    assert!(
+        err.contains("mariadb-dump") && !err.contains("pg_dump"),
+        "{err}"
+    );
+
     // Without --yes and without a terminal, a restore over data asks and refuses.
     let err = db.fails(&dir, &["db", "restore", "backup.sql"]);
     assert!(err.contains("--yes"), "{err}");

@@ -343,7 +343,7 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
     let file = absolute(&args.file)?;
     if !file.exists() {
         return Err(user_error!(
-            hint = "give a file written by `pyenvx db dump` or pg_dump",
+            hint = "give a file written by `pyenvx db dump`",
             "{} does not exist",
             args.file.display()
         ));

@@ -1201,7 +1201,7 @@ impl<'a> Clients<'a> {
 
     /// A SQL script, not empty; and whether the project's database holds tables.
     fn check_restore(&self, file: &Path, shown: &Path) -> Result<RestorePlan> {
-        let kind = transfer::check_file(file, shown)?;
+        let kind = transfer::check_file_of(file, shown, "mariadb-dump")?;
         if kind != DumpKind::Sql || has_nul(file)? {
             return Err(user_error!(
                 hint = "give a SQL file written by `pyenvx db dump` or mariadb-dump; the database was not touched",

@@ -297,8 +297,8 @@ pub fn reset(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport>
     {
         let _lock = lock(project, env)?;
         active(env, project, &config).destroy()?;
-        // Snapshots live inside the cluster just deleted.
-        snapshot::forget_all(project)?;
+        // Snapshots live inside the server whose data was just deleted.
+        snapshot::forget_engine(project, config.engine)?;
     }
     up(env, project, opts)
 }

@@ -312,6 +312,28 @@ pub fn remove(project: &Project, identity: &Identity, snap: &Snapshot) -> Result
     Ok(())
 }
 
+/// Forget the snapshots of `engine` (its server's data was deleted); another engine's, in a
+/// server that still has them, stay listed.
+pub fn forget_engine(project: &Project, engine: DbEngine) -> Result<()> {
+    let dir = dir(project);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let other = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Snapshot>(&t).ok())
+            .is_some_and(|s| s.engine != engine);
+        if !other {
+            fs_err::remove_file(&path)?;
+        }
+    }
+    // Only when nothing is left.
+    let _ = std::fs::remove_dir(&dir);
+    Ok(())
+}
+
 /// Forget every snapshot (their cluster was deleted).
 pub fn forget_all(project: &Project) -> Result<()> {
     match std::fs::remove_dir_all(dir(project)) {

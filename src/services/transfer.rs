@@ -44,19 +44,27 @@ pub fn old_name(db: &str) -> String {
 /// Refuse what cannot be a dump before anything is touched: a missing or empty file, a SQL
 /// script with nothing in it. Archives are further checked by the backend (`pg_restore --list`).
 pub fn check_file(file: &Path, shown: &Path) -> Result<DumpKind> {
-    let meta = std::fs::metadata(file).map_err(|e| {
-        user_error!(
-            hint =
-                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
-            "cannot read {}: {e}",
-            shown.display()
-        )
-    })?;
+    check_file_of(file, shown, "pg_dump")
+}
+
+/// [`check_file`], the hints naming `writer`, the engine's own dump program.
+pub fn check_file_of(file: &Path, shown: &Path, writer: &str) -> Result<DumpKind> {
+    let hint = format!(
+        "give a file written by `pyenvx db dump` or {writer}; the database was not touched"
+    );
+    let meta = std::fs::metadata(file)
+        .map_err(|e| user_error!(hint = hint.clone(), "cannot read {}: {e}", shown.display()))?;
     if meta.is_file() && meta.len() == 0 {
         return Err(user_error!(
-            hint =
-                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+            hint = hint.clone(),
             "{} is empty: there is nothing to restore",
+            shown.display()
+        ));
+    }
+    if meta.is_dir() && writer != "pg_dump" {
+        return Err(user_error!(
+            hint = hint.clone(),
+            "{} is a directory: there is nothing to restore",
             shown.display()
         ));
     }
@@ -65,7 +73,7 @@ pub fn check_file(file: &Path, shown: &Path) -> Result<DumpKind> {
         let text = fs_err::read(file)?;
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(user_error!(
-                hint = "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+                hint = hint,
                 "{} holds no SQL: there is nothing to restore",
                 shown.display()
             ));
