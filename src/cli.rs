@@ -205,6 +205,8 @@ pub enum CacheChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DbChoice {
     Postgres,
+    /// MariaDB, through Django's MySQL backend (`mysqlclient`).
+    Mariadb,
     None,
 }
 
@@ -355,15 +357,18 @@ pub enum DbCommand {
     Status(DbStatusArgs),
     /// Print the server's log.
     Logs(DbLogsArgs),
-    /// Run psql connected to the database (arguments after `--` go to psql).
+    /// Run the engine's client (psql, mariadb) connected to the database (arguments after `--`
+    /// go to it).
+    Shell(DbPsqlArgs),
+    /// Run psql connected to a PostgreSQL database (arguments after `--` go to psql).
     Psql(DbPsqlArgs),
     /// Print the DATABASE_URL that `pyenvx run` sets.
     Url,
     /// Delete the database and start again with an empty one.
     Reset(DbResetArgs),
-    /// Write the database to FILE (pg_dump's custom format).
+    /// Write the database to FILE (PostgreSQL: pg_dump's custom format; MariaDB: mariadb-dump's SQL).
     Dump(DbDumpArgs),
-    /// Replace the database with FILE (a pg_dump archive or a SQL script).
+    /// Replace the database with FILE (a pg_dump archive or a SQL script; MariaDB: a SQL script).
     Restore(DbRestoreArgs),
     /// Take a snapshot of the database (a copy inside the server); `list`, `restore`, `rm`.
     Snapshot(DbSnapshotArgs),
@@ -467,7 +472,7 @@ pub struct DbLogsArgs {
 
 #[derive(Debug, Args)]
 pub struct DbPsqlArgs {
-    /// Arguments for psql.
+    /// Arguments for the client.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<std::ffi::OsString>,
 }

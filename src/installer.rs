@@ -29,9 +29,6 @@ pub use index::IndexSettings;
 pub use uv::{ensure_uv, Uv};
 
 use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
-// Transitional: src/services/postgres.rs names `crate::installer::Dist` (other branches are
-// editing it); once those merge, it names `crate::project::lock::Dist` and this line goes.
-pub use crate::project::lock::Dist;
 
 /// The error for a TLS certificate pyenvx's client could not verify, if `cause` is one.
 pub(crate) fn certificate_error(cause: &str) -> Option<anyhow::Error> {

@@ -19,6 +19,11 @@ pub const DEFAULT_PYENV_ROOT: &str = "/root/.pyenv";
 pub const PG_BIN_VAR: &str = "PYENVX_TEST_PG_BIN";
 pub const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// The machine's MariaDB server (Debian's mariadb-server puts it in /usr/sbin; pyenvx finds it
+/// there or on PATH by itself, this only checks the fixture is present).
+pub const MARIADBD_VAR: &str = "PYENVX_TEST_MARIADBD";
+pub const DEFAULT_MARIADBD: &str = "/usr/sbin/mariadbd";
+
 fn from_env(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
@@ -116,6 +121,18 @@ pub fn require_pg_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// [`MARIADBD_VAR`]'s `mariadbd`, or a failure that says it is missing and how to get it.
+pub fn require_mariadbd() -> PathBuf {
+    let server = from_env(MARIADBD_VAR, DEFAULT_MARIADBD);
+    assert!(
+        server.is_file(),
+        "this test needs MariaDB's server at {} (`apt-get install mariadb-server`; .ci/run installs \
+         it), or set {MARIADBD_VAR}",
+        server.display()
+    );
+    server
 }
 
 /// Whether `program args…` runs and succeeds.

@@ -99,15 +99,18 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
             .server_version
             .split_whitespace()
             .next()
+            // MariaDB's `10.11.19-MariaDB-0+deb12u1`.
+            .and_then(|v| v.split('-').next())
             .unwrap_or("?");
+        let engine = report.engine.title();
         if report.already_running {
             printer.success(format!(
-                "PostgreSQL {version} is already running on 127.0.0.1:{} ({})",
+                "{engine} {version} is already running on 127.0.0.1:{} ({})",
                 report.port, report.backend
             ));
         } else {
             printer.success(format!(
-                "PostgreSQL {version} up on 127.0.0.1:{} ({}) in {} ms",
+                "{engine} {version} up on 127.0.0.1:{} ({}) in {} ms",
                 report.port,
                 report.backend,
                 started.elapsed().as_millis()

@@ -1,4 +1,4 @@
-//! `pyenvx db up | down | status | logs | psql | url | reset | dump | restore | snapshot |
+//! `pyenvx db up | down | status | logs | shell | psql | url | reset | dump | restore | snapshot |
 //! upgrade`.
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
@@ -32,6 +32,10 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
             let cmd = services::psql(&env, &project, &args.args)?;
             exec(cmd, "psql")
         }
+        DbCommand::Shell(args) => {
+            let cmd = services::shell(&env, &project, &args.args)?;
+            exec(cmd, "the database client")
+        }
         DbCommand::Url => {
             services::require_db(&project)?;
             printer.data(services::identity(&settings.dirs, &project)?.url());
@@ -64,9 +68,10 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
         None => {
             let snap = services::snapshot_take(env, project, args.name.as_deref())?;
             printer.success(format!(
-                "Took snapshot {} ({}, PostgreSQL {}) in {} ms",
+                "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
                 human_size(snap.size_bytes),
+                snap.engine.title(),
                 snap.major,
                 started.elapsed().as_millis()
             ));
@@ -76,7 +81,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
             ));
         }
         Some(DbSnapshotCommand::List(list)) => {
-            services::require_db(project)?;
+            let engine = services::require_db(project)?.engine;
             let snaps = services::snapshot::list(project)?;
             if list.json {
                 printer.data(serde_json::to_string_pretty(&snaps)?);
@@ -84,8 +89,12 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("No snapshots: `pyenvx db snapshot [NAME]` takes one");
             } else {
                 let width = snaps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+                let server = match engine {
+                    services::DbEngine::Postgres => "POSTGRES",
+                    services::DbEngine::Mariadb => "MARIADB",
+                };
                 printer.data(format!(
-                    "{:width$}  {:20}  {:>10}  POSTGRES",
+                    "{:width$}  {:20}  {:>10}  {server}",
                     "NAME", "TAKEN (UTC)", "SIZE"
                 ));
                 for s in &snaps {
@@ -138,11 +147,14 @@ fn report_up(printer: &Printer, report: &UpReport, started: Instant, verb: &str)
         .server_version
         .split_whitespace()
         .next()
+        // MariaDB's `10.11.19-MariaDB-0+deb12u1`.
+        .and_then(|v| v.split('-').next())
         .unwrap_or("?");
     let ms = started.elapsed().as_millis();
+    let engine = report.engine.title();
     if report.already_running {
         printer.success(format!(
-            "PostgreSQL {version} is already running on 127.0.0.1:{} ({})",
+            "{engine} {version} is already running on 127.0.0.1:{} ({})",
             report.port, report.backend
         ));
     } else {
@@ -152,7 +164,7 @@ fn report_up(printer: &Printer, report: &UpReport, started: Instant, verb: &str)
             ""
         };
         printer.success(format!(
-            "PostgreSQL {version} {verb} on 127.0.0.1:{} ({}{created}) in {ms} ms",
+            "{engine} {version} {verb} on 127.0.0.1:{} ({}{created}) in {ms} ms",
             report.port, report.backend
         ));
     }
@@ -217,8 +229,10 @@ fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -
         status.database, status.user, status.port
     ));
     printer.data(format!(
-        "backend   {}, PostgreSQL {}",
-        status.backend, status.version
+        "backend   {}, {} {}",
+        status.backend,
+        status.engine.title(),
+        status.version
     ));
     printer.data(format!("state     {state}{pid}"));
     printer.data(format!("data      {}", status.data));
@@ -370,7 +384,7 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
     let file = absolute(&args.file)?;
     if !file.exists() {
         return Err(user_error!(
-            hint = "give a file written by `pyenvx db dump` or pg_dump",
+            hint = "give a file written by `pyenvx db dump`",
             "{} does not exist",
             args.file.display()
         ));

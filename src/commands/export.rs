@@ -85,7 +85,12 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
     let db = spec
         .db
         .as_ref()
-        .map(|d| format!(", PostgreSQL {} ({})", d.major, d.image))
+        .map(|d| match d.engine {
+            crate::services::DbEngine::Postgres => {
+                format!(", PostgreSQL {} ({})", d.major, d.image)
+            }
+            crate::services::DbEngine::Mariadb => format!(", MariaDB ({})", d.image),
+        })
         .unwrap_or_default();
     printer.success(format!(
         "Wrote container files for {}: {} (the sandbox runs Python {}){db}, served by {serves}",

@@ -300,16 +300,24 @@ fn init_in(
     if args.drf {
         dependencies.push("djangorestframework".to_string());
     }
-    if args.db == DbChoice::Postgres {
-        dependencies.push("dj-database-url".to_string());
-        // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
-        // known here (the default Django is a recent LTS).
-        let pin = args.django.as_ref().or(adopted_django.as_ref());
-        let driver = match pin {
-            Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
-            None => "psycopg[binary]",
-        };
-        dependencies.push(driver.to_string());
+    match args.db {
+        DbChoice::Postgres => {
+            dependencies.push("dj-database-url".to_string());
+            // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
+            // known here (the default Django is a recent LTS).
+            let pin = args.django.as_ref().or(adopted_django.as_ref());
+            let driver = match pin {
+                Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+                None => "psycopg[binary]",
+            };
+            dependencies.push(driver.to_string());
+        }
+        // Django's recommended MySQL driver (it builds against the MariaDB client library).
+        DbChoice::Mariadb => {
+            dependencies.push("dj-database-url".to_string());
+            dependencies.push("mysqlclient".to_string());
+        }
+        DbChoice::None => {}
     }
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());
@@ -351,10 +359,16 @@ fn init_in(
         &dependencies,
         args.seed,
     );
-    if args.db == DbChoice::Postgres || postgres_pick.is_some() {
+    if args.db == DbChoice::Mariadb {
+        text.push_str(&crate::services::init_table(
+            crate::services::DbEngine::Mariadb,
+            0,
+        ));
+    } else if args.db == DbChoice::Postgres || postgres_pick.is_some() {
         // The major adoption settled from the compose file, else the binaries `db up` will
         // use: the machine's newest, else the download.
         let table = crate::services::init_table(
+            crate::services::DbEngine::Postgres,
             postgres_pick
                 .as_ref()
                 .map_or_else(crate::services::postgres::default_major, |p| p.major),
@@ -426,7 +440,7 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
-    if args.db == DbChoice::Postgres {
+    if args.db != DbChoice::None {
         // Credentials, a port, and `.env` (0600) with DATABASE_URL.
         crate::services::init_project(&settings.dirs, &project)?;
     }
@@ -445,7 +459,7 @@ fn init_in(
             &project,
             &module,
             args.drf,
-            args.db == DbChoice::Postgres,
+            args.db != DbChoice::None,
             args.cache == CacheChoice::Redis && redis_backend,
         )?;
     }
@@ -457,7 +471,7 @@ fn init_in(
         lock.package("django").map_or("?", |p| p.version.as_str()),
         dir.display()
     ));
-    let has_db = args.db == DbChoice::Postgres || postgres_pick.is_some();
+    let has_db = args.db != DbChoice::None || postgres_pick.is_some();
     if has_db && args.cache == CacheChoice::Redis {
         printer.info(format!("  next: {}", printer.code("pyenvx up")));
     } else if has_db {
@@ -1313,8 +1327,11 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
                     (_, true, false) => "running, not accepting connections",
                 };
                 format!(
-                    "PostgreSQL {} ({}) on 127.0.0.1:{}, {state}",
-                    db.version, db.backend, db.port
+                    "{} {} ({}) on 127.0.0.1:{}, {state}",
+                    db.engine.title(),
+                    db.version,
+                    db.backend,
+                    db.port
                 )
             }
             (None, Some(e)) => format!("unknown: {e}"),

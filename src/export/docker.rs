@@ -40,7 +40,7 @@ use anyhow::Result;
 
 use super::{current_lock, requirements, wheel_platform};
 use crate::project::{environment, Lock, Project};
-use crate::services::{self, DbConfig};
+use crate::services::{self, DbConfig, DbEngine};
 use crate::user_error;
 
 pub const DOCKERFILE: &str = "Dockerfile";
@@ -109,6 +109,7 @@ pub struct Spec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbSpec {
+    pub engine: DbEngine,
     pub image: String,
     pub major: u32,
 }
@@ -438,6 +439,7 @@ pub fn spec(
         gunicorn: lock.package("gunicorn").is_some(),
         has_manage_py: project.root.join("manage.py").is_file(),
         db: db.map(|d| DbSpec {
+            engine: d.engine,
             image: d.image(),
             major: d.major,
         }),
@@ -591,8 +593,12 @@ pub fn compose(spec: &Spec) -> String {
         name = yaml_str(&spec.name),
     );
     if spec.env_file {
+        let url = match spec.db.as_ref().map(|d| d.engine) {
+            Some(DbEngine::Mariadb) => "mysql://…@db:3306/…",
+            _ => "postgres://…@db:5432/…",
+        };
         out.push_str(&format!(
-            "    # DATABASE_URL=postgres://…@db:5432/… (the `db` service below) and the project's own\n\
+            "    # DATABASE_URL={url} (the `db` service below) and the project's own\n\
              \x20   # variables; secrets stay out of this file.\n\
              \x20   env_file: {ENV_FILE}\n"
         ));
@@ -635,7 +641,24 @@ pub fn compose(spec: &Spec) -> String {
             image = yaml_str(image),
         ));
     }
-    if let Some(db) = &spec.db {
+    if let Some(db) = spec.db.as_ref().filter(|d| d.engine == DbEngine::Mariadb) {
+        out.push_str(&format!(
+            "\n\
+             \x20 db:\n\
+             \x20   # MariaDB, as `pyenvx db up` runs it ([services.db] in pyenvx.toml).\n\
+             \x20   image: {image}\n\
+             \x20   env_file: {ENV_FILE}  # MARIADB_USER, MARIADB_PASSWORD, MARIADB_DATABASE\n\
+             \x20   volumes:\n\
+             \x20     - db-data:/var/lib/mysql\n\
+             \x20   healthcheck:\n\
+             \x20     # The image's own check: a login over TCP, which its first-run setup does not allow.\n\
+             \x20     test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n\
+             \x20     interval: 2s\n\
+             \x20     timeout: 5s\n\
+             \x20     retries: 60\n",
+            image = yaml_str(&db.image),
+        ));
+    } else if let Some(db) = &spec.db {
         out.push_str(&format!(
             "\n\
              \x20 db:\n\
@@ -695,7 +718,21 @@ fn env_file(project: &Project, db: Option<&DbConfig>, web: Option<&environment::
     let mut out = String::from(
         "# Secrets for docker-compose.yml, written once by `pyenvx export docker`; keep it out of git.\n",
     );
-    if let Some(db) = db {
+    if let Some(db) = db.filter(|d| d.engine == DbEngine::Mariadb) {
+        let name = services::sql_name(&project.config.name);
+        let password = services::random_password(32);
+        out.push_str(&format!(
+            "# The db container creates this user and database on its first start and its volume keeps\n\
+             # them: to change them, `docker compose down --volumes` (deletes the data) first.\n\
+             # MariaDB ({image}); root gets a random password nobody needs.\n\
+             MARIADB_USER={name}\n\
+             MARIADB_PASSWORD={password}\n\
+             MARIADB_DATABASE={name}\n\
+             MARIADB_RANDOM_ROOT_PASSWORD=1\n\
+             DATABASE_URL=mysql://{name}:{password}@db:3306/{name}\n",
+            image = db.image(),
+        ));
+    } else if let Some(db) = db {
         let name = services::sql_name(&project.config.name);
         let password = services::random_password(32);
         out.push_str(&format!(
@@ -788,6 +825,7 @@ mod tests {
             gunicorn: false,
             has_manage_py: true,
             db: db.map(|major| DbSpec {
+                engine: DbEngine::Postgres,
                 image: format!("postgres:{major}"),
                 major,
             }),
@@ -835,6 +873,36 @@ mod tests {
             nested.contains("COPY deploy/docker/requirements.txt "),
             "{nested}"
         );
+    }
+
+    #[test]
+    fn compose_runs_mariadb_with_its_healthcheck() {
+        let text = compose(&Spec {
+            db: Some(DbSpec {
+                engine: DbEngine::Mariadb,
+                image: "mariadb:11".into(),
+                major: 0,
+            }),
+            env_file: true,
+            ..spec(None)
+        });
+        for needle in [
+            "  db:\n",
+            "image: \"mariadb:11\"",
+            "db-data:/var/lib/mysql\n",
+            "healthcheck.sh\", \"--connect\"",
+            "      db:\n        condition: service_healthy\n",
+            "DATABASE_URL=mysql://…@db:3306/…",
+            "  db-data:\n",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert!(
+            !text.contains("pg_isready") && !text.contains("POSTGRES"),
+            "{text}"
+        );
+        // Like PostgreSQL's, the database publishes no host port: web reaches it as db:3306.
+        assert_eq!(text.matches("ports:").count(), 1, "{text}");
     }
 
     #[test]

@@ -25,9 +25,7 @@ use crate::store::{self, Store};
 use crate::user_error;
 use crate::venv::{self, Venv, VenvSpec};
 
-// Transitional: src/services/ still imports `Env` from here (other branches are editing it);
-// once those merge, its imports name `crate::project::Env` and this line goes.
-pub use super::env::Env;
+use super::env::Env;
 
 /// How strictly to treat the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -523,10 +523,6 @@ fn short_hash(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..8])
 }
 
-// Transitional: src/services/ still names these here (its files are being edited on other
-// branches); once those merge, its call sites move to `crate::fs` and this line goes.
-pub use crate::fs::{write_atomic, write_atomic_mode};
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,21 @@
-//! The [`Backend`] trait: how a service's server runs for one project, whatever runs it. The
-//! facade ([`super`]) does what is the same for every backend (configuration, the lock, the
-//! identity, the port move, the shims' file, the safe dump and restore sequences of
-//! [`super::transfer`]) and asks the backend only for what differs.
+//! The [`Backend`] trait: how a database server runs for one project, whatever engine and
+//! whatever runs it. The facade ([`super`]) does what is the same for every engine and backend
+//! (configuration, the lock, the identity, the port move, the shims' file, the dump target's
+//! temp-and-rename) and asks the backend for what differs.
 //!
-//! Two implementations today, both of the PostgreSQL engine: [`super::native::Native`] (a
-//! `postgres` process from real binaries) and [`super::container::Container`] (the official
-//! image under Docker or Podman). The engine shows in the vocabulary (a [`DumpKind`], a
-//! database to load into, a shell that is `psql`); an engine of the services issue (Redis,
-//! MariaDB) plugs in as its own native and container implementations, chosen by [`open`] from
-//! `[services.<name>] engine` and `backend`, with [`Identity`] carrying its password and port.
-//! An operation an engine does not have (Redis has no SQL dump) answers with a user error
-//! saying so.
+//! What differs per engine and is therefore behind the trait: the binaries and how a data
+//! directory is initialised (`up` on first use), start, stop and readiness (`up`, `down`), where
+//! the data is (`destroy`, `status`), the client shell, and the dump format with its safe
+//! restore (a scratch database swapped in only once loaded: PostgreSQL renames databases,
+//! MariaDB moves tables), and how a snapshot is copied inside the server. What differs per engine in words (name, URL scheme, client, default
+//! image) is [`super::config::DbEngine`].
+//!
+//! Implementations: PostgreSQL as [`super::native::Native`] (a `postgres` process from real
+//! binaries) and [`super::container::Container`] (the official image under Docker or Podman);
+//! MariaDB as [`super::mariadb::Native`] (the machine's `mariadbd`) and
+//! [`super::mariadb::Container`] (the official `mariadb` image). [`open`] picks one from
+//! `[services.db] engine` and `backend`. Redis stays outside: it is a cache with no database,
+//! dump or shell of ours, and its facade ([`super::redis`]) is a third of this one.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,15 +23,15 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use super::config::{BackendKind, DbConfig};
+use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::postgres::DumpKind;
-use super::transfer::DumpTarget;
-use super::{container, native, Logs, Status, UpReport};
-use crate::project::sync::Env;
+use super::snapshot::Snapshot;
+use super::transfer::{DumpTarget, RestorePlan};
+use super::{container, mariadb, native, Logs, Status, UpReport};
+use crate::project::Env;
 use crate::project::Project;
 
-/// A service's server for one project, as one backend runs it.
+/// A project's database server, as one engine and backend run it.
 pub trait Backend {
     /// Which backend this is (what `.pyenvx/services/<name>/backend` records).
     fn kind(&self) -> BackendKind;
@@ -51,45 +56,57 @@ pub trait Backend {
     /// How to show the server's log.
     fn logs(&self, follow: bool) -> Result<Logs>;
 
-    /// The engine's interactive client (`psql`), logged in, with `args` appended.
+    /// The engine's interactive client (`psql`, `mariadb`), logged in, with `args` appended.
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command>;
 
-    /// Write the whole database, in the engine's archive format, into `target`'s temporary
-    /// file ([`super::transfer`] moves it into place).
+    /// Write the whole database, in the engine's dump format, into `target`'s temporary file
+    /// ([`super::transfer`] moves it into place).
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()>;
 
-    /// Check that `file` (an archive, not a script) is readable before anything is touched.
-    /// `shown` is the name the user gave, for messages.
-    fn check_dump(
-        &self,
-        identity: &Identity,
-        file: &Path,
-        kind: DumpKind,
-        shown: &Path,
-    ) -> Result<()>;
+    /// Check `file` before anything is touched (not empty, in a format this engine loads) and
+    /// say whether the database holds data a restore would replace. `shown` is the name the
+    /// user gave, for messages.
+    fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan>;
 
-    /// Load `file` into `database`, an empty scratch database the caller made and drops again
-    /// if this fails.
-    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()>;
+    /// Replace the database's contents with a checked dump: loaded into a scratch database that
+    /// takes the project database's place only once the load succeeded. The caller holds the
+    /// lock.
+    fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()>;
+
+    /// Copy the running database into a new snapshot inside the server (`name`, else the
+    /// server's UTC time) and record it. The caller holds the lock.
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot>;
+
+    /// Put a snapshot (checked with [`super::snapshot::check_restorable`]) in place of the
+    /// database: copied into a scratch database, swapped in only once the copy succeeded. The
+    /// snapshot stays.
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
+
+    /// Delete a snapshot's copy, then its record.
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
 }
 
-/// The backend `kind` for the project's `[services.db]`.
+/// The backend `kind` of the project's `[services.db]` engine.
 pub fn open<'a>(
     kind: BackendKind,
     env: &'a Env<'a>,
     project: &'a Project,
     config: &'a DbConfig,
 ) -> Box<dyn Backend + 'a> {
-    match kind {
-        BackendKind::Native => Box::new(native::Native {
+    match (config.engine, kind) {
+        (DbEngine::Postgres, BackendKind::Native) => Box::new(native::Native {
             env,
             project,
             config,
         }),
-        BackendKind::Container => Box::new(container::Container {
+        (DbEngine::Postgres, BackendKind::Container) => Box::new(container::Container {
             env,
             project,
             config,
         }),
+        (DbEngine::Mariadb, BackendKind::Native) => Box::new(mariadb::Native { project, config }),
+        (DbEngine::Mariadb, BackendKind::Container) => {
+            Box::new(mariadb::Container { project, config })
+        }
     }
 }

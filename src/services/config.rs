@@ -1,5 +1,9 @@
 //! `[services.db]` of `pyenvx.toml`, validated: which engine, which major, which backend. Errors
 //! name the file, line, column and key, as every configuration error does.
+//!
+//! [`DbEngine`] is the one place that says what differs per database engine in words a user
+//! or a client reads (its name, its URL scheme, its client program, its default image); what
+//! differs in how a server runs lives in each engine's [`super::Backend`] implementations.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,11 +50,68 @@ impl FromStr for BackendKind {
     }
 }
 
+/// The database engine of `[services.db] engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbEngine {
+    #[default]
+    Postgres,
+    /// Django's MySQL backend, served by MariaDB.
+    Mariadb,
+}
+
+impl DbEngine {
+    /// The engine's own name, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Mariadb => "MariaDB",
+        }
+    }
+
+    /// The scheme of `DATABASE_URL` (what dj-database-url and Django's own parsers read).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Mariadb => "mysql",
+        }
+    }
+
+    /// The interactive client `pyenvx db shell` runs.
+    pub fn client(self) -> &'static str {
+        match self {
+            Self::Postgres => "psql",
+            Self::Mariadb => "mariadb",
+        }
+    }
+
+    /// The port the engine's server listens on inside a container.
+    pub fn container_port(self) -> u16 {
+        match self {
+            Self::Postgres => 5432,
+            Self::Mariadb => 3306,
+        }
+    }
+}
+
+impl fmt::Display for DbEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Postgres => "postgres",
+            Self::Mariadb => "mariadb",
+        })
+    }
+}
+
 /// `[services.db]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbConfig {
-    /// PostgreSQL major version, e.g. 15.
+    pub engine: DbEngine,
+    /// PostgreSQL: the major version, e.g. 15. MariaDB: the first number of `version` (10, 11),
+    /// 0 when unpinned.
     pub major: u32,
+    /// MariaDB: `version` as written (`10.11`, `11`); `None` takes the machine's server.
+    pub version: Option<String>,
     pub backend: BackendKind,
     /// Container image; default the official `postgres:<major>`.
     pub image: Option<String>,
@@ -62,9 +123,19 @@ pub struct DbConfig {
 
 impl DbConfig {
     pub fn image(&self) -> String {
-        self.image
-            .clone()
-            .unwrap_or_else(|| format!("postgres:{}", self.major))
+        self.image.clone().unwrap_or_else(|| match self.engine {
+            DbEngine::Postgres => format!("postgres:{}", self.major),
+            DbEngine::Mariadb => format!("mariadb:{}", self.version.as_deref().unwrap_or("11")),
+        })
+    }
+
+    /// The engine and its version, for messages: `PostgreSQL 15`, `MariaDB 10.11`, `MariaDB`.
+    pub fn describe(&self) -> String {
+        match (self.engine, &self.version) {
+            (DbEngine::Postgres, _) => format!("PostgreSQL {}", self.major),
+            (DbEngine::Mariadb, Some(v)) => format!("MariaDB {v}"),
+            (DbEngine::Mariadb, None) => "MariaDB".to_string(),
+        }
     }
 }
 
@@ -140,21 +211,50 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
         return Ok(None);
     };
     let db = db.into_inner();
-    if let Some(engine) = &db.engine {
-        match engine.get_ref().as_str() {
-            "postgres" | "postgresql" => {}
+    let mut engine = DbEngine::Postgres;
+    if let Some(e) = &db.engine {
+        engine = match e.get_ref().as_str() {
+            "postgres" | "postgresql" => DbEngine::Postgres,
+            "mariadb" => DbEngine::Mariadb,
             other => {
                 return Err(config_error(
                     path,
                     text,
-                    engine.span().start,
+                    e.span().start,
                     "services.db.engine",
-                    format!("unsupported engine `{other}`; pyenvx runs \"postgres\""),
+                    format!(
+                        "unsupported engine `{other}`; pyenvx runs \"postgres\" and \"mariadb\""
+                    ),
                 ))
             }
         }
     }
+    let mut version = None;
     let major = match &db.version {
+        Some(v) if engine == DbEngine::Mariadb => {
+            let s = match v.get_ref() {
+                toml::Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            };
+            let parts: Vec<&str> = s.split('.').collect();
+            let valid = (1..=2).contains(&parts.len())
+                && parts.iter().all(|p| {
+                    !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
+                });
+            if !valid {
+                return Err(config_error(
+                    path,
+                    text,
+                    v.span().start,
+                    "services.db.version",
+                    format!("`{s}` is not a MariaDB version such as \"10.11\" or \"11\""),
+                ));
+            }
+            let major = parts[0].parse().unwrap_or(0);
+            version = Some(s);
+            major
+        }
+        None if engine == DbEngine::Mariadb => 0,
         None => super::postgres::default_major(),
         Some(v) => {
             let s = match v.get_ref() {
@@ -203,6 +303,17 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
     };
     let bin_dir = db.bin_dir.as_ref().map(|b| root.join(b.get_ref()));
     let mut extensions = Vec::new();
+    if let (DbEngine::Mariadb, Some(first)) =
+        (engine, db.extensions.as_ref().and_then(|e| e.first()))
+    {
+        return Err(config_error(
+            path,
+            text,
+            first.span().start,
+            "services.db.extensions",
+            "extensions are PostgreSQL's; MariaDB has none to create",
+        ));
+    }
     for e in db.extensions.unwrap_or_default() {
         let name = e.get_ref().trim();
         // Names go into SQL; PostgreSQL's own are lower-case words (`uuid-ossp` has a dash).
@@ -224,7 +335,9 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
         }
     }
     Ok(Some(DbConfig {
+        engine,
         major,
+        version,
         backend,
         image,
         bin_dir,
@@ -239,7 +352,7 @@ pub fn require_db(project: &Project) -> Result<DbConfig> {
             hint = format!(
                 "add to {}:\n{}",
                 project.config_path().display(),
-                init_table(super::postgres::default_major()).trim()
+                init_table(DbEngine::Postgres, super::postgres::default_major()).trim()
             ),
             "{} declares no database",
             project.config_path().display()
@@ -247,11 +360,15 @@ pub fn require_db(project: &Project) -> Result<DbConfig> {
     })
 }
 
-/// The `[services.db]` table `pyenvx init --db postgres` appends to a new `pyenvx.toml`.
-pub fn init_table(major: u32) -> String {
-    format!(
-        "\n[services.db]\nengine = \"postgres\"\nversion = \"{major}\"\nbackend = \"native\"  # or \"container\" (Docker/Podman)\n"
-    )
+/// The `[services.db]` table `pyenvx init --db <engine>` appends to a new `pyenvx.toml`.
+/// MariaDB is left unpinned: `db up` runs the machine's server, whichever its version.
+pub fn init_table(engine: DbEngine, major: u32) -> String {
+    match engine {
+        DbEngine::Postgres => format!(
+            "\n[services.db]\nengine = \"postgres\"\nversion = \"{major}\"\nbackend = \"native\"  # or \"container\" (Docker/Podman)\n"
+        ),
+        DbEngine::Mariadb => "\n[services.db]\nengine = \"mariadb\"\nbackend = \"native\"  # or \"container\" (Docker/Podman)\n".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +388,9 @@ mod tests {
         assert_eq!(
             db,
             DbConfig {
+                engine: DbEngine::Postgres,
                 major: 16,
+                version: None,
                 backend: BackendKind::Container,
                 image: Some("postgres:16-alpine".into()),
                 bin_dir: Some(PathBuf::from("/p/pg/bin")),
@@ -282,6 +401,49 @@ mod tests {
         assert_eq!((db.major, db.backend), (15, BackendKind::Native));
         assert_eq!(db.image(), "postgres:15");
         assert!(parse_str("[project]\nname = \"x\"\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn parses_mariadb() {
+        let db = parse_str("[services.db]\nengine = \"mariadb\"\nversion = \"10.11\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(db.engine, DbEngine::Mariadb);
+        assert_eq!((db.major, db.version.as_deref()), (10, Some("10.11")));
+        assert_eq!(db.image(), "mariadb:10.11");
+        assert_eq!(db.describe(), "MariaDB 10.11");
+        let unpinned = parse_str("[services.db]\nengine = \"mariadb\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((unpinned.major, unpinned.version.as_deref()), (0, None));
+        assert_eq!(unpinned.image(), "mariadb:11");
+        let table = init_table(DbEngine::Mariadb, 0);
+        assert_eq!(
+            parse_str(&table).unwrap().unwrap().engine,
+            DbEngine::Mariadb,
+            "{table}"
+        );
+        for (text, at, key) in [
+            (
+                "[services.db]\nengine = \"mariadb\"\nversion = \"10.x\"\n",
+                "/p/pyenvx.toml:3:11",
+                "services.db.version",
+            ),
+            (
+                "[services.db]\nengine = \"mariadb\"\nextensions = [\"hstore\"]\n",
+                "/p/pyenvx.toml:3:15",
+                "services.db.extensions",
+            ),
+            (
+                "[services.db]\nengine = \"mysql\"\n",
+                "/p/pyenvx.toml:2:10",
+                "services.db.engine",
+            ),
+        ] {
+            let msg = format!("{:#}", parse_str(text).unwrap_err());
+            assert!(msg.starts_with(at), "{text:?}: {msg}");
+            assert!(msg.contains(key), "{text:?}: {msg}");
+        }
     }
 
     #[test]

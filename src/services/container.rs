@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::backend::Backend;
-use super::config::{BackendKind, DbConfig};
+use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::DumpKind;
-use super::transfer::{self, DumpTarget};
+use super::snapshot::{self, Snapshot};
+use super::transfer::{self, DumpTarget, RestorePlan};
 use super::{ports, Logs, Status, UpReport};
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 
@@ -225,18 +226,28 @@ impl Backend for Container<'_> {
         dump(self.project, identity, target)
     }
 
-    fn check_dump(
-        &self,
-        identity: &Identity,
-        file: &Path,
-        kind: DumpKind,
-        shown: &Path,
-    ) -> Result<()> {
-        check_archive(self.project, identity, file, kind, shown)
+    fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
+        transfer::pg_check_restore(identity, file, shown, |kind| {
+            check_archive(self.project, identity, file, kind, shown)
+        })
     }
 
-    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
-        load(self.project, identity, file, kind, database)
+    fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
+        transfer::pg_restore(identity, self.config.major, |database| {
+            load(self.project, identity, &plan.file, plan.kind, database)
+        })
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        snapshot::take(self.project, identity, self.config.major, self.kind(), name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::restore(identity, snap)
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::remove(self.project, identity, snap)
     }
 }
 
@@ -384,6 +395,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         _ => {}
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
+        engine: DbEngine::Postgres,
         backend: BackendKind::Container,
         server_version,
         port: identity.port,
@@ -589,6 +601,7 @@ fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<S
     let running = info.as_ref().is_some_and(|i| i.running);
     let accepting = running && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
+        engine: DbEngine::Postgres,
         backend: BackendKind::Container,
         version: config.major,
         running,

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::config::DbEngine;
 use super::{pgwire, ports};
 use crate::dirs::Dirs;
 use crate::project::Project;
@@ -30,6 +31,8 @@ pub struct Credentials {
 pub struct Identity {
     pub credentials: Credentials,
     pub port: u16,
+    /// Which server serves them: the URL's scheme and the client variables follow it.
+    pub engine: DbEngine,
 }
 
 impl Identity {
@@ -37,19 +40,28 @@ impl Identity {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// `postgres://user:password@127.0.0.1:port/database`; the generated names and password need
-    /// no escaping.
+    /// `postgres://user:password@127.0.0.1:port/database` (`mysql://…` for MariaDB); the
+    /// generated names and password need no escaping.
     pub fn url(&self) -> String {
         let c = &self.credentials;
         format!(
-            "postgres://{}:{}@127.0.0.1:{}/{}",
-            c.user, c.password, self.port, c.database
+            "{}://{}:{}@127.0.0.1:{}/{}",
+            self.engine.scheme(),
+            c.user,
+            c.password,
+            self.port,
+            c.database
         )
     }
 
-    /// The variables `pyenvx run` sets.
+    /// The variables `pyenvx run` sets: `DATABASE_URL`, and for PostgreSQL libpq's `PG*` (the
+    /// MySQL clients have no such set for the password; they read `DATABASE_URL` through
+    /// Django or `pyenvx db shell`).
     pub fn vars(&self) -> Vec<(String, String)> {
         let c = &self.credentials;
+        if self.engine == DbEngine::Mariadb {
+            return vec![("DATABASE_URL".to_string(), self.url())];
+        }
         [
             ("DATABASE_URL", self.url()),
             ("PGHOST", "127.0.0.1".to_string()),
@@ -210,12 +222,17 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
 pub fn identity(dirs: &Dirs, project: &Project) -> Result<Identity> {
     let credentials = credentials(project)?;
     let port = ports::ensure(dirs, &ports::key(&project.root, super::DB))?;
-    Ok(Identity { credentials, port })
+    let engine = super::db_config(project)?.map_or(DbEngine::Postgres, |c| c.engine);
+    Ok(Identity {
+        credentials,
+        port,
+        engine,
+    })
 }
 
 /// Replace `path` atomically with a 0600 file (never readable by others, not even briefly).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::python::catalog::write_atomic_mode(path, bytes, 0o600)
+    crate::fs::write_atomic_mode(path, bytes, 0o600)
 }
 
 #[cfg(test)]
@@ -257,10 +274,21 @@ mod tests {
                 database: "lib".into(),
             },
             port: 54321,
+            engine: DbEngine::Postgres,
         };
         assert_eq!(id.url(), "postgres://lib:pw@127.0.0.1:54321/lib");
         let vars = id.vars();
         assert_eq!(vars.len(), 6);
         assert!(vars.contains(&("PGPORT".into(), "54321".into())));
+        let maria = Identity {
+            engine: DbEngine::Mariadb,
+            ..id
+        };
+        assert_eq!(maria.url(), "mysql://lib:pw@127.0.0.1:54321/lib");
+        assert_eq!(
+            maria.vars(),
+            vec![("DATABASE_URL".into(), maria.url())],
+            "no PG* variables for MariaDB"
+        );
     }
 }

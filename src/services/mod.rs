@@ -1,5 +1,6 @@
-//! Development services declared in `pyenvx.toml` (`[services.db]`): a PostgreSQL per project,
-//! as a native process from real PostgreSQL binaries or as a Docker/Podman container.
+//! Development services declared in `pyenvx.toml`: `[services.db]`, a PostgreSQL per project
+//! (a native process from real PostgreSQL binaries or a Docker/Podman container) or a MariaDB
+//! ([`mariadb`]); `[services.cache]`, a Redis ([`redis`]).
 //!
 //! This module is the facade the `db` commands call. It does what is the same for every backend
 //! (configuration in [`config`], identity in [`credentials`] and [`ports`], the lock, port moves,
@@ -20,6 +21,8 @@
 //! pg15/                 native data directory of PostgreSQL 15 (owned by the server's user)
 //! pg15.initialized      written only once the role and the database exist
 //! postgres.log          the native server's log
+//! mariadb/, mariadb.*   MariaDB's data directory, marker, log and temporary files ([`mariadb`])
+//! client.cnf            MariaDB's clients' login (0600)
 //! db.lock               serializes up / down / reset / restore of this project
 //! ```
 
@@ -28,6 +31,7 @@ pub mod config;
 pub mod container;
 pub mod credentials;
 pub mod extensions;
+pub mod mariadb;
 pub mod native;
 pub mod pgwire;
 pub mod ports;
@@ -39,11 +43,12 @@ pub mod transfer;
 pub mod upgrade;
 
 pub use backend::Backend;
-pub use config::{db_config, init_table, require_db, BackendKind, DbConfig};
+pub use config::{db_config, init_table, require_db, BackendKind, DbConfig, DbEngine};
 pub use credentials::{
     credentials, identity, random_bytes, random_password, sql_name, write_private_new, Credentials,
     Identity,
 };
+pub use transfer::RestorePlan;
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +58,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 use credentials::write_private;
@@ -87,7 +92,7 @@ pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
     write_private(&shim_env_path(project), vars.as_bytes())
 }
 
-/// What `pyenvx init --db postgres` sets up besides `[services.db]`: the identity, and `.env`
+/// What `pyenvx init --db postgres|mariadb` sets up besides `[services.db]`: the identity, and `.env`
 /// (mode 0600) with `DATABASE_URL` for tools that read `.env` themselves.
 pub fn init_project(dirs: &Dirs, project: &Project) -> Result<()> {
     let identity = identity(dirs, project)?;
@@ -156,8 +161,10 @@ pub struct UpOptions {
 /// What `db up` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
+    pub engine: DbEngine,
     pub backend: BackendKind,
-    /// Server version as it reported itself at login, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    /// Server version as it reported itself at login, e.g. `15.18 (Debian 15.18-0+deb12u1)`,
+    /// `10.11.19-MariaDB-0+deb12u1`.
     pub server_version: String,
     pub port: u16,
     /// It was already running and accepting connections.
@@ -171,7 +178,9 @@ pub struct UpReport {
 /// A point-in-time view for `db status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    pub engine: DbEngine,
     pub backend: BackendKind,
+    /// The engine's major version (PostgreSQL 15; MariaDB 10 or 11).
     pub version: u32,
     pub running: bool,
     /// A login with the project's credentials succeeded just now.
@@ -246,17 +255,16 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     }
     let report = backend::open(backend, env, project, &config).up(&identity)?;
     if previous != backend || !backend_file(project).exists() {
-        crate::python::catalog::write_atomic(
-            &backend_file(project),
-            format!("{backend}\n").as_bytes(),
-        )?;
+        crate::fs::write_atomic(&backend_file(project), format!("{backend}\n").as_bytes())?;
     }
     // The shims cannot afford to read the registry and credentials on every `python`; they
     // read one small file instead.
     write_shim_env(dirs, project)?;
     // Last: a missing extension fails `db up` with the server running and recorded, so
     // `db down` and the rest still find it.
-    extensions::ensure(&identity, config.major, backend, &config.extensions)?;
+    if config.engine == DbEngine::Postgres {
+        extensions::ensure(&identity, config.major, backend, &config.extensions)?;
+    }
     Ok(report)
 }
 
@@ -287,8 +295,8 @@ pub fn reset(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport>
     {
         let _lock = lock(project, env)?;
         active(env, project, &config).destroy()?;
-        // Snapshots live inside the cluster just deleted.
-        snapshot::forget_all(project)?;
+        // Snapshots live inside the server whose data was just deleted.
+        snapshot::forget_engine(project, config.engine)?;
     }
     up(env, project, opts)
 }
@@ -325,17 +333,8 @@ pub fn dump(env: &Env, project: &Project, file: &Path, shown: &Path, replace: bo
     target.commit(shown)
 }
 
-/// A dump file that passed the checks a restore makes before touching anything.
-#[derive(Debug, Clone)]
-pub struct RestorePlan {
-    pub file: PathBuf,
-    pub kind: postgres::DumpKind,
-    /// The project's database holds tables (or schemas) the restore would replace.
-    pub replaces_data: bool,
-}
-
-/// Check `file` for `db restore` without touching the database: not empty, and an archive
-/// `pg_restore --list` reads (or a SQL script); and whether there is data it would replace.
+/// Check `file` for `db restore` without touching the database: not empty, in a format the
+/// engine loads; and whether there is data it would replace.
 pub fn check_restore(
     env: &Env,
     project: &Project,
@@ -343,15 +342,8 @@ pub fn check_restore(
     shown: &Path,
 ) -> Result<RestorePlan> {
     let (config, identity) = require_running(env, project)?;
-    let kind = transfer::check_file(file, shown)?;
-    if kind != postgres::DumpKind::Sql {
-        active(env, project, &config).check_dump(&identity, file, kind, shown)?;
-    }
-    Ok(RestorePlan {
-        file: file.to_path_buf(),
-        kind,
-        replaces_data: transfer::has_data(&identity)?,
-    })
+    let plan = active(env, project, &config).check_restore(&identity, file, shown);
+    plan
 }
 
 /// Replace the database's contents with a checked dump: loaded into a scratch database, which
@@ -359,13 +351,8 @@ pub fn check_restore(
 pub fn restore(env: &Env, project: &Project, plan: &RestorePlan) -> Result<()> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let scratch = transfer::create_scratch(&identity, config.major)?;
-    let loaded = active(env, project, &config).load(&identity, &plan.file, plan.kind, &scratch);
-    if let Err(e) = loaded {
-        let _ = transfer::discard_scratch(&identity, config.major);
-        return Err(e);
-    }
-    transfer::swap_in(&identity, config.major)
+    let restored = active(env, project, &config).restore(&identity, plan);
+    restored
 }
 
 /// Copy the running database into a new snapshot (`name`, else the current UTC time).
@@ -379,8 +366,18 @@ pub fn snapshot_take(
     }
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let backend = active_backend(project, &config);
-    snapshot::take(project, &identity, config.major, backend, name)
+    let taken = active(env, project, &config).snapshot_take(&identity, name);
+    taken
+}
+
+/// Whether `snap` belongs to the server the project runs now.
+fn check_restorable(project: &Project, config: &DbConfig, snap: &snapshot::Snapshot) -> Result<()> {
+    snapshot::check_restorable(
+        snap,
+        config.engine,
+        config.major,
+        active_backend(project, config),
+    )
 }
 
 /// The snapshot to restore (`name`, else the newest), checked against the running database
@@ -392,7 +389,7 @@ pub fn snapshot_check(
 ) -> Result<snapshot::Snapshot> {
     let config = require_db(project)?;
     let snap = snapshot::find(project, name)?;
-    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    check_restorable(project, &config, &snap)?;
     require_running(env, project)?;
     Ok(snap)
 }
@@ -402,19 +399,21 @@ pub fn snapshot_check(
 pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot) -> Result<()> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    snapshot::check_restorable(snap, config.major, active_backend(project, &config))?;
-    snapshot::restore(&identity, snap)
+    check_restorable(project, &config, snap)?;
+    let restored = active(env, project, &config).snapshot_restore(&identity, snap);
+    restored
 }
 
 /// Delete a snapshot (its copy in the server, then its record).
 pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
     let snap = snapshot::find(project, Some(name))?;
     let (config, identity) = require_running(env, project)?;
-    // Another cluster's snapshot is not in this server: dropping nothing here would lose track
-    // of its copy there.
-    snapshot::check_restorable(&snap, config.major, active_backend(project, &config))?;
+    // Another server's snapshot is not in this one: dropping nothing here would lose track of
+    // its copy there.
+    check_restorable(project, &config, &snap)?;
     let _lock = lock(project, env)?;
-    snapshot::remove(project, &identity, &snap)
+    let removed = active(env, project, &config).snapshot_remove(&identity, &snap);
+    removed
 }
 
 /// How to show the server's log.
@@ -431,8 +430,9 @@ pub fn logs(env: &Env, project: &Project, follow: bool) -> Result<Logs> {
     logs
 }
 
-/// A `psql` connected to the database, to run (or exec) with `args` appended.
-pub fn psql(
+/// The engine's client (`psql`, `mariadb`) connected to the database, to run (or exec) with
+/// `args` appended.
+pub fn shell(
     env: &Env,
     project: &Project,
     args: &[std::ffi::OsString],
@@ -440,4 +440,24 @@ pub fn psql(
     let (config, identity) = require_running(env, project)?;
     let shell = active(env, project, &config).shell(&identity, args);
     shell
+}
+
+/// `db psql`: the shell of a PostgreSQL database; another engine's is `db shell`.
+pub fn psql(
+    env: &Env,
+    project: &Project,
+    args: &[std::ffi::OsString],
+) -> Result<std::process::Command> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        return Err(user_error!(
+            hint = format!(
+                "`pyenvx db shell` runs {} for every engine",
+                config.engine.client()
+            ),
+            "this project's database is {}, not PostgreSQL: psql cannot talk to it",
+            config.engine.title()
+        ));
+    }
+    shell(env, project, args)
 }

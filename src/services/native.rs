@@ -31,13 +31,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::backend::Backend;
-use super::config::{BackendKind, DbConfig};
+use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
-use super::transfer::{self, DumpTarget};
+use super::snapshot::{self, Snapshot};
+use super::transfer::{self, DumpTarget, RestorePlan};
 use super::{ports, state_dir, Logs, Status, UpReport};
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 
@@ -92,26 +93,36 @@ impl Backend for Native<'_> {
         dump(self.env, self.project, self.config, identity, target)
     }
 
-    fn check_dump(
-        &self,
-        _identity: &Identity,
-        file: &Path,
-        _kind: DumpKind,
-        shown: &Path,
-    ) -> Result<()> {
-        check_archive(self.env, self.project, self.config, file, shown)
+    fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
+        transfer::pg_check_restore(identity, file, shown, |_| {
+            check_archive(self.env, self.project, self.config, file, shown)
+        })
     }
 
-    fn load(&self, identity: &Identity, file: &Path, kind: DumpKind, database: &str) -> Result<()> {
-        load(
-            self.env,
-            self.project,
-            self.config,
-            identity,
-            file,
-            kind,
-            database,
-        )
+    fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
+        transfer::pg_restore(identity, self.config.major, |database| {
+            load(
+                self.env,
+                self.project,
+                self.config,
+                identity,
+                &plan.file,
+                plan.kind,
+                database,
+            )
+        })
+    }
+
+    fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
+        snapshot::take(self.project, identity, self.config.major, self.kind(), name)
+    }
+
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::restore(identity, snap)
+    }
+
+    fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+        snapshot::remove(self.project, identity, snap)
     }
 }
 
@@ -250,7 +261,7 @@ pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result
 
 /// Create `dir` 0700 for the server's user, or accept it if it already is exactly that (a
 /// shared /tmp could hold someone else's directory or symlink under the same name).
-fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
+pub(super) fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     match std::fs::create_dir(dir) {
@@ -287,6 +298,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         postgres::check_reachable(u, &bins.bin_dir)?;
     }
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
+        engine: DbEngine::Postgres,
         backend: BackendKind::Native,
         server_version,
         port: identity.port,
@@ -359,7 +371,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
             ))
             .context("cannot create the project's database")?;
         drop(admin);
-        crate::python::catalog::write_atomic(
+        crate::fs::write_atomic(
             &marker(project, major),
             format!(
                 "PostgreSQL {} initialized by pyenvx for {}\n",
@@ -695,7 +707,7 @@ pub(super) fn wait_ready(
     }
 }
 
-fn last_lines(text: &str, n: usize) -> String {
+pub(super) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -841,6 +853,7 @@ fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<S
     let pid = running(project, config)?;
     let accepting = pid.is_some() && identity.connect(None, Duration::from_secs(2)).is_ok();
     Ok(Status {
+        engine: DbEngine::Postgres,
         backend: BackendKind::Native,
         version: config.major,
         running: pid.is_some(),

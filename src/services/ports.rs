@@ -94,7 +94,7 @@ fn load(dirs: &Dirs) -> Result<Registry> {
 fn save(dirs: &Dirs, registry: &Registry) -> Result<()> {
     let text = serde_json::to_string_pretty(registry)?;
     // Written whole and renamed, so readers without the lock never see half a file.
-    crate::python::catalog::write_atomic(&path(dirs), text.as_bytes())
+    crate::fs::write_atomic(&path(dirs), text.as_bytes())
 }
 
 /// The registered port, without locking or allocating (for readers such as `pyenvx run`).

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 
@@ -433,7 +433,7 @@ fn resolve_wheel(
     tags: &crate::tags::Tags,
     requirement: &str,
     index: &crate::installer::IndexSettings,
-) -> Result<crate::installer::Dist> {
+) -> Result<crate::project::lock::Dist> {
     let tmp = tempfile::Builder::new()
         .prefix("pyenvx-resolve-")
         .tempdir()
@@ -472,7 +472,7 @@ fn resolve_wheel(
 
 /// The wheel in `$PYENVX_CACHE_DIR/downloads/`, fetched and checked against the resolution's
 /// sha256 unless a verified copy is there.
-fn fetch_wheel(env: &Env, wheel: &crate::installer::Dist) -> Result<PathBuf> {
+fn fetch_wheel(env: &Env, wheel: &crate::project::lock::Dist) -> Result<PathBuf> {
     let downloads = env.settings.dirs.downloads();
     fs_err::create_dir_all(&downloads)?;
     let dest = downloads.join(&wheel.file);
@@ -690,27 +690,28 @@ pub fn server_user() -> Result<Option<ServerUser>> {
     if effective_uid() != 0 {
         return Ok(None);
     }
+    account("postgres").map(Some).ok_or_else(|| {
+        user_error!(
+            hint = "run pyenvx as a regular user, create the account (`useradd --system --user-group postgres`), \
+                    or use backend = \"container\"",
+            "PostgreSQL refuses to run as root, and this machine has no `postgres` account to run it as"
+        )
+    })
+}
+
+/// The system account `name` from `/etc/passwd`.
+pub fn account(name: &str) -> Option<ServerUser> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == "postgres").then(|| {
-                Some(ServerUser {
-                    name: f[0].to_string(),
-                    uid: f[2].parse().ok()?,
-                    gid: f[3].parse().ok()?,
-                })
-            })?
-        })
-        .map(Some)
-        .ok_or_else(|| {
-            user_error!(
-                hint = "run pyenvx as a regular user, create the account (`useradd --system --user-group postgres`), \
-                        or use backend = \"container\"",
-                "PostgreSQL refuses to run as root, and this machine has no `postgres` account to run it as"
-            )
-        })
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 3 && f[0] == name).then(|| {
+            Some(ServerUser {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+            })
+        })?
+    })
 }
 
 /// Fail clearly unless `user` can enter every directory down to `path` (and `path` itself when

@@ -15,6 +15,10 @@
 //!   other backend is refused, and `db reset` (a new cluster) forgets them all.
 //! * A restore copies the snapshot into the scratch database of [`super::transfer`] and swaps it
 //!   in only when the copy succeeded: the snapshot stays, and can be restored again.
+//! * MariaDB has no template copy: its backends copy table by table inside the server
+//!   ([`super::mariadb`]) and use the records, names and checks here. Its snapshots are checked
+//!   by engine and backend, not by major: they live in one data directory, which a MariaDB
+//!   upgrade keeps.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::config::BackendKind;
+use super::config::{BackendKind, DbEngine};
 use super::credentials::Identity;
 use super::transfer;
 use crate::project::Project;
@@ -42,9 +46,12 @@ pub struct Snapshot {
     pub created_us: i64,
     /// The snapshot database's size on disk.
     pub size_bytes: u64,
-    /// The PostgreSQL major of the cluster that holds it.
+    /// The major of the server that holds it.
     pub major: u32,
     pub backend: BackendKind,
+    /// Records from before MariaDB are PostgreSQL's.
+    #[serde(default)]
+    pub engine: DbEngine,
     /// The database inside the cluster that holds the copy.
     pub database: String,
 }
@@ -54,7 +61,7 @@ pub fn dir(project: &Project) -> PathBuf {
     project.state_dir().join("snapshots").join(super::DB)
 }
 
-fn record_path(project: &Project, name: &str) -> PathBuf {
+pub fn record_path(project: &Project, name: &str) -> PathBuf {
     dir(project).join(format!("{name}.json"))
 }
 
@@ -156,12 +163,7 @@ pub fn take(
     let clock = |i: usize| now_row.get(i).cloned().flatten().unwrap_or_default();
     let name = name.map_or_else(|| clock(0), str::to_string);
     check_name(&name)?;
-    if record_path(project, &name).exists() {
-        return Err(user_error!(
-            hint = format!("choose another name, or `pyenvx db snapshot rm {name}` first"),
-            "a snapshot called `{name}` exists"
-        ));
-    }
+    check_free(project, &name)?;
     let db = &identity.credentials.database;
     let snap_db = database_name(&name);
     // A database without its record is what a killed snapshot leaves: not a snapshot.
@@ -202,14 +204,10 @@ pub fn take(
             size_bytes: size.parse().unwrap_or(0),
             major,
             backend,
+            engine: DbEngine::Postgres,
             database: snap_db.clone(),
         };
-        let path = record_path(project, &name);
-        fs_err::create_dir_all(dir(project))?;
-        crate::python::catalog::write_atomic(
-            &path,
-            serde_json::to_string_pretty(&snap)?.as_bytes(),
-        )?;
+        record(project, &snap)?;
         Ok(snap)
     })();
     if recorded.is_err() {
@@ -218,9 +216,47 @@ pub fn take(
     recorded
 }
 
-/// Refuse a snapshot that does not belong to the cluster now running.
-pub fn check_restorable(snap: &Snapshot, major: u32, backend: BackendKind) -> Result<()> {
-    if snap.major != major {
+/// Write a snapshot's record.
+pub fn record(project: &Project, snap: &Snapshot) -> Result<()> {
+    fs_err::create_dir_all(dir(project))?;
+    crate::fs::write_atomic(
+        &record_path(project, &snap.name),
+        serde_json::to_string_pretty(snap)?.as_bytes(),
+    )
+}
+
+/// A user error unless no snapshot called `name` is recorded.
+pub fn check_free(project: &Project, name: &str) -> Result<()> {
+    if record_path(project, name).exists() {
+        return Err(user_error!(
+            hint = format!("choose another name, or `pyenvx db snapshot rm {name}` first"),
+            "a snapshot called `{name}` exists"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse a snapshot that does not belong to the server now running.
+pub fn check_restorable(
+    snap: &Snapshot,
+    engine: DbEngine,
+    major: u32,
+    backend: BackendKind,
+) -> Result<()> {
+    if snap.engine != engine {
+        return Err(user_error!(
+            hint = format!(
+                "it lives in the {} server: set `engine = \"{}\"` in [services.db] to restore it there",
+                snap.engine.title(),
+                snap.engine
+            ),
+            "snapshot `{}` was taken with {}, and this project's database is {}",
+            snap.name,
+            snap.engine.title(),
+            engine.title()
+        ));
+    }
+    if engine == DbEngine::Postgres && snap.major != major {
         return Err(user_error!(
             hint = format!(
                 "it lives in the PostgreSQL {0} cluster: set `version = \"{0}\"` in [services.db] to restore it there, then move the data with `pyenvx db dump` / `db restore`",
@@ -276,6 +312,28 @@ pub fn remove(project: &Project, identity: &Identity, snap: &Snapshot) -> Result
     Ok(())
 }
 
+/// Forget the snapshots of `engine` (its server's data was deleted); another engine's, in a
+/// server that still has them, stay listed.
+pub fn forget_engine(project: &Project, engine: DbEngine) -> Result<()> {
+    let dir = dir(project);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let other = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Snapshot>(&t).ok())
+            .is_some_and(|s| s.engine != engine);
+        if !other {
+            fs_err::remove_file(&path)?;
+        }
+    }
+    // Only when nothing is left.
+    let _ = std::fs::remove_dir(&dir);
+    Ok(())
+}
+
 /// Forget every snapshot (their cluster was deleted).
 pub fn forget_all(project: &Project) -> Result<()> {
     match std::fs::remove_dir_all(dir(project)) {
@@ -319,18 +377,41 @@ mod tests {
             size_bytes: 0,
             major,
             backend,
+            engine: DbEngine::Postgres,
             database: database_name("s"),
         }
     }
 
     #[test]
     fn another_major_or_backend_is_refused() {
-        check_restorable(&snap(15, BackendKind::Native), 15, BackendKind::Native).unwrap();
-        let err =
-            check_restorable(&snap(14, BackendKind::Native), 15, BackendKind::Native).unwrap_err();
+        let pg = DbEngine::Postgres;
+        check_restorable(&snap(15, BackendKind::Native), pg, 15, BackendKind::Native).unwrap();
+        let err = check_restorable(&snap(14, BackendKind::Native), pg, 15, BackendKind::Native)
+            .unwrap_err();
         assert!(format!("{err:#}").contains("PostgreSQL 14"), "{err:#}");
+        assert!(check_restorable(
+            &snap(15, BackendKind::Container),
+            pg,
+            15,
+            BackendKind::Native
+        )
+        .is_err());
+        // Another engine's snapshot is in another server; MariaDB's are not tied to a major.
+        let err = check_restorable(
+            &snap(15, BackendKind::Native),
+            DbEngine::Mariadb,
+            10,
+            BackendKind::Native,
+        )
+        .unwrap_err();
         assert!(
-            check_restorable(&snap(15, BackendKind::Container), 15, BackendKind::Native).is_err()
+            format!("{err:#}").contains("taken with PostgreSQL"),
+            "{err:#}"
         );
+        let maria = Snapshot {
+            engine: DbEngine::Mariadb,
+            ..snap(10, BackendKind::Native)
+        };
+        check_restorable(&maria, DbEngine::Mariadb, 11, BackendKind::Native).unwrap();
     }
 }

@@ -44,19 +44,27 @@ pub fn old_name(db: &str) -> String {
 /// Refuse what cannot be a dump before anything is touched: a missing or empty file, a SQL
 /// script with nothing in it. Archives are further checked by the backend (`pg_restore --list`).
 pub fn check_file(file: &Path, shown: &Path) -> Result<DumpKind> {
-    let meta = std::fs::metadata(file).map_err(|e| {
-        user_error!(
-            hint =
-                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
-            "cannot read {}: {e}",
-            shown.display()
-        )
-    })?;
+    check_file_of(file, shown, "pg_dump")
+}
+
+/// [`check_file`], the hints naming `writer`, the engine's own dump program.
+pub fn check_file_of(file: &Path, shown: &Path, writer: &str) -> Result<DumpKind> {
+    let hint = format!(
+        "give a file written by `pyenvx db dump` or {writer}; the database was not touched"
+    );
+    let meta = std::fs::metadata(file)
+        .map_err(|e| user_error!(hint = hint.clone(), "cannot read {}: {e}", shown.display()))?;
     if meta.is_file() && meta.len() == 0 {
         return Err(user_error!(
-            hint =
-                "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+            hint = hint.clone(),
             "{} is empty: there is nothing to restore",
+            shown.display()
+        ));
+    }
+    if meta.is_dir() && writer != "pg_dump" {
+        return Err(user_error!(
+            hint = hint.clone(),
+            "{} is a directory: there is nothing to restore",
             shown.display()
         ));
     }
@@ -65,7 +73,7 @@ pub fn check_file(file: &Path, shown: &Path) -> Result<DumpKind> {
         let text = fs_err::read(file)?;
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(user_error!(
-                hint = "give a file written by `pyenvx db dump` or pg_dump; the database was not touched",
+                hint = hint,
                 "{} holds no SQL: there is nothing to restore",
                 shown.display()
             ));
@@ -250,6 +258,50 @@ pub fn swap_in(identity: &Identity, major: u32) -> Result<()> {
             .with_context(|| format!("restored, but the old database {old} is still there"))?;
     }
     Ok(())
+}
+
+/// A dump file that passed the checks a restore makes before touching anything.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub file: PathBuf,
+    /// PostgreSQL: an archive or a script. MariaDB's dumps are always scripts.
+    pub kind: DumpKind,
+    /// The project's database holds tables (or schemas) the restore would replace.
+    pub replaces_data: bool,
+}
+
+/// PostgreSQL's checks for `db restore`: not empty, an archive `check_archive` (the backend's
+/// `pg_restore --list`) reads or a SQL script; and whether there is data it would replace.
+pub fn pg_check_restore(
+    identity: &Identity,
+    file: &Path,
+    shown: &Path,
+    check_archive: impl FnOnce(DumpKind) -> Result<()>,
+) -> Result<RestorePlan> {
+    let kind = check_file(file, shown)?;
+    if kind != DumpKind::Sql {
+        check_archive(kind)?;
+    }
+    Ok(RestorePlan {
+        file: file.to_path_buf(),
+        kind,
+        replaces_data: has_data(identity)?,
+    })
+}
+
+/// PostgreSQL's restore: `load` (the backend's client) fills a scratch database, which takes the
+/// project database's place only when the load succeeded.
+pub fn pg_restore(
+    identity: &Identity,
+    major: u32,
+    load: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
+    let scratch = create_scratch(identity, major)?;
+    if let Err(e) = load(&scratch) {
+        let _ = discard_scratch(identity, major);
+        return Err(e);
+    }
+    swap_in(identity, major)
 }
 
 /// A temporary file beside `target` (mode 0600) that [`DumpTarget::commit`] renames over it.

@@ -37,7 +37,7 @@ use super::config::{BackendKind, DbConfig};
 use super::credentials::Identity;
 use super::postgres::{self, Binaries, ServerUser};
 use super::{backend, native, snapshot, state_dir, UpReport};
-use crate::project::sync::Env;
+use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 
@@ -94,6 +94,14 @@ pub fn kept_dump(project: &Project, from: u32) -> PathBuf {
 /// (needed when `[services.db] image` names the old one's).
 pub fn check(env: &Env, project: &Project, to: u32, image: Option<&str>) -> Result<Plan> {
     let config = super::require_db(project)?;
+    if config.engine != super::DbEngine::Postgres {
+        return Err(user_error!(
+            hint = "`pyenvx db dump FILE`, set `version` in [services.db], `pyenvx db reset --yes`, then \
+                    `pyenvx db restore FILE`",
+            "`db upgrade` moves PostgreSQL between majors; this project's database is {}",
+            config.engine.title()
+        ));
+    }
     let from = config.major;
     let backend = super::active_backend(project, &config);
     if to == from {
@@ -558,7 +566,7 @@ fn native_upgrade(
     // (two majors' directories) rather than one it would act on.
     let final_data = native::data_dir(project, to);
     fs_err::rename(&new_data, &final_data)?;
-    crate::python::catalog::write_atomic(
+    crate::fs::write_atomic(
         &native::marker(project, to),
         format!(
             "PostgreSQL {} upgraded by pyenvx from PostgreSQL {} for {}\n",
@@ -795,10 +803,7 @@ fn move_snapshots(project: &Project, from: u32, to: u32) -> Result<usize> {
         }
         snap.major = to;
         let path = snapshot::dir(project).join(format!("{}.json", snap.name));
-        crate::python::catalog::write_atomic(
-            &path,
-            serde_json::to_string_pretty(&snap)?.as_bytes(),
-        )?;
+        crate::fs::write_atomic(&path, serde_json::to_string_pretty(&snap)?.as_bytes())?;
         moved += 1;
     }
     Ok(moved)
@@ -848,7 +853,7 @@ fn container_upgrade(
     let target = super::transfer::DumpTarget::new(keep, keep, false)?;
     old.dump(identity, &target)?;
     target.commit(keep)?;
-    old.check_dump(identity, keep, postgres::DumpKind::Custom, keep)?;
+    let plan_back = old.check_restore(identity, keep, keep)?;
     old.destroy()?;
 
     let new = backend::open(BackendKind::Container, env, project, &new_config);
@@ -862,17 +867,13 @@ fn container_upgrade(
                 up.server_version
             ));
         }
-        let scratch = super::transfer::create_scratch(identity, to)?;
-        new.load(identity, keep, postgres::DumpKind::Custom, &scratch)?;
-        super::transfer::swap_in(identity, to)
+        new.restore(identity, &plan_back)
     })();
     if let Err(e) = loaded {
         let _ = new.destroy();
         let back = (|| -> Result<()> {
             old.up(identity)?;
-            let scratch = super::transfer::create_scratch(identity, from)?;
-            old.load(identity, keep, postgres::DumpKind::Custom, &scratch)?;
-            super::transfer::swap_in(identity, from)
+            old.restore(identity, &plan_back)
         })();
         let running = match back {
             Ok(()) => format!("PostgreSQL {from} runs again, loaded back from {}", keep.display()),

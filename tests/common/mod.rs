@@ -13,6 +13,7 @@
 //!   the adoption of one checked end to end (both index tiers).
 //! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`
 //!   image for an engine with no registry).
+//! * [`maria_image`]: a stand-in `mariadb` image from this machine's MariaDB.
 //! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
 //!
 //! Every test file compiles this module separately and uses only part of it.
@@ -25,6 +26,7 @@ mod dbproject;
 mod index;
 #[path = "../../src/test_machine.rs"]
 mod machine;
+mod mariaimage;
 mod pbs;
 mod pgimage;
 mod pyimage;
@@ -38,6 +40,7 @@ pub use context::*;
 pub use dbproject::*;
 pub use index::*;
 pub use machine::*;
+pub use mariaimage::*;
 pub use pbs::*;
 pub use pgimage::*;
 pub use pyimage::*;

@@ -178,7 +178,7 @@ exec postgres -D "$PGDATA" -c listen_addresses='*' -c port=5432 -c unix_socket_d
 /// directories resolved (`/lib64/ld-linux…` becomes `/usr/lib64/ld-linux…`): the image gets the
 /// host's merged-/usr links (`/bin -> usr/bin`, …) at the top instead, so each path the programs
 /// ask for resolves as it does on the host. Symbolic links are kept, with their targets.
-fn rootfs_files() -> Vec<PathBuf> {
+pub(crate) fn rootfs_files(roots: &[&str]) -> Vec<PathBuf> {
     fn normalize(p: &Path) -> Option<PathBuf> {
         let parent = fs::canonicalize(p.parent()?).ok()?;
         Some(parent.join(p.file_name()?))
@@ -198,13 +198,7 @@ fn rootfs_files() -> Vec<PathBuf> {
         }
     }
     let mut files: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut walk = vec![
-        PathBuf::from("/usr/lib/postgresql/15"),
-        PathBuf::from("/usr/share/postgresql/15"),
-        PathBuf::from("/usr/share/zoneinfo/UTC"),
-        PathBuf::from("/usr/share/zoneinfo/Etc/UTC"),
-        PathBuf::from("/bin/sh"),
-    ];
+    let mut walk: Vec<PathBuf> = roots.iter().map(PathBuf::from).collect();
     while let Some(p) = walk.pop() {
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
@@ -247,17 +241,57 @@ fn merged_usr_links() -> Vec<(PathBuf, PathBuf)> {
         .collect()
 }
 
+/// What a stand-in image's root filesystem holds besides the host's files.
+pub(crate) struct Rootfs<'a> {
+    /// The directory under the fixtures that caches the archive.
+    pub cache: &'a str,
+    /// Host files and directories to copy (with every library their programs link).
+    pub roots: &'a [&'a str],
+    /// `/usr/local/bin/docker-entrypoint.sh`.
+    pub entrypoint: &'a str,
+    /// Directories to create: path, mode, owner (uid = gid).
+    pub dirs: &'a [(&'a str, u32, u64)],
+    pub passwd: &'a str,
+    pub group: &'a str,
+}
+
+/// PostgreSQL 15's programs, libraries and share files, `/bin/sh`, and time zones.
+const PG_ROOTFS: Rootfs = Rootfs {
+    cache: "pgimage",
+    roots: &[
+        "/usr/lib/postgresql/15",
+        "/usr/share/postgresql/15",
+        "/usr/share/zoneinfo/UTC",
+        "/usr/share/zoneinfo/Etc/UTC",
+        "/bin/sh",
+    ],
+    entrypoint: ENTRYPOINT,
+    dirs: &[
+        ("/var", 0o755, 0),
+        ("/var/lib", 0o755, 0),
+        ("/var/lib/postgresql", 0o755, 999),
+        ("/var/lib/postgresql/data", 0o700, 999),
+        ("/var/run", 0o755, 0),
+        ("/var/run/postgresql", 0o775, 999),
+        ("/tmp", 0o1777, 0),
+        ("/etc", 0o755, 0),
+    ],
+    passwd:
+        "root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n",
+    group: "root:x:0:\npostgres:x:999:\n",
+};
+
 /// The image's root filesystem as a tar archive (cached under target/tmp by a key of its
 /// contents' list and the entrypoint), for `docker import`.
-fn rootfs_tar() -> PathBuf {
-    let files = rootfs_files();
-    let mut key_input = ENTRYPOINT.to_string();
+pub(crate) fn rootfs_tar(spec: &Rootfs) -> PathBuf {
+    let files = rootfs_files(spec.roots);
+    let mut key_input = spec.entrypoint.to_string();
     for f in &files {
         let len = fs::symlink_metadata(f).map(|m| m.len()).unwrap_or(0);
         key_input.push_str(&format!("{}:{len}\n", f.display()));
     }
     let key = &sha256_bytes(key_input.as_bytes())[..16];
-    let dir = fixtures_dir().join("pgimage");
+    let dir = fixtures_dir().join(spec.cache);
     let tar_path = dir.join(format!("rootfs-{key}.tar"));
     if tar_path.is_file() {
         return tar_path;
@@ -304,16 +338,7 @@ fn rootfs_tar() -> PathBuf {
             .unwrap_or_else(|e| panic!("add {}: {e}", f.display()));
     }
     // The account the server runs as, its directories, and a world-writable /tmp.
-    for (path, mode, uid) in [
-        ("/var", 0o755, 0),
-        ("/var/lib", 0o755, 0),
-        ("/var/lib/postgresql", 0o755, 999),
-        ("/var/lib/postgresql/data", 0o700, 999),
-        ("/var/run", 0o755, 0),
-        ("/var/run/postgresql", 0o775, 999),
-        ("/tmp", 0o1777, 0),
-        ("/etc", 0o755, 0),
-    ] {
+    for &(path, mode, uid) in spec.dirs {
         if dirs_done.insert(PathBuf::from(path)) {
             add_dir(&mut tar, Path::new(path), mode, uid);
         }
@@ -328,16 +353,12 @@ fn rootfs_tar() -> PathBuf {
         tar.append_data(&mut h, path.trim_start_matches('/'), body)
             .unwrap();
     };
-    add_file(
-        "/etc/passwd",
-        0o644,
-        b"root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n",
-    );
-    add_file("/etc/group", 0o644, b"root:x:0:\npostgres:x:999:\n");
+    add_file("/etc/passwd", 0o644, spec.passwd.as_bytes());
+    add_file("/etc/group", 0o644, spec.group.as_bytes());
     add_file(
         "/usr/local/bin/docker-entrypoint.sh",
         0o755,
-        ENTRYPOINT.as_bytes(),
+        spec.entrypoint.as_bytes(),
     );
     tar.into_inner().unwrap().sync_all().unwrap();
     fs::rename(&tmp, &tar_path).unwrap();
@@ -355,7 +376,7 @@ pub fn pg_image() -> String {
     let _guard = LOCK.lock().unwrap();
     IMAGE
         .get_or_init(|| {
-            let tar = rootfs_tar();
+            let tar = rootfs_tar(&PG_ROOTFS);
             let key = tar
                 .file_stem()
                 .unwrap()
@@ -392,7 +413,7 @@ pub fn pg_image() -> String {
 /// What test runs that were killed before their cleanup left: their images (by the label and
 /// the dead process id in the tag), and containers and volumes of test projects whose
 /// directory is gone.
-fn sweep_leftovers() {
+pub(crate) fn sweep_leftovers() {
     let out = |args: &[&str]| {
         Command::new("docker")
             .args(args)

@@ -1,0 +1,122 @@
+//! A stand-in for the official `mariadb` image, built from this machine's MariaDB (Debian's
+//! mariadb-server) for a Docker engine with no registry, the way [`super::pg_image`] stands in
+//! for `postgres`. It honours the part of the image's contract pyenvx uses: `MARIADB_USER`,
+//! `MARIADB_PASSWORD`, `MARIADB_DATABASE` (the user granted that database only) and
+//! `MARIADB_ROOT_PASSWORD` (root from anywhere), data in `/var/lib/mysql`, port 3306, server
+//! options as the command.
+
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use super::pgimage::{must, rootfs_tar, sweep_leftovers, Rootfs, TEST_LABEL};
+
+const ENTRYPOINT: &str = r#"#!/bin/sh
+set -e
+DATADIR=/var/lib/mysql
+INIT=
+if [ ! -d "$DATADIR/mysql" ]; then
+  if [ -z "$MARIADB_PASSWORD" ] || [ -z "$MARIADB_ROOT_PASSWORD" ]; then
+    echo "error: MARIADB_PASSWORD and MARIADB_ROOT_PASSWORD are required" >&2
+    exit 1
+  fi
+  if ! mariadb-install-db --no-defaults --datadir="$DATADIR" --auth-root-authentication-method=socket \
+      --skip-test-db --skip-name-resolve > /tmp/install.log 2>&1; then
+    cat /tmp/install.log >&2
+    exit 1
+  fi
+  umask 077
+  cat > /tmp/init.sql <<SQL
+CREATE DATABASE IF NOT EXISTS \`$MARIADB_DATABASE\`;
+CREATE USER '$MARIADB_USER'@'%' IDENTIFIED BY '$MARIADB_PASSWORD';
+GRANT ALL ON \`$MARIADB_DATABASE\`.* TO '$MARIADB_USER'@'%';
+CREATE USER 'root'@'%' IDENTIFIED BY '$MARIADB_ROOT_PASSWORD';
+GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
+SQL
+  INIT=--init-file=/tmp/init.sql
+  echo "MariaDB init process done. Ready for start up."
+fi
+exec mariadbd --no-defaults --datadir="$DATADIR" --bind-address=0.0.0.0 --port=3306 \
+  --socket=/run/mysqld/mysqld.sock --skip-name-resolve $INIT "$@"
+"#;
+
+const MARIA_ROOTFS: Rootfs = Rootfs {
+    cache: "mariaimage",
+    roots: &[
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadb-install-db",
+        "/usr/bin/mariadb",
+        "/usr/bin/mariadb-dump",
+        "/usr/bin/my_print_defaults",
+        "/usr/bin/resolveip",
+        "/usr/share/mysql",
+        "/usr/lib/mysql/plugin",
+        // What mariadb-install-db, a shell script, runs.
+        "/bin/sh",
+        "/usr/bin/cat",
+        "/usr/bin/sed",
+        "/usr/bin/awk",
+        "/usr/bin/hostname",
+        "/usr/bin/dirname",
+        "/usr/bin/basename",
+        "/usr/bin/chmod",
+        "/usr/bin/chown",
+        "/usr/bin/mkdir",
+        "/usr/bin/rm",
+        "/usr/bin/uname",
+        "/usr/bin/which",
+    ],
+    entrypoint: ENTRYPOINT,
+    dirs: &[
+        ("/var", 0o755, 0),
+        ("/var/lib", 0o755, 0),
+        ("/var/lib/mysql", 0o755, 999),
+        ("/run", 0o755, 0),
+        ("/run/mysqld", 0o755, 999),
+        ("/tmp", 0o1777, 0),
+        ("/etc", 0o755, 0),
+    ],
+    passwd: "root:x:0:0:root:/root:/bin/sh\nmysql:x:999:999:MariaDB:/var/lib/mysql:/bin/sh\n",
+    group: "root:x:0:\nmysql:x:999:\n",
+};
+
+/// The stand-in image, imported once per test process; remove it with
+/// [`super::remove_pg_image`] at the end.
+pub fn maria_image() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap();
+    IMAGE
+        .get_or_init(|| {
+            super::machine::require_mariadbd();
+            let tar = rootfs_tar(&MARIA_ROOTFS);
+            let key = tar
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("rootfs-")
+                .to_string();
+            sweep_leftovers();
+            // The process id in the tag: two test runs at once each remove only their own.
+            let tag = format!("pyenvx-test-mariadb:11-{key}-{}", std::process::id());
+            must(
+                Command::new("docker")
+                    .arg("import")
+                    .args(["--change", "USER 999"])
+                    .args([
+                        "--change",
+                        "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin",
+                    ])
+                    .args(["--change", "EXPOSE 3306"])
+                    .args(["--change", "VOLUME /var/lib/mysql"])
+                    .args(["--change", &format!("LABEL {TEST_LABEL}")])
+                    .args([
+                        "--change",
+                        r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#,
+                    ])
+                    .arg(&tar)
+                    .arg(&tag),
+            );
+            tag
+        })
+        .clone()
+}
