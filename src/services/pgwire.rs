@@ -95,6 +95,7 @@ pub struct Target<'a> {
 impl Connection {
     /// Connect and log in; `timeout` bounds the connection attempt.
     pub fn connect(target: &Target, timeout: Duration) -> Result<Connection, ConnectError> {
+        probe(target.addr, timeout)?;
         let client = postgres::Config::new()
             .host(&target.addr.ip().to_string())
             .port(target.addr.port())
@@ -141,9 +142,28 @@ impl Connection {
     }
 }
 
+/// Make sure a server listens at `addr` before logging in: see [`super::ports::connect`] for
+/// the connection that meets itself, which would leave the login waiting forever.
+fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), ConnectError> {
+    super::ports::connect(addr, timeout)
+        .map(drop)
+        .map_err(ConnectError::Unreachable)
+}
+
 /// Decode RECORD-style hashes: URL-safe base64 without padding.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_listener_passes_the_probe() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe(listener.local_addr().unwrap(), Duration::from_secs(2)).unwrap();
+    }
 }

@@ -9,8 +9,9 @@
 //! so instead of moving; `db up --port N` moves the project deliberately.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -248,9 +249,50 @@ pub fn taken(dirs: &Dirs, port: u16) -> anyhow::Error {
     )
 }
 
+/// A TCP connection to a local server's port that is not a connection to itself.
+///
+/// Our ports lie inside Linux's range for outgoing connections, so while nothing listens yet a
+/// connection can be given the very port it calls and meet itself (TCP simultaneous open): a
+/// readiness probe would then hear its own words (a PostgreSQL login waits forever for them),
+/// and the server, finding its port held, would exit. Such a connection is dropped and reported
+/// as refused. Once a real listener holds the port the kernel gives it to no outgoing
+/// connection, so a connection that passed this check reached the server.
+pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    check_not_self(&stream)?;
+    Ok(stream)
+}
+
+fn check_not_self(stream: &TcpStream) -> std::io::Result<()> {
+    if stream.local_addr().ok() == stream.peer_addr().ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connected to itself: nothing listens there yet",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hang `db up` could meet: a socket bound to a port and connected to that same port
+    /// succeeds on Linux and then hears only itself.
+    #[test]
+    fn a_connection_to_itself_counts_as_refused() {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let own = socket.local_addr().unwrap().as_socket().unwrap();
+        socket.connect(&own.into()).unwrap();
+        let stream: TcpStream = socket.into();
+        assert_eq!(stream.peer_addr().unwrap(), own);
+        let err = check_not_self(&stream).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
 
     fn project(dir: &Path, name: &str) -> PathBuf {
         let root = dir.join(name);

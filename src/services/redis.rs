@@ -22,7 +22,7 @@
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -274,7 +274,7 @@ fn command(args: &[&str]) -> Vec<u8> {
 /// AUTH with the password, then PING; returns the server's version (from INFO server).
 pub fn probe(identity: &CacheIdentity, timeout: Duration) -> Result<String, ProbeError> {
     let stream =
-        TcpStream::connect_timeout(&identity.addr(), timeout).map_err(ProbeError::Unreachable)?;
+        super::ports::connect(identity.addr(), timeout).map_err(ProbeError::Unreachable)?;
     stream
         .set_read_timeout(Some(timeout))
         .map_err(ProbeError::Unreachable)?;

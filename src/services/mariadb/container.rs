@@ -373,8 +373,7 @@ fn container_ready(
 /// the host reaches the server, not just the engine's proxy.
 fn published(identity: &Identity) -> bool {
     use std::io::Read;
-    let Ok(mut stream) =
-        std::net::TcpStream::connect_timeout(&identity.addr(), Duration::from_secs(2))
+    let Ok(mut stream) = crate::services::ports::connect(identity.addr(), Duration::from_secs(2))
     else {
         return false;
     };
