@@ -19,6 +19,7 @@ pub mod fs;
 mod fuzz;
 pub mod installer;
 pub mod leftovers;
+pub mod ops;
 pub mod platform;
 pub mod printer;
 pub mod project;

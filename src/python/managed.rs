@@ -155,6 +155,30 @@ pub fn update_minor_link(
     Ok(())
 }
 
+/// Remove one managed build. Under its install lock (an install or another uninstall of the same
+/// build waits), the directory is renamed aside first so readers see it whole or not at all,
+/// then the minor link moves to the newest patch left (or goes), then the files are deleted.
+pub fn uninstall(
+    dirs: &Dirs,
+    platform: &Platform,
+    target: &Installed,
+    reporter: &dyn crate::reporter::Reporter,
+) -> Result<()> {
+    let key = &target.receipt.key;
+    let _lock =
+        crate::filelock::FileLock::acquire(&dirs.locks().join(format!("{key}.lock")), || {
+            reporter.waiting_for_lock(&format!("another pyenvx is using {key}"))
+        })?;
+    // Rename first so the removal is atomic for readers: either the install is there, or not.
+    let trash = dirs
+        .pythons()
+        .join(format!(".tmp-{key}-old-{}", std::process::id()));
+    fs_err::rename(&target.dir, &trash)?;
+    update_minor_link(dirs, platform, target.version(), target.freethreaded())?;
+    fs_err::remove_dir_all(&trash)?;
+    Ok(())
+}
+
 /// Parse an install directory's version from its name, for messages about foreign entries.
 pub fn version_from_key(key: &str) -> Option<Version> {
     let rest = key.strip_prefix("cpython-")?;
