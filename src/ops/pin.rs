@@ -326,39 +326,84 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_error_that_is_not_a_conflict_passes_through() {
-        let tmp = tempfile::tempdir().unwrap();
-        let settings = crate::settings::Settings {
-            dirs: crate::dirs::Dirs::new(tmp.path().join("home"), tmp.path().join("cache")),
+    /// Settings under `tmp`, offline, with no build list: nothing is downloaded.
+    fn sealed(tmp: &std::path::Path) -> crate::settings::Settings {
+        crate::settings::Settings {
+            dirs: crate::dirs::Dirs::new(tmp.join("home"), tmp.join("cache")),
             offline: true,
             preference: crate::settings::PythonPreference::OnlyManaged,
             catalog: crate::settings::CatalogSource::UvJson(
-                tmp.path().join("none.json").display().to_string(),
+                tmp.join("none.json").display().to_string(),
             ),
             mirror: None,
-        };
-        let env = Env::new(&settings, &crate::reporter::Silent);
-        let interp = Interpreter::System(crate::python::discovery::Found {
-            path: tmp.path().join("python3.10"),
+        }
+    }
+
+    fn python_3_10(tmp: &std::path::Path) -> Interpreter {
+        Interpreter::System(crate::python::discovery::Found {
+            path: tmp.join("python3.10"),
             version: "3.10.4".parse().unwrap(),
             freethreaded: false,
-            prefix: tmp.path().to_path_buf(),
+            prefix: tmp.to_path_buf(),
             origin: crate::python::discovery::Origin::Path,
-        });
+        })
+    }
+
+    fn no_uv() -> Result<crate::installer::Uv> {
+        anyhow::bail!("no uv in a unit test")
+    }
+
+    #[test]
+    fn an_error_that_is_not_a_conflict_passes_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let settings = sealed(tmp.path());
+        let env = Env::new(&settings, &crate::reporter::Silent);
         let index = crate::installer::IndexSettings::default();
-        let no_uv = || -> Result<crate::installer::Uv> { anyhow::bail!("no uv in a unit test") };
         let spec = DjangoSpec::parse("6.1").unwrap();
         let err = explain_incompatible(
             anyhow::anyhow!("network unreachable"),
             PinContext::Init,
             &env,
-            &interp,
+            &python_3_10(tmp.path()),
             Some(&spec),
             &no_uv,
             &index,
         );
         assert_eq!(format!("{err:#}"), "network unreachable");
         assert!(crate::error::find_hint(&err).is_none());
+    }
+
+    #[test]
+    fn a_conflict_becomes_the_pins_that_clash_over_uvs_explanation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let settings = sealed(tmp.path());
+        let env = Env::new(&settings, &crate::reporter::Silent);
+        let index = crate::installer::IndexSettings::default();
+        let spec = DjangoSpec::parse("6.1").unwrap();
+        let uv_said = crate::error::UserError::new(
+            "no versions satisfy django~=6.1.0:\n  Because django==6.1.3 depends on Python>=3.12 and you require django~=6.1.0, we can conclude that your requirements are unsatisfiable.",
+        );
+        let err = explain_incompatible(
+            anyhow::Error::new(uv_said),
+            PinContext::Project,
+            &env,
+            &python_3_10(tmp.path()),
+            Some(&spec),
+            &no_uv,
+            &index,
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("Django {spec} requires Python >=3.12 but the project's Python is 3.10.4")
+        );
+        // uv's own words stay in the chain, under the explanation.
+        assert!(
+            err.chain()
+                .any(|e| e.to_string().starts_with("no versions satisfy")),
+            "{err:#}"
+        );
+        // Without uv no Django is tried; a Python is suggested only if this machine has one.
+        let hint = crate::error::find_hint(&err).unwrap();
+        assert!(!hint.contains("django"), "{hint}");
     }
 }

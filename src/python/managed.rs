@@ -185,3 +185,53 @@ pub fn version_from_key(key: &str) -> Option<Version> {
     let version = rest.split(['-', '+']).next()?;
     Version::from_str(version).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A managed build as `install` leaves it: the directory with its receipt.
+    fn fake_install(dirs: &Dirs, platform: &Platform, version: &str) -> Installed {
+        let key = format!("cpython-{version}-{}", platform.key());
+        let dir = dirs.pythons().join(&key);
+        fs_err::create_dir_all(dir.join("bin")).unwrap();
+        let receipt = Receipt {
+            key,
+            version: version.parse().unwrap(),
+            variant: None,
+            build: "20250101".into(),
+            url: String::new(),
+            sha256: String::new(),
+            platform: platform.key(),
+        };
+        fs_err::write(dir.join(RECEIPT), serde_json::to_string(&receipt).unwrap()).unwrap();
+        Installed { receipt, dir }
+    }
+
+    #[test]
+    fn uninstall_moves_the_minor_link_then_removes_it_with_the_last_patch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let platform = Platform::current();
+        let old = fake_install(&dirs, &platform, "3.12.1");
+        let new = fake_install(&dirs, &platform, "3.12.8");
+        update_minor_link(&dirs, &platform, new.version(), false).unwrap();
+        let link = new.minor_link(&dirs);
+        let points_at = || fs_err::read_link(&link).unwrap();
+        assert_eq!(points_at(), Path::new(new.dir.file_name().unwrap()));
+
+        uninstall(&dirs, &platform, &new, &crate::reporter::Silent).unwrap();
+        assert!(!new.dir.exists());
+        assert_eq!(points_at(), Path::new(old.dir.file_name().unwrap()));
+        assert_eq!(list(&dirs, &platform).unwrap(), std::slice::from_ref(&old));
+
+        uninstall(&dirs, &platform, &old, &crate::reporter::Silent).unwrap();
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        // Nothing left beside them: no renamed-aside directory outlives the removal.
+        let left: Vec<_> = fs_err::read_dir(dirs.pythons())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
