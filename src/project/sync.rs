@@ -651,7 +651,6 @@ pub fn sync_held(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn relock(
     project: &Project,
     interp: &Interpreter,
