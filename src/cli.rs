@@ -196,19 +196,8 @@ pub struct InitArgs {
     pub wire_settings: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CacheChoice {
-    Redis,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DbChoice {
-    Postgres,
-    /// MariaDB, through Django's MySQL backend (`mysqlclient`).
-    Mariadb,
-    None,
-}
+// `init`'s choices are the init workflow's inputs; named here too, where the flags are.
+pub use crate::ops::init::{CacheChoice, DbChoice};
 
 #[derive(Debug, Subcommand)]
 pub enum PinCommand {

@@ -1,9 +1,10 @@
 //! pyenvx: per-project Python/Django sandboxes.
 //!
 //! The binary in `main.rs` is a thin layer over this library: it parses the command line
-//! (`cli`), resolves global settings, and calls one function in `commands`. Everything below
-//! `commands` is free of terminal concerns; long-running work reports progress through the
-//! [`reporter::Reporter`] trait so that the library never prints.
+//! (`cli`), resolves global settings, and calls one function in `commands`, which calls one
+//! workflow in `ops` and prints its report. Everything below `commands` is free of terminal
+//! concerns; long-running work reports progress through the [`reporter::Reporter`] trait so
+//! that the library never prints.
 
 pub mod children;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod fs;
 mod fuzz;
 pub mod installer;
 pub mod leftovers;
+pub mod ops;
 pub mod platform;
 pub mod printer;
 pub mod project;

@@ -1,4 +1,5 @@
-//! One function per command: arguments and settings in, exit code out.
+//! One function per command: arguments and settings in, exit code out. The project commands
+//! and `python uninstall` call a workflow in `ops` and print the report it returns.
 
 pub mod cache;
 pub mod db;

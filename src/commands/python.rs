@@ -9,7 +9,6 @@ use crate::cli::{
     PythonFindArgs, PythonInstallArgs, PythonListArgs, PythonPinArgs, PythonUninstallArgs,
 };
 use crate::error::exit;
-use crate::filelock::FileLock;
 use crate::platform::Platform;
 use crate::printer::Printer;
 use crate::python::install::{InstallOptions, Outcome};
@@ -260,44 +259,11 @@ pub fn find(args: PythonFindArgs, settings: &Settings, printer: &Printer) -> Res
 pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     let platform = Platform::current();
     let installed = managed::list(&settings.dirs, &platform)?;
-    let mut targets = Vec::new();
-    for raw in &args.versions {
-        let request = PythonRequest::parse(raw)?;
-        let matching: Vec<_> = installed
-            .iter()
-            .filter(|i| request.matches(i.version(), i.freethreaded()))
-            .collect();
-        if matching.is_empty() {
-            return Err(user_error!(
-                hint = "`pyenvx python list --installed` shows what is installed",
-                "no managed Python matches `{raw}`"
-            ));
-        }
-        for m in matching {
-            if !targets.iter().any(|t: &managed::Installed| t.dir == m.dir) {
-                targets.push(m.clone());
-            }
-        }
-    }
+    let targets = crate::ops::python::uninstall_targets(&installed, &args.versions)?;
+    let reporter = printer.reporter();
     for target in targets {
-        let key = &target.receipt.key;
-        let _lock = FileLock::acquire(&settings.dirs.locks().join(format!("{key}.lock")), || {
-            printer.info(format!("waiting: another pyenvx is using {key}"))
-        })?;
-        // Rename first so the removal is atomic for readers: either the install is there, or not.
-        let trash = settings
-            .dirs
-            .pythons()
-            .join(format!(".tmp-{key}-old-{}", std::process::id()));
-        fs_err::rename(&target.dir, &trash)?;
-        managed::update_minor_link(
-            &settings.dirs,
-            &platform,
-            target.version(),
-            target.freethreaded(),
-        )?;
-        fs_err::remove_dir_all(&trash)?;
-        printer.success(format!("Uninstalled {key}"));
+        managed::uninstall(&settings.dirs, &platform, &target, &reporter)?;
+        printer.success(format!("Uninstalled {}", target.receipt.key));
     }
     super::shims::after_change(settings, printer, None);
     Ok(exit::OK)

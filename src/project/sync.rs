@@ -657,7 +657,6 @@ pub fn sync_held(
                 None => relock(
                     project,
                     &interp,
-                    &inputs,
                     &index,
                     (opts.upgrade, opts.allow_unsupported),
                     env,
@@ -691,11 +690,9 @@ pub fn sync_held(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn relock(
     project: &Project,
     interp: &Interpreter,
-    inputs: &LockInputs,
     index: &IndexSettings,
     (upgrade, allow_unsupported): (bool, bool),
     env: &Env,
@@ -719,11 +716,22 @@ fn relock(
         upgrade,
         &policy,
     )?;
-    let lock = Lock::new(locked_python(interp), inputs.clone(), packages);
-    lock.save(&project.lock_path())?;
+    let lock = write_lock(project, interp, packages)?;
     report.relocked = true;
     report.allowed = allowed;
     Ok((lock, interp.clone()))
+}
+
+/// Write `pyenvx.lock` for `project` as it is now: `packages` resolved for `interp`, with the
+/// inputs they answer. The one place a lock is made, for `init`, `pin` and a relocking sync.
+pub fn write_lock(
+    project: &Project,
+    interp: &Interpreter,
+    packages: Vec<Resolved>,
+) -> Result<Lock> {
+    let lock = Lock::new(locked_python(interp), lock_inputs(project), packages);
+    lock.save(&project.lock_path())?;
+    Ok(lock)
 }
 
 /// Whether `pair` may run: allowed on the command line, or recorded in `pyenvx.toml`.

@@ -155,9 +155,83 @@ pub fn update_minor_link(
     Ok(())
 }
 
+/// Remove one managed build. Under its install lock (an install or another uninstall of the same
+/// build waits), the directory is renamed aside first so readers see it whole or not at all,
+/// then the minor link moves to the newest patch left (or goes), then the files are deleted.
+pub fn uninstall(
+    dirs: &Dirs,
+    platform: &Platform,
+    target: &Installed,
+    reporter: &dyn crate::reporter::Reporter,
+) -> Result<()> {
+    let key = &target.receipt.key;
+    let _lock =
+        crate::filelock::FileLock::acquire(&dirs.locks().join(format!("{key}.lock")), || {
+            reporter.waiting_for_lock(&format!("another pyenvx is using {key}"))
+        })?;
+    // Rename first so the removal is atomic for readers: either the install is there, or not.
+    let trash = dirs
+        .pythons()
+        .join(format!(".tmp-{key}-old-{}", std::process::id()));
+    fs_err::rename(&target.dir, &trash)?;
+    update_minor_link(dirs, platform, target.version(), target.freethreaded())?;
+    fs_err::remove_dir_all(&trash)?;
+    Ok(())
+}
+
 /// Parse an install directory's version from its name, for messages about foreign entries.
 pub fn version_from_key(key: &str) -> Option<Version> {
     let rest = key.strip_prefix("cpython-")?;
     let version = rest.split(['-', '+']).next()?;
     Version::from_str(version).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A managed build as `install` leaves it: the directory with its receipt.
+    fn fake_install(dirs: &Dirs, platform: &Platform, version: &str) -> Installed {
+        let key = format!("cpython-{version}-{}", platform.key());
+        let dir = dirs.pythons().join(&key);
+        fs_err::create_dir_all(dir.join("bin")).unwrap();
+        let receipt = Receipt {
+            key,
+            version: version.parse().unwrap(),
+            variant: None,
+            build: "20250101".into(),
+            url: String::new(),
+            sha256: String::new(),
+            platform: platform.key(),
+        };
+        fs_err::write(dir.join(RECEIPT), serde_json::to_string(&receipt).unwrap()).unwrap();
+        Installed { receipt, dir }
+    }
+
+    #[test]
+    fn uninstall_moves_the_minor_link_then_removes_it_with_the_last_patch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let platform = Platform::current();
+        let old = fake_install(&dirs, &platform, "3.12.1");
+        let new = fake_install(&dirs, &platform, "3.12.8");
+        update_minor_link(&dirs, &platform, new.version(), false).unwrap();
+        let link = new.minor_link(&dirs);
+        let points_at = || fs_err::read_link(&link).unwrap();
+        assert_eq!(points_at(), Path::new(new.dir.file_name().unwrap()));
+
+        uninstall(&dirs, &platform, &new, &crate::reporter::Silent).unwrap();
+        assert!(!new.dir.exists());
+        assert_eq!(points_at(), Path::new(old.dir.file_name().unwrap()));
+        assert_eq!(list(&dirs, &platform).unwrap(), std::slice::from_ref(&old));
+
+        uninstall(&dirs, &platform, &old, &crate::reporter::Silent).unwrap();
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        // Nothing left beside them: no renamed-aside directory outlives the removal.
+        let left: Vec<_> = fs_err::read_dir(dirs.pythons())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -1,0 +1,701 @@
+//! `pyenvx init`: a new project, or an existing one adopted, in one step that either completes
+//! or leaves the directory as it was.
+//!
+//! The order is the promise: every clash is checked before anything is written, the project is
+//! resolved in memory before `pyenvx.toml` exists, and a failure after the first write takes
+//! back what init made (and only that).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use pep440_rs::Version;
+
+use crate::django::support::Minor;
+use crate::django::{self, DjangoSpec};
+use crate::project::config::{self, CONFIG_FILE};
+use crate::project::environment::Merged;
+use crate::project::sync::{self, SyncOptions, SyncReport};
+use crate::project::undo::Snapshot;
+use crate::project::Env;
+use crate::project::{adopt, Project, LOCK_FILE};
+use crate::python::{self, Interpreter, PythonRequest};
+use crate::user_error;
+
+/// `init --db`: a development database service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbChoice {
+    Postgres,
+    /// MariaDB, through Django's MySQL backend (`mysqlclient`).
+    Mariadb,
+    None,
+}
+
+/// `init --cache`: a cache service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheChoice {
+    Redis,
+    None,
+}
+
+/// What `init` is asked for; the fields are `init`'s flags.
+#[derive(Debug, Clone)]
+pub struct InitInput {
+    /// The project directory, relative to the working directory; `None` for the working
+    /// directory itself.
+    pub dir: Option<PathBuf>,
+    pub name: Option<String>,
+    pub python: Option<String>,
+    pub django: Option<String>,
+    pub drf: bool,
+    pub db: DbChoice,
+    pub cache: CacheChoice,
+    pub no_startproject: bool,
+    pub seed: bool,
+    pub allow_unsupported: bool,
+    pub wire_settings: bool,
+}
+
+/// What `init` has to say before the step that may take long or fail.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// An existing project is adopted: each of its files, with what was taken from it.
+    Adopting {
+        dir: &'a Path,
+        rows: &'a [(String, String)],
+    },
+    /// The Python an adopted project gets, before it is found or installed.
+    ChosePython { minor: Minor, with_django: bool },
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct InitReport {
+    pub name: String,
+    pub dir: PathBuf,
+    pub python: String,
+    /// The locked Django's version.
+    pub django: Option<String>,
+    pub sync: SyncReport,
+    /// For an adopted project: what became of its environment and settings.
+    pub adoption: Option<AdoptionReport>,
+    /// The command that starts the services init declared (`pyenvx up`, `pyenvx db up`, …).
+    pub next_services: Option<&'static str>,
+    /// Whether there is a `manage.py` to migrate and run.
+    pub next_migrate: bool,
+}
+
+/// An adopted project's environment and settings, as `init` left them.
+#[derive(Debug, Default)]
+pub struct AdoptionReport {
+    /// The compose file could not be read (why): its variables are not in `.env`.
+    pub compose_error: Option<String>,
+    /// The compose file's web variables, merged into `.env`.
+    pub compose: Option<ComposeVars>,
+    /// The settings file `--wire-settings` edited, relative to the project.
+    pub wired: Option<PathBuf>,
+    /// Settings that hard-code `DATABASES`: the headline and the change that would read
+    /// `DATABASE_URL` (`django::settings_scan::literal_advice`).
+    pub literal_advice: Option<(String, String)>,
+    /// `--wire-settings` found the settings reading `DATABASE_URL` already, through this helper.
+    pub reads_url_via: Option<String>,
+}
+
+/// The compose file's web variables and what merging them into `.env` did.
+#[derive(Debug)]
+pub struct ComposeVars {
+    pub file: String,
+    pub service: String,
+    pub merged: Merged,
+    /// `env_file:` entries that do not exist.
+    pub missing: Vec<String>,
+}
+
+/// Make `args.dir` a project. A failure after init's first write takes back what it made.
+pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<InitReport> {
+    let cwd = std::env::current_dir()?;
+    let dir = match &args.dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
+    let created = std::fs::symlink_metadata(&dir).is_err();
+    fs_err::create_dir_all(&dir)?;
+    let dir = fs_err::canonicalize(&dir)?;
+    // Everything init may write, as it is now: a failure (Django refusing the name, a failed
+    // sync) takes back what init made and nothing else, so `init` can simply be run again.
+    let module = django::module_name(&project_name(&args, &dir));
+    let snapshot = Snapshot::take(
+        &dir,
+        &[
+            CONFIG_FILE,
+            LOCK_FILE,
+            ".venv",
+            ".env",
+            ".python-version",
+            ".gitignore",
+            ".pyenvx",
+            "manage.py",
+            module.as_str(),
+        ],
+    );
+    let wrote = std::cell::Cell::new(false);
+    let result = init_in(&dir, args, env, step, &wrote);
+    if let Err(e) = result {
+        // Before its first write, init has made nothing: what appeared meanwhile is another
+        // process's (a second `init` refused by the clash check must not undo the first).
+        let failed = if wrote.get() {
+            snapshot.restore()
+        } else {
+            Vec::new()
+        };
+        if created {
+            // `remove_dir` removes only an empty directory: what init did not make stays.
+            let _ = std::fs::remove_dir(&dir);
+        }
+        if !failed.is_empty() {
+            return Err(e.context(format!(
+                "init failed, and could not remove all it made: {}",
+                failed.join("; ")
+            )));
+        }
+        return Err(e);
+    }
+    result
+}
+
+/// The project's name: `--name`, else the directory's.
+fn project_name(args: &InitInput, dir: &Path) -> String {
+    match &args.name {
+        Some(n) => n.clone(),
+        None => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into()),
+    }
+}
+
+/// The default interpreter for a new project: the newest stable CPython on the machine
+/// (managed or found); only when there is none, the newest downloadable one.
+fn default_python(env: &Env) -> Result<Interpreter> {
+    let any = PythonRequest::any();
+    let settings = env.settings;
+    let mut best: Option<Interpreter> = None;
+    if settings.preference.allows_managed() {
+        let installs = python::managed::list(&settings.dirs, &env.platform)?;
+        if let Some(m) =
+            python::request::select_best(&any, installs.iter(), |i| (i.version(), i.freethreaded()))
+        {
+            best = Some(Interpreter::Managed(m.clone()));
+        }
+    }
+    if settings.preference.allows_system() {
+        let found = python::discovery::find_all(&settings.dirs, &settings.shim_dirs())?;
+        if let Some(f) =
+            python::request::select_best(&any, found.iter(), |f| (&f.version, f.freethreaded))
+        {
+            if best.as_ref().is_none_or(|b| f.version > *b.version()) {
+                best = Some(Interpreter::System(f.clone()));
+            }
+        }
+    }
+    match best {
+        Some(b) if !b.version().any_prerelease() => Ok(b),
+        _ => python::find_or_install(settings, &env.platform, &any, env.reporter),
+    }
+}
+
+/// The newest Django LTS series that resolves on `interp`.
+fn default_django(
+    env: &Env,
+    project_like: &Project,
+    interp: &Interpreter,
+    get_uv: &dyn Fn() -> Result<crate::installer::Uv>,
+) -> Result<DjangoSpec> {
+    let index = env.index(project_like);
+    let newest = sync::resolve_with(env, get_uv, interp, &["django".to_string()], &index, false)?;
+    let newest = newest
+        .iter()
+        .find(|p| p.name == "django")
+        .and_then(|p| Version::from_str(&p.version).ok())
+        .context("the installer resolved `django` without a Django")?;
+    let python = django::support::minor_of(interp.version());
+    for (major, minor) in django::lts_candidates(&newest) {
+        if django::support::check_series((major, minor), python)
+            == django::support::Verdict::Unsupported
+        {
+            continue;
+        }
+        let spec = DjangoSpec::parse(&format!("{major}.{minor}"))?;
+        if sync::resolve_with(env, get_uv, interp, &[spec.requirement()], &index, false).is_ok() {
+            return Ok(spec);
+        }
+    }
+    let r = newest.release();
+    DjangoSpec::parse(&format!("{}.{}", r[0], r.get(1).copied().unwrap_or(0)))
+}
+
+fn init_in(
+    dir: &Path,
+    args: InitInput,
+    env: &Env,
+    step: &mut dyn FnMut(Step),
+    wrote: &std::cell::Cell<bool>,
+) -> Result<InitReport> {
+    let settings = env.settings;
+    let dir = fs_err::canonicalize(dir)?;
+    let name = project_name(&args, &dir);
+    let module = django::module_name(&name);
+    // A directory with a manage.py, pyproject.toml, Pipfile or requirements file is a project
+    // already: adopt it (read its pins, write only pyenvx's files) instead of starting one.
+    let mut adopted = if adopt::is_existing_project(&dir) {
+        Some(adopt::Adopted::read(&dir)?)
+    } else {
+        None
+    };
+    // The compose file's PostgreSQL, or the nearest newer major this machine runs: said in the
+    // table and in pyenvx.toml, never silently.
+    let postgres_pick = adopted.as_mut().and_then(|a| {
+        a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
+    });
+    let startproject_wanted = !args.no_startproject && adopted.is_none();
+
+    // Never overwrite: check everything init would write before writing anything.
+    let mut clashes: Vec<String> = [CONFIG_FILE, LOCK_FILE, ".venv"]
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .map(|f| f.to_string())
+        .collect();
+    if startproject_wanted {
+        for f in ["manage.py", module.as_str()] {
+            if std::fs::symlink_metadata(dir.join(f)).is_ok() {
+                clashes.push(f.to_string());
+            }
+        }
+    }
+    if !clashes.is_empty() {
+        return Err(user_error!(
+            hint = "pyenvx init never overwrites a project; use an empty directory, or `pyenvx sync` in an existing project",
+            "{} already has {}",
+            dir.display(),
+            clashes.join(", ")
+        ));
+    }
+
+    let reporter = env.reporter;
+    if let Some(adopted) = &adopted {
+        step(Step::Adopting {
+            dir: &dir,
+            rows: &adopted.rows,
+        });
+    }
+    // The project's own Django pin, as its files wrote it, unless `--django` says otherwise.
+    let adopted_django = match (&args.django, &adopted) {
+        (None, Some(a)) => a.django_pin()?,
+        _ => None,
+    };
+    let interp = match (&args.python, &adopted) {
+        (Some(req), _) => python::find_or_install(
+            settings,
+            &env.platform,
+            &PythonRequest::parse(req)?,
+            reporter,
+        )?,
+        (None, Some(a)) => {
+            let pin = args.django.clone().or_else(|| adopted_django.clone());
+            let django = pin.as_deref().map(DjangoSpec::parse).transpose()?;
+            let (major, minor) =
+                a.choose_python(&sync::available_versions(env), django.as_ref())?;
+            step(Step::ChosePython {
+                minor: (major, minor),
+                with_django: django.is_some(),
+            });
+            python::find_or_install(
+                settings,
+                &env.platform,
+                &PythonRequest::parse(&format!("{major}.{minor}"))?,
+                reporter,
+            )?
+        }
+        (None, None) => default_python(env)?,
+    };
+    let python_pin = args
+        .python
+        .clone()
+        .unwrap_or_else(|| sync::minor_string(&interp));
+
+    let mut dependencies = Vec::new();
+    if args.drf {
+        dependencies.push("djangorestframework".to_string());
+    }
+    match args.db {
+        DbChoice::Postgres => {
+            dependencies.push("dj-database-url".to_string());
+            // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
+            // known here (the default Django is a recent LTS).
+            let pin = args.django.as_ref().or(adopted_django.as_ref());
+            let driver = match pin {
+                Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+                None => "psycopg[binary]",
+            };
+            dependencies.push(driver.to_string());
+        }
+        // Django's recommended MySQL driver (it builds against the MariaDB client library).
+        DbChoice::Mariadb => {
+            dependencies.push("dj-database-url".to_string());
+            dependencies.push("mysqlclient".to_string());
+        }
+        DbChoice::None => {}
+    }
+    if args.cache == CacheChoice::Redis {
+        dependencies.push("redis".to_string());
+    }
+    if let Some(adopted) = &adopted {
+        // The project's own requirements, as it pinned them, stand in for the unpinned ones the
+        // options add: no `dj-database-url` beside `dj-database-url==3.1.2`, no psycopg beside
+        // the project's psycopg2.
+        dependencies.retain(|d| !adopted.covers(d));
+        dependencies.extend(adopted.dependencies.iter().cloned());
+    }
+    // The settings edit `--wire-settings` makes needs dj-database-url in the sandbox.
+    let wiring = adopted.is_some()
+        && args.wire_settings
+        && django::settings_scan::literal_advice(&dir).is_some();
+    if wiring
+        && !dependencies
+            .iter()
+            .any(|d| config::requirement_name(d).is_ok_and(|n| n == "dj-database-url"))
+    {
+        dependencies.push("dj-database-url".to_string());
+    }
+    // A provisional project, in memory, so index settings and resolution work before any file exists.
+    let provisional_text = config::render_new(&name, &python_pin, None, &dependencies, args.seed);
+    let provisional = Project {
+        root: dir.clone(),
+        config: config::Config::parse(&provisional_text, &dir.join(CONFIG_FILE))?,
+    };
+    let index = env.index(&provisional);
+    let get_uv = || env.uv(&index);
+    let django_spec = match args.django.as_ref().or(adopted_django.as_ref()) {
+        Some(spec) => DjangoSpec::parse(spec)?,
+        None => default_django(env, &provisional, &interp, &get_uv)?,
+    };
+    let mut text = config::render_new(
+        &name,
+        &python_pin,
+        Some(django_spec.as_str()),
+        &dependencies,
+        args.seed,
+    );
+    if args.db == DbChoice::Mariadb {
+        text.push_str(&crate::services::init_table(
+            crate::services::DbEngine::Mariadb,
+            0,
+        ));
+    } else if args.db == DbChoice::Postgres || postgres_pick.is_some() {
+        // The major adoption settled from the compose file, else the binaries `db up` will
+        // use: the machine's newest, else the download.
+        let table = crate::services::init_table(
+            crate::services::DbEngine::Postgres,
+            postgres_pick
+                .as_ref()
+                .map_or_else(crate::services::postgres::default_major, |p| p.major),
+        );
+        match &postgres_pick {
+            Some(pick) if !pick.toml_comment().is_empty() => {
+                text.push('\n');
+                text.push_str(&pick.toml_comment());
+                text.push_str(table.trim_start_matches('\n'));
+            }
+            _ => text.push_str(&table),
+        }
+    }
+    if args.cache == CacheChoice::Redis {
+        text.push_str(&crate::services::redis::init_table());
+    }
+    let project = Project {
+        root: dir.clone(),
+        config: config::Config::parse(&text, &dir.join(CONFIG_FILE))?,
+    };
+    // Resolve before writing: an impossible pin leaves the directory as it was.
+    let allow = |_| args.allow_unsupported;
+    let suggest = |key: &str, value: &str| format!("`--{key} {value}`");
+    let available = sync::available_minors_fn(env);
+    let policy = django::support::Policy {
+        allow: &allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    let (packages, allowed) = sync::resolve_supported(
+        env,
+        &get_uv,
+        &interp,
+        &project.config,
+        &index,
+        false,
+        &policy,
+    )
+    .map_err(|e| {
+        super::pin::explain_incompatible(
+            e,
+            super::pin::PinContext::Init,
+            env,
+            &interp,
+            Some(&django_spec),
+            &get_uv,
+            &index,
+        )
+    })?;
+    wrote.set(true);
+    crate::fs::write_atomic(&project.config_path(), text.as_bytes())?;
+    let mut project = project;
+    if let Some(pair) = allowed {
+        sync::record_allowed(&project, pair)?;
+        project.reload()?;
+    }
+    let lock = sync::write_lock(&project, &interp, packages)?;
+    if adopted.is_some() {
+        // An adopted project keeps its own ignore rules: only what pyenvx itself creates.
+        ensure_gitignore(&dir, &[".venv/", ".pyenvx/"])?;
+    } else {
+        ensure_gitignore(
+            &dir,
+            &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
+        )?;
+    }
+    if args.db != DbChoice::None {
+        // Credentials, a port, and `.env` (0600) with DATABASE_URL.
+        crate::services::init_project(&settings.dirs, &project)?;
+    }
+    let report = sync::sync(&project, &SyncOptions::default(), env)?;
+    let adoption = if adopted.is_some() {
+        Some(adopt_environment(&project, args.wire_settings, wiring)?)
+    } else {
+        None
+    };
+
+    if startproject_wanted {
+        // Django's own Redis cache backend arrived in 4.0; older ones keep the default cache.
+        let redis_backend = lock
+            .package("django")
+            .and_then(|p| p.version.split('.').next()?.parse::<u32>().ok())
+            .is_some_and(|major| major >= 4);
+        startproject(
+            &project,
+            &module,
+            args.drf,
+            args.db != DbChoice::None,
+            args.cache == CacheChoice::Redis && redis_backend,
+        )?;
+    }
+    let has_db = args.db != DbChoice::None || postgres_pick.is_some();
+    Ok(InitReport {
+        name,
+        python: interp.version().to_string(),
+        django: lock.package("django").map(|p| p.version.clone()),
+        sync: report,
+        adoption,
+        next_services: next_services(has_db, args.cache == CacheChoice::Redis),
+        next_migrate: startproject_wanted || dir.join("manage.py").is_file(),
+        dir,
+    })
+}
+
+/// The one command that starts what init declared: both services, or the one there is.
+fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
+    match (has_db, has_cache) {
+        (true, true) => Some("pyenvx up"),
+        (true, false) => Some("pyenvx db up"),
+        (false, true) => Some("pyenvx cache up"),
+        (false, false) => None,
+    }
+}
+
+/// An adopted project's environment: the compose file's web variables offered to `.env`, and
+/// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
+fn adopt_environment(
+    project: &Project,
+    wire_requested: bool,
+    wiring: bool,
+) -> Result<AdoptionReport> {
+    let mut report = AdoptionReport::default();
+    let dir = &project.root;
+    let dotenv = project.dotenv_path();
+    // A compose file pyenvx cannot read costs the variables, not the adoption.
+    let web = crate::project::environment::web_environment(dir).unwrap_or_else(|e| {
+        report.compose_error = Some(format!("{e:#}"));
+        None
+    });
+    if let Some(web) = web {
+        let merged = web.merge_into(&dotenv)?;
+        report.compose = Some(ComposeVars {
+            file: web.file,
+            service: web.service,
+            merged,
+            missing: web.missing,
+        });
+    }
+    if dotenv.exists() {
+        // Secrets: never in git, whoever wrote them.
+        ensure_gitignore(dir, &[".env"])?;
+    }
+    if wiring {
+        let scan = django::settings_scan::scan(dir).context("no settings file")?;
+        let text = fs_err::read_to_string(&scan.path)?;
+        if let Some(wired) = django::settings_scan::wire(&text) {
+            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
+            report.wired = Some(
+                scan.path
+                    .strip_prefix(dir)
+                    .unwrap_or(&scan.path)
+                    .to_path_buf(),
+            );
+        }
+    } else if crate::services::db_config(project)?.is_some() {
+        report.literal_advice = django::settings_scan::literal_advice(&project.root);
+    }
+    if wire_requested && !wiring {
+        if let Some(scan) = django::settings_scan::scan(dir) {
+            if let django::settings_scan::DatabaseStyle::Url { via } = scan.style {
+                report.reads_url_via = Some(via.to_string());
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
+    let path = dir.join(".gitignore");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut add = String::new();
+    for &line in lines {
+        if !existing.lines().any(|l| l.trim() == line) {
+            add.push_str(line);
+            add.push('\n');
+        }
+    }
+    if !add.is_empty() {
+        let sep = if existing.is_empty() || existing.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        crate::fs::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
+fn startproject(
+    project: &Project,
+    module: &str,
+    drf: bool,
+    db: bool,
+    redis_cache: bool,
+) -> Result<()> {
+    let python = project.venv_dir().join("bin/python");
+    let output = std::process::Command::new(&python)
+        .args(["-m", "django", "startproject", module])
+        .arg(&project.root)
+        .current_dir(&project.root)
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        return Err(user_error!(
+            hint = "choose another name with `--name`, or pass `--no-startproject`",
+            "django-admin startproject failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let settings_path = project.root.join(module).join("settings.py");
+    let mut text = fs_err::read_to_string(&settings_path)?;
+    if drf {
+        text = django::add_installed_app(&text, "rest_framework").unwrap_or(text);
+    }
+    if db {
+        text = django::wire_database_url(&text).unwrap_or(text);
+    }
+    if redis_cache {
+        text = django::wire_redis_url(&text);
+    }
+    crate::fs::write_atomic(&settings_path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(name: Option<&str>) -> InitInput {
+        InitInput {
+            dir: None,
+            name: name.map(str::to_string),
+            python: None,
+            django: None,
+            drf: false,
+            db: DbChoice::None,
+            cache: CacheChoice::None,
+            no_startproject: false,
+            seed: false,
+            allow_unsupported: false,
+            wire_settings: false,
+        }
+    }
+
+    #[test]
+    fn the_name_is_the_flag_else_the_directory() {
+        assert_eq!(
+            project_name(&input(Some("shop")), Path::new("/tmp/x")),
+            "shop"
+        );
+        assert_eq!(project_name(&input(None), Path::new("/tmp/blog")), "blog");
+        assert_eq!(project_name(&input(None), Path::new("/")), "project");
+    }
+
+    #[test]
+    fn the_next_step_starts_what_was_declared() {
+        assert_eq!(next_services(true, true), Some("pyenvx up"));
+        assert_eq!(next_services(true, false), Some("pyenvx db up"));
+        assert_eq!(next_services(false, true), Some("pyenvx cache up"));
+        assert_eq!(next_services(false, false), None);
+    }
+
+    #[test]
+    fn gitignore_gains_only_missing_lines_and_keeps_the_users() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(".gitignore");
+        ensure_gitignore(tmp.path(), &[".venv/", ".env"]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), ".venv/\n.env\n");
+
+        // A file without a final newline gets one before the new lines; present lines stay once.
+        std::fs::write(&path, "node_modules/\n  .env  ").unwrap();
+        ensure_gitignore(tmp.path(), &[".venv/", ".env"]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "node_modules/\n  .env  \n.venv/\n"
+        );
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        ensure_gitignore(tmp.path(), &[".venv/"]).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before,
+            "nothing to add: the file is not rewritten"
+        );
+    }
+
+    #[test]
+    fn an_adopted_project_without_compose_or_services_reports_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = config::render_new("site", "3.12", Some("5.2"), &[], false);
+        let project = Project {
+            root: tmp.path().to_path_buf(),
+            config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
+        };
+        let report = adopt_environment(&project, false, false).unwrap();
+        assert!(report.compose_error.is_none());
+        assert!(report.compose.is_none());
+        assert!(report.wired.is_none());
+        assert!(report.literal_advice.is_none());
+        assert!(report.reads_url_via.is_none());
+        assert!(!tmp.path().join(".gitignore").exists());
+    }
+}
