@@ -17,6 +17,11 @@
 //!   18+: `/var/lib/postgresql`), healthy only once `pg_isready` succeeds over TCP — the
 //!   image's first-run initialisation listens on the Unix socket only, so a TCP check cannot
 //!   pass before the database exists.
+//! * A MariaDB `db` lets the project's user create and drop Django's test databases
+//!   (`test_<name>`, `test_<name>_1`, …): the official image grants `MARIADB_USER` its own
+//!   database only, so the compose file carries an init SQL (an inline `configs:` entry, one
+//!   file to keep) that the image's entrypoint runs as root on its first start. Those databases
+//!   and no more, unlike `db up`'s `*.*`: see [`mariadb_test_grant`].
 //! * Secrets never appear in the compose file: both services read `.env.docker`, created once
 //!   (mode 0600, a fresh password, listed in `.gitignore` and `.dockerignore`) and never
 //!   replaced, not even by `--force`, because the data volume keeps the credentials it was
