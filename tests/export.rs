@@ -642,3 +642,134 @@ fn exported_stack_serves_the_api() {
     drop(python);
     eprintln!("[e2e] total {:.1?}", started.elapsed());
 }
+
+/// `sql` run in the compose project's `db` container by the project's own user (the
+/// credentials `.env.docker` gave the container), over TCP as `web` would connect.
+fn as_project_user(stack: &Stack, sql: &str) -> Output {
+    stack.compose(&[
+        "exec",
+        "-T",
+        "db",
+        "sh",
+        "-c",
+        "MYSQL_PWD=\"$MARIADB_PASSWORD\" exec mariadb --protocol=TCP -h 127.0.0.1 -P 3306 \
+         -u \"$MARIADB_USER\" -N -B -e \"$0\"",
+        sql,
+    ])
+}
+
+#[test]
+#[ignore = "needs Docker Compose v2; .ci/run runs it where `docker compose` works"]
+fn mariadb_export_lets_the_project_user_make_djangos_test_database() {
+    require_compose();
+    let sb = Sandbox::new(&["3.12"]);
+    // A `_` in the database name: a wildcard in a grant, which the export must escape.
+    sb.ok(
+        "shop-front",
+        &[
+            "init",
+            "--python",
+            "3.12",
+            "--django",
+            "5.2",
+            "--db",
+            "postgres",
+            "--no-startproject",
+        ],
+    );
+    let dir = sb.dir("shop-front");
+    let image = maria_image();
+    let stack = Stack {
+        dir: dir.clone(),
+        env: vec![(
+            "COMPOSE_PROJECT_NAME".into(),
+            format!("pyenvx-maria-{}", std::process::id()),
+        )],
+        images: vec![image.clone()],
+    };
+    let toml = read(dir.join("pyenvx.toml"));
+    let toml = format!(
+        "{}[services.db]\nengine = \"mariadb\"\nimage = \"{image}\"\n",
+        &toml[..toml.find("[services.db]").unwrap()]
+    );
+    fs::write(dir.join("pyenvx.toml"), &toml).unwrap();
+    sb.ok("shop-front", &["export", "docker"]);
+    let env = read(dir.join(".env.docker"));
+    assert!(env.contains("MARIADB_USER=shop_front\n"), "{env}");
+    // Renamed since: the kept .env.docker still names the user the container creates, and
+    // the grant follows it rather than the new name.
+    fs::write(
+        dir.join("pyenvx.toml"),
+        toml.replace("name = \"shop-front\"", "name = \"renamed\""),
+    )
+    .unwrap();
+    let out = sb.ok("shop-front", &["export", "docker", "--force"]);
+    assert!(out.contains("kept"), "{out}");
+    assert_eq!(read(dir.join(".env.docker")), env);
+    let compose_text = read(dir.join("docker-compose.yml"));
+    assert!(
+        compose_text
+            .contains("GRANT ALL PRIVILEGES ON `test\\_shop\\_front%`.* TO 'shop_front'@'%';"),
+        "{compose_text}"
+    );
+    assert!(!compose_text.contains("'renamed'"), "{compose_text}");
+
+    // Compose accepts the inline config and mounts it where the image's entrypoint looks.
+    let json = stack.ok(&["config", "--format", "json"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}\n{json}"));
+    let content = config["configs"]["db-test-databases"]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        content.contains("GRANT ALL PRIVILEGES ON `test\\_shop\\_front%`.*"),
+        "{content}"
+    );
+    let db = &config["services"]["db"];
+    assert_eq!(db["configs"][0]["source"], "db-test-databases", "{json}");
+    assert_eq!(
+        db["configs"][0]["target"], "/docker-entrypoint-initdb.d/pyenvx-test-databases.sql",
+        "{json}"
+    );
+    assert_eq!(
+        db["environment"]["MARIADB_RANDOM_ROOT_PASSWORD"], "1",
+        "{json}"
+    );
+
+    // End to end on the stand-in image, which runs the official entrypoint's contract for
+    // this: the user granted its own database only, then initdb.d's SQL as root.
+    let t = Instant::now();
+    stack.ok(&["up", "--detach", "db"]);
+    let started = Instant::now();
+    loop {
+        let out = as_project_user(&stack, "SELECT DATABASE() IS NULL");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the db service never let its user in:\n{}",
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("[maria] up until the user logs in: {:.1?}", t.elapsed());
+    // What Django's test runner does: create test_<name> (and, with --parallel, clones of it
+    // as test_<name>_1, …), use it, drop it.
+    let out = as_project_user(
+        &stack,
+        "CREATE DATABASE test_shop_front; \
+         CREATE TABLE test_shop_front.t (x INT); INSERT INTO test_shop_front.t VALUES (1); \
+         CREATE DATABASE test_shop_front_1; DROP DATABASE test_shop_front_1; \
+         DROP DATABASE test_shop_front; \
+         SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE 'test%'",
+    );
+    assert_eq!(assert_success(&out).trim(), "0");
+    // And nothing beyond them: no other database, whose name only looks alike.
+    for other in ["other", "testxshop_front", "test_shopxfront"] {
+        let out = as_project_user(&stack, &format!("CREATE DATABASE {other}"));
+        let err = assert_failure(&out);
+        assert!(err.contains("Access denied"), "{other}: {err}");
+    }
+    drop(stack);
+}

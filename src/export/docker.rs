@@ -17,6 +17,11 @@
 //!   18+: `/var/lib/postgresql`), healthy only once `pg_isready` succeeds over TCP — the
 //!   image's first-run initialisation listens on the Unix socket only, so a TCP check cannot
 //!   pass before the database exists.
+//! * A MariaDB `db` lets the project's user create and drop Django's test databases
+//!   (`test_<name>`, `test_<name>_1`, …): the official image grants `MARIADB_USER` its own
+//!   database only, so the compose file carries an init SQL (an inline `configs:` entry, one
+//!   file to keep) that the image's entrypoint runs as root on its first start. Those databases
+//!   and no more, unlike `db up`'s `*.*`: see [`mariadb_test_grant`].
 //! * Secrets never appear in the compose file: both services read `.env.docker`, created once
 //!   (mode 0600, a fresh password, listed in `.gitignore` and `.dockerignore`) and never
 //!   replaced, not even by `--force`, because the data volume keeps the credentials it was
@@ -112,6 +117,10 @@ pub struct DbSpec {
     pub engine: DbEngine,
     pub image: String,
     pub major: u32,
+    /// MariaDB: the user and database `.env.docker` names (`MARIADB_USER`,
+    /// `MARIADB_DATABASE`), whom the `db` service's init SQL grants Django's test databases;
+    /// `None` when that file names no user.
+    pub test_grant: Option<(String, String)>,
 }
 
 impl DbSpec {
@@ -182,10 +191,23 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         _ => None,
     };
     let web_vars = web.as_ref().is_some_and(|w| !w.vars.is_empty());
-    let spec = Spec {
+    let mut spec = Spec {
         env_file: spec.env_file || web_vars || spec.cache.is_some(),
         ..spec
     };
+    let env_path = out.join(ENV_FILE);
+    // The grant must name the user the container actually creates: a kept `.env.docker` says
+    // who that is (the project may have been renamed since it was written), and a GRANT to a
+    // user that does not exist would stop the image's first start.
+    if let (Some(db), Ok(existing)) = (spec.db.as_mut(), std::fs::read_to_string(&env_path)) {
+        if db.engine == DbEngine::Mariadb {
+            let value = |key: &str| dotenv_value(&existing, key);
+            db.test_grant = value("MARIADB_USER").map(|user| {
+                let database = value("MARIADB_DATABASE").unwrap_or_else(|| user.clone());
+                (user, database)
+            });
+        }
+    }
 
     let plan: Vec<(PathBuf, String)> = vec![
         (out.join(DOCKERFILE), dockerfile(&spec)),
@@ -236,7 +258,6 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             }
         ));
     }
-    let env_path = out.join(ENV_FILE);
     let env_text = (spec.env_file && std::fs::symlink_metadata(&env_path).is_err()).then(|| {
         let mut text = env_file(project, db.as_ref(), web.as_ref());
         if cache.is_some() {
@@ -442,6 +463,10 @@ pub fn spec(
             engine: d.engine,
             image: d.image(),
             major: d.major,
+            test_grant: (d.engine == DbEngine::Mariadb).then(|| {
+                let name = services::sql_name(&project.config.name);
+                (name.clone(), name)
+            }),
         }),
         cache: None,
         rel_out,
@@ -658,6 +683,15 @@ pub fn compose(spec: &Spec) -> String {
              \x20     retries: 60\n",
             image = yaml_str(&db.image),
         ));
+        if db.test_grant.is_some() {
+            out.push_str(&format!(
+                "    # Lets the project's user create and drop Django's test databases; the image\n\
+                 \x20   # runs it once, on the first start with an empty volume (configs: below).\n\
+                 \x20   configs:\n\
+                 \x20     - source: {TEST_GRANT_CONFIG}\n\
+                 \x20       target: {TEST_GRANT_TARGET}\n"
+            ));
+        }
     } else if let Some(db) = &spec.db {
         out.push_str(&format!(
             "\n\
@@ -684,7 +718,58 @@ pub fn compose(spec: &Spec) -> String {
             out.push_str(&format!("  {name}-data:\n"));
         }
     }
+    if let Some((user, database)) = spec.db.as_ref().and_then(|d| d.test_grant.as_ref()) {
+        // Inline `content:` (Compose 2.23+) keeps the export one compose file; `$$` because
+        // compose interpolates `$` in it.
+        let sql = mariadb_test_grant(user, database).replace('$', "$$");
+        out.push_str(&format!(
+            "\nconfigs:\n  {TEST_GRANT_CONFIG}:\n    content: |\n"
+        ));
+        for line in sql.lines() {
+            out.push_str(&format!("      {line}\n"));
+        }
+    }
     out
+}
+
+/// The compose config holding [`mariadb_test_grant`], and where the `db` service sees it: the
+/// official image's entrypoint runs `/docker-entrypoint-initdb.d/*.sql` as root on its first
+/// start, after it has created `MARIADB_USER`.
+const TEST_GRANT_CONFIG: &str = "db-test-databases";
+const TEST_GRANT_TARGET: &str = "/docker-entrypoint-initdb.d/pyenvx-test-databases.sql";
+
+/// The SQL giving `user` every privilege on `test_<database>` and what Django's `--parallel`
+/// clones it to (`test_<database>_1`, …), and nothing more.
+///
+/// Why not `*.*` as `pyenvx db up` grants: there the user is pyenvx's, whose restores and
+/// snapshots need scratch databases; here it is the app's, in a file that may become a
+/// deployment, and Django's test runner needs only these. `_` and `%` in the name are escaped
+/// (they are wildcards in a grant's database), so the pattern matches this project's names only.
+fn mariadb_test_grant(user: &str, database: &str) -> String {
+    let pattern: String = database
+        .chars()
+        .flat_map(|c| match c {
+            '_' | '%' | '\\' => vec!['\\', c],
+            '`' => vec!['`', '`'],
+            c => vec![c],
+        })
+        .collect();
+    let user = user.replace('\\', "\\\\").replace('\'', "''");
+    format!(
+        "-- Generated by `pyenvx export docker`: Django's test runner creates and drops\n\
+         -- test_{database} (and test_{database}_1, ... with --parallel) as this user.\n\
+         GRANT ALL PRIVILEGES ON `test\\_{pattern}%`.* TO '{user}'@'%';\n"
+    )
+}
+
+/// `key`'s value in a dotenv text, as compose's `env_file` reads it.
+fn dotenv_value(text: &str, key: &str) -> Option<String> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .filter_map(Result::ok)
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .last()
+        .filter(|v| !v.is_empty())
 }
 
 /// `.env.docker`'s cache lines: the password the `cache` service requires, and `web`'s URL.
@@ -828,6 +913,7 @@ mod tests {
                 engine: DbEngine::Postgres,
                 image: format!("postgres:{major}"),
                 major,
+                test_grant: None,
             }),
             cache: None,
             rel_out: PathBuf::new(),
@@ -882,6 +968,7 @@ mod tests {
                 engine: DbEngine::Mariadb,
                 image: "mariadb:11".into(),
                 major: 0,
+                test_grant: Some(("library".into(), "library".into())),
             }),
             env_file: true,
             ..spec(None)
@@ -903,6 +990,57 @@ mod tests {
         );
         // Like PostgreSQL's, the database publishes no host port: web reaches it as db:3306.
         assert_eq!(text.matches("ports:").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn mariadb_lets_the_project_user_make_djangos_test_databases() {
+        let mariadb = |test_grant: Option<(&str, &str)>| {
+            compose(&Spec {
+                db: Some(DbSpec {
+                    engine: DbEngine::Mariadb,
+                    image: "mariadb:11".into(),
+                    major: 0,
+                    test_grant: test_grant.map(|(u, d)| (u.into(), d.into())),
+                }),
+                env_file: true,
+                ..spec(None)
+            })
+        };
+        let text = mariadb(Some(("library_api", "library_api")));
+        for needle in [
+            "    configs:\n      - source: db-test-databases\n        \
+             target: /docker-entrypoint-initdb.d/pyenvx-test-databases.sql\n",
+            "\nconfigs:\n  db-test-databases:\n    content: |\n      -- Generated by ",
+            // `_` is a wildcard in a grant's database: escaped, so only this project's
+            // test_library_api and its --parallel clones match.
+            "\n      GRANT ALL PRIVILEGES ON `test\\_library\\_api%`.* TO 'library_api'@'%';\n",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        // The grant goes in the db service, after the volumes (the top-level sections).
+        let pos = |n: &str| text.find(n).unwrap_or_else(|| panic!("{n}: {text}"));
+        assert!(pos("    configs:") < pos("\nvolumes:"), "{text}");
+        assert!(pos("\nvolumes:") < pos("\nconfigs:"), "{text}");
+        assert!(!text.contains("*.*"), "{text}");
+        // Quotes and compose's `$` in names from an edited .env.docker stay inert.
+        let odd = mariadb(Some(("o'brien$x", "shop%1")));
+        assert!(
+            odd.contains("ON `test\\_shop\\%1%`.* TO 'o''brien$$x'@'%';"),
+            "{odd}"
+        );
+        // No user to grant to: no config.
+        let none = mariadb(None);
+        assert!(!none.contains("configs:"), "{none}");
+        // PostgreSQL's user is the image's superuser already.
+        assert!(!compose(&spec(Some(15))).contains("configs:"));
+        assert_eq!(
+            dotenv_value(
+                "# x\nMARIADB_USER=shop\nMARIADB_DATABASE='my db'\n",
+                "MARIADB_DATABASE"
+            ),
+            Some("my db".into())
+        );
+        assert_eq!(dotenv_value("MARIADB_USER=\n", "MARIADB_USER"), None);
     }
 
     #[test]

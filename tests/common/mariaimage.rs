@@ -2,8 +2,9 @@
 //! mariadb-server) for a Docker engine with no registry, the way [`super::pg_image`] stands in
 //! for `postgres`. It honours the part of the image's contract pyenvx uses: `MARIADB_USER`,
 //! `MARIADB_PASSWORD`, `MARIADB_DATABASE` (the user granted that database only) and
-//! `MARIADB_ROOT_PASSWORD` (root from anywhere), data in `/var/lib/mysql`, port 3306, server
-//! options as the command.
+//! `MARIADB_ROOT_PASSWORD` (root from anywhere) or `MARIADB_RANDOM_ROOT_PASSWORD`, the
+//! first start's `/docker-entrypoint-initdb.d/*.sql` run as root after the user exists, data
+//! in `/var/lib/mysql`, port 3306, server options as the command. Not its `healthcheck.sh`.
 
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -15,8 +16,12 @@ set -e
 DATADIR=/var/lib/mysql
 INIT=
 if [ ! -d "$DATADIR/mysql" ]; then
+  if [ -z "$MARIADB_ROOT_PASSWORD" ] && [ -n "$MARIADB_RANDOM_ROOT_PASSWORD" ]; then
+    MARIADB_ROOT_PASSWORD=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    echo "GENERATED ROOT PASSWORD: $MARIADB_ROOT_PASSWORD"
+  fi
   if [ -z "$MARIADB_PASSWORD" ] || [ -z "$MARIADB_ROOT_PASSWORD" ]; then
-    echo "error: MARIADB_PASSWORD and MARIADB_ROOT_PASSWORD are required" >&2
+    echo "error: MARIADB_PASSWORD and MARIADB_ROOT_PASSWORD (or MARIADB_RANDOM_ROOT_PASSWORD) are required" >&2
     exit 1
   fi
   if ! mariadb-install-db --no-defaults --datadir="$DATADIR" --auth-root-authentication-method=socket \
@@ -32,6 +37,11 @@ GRANT ALL ON \`$MARIADB_DATABASE\`.* TO '$MARIADB_USER'@'%';
 CREATE USER 'root'@'%' IDENTIFIED BY '$MARIADB_ROOT_PASSWORD';
 GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;
 SQL
+  # The image runs these as root once the user exists. (An init file takes one statement a
+  # line and no comments.)
+  for f in /docker-entrypoint-initdb.d/*.sql; do
+    if [ -f "$f" ]; then sed -e '/^--/d' -e '/^[[:space:]]*$/d' "$f" >> /tmp/init.sql; fi
+  done
   INIT=--init-file=/tmp/init.sql
   echo "MariaDB init process done. Ready for start up."
 fi
@@ -64,6 +74,9 @@ const MARIA_ROOTFS: Rootfs = Rootfs {
         "/usr/bin/rm",
         "/usr/bin/uname",
         "/usr/bin/which",
+        // MARIADB_RANDOM_ROOT_PASSWORD.
+        "/usr/bin/od",
+        "/usr/bin/tr",
     ],
     entrypoint: ENTRYPOINT,
     dirs: &[
