@@ -817,6 +817,7 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
     let cwd = std::env::current_dir()?;
     let mut requirements = Vec::new();
     let mut editable = Vec::new();
+    let mut editable_from_files = Vec::new();
     for arg in &args.packages {
         match crate::project::local::for_config(arg, &cwd, &root)? {
             Some(req) => {
@@ -834,13 +835,29 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         }
     }
     for file in &args.requirements {
-        let imported = crate::project::requirements::read(file)?;
+        let imported = crate::project::requirements::read_with_editables(file)?;
         for option in &imported.ignored {
             printer.info(format!(
                 "ignored {option} (pyenvx takes index settings from [tool.pyenvx] or PYENVX_INDEX_URL)"
             ));
         }
         requirements.extend(imported.requirements);
+        // `-e ./path` in the file: the directory, editable, as `add --editable ./path` adds it.
+        for e in &imported.editable {
+            let req = crate::project::local::for_config(&e.path, &cwd, &root)
+                .with_context(|| format!("{}: cannot add `-e {}`", e.at, e.path))?
+                .ok_or_else(|| {
+                    user_error!(
+                        hint = "`-e` takes a local directory holding a pyproject.toml",
+                        "{}: `-e {}` is not a local directory",
+                        e.at,
+                        e.path
+                    )
+                })?;
+            let name = config::requirement_name(&req)?;
+            editable_from_files.push(name);
+            requirements.push(req);
+        }
     }
     // Django is the project's pin, not one dependency among others: a version moves the pin,
     // extras stay as a dependency without a version.
@@ -873,6 +890,9 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         edit.add_dependencies(&dependencies)?;
         for name in &editable {
             edit.set_editable(name, args.editable)?;
+        }
+        for name in &editable_from_files {
+            edit.set_editable(name, true)?;
         }
         Ok(())
     })
