@@ -58,8 +58,14 @@ pub(super) fn install(
     let id = reporter.download_start("uv", None);
     let fetched = fetch_wheel(index, offline, bootstrap_python, &downloads);
     reporter.download_done(id);
-    let wheel = fetched?;
-    unpack(&wheel, &staging.path().join("bin"))?;
+    let bin = staging.path().join("bin");
+    match fetched? {
+        Wheel::Memory(name, bytes) => unpack(std::io::Cursor::new(bytes), &name, &bin)?,
+        Wheel::File(path) => {
+            let file = std::io::BufReader::new(fs_err::File::open(&path)?);
+            unpack(file, &path.display().to_string(), &bin)?
+        }
+    }
     fs_err::remove_dir_all(&downloads)?;
 
     let dest = tools.join("uv");
@@ -78,13 +84,32 @@ pub(super) fn install(
     Ok(uv)
 }
 
-/// The uv wheel for this machine, downloaded into `dest`.
+/// A fetched uv wheel: in memory (named by its file name) when pyenvx downloaded it, or the
+/// file the machine's installer wrote.
+enum Wheel {
+    Memory(String, Vec<u8>),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Wheel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wheel::Memory(name, bytes) => write!(f, "{name} ({} bytes in memory)", bytes.len()),
+            Wheel::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The most pyenvx reads into memory as a uv wheel (they are some 20 MB).
+const MAX_WHEEL: u64 = 256 << 20;
+
+/// The uv wheel for this machine: downloaded into memory, or by pip into `dest`.
 fn fetch_wheel(
     index: &IndexSettings,
     offline: bool,
     bootstrap_python: &dyn Fn() -> Result<PathBuf>,
     dest: &Path,
-) -> Result<PathBuf> {
+) -> Result<Wheel> {
     let index_url = index
         .index_url
         .clone()
@@ -96,7 +121,7 @@ fn fetch_wheel(
                 "cannot install uv: no index is configured and no Python can fetch it ({e:#})"
             )
         })?;
-        return pip_download(&python, dest, &[]);
+        return pip_download(&python, dest, &[]).map(Wheel::File);
     }
 
     let target = WheelTarget::current();
@@ -142,7 +167,7 @@ fn fetch_wheel(
         };
         return Err(user_error!(hint = WAYS_OUT, "cannot install uv: {detail}"));
     };
-    download_checked(&best, dest)
+    download_checked(&best).map(|bytes| Wheel::Memory(best.file.clone(), bytes))
 }
 
 /// One uv wheel a source offers.
@@ -371,15 +396,24 @@ fn unescape(s: &str) -> String {
         .replace("&quot;", "\"")
 }
 
-/// Download `wheel` into `dest`, refusing it if its SHA-256 differs from the one the index gave.
-fn download_checked(wheel: &Candidate, dest: &Path) -> Result<PathBuf> {
-    let path = dest.join(&wheel.file);
+/// Download `wheel` into memory, refusing it if its SHA-256 differs from the one the index gave:
+/// unpacked from there, it is never written to disk and read back.
+fn download_checked(wheel: &Candidate) -> Result<Vec<u8>> {
     let body = download::open(&wheel.location, &[])?;
     let mut reader = HashingReader::new(body.reader, |_| {});
-    let mut file = fs_err::File::create(&path)?;
-    std::io::copy(&mut reader, &mut file)
+    let mut bytes = Vec::with_capacity(body.len.unwrap_or(0).min(MAX_WHEEL) as usize);
+    (&mut reader)
+        .take(MAX_WHEEL + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| user_error!("download failed: error reading {}: {e}", wheel.location))?;
-    file.flush()?;
+    if bytes.len() as u64 > MAX_WHEEL {
+        return Err(user_error!(
+            hint = WAYS_OUT,
+            "cannot install uv: {} is larger than {} MiB, which no uv wheel is",
+            wheel.location,
+            MAX_WHEEL >> 20
+        ));
+    }
     let (actual, len) = reader.finish()?;
     if let Some(announced) = body.len.filter(|n| *n != len) {
         return Err(user_error!(
@@ -398,7 +432,7 @@ fn download_checked(wheel: &Candidate, dest: &Path) -> Result<PathBuf> {
             ));
         }
     }
-    Ok(path)
+    Ok(bytes)
 }
 
 /// Let the machine's own installer fetch the wheel from its own default index: the
@@ -518,25 +552,25 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Copy the wheel's `uv-X.data/scripts/uv` to `bin/uv`, executable.
-fn unpack(wheel: &Path, bin: &Path) -> Result<()> {
-    let file = fs_err::File::open(wheel)?;
-    let mut archive = zip::ZipArchive::new(file)
-        .with_context(|| format!("{} is not a wheel", wheel.display()))?;
-    let name = archive
+/// Copy the wheel's `uv-X.data/scripts/uv` to `bin/uv`, executable; `name` names the wheel in
+/// errors.
+fn unpack(wheel: impl Read + std::io::Seek, name: &str, bin: &Path) -> Result<()> {
+    let mut archive =
+        zip::ZipArchive::new(wheel).with_context(|| format!("{name} is not a wheel"))?;
+    let index = archive
         .file_names()
-        .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        // `uv-0.13.9.data/scripts/uv`: the wheel's scripts, at the top of its data directory.
-        .find(|n| n.ends_with(".data/scripts/uv") && n.matches('/').count() == 2)
-        .ok_or_else(|| anyhow!("{} holds no uv binary", wheel.display()))?;
-    let mut entry = archive.by_name(&name)?;
+        .position(|n| {
+            // `uv-0.13.9.data/scripts/uv`: the wheel's scripts, at the top of its data directory.
+            n.is_ok_and(|n| n.ends_with(".data/scripts/uv") && n.matches('/').count() == 2)
+        })
+        .ok_or_else(|| anyhow!("{name} holds no uv binary"))?;
+    let mut entry = archive.by_index(index)?;
     fs_err::create_dir_all(bin)?;
     let exe = bin.join("uv");
-    let mut out = fs_err::File::create(&exe)?;
-    let mut buf = Vec::new();
-    entry.read_to_end(&mut buf)?;
-    out.write_all(&buf)?;
-    out.flush()?;
+    // Straight from the inflater to the file, in large writes: no copy of the binary in memory.
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&exe)?);
+    std::io::copy(&mut entry, &mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.flush()?;
     use std::os::unix::fs::PermissionsExt;
     fs_err::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
     Ok(())
@@ -626,12 +660,17 @@ mod tests {
             version: (0, 13, 9),
             level: (2, 17),
         };
-        let err = download_checked(&bad, dest.path()).unwrap_err();
+        let err = download_checked(&bad).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
         assert!(err.to_string().contains("refusing uv.whl"), "{err:#}");
         bad.sha256 = Some(crate::download::sha256_file(&wheel).unwrap());
-        let path = download_checked(&bad, dest.path()).unwrap();
-        unpack(&path, &dest.path().join("bin")).unwrap();
+        let bytes = download_checked(&bad).unwrap();
+        unpack(
+            std::io::Cursor::new(bytes),
+            "uv.whl",
+            &dest.path().join("bin"),
+        )
+        .unwrap();
         assert_eq!(
             crate::download::sha256_file(&dest.path().join("bin/uv")).unwrap(),
             crate::download::sha256_file(uv_binary().unwrap()).unwrap()
