@@ -486,11 +486,12 @@ fn download_wheel(r: &Dist, scratch: &Path) -> Result<Option<Wheel>> {
     Ok(Some(wheel))
 }
 
-/// One archive member to write: its index in the archive and where it goes.
+/// One archive member to write: its index in the archive and where it goes (`/`-separated,
+/// under `site/`, or a file name under `scripts/`).
 struct Member {
     index: usize,
     script: bool,
-    rel: PathBuf,
+    rel: String,
 }
 
 /// Download the wheel `r` (checked against its locked hash) and build its entry in `dest` from
@@ -532,7 +533,10 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         let (top, kind, rest) = (parts.next(), parts.next(), parts.next());
         let (script, rel) = match (top, kind, rest) {
             (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
-                (false, PathBuf::from(p))
+                let Some(p) = safe_relative(p) else {
+                    return Ok(false);
+                };
+                (false, p)
             }
             (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") && !p.contains('/') => {
                 (true, PathBuf::from(p))
@@ -540,6 +544,8 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
             (Some(t), _, _) if t.ends_with(".data") => return Ok(false),
             _ => (false, rel),
         };
+        // Normal components only (`safe_relative`), from a UTF-8 name: joined back losslessly.
+        let rel = rel.to_string_lossy().into_owned();
         if *name == record_path
             || name
                 .strip_prefix(&format!("{dist_info}/"))
@@ -548,7 +554,7 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
             continue;
         }
         if script {
-            check_component(&rel.to_string_lossy())?;
+            check_component(&rel)?;
         }
         members.push(Member { index, script, rel });
     }
@@ -568,28 +574,10 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
     let scripts = dest.join(SCRIPTS);
     make_dir_all(&site.join(&dist_info))?;
     make_dir_all(&scripts)?;
-    // Every directory once, parents first, before any file: the writers then only create files.
-    let mut dirs: BTreeSet<&Path> = BTreeSet::new();
-    for m in members.iter().filter(|m| !m.script) {
-        dirs.extend(
-            m.rel
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty()),
-        );
-    }
-    for dir in dirs {
-        let path = site.join(dir);
-        match std::fs::DirBuilder::new().mode(SAFE_MODE).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        }
-    }
     let other_scripts: Vec<String> = members
         .iter()
         .filter(|m| m.script)
-        .map(|m| m.rel.to_string_lossy().into_owned())
+        .map(|m| m.rel.clone())
         .collect();
     drop(zip);
     in_parallel(&members, |chunk| {
@@ -651,7 +639,8 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Write `members` of the wheel `zip` into the entry's `site` and `scripts`.
+/// Write `members` of the wheel `zip` into the entry's `site` and `scripts`, making the
+/// directories they need (parents first, each once per thread; another thread may have made it).
 fn write_members(
     zip: &mut zip::ZipArchive<WheelReader<'_>>,
     members: &[Member],
@@ -660,6 +649,7 @@ fn write_members(
 ) -> Result<()> {
     use std::io::Read;
     let mut content = Vec::new();
+    let mut made: HashSet<&str> = HashSet::new();
     for m in members {
         let mut entry = zip.by_index(m.index)?;
         content.clear();
@@ -675,6 +665,9 @@ fn write_members(
         } else {
             0o644
         };
+        if let Some((parent, _)) = m.rel.rsplit_once('/') {
+            make_dirs(site, parent, &mut made)?;
+        }
         write_new(&site.join(&m.rel), &content, mode)?;
     }
     Ok(())
@@ -1073,17 +1066,16 @@ impl Linker {
     /// `from`: Django has some 2,500 directories, and listing each would cost three more
     /// syscalls apiece.
     ///
-    /// The directories are made first, then the files are linked by [`writer_threads`].
+    /// [`writer_threads`] share the work, each making the directories its files need: making
+    /// a directory costs as much as creating a file, so that is shared out too.
     fn link_listed(from: &Path, to: &Path, files: &[String]) -> Result<()> {
-        let mut made: HashSet<&str> = HashSet::new();
-        for rel in files {
-            if let Some((parent, _)) = rel.rsplit_once('/') {
-                make_dirs(to, parent, &mut made)?;
-            }
-        }
         in_parallel(files, |chunk| {
+            let mut made: HashSet<&str> = HashSet::new();
             let mut linker = Linker::default();
             for rel in chunk {
+                if let Some((parent, _)) = rel.rsplit_once('/') {
+                    make_dirs(to, parent, &mut made)?;
+                }
                 linker.link_file(&from.join(rel), &to.join(rel))?;
             }
             Ok(())
