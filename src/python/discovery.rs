@@ -135,8 +135,9 @@ pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
 
 /// What [`find_all`] finds that can satisfy `request`, for less: a request for one minor
 /// (`3.12`) asks only the candidates whose name allows it (`python3.12`, pyenv's `3.12.*`, and
-/// names that say no version such as `python3`), not every interpreter on the machine, each of
-/// which costs an interpreter start-up when its answer is not cached.
+/// names that say no version such as `python3`, unless the file they link to does), not every
+/// interpreter on the machine, each of which costs an interpreter start-up when its answer is
+/// not cached.
 pub fn find_for(dirs: &Dirs, skip_dirs: &[PathBuf], request: &PythonRequest) -> Result<Vec<Found>> {
     find_where(dirs, skip_dirs, request.minor())
 }
@@ -199,6 +200,10 @@ fn find_among(
         let Ok(real) = std::fs::canonicalize(&path) else {
             continue;
         };
+        // `python3` says no version, but the binary it links to usually does (`python3.11`).
+        if minor.is_some_and(|m| !may_be(&real, Origin::Path, m)) {
+            continue;
+        }
         if seen.insert(real.clone()) {
             unique.push((path, real, origin));
         }
@@ -368,6 +373,14 @@ mod tests {
             crate::test_machine::PYENV_ROOT_VAR
         );
         let tmp = tempfile::tempdir().unwrap();
+        // A `python3` on PATH says no version; the binary it links to does.
+        let path_dir = tmp.path().join("bin");
+        std::fs::create_dir(&path_dir).unwrap();
+        let py310 = crate::test_machine::find_pyenv_python("3.10").map(|p| p.python());
+        if let Some(target) = &py310 {
+            std::os::unix::fs::symlink(target, path_dir.join("python3")).unwrap();
+            all.insert(0, (path_dir.join("python3"), Origin::Path));
+        }
         let every = Dirs::new(tmp.path().join("all"), tmp.path().join("all-cache"));
         let found_all = find_among(&every, all.clone(), None).unwrap();
         for minor in &minors {
