@@ -25,7 +25,7 @@ mod index;
 mod uv;
 
 pub use index::IndexSettings;
-pub use uv::{ensure_uv, Uv};
+pub use uv::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard, Uv};
 
 /// The error for a TLS certificate pyenvx's client could not verify, if `cause` is one.
 pub(crate) fn certificate_error(cause: &str) -> Option<anyhow::Error> {

@@ -236,6 +236,12 @@ fn init_in(
 
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
+    // Resolving needs uv: on a first run, it is fetched while the interpreter is looked for.
+    let _uv = crate::installer::prefetch_uv(
+        &settings.dirs,
+        &crate::installer::IndexSettings::from_env(),
+        settings.offline,
+    );
     if let Some(adopted) = &adopted {
         printer.info(format!("Adopting the project in {}:", dir.display()));
         for (file, took) in &adopted.rows {
