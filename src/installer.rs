@@ -26,7 +26,7 @@ pub mod legacy;
 mod uv;
 
 pub use index::IndexSettings;
-pub use uv::{ensure_uv, Uv};
+pub use uv::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard, Uv};
 
 use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
 

@@ -160,6 +160,34 @@ fn an_editable_directory_shows_edits_without_a_sync_and_stays_editable() {
     assert!(!read(sb.dir("p/pyenvx.toml")).contains("editable"));
 }
 
+/// `-e ./path` in a requirements file adds the directory editable, as `add --editable` does;
+/// the path is relative to where `add` runs (as pip and uv read it), not to the file.
+#[test]
+fn an_editable_line_in_a_requirements_file_adds_the_directory_editable() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("p", "3.12", "5.2");
+    let src = sb.dir("p/libs/pkg");
+    write_localpkg(&src, "first");
+    fs::create_dir_all(sb.dir("p/requirements")).unwrap();
+    fs::write(sb.dir("p/requirements/dev.txt"), "idna\n-e ./libs/pkg\n").unwrap();
+    sb.ok("p", &["add", "-r", "requirements/dev.txt"]);
+    let config = read(sb.dir("p/pyenvx.toml"));
+    assert!(config.contains("localpkg @ file:./libs/pkg"), "{config}");
+    assert!(config.contains("editable = [\"localpkg\"]"), "{config}");
+    let lock = read(sb.dir("p/pyenvx.lock"));
+    assert!(
+        lock_entry(&lock, "localpkg").contains("editable = true"),
+        "{lock}"
+    );
+    assert!(lock.contains("name = \"idna\""), "{lock}");
+    // Editable: edits show without a sync, and a sync keeps it so.
+    fs::write(src.join("localpkg.py"), "WHERE = 'edited'\n").unwrap();
+    let out = sb.ok("p", &IMPORT);
+    assert!(out.contains("edited") && out.contains("libs/pkg"), "{out}");
+    sb.ok("p", &["sync"]);
+    assert!(sb.ok("p", &["status"]).contains("in sync"));
+}
+
 #[test]
 fn an_editable_installed_by_hand_survives_a_sync() {
     let sb = Sandbox::new(&["3.12"]);

@@ -815,9 +815,22 @@ fn add_takes_a_pip_requirements_file() {
     assert_eq!(sb.django_version("moving"), "4.2.30");
 
     // What cannot be a dependency is refused with the file and line, and nothing changes.
+    fs::write(
+        dir.join("dev.txt"),
+        "pytest\n-e git+https://example.invalid/x.git@v1#egg=x\n",
+    )
+    .unwrap();
+    let err = sb.fails("moving", &["add", "-r", "dev.txt"]);
+    assert!(
+        err.contains("dev.txt:2: editable installs from a URL"),
+        "{err}"
+    );
+    assert_eq!(read(dir.join("pyenvx.toml")), toml);
+    // `-e .` where there is no package to install: named with the file and line.
     fs::write(dir.join("dev.txt"), "pytest\n-e .\n").unwrap();
     let err = sb.fails("moving", &["add", "-r", "dev.txt"]);
-    assert!(err.contains("dev.txt:2: editable installs"), "{err}");
+    assert!(err.contains("dev.txt:2: cannot add `-e .`"), "{err}");
+    assert!(err.contains("has no pyproject.toml"), "{err}");
     assert_eq!(read(dir.join("pyenvx.toml")), toml);
     let err = sb.fails("moving", &["remove", "django"]);
     assert!(err.contains("Django is the project's pin"), "{err}");

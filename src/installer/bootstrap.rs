@@ -2,9 +2,10 @@
 //!
 //! uv ships as a wheel whose one useful file is a static binary (`uv-X.data/scripts/uv`). When a
 //! source is known (pyenvx's index settings, or the index the user's uv or pip configuration
-//! names) pyenvx picks the wheel for this machine itself, downloads it with its own HTTP client,
-//! checks its hash and unpacks the binary: no Python runs, so an interpreter without pip is no
-//! obstacle. With nothing configured, the default index is whatever the machine's own installer
+//! names) pyenvx picks the wheel for this machine itself, downloads it with its own HTTP client
+//! and unpacks the binary as the bytes arrive, into a staging directory that becomes pyenvx's uv
+//! only once the whole file's hash checked out: no Python runs, so an interpreter without pip is
+//! no obstacle. With nothing configured, the default index is whatever the machine's own installer
 //! uses (pyenvx names none): pip, or the pip wheel `ensurepip` bundles where the interpreter has
 //! no pip, downloads that one wheel, and it is unpacked here all the same.
 
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use super::index::IndexSettings;
 use super::uv::{managed_uv, managed_uv_exe, numeric_version, too_old, tools_dir, Uv, MIN_UV};
 use crate::dirs::Dirs;
-use crate::download::{self, HashingReader};
+use crate::download;
 use crate::filelock::FileLock;
 use crate::reporter::Reporter;
 use crate::user_error;
@@ -52,10 +53,16 @@ pub(super) fn install(
     fs_err::create_dir_all(&downloads)?;
 
     let id = reporter.download_start("uv", None);
-    let fetched = fetch_wheel(index, offline, bootstrap_python, &downloads);
+    let bin = staging.path().join("bin");
+    let fetched = fetch_wheel(index, offline, bootstrap_python, &downloads, &bin);
     reporter.download_done(id);
-    let wheel = fetched?;
-    unpack(&wheel, &staging.path().join("bin"))?;
+    match fetched? {
+        Wheel::Unpacked => {}
+        Wheel::File(path) => {
+            let file = std::io::BufReader::new(fs_err::File::open(&path)?);
+            unpack(file, &path.display().to_string(), &bin)?
+        }
+    }
     fs_err::remove_dir_all(&downloads)?;
 
     let dest = tools.join("uv");
@@ -72,13 +79,26 @@ pub(super) fn install(
     Ok(uv)
 }
 
-/// The uv wheel for this machine, downloaded into `dest`.
+/// A fetched uv wheel: already unpacked when pyenvx downloaded it, or the file the machine's
+/// installer wrote.
+#[derive(Debug)]
+enum Wheel {
+    Unpacked,
+    File(PathBuf),
+}
+
+/// The most pyenvx reads into memory as a uv wheel (they are some 20 MB).
+const MAX_WHEEL: u64 = 256 << 20;
+
+/// The uv wheel for this machine: downloaded and unpacked into `bin`, or fetched by pip into
+/// `dest`.
 fn fetch_wheel(
     index: &IndexSettings,
     offline: bool,
     bootstrap_python: &dyn Fn() -> Result<PathBuf>,
     dest: &Path,
-) -> Result<PathBuf> {
+    bin: &Path,
+) -> Result<Wheel> {
     let index_url = index
         .index_url
         .clone()
@@ -90,7 +110,7 @@ fn fetch_wheel(
                 "cannot install uv: no index is configured and no Python can fetch it ({e:#})"
             )
         })?;
-        return pip_download(&python, dest, &[]);
+        return pip_download(&python, dest, &[]).map(Wheel::File);
     }
 
     let target = WheelTarget::current();
@@ -136,7 +156,7 @@ fn fetch_wheel(
         };
         return Err(user_error!(hint = WAYS_OUT, "cannot install uv: {detail}"));
     };
-    download_checked(&best, dest)
+    download_checked(&best, bin).map(|()| Wheel::Unpacked)
 }
 
 /// One uv wheel a source offers.
@@ -365,34 +385,132 @@ fn unescape(s: &str) -> String {
         .replace("&quot;", "\"")
 }
 
-/// Download `wheel` into `dest`, refusing it if its SHA-256 differs from the one the index gave.
-fn download_checked(wheel: &Candidate, dest: &Path) -> Result<PathBuf> {
-    let path = dest.join(&wheel.file);
+/// Download `wheel` and unpack its binary into `bin` while the bytes arrive (the download runs
+/// on a thread of its own, so inflating overlaps it), then check the whole file's SHA-256 against
+/// the one the index gave: a mismatch removes what was unpacked and refuses the wheel. A wheel
+/// whose local headers do not give the sizes is unpacked from memory once complete instead.
+fn download_checked(wheel: &Candidate, bin: &Path) -> Result<()> {
+    use sha2::Digest;
+    struct Received {
+        hasher: sha2::Sha256,
+        bytes: Vec<u8>,
+    }
     let body = download::open(&wheel.location, &[])?;
-    let mut reader = HashingReader::new(body.reader, |_| {});
-    let mut file = fs_err::File::create(&path)?;
-    std::io::copy(&mut reader, &mut file)
-        .map_err(|e| user_error!("download failed: error reading {}: {e}", wheel.location))?;
-    file.flush()?;
-    let (actual, len) = reader.finish()?;
-    if let Some(announced) = body.len.filter(|n| *n != len) {
-        return Err(user_error!(
+    let announced = body.len;
+    let mut got = Received {
+        hasher: sha2::Sha256::new(),
+        bytes: Vec::with_capacity(announced.unwrap_or(0).min(MAX_WHEEL) as usize),
+    };
+    let streamed = std::thread::scope(|scope| -> Result<bool> {
+        let got = &mut got;
+        let (mut pipe, pump) = download::read_ahead(
+            scope,
+            "uv-download",
+            body.reader,
+            1 << 20,
+            8,
+            move |chunk: &[u8]| {
+                if (got.bytes.len() + chunk.len()) as u64 > MAX_WHEEL {
+                    return Err(std::io::Error::other(format!(
+                        "larger than {} MiB, which no uv wheel is",
+                        MAX_WHEEL >> 20
+                    )));
+                }
+                got.hasher.update(chunk);
+                got.bytes.extend_from_slice(chunk);
+                Ok(())
+            },
+        )?;
+        let streamed = unpack_stream(&mut pipe, bin);
+        // The hash covers the whole file: read what follows the binary too.
+        let drained = std::io::copy(&mut pipe, &mut std::io::sink());
+        drop(pipe);
+        // How it ended is in `drained`: a read error reaches the pipe's reader.
+        let _ended = pump
+            .join()
+            .map_err(|_| anyhow!("the thread downloading uv stopped unexpectedly"))?;
+        drained
+            .map_err(|e| user_error!("download failed: error reading {}: {e}", wheel.location))?;
+        streamed
+    });
+    let refuse = |e: anyhow::Error| {
+        let _ = std::fs::remove_file(bin.join("uv"));
+        e
+    };
+    let streamed = streamed.map_err(refuse)?;
+    let len = got.bytes.len() as u64;
+    if let Some(announced) = announced.filter(|n| *n != len) {
+        return Err(refuse(user_error!(
             hint = "try again; a proxy or the index cut the download short",
             "download of {} stopped after {len} of {announced} bytes",
             wheel.location
-        ));
+        )));
     }
+    let actual = hex::encode(got.hasher.finalize());
     if let Some(expected) = &wheel.sha256 {
         if !actual.eq_ignore_ascii_case(expected) {
-            return Err(user_error!(
+            return Err(refuse(user_error!(
                 hint = "the index serves a file other than the one it lists; distrust it, or set \
                         PYENVX_UV to a uv binary",
                 "refusing {}: its SHA-256 is {actual}, the index lists {expected}",
                 wheel.file
-            ));
+            )));
         }
     }
-    Ok(path)
+    if !streamed {
+        unpack(std::io::Cursor::new(&got.bytes), &wheel.file, bin)?;
+    }
+    Ok(())
+}
+
+/// Unpack the uv binary from a wheel as it streams by, reading its local headers in turn.
+/// `Ok(false)` when the stream cannot be read so (sizes only in data descriptors, a damaged
+/// entry): nothing is left in `bin`, and the caller unpacks the whole file instead.
+fn unpack_stream(stream: &mut impl Read, bin: &Path) -> Result<bool> {
+    loop {
+        let mut entry = match zip::read::read_zipfile_from_stream(stream) {
+            Ok(Some(entry)) => entry,
+            Ok(None) | Err(_) => return Ok(false),
+        };
+        if !entry.name().is_ok_and(|n| is_uv_binary(&n)) {
+            // Dropping the entry skips to the next header.
+            continue;
+        }
+        return match write_binary(&mut entry, bin)? {
+            Ok(()) => Ok(true),
+            Err(_) => {
+                fs_err::remove_file(bin.join("uv"))?;
+                Ok(false)
+            }
+        };
+    }
+}
+
+/// `uv-0.13.9.data/scripts/uv`: the wheel's scripts, at the top of its data directory.
+fn is_uv_binary(name: &str) -> bool {
+    name.ends_with(".data/scripts/uv") && name.matches('/').count() == 2
+}
+
+/// Write what `from` inflates to `bin/uv`, executable, in large writes (no copy of the binary in
+/// memory). `Ok(Err(_))`: reading `from` failed, not writing.
+fn write_binary(from: &mut impl Read, bin: &Path) -> Result<std::io::Result<()>> {
+    fs_err::create_dir_all(bin)?;
+    let exe = bin.join("uv");
+    let mut out = fs_err::File::create(&exe)?;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Err(e)),
+        };
+        out.write_all(&buf[..n])?;
+    }
+    out.flush()?;
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+    Ok(Ok(()))
 }
 
 /// Let the machine's own installer fetch the wheel from its own default index: the
@@ -512,28 +630,17 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Copy the wheel's `uv-X.data/scripts/uv` to `bin/uv`, executable.
-fn unpack(wheel: &Path, bin: &Path) -> Result<()> {
-    let file = fs_err::File::open(wheel)?;
-    let mut archive = zip::ZipArchive::new(file)
-        .with_context(|| format!("{} is not a wheel", wheel.display()))?;
-    let name = archive
+/// Copy the wheel's `uv-X.data/scripts/uv` to `bin/uv`, executable; `name` names the wheel in
+/// errors.
+fn unpack(wheel: impl Read + std::io::Seek, name: &str, bin: &Path) -> Result<()> {
+    let mut archive =
+        zip::ZipArchive::new(wheel).with_context(|| format!("{name} is not a wheel"))?;
+    let index = archive
         .file_names()
-        .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        // `uv-0.13.9.data/scripts/uv`: the wheel's scripts, at the top of its data directory.
-        .find(|n| n.ends_with(".data/scripts/uv") && n.matches('/').count() == 2)
-        .ok_or_else(|| anyhow!("{} holds no uv binary", wheel.display()))?;
-    let mut entry = archive.by_name(&name)?;
-    fs_err::create_dir_all(bin)?;
-    let exe = bin.join("uv");
-    let mut out = fs_err::File::create(&exe)?;
-    let mut buf = Vec::new();
-    entry.read_to_end(&mut buf)?;
-    out.write_all(&buf)?;
-    out.flush()?;
-    use std::os::unix::fs::PermissionsExt;
-    fs_err::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
-    Ok(())
+        .position(|n| n.is_ok_and(|n| is_uv_binary(&n)))
+        .ok_or_else(|| anyhow!("{name} holds no uv binary"))?;
+    let mut entry = archive.by_index(index)?;
+    write_binary(&mut entry, bin)?.with_context(|| format!("cannot unpack uv from {name}"))
 }
 
 #[cfg(test)]
@@ -620,16 +727,63 @@ mod tests {
             version: (0, 13, 9),
             level: (2, 17),
         };
-        let err = download_checked(&bad, dest.path()).unwrap_err();
+        let bin = dest.path().join("bin");
+        let err = download_checked(&bad, &bin).unwrap_err();
         assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
         assert!(err.to_string().contains("refusing uv.whl"), "{err:#}");
+        assert!(!bin.join("uv").exists(), "a refused wheel leaves no binary");
         bad.sha256 = Some(crate::download::sha256_file(&wheel).unwrap());
-        let path = download_checked(&bad, dest.path()).unwrap();
-        unpack(&path, &dest.path().join("bin")).unwrap();
+        download_checked(&bad, &bin).unwrap();
+        // The real wheel is read header by header, the binary written as it streams by.
+        let streamed = dest.path().join("streamed");
+        let mut file = fs_err::File::open(&wheel).unwrap();
+        assert!(unpack_stream(&mut file, &streamed).unwrap());
+        assert_eq!(
+            fs_err::read(streamed.join("uv")).unwrap(),
+            fs_err::read(bin.join("uv")).unwrap()
+        );
         assert_eq!(
             crate::download::sha256_file(&dest.path().join("bin/uv")).unwrap(),
             crate::download::sha256_file(uv_binary().unwrap()).unwrap()
         );
+    }
+
+    /// A wheel streamed by a writer that cannot seek gives its sizes only after each entry
+    /// (data descriptors): the stream cannot be read header by header, and the binary comes out
+    /// of the whole file instead, still hash-checked.
+    #[test]
+    fn a_wheel_with_data_descriptors_is_unpacked_from_memory() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let binary = b"#!/bin/sh\necho uv 0.13.9\n".repeat(1000);
+        let mut zip = zip::ZipWriter::new_stream(Vec::new());
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, data) in [
+            ("uv/__init__.py", &b""[..]),
+            ("uv-0.13.9.data/scripts/uv", &binary[..]),
+            ("uv-0.13.9.dist-info/RECORD", &b""[..]),
+        ] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        let bytes = zip.finish().unwrap().into_inner();
+        let wheel = dir.path().join("uv.whl");
+        fs_err::write(&wheel, &bytes).unwrap();
+        let bin = dir.path().join("bin");
+        assert!(
+            !unpack_stream(&mut &bytes[..], &bin).unwrap(),
+            "streamable?"
+        );
+        assert!(!bin.join("uv").exists());
+        let candidate = Candidate {
+            file: "uv.whl".into(),
+            location: wheel.to_string_lossy().into_owned(),
+            sha256: Some(crate::download::sha256_file(&wheel).unwrap()),
+            version: (0, 13, 9),
+            level: (2, 17),
+        };
+        download_checked(&candidate, &bin).unwrap();
+        assert_eq!(fs_err::read(bin.join("uv")).unwrap(), binary);
     }
 
     /// An interpreter without pip: the pip wheel its `ensurepip` bundles fetches uv (here from the
@@ -685,7 +839,14 @@ mod tests {
             find_links: vec![empty.to_string_lossy().into_owned()],
         };
         let no_python = || -> Result<PathBuf> { panic!("no Python is needed for find-links") };
-        let no_wheel = fetch_wheel(&index, false, &no_python, tmp.path()).unwrap_err();
+        let no_wheel = fetch_wheel(
+            &index,
+            false,
+            &no_python,
+            tmp.path(),
+            &tmp.path().join("bin"),
+        )
+        .unwrap_err();
         assert!(
             no_wheel.to_string().contains("no uv 0.8.0 or newer"),
             "{no_wheel:#}"

@@ -107,6 +107,9 @@ pub fn ensure_uv(
     bootstrap_python: &dyn Fn() -> Result<PathBuf>,
     reporter: &dyn Reporter,
 ) -> Result<Uv> {
+    if let Some(uv) = prefetched(dirs, index, offline, reporter) {
+        return Ok(uv);
+    }
     let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
     find_or_bootstrap(
         dirs,
@@ -117,6 +120,110 @@ pub fn ensure_uv(
         bootstrap_python,
         reporter,
     )
+}
+
+/// A search for uv started ahead of need by [`prefetch`], for these dirs and index settings.
+struct Prefetch {
+    tools: PathBuf,
+    index: IndexSettings,
+    offline: bool,
+    handle: std::thread::JoinHandle<Result<Uv>>,
+}
+
+static PREFETCH: std::sync::Mutex<Option<Prefetch>> = std::sync::Mutex::new(None);
+
+/// Waits, when dropped, for a [`prefetch`] nobody took: pyenvx must not exit halfway through
+/// unpacking uv (its staging directory would be left behind).
+#[must_use = "the prefetch is waited for when this is dropped"]
+pub struct PrefetchGuard(());
+
+impl Drop for PrefetchGuard {
+    fn drop(&mut self) {
+        let pending = PREFETCH.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(p) = pending {
+            let _ = p.handle.join();
+        }
+    }
+}
+
+/// Start [`ensure_uv`]'s search on a background thread, so that a cold start installs uv from
+/// the index while the caller does work of its own (init finds its interpreter meanwhile). Only
+/// what needs no Python runs there, silently; [`ensure_uv`] for the same dirs and settings takes
+/// the result, and does the search again itself (with progress, and pip as a way out) if the
+/// thread found nothing.
+pub fn prefetch(dirs: &Dirs, index: &IndexSettings, offline: bool) -> PrefetchGuard {
+    let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
+    prefetch_with(
+        dirs,
+        from_env.map(PathBuf::from),
+        std::env::var_os("PATH"),
+        index,
+        offline,
+    )
+}
+
+fn prefetch_with(
+    dirs: &Dirs,
+    from_env: Option<PathBuf>,
+    path_var: Option<OsString>,
+    index: &IndexSettings,
+    offline: bool,
+) -> PrefetchGuard {
+    let Ok(mut slot) = PREFETCH.lock() else {
+        return PrefetchGuard(());
+    };
+    if slot.is_none() {
+        let (thread_dirs, thread_index) = (dirs.clone(), index.clone());
+        let spawned = std::thread::Builder::new()
+            .name("uv-prefetch".into())
+            .spawn(move || {
+                let no_python =
+                    || -> Result<PathBuf> { Err(anyhow!("no Python is started to prefetch uv")) };
+                find_or_bootstrap(
+                    &thread_dirs,
+                    from_env,
+                    path_var,
+                    &thread_index,
+                    offline,
+                    &no_python,
+                    &crate::reporter::Silent,
+                )
+            });
+        if let Ok(handle) = spawned {
+            *slot = Some(Prefetch {
+                tools: tools_dir(dirs),
+                index: index.clone(),
+                offline,
+                handle,
+            });
+        }
+    }
+    PrefetchGuard(())
+}
+
+/// The uv a [`prefetch`] for the same dirs and settings found, waiting for it if needed.
+fn prefetched(
+    dirs: &Dirs,
+    index: &IndexSettings,
+    offline: bool,
+    reporter: &dyn Reporter,
+) -> Option<Uv> {
+    let p = {
+        let mut slot = PREFETCH.lock().ok()?;
+        let same = slot.as_ref().is_some_and(|p| {
+            p.tools == tools_dir(dirs) && p.index == *index && p.offline == offline
+        });
+        if !same {
+            return None;
+        }
+        slot.take()?
+    };
+    let id = (!p.handle.is_finished()).then(|| reporter.download_start("uv", None));
+    let found = p.handle.join();
+    if let Some(id) = id {
+        reporter.download_done(id);
+    }
+    found.ok()?.ok()
 }
 
 /// [`ensure_uv`] with its environment passed in, so tests need not mutate the process's.
@@ -219,6 +326,39 @@ mod tests {
         assert_eq!(numeric_version("1.2"), Some((1, 2, 0)));
         assert_eq!(numeric_version("x"), None);
         assert!(numeric_version("0.7.22").unwrap() < MIN_UV);
+    }
+
+    /// A prefetch installs uv in the background, and `ensure_uv` for the same settings takes it
+    /// (starting no Python); one nobody takes is waited for when its guard drops.
+    #[test]
+    fn a_prefetch_installs_uv_in_the_background() {
+        fixtures();
+        let home = tempfile::tempdir().unwrap();
+        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+        let index = wheelhouse_index();
+        let guard = prefetch_with(&dirs, None, None, &index, false);
+        let other = IndexSettings::default();
+        assert_eq!(prefetched(&dirs, &other, false, &Silent), None);
+        let uv = prefetched(&dirs, &index, false, &Silent).expect("the prefetch installs uv");
+        assert_eq!(uv.exe, managed_uv_exe(&dirs));
+        assert_eq!(
+            prefetched(&dirs, &index, false, &Silent),
+            None,
+            "taken once"
+        );
+        drop(guard);
+
+        let untaken = Dirs::new(home.path().join("home2"), home.path().join("cache2"));
+        drop(prefetch_with(&untaken, None, None, &index, false));
+        assert!(
+            managed_uv(&untaken).is_some(),
+            "the guard waited for the install"
+        );
+        let tools: Vec<_> = fs_err::read_dir(tools_dir(&untaken))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(tools, ["uv"], "nothing half-made is left");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::django::DjangoSpec;
 use crate::project::config::{self, ConfigEdit};
@@ -49,6 +49,7 @@ pub fn add(args: AddInput, env: &Env, note: &mut dyn FnMut(AddNote)) -> Result<D
     let cwd = std::env::current_dir()?;
     let mut requirements = Vec::new();
     let mut editable = Vec::new();
+    let mut editable_from_files = Vec::new();
     for arg in &args.packages {
         match crate::project::local::for_config(arg, &cwd, &root)? {
             Some(req) => {
@@ -66,11 +67,27 @@ pub fn add(args: AddInput, env: &Env, note: &mut dyn FnMut(AddNote)) -> Result<D
         }
     }
     for file in &args.requirements {
-        let imported = crate::project::requirements::read(file)?;
+        let imported = crate::project::requirements::read_with_editables(file)?;
         for option in &imported.ignored {
             note(AddNote::Ignored(option.clone()));
         }
         requirements.extend(imported.requirements);
+        // `-e ./path` in the file: the directory, editable, as `add --editable ./path` adds it.
+        for e in &imported.editable {
+            let req = crate::project::local::for_config(&e.path, &cwd, &root)
+                .with_context(|| format!("{}: cannot add `-e {}`", e.at, e.path))?
+                .ok_or_else(|| {
+                    user_error!(
+                        hint = "`-e` takes a local directory holding a pyproject.toml",
+                        "{}: `-e {}` is not a local directory",
+                        e.at,
+                        e.path
+                    )
+                })?;
+            let name = config::requirement_name(&req)?;
+            editable_from_files.push(name);
+            requirements.push(req);
+        }
     }
     // Django is the project's pin, not one dependency among others: a version moves the pin,
     // extras stay as a dependency without a version.
@@ -99,6 +116,9 @@ pub fn add(args: AddInput, env: &Env, note: &mut dyn FnMut(AddNote)) -> Result<D
         edit.add_dependencies(&dependencies)?;
         for name in &editable {
             edit.set_editable(name, args.editable)?;
+        }
+        for name in &editable_from_files {
+            edit.set_editable(name, true)?;
         }
         Ok(())
     })

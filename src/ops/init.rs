@@ -283,6 +283,12 @@ fn init_in(
     }
 
     let reporter = env.reporter;
+    // Resolving needs uv: on a first run, it is fetched while the interpreter is looked for.
+    let _uv = crate::installer::prefetch_uv(
+        &settings.dirs,
+        &crate::installer::IndexSettings::from_env(),
+        settings.offline,
+    );
     if let Some(adopted) = &adopted {
         step(Step::Adopting {
             dir: &dir,

@@ -4,8 +4,10 @@
 //! Requirement lines become dependencies; `-r` files are followed; per-requirement `--hash`
 //! options are dropped (the lock records hashes of its own); options that only steer pip's
 //! index are reported as ignored, since pyenvx takes those from `[tool.pyenvx]` or the
-//! environment. Editable installs, constraints files and bare URLs or paths have no place in
-//! `dependencies` and are refused with the file and line.
+//! environment. For `add -r`, `-e ./path` lines become editable local packages, as
+//! `pyenvx add --editable` makes them (adoption, which writes no `[tool.pyenvx] editable`, still
+//! refuses them). Editable VCS checkouts, constraints files and bare URLs or paths have no place
+//! in `dependencies` and are refused with the file and line.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,19 @@ pub struct Imported {
     pub requirements: Vec<String>,
     /// Options that were not taken over, each as `file:line: option`.
     pub ignored: Vec<String>,
+    /// `-e ./path` lines, in file order.
+    pub editable: Vec<Editable>,
+}
+
+/// A local directory a requirements file installs editable (`-e ./libs/pkg`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Editable {
+    /// As written (`./libs/pkg`, `file:///srv/pkg`), with `./` put before a bare relative path.
+    /// Relative to the working directory, not to the file: pip and uv read `-e` paths so (only
+    /// `-r` and `-c` are relative to the file naming them).
+    pub path: String,
+    /// `file:line`, for errors about it.
+    pub at: String,
 }
 
 /// Nested `-r` files deeper than this are taken for a cycle.
@@ -32,11 +47,31 @@ pub const MAX_BYTES: u64 = 1 << 20;
 /// The longest line (joined at `\`) taken, which leaves room for dozens of `--hash` options.
 pub const MAX_LINE: usize = 64 << 10;
 
+/// The requirements of `path` and its includes; an `-e` line is refused with its file and line.
 pub fn read(path: &Path) -> Result<Imported> {
+    read_with(path, false)
+}
+
+/// As [`read`], with `-e ./path` lines taken into [`Imported::editable`]: what `add -r` takes.
+pub fn read_with_editables(path: &Path) -> Result<Imported> {
+    read_with(path, true)
+}
+
+fn read_with(path: &Path, editables: bool) -> Result<Imported> {
     let mut imported = Imported::default();
-    let mut budget = MAX_BYTES;
-    read_into(path, 0, &mut budget, &mut imported)?;
+    let mut walk = Walk {
+        budget: MAX_BYTES,
+        editables,
+    };
+    read_into(path, 0, &mut walk, &mut imported)?;
     Ok(imported)
+}
+
+/// What reading a file and its includes shares: the bytes left to read, and whether `-e`
+/// lines are taken.
+struct Walk {
+    budget: u64,
+    editables: bool,
 }
 
 /// The text of `path`, at most `budget` bytes of it, which are then spent.
@@ -75,7 +110,7 @@ fn read_bounded(path: &Path, budget: &mut u64) -> Result<String> {
     })
 }
 
-fn read_into(path: &Path, depth: usize, budget: &mut u64, imported: &mut Imported) -> Result<()> {
+fn read_into(path: &Path, depth: usize, walk: &mut Walk, imported: &mut Imported) -> Result<()> {
     if depth > MAX_DEPTH {
         return Err(user_error!(
             hint = "check the `-r` lines for a file that includes itself",
@@ -83,15 +118,18 @@ fn read_into(path: &Path, depth: usize, budget: &mut u64, imported: &mut Importe
             path.display()
         ));
     }
-    let text = read_bounded(path, budget)?;
-    parse_into(&text, path, depth, budget, imported)
+    let text = read_bounded(path, &mut walk.budget)?;
+    parse_into(&text, path, depth, walk, imported)
 }
 
 /// The requirements in `text`, read from `path` (named in errors; `-r` lines are relative to it).
 pub fn parse(text: &str, path: &Path) -> Result<Imported> {
     let mut imported = Imported::default();
-    let mut budget = MAX_BYTES.saturating_sub(text.len() as u64);
-    parse_into(text, path, 0, &mut budget, &mut imported)?;
+    let mut walk = Walk {
+        budget: MAX_BYTES.saturating_sub(text.len() as u64),
+        editables: false,
+    };
+    parse_into(text, path, 0, &mut walk, &mut imported)?;
     Ok(imported)
 }
 
@@ -99,7 +137,7 @@ fn parse_into(
     text: &str,
     path: &Path,
     depth: usize,
-    budget: &mut u64,
+    walk: &mut Walk,
     imported: &mut Imported,
 ) -> Result<()> {
     for (number, line) in logical_lines(text) {
@@ -112,14 +150,18 @@ fn parse_into(
             ));
         }
         if let Some(included) = option_value(&line, &["-r", "--requirement"]) {
-            read_into(&relative_to(path, &included), depth + 1, budget, imported)?;
+            read_into(&relative_to(path, &included), depth + 1, walk, imported)?;
             continue;
         }
-        if option_value(&line, &["-e", "--editable"]).is_some() {
-            return Err(user_error!(
-                hint = "install it by hand inside the sandbox (`pyenvx run -- pip install -e …` with --seed), or publish it as a package",
-                "{at}: editable installs (`{line}`) are not project dependencies"
-            ));
+        if let Some(value) = option_value(&line, &["-e", "--editable"]) {
+            if !walk.editables {
+                return Err(user_error!(
+                    hint = "install it by hand inside the sandbox (`pyenvx run -- pip install -e …` with --seed), or publish it as a package",
+                    "{at}: editable installs (`{line}`) are not project dependencies"
+                ));
+            }
+            imported.editable.push(editable(&value, &at)?);
+            continue;
         }
         if option_value(&line, &["-c", "--constraint"]).is_some() {
             return Err(user_error!(
@@ -208,6 +250,52 @@ fn option_value(line: &str, names: &[&str]) -> Option<String> {
     None
 }
 
+/// The directory an `-e` line names; a VCS URL or any other URL is refused, since an editable
+/// checkout is not something a lock can pin.
+fn editable(value: &str, at: &str) -> Result<Editable> {
+    // `-e ./pkg --config-settings …`: the options after the path are pip's.
+    let value = value.split_whitespace().next().unwrap_or(value);
+    let scheme = value
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| s.len() > 1 && !s.contains('/'));
+    if let Some(scheme) = scheme.filter(|s| *s != "file") {
+        let name = value
+            .split_once("#egg=")
+            .map_or("name", |(_, egg)| egg.split('&').next().unwrap_or("name"));
+        let url = value.split_once('#').map_or(value, |(u, _)| u);
+        let hint = if ["git+", "hg+", "svn+", "bzr+"]
+            .iter()
+            .any(|vcs| scheme.starts_with(vcs))
+        {
+            format!(
+                "lock the checkout instead: `pyenvx add '{name} @ {url}'` (installed from the \
+                 resolved commit), or clone it and add the clone with `-e ./path`"
+            )
+        } else {
+            "`-e` takes a local directory here, such as `-e ./libs/pkg`".to_string()
+        };
+        return Err(user_error!(
+            hint = hint,
+            "{at}: editable installs from a URL (`-e {value}`) are not supported"
+        ));
+    }
+    let explicit = ["./", "../", "/", "file:"]
+        .iter()
+        .any(|p| value.starts_with(p))
+        || value == "."
+        || value == "..";
+    let path = if explicit {
+        value.to_string()
+    } else {
+        format!("./{value}")
+    };
+    Ok(Editable {
+        path,
+        at: at.to_string(),
+    })
+}
+
 fn relative_to(file: &Path, included: &str) -> PathBuf {
     let included = Path::new(included);
     if included.is_absolute() {
@@ -278,6 +366,34 @@ mod tests {
         std::fs::write(&path, "-r requirements.txt\n").unwrap();
         let err = format!("{:#}", read(&path).unwrap_err());
         assert!(err.contains("nested more than"), "{err}");
+    }
+
+    #[test]
+    fn editable_lines_name_local_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requirements.txt");
+        std::fs::write(
+            &path,
+            "-e ./libs/a\n--editable=libs/b\n-e file:///srv/c\n-e .\ndjango\n",
+        )
+        .unwrap();
+        let imported = read_with_editables(&path).unwrap();
+        let paths: Vec<&str> = imported.editable.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["./libs/a", "./libs/b", "file:///srv/c", "."]);
+        assert!(imported.editable[1].at.ends_with("requirements.txt:2"));
+        assert_eq!(imported.requirements, ["django"]);
+
+        std::fs::write(&path, "-e hg+https://example.invalid/repo#egg=thing\n").unwrap();
+        let err = read_with_editables(&path).unwrap_err();
+        assert!(
+            err.to_string().contains("editable installs from a URL"),
+            "{err:#}"
+        );
+        let hint = crate::error::find_hint(&err).unwrap();
+        assert!(
+            hint.contains("pyenvx add 'thing @ hg+https://example.invalid/repo'"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
 use crate::fs::write_atomic;
+use crate::python::PythonRequest;
 
 /// Where a found interpreter came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +169,60 @@ pub fn is_usable_version(version: &Version) -> bool {
 
 /// Every CPython 3 (and 2.7) found on the machine, each real binary once.
 pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
+    find_where(dirs, skip_dirs, None)
+}
+
+/// What [`find_all`] finds that can satisfy `request`, for less: a request for one minor
+/// (`3.12`) asks only the candidates whose name allows it (`python3.12`, pyenv's `3.12.*`, and
+/// names that say no version such as `python3`, unless the file they link to does), not every
+/// interpreter on the machine, each of which costs an interpreter start-up when its answer is
+/// not cached.
+pub fn find_for(dirs: &Dirs, skip_dirs: &[PathBuf], request: &PythonRequest) -> Result<Vec<Found>> {
+    find_where(dirs, skip_dirs, request.minor())
+}
+
+/// Whether the candidate `path` can be a Python `minor`, judged by its name alone: the minor in
+/// `python3.12` / `python3.13t` on PATH, or in pyenv's version directory (`3.12.1`, `3.13.0t`,
+/// `3.14-dev`). A name that says nothing (`python3`, a pyenv virtualenv's `myproject`) can.
+fn may_be(path: &Path, origin: Origin, minor: (u64, u64)) -> bool {
+    let name = match origin {
+        Origin::Path => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("python")),
+        Origin::Pyenv => path
+            .parent()
+            .and_then(Path::parent)
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str()),
+    };
+    name.and_then(leading_minor).is_none_or(|m| m == minor)
+}
+
+/// `3.12` from `3.12`, `3.12.1`, `3.13t`, `3.14-dev`; `None` when the name does not start with
+/// a major and a minor.
+fn leading_minor(name: &str) -> Option<(u64, u64)> {
+    let (major, rest) = name.split_once('.')?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if major.is_empty() || !major.chars().all(|c| c.is_ascii_digit()) || digits == 0 {
+        return None;
+    }
+    Some((major.parse().ok()?, rest[..digits].parse().ok()?))
+}
+
+fn find_where(dirs: &Dirs, skip_dirs: &[PathBuf], minor: Option<(u64, u64)>) -> Result<Vec<Found>> {
+    find_among(dirs, candidates(skip_dirs), minor)
+}
+
+/// The interpreters among `candidates` (in search order), asking only those that may be
+/// `minor` when one is given.
+fn find_among(
+    dirs: &Dirs,
+    candidates: Vec<(PathBuf, Origin)>,
+    minor: Option<(u64, u64)>,
+) -> Result<Vec<Found>> {
     let cache_path = dirs.interpreter_cache();
     let mut cache: BTreeMap<String, CacheEntry> = std::fs::read_to_string(&cache_path)
         .ok()
@@ -177,10 +232,17 @@ pub fn find_all(dirs: &Dirs, skip_dirs: &[PathBuf]) -> Result<Vec<Found>> {
 
     let mut seen = std::collections::HashSet::new();
     let mut unique = Vec::new();
-    for (path, origin) in candidates(skip_dirs) {
+    for (path, origin) in candidates {
+        if minor.is_some_and(|m| !may_be(&path, origin, m)) {
+            continue;
+        }
         let Ok(real) = std::fs::canonicalize(&path) else {
             continue;
         };
+        // `python3` says no version, but the binary it links to usually does (`python3.11`).
+        if minor.is_some_and(|m| !may_be(&real, Origin::Path, m)) {
+            continue;
+        }
         if seen.insert(real.clone()) {
             unique.push((path, real, origin));
         }
@@ -298,6 +360,91 @@ pub fn inspect(path: &Path) -> Option<Found> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::python::request::select_best;
+
+    #[test]
+    fn reads_the_minor_a_name_promises() {
+        for (name, minor) in [
+            ("3.12", Some((3, 12))),
+            ("3.12.1", Some((3, 12))),
+            ("3.13.0t", Some((3, 13))),
+            ("3.14-dev", Some((3, 14))),
+            ("3.1", Some((3, 1))),
+            ("3", None),
+            ("3.", None),
+            ("pypy3.10-7.3.17", None),
+            ("myproject", None),
+        ] {
+            assert_eq!(leading_minor(name), minor, "{name}");
+        }
+        let path = |p: &str| PathBuf::from(p);
+        assert!(may_be(&path("/usr/bin/python3"), Origin::Path, (3, 12)));
+        assert!(may_be(&path("/usr/bin/python3.12"), Origin::Path, (3, 12)));
+        assert!(may_be(&path("/usr/bin/python3.13t"), Origin::Path, (3, 13)));
+        assert!(!may_be(&path("/usr/bin/python3.1"), Origin::Path, (3, 12)));
+        assert!(!may_be(&path("/usr/bin/python3.11"), Origin::Path, (3, 12)));
+        let pyenv = |v: &str| PathBuf::from(format!("/p/versions/{v}/bin/python3"));
+        assert!(may_be(&pyenv("3.12.1"), Origin::Pyenv, (3, 12)));
+        assert!(may_be(&pyenv("venv-of-anything"), Origin::Pyenv, (3, 12)));
+        assert!(!may_be(&pyenv("3.10.13"), Origin::Pyenv, (3, 12)));
+    }
+
+    /// Asking only the candidates whose names allow the minor picks what asking all of them
+    /// picks, and leaves the rest unasked (nothing about them in the cache).
+    #[test]
+    fn a_request_for_one_minor_asks_only_the_interpreters_that_can_be_it() {
+        let versions = crate::test_machine::pyenv_versions_dir();
+        let mut all: Vec<(PathBuf, Origin)> = std::fs::read_dir(&versions)
+            .unwrap_or_else(|e| panic!("no pyenv versions at {}: {e}", versions.display()))
+            .flatten()
+            .map(|e| (e.path().join("bin/python3"), Origin::Pyenv))
+            .filter(|(p, _)| p.exists())
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let minors: Vec<String> = ["3.10", "3.12", "3.13"]
+            .into_iter()
+            .filter(|m| crate::test_machine::find_pyenv_python(m).is_some())
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            minors.len(),
+            3,
+            "needs pyenv's 3.10, 3.12 and 3.13 under {} (set {})",
+            versions.display(),
+            crate::test_machine::PYENV_ROOT_VAR
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        // A `python3` on PATH says no version; the binary it links to does.
+        let path_dir = tmp.path().join("bin");
+        std::fs::create_dir(&path_dir).unwrap();
+        let py310 = crate::test_machine::find_pyenv_python("3.10").map(|p| p.python());
+        if let Some(target) = &py310 {
+            std::os::unix::fs::symlink(target, path_dir.join("python3")).unwrap();
+            all.insert(0, (path_dir.join("python3"), Origin::Path));
+        }
+        let every = Dirs::new(tmp.path().join("all"), tmp.path().join("all-cache"));
+        let found_all = find_among(&every, all.clone(), None).unwrap();
+        for minor in &minors {
+            let request = PythonRequest::parse(minor).unwrap();
+            let dirs = Dirs::new(
+                tmp.path().join(minor),
+                tmp.path().join(format!("{minor}-c")),
+            );
+            let found = find_among(&dirs, all.clone(), request.minor()).unwrap();
+            let pick =
+                |f: &[Found]| select_best(&request, f, |f| (&f.version, f.freethreaded)).cloned();
+            let picked = pick(&found);
+            assert!(picked.is_some(), "{minor}: nothing found in {found:?}");
+            assert_eq!(picked, pick(&found_all), "{minor}");
+            let cache = std::fs::read_to_string(dirs.interpreter_cache()).unwrap();
+            let asked: BTreeMap<String, CacheEntry> = serde_json::from_str(&cache).unwrap();
+            assert!(
+                asked.keys().all(|k| k.contains(&format!("/{minor}"))),
+                "{minor}: asked {:?}",
+                asked.keys()
+            );
+        }
+    }
 
     #[test]
     fn recognises_interpreter_names() {

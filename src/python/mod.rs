@@ -85,7 +85,7 @@ pub fn find(
         if !pref.allows_system() {
             return Ok(None);
         }
-        let found = discovery::find_all(&settings.dirs, &settings.shim_dirs())?;
+        let found = discovery::find_for(&settings.dirs, &settings.shim_dirs(), request)?;
         Ok(
             request::select_best(request, found.iter(), |f| (&f.version, f.freethreaded))
                 .cloned()

@@ -30,15 +30,21 @@ impl Linker {
     /// `to`, creating directories as real directories. Driven by the list rather than by walking
     /// `from`: Django has some 2,500 directories, and listing each would cost three more
     /// syscalls apiece.
-    pub(super) fn link_listed(&mut self, from: &Path, to: &Path, files: &[String]) -> Result<()> {
-        let mut made: HashSet<&str> = HashSet::new();
-        for rel in files {
-            if let Some((parent, _)) = rel.rsplit_once('/') {
-                make_dirs(to, parent, &mut made)?;
+    ///
+    /// [`super::writer_threads`] share the work, each making the directories its files need:
+    /// making a directory costs as much as creating a file, so that is shared out too.
+    pub(super) fn link_listed(from: &Path, to: &Path, files: &[String]) -> Result<()> {
+        super::in_parallel(files, |chunk| {
+            let mut made: HashSet<&str> = HashSet::new();
+            let mut linker = Linker::default();
+            for rel in chunk {
+                if let Some((parent, _)) = rel.rsplit_once('/') {
+                    make_dirs(to, parent, &mut made)?;
+                }
+                linker.link_file(&from.join(rel), &to.join(rel))?;
             }
-            self.link_file(&from.join(rel), &to.join(rel))?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     pub(super) fn link_file(&mut self, from: &Path, to: &Path) -> Result<()> {
@@ -163,9 +169,10 @@ pub fn link_into(entry: &StoreEntry, venv: &Venv) -> Result<()> {
         kept.push('\n');
         files.push(row.path);
     }
-    Linker::default()
-        .link_listed(&entry.dir.join(SITE), &site, &files)
-        .with_context(context)?;
+    // A path listed twice is linked once: the writer threads must not race on one file.
+    let mut seen = HashSet::with_capacity(files.len());
+    files.retain(|f| seen.insert(f.clone()));
+    Linker::link_listed(&entry.dir.join(SITE), &site, &files).with_context(context)?;
 
     let shebang = shebang_for(&venv.python());
     let to_bin = relative_bin(&site, venv);

@@ -53,7 +53,7 @@ pub use metadata::{installed_dists, installed_sha256, InstalledDist};
 pub use park::{park_dist, unpark_dist};
 pub use remove::remove_dist;
 
-use link::{write_new, Linker};
+use link::{make_dirs, write_new, Linker};
 use metadata::{check_component, parse_entry_points, safe_relative, scan_dist_infos, RecordRow};
 use scripts::unbind_script;
 
@@ -371,25 +371,81 @@ fn same_version(a: &str, b: &str) -> bool {
     }
 }
 
-/// Download the wheel `r` into `scratch` (checked against its locked hash) and build its entry
-/// in `dest` from the archive itself. `Ok(false)`: not a wheel this can install (data files,
-/// headers, an unusual layout) or not downloadable by pyenvx's client; uv does it instead.
-fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
-    use std::io::Read;
-    if !r.is_wheel() || !(crate::download::is_remote(&r.url) || r.url.starts_with("file://")) {
-        return Ok(false);
+/// Wheels up to this size are downloaded into memory and unpacked from there: no scratch copy
+/// written to disk and read back. Larger ones (a few machine-learning wheels) go to a file.
+const IN_MEMORY_WHEEL: u64 = 256 << 20;
+
+/// A downloaded wheel, whole and hash-checked.
+enum Wheel {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Wheel {
+    /// An archive reader of its own, one per writer thread.
+    fn archive(&self, name: &str) -> Result<zip::ZipArchive<WheelReader<'_>>> {
+        let reader = match self {
+            Wheel::Memory(bytes) => WheelReader::Memory(std::io::Cursor::new(bytes)),
+            Wheel::File(path) => WheelReader::File(std::io::BufReader::new(
+                fs_err::File::open(path)?.into_file(),
+            )),
+        };
+        zip::ZipArchive::new(reader).with_context(|| format!("{name} is not a wheel"))
     }
-    let Ok(body) = crate::download::open(&r.url, &[]) else {
-        return Ok(false);
-    };
-    let file = scratch.join(format!("{}.whl", r.sha256));
-    let mut reader = crate::download::HashingReader::new(body.reader, |_| {});
-    {
-        let mut out = fs_err::File::create(&file)?;
-        if std::io::copy(&mut reader, &mut out).is_err() {
-            return Ok(false);
+}
+
+enum WheelReader<'a> {
+    Memory(std::io::Cursor<&'a [u8]>),
+    File(std::io::BufReader<std::fs::File>),
+}
+
+impl std::io::Read for WheelReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            WheelReader::Memory(c) => c.read(buf),
+            WheelReader::File(f) => f.read(buf),
         }
     }
+}
+
+impl std::io::Seek for WheelReader<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self {
+            WheelReader::Memory(c) => c.seek(pos),
+            WheelReader::File(f) => f.seek(pos),
+        }
+    }
+}
+
+/// Download `r` (into memory, or into `scratch` when large) and check it against its locked
+/// hash. `Ok(None)`: pyenvx's client could not fetch it, and uv is to try.
+fn download_wheel(r: &Dist, scratch: &Path) -> Result<Option<Wheel>> {
+    use std::io::Read;
+    let Ok(body) = crate::download::open(&r.url, &[]) else {
+        return Ok(None);
+    };
+    let mut reader = crate::download::HashingReader::new(body.reader, |_| {});
+    let wheel = match body.len.filter(|n| *n <= IN_MEMORY_WHEEL) {
+        Some(len) => {
+            let mut bytes = Vec::with_capacity(len as usize);
+            // The announced length is only a hint: read at most one byte past the limit.
+            let read = (&mut reader)
+                .take(IN_MEMORY_WHEEL + 1)
+                .read_to_end(&mut bytes);
+            if read.is_err() || bytes.len() as u64 > IN_MEMORY_WHEEL {
+                return Ok(None);
+            }
+            Wheel::Memory(bytes)
+        }
+        None => {
+            let file = scratch.join(format!("{}.whl", r.sha256));
+            let mut out = fs_err::File::create(&file)?;
+            if std::io::copy(&mut reader, &mut out).is_err() {
+                return Ok(None);
+            }
+            Wheel::File(file)
+        }
+    };
     let (sha256, _) = reader.finish()?;
     if !sha256.eq_ignore_ascii_case(&r.sha256) {
         return Err(crate::user_error!(
@@ -401,8 +457,29 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
             r.sha256
         ));
     }
-    let mut zip = zip::ZipArchive::new(fs_err::File::open(&file)?)
-        .with_context(|| format!("{} is not a wheel", r.file))?;
+    Ok(Some(wheel))
+}
+
+/// One archive member to write: its index in the archive and where it goes (`/`-separated,
+/// under `site/`, or a file name under `scripts/`).
+struct Member {
+    index: usize,
+    script: bool,
+    rel: String,
+}
+
+/// Download the wheel `r` (checked against its locked hash) and build its entry in `dest` from
+/// the archive itself. `Ok(false)`: not a wheel this can install (data files, headers, an
+/// unusual layout) or not downloadable by pyenvx's client; uv does it instead.
+fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
+    use std::io::Read;
+    if !r.is_wheel() || !(crate::download::is_remote(&r.url) || r.url.starts_with("file://")) {
+        return Ok(false);
+    }
+    let Some(wheel) = download_wheel(r, scratch)? else {
+        return Ok(false);
+    };
+    let mut zip = wheel.archive(&r.file)?;
     let names: Vec<String> = zip
         .file_names()
         .map(|n| n.map(|n| n.into_owned()))
@@ -415,9 +492,11 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
     let Some(dist_info) = dist_info else {
         return Ok(false);
     };
+    let record_path = format!("{dist_info}/RECORD");
     // Where each archive member goes: `site/…` or `scripts/…`; anything else is uv's to place.
-    let mut placed = Vec::with_capacity(names.len());
-    for name in &names {
+    let mut members = Vec::with_capacity(names.len());
+    // `file_names` lists the archive in index order.
+    for (index, name) in names.iter().enumerate() {
         if name.ends_with('/') {
             continue;
         }
@@ -426,9 +505,12 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         };
         let mut parts = name.splitn(3, '/');
         let (top, kind, rest) = (parts.next(), parts.next(), parts.next());
-        let place = match (top, kind, rest) {
+        let (script, rel) = match (top, kind, rest) {
             (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
-                (false, PathBuf::from(p))
+                let Some(p) = safe_relative(p) else {
+                    return Ok(false);
+                };
+                (false, p)
             }
             (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") && !p.contains('/') => {
                 (true, PathBuf::from(p))
@@ -436,10 +518,22 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
             (Some(t), _, _) if t.ends_with(".data") => return Ok(false),
             _ => (false, rel),
         };
-        placed.push((name.clone(), place));
+        // Normal components only (`safe_relative`), from a UTF-8 name: joined back losslessly.
+        let rel = rel.to_string_lossy().into_owned();
+        if *name == record_path
+            || name
+                .strip_prefix(&format!("{dist_info}/"))
+                .is_some_and(|f| DROPPED.contains(&f))
+        {
+            continue;
+        }
+        if script {
+            check_component(&rel)?;
+        }
+        members.push(Member { index, script, rel });
     }
 
-    let info_text = |zip: &mut zip::ZipArchive<fs_err::File>, file: &str| -> Result<String> {
+    let info_text = |zip: &mut zip::ZipArchive<WheelReader>, file: &str| -> Result<String> {
         let mut text = String::new();
         if let Ok(mut entry) = zip.by_name(&format!("{dist_info}/{file}")) {
             entry.read_to_string(&mut text)?;
@@ -452,43 +546,18 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
 
     let site = dest.join(SITE);
     let scripts = dest.join(SCRIPTS);
-    make_dir_all(&site)?;
+    make_dir_all(&site.join(&dist_info))?;
     make_dir_all(&scripts)?;
-    let mut made: HashSet<PathBuf> = HashSet::new();
-    let mut other_scripts = Vec::new();
-    let record_path = format!("{dist_info}/RECORD");
-    for (name, (is_script, rel)) in &placed {
-        if *name == record_path {
-            continue;
-        }
-        if let Some(file) = name.strip_prefix(&format!("{dist_info}/")) {
-            if DROPPED.contains(&file) {
-                continue;
-            }
-        }
-        let mut entry = zip.by_name(name)?;
-        let mut content = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut content)?;
-        if *is_script {
-            let script = rel.to_string_lossy().into_owned();
-            check_component(&script)?;
-            write_new(&scripts.join(&script), &unbind_script(&content), 0o755)?;
-            other_scripts.push(script);
-            continue;
-        }
-        let to = site.join(rel);
-        if let Some(parent) = to.parent() {
-            if made.insert(parent.to_path_buf()) {
-                make_dir_all(parent)?;
-            }
-        }
-        let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
-            0o755
-        } else {
-            0o644
-        };
-        write_new(&to, &content, mode)?;
-    }
+    let other_scripts: Vec<String> = members
+        .iter()
+        .filter(|m| m.script)
+        .map(|m| m.rel.clone())
+        .collect();
+    drop(zip);
+    in_parallel(&members, |chunk| {
+        write_members(&mut wheel.archive(&r.file)?, chunk, &site, &scripts)
+    })?;
+
     // RECORD as an install writes it: paths as installed, scripts under `bin/` (hashed per
     // environment), and itself last.
     let mut rows = String::with_capacity(record.len());
@@ -525,7 +594,6 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         }
     }
     rows.push_str(&RecordRow::render(&record_path, ","));
-    make_dir_all(&site.join(&dist_info))?;
     write_new(&site.join(&record_path), rows.as_bytes(), 0o644)?;
 
     let meta = EntryMeta {
@@ -539,8 +607,80 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         other_scripts,
     };
     write_new(&dest.join(META), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
-    fs_err::remove_file(&file)?;
+    if let Wheel::File(file) = &wheel {
+        fs_err::remove_file(file)?;
+    }
     Ok(true)
+}
+
+/// Write `members` of the wheel `zip` into the entry's `site` and `scripts`, making the
+/// directories they need (parents first, each once per thread; another thread may have made it).
+fn write_members(
+    zip: &mut zip::ZipArchive<WheelReader<'_>>,
+    members: &[Member],
+    site: &Path,
+    scripts: &Path,
+) -> Result<()> {
+    use std::io::Read;
+    let mut content = Vec::new();
+    let mut made: HashSet<&str> = HashSet::new();
+    for m in members {
+        let mut entry = zip.by_index(m.index)?;
+        content.clear();
+        // The declared size is the archive's word only: reserve no more than a sane amount.
+        content.reserve(entry.size().min(64 << 20) as usize);
+        entry.read_to_end(&mut content)?;
+        if m.script {
+            write_new(&scripts.join(&m.rel), &unbind_script(&content), 0o755)?;
+            continue;
+        }
+        let mode = if entry.unix_mode().is_some_and(|m| m & 0o111 != 0) {
+            0o755
+        } else {
+            0o644
+        };
+        if let Some((parent, _)) = m.rel.rsplit_once('/') {
+            make_dirs(site, parent, &mut made)?;
+        }
+        write_new(&site.join(&m.rel), &content, mode)?;
+    }
+    Ok(())
+}
+
+/// Writer threads for an entry's files: at least two, so file creation overlaps even on two
+/// cores (it waits on the file system more than on the CPU).
+pub(super) fn writer_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
+
+/// Run `work` on consecutive chunks of `items` (neighbours share directories), one per writer
+/// thread, the first on this thread; the first error wins. Few items stay on this thread.
+pub(super) fn in_parallel<T: Sync>(
+    items: &[T],
+    work: impl Fn(&[T]) -> Result<()> + Sync,
+) -> Result<()> {
+    const PER_THREAD: usize = 64;
+    let threads = writer_threads()
+        .min(items.len().div_ceil(PER_THREAD))
+        .max(1);
+    if threads == 1 {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks = items.chunks(chunk);
+    let first = chunks.next().unwrap_or(&[]);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let others: Vec<_> = chunks.map(|c| scope.spawn(move || work(c))).collect();
+        let mut result = work(first);
+        for handle in others {
+            let done = handle
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked")));
+            result = result.and(done);
+        }
+        result
+    })
 }
 
 /// The top-level directories of the staging install `target` that one distribution alone lists
