@@ -284,11 +284,19 @@ fn init_in(
 
     let reporter = env.reporter;
     // Resolving needs uv: on a first run, it is fetched while the interpreter is looked for.
-    let _uv = crate::installer::prefetch_uv(
-        &settings.dirs,
-        &crate::installer::IndexSettings::from_env(),
-        settings.offline,
-    );
+    // Not for a Python uv cannot serve (2.7, 3.5: pip resolves there), nor while adopting,
+    // where the project's files choose the Python only later.
+    let legacy_only = match &args.python {
+        Some(req) => PythonRequest::parse(req).is_ok_and(|r| r.only_legacy()),
+        None => adopted.is_some(),
+    };
+    let _uv = (!legacy_only).then(|| {
+        crate::installer::prefetch_uv(
+            &settings.dirs,
+            &crate::installer::IndexSettings::from_env(),
+            settings.offline,
+        )
+    });
     if let Some(adopted) = &adopted {
         step(Step::Adopting {
             dir: &dir,
