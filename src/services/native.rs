@@ -296,12 +296,7 @@ pub(super) fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Resul
     use std::os::unix::fs::MetadataExt;
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     match std::fs::create_dir(dir) {
-        Ok(()) => {
-            if let Some(u) = user {
-                std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid))
-                    .with_context(|| format!("cannot hand {} to {}", dir.display(), u.name))?;
-            }
-        }
+        Ok(()) => give(dir, user)?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
     }
@@ -544,6 +539,7 @@ fn retry_stale(
     }
 }
 
+/// The project's first cluster: UTF-8, C locale.
 fn initdb(
     bins: &Binaries,
     data: &Path,
@@ -551,10 +547,30 @@ fn initdb(
     user: Option<&ServerUser>,
     identity: &Identity,
 ) -> Result<()> {
+    let mut options = ["-E", "UTF8", "--locale=C"].map(String::from).to_vec();
+    if bins.major >= 14 {
+        options.push("--no-instructions".into());
+    }
+    init_cluster(bins, data, socket, user, identity, &options, "initdb")
+}
+
+/// `initdb` of a new cluster in `data` (made here, 0700, the server's user's) with the project's
+/// user as its superuser; the password reaches initdb through a file in `pw_dir` only the
+/// server's user can read, deleted after. `options` are initdb's others (encoding, locale, …);
+/// `what` names the run in its error.
+pub(super) fn init_cluster(
+    bins: &Binaries,
+    data: &Path,
+    pw_dir: &Path,
+    user: Option<&ServerUser>,
+    identity: &Identity,
+    options: &[String],
+    what: &str,
+) -> Result<()> {
     fs_err::create_dir(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    // The password reaches initdb through a file only the server's user can read.
-    let pwfile = socket.join("initdb-password");
+    give(data, user)?;
+    let pwfile = pw_dir.join("initdb-password");
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -567,28 +583,16 @@ fn initdb(
             .with_context(|| format!("cannot create {}", pwfile.display()))?;
         writeln!(f, "{}", identity.credentials.password)?;
     }
-    if let Some(u) = user {
-        std::os::unix::fs::chown(data, Some(u.uid), Some(u.gid))?;
-        std::os::unix::fs::chown(&pwfile, Some(u.uid), Some(u.gid))?;
-    }
+    give(&pwfile, user)?;
     let mut cmd = bins.command("initdb");
     cmd.arg("-D")
         .arg(data)
         .arg("-U")
         .arg(&identity.credentials.user)
         .arg(format!("--pwfile={}", pwfile.display()))
-        .args([
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]);
-    if bins.major >= 14 {
-        cmd.arg("--no-instructions");
-    }
-    cmd.current_dir("/")
+        .args(["-A", "scram-sha-256", "--no-sync"])
+        .args(options)
+        .current_dir("/")
         .env_remove("PGDATA")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -601,10 +605,19 @@ fn initdb(
     let out = out.with_context(|| format!("cannot run {}", bins.tool("initdb").display()))?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
-            "initdb failed ({}):\n{}",
+            "{what} failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
+    }
+    Ok(())
+}
+
+/// Hand a path to the server's user (as root), as what runs as that user must own it.
+pub(super) fn give(path: &Path, user: Option<&ServerUser>) -> Result<()> {
+    if let Some(u) = user {
+        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
+            .with_context(|| format!("cannot hand {} to {}", path.display(), u.name))?;
     }
     Ok(())
 }

@@ -457,10 +457,7 @@ fn install_db(
     let tmp = private_tmp(project, user)?;
     fs_err::create_dir_all(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    if let Some(u) = user {
-        std::os::unix::fs::chown(data, Some(u.uid), Some(u.gid))
-            .with_context(|| format!("cannot hand {} to {}", data.display(), u.name))?;
-    }
+    super::native::give(data, user)?;
     let mut cmd = Command::new(&tool);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
