@@ -954,28 +954,6 @@ fn psql(
     Ok(cmd)
 }
 
-/// Run a client to completion; its failure becomes the error `fail` makes of (what, status,
-/// stderr).
-fn run_client(
-    mut cmd: Command,
-    what: &str,
-    fail: fn(&str, std::process::ExitStatus, &str) -> anyhow::Error,
-) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        return Err(fail(
-            what,
-            out.status,
-            &String::from_utf8_lossy(&out.stderr),
-        ));
-    }
-    Ok(())
-}
-
 /// `pg_dump --format=custom` into the dump's temporary file.
 fn dump(
     env: &Env,
@@ -987,8 +965,9 @@ fn dump(
     let mut cmd = client(env, project, config, "pg_dump")?;
     client_env(&mut cmd, identity);
     cmd.args(["--format=custom", "--no-owner"])
+        .stdin(Stdio::null())
         .stdout(Stdio::from(target.file()?));
-    run_client(cmd, "pg_dump", transfer::dump_failed)
+    transfer::run_client(cmd, "pg_dump", transfer::dump_failed).map(drop)
 }
 
 /// `pg_restore --list`: the archive's table of contents is readable.
@@ -1052,6 +1031,6 @@ fn load(
         }
     };
     client_env(&mut cmd, identity);
-    cmd.stdout(Stdio::null());
-    run_client(cmd, what, transfer::load_failed)
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    transfer::run_client(cmd, what, transfer::load_failed).map(drop)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::clients::{
-    literal, restore, run, snapshot_remove, snapshot_restore, snapshot_take, Clients, Runner,
+    literal, restore, snapshot_remove, snapshot_restore, snapshot_take, Clients, Runner,
 };
 use super::START_TIMEOUT;
 use crate::project::Project;
@@ -279,7 +279,7 @@ fn grant_everything(clients: &Clients) -> Result<()> {
             literal(&c.user)
         ))
         .stdin(Stdio::null());
-    run(
+    crate::services::transfer::run_client(
         cmd,
         "mariadb (as root, in the container)",
         |what, status, detail| anyhow::anyhow!("{what} failed ({status}): {}", detail.trim()),
