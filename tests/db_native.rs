@@ -11,36 +11,7 @@ use std::time::Instant;
 
 use common::*;
 
-/// Database projects on this machine's PostgreSQL 15 (a test fails, saying so, without it);
-/// every project made gets `db down` when it is dropped.
-struct Db(DbProjects);
-
-impl Db {
-    fn new() -> Self {
-        require_pg15();
-        Self(DbProjects::new(|ctx| open_for_postgres(ctx)))
-    }
-
-    /// A Django project made by `pyenvx init --db postgres`, on the native backend.
-    fn django(&self, name: &str) -> PathBuf {
-        self.0.django(name, None)
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = DbProjects;
-    fn deref(&self) -> &DbProjects {
-        &self.0
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for dir in self.projects() {
-            let _ = self.out(&dir, &["db", "down"]);
-        }
-    }
-}
+type Db = NativePg;
 
 /// `postgres://user:password@127.0.0.1:port/db` → its parts.
 fn url_parts(url: &str) -> (String, String, String, String) {
