@@ -29,7 +29,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -593,16 +593,10 @@ pub(super) fn init_cluster(
         .args(["-A", "scram-sha-256", "--no-sync"])
         .args(options)
         .current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd.output();
+        .env_remove("PGDATA");
+    let out = output_as(cmd, user);
     let _ = std::fs::remove_file(&pwfile);
-    let out = out.with_context(|| format!("cannot run {}", bins.tool("initdb").display()))?;
+    let out = out?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
             "{what} failed ({}):\n{}",
@@ -611,6 +605,20 @@ pub(super) fn init_cluster(
         ));
     }
     Ok(())
+}
+
+/// Run `cmd` (one of a server's programs) to completion as the server's user, its output
+/// captured.
+pub(super) fn output_as(mut cmd: Command, user: Option<&ServerUser>) -> Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(u) = user {
+        u.apply(&mut cmd);
+    }
+    let program = PathBuf::from(cmd.get_program());
+    cmd.output()
+        .with_context(|| format!("cannot run {}", program.display()))
 }
 
 /// Hand a path to the server's user (as root), as what runs as that user must own it.
@@ -799,16 +807,8 @@ pub(super) fn stop(
         .arg(data)
         .args(["-m", mode, "-w", "-t", "120", "-s"])
         .current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", bins.tool("pg_ctl").display()))?;
+        .env_remove("PGDATA");
+    let out = output_as(cmd, user)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() || stderr.contains("Is server running?") {
         return Ok(());

@@ -27,7 +27,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -636,16 +635,8 @@ fn pg_upgrade(
         .env_remove("PGHOSTADDR")
         .env_remove("PGPORT")
         .env_remove("PGUSER")
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", new.tool("pg_upgrade").display()))?;
+        .current_dir(work);
+    let out = native::output_as(cmd, user)?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     let name = if check {
@@ -655,8 +646,7 @@ fn pg_upgrade(
     };
     let _ = std::fs::write(work.join(name), &text);
     if !out.status.success() {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+        let tail = native::last_lines(&text, 12);
         anyhow::bail!(
             "pg_upgrade{} failed ({}):\n{tail}",
             if check { " --check" } else { "" },

@@ -468,16 +468,8 @@ fn install_db(
         ])
         .args(INNODB)
         .env("TMPDIR", &tmp)
-        .current_dir(state_dir(project))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", tool.display()))?;
+        .current_dir(state_dir(project));
+    let out = super::native::output_as(cmd, user)?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
             "mariadb-install-db failed ({}):\n{}",
