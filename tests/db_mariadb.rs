@@ -233,13 +233,7 @@ fn two_projects_get_their_own_ports_users_and_data() {
     let db = Maria::new();
     let a = db.project("alpha");
     let b = db.project("beta");
-    let (ra, rb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| db.out(&a, &["db", "up"]));
-        let hb = s.spawn(|| db.out(&b, &["db", "up"]));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    assert_success(&ra);
-    assert_success(&rb);
+    db.ok_at_once(&a, &b, &["db", "up"]);
     let (ua, ub) = (db.url(&a), db.url(&b));
     assert_ne!(port_of(&ua), port_of(&ub));
     assert_ne!(

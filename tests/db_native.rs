@@ -211,13 +211,7 @@ fn two_projects_run_at_once_on_their_own_ports() {
     let a = db.bare("alpha", svc);
     let b = db.bare("beta", svc);
     // Both at once.
-    let (ra, rb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| db.out(&a, &["db", "up"]));
-        let hb = s.spawn(|| db.out(&b, &["db", "up"]));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    assert_success(&ra);
-    assert_success(&rb);
+    db.ok_at_once(&a, &b, &["db", "up"]);
     let (ua, ub) = (db.url(&a), db.url(&b));
     assert_ne!(port_of(&ua), port_of(&ub));
     assert_ne!(

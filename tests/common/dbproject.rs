@@ -104,6 +104,17 @@ impl DbProjects {
         self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
     }
 
+    /// `pyenvx <args>` in `a` and in `b` at the same moment; both must succeed.
+    pub fn ok_at_once(&self, a: &Path, b: &Path, args: &[&str]) {
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| self.out(a, args));
+            let hb = s.spawn(|| self.out(b, args));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert_success(&ra);
+        assert_success(&rb);
+    }
+
     /// stdout + stderr of a command that must succeed.
     pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.out(dir, args);
