@@ -504,11 +504,8 @@ struct Boxed {
 
 impl Drop for Boxed {
     fn drop(&mut self) {
-        for dir in self.db.projects() {
-            let _ = self.db.out(&dir, &["db", "down"]);
-            remove_project_containers(&dir);
-        }
-        remove_pg_image(&self.image);
+        self.db.down_all(&["db", "down"]);
+        self.db.remove_containers_then(&self.image);
     }
 }
 

@@ -326,10 +326,7 @@ struct ContainerDb {
 
 impl Drop for ContainerDb {
     fn drop(&mut self) {
-        for dir in self.projects.projects() {
-            remove_project_containers(&dir);
-        }
-        remove_pg_image(&self.image);
+        self.projects.remove_containers_then(&self.image);
     }
 }
 

@@ -12,8 +12,9 @@ use std::process::Output;
 use std::sync::Mutex;
 
 use super::{
-    assert_failure, assert_success, open_for_postgres, port_range, require_pg15, stderr, stdout,
-    Mirror, ServedIndex, TestContext, TestServer,
+    assert_failure, assert_success, open_for_postgres, port_range, remove_pg_image,
+    remove_project_containers, require_pg15, stderr, stdout, Mirror, ServedIndex, TestContext,
+    TestServer,
 };
 
 pub struct DbProjects {
@@ -102,6 +103,15 @@ impl DbProjects {
 
     pub fn out(&self, dir: &Path, args: &[&str]) -> Output {
         self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
+    }
+
+    /// Remove every container and volume of the projects made so far, then the stand-in
+    /// `image` they ran: the clean-up of container tests.
+    pub fn remove_containers_then(&self, image: &str) {
+        for dir in self.projects() {
+            remove_project_containers(&dir);
+        }
+        remove_pg_image(image);
     }
 
     /// `pyenvx <args>` in `a` and in `b` at the same moment; both must succeed.
