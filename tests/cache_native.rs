@@ -73,31 +73,8 @@ impl std::ops::Deref for Cache {
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        for dir in self.projects() {
-            let _ = self.out(&dir, &["down"]);
-        }
+        self.0.down_all(&["down"]);
     }
-}
-
-/// Local addresses of every listening TCP socket on `port` (IPv4 and IPv6), from /proc.
-fn listeners(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = fs::read_to_string(table).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
-                continue;
-            };
-            let Some((addr, p)) = local.split_once(':') else {
-                continue;
-            };
-            if *state == "0A" && u16::from_str_radix(p, 16) == Ok(port) {
-                found.push(addr.to_string());
-            }
-        }
-    }
-    found
 }
 
 const SET: &str = "import os, redis; r = redis.from_url(os.environ['REDIS_URL']); r.set('k', 'v'); r.rpush('l', 1, 2, 3); print('ok')";

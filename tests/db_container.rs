@@ -51,10 +51,7 @@ impl std::ops::Deref for Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        for dir in self.projects.projects() {
-            remove_project_containers(&dir);
-        }
-        remove_pg_image(&self.image);
+        self.projects.remove_containers_then(&self.image);
     }
 }
 

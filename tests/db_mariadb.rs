@@ -82,31 +82,8 @@ impl std::ops::Deref for Maria {
 
 impl Drop for Maria {
     fn drop(&mut self) {
-        for dir in self.projects() {
-            let _ = self.out(&dir, &["db", "down"]);
-        }
+        self.projects.down_all(&["db", "down"]);
     }
-}
-
-/// Local addresses of every listening TCP socket on `port` (IPv4 and IPv6), from /proc.
-fn listeners(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = fs::read_to_string(table).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
-                continue;
-            };
-            let Some((addr, p)) = local.split_once(':') else {
-                continue;
-            };
-            if *state == "0A" && u16::from_str_radix(p, 16) == Ok(port) {
-                found.push(addr.to_string());
-            }
-        }
-    }
-    found
 }
 
 fn mode(path: &Path) -> u32 {
@@ -256,13 +233,7 @@ fn two_projects_get_their_own_ports_users_and_data() {
     let db = Maria::new();
     let a = db.project("alpha");
     let b = db.project("beta");
-    let (ra, rb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| db.out(&a, &["db", "up"]));
-        let hb = s.spawn(|| db.out(&b, &["db", "up"]));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    assert_success(&ra);
-    assert_success(&rb);
+    db.ok_at_once(&a, &b, &["db", "up"]);
     let (ua, ub) = (db.url(&a), db.url(&b));
     assert_ne!(port_of(&ua), port_of(&ub));
     assert_ne!(
@@ -533,11 +504,8 @@ struct Boxed {
 
 impl Drop for Boxed {
     fn drop(&mut self) {
-        for dir in self.db.projects() {
-            let _ = self.db.out(&dir, &["db", "down"]);
-            remove_project_containers(&dir);
-        }
-        remove_pg_image(&self.image);
+        self.db.down_all(&["db", "down"]);
+        self.db.remove_containers_then(&self.image);
     }
 }
 

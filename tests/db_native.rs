@@ -11,36 +11,7 @@ use std::time::Instant;
 
 use common::*;
 
-/// Database projects on this machine's PostgreSQL 15 (a test fails, saying so, without it);
-/// every project made gets `db down` when it is dropped.
-struct Db(DbProjects);
-
-impl Db {
-    fn new() -> Self {
-        require_pg15();
-        Self(DbProjects::new(|ctx| open_for_postgres(ctx)))
-    }
-
-    /// A Django project made by `pyenvx init --db postgres`, on the native backend.
-    fn django(&self, name: &str) -> PathBuf {
-        self.0.django(name, None)
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = DbProjects;
-    fn deref(&self) -> &DbProjects {
-        &self.0
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for dir in self.projects() {
-            let _ = self.out(&dir, &["db", "down"]);
-        }
-    }
-}
+type Db = NativePg;
 
 /// `postgres://user:password@127.0.0.1:port/db` → its parts.
 fn url_parts(url: &str) -> (String, String, String, String) {
@@ -240,13 +211,7 @@ fn two_projects_run_at_once_on_their_own_ports() {
     let a = db.bare("alpha", svc);
     let b = db.bare("beta", svc);
     // Both at once.
-    let (ra, rb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| db.out(&a, &["db", "up"]));
-        let hb = s.spawn(|| db.out(&b, &["db", "up"]));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
-    assert_success(&ra);
-    assert_success(&rb);
+    db.ok_at_once(&a, &b, &["db", "up"]);
     let (ua, ub) = (db.url(&a), db.url(&b));
     assert_ne!(port_of(&ua), port_of(&ub));
     assert_ne!(

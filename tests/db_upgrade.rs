@@ -11,31 +11,7 @@ use std::time::Instant;
 
 use common::*;
 
-/// Database projects on this machine's PostgreSQL 15; every project made gets `db down` when
-/// it is dropped (whichever major it ended on).
-struct Db(DbProjects);
-
-impl Db {
-    fn new() -> Self {
-        require_pg15();
-        Self(DbProjects::new(|ctx| open_for_postgres(ctx)))
-    }
-}
-
-impl std::ops::Deref for Db {
-    type Target = DbProjects;
-    fn deref(&self) -> &DbProjects {
-        &self.0
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for dir in self.projects() {
-            let _ = self.out(&dir, &["db", "down"]);
-        }
-    }
-}
+type Db = NativePg;
 
 const SERVICES_15: &str = "[services.db]\nengine = \"postgres\"\nversion = \"15\"  # moved by db upgrade\nbackend = \"native\"\n";
 
@@ -350,10 +326,7 @@ struct ContainerDb {
 
 impl Drop for ContainerDb {
     fn drop(&mut self) {
-        for dir in self.projects.projects() {
-            remove_project_containers(&dir);
-        }
-        remove_pg_image(&self.image);
+        self.projects.remove_containers_then(&self.image);
     }
 }
 

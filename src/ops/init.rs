@@ -432,34 +432,15 @@ fn init_in(
         config: config::Config::parse(&text, &dir.join(CONFIG_FILE))?,
     };
     // Resolve before writing: an impossible pin leaves the directory as it was.
-    let allow = |_| args.allow_unsupported;
-    let suggest = |key: &str, value: &str| format!("`--{key} {value}`");
-    let available = sync::available_minors_fn(env);
-    let policy = django::support::Policy {
-        allow: &allow,
-        suggest: &suggest,
-        available: &available,
-    };
-    let (packages, allowed) = sync::resolve_supported(
+    let (packages, allowed) = super::pin::resolve_pin(
         env,
-        &get_uv,
         &interp,
         &project.config,
         &index,
         false,
-        &policy,
-    )
-    .map_err(|e| {
-        super::pin::explain_incompatible(
-            e,
-            super::pin::PinContext::Init,
-            env,
-            &interp,
-            Some(&django_spec),
-            &get_uv,
-            &index,
-        )
-    })?;
+        args.allow_unsupported,
+        super::pin::PinContext::Init,
+    )?;
     wrote.set(true);
     crate::fs::write_atomic(&project.config_path(), text.as_bytes())?;
     let mut project = project;

@@ -62,36 +62,16 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
         config: config::Config::parse(&candidate_text.text(), &project.config_path())?,
     };
     let index = env.index(&candidate);
-    let get_uv = || env.uv(&index);
     let interp = sync::interpreter(&candidate, None, env)?;
-    let allow = |pair| allow_unsupported || candidate.config.allow_unsupported.contains(&pair);
-    let suggest = |key: &str, value: &str| format!("`pyenvx pin {key} {value}`");
-    let available = sync::available_minors_fn(env);
-    let policy = django::support::Policy {
-        allow: &allow,
-        suggest: &suggest,
-        available: &available,
-    };
-    let (packages, allowed) = sync::resolve_supported(
+    let (packages, allowed) = resolve_pin(
         env,
-        &get_uv,
         &interp,
         &candidate.config,
         &index,
         upgrade,
-        &policy,
-    )
-    .map_err(|e| {
-        explain_incompatible(
-            e,
-            PinContext::Project,
-            env,
-            &interp,
-            candidate.config.django.as_ref(),
-            &get_uv,
-            &index,
-        )
-    })?;
+        allow_unsupported,
+        PinContext::Project,
+    )?;
 
     if let Some(pair) = allowed {
         candidate_text.allow_unsupported(pair)?;
@@ -133,6 +113,44 @@ impl PinContext {
             PinContext::Project => format!("`pyenvx pin {key} {value}`"),
         }
     }
+}
+
+/// Resolve `config` with a pin being tried `during` init or in a project, under Django's
+/// support policy: an unsupported pair proceeds when `allow_unsupported` says so or the project
+/// allows it, suggestions are spelled for `during`, and a resolution that fails is explained as
+/// the pins that clash.
+pub(super) fn resolve_pin(
+    env: &Env,
+    interp: &Interpreter,
+    config: &config::Config,
+    index: &crate::installer::IndexSettings,
+    upgrade: bool,
+    allow_unsupported: bool,
+    during: PinContext,
+) -> Result<(
+    Vec<crate::project::lock::Resolved>,
+    Option<django::support::Pair>,
+)> {
+    let get_uv = || env.uv(index);
+    let allow = |pair| allow_unsupported || config.allow_unsupported.contains(&pair);
+    let suggest = |key: &str, value: &str| during.suggest(key, value);
+    let available = sync::available_minors_fn(env);
+    let policy = django::support::Policy {
+        allow: &allow,
+        suggest: &suggest,
+        available: &available,
+    };
+    sync::resolve_supported(env, &get_uv, interp, config, index, upgrade, &policy).map_err(|e| {
+        explain_incompatible(
+            e,
+            during,
+            env,
+            interp,
+            config.django.as_ref(),
+            &get_uv,
+            index,
+        )
+    })
 }
 
 /// Turn a failed resolution into the error a Django developer needs: which pin conflicts

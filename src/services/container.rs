@@ -13,6 +13,10 @@
 //!   `/var/lib/postgresql/data` (18+: `/var/lib/postgresql`), port 5432. The password reaches the
 //!   CLI through its environment (`-e NAME` without a value), never its command line.
 //! * Ready means a login from the host succeeded, through the published port.
+//!
+//! It also owns the engine plumbing every pyenvx container uses (MariaDB's, the Redis cache's):
+//! the engine, `inspect`, volumes, `run_engine`, the error of an image the engine cannot get and
+//! that of a container that stopped while starting.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -340,6 +344,72 @@ fn volume_major(engine: &Engine, name: &str) -> Result<Option<Option<u32>>> {
     ))
 }
 
+/// Whether the volume `name` exists.
+pub(super) fn volume_exists(engine: &Engine, name: &str) -> Result<bool> {
+    let out = engine
+        .command()
+        .args(["volume", "inspect", "--format", "{{.Name}}", name])
+        .output()
+        .context("cannot run the container engine")?;
+    Ok(out.status.success())
+}
+
+/// Create the volume `name` with `labels` (`key=value`).
+pub(super) fn create_volume(engine: &Engine, name: &str, labels: &[String]) -> Result<()> {
+    let mut create = engine.command();
+    create.args(["volume", "create"]);
+    for l in labels {
+        create.args(["--label", l]);
+    }
+    create.arg(name);
+    run_engine(create, &format!("create volume {name}")).map(drop)
+}
+
+/// The error of a `run` from `image`: when the engine could not get the image, the user's error
+/// that `puller` cannot pull it, with `[services.<section>] image` among the ways out; any other
+/// failure as it was.
+pub(super) fn image_unavailable(
+    err: anyhow::Error,
+    engine: &Engine,
+    image: &str,
+    puller: &str,
+    section: &str,
+) -> anyhow::Error {
+    let text = format!("{err:#}");
+    let cannot_pull = [
+        "pull access denied",
+        "Unable to find image",
+        "manifest unknown",
+        "failed to resolve reference",
+        "dial tcp",
+    ]
+    .iter()
+    .any(|m| text.contains(m));
+    if !cannot_pull {
+        return err;
+    }
+    err.context(
+        crate::error::UserError::new(format!(
+            "the image {image} is not available, and {puller} cannot pull it"
+        ))
+        .hint(format!(
+            "pull it (`{} pull {image}`), set [services.{section}] image to one you have, or use backend = \"native\"",
+            engine.program.display()
+        )),
+    )
+}
+
+/// Fails, with the end of its log, once the container `name` stopped (it was starting).
+pub(super) fn check_running(engine: &Engine, name: &str) -> Result<()> {
+    if inspect(engine, name)?.is_some_and(|i| !i.running) {
+        return Err(anyhow::anyhow!(
+            "container {name} stopped while starting:\n{}",
+            container_log_tail(engine, name)
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
     let out = cmd
         .stdout(Stdio::piped())
@@ -432,13 +502,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         run_engine(start, &format!("start container {name}"))?;
     } else {
         if !had_volume {
-            let mut create = engine.command();
-            create.args(["volume", "create"]);
-            for l in labels(project, config, None) {
-                create.args(["--label", &l]);
-            }
-            create.arg(&name);
-            run_engine(create, &format!("create volume {name}"))?;
+            create_volume(&engine, &name, &labels(project, config, None))?;
         }
         let c = &identity.credentials;
         let mut run = engine.command();
@@ -462,28 +526,8 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         .arg("--publish")
         .arg(format!("127.0.0.1:{}:5432", identity.port))
         .arg(&image);
-        run_engine(run, &format!("start a container from {image}")).map_err(|e| {
-            let text = format!("{e:#}");
-            if text.contains("pull access denied")
-                || text.contains("Unable to find image")
-                || text.contains("manifest unknown")
-                || text.contains("failed to resolve reference")
-                || text.contains("dial tcp")
-            {
-                e.context(
-                    crate::error::UserError::new(format!(
-                        "the image {image} is not available, and {} cannot pull it",
-                        engine.name()
-                    ))
-                    .hint(format!(
-                        "pull it (`{} pull {image}`), set [services.db] image to one you have, or use backend = \"native\"",
-                        engine.program.display()
-                    )),
-                )
-            } else {
-                e
-            }
-        })?;
+        run_engine(run, &format!("start a container from {image}"))
+            .map_err(|e| image_unavailable(e, &engine, &image, engine.name(), "db"))?;
     }
     let version = wait_ready(&engine, &name, identity, START_TIMEOUT)?;
     Ok(report(version, false, !had_volume))
@@ -522,12 +566,7 @@ fn wait_ready(
         }
         if last_check.elapsed() > Duration::from_millis(500) {
             last_check = Instant::now();
-            if inspect(engine, name)?.is_some_and(|i| !i.running) {
-                return Err(anyhow::anyhow!(
-                    "container {name} stopped while starting:\n{}",
-                    container_log_tail(engine, name)
-                ));
-            }
+            check_running(engine, name)?;
         }
         if started.elapsed() > timeout {
             return Err(anyhow::anyhow!(

@@ -19,13 +19,17 @@
 //! * A data directory of another major is refused (never started, never deleted): starting it
 //!   with the wrong binaries fails anyway, and deleting it would lose the user's data.
 //! * `down` is `pg_ctl stop -m fast`: sessions are cut, the shutdown checkpoint is written.
+//!
+//! What any native server is to pyenvx, whatever its engine, lives here too and serves
+//! [`super::mariadb`]'s as well: the short private socket directory, the launched child with
+//! its log ([`ServerChild`]), and the errors of a start that failed.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -46,7 +50,7 @@ use crate::user_error;
 pub(super) const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a start that fails because the killed server's children are still exiting is retried.
 const STALE_RETRY: Duration = Duration::from_secs(15);
-/// Logs beyond this size are rotated to `postgres.log.1` at the next start.
+/// Logs beyond this size (`postgres.log`, `mariadb.log`) are rotated to `<log>.1` at the next start.
 const LOG_ROTATE_BYTES: u64 = 10 << 20;
 
 /// The native backend of a project's `[services.db]`.
@@ -233,30 +237,57 @@ fn check_majors(project: &Project, major: u32) -> Result<()> {
 }
 
 /// A short directory for the server's Unix socket, owned by the server's user, mode 0700.
+pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
+    private_socket_dir(project, user, "pg", ".s.PGSQL.65535.lock", "PostgreSQL")
+}
+
+/// Where a native server's socket directory `pyenvx-<tag>-…` may be, most wanted first.
 ///
 /// Socket paths are limited to ~107 bytes and project paths can be long, so it lives under the
 /// runtime directory (or the temporary directory) under a hash of the project's path. As root,
 /// the runtime directory is usually root-only, and the temporary directory is taken instead.
-pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
+fn socket_dir_candidates(project: &Project, user: Option<&ServerUser>, tag: &str) -> Vec<PathBuf> {
     let hash = super::short_hash(&project.root);
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     let mut candidates = Vec::new();
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-pg-{hash}")));
+        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-{tag}-{hash}")));
     }
-    candidates.push(std::env::temp_dir().join(format!("pyenvx-pg-{uid}-{hash}")));
-    candidates.push(PathBuf::from(format!("/tmp/pyenvx-pg-{uid}-{hash}")));
-    let fits = |p: &Path| p.as_os_str().len() + "/.s.PGSQL.65535.lock".len() <= 100;
+    candidates.push(std::env::temp_dir().join(format!("pyenvx-{tag}-{uid}-{hash}")));
+    candidates.push(PathBuf::from(format!("/tmp/pyenvx-{tag}-{uid}-{hash}")));
+    candidates
+}
+
+/// The first [`socket_dir_candidates`] where `lock_name` (the server's longest file there) fits
+/// a socket path and the server's user can reach, made private to that user.
+pub(super) fn private_socket_dir(
+    project: &Project,
+    user: Option<&ServerUser>,
+    tag: &str,
+    lock_name: &str,
+    server: &str,
+) -> Result<PathBuf> {
+    let fits = |p: &Path| p.as_os_str().len() + 1 + lock_name.len() <= 100;
     let reachable = |p: &Path| match (user, p.parent()) {
         (Some(u), Some(parent)) => postgres::check_reachable(u, parent).is_ok(),
         _ => true,
     };
-    let dir = candidates
+    let dir = socket_dir_candidates(project, user, tag)
         .into_iter()
         .find(|p| fits(p) && reachable(p))
-        .context("no directory short enough for PostgreSQL's socket (runtime and temporary directories are too deep)")?;
+        .with_context(|| {
+            format!("no directory short enough for {server}'s socket (runtime and temporary directories are too deep)")
+        })?;
     ensure_private_dir(&dir, user)?;
     Ok(dir)
+}
+
+/// Remove the socket directory `pyenvx-<tag>-…` wherever it was made.
+pub(super) fn remove_socket_dirs(project: &Project, user: Option<&ServerUser>, tag: &str) {
+    for dir in socket_dir_candidates(project, user, tag) {
+        // Only when empty: a running server's socket keeps it.
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Create `dir` 0700 for the server's user, or accept it if it already is exactly that (a
@@ -265,12 +296,7 @@ pub(super) fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Resul
     use std::os::unix::fs::MetadataExt;
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     match std::fs::create_dir(dir) {
-        Ok(()) => {
-            if let Some(u) = user {
-                std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid))
-                    .with_context(|| format!("cannot hand {} to {}", dir.display(), u.name))?;
-            }
-        }
+        Ok(()) => give(dir, user)?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
     }
@@ -513,6 +539,7 @@ fn retry_stale(
     }
 }
 
+/// The project's first cluster: UTF-8, C locale.
 fn initdb(
     bins: &Binaries,
     data: &Path,
@@ -520,10 +547,30 @@ fn initdb(
     user: Option<&ServerUser>,
     identity: &Identity,
 ) -> Result<()> {
+    let mut options = ["-E", "UTF8", "--locale=C"].map(String::from).to_vec();
+    if bins.major >= 14 {
+        options.push("--no-instructions".into());
+    }
+    init_cluster(bins, data, socket, user, identity, &options, "initdb")
+}
+
+/// `initdb` of a new cluster in `data` (made here, 0700, the server's user's) with the project's
+/// user as its superuser; the password reaches initdb through a file in `pw_dir` only the
+/// server's user can read, deleted after. `options` are initdb's others (encoding, locale, …);
+/// `what` names the run in its error.
+pub(super) fn init_cluster(
+    bins: &Binaries,
+    data: &Path,
+    pw_dir: &Path,
+    user: Option<&ServerUser>,
+    identity: &Identity,
+    options: &[String],
+    what: &str,
+) -> Result<()> {
     fs_err::create_dir(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    // The password reaches initdb through a file only the server's user can read.
-    let pwfile = socket.join("initdb-password");
+    give(data, user)?;
+    let pwfile = pw_dir.join("initdb-password");
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -536,44 +583,49 @@ fn initdb(
             .with_context(|| format!("cannot create {}", pwfile.display()))?;
         writeln!(f, "{}", identity.credentials.password)?;
     }
-    if let Some(u) = user {
-        std::os::unix::fs::chown(data, Some(u.uid), Some(u.gid))?;
-        std::os::unix::fs::chown(&pwfile, Some(u.uid), Some(u.gid))?;
-    }
+    give(&pwfile, user)?;
     let mut cmd = bins.command("initdb");
     cmd.arg("-D")
         .arg(data)
         .arg("-U")
         .arg(&identity.credentials.user)
         .arg(format!("--pwfile={}", pwfile.display()))
-        .args([
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]);
-    if bins.major >= 14 {
-        cmd.arg("--no-instructions");
+        .args(["-A", "scram-sha-256", "--no-sync"])
+        .args(options)
+        .current_dir("/")
+        .env_remove("PGDATA");
+    let out = output_as(cmd, user);
+    let _ = std::fs::remove_file(&pwfile);
+    let out = out?;
+    if !out.status.success() {
+        return Err(anyhow::anyhow!(
+            "{what} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    cmd.current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
+    Ok(())
+}
+
+/// Run `cmd` (one of a server's programs) to completion as the server's user, its output
+/// captured.
+pub(super) fn output_as(mut cmd: Command, user: Option<&ServerUser>) -> Result<Output> {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(u) = user {
         u.apply(&mut cmd);
     }
-    let out = cmd.output();
-    let _ = std::fs::remove_file(&pwfile);
-    let out = out.with_context(|| format!("cannot run {}", bins.tool("initdb").display()))?;
-    if !out.status.success() {
-        return Err(anyhow::anyhow!(
-            "initdb failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+    let program = PathBuf::from(cmd.get_program());
+    cmd.output()
+        .with_context(|| format!("cannot run {}", program.display()))
+}
+
+/// Hand a path to the server's user (as root), as what runs as that user must own it.
+pub(super) fn give(path: &Path, user: Option<&ServerUser>) -> Result<()> {
+    if let Some(u) = user {
+        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
+            .with_context(|| format!("cannot hand {} to {}", path.display(), u.name))?;
     }
     Ok(())
 }
@@ -587,16 +639,6 @@ pub(super) fn spawn(
     user: Option<&ServerUser>,
     port: u16,
 ) -> Result<ServerChild> {
-    let log_path = log_path(project);
-    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
-        let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
-    }
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = bins.command("postgres");
     cmd.arg("-D")
         .arg(data)
@@ -609,24 +651,8 @@ pub(super) fn spawn(
         // on a slow disk); one syncfs() of the file system does the same job at once.
         cmd.args(["-c", "recovery_init_sync_method=syncfs"]);
     }
-    cmd.current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: a Ctrl-C meant for pyenvx (or for `pyenvx run`) is not for it.
-        .process_group(0);
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", bins.tool("postgres").display()))?;
-    Ok(ServerChild {
-        child,
-        log_path,
-        log_offset,
-    })
+    cmd.current_dir("/").env_remove("PGDATA");
+    ServerChild::launch(cmd, log_path(project), user)
 }
 
 /// A server we just launched: its process, and where its log output for this start begins.
@@ -637,6 +663,41 @@ pub(super) struct ServerChild {
 }
 
 impl ServerChild {
+    /// Start `cmd` (a native server) as the server's user, detached into its own process group,
+    /// its output appended to `log_path`, which is rotated to `<log>.1` first once it grew
+    /// beyond [`LOG_ROTATE_BYTES`].
+    pub(super) fn launch(
+        mut cmd: Command,
+        log_path: PathBuf,
+        user: Option<&ServerUser>,
+    ) -> Result<ServerChild> {
+        if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+            let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: a Ctrl-C meant for pyenvx (or for `pyenvx run`) is not for it.
+            .process_group(0);
+        if let Some(u) = user {
+            u.apply(&mut cmd);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", Path::new(cmd.get_program()).display()))?;
+        Ok(ServerChild {
+            child,
+            log_path,
+            log_offset,
+        })
+    }
+
     fn log_since_start(&self) -> String {
         let mut text = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log_path) {
@@ -644,6 +705,42 @@ impl ServerChild {
             let _ = f.take(64 * 1024).read_to_string(&mut text);
         }
         text
+    }
+
+    /// Fails, with the end of this start's log, once the server (`name`) exited; as the user's
+    /// error of a port another program took meanwhile when `port_taken` finds that in the log.
+    pub(super) fn check_alive(
+        &mut self,
+        name: &str,
+        port: u16,
+        port_taken: fn(&str) -> bool,
+    ) -> Result<()> {
+        let Some(status) = self.child.try_wait()? else {
+            return Ok(());
+        };
+        let log = self.log_since_start();
+        let detail = last_lines(&log, 12);
+        if port_taken(&log) {
+            return Err(user_error!(
+                hint = "stop that program, or move this project's database with `pyenvx db up --port N`",
+                "port {port} was taken by another program while {name} started:\n{detail}"
+            ));
+        }
+        Err(anyhow::anyhow!(
+            "{name} exited during start ({status}):\n{detail}"
+        ))
+    }
+
+    /// The error of a start that did not become ready in time, with the end of this start's log
+    /// when the server is ours.
+    pub(super) fn not_ready(child: Option<&Self>, name: &str, timeout: Duration) -> anyhow::Error {
+        let log = child
+            .map(|c| last_lines(&c.log_since_start(), 12))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "{name} did not accept connections within {} s\n{log}",
+            timeout.as_secs()
+        )
     }
 }
 
@@ -659,22 +756,10 @@ pub(super) fn wait_ready(
     let mut delay = Duration::from_millis(5);
     loop {
         if let Some(c) = child.as_deref_mut() {
-            if let Some(status) = c.child.try_wait()? {
-                let log = c.log_since_start();
-                let port_taken = log.contains("could not bind IPv4 address")
-                    && log.contains("Address already in use");
-                let detail = last_lines(&log, 12);
-                if port_taken {
-                    return Err(user_error!(
-                        hint = "stop that program, or move this project's database with `pyenvx db up --port N`",
-                        "port {} was taken by another program while PostgreSQL started:\n{detail}",
-                        identity.port
-                    ));
-                }
-                return Err(anyhow::anyhow!(
-                    "PostgreSQL exited during start ({status}):\n{detail}"
-                ));
-            }
+            c.check_alive("PostgreSQL", identity.port, |log| {
+                log.contains("could not bind IPv4 address")
+                    && log.contains("Address already in use")
+            })?;
         }
         match identity.connect(database, Duration::from_secs(2)) {
             Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
@@ -693,13 +778,10 @@ pub(super) fn wait_ready(
             }
         }
         if started.elapsed() > timeout {
-            let log = child
-                .as_deref()
-                .map(|c| last_lines(&c.log_since_start(), 12))
-                .unwrap_or_default();
-            return Err(anyhow::anyhow!(
-                "PostgreSQL did not accept connections within {} s\n{log}",
-                timeout.as_secs()
+            return Err(ServerChild::not_ready(
+                child.as_deref(),
+                "PostgreSQL",
+                timeout,
             ));
         }
         std::thread::sleep(delay);
@@ -725,16 +807,8 @@ pub(super) fn stop(
         .arg(data)
         .args(["-m", mode, "-w", "-t", "120", "-s"])
         .current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", bins.tool("pg_ctl").display()))?;
+        .env_remove("PGDATA");
+    let out = output_as(cmd, user)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() || stderr.contains("Is server running?") {
         return Ok(());
@@ -760,7 +834,7 @@ fn down(project: &Project, config: &DbConfig) -> Result<bool> {
         user.as_ref(),
         "fast",
     )?;
-    remove_socket_dir(project, user.as_ref());
+    remove_socket_dirs(project, user.as_ref(), "pg");
     Ok(true)
 }
 
@@ -792,22 +866,6 @@ fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
             config.major
         )
     })
-}
-
-fn remove_socket_dir(project: &Project, user: Option<&ServerUser>) {
-    let hash = super::short_hash(&project.root);
-    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
-    let mut candidates = vec![
-        std::env::temp_dir().join(format!("pyenvx-pg-{uid}-{hash}")),
-        PathBuf::from(format!("/tmp/pyenvx-pg-{uid}-{hash}")),
-    ];
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-pg-{hash}")));
-    }
-    for dir in candidates {
-        // Only when empty: a running server's socket keeps it.
-        let _ = std::fs::remove_dir(dir);
-    }
 }
 
 /// Stop the server and delete every data directory of the project (all majors) and its markers.
@@ -845,7 +903,7 @@ fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
         }
         fs_err::remove_dir_all(e.path())?;
     }
-    remove_socket_dir(project, user.as_ref());
+    remove_socket_dirs(project, user.as_ref(), "pg");
     Ok(())
 }
 
@@ -896,28 +954,6 @@ fn psql(
     Ok(cmd)
 }
 
-/// Run a client to completion; its failure becomes the error `fail` makes of (what, status,
-/// stderr).
-fn run_client(
-    mut cmd: Command,
-    what: &str,
-    fail: fn(&str, std::process::ExitStatus, &str) -> anyhow::Error,
-) -> Result<()> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        return Err(fail(
-            what,
-            out.status,
-            &String::from_utf8_lossy(&out.stderr),
-        ));
-    }
-    Ok(())
-}
-
 /// `pg_dump --format=custom` into the dump's temporary file.
 fn dump(
     env: &Env,
@@ -929,8 +965,9 @@ fn dump(
     let mut cmd = client(env, project, config, "pg_dump")?;
     client_env(&mut cmd, identity);
     cmd.args(["--format=custom", "--no-owner"])
+        .stdin(Stdio::null())
         .stdout(Stdio::from(target.file()?));
-    run_client(cmd, "pg_dump", transfer::dump_failed)
+    transfer::run_client(cmd, "pg_dump", transfer::dump_failed).map(drop)
 }
 
 /// `pg_restore --list`: the archive's table of contents is readable.
@@ -994,6 +1031,6 @@ fn load(
         }
     };
     client_env(&mut cmd, identity);
-    cmd.stdout(Stdio::null());
-    run_client(cmd, what, transfer::load_failed)
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    transfer::run_client(cmd, what, transfer::load_failed).map(drop)
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::container::{container_log_tail as log_tail, engine, inspect, run_engine, stem};
+use super::container::{
+    check_running, container_log_tail as log_tail, create_volume, engine, image_unavailable,
+    inspect, run_engine, stem, volume_exists,
+};
 use super::redis::{probe, CacheConfig, CacheIdentity, ProbeError};
 use crate::project::Project;
 use crate::user_error;
@@ -67,16 +70,13 @@ pub fn up(
     } else {
         let project_label = format!("pyenvx.project={}", project.root.display());
         let service_label = format!("pyenvx.service={}", super::redis::CACHE);
-        let volume_exists = engine
-            .command()
-            .args(["volume", "inspect", &name])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !volume_exists {
-            let mut create = engine.command();
-            create.args(["volume", "create", "--label", &project_label, "--label"]);
-            create.args([&service_label, &name]);
-            run_engine(create, &format!("create volume {name}"))?;
+        let had_volume = volume_exists(&engine, &name)?;
+        if !had_volume {
+            create_volume(
+                &engine,
+                &name,
+                &[project_label.clone(), service_label.clone()],
+            )?;
         }
         let mut cmd = engine.command();
         cmd.args(["run", "--detach", "--name", &name])
@@ -94,31 +94,12 @@ pub fn up(
         if started.is_err() {
             // Nothing ran: leave no container, nor a volume this attempt made.
             let _ = engine.command().args(["rm", "--force", &name]).output();
-            if !volume_exists {
+            if !had_volume {
                 let _ = engine.command().args(["volume", "rm", &name]).output();
             }
         }
-        started.map_err(|e| {
-            let text = format!("{e:#}");
-            if text.contains("pull access denied")
-                || text.contains("Unable to find image")
-                || text.contains("manifest unknown")
-                || text.contains("failed to resolve reference")
-                || text.contains("dial tcp")
-            {
-                e.context(
-                    crate::error::UserError::new(format!(
-                        "the image {image} is not available, and the container engine cannot pull it"
-                    ))
-                    .hint(format!(
-                        "pull it (`{} pull {image}`), set [services.cache] image to one you have, or use backend = \"native\"",
-                        engine.program.display()
-                    )),
-                )
-            } else {
-                e
-            }
-        })?;
+        started
+            .map_err(|e| image_unavailable(e, &engine, &image, "the container engine", "cache"))?;
     }
     let started = Instant::now();
     let mut last_check = Instant::now();
@@ -135,12 +116,7 @@ pub fn up(
         }
         if last_check.elapsed() > Duration::from_millis(500) {
             last_check = Instant::now();
-            if inspect(&engine, &name)?.is_some_and(|i| !i.running) {
-                return Err(anyhow::anyhow!(
-                    "container {name} stopped while starting:\n{}",
-                    log_tail(&engine, &name)
-                ));
-            }
+            check_running(&engine, &name)?;
         }
         if started.elapsed() > Duration::from_secs(60) {
             return Err(anyhow::anyhow!(

@@ -281,6 +281,19 @@ pub fn check_restorable(
     Ok(())
 }
 
+/// The error of a snapshot whose database is no longer on the server.
+pub(super) fn gone(snap: &Snapshot) -> anyhow::Error {
+    user_error!(
+        hint = format!(
+            "`pyenvx db snapshot rm {}` forgets it; nothing was changed",
+            snap.name
+        ),
+        "snapshot `{}` is gone from the database server (its database {} does not exist)",
+        snap.name,
+        snap.database
+    )
+}
+
 /// Put the snapshot's copy in place of the project's database (the caller holds the lock and
 /// checked the snapshot with [`check_restorable`]).
 pub fn restore(identity: &Identity, snap: &Snapshot) -> Result<()> {
@@ -290,15 +303,7 @@ pub fn restore(identity: &Identity, snap: &Snapshot) -> Result<()> {
     ))?)
     .is_some_and(|n| n != "0");
     if !exists {
-        return Err(user_error!(
-            hint = format!(
-                "`pyenvx db snapshot rm {}` forgets it; nothing was changed",
-                snap.name
-            ),
-            "snapshot `{}` is gone from the database server (its database {} does not exist)",
-            snap.name,
-            snap.database
-        ));
+        return Err(gone(snap));
     }
     transfer::create_scratch_from(identity, snap.major, Some(&snap.database))
         .with_context(|| format!("cannot copy snapshot `{}`; nothing was changed", snap.name))?;

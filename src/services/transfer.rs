@@ -14,6 +14,7 @@
 //!   is a failed load, not half a database.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -90,6 +91,27 @@ pub fn unreadable_archive(shown: &Path, detail: &str) -> anyhow::Error {
         shown.display(),
         detail.trim()
     )
+}
+
+/// Run a client program (either engine's) to completion and return its stdout; a failure
+/// becomes the error `fail` makes of (what, status, stderr).
+pub(super) fn run_client(
+    mut cmd: Command,
+    what: &str,
+    fail: fn(&str, std::process::ExitStatus, &str) -> anyhow::Error,
+) -> Result<String> {
+    let out = cmd
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        return Err(fail(
+            what,
+            out.status,
+            &String::from_utf8_lossy(&out.stderr),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The error for a load into the scratch database that failed.

@@ -27,7 +27,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -442,15 +441,6 @@ fn can_clone(dir: &Path) -> bool {
     }
 }
 
-/// Hand a path to the server's user (as root), as initdb and pg_upgrade run as that user.
-fn give(path: &Path, user: Option<&ServerUser>) -> Result<()> {
-    if let Some(u) = user {
-        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
-            .with_context(|| format!("cannot hand {} to {}", path.display(), u.name))?;
-    }
-    Ok(())
-}
-
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -509,7 +499,7 @@ fn native_upgrade(
         remove_dir_if_exists(&work)?;
         fs_err::create_dir(&work)?;
         fs_err::set_permissions(&work, std::fs::Permissions::from_mode(0o700))?;
-        give(&work, user.as_ref())?;
+        native::give(&work, user.as_ref())?;
         let socket = native::socket_dir(project, user.as_ref())?;
         initdb(
             &new_bins,
@@ -591,50 +581,17 @@ fn initdb(
     identity: &Identity,
     settings: &ClusterSettings,
 ) -> Result<()> {
-    fs_err::create_dir(data)?;
-    fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    give(data, user)?;
-    let pwfile = work.join("initdb-password");
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&pwfile)
-            .with_context(|| format!("cannot create {}", pwfile.display()))?;
-        writeln!(f, "{}", identity.credentials.password)?;
-    }
-    give(&pwfile, user)?;
-    let mut cmd = bins.command("initdb");
-    cmd.arg("-D")
-        .arg(data)
-        .arg("-U")
-        .arg(&identity.credentials.user)
-        .arg(format!("--pwfile={}", pwfile.display()))
-        .args(["-A", "scram-sha-256", "--no-sync", "--no-instructions"])
-        .args(settings.initdb_args(bins.major))
-        .current_dir("/")
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd.output();
-    let _ = std::fs::remove_file(&pwfile);
-    let out = out.with_context(|| format!("cannot run {}", bins.tool("initdb").display()))?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "initdb of the new PostgreSQL {} cluster failed ({}):\n{}",
-            bins.major,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    let mut options = vec!["--no-instructions".to_string()];
+    options.extend(settings.initdb_args(bins.major));
+    native::init_cluster(
+        bins,
+        data,
+        work,
+        user,
+        identity,
+        &options,
+        &format!("initdb of the new PostgreSQL {} cluster", bins.major),
+    )
 }
 
 /// One pg_upgrade run (`--check` or the real one) in `work`; its output is kept in
@@ -678,16 +635,8 @@ fn pg_upgrade(
         .env_remove("PGHOSTADDR")
         .env_remove("PGPORT")
         .env_remove("PGUSER")
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", new.tool("pg_upgrade").display()))?;
+        .current_dir(work);
+    let out = native::output_as(cmd, user)?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     let name = if check {
@@ -697,8 +646,7 @@ fn pg_upgrade(
     };
     let _ = std::fs::write(work.join(name), &text);
     if !out.status.success() {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+        let tail = native::last_lines(&text, 12);
         anyhow::bail!(
             "pg_upgrade{} failed ({}):\n{tail}",
             if check { " --check" } else { "" },

@@ -3,7 +3,8 @@
 //! and the Django-side helpers both backends' tests ask the same questions with.
 //!
 //! It cleans nothing up itself: each backend's test wraps it and, on drop, stops or removes
-//! what it made ([`DbProjects::projects`] lists every project directory).
+//! what it made ([`DbProjects::projects`] lists every project directory; [`DbProjects::down_all`]
+//! stops every server). [`NativePg`] is that wrapper for this machine's PostgreSQL 15.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use std::process::Output;
 use std::sync::Mutex;
 
 use super::{
-    assert_failure, assert_success, port_range, stderr, stdout, Mirror, ServedIndex, TestContext,
+    assert_failure, assert_success, open_for_postgres, port_range, remove_pg_image,
+    remove_project_containers, require_pg15, stderr, stdout, Mirror, ServedIndex, TestContext,
     TestServer,
 };
 
@@ -54,6 +56,14 @@ impl DbProjects {
         self.projects.lock().unwrap().clone()
     }
 
+    /// `pyenvx <down…>` (`db down`, `down`) in every project made so far, for the owner's
+    /// clean-up; failures are ignored, as a project may have no server running.
+    pub fn down_all(&self, down: &[&str]) {
+        for dir in self.projects() {
+            let _ = self.out(&dir, down);
+        }
+    }
+
     /// A Django project made by `pyenvx init --db postgres`; `services`, when given, replaces
     /// the `[services.db]` table init wrote.
     pub fn django(&self, name: &str, services: Option<&str>) -> PathBuf {
@@ -93,6 +103,26 @@ impl DbProjects {
 
     pub fn out(&self, dir: &Path, args: &[&str]) -> Output {
         self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
+    }
+
+    /// Remove every container and volume of the projects made so far, then the stand-in
+    /// `image` they ran: the clean-up of container tests.
+    pub fn remove_containers_then(&self, image: &str) {
+        for dir in self.projects() {
+            remove_project_containers(&dir);
+        }
+        remove_pg_image(image);
+    }
+
+    /// `pyenvx <args>` in `a` and in `b` at the same moment; both must succeed.
+    pub fn ok_at_once(&self, a: &Path, b: &Path, args: &[&str]) {
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| self.out(a, args));
+            let hb = s.spawn(|| self.out(b, args));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert_success(&ra);
+        assert_success(&rb);
     }
 
     /// stdout + stderr of a command that must succeed.
@@ -144,6 +174,57 @@ impl DbProjects {
     pub fn url(&self, dir: &Path) -> String {
         self.ok(dir, &["db", "url"]).trim().to_string()
     }
+}
+
+/// Database projects on this machine's PostgreSQL 15 (a test fails, saying so, without it);
+/// every project made gets `db down` when it is dropped (whichever major it ended on).
+pub struct NativePg(pub DbProjects);
+
+impl NativePg {
+    pub fn new() -> Self {
+        require_pg15();
+        Self(DbProjects::new(|ctx| open_for_postgres(ctx)))
+    }
+
+    /// A Django project made by `pyenvx init --db postgres`, on the native backend.
+    pub fn django(&self, name: &str) -> PathBuf {
+        self.0.django(name, None)
+    }
+}
+
+impl std::ops::Deref for NativePg {
+    type Target = DbProjects;
+    fn deref(&self) -> &DbProjects {
+        &self.0
+    }
+}
+
+impl Drop for NativePg {
+    fn drop(&mut self) {
+        self.0.down_all(&["db", "down"]);
+    }
+}
+
+/// Local addresses (hex, as /proc shows them) of every listening TCP socket on `port`, IPv4
+/// and IPv6.
+pub fn listeners(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            let Some((addr, p)) = local.split_once(':') else {
+                continue;
+            };
+            if *state == "0A" && u16::from_str_radix(p, 16) == Ok(port) {
+                found.push(addr.to_string());
+            }
+        }
+    }
+    found
 }
 
 /// The port of a `postgres://…@host:port/db` URL.

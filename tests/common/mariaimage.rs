@@ -6,10 +6,9 @@
 //! first start's `/docker-entrypoint-initdb.d/*.sql` run as root after the user exists, data
 //! in `/var/lib/mysql`, port 3306, server options as the command. Not its `healthcheck.sh`.
 
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::pgimage::{must, rootfs_tar, sweep_leftovers, Rootfs, TEST_LABEL};
+use super::pgimage::{import_rootfs, Rootfs};
 
 const ENTRYPOINT: &str = r#"#!/bin/sh
 set -e
@@ -101,35 +100,15 @@ pub fn maria_image() -> String {
     IMAGE
         .get_or_init(|| {
             super::machine::require_mariadbd();
-            let tar = rootfs_tar(&MARIA_ROOTFS);
-            let key = tar
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("rootfs-")
-                .to_string();
-            sweep_leftovers();
-            // The process id in the tag: two test runs at once each remove only their own.
-            let tag = format!("pyenvx-test-mariadb:11-{key}-{}", std::process::id());
-            must(
-                Command::new("docker")
-                    .arg("import")
-                    .args(["--change", "USER 999"])
-                    .args([
-                        "--change",
-                        "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin",
-                    ])
-                    .args(["--change", "EXPOSE 3306"])
-                    .args(["--change", "VOLUME /var/lib/mysql"])
-                    .args(["--change", &format!("LABEL {TEST_LABEL}")])
-                    .args([
-                        "--change",
-                        r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#,
-                    ])
-                    .arg(&tar)
-                    .arg(&tag),
-            );
-            tag
+            import_rootfs(
+                &MARIA_ROOTFS,
+                "pyenvx-test-mariadb:11",
+                &[
+                    "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/bin",
+                    "EXPOSE 3306",
+                    "VOLUME /var/lib/mysql",
+                ],
+            )
         })
         .clone()
 }

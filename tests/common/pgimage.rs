@@ -376,38 +376,49 @@ pub fn pg_image() -> String {
     let _guard = LOCK.lock().unwrap();
     IMAGE
         .get_or_init(|| {
-            let tar = rootfs_tar(&PG_ROOTFS);
-            let key = tar
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .trim_start_matches("rootfs-")
-                .to_string();
-            sweep_leftovers();
-            // The process id in the tag: two test runs at once each remove only their own.
-            let tag = format!("pyenvx-test-postgres:15-{key}-{}", std::process::id());
-            must(
-                Command::new("docker")
-                    .arg("import")
-                    .args(["--change", "USER 999"])
-                    .args(["--change", "ENV PGDATA=/var/lib/postgresql/data"])
-                    .args([
-                        "--change",
-                        "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin",
-                    ])
-                    .args(["--change", "EXPOSE 5432"])
-                    .args(["--change", "VOLUME /var/lib/postgresql/data"])
-                    .args(["--change", &format!("LABEL {TEST_LABEL}")])
-                    .args([
-                        "--change",
-                        r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#,
-                    ])
-                    .arg(&tar)
-                    .arg(&tag),
-            );
-            tag
+            import_rootfs(
+                &PG_ROOTFS,
+                "pyenvx-test-postgres:15",
+                &[
+                    "ENV PGDATA=/var/lib/postgresql/data",
+                    "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin",
+                    "EXPOSE 5432",
+                    "VOLUME /var/lib/postgresql/data",
+                ],
+            )
         })
         .clone()
+}
+
+/// Import `spec`'s root file system as the image `<name>-<key>-<pid>` (the rootfs key, and the
+/// process id: two test runs at once each remove only their own), after sweeping what killed
+/// runs left. It runs as uid 999 the entrypoint `spec` carries, with the test label and
+/// `changes` (its environment, port and volume).
+pub(crate) fn import_rootfs(spec: &Rootfs, name: &str, changes: &[&str]) -> String {
+    let tar = rootfs_tar(spec);
+    let key = tar
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches("rootfs-")
+        .to_string();
+    sweep_leftovers();
+    let tag = format!("{name}-{key}-{}", std::process::id());
+    let mut import = Command::new("docker");
+    import.arg("import").args(["--change", "USER 999"]);
+    for change in changes {
+        import.args(["--change", change]);
+    }
+    import
+        .args(["--change", &format!("LABEL {TEST_LABEL}")])
+        .args([
+            "--change",
+            r#"ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]"#,
+        ])
+        .arg(&tar)
+        .arg(&tag);
+    must(&mut import);
+    tag
 }
 
 /// What test runs that were killed before their cleanup left: their images (by the label and

@@ -151,7 +151,7 @@ impl<'a> Clients<'a> {
         .arg(&self.identity.credentials.database)
         .stdin(Stdio::null())
         .stdout(Stdio::from(target.file()?));
-        run(cmd, "mariadb-dump", transfer::dump_failed).map(drop)
+        transfer::run_client(cmd, "mariadb-dump", transfer::dump_failed).map(drop)
     }
 
     /// A SQL script, not empty; and whether the project's database holds tables.
@@ -181,7 +181,7 @@ impl<'a> Clients<'a> {
         cmd.args(["--batch", "--skip-column-names", "--execute", sql])
             .arg(format!("--database={}", self.identity.credentials.database))
             .stdin(Stdio::null());
-        run(cmd, "mariadb", |what, status, detail| {
+        transfer::run_client(cmd, "mariadb", |what, status, detail| {
             anyhow::anyhow!("{what} failed ({status}): {}", detail.trim())
         })
     }
@@ -189,27 +189,6 @@ impl<'a> Clients<'a> {
     pub(super) fn server_version(&self) -> Result<String> {
         Ok(self.query("SELECT VERSION()")?.trim().to_string())
     }
-}
-
-/// Run a client to completion; returns its stdout, or the error `fail` makes of (what, status,
-/// stderr).
-pub(super) fn run(
-    mut cmd: Command,
-    what: &str,
-    fail: fn(&str, std::process::ExitStatus, &str) -> anyhow::Error,
-) -> Result<String> {
-    let out = cmd
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        return Err(fail(
-            what,
-            out.status,
-            &String::from_utf8_lossy(&out.stderr),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A NUL byte in the first 64 KiB: a binary file, not a SQL script.
@@ -275,7 +254,7 @@ pub(super) fn restore(clients: &Clients, file: &Path) -> Result<()> {
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
         ))
         .stdout(Stdio::null());
-    if let Err(e) = run(load, "mariadb", transfer::load_failed) {
+    if let Err(e) = transfer::run_client(load, "mariadb", transfer::load_failed) {
         let _ = drop_database(clients, &scratch);
         return Err(e);
     }
@@ -629,15 +608,7 @@ pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()>
         literal(&snap.database)
     ))?;
     if exists.trim() == "0" {
-        return Err(user_error!(
-            hint = format!(
-                "`pyenvx db snapshot rm {}` forgets it; nothing was changed",
-                snap.name
-            ),
-            "snapshot `{}` is gone from the database server (its database {} does not exist)",
-            snap.name,
-            snap.database
-        ));
+        return Err(crate::services::snapshot::gone(snap));
     }
     // `copy_database` makes the scratch database itself.
     let scratch = fresh_scratch(clients)?;

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::clients::{
-    literal, restore, run, snapshot_remove, snapshot_restore, snapshot_take, Clients, Runner,
+    literal, restore, snapshot_remove, snapshot_restore, snapshot_take, Clients, Runner,
 };
 use super::START_TIMEOUT;
 use crate::project::Project;
@@ -63,7 +63,7 @@ impl Backend for Container<'_> {
             rm.args(["rm", "--force", "--volumes", &name]);
             container::run_engine(rm, &format!("remove container {name}"))?;
         }
-        if volume_exists(&engine, &name)? {
+        if container::volume_exists(&engine, &name)? {
             let mut rm = engine.command();
             rm.args(["volume", "rm", "--force", &name]);
             container::run_engine(rm, &format!("remove volume {name}"))?;
@@ -92,7 +92,7 @@ impl Backend for Container<'_> {
             pid: None,
             data: format!("volume {name}"),
             container: Some(name.clone()),
-            initialized: volume_exists(&engine, &name)?,
+            initialized: container::volume_exists(&engine, &name)?,
         })
     }
 
@@ -160,15 +160,6 @@ pub fn container_name(project: &Project) -> String {
     format!("{}-mariadb", stem.strip_suffix("-db").unwrap_or(&stem))
 }
 
-fn volume_exists(engine: &container::Engine, name: &str) -> Result<bool> {
-    let out = engine
-        .command()
-        .args(["volume", "inspect", "--format", "{{.Name}}", name])
-        .output()
-        .context("cannot run the container engine")?;
-    Ok(out.status.success())
-}
-
 /// Start the project's container (creating it and its volume on first use), wait for a login,
 /// and give the project's user every privilege (the image grants only its database; restores
 /// and Django's test database need more, as on the native backend).
@@ -206,7 +197,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
         let dirs = crate::dirs::Dirs::from_env()?;
         return Err(ports::taken(&dirs, identity.port));
     }
-    let had_volume = volume_exists(&engine, &name)?;
+    let had_volume = container::volume_exists(&engine, &name)?;
     let labels = [
         format!("pyenvx.project={}", project.root.display()),
         format!("pyenvx.service={}", crate::services::DB),
@@ -218,13 +209,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
         container::run_engine(start, &format!("start container {name}"))?;
     } else {
         if !had_volume {
-            let mut create = engine.command();
-            create.args(["volume", "create"]);
-            for l in &labels {
-                create.args(["--label", l]);
-            }
-            create.arg(&name);
-            container::run_engine(create, &format!("create volume {name}"))?;
+            container::create_volume(&engine, &name, &labels)?;
         }
         let c = &identity.credentials;
         let mut run = engine.command();
@@ -260,25 +245,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
             "--collation-server=utf8mb4_unicode_ci",
         ]);
         container::run_engine(run, &format!("start a container from {image}")).map_err(|e| {
-            let text = format!("{e:#}");
-            if text.contains("pull access denied")
-                || text.contains("Unable to find image")
-                || text.contains("manifest unknown")
-                || text.contains("failed to resolve reference")
-                || text.contains("dial tcp")
-            {
-                e.context(
-                    crate::error::UserError::new(format!(
-                        "the image {image} is not available, and the container engine cannot pull it"
-                    ))
-                    .hint(format!(
-                        "pull it (`{} pull {image}`), set [services.db] image to one you have, or use backend = \"native\"",
-                        engine.program.display()
-                    )),
-                )
-            } else {
-                e
-            }
+            container::image_unavailable(e, &engine, &image, "the container engine", "db")
         })?;
     }
     let version = container_ready(&engine, &clients, START_TIMEOUT)?;
@@ -312,7 +279,7 @@ fn grant_everything(clients: &Clients) -> Result<()> {
             literal(&c.user)
         ))
         .stdin(Stdio::null());
-    run(
+    crate::services::transfer::run_client(
         cmd,
         "mariadb (as root, in the container)",
         |what, status, detail| anyhow::anyhow!("{what} failed ({status}): {}", detail.trim()),
@@ -351,12 +318,7 @@ fn container_ready(
                 text
             }
         };
-        if container::inspect(engine, name)?.is_some_and(|i| !i.running) {
-            return Err(anyhow::anyhow!(
-                "container {name} stopped while starting:\n{}",
-                container::container_log_tail(engine, name)
-            ));
-        }
+        container::check_running(engine, name)?;
         if started.elapsed() > timeout {
             return Err(anyhow::anyhow!(
                 "MariaDB in container {name} did not accept connections within {} s ({})\n{}",

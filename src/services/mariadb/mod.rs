@@ -49,11 +49,9 @@ mod container;
 pub use container::{container_name, Container};
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -61,6 +59,7 @@ use anyhow::{Context, Result};
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::{write_private, Identity};
+use super::native::ServerChild;
 use super::postgres::{self, ServerUser};
 use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
@@ -71,8 +70,6 @@ use clients::{ident, literal, restore, snapshot_remove, snapshot_restore, snapsh
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Logs beyond this size are rotated to `mariadb.log.1` at the next start.
-const LOG_ROTATE_BYTES: u64 = 10 << 20;
 
 const INSTALL_HINT: &str = "install it (Debian and Ubuntu: `apt-get install mariadb-server`; Homebrew: `brew install mariadb`), \
                             or set `bin_dir` in [services.db] to the directory holding `mariadbd`";
@@ -312,47 +309,15 @@ fn running_port(pid: u32) -> Option<u16> {
     })
 }
 
-/// A short private directory (0700, the server's user) for the server's Unix socket: socket
+/// A short private directory (0700, the server's user's) for the server's Unix socket: socket
 /// paths are limited to ~107 bytes, project paths are not.
 fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
-    let hash = super::short_hash(&project.root);
-    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
-    let mut candidates = Vec::new();
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-my-{hash}")));
-    }
-    candidates.push(std::env::temp_dir().join(format!("pyenvx-my-{uid}-{hash}")));
-    candidates.push(PathBuf::from(format!("/tmp/pyenvx-my-{uid}-{hash}")));
-    let fits = |p: &Path| p.as_os_str().len() + "/mysqld.sock.lock".len() <= 100;
-    let reachable = |p: &Path| match (user, p.parent()) {
-        (Some(u), Some(parent)) => postgres::check_reachable(u, parent).is_ok(),
-        _ => true,
-    };
-    let dir = candidates
-        .into_iter()
-        .find(|p| fits(p) && reachable(p))
-        .context("no directory short enough for MariaDB's socket (runtime and temporary directories are too deep)")?;
-    super::native::ensure_private_dir(&dir, user)?;
-    Ok(dir)
+    super::native::private_socket_dir(project, user, "my", "mysqld.sock.lock", "MariaDB")
 }
 
 fn remove_socket_dir(project: &Project) {
-    let hash = super::short_hash(&project.root);
-    let uid = server_user()
-        .ok()
-        .flatten()
-        .map_or_else(postgres::effective_uid, |u| u.uid);
-    let mut candidates = vec![
-        std::env::temp_dir().join(format!("pyenvx-my-{uid}-{hash}")),
-        PathBuf::from(format!("/tmp/pyenvx-my-{uid}-{hash}")),
-    ];
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-my-{hash}")));
-    }
-    for dir in candidates {
-        // Only when empty: a running server's socket keeps it.
-        let _ = std::fs::remove_dir(dir);
-    }
+    let user = server_user().ok().flatten();
+    super::native::remove_socket_dirs(project, user.as_ref(), "my");
 }
 
 /// The settings every start passes; install-db gets the same InnoDB sizes so the files it makes
@@ -492,10 +457,7 @@ fn install_db(
     let tmp = private_tmp(project, user)?;
     fs_err::create_dir_all(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    if let Some(u) = user {
-        std::os::unix::fs::chown(data, Some(u.uid), Some(u.gid))
-            .with_context(|| format!("cannot hand {} to {}", data.display(), u.name))?;
-    }
+    super::native::give(data, user)?;
     let mut cmd = Command::new(&tool);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
@@ -506,16 +468,8 @@ fn install_db(
         ])
         .args(INNODB)
         .env("TMPDIR", &tmp)
-        .current_dir(state_dir(project))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {}", tool.display()))?;
+        .current_dir(state_dir(project));
+    let out = super::native::output_as(cmd, user)?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
             "mariadb-install-db failed ({}):\n{}",
@@ -540,25 +494,6 @@ fn private_tmp(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> 
     Ok(dir)
 }
 
-/// A server we just launched, and where its log output for this start begins.
-struct ServerChild {
-    child: Child,
-    log_path: PathBuf,
-    log_offset: u64,
-}
-
-impl ServerChild {
-    fn log_since_start(&self) -> String {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
-            let _ = f.seek(SeekFrom::Start(self.log_offset));
-            let _ = f.take(64 * 1024).read_to_string(&mut text);
-        }
-        text
-    }
-}
-
 fn spawn(
     project: &Project,
     server: &Path,
@@ -568,16 +503,6 @@ fn spawn(
     identity: &Identity,
     first: bool,
 ) -> Result<ServerChild> {
-    let log_path = log_path(project);
-    if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
-        let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
-    }
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
     let tmp = private_tmp(project, user)?;
     let mut cmd = Command::new(server);
     // `--no-defaults` must come first.
@@ -597,24 +522,8 @@ fn spawn(
     if first {
         cmd.arg(format!("--init-file={}", init_file(project).display()));
     }
-    cmd.current_dir(data)
-        .env("TMPDIR", &tmp)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: a Ctrl-C meant for pyenvx is not for it.
-        .process_group(0);
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", server.display()))?;
-    Ok(ServerChild {
-        child,
-        log_path,
-        log_offset,
-    })
+    cmd.current_dir(data).env("TMPDIR", &tmp);
+    ServerChild::launch(cmd, log_path(project), user)
 }
 
 /// Poll logins until one succeeds; returns the server's version. With `child`, a server that
@@ -629,20 +538,9 @@ fn wait_ready(
     let mut delay = Duration::from_millis(10);
     loop {
         if let Some(c) = child.as_deref_mut() {
-            if let Some(status) = c.child.try_wait()? {
-                let log = c.log_since_start();
-                let detail = super::native::last_lines(&log, 12);
-                if log.contains("Address already in use") {
-                    return Err(user_error!(
-                        hint = "stop that program, or move this project's database with `pyenvx db up --port N`",
-                        "port {} was taken by another program while MariaDB started:\n{detail}",
-                        clients.identity.port
-                    ));
-                }
-                return Err(anyhow::anyhow!(
-                    "MariaDB exited during start ({status}):\n{detail}"
-                ));
-            }
+            c.check_alive("MariaDB", clients.identity.port, |log| {
+                log.contains("Address already in use")
+            })?;
         }
         // A client login only once the server made its socket (it opens its TCP port at the
         // same moment): a bare TCP probe would leave an "aborted connection" in its log.
@@ -660,14 +558,7 @@ fn wait_ready(
             }
         }
         if started.elapsed() > timeout {
-            let log = child
-                .as_deref()
-                .map(|c| super::native::last_lines(&c.log_since_start(), 12))
-                .unwrap_or_default();
-            return Err(anyhow::anyhow!(
-                "MariaDB did not accept connections within {} s\n{log}",
-                timeout.as_secs()
-            ));
+            return Err(ServerChild::not_ready(child.as_deref(), "MariaDB", timeout));
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(100));
