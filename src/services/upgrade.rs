@@ -581,7 +581,11 @@ fn initdb(
     identity: &Identity,
     settings: &ClusterSettings,
 ) -> Result<()> {
-    let mut options = vec!["--no-instructions".to_string()];
+    // initdb learned --no-instructions in 14.
+    let mut options = Vec::new();
+    if bins.major >= 14 {
+        options.push("--no-instructions".to_string());
+    }
     options.extend(settings.initdb_args(bins.major));
     native::init_cluster(
         bins,
