@@ -460,6 +460,21 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         );
     }
 
+    // mysqlclient (`init --db mariadb`'s driver) has no Linux wheels: its build looks for the
+    // client library through pkg-config, and on a machine without it fails deep in a traceback.
+    if stderr.contains("Failed to build `mysqlclient")
+        && (lower.contains("pkg-config") || lower.contains("mysql_config"))
+    {
+        return user_error!(
+            hint = "install pkg-config and the MariaDB client library's headers (Debian/Ubuntu: \
+                    `apt install pkg-config libmariadb-dev`; Fedora: `dnf install pkgconf \
+                    mariadb-connector-c-devel`; macOS: `brew install pkg-config mariadb-connector-c`), \
+                    or set MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS; then run the command again",
+            "mysqlclient, Django's MySQL/MariaDB driver, is built from source here and needs the \
+             MariaDB client library, which this machine lacks"
+        );
+    }
+
     if stderr.contains("Hash mismatch") {
         return user_error!(
             hint = "the index now serves a different file under the same name; resolve again, and \
@@ -593,6 +608,21 @@ mod tests {
 
     fn reqs(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_mysqlclient_build_without_its_library_names_the_packages() {
+        let stderr = "error: Failed to build `mysqlclient==2.3.2`\n  \
+                      cause: The build backend returned an error\n  \
+                      [stdout]\n  Trying pkg-config --exists mysqlclient\n  \
+                      Exception: Can not find valid pkg-config name.\n\
+                      hint: Build failures usually indicate a problem with the package or the build environment\n";
+        let status = std::process::Command::new("false").status().unwrap();
+        let err = uv_failure("install", "mysqlclient 2.3.2", stderr, status);
+        let user = err.downcast_ref::<UserError>().expect("a user error");
+        assert!(err.to_string().contains("MariaDB client library"), "{err}");
+        let hint = user.hint.as_deref().unwrap_or_default();
+        assert!(hint.contains("libmariadb-dev"), "{hint}");
     }
 
     #[test]
