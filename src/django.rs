@@ -239,16 +239,7 @@ pub fn wire_redis_url(settings: &str) -> String {
 
 /// A Python identifier for `startproject`, from a project or directory name.
 pub fn module_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out = crate::names::ascii_identifier(name);
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }

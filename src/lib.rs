@@ -20,6 +20,7 @@ pub mod fs;
 mod fuzz;
 pub mod installer;
 pub mod leftovers;
+pub mod names;
 pub mod ops;
 pub mod platform;
 pub mod printer;

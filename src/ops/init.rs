@@ -180,25 +180,7 @@ fn project_name(args: &InitInput, dir: &Path) -> String {
 fn default_python(env: &Env) -> Result<Interpreter> {
     let any = PythonRequest::any();
     let settings = env.settings;
-    let mut best: Option<Interpreter> = None;
-    if settings.preference.allows_managed() {
-        let installs = python::managed::list(&settings.dirs, &env.platform)?;
-        if let Some(m) =
-            python::request::select_best(&any, installs.iter(), |i| (i.version(), i.freethreaded()))
-        {
-            best = Some(Interpreter::Managed(m.clone()));
-        }
-    }
-    if settings.preference.allows_system() {
-        let found = python::discovery::find_all(&settings.dirs, &settings.shim_dirs())?;
-        if let Some(f) =
-            python::request::select_best(&any, found.iter(), |f| (&f.version, f.freethreaded))
-        {
-            if best.as_ref().is_none_or(|b| f.version > *b.version()) {
-                best = Some(Interpreter::System(f.clone()));
-            }
-        }
-    }
+    let best = python::find_newest(settings, &env.platform, &any)?;
     match best {
         Some(b) if !b.version().any_prerelease() => Ok(b),
         _ => python::find_or_install(settings, &env.platform, &any, env.reporter),

@@ -70,39 +70,64 @@ pub fn find(
         return Ok(discovery::inspect(&exe).map(Interpreter::System));
     }
     let pref = settings.preference;
-    let managed = || -> Result<Option<Interpreter>> {
-        if !pref.allows_managed() {
-            return Ok(None);
-        }
-        let installs = managed::list(&settings.dirs, platform)?;
-        Ok(request::select_best(request, installs.iter(), |i| {
-            (i.version(), i.freethreaded())
-        })
-        .cloned()
-        .map(Interpreter::Managed))
-    };
-    let system = || -> Result<Option<Interpreter>> {
-        if !pref.allows_system() {
-            return Ok(None);
-        }
-        let found = discovery::find_for(&settings.dirs, &settings.shim_dirs(), request)?;
-        Ok(
-            request::select_best(request, found.iter(), |f| (&f.version, f.freethreaded))
-                .cloned()
-                .map(Interpreter::System),
-        )
-    };
     if pref.system_first() {
-        match system()? {
+        match best_system(settings, request)? {
             Some(i) => Ok(Some(i)),
-            None => managed(),
+            None => best_managed(settings, platform, request),
         }
     } else {
-        match managed()? {
+        match best_managed(settings, platform, request)? {
             Some(i) => Ok(Some(i)),
-            None => system(),
+            None => best_system(settings, request),
         }
     }
+}
+
+/// The newest interpreter for `request` among every source the preference allows, whichever
+/// it is in (a new project's default: the newest Python this machine has).
+pub fn find_newest(
+    settings: &Settings,
+    platform: &Platform,
+    request: &PythonRequest,
+) -> Result<Option<Interpreter>> {
+    let managed = best_managed(settings, platform, request)?;
+    let system = best_system(settings, request)?;
+    Ok(match (managed, system) {
+        (Some(m), Some(s)) if s.version() > m.version() => Some(s),
+        (Some(m), _) => Some(m),
+        (None, s) => s,
+    })
+}
+
+/// The newest managed build matching `request`, when the preference allows managed builds.
+fn best_managed(
+    settings: &Settings,
+    platform: &Platform,
+    request: &PythonRequest,
+) -> Result<Option<Interpreter>> {
+    if !settings.preference.allows_managed() {
+        return Ok(None);
+    }
+    let installs = managed::list(&settings.dirs, platform)?;
+    Ok(request::select_best(request, installs.iter(), |i| {
+        (i.version(), i.freethreaded())
+    })
+    .cloned()
+    .map(Interpreter::Managed))
+}
+
+/// The newest interpreter found on the machine matching `request`, when the preference allows
+/// them; only candidates whose names allow the request's minor are asked.
+fn best_system(settings: &Settings, request: &PythonRequest) -> Result<Option<Interpreter>> {
+    if !settings.preference.allows_system() {
+        return Ok(None);
+    }
+    let found = discovery::find_for(&settings.dirs, &settings.shim_dirs(), request)?;
+    Ok(
+        request::select_best(request, found.iter(), |f| (&f.version, f.freethreaded))
+            .cloned()
+            .map(Interpreter::System),
+    )
 }
 
 /// The error for a request only a Python older than python-build-standalone's builds satisfies

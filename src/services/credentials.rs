@@ -101,16 +101,7 @@ pub fn credentials_path(project: &Project) -> PathBuf {
 /// A role and database name from the project name: lower-case letters, digits and `_`.
 /// `export docker` names the container database the same way, so a dump restores into either.
 pub fn sql_name(project_name: &str) -> String {
-    let mut name: String = project_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut name = crate::names::ascii_identifier(project_name);
     name = name.trim_matches('_').to_string();
     if name.is_empty() {
         name = "app".into();
