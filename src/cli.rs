@@ -175,8 +175,10 @@ pub struct InitArgs {
     #[arg(long)]
     pub drf: bool,
     /// A development database service.
-    #[arg(long, value_enum, default_value_t = DbChoice::None)]
-    pub db: DbChoice,
+    /// Adopting a project whose compose file runs PostgreSQL takes that database unless `--db`
+    /// says otherwise (`none` for no database).
+    #[arg(long, value_enum)]
+    pub db: Option<DbChoice>,
     /// A cache service ([services.cache] and the `redis` client).
     #[arg(long, value_enum, default_value_t = CacheChoice::None)]
     pub cache: CacheChoice,

@@ -727,3 +727,29 @@ fn literal_databases_project_migrates_and_passes_its_tests_once_wired() {
         "{diff}"
     );
 }
+
+/// `--db none` is the user's word over the compose file's database: no `[services.db]`, no
+/// driver; `--db` left out adopts it (above).
+#[test]
+fn db_none_leaves_out_the_compose_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    clone_project(
+        &sb,
+        "nodb",
+        &[
+            ("requirements.txt", "Django==5.2.19\n"),
+            (
+                "docker-compose.yml",
+                "services:\n  db:\n    image: postgres:15\n  web:\n    build: .\n",
+            ),
+        ],
+    );
+    let out = sb.ok("nodb", &["init", "--db", "none"]);
+    assert!(out.contains("Adopting the project"), "{out}");
+    assert!(!out.contains("db up"), "{out}");
+    let toml = read(sb.dir("nodb").join("pyenvx.toml"));
+    assert!(!toml.contains("[services.db]"), "{toml}");
+    assert!(!toml.contains("psycopg"), "{toml}");
+    assert!(!sb.dir("nodb").join(".env").exists());
+    assert_only_pyenvx_files(&sb.ctx, &sb.dir("nodb"), "nodb", &[]);
+}

@@ -48,7 +48,8 @@ pub struct InitInput {
     pub python: Option<String>,
     pub django: Option<String>,
     pub drf: bool,
-    pub db: DbChoice,
+    /// `None` when `--db` was not given: an adopted project's compose database then counts.
+    pub db: Option<DbChoice>,
     pub cache: CacheChoice,
     pub no_startproject: bool,
     pub seed: bool,
@@ -237,9 +238,14 @@ fn init_in(
     };
     // The compose file's PostgreSQL, or the nearest newer major this machine runs: said in the
     // table and in pyenvx.toml, never silently.
-    let postgres_pick = adopted.as_mut().and_then(|a| {
-        a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
-    });
+    // The compose file's PostgreSQL unless `--db` chose otherwise (`none`, or another engine).
+    let db = args.db.unwrap_or(DbChoice::None);
+    let postgres_pick = adopted
+        .as_mut()
+        .filter(|_| matches!(args.db, None | Some(DbChoice::Postgres)))
+        .and_then(|a| {
+            a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
+        });
     let startproject_wanted = !args.no_startproject && adopted.is_none();
 
     // Never overwrite: check everything init would write before writing anything.
@@ -324,7 +330,7 @@ fn init_in(
     if args.drf {
         dependencies.push("djangorestframework".to_string());
     }
-    match args.db {
+    match db {
         DbChoice::Postgres => {
             dependencies.push("dj-database-url".to_string());
             // Django before 4.2 imports psycopg2 only: the driver follows the pin when one is
@@ -383,12 +389,12 @@ fn init_in(
         &dependencies,
         args.seed,
     );
-    if args.db == DbChoice::Mariadb {
+    if db == DbChoice::Mariadb {
         text.push_str(&crate::services::init_table(
             crate::services::DbEngine::Mariadb,
             0,
         ));
-    } else if args.db == DbChoice::Postgres || postgres_pick.is_some() {
+    } else if db == DbChoice::Postgres || postgres_pick.is_some() {
         // The major adoption settled from the compose file, else the binaries `db up` will
         // use: the machine's newest, else the download.
         let table = crate::services::init_table(
@@ -440,7 +446,7 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
-    if args.db != DbChoice::None {
+    if db != DbChoice::None {
         // Credentials, a port, and `.env` (0600) with DATABASE_URL.
         crate::services::init_project(&settings.dirs, &project)?;
     }
@@ -461,11 +467,11 @@ fn init_in(
             &project,
             &module,
             args.drf,
-            args.db != DbChoice::None,
+            db != DbChoice::None,
             args.cache == CacheChoice::Redis && redis_backend,
         )?;
     }
-    let has_db = args.db != DbChoice::None || postgres_pick.is_some();
+    let has_db = db != DbChoice::None || postgres_pick.is_some();
     Ok(InitReport {
         name,
         python: interp.version().to_string(),
@@ -609,7 +615,7 @@ mod tests {
             python: None,
             django: None,
             drf: false,
-            db: DbChoice::None,
+            db: None,
             cache: CacheChoice::None,
             no_startproject: false,
             seed: false,
