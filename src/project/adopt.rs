@@ -277,9 +277,10 @@ impl Adopted {
     fn read_requirements(&mut self, dir: &Path) -> Result<()> {
         for path in requirements_files(dir) {
             let file = rel(dir, &path);
-            // A line pyenvx cannot take (`-e .` in a dev file is common) leaves that file out,
-            // said in the report, rather than stopping the adoption.
-            let imported = match super::requirements::read(&path) {
+            // A line pyenvx cannot take (`-e git+…`) leaves that file out, said in the report,
+            // rather than stopping the adoption. A local `-e .` (common in a dev file) is left
+            // for the user to add: the rest of the file is taken.
+            let imported = match super::requirements::read_with_editables(&path) {
                 Ok(imported) => imported,
                 Err(e) => {
                     self.rows.push((file, format!("not read: {e}")));
@@ -290,6 +291,12 @@ impl Adopted {
             let mut extra = Vec::new();
             if !imported.ignored.is_empty() {
                 extra.push(format!("{} option(s) ignored", imported.ignored.len()));
+            }
+            for e in &imported.editable {
+                extra.push(format!(
+                    "`-e {}` left out (`pyenvx add -e {}` adds it)",
+                    e.path, e.path
+                ));
             }
             let row = self.describe(&file, taken, &extra);
             self.rows.push((file, row));
@@ -711,16 +718,23 @@ mod tests {
                 "requirements-dev.txt",
                 "-r requirements.txt\n-e .\npytest\n",
             ),
+            (
+                "requirements-vcs.txt",
+                "-e git+https://example.invalid/x.git#egg=x\n",
+            ),
         ]);
         let a = Adopted::read(dir.path()).unwrap();
         assert_eq!(a.django_pin().unwrap().as_deref(), Some("4.0.10"));
-        let dev = a
-            .rows
-            .iter()
-            .find(|r| r.0 == "requirements-dev.txt")
-            .unwrap();
-        assert!(dev.1.starts_with("not read:"), "{dev:?}");
-        assert!(a.dependencies.is_empty(), "{:?}", a.dependencies);
+        let row = |name: &str| a.rows.iter().find(|r| r.0 == name).unwrap().1.clone();
+        // The local `-e .` is named for the user to add; the rest of the file is taken.
+        let dev = row("requirements-dev.txt");
+        assert!(
+            dev.contains("`-e ./.` left out") || dev.contains("`-e .` left out"),
+            "{dev}"
+        );
+        assert_eq!(a.dependencies, vec!["pytest".to_string()]);
+        // What pyenvx cannot take at all leaves the file out, said in the report.
+        assert!(row("requirements-vcs.txt").starts_with("not read:"));
     }
 
     #[test]
