@@ -605,6 +605,19 @@ pub(super) fn bundled_pip(python: &Path) -> Result<PathBuf, String> {
 }
 
 fn pip_failure(python: &Path, stderr: &str) -> anyhow::Error {
+    pip_error(
+        &format!(
+            "cannot install uv: {} -m pip could not fetch it",
+            python.display()
+        ),
+        stderr,
+        WAYS_OUT,
+    )
+}
+
+/// pip's failure as one user error: a certificate problem as such, else `what` with pip's
+/// `ERROR:` lines (or its last lines when it printed none) and `hint`.
+pub(super) fn pip_error(what: &str, stderr: &str, hint: &str) -> anyhow::Error {
     if let Some(e) = super::certs::classify(stderr) {
         return e;
     }
@@ -618,11 +631,7 @@ fn pip_failure(python: &Path, stderr: &str) -> anyhow::Error {
     } else {
         errors.join("\n")
     };
-    user_error!(
-        hint = WAYS_OUT,
-        "cannot install uv: {} -m pip could not fetch it:\n{detail}",
-        python.display()
-    )
+    user_error!(hint = hint.to_string(), "{what}:\n{detail}")
 }
 
 fn last_lines(text: &str, n: usize) -> String {

@@ -176,7 +176,7 @@ pub fn pip_dir(
     reporter.download_done(id);
     let out = out?;
     if !out.status.success() {
-        return Err(pip_failure(
+        return Err(super::bootstrap::pip_error(
             &format!("cannot get pip {PIP_VERSION}"),
             &String::from_utf8_lossy(&out.stderr),
             WAYS_OUT,
@@ -293,35 +293,17 @@ fn no_solution_or_failure(subject: &str, stderr: &str) -> anyhow::Error {
         || stderr.contains("ResolutionImpossible")
         || stderr.contains("conflicting dependencies")
     {
-        return pip_failure(
+        return super::bootstrap::pip_error(
             &format!("no versions satisfy {subject} on this Python (pip 20.3.4)"),
             stderr,
             "check the pins against what the index offers for this Python version",
         );
     }
-    pip_failure(
+    super::bootstrap::pip_error(
         &format!("pip 20.3.4 could not resolve {subject}"),
         stderr,
         "use --offline to work from pip's cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS",
     )
-}
-
-fn pip_failure(what: &str, stderr: &str, hint: &str) -> anyhow::Error {
-    if let Some(e) = super::certs::classify(stderr) {
-        return e;
-    }
-    let errors: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("ERROR:"))
-        .collect();
-    let detail = if errors.is_empty() {
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines[lines.len().saturating_sub(8)..].join("\n")
-    } else {
-        errors.join("\n")
-    };
-    user_error!(hint = hint.to_string(), "{what}:\n{detail}")
 }
 
 #[cfg(test)]
