@@ -789,6 +789,25 @@ pub(super) fn wait_ready(
     }
 }
 
+/// The pid a single-line pid file names and, when that process is alive, its command name
+/// (from `/proc/PID/stat`); `None` without the file or the process, or for a zombie (already
+/// dead, not yet reaped). What identifies the server beyond that is the caller's.
+pub(super) fn live_pid_in(pid_file: &Path) -> Option<(u32, String)> {
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 3, after the parenthesised command name: Z is a zombie.
+    let (name, rest) = stat.rsplit_once(')')?;
+    if rest.trim_start().starts_with('Z') {
+        return None;
+    }
+    let name = name.split_once('(').map_or(name, |(_, n)| n);
+    Some((pid, name.to_string()))
+}
+
 pub(super) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

@@ -374,14 +374,8 @@ fn server_version(server: &Path) -> Result<(u32, String)> {
 /// The live server of this project, if any: the pid file's process, still a redis-server (not
 /// a zombie, not a recycled pid) working in this project's data directory.
 fn running_pid(project: &Project) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_path(project))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (name, rest) = stat.rsplit_once(')')?;
-    if rest.trim_start().starts_with('Z') || !name.contains("redis-server") {
+    let (pid, name) = super::native::live_pid_in(&pid_path(project))?;
+    if !name.contains("redis-server") {
         return None;
     }
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;

@@ -277,18 +277,7 @@ fn server_user() -> Result<Option<ServerUser>> {
 /// The live server of this project: the pid file's process, not a zombie, serving this data
 /// directory (a recycled pid is someone else).
 fn running(project: &Project) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_path(project))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    if stat
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    {
-        return None;
-    }
+    let (pid, _) = super::native::live_pid_in(&pid_path(project))?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let want = format!("--datadir={}", data_dir(project).display());
     cmdline
