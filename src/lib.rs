@@ -27,6 +27,7 @@ pub mod printer;
 pub mod project;
 pub mod python;
 pub mod reporter;
+pub mod secrets;
 pub mod services;
 pub mod settings;
 pub mod shims;
