@@ -20,20 +20,15 @@ use serde::Deserialize;
 use crate::user_error;
 
 mod bootstrap;
-mod certs;
 mod index;
 pub mod legacy;
 mod uv;
 
+pub use crate::names::normalize_name;
 pub use index::IndexSettings;
 pub use uv::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard, Uv};
 
 use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
-
-/// The error for a TLS certificate pyenvx's client could not verify, if `cause` is one.
-pub(crate) fn certificate_error(cause: &str) -> Option<anyhow::Error> {
-    certs::classify(cause)
-}
 
 const UNREACHABLE_HINT: &str =
     "use --offline to work from the cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS";
@@ -326,24 +321,6 @@ fn file_name_of(url: &str) -> Option<String> {
     )
 }
 
-/// PEP 503: runs of `-`, `_`, `.` become one `-`, lower-cased.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// How the error for an unsatisfiable resolution begins; see [`is_no_solution`].
 const NO_SOLUTION: &str = "no versions satisfy";
 
@@ -424,7 +401,7 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
     }
 
     // Before the network check: a TLS failure also reads "error sending request".
-    if let Some(err) = certs::classify(stderr) {
+    if let Some(err) = crate::certs::classify(stderr) {
         return err;
     }
 

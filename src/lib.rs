@@ -6,6 +6,7 @@
 //! concerns; long-running work reports progress through the [`reporter::Reporter`] trait so
 //! that the library never prints.
 
+pub mod certs;
 pub mod children;
 pub mod cli;
 pub mod commands;
@@ -19,6 +20,8 @@ pub mod fs;
 #[cfg(test)]
 mod fuzz;
 pub mod installer;
+#[cfg(test)]
+mod layers_test;
 pub mod leftovers;
 pub mod names;
 pub mod ops;

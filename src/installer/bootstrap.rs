@@ -135,7 +135,7 @@ fn fetch_wheel(
     // A certificate problem has its own remedy, which the ways out below would hide.
     if let Some(i) = problems
         .iter()
-        .position(|e| crate::error::find_hint(e) == Some(super::certs::CERT_HINT))
+        .position(|e| crate::error::find_hint(e) == Some(crate::certs::CERT_HINT))
     {
         return Err(problems.swap_remove(i));
     }
@@ -563,7 +563,7 @@ fn run_pip_download(
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
-    super::certs::for_pip(&mut cmd);
+    crate::certs::for_pip(&mut cmd);
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
@@ -618,7 +618,7 @@ fn pip_failure(python: &Path, stderr: &str) -> anyhow::Error {
 /// pip's failure as one user error: a certificate problem as such, else `what` with pip's
 /// `ERROR:` lines (or its last lines when it printed none) and `hint`.
 pub(super) fn pip_error(what: &str, stderr: &str, hint: &str) -> anyhow::Error {
-    if let Some(e) = super::certs::classify(stderr) {
+    if let Some(e) = crate::certs::classify(stderr) {
         return e;
     }
     let errors: Vec<&str> = stderr

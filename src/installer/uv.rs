@@ -74,7 +74,7 @@ impl Uv {
             .stdin(Stdio::null())
             // Plain text, whatever FORCE_COLOR says: the error classification reads stderr.
             .args(["--color", "never", "--quiet"]);
-        super::certs::for_uv(&mut cmd, numeric_version(&self.version));
+        crate::certs::for_uv(&mut cmd, numeric_version(&self.version));
         if offline {
             cmd.arg("--offline");
         }
