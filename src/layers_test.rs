@@ -47,20 +47,7 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
 ];
 
 /// Cycles still inside `services/` (each a sorted list of its files; `mod` is `services/mod.rs`).
-const KNOWN_SERVICES_CYCLES: &[&[&str]] = &[&[
-    "backend",
-    "config",
-    "container",
-    "credentials",
-    "extensions",
-    "mariadb",
-    "mod",
-    "native",
-    "redis",
-    "redis_container",
-    "snapshot",
-    "transfer",
-]];
+const KNOWN_SERVICES_CYCLES: &[&[&str]] = &[];
 
 /// Files that are test support only, compiled under `#[cfg(test)]`.
 const TEST_ONLY: &[&str] = &["fuzz", "test_machine", "test_machine_tests", "layers_test"];

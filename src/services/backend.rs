@@ -13,7 +13,7 @@
 //! Implementations: PostgreSQL as [`super::native::Native`] (a `postgres` process from real
 //! binaries) and [`super::container::Container`] (the official image under Docker or Podman);
 //! MariaDB as [`super::mariadb::Native`] (the machine's `mariadbd`) and
-//! [`super::mariadb::Container`] (the official `mariadb` image). [`open`] picks one from
+//! [`super::mariadb::Container`] (the official `mariadb` image). [`super::open`] picks one from
 //! `[services.db] engine` and `backend`. Redis stays outside: it is a cache with no database,
 //! dump or shell of ours, and its facade ([`super::redis`]) is a third of this one.
 
@@ -23,13 +23,11 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use super::config::{BackendKind, DbConfig, DbEngine};
+use super::config::BackendKind;
 use super::credentials::Identity;
+use super::shared::{Logs, Status, UpReport};
 use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
-use super::{container, mariadb, native, Logs, Status, UpReport};
-use crate::project::Env;
-use crate::project::Project;
 
 /// A project's database server, as one engine and backend run it.
 pub trait Backend {
@@ -84,29 +82,4 @@ pub trait Backend {
 
     /// Delete a snapshot's copy, then its record.
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
-}
-
-/// The backend `kind` of the project's `[services.db]` engine.
-pub fn open<'a>(
-    kind: BackendKind,
-    env: &'a Env<'a>,
-    project: &'a Project,
-    config: &'a DbConfig,
-) -> Box<dyn Backend + 'a> {
-    match (config.engine, kind) {
-        (DbEngine::Postgres, BackendKind::Native) => Box::new(native::Native {
-            env,
-            project,
-            config,
-        }),
-        (DbEngine::Postgres, BackendKind::Container) => Box::new(container::Container {
-            env,
-            project,
-            config,
-        }),
-        (DbEngine::Mariadb, BackendKind::Native) => Box::new(mariadb::Native { project, config }),
-        (DbEngine::Mariadb, BackendKind::Container) => {
-            Box::new(mariadb::Container { project, config })
-        }
-    }
 }

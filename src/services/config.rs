@@ -18,6 +18,12 @@ use crate::project::config::{config_error, toml_error};
 use crate::project::Project;
 use crate::user_error;
 
+/// `[services.db]`, the database the `pyenvx db` commands drive.
+pub const DB: &str = "db";
+
+/// `[services.cache]`: read by `services::redis`, skipped by the database's reader here.
+pub const CACHE: &str = "cache";
+
 /// How the database runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,10 +190,10 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
     let err_at = |e: toml::de::Error| toml_error(path, text, &e);
     let names: RawNames = toml::from_str(text).map_err(err_at)?;
     for (name, value) in &names.services {
-        if name == super::redis::CACHE {
+        if name == CACHE {
             continue; // [services.cache] is read by `services::redis`.
         }
-        if name != super::DB {
+        if name != DB {
             return Err(config_error(
                 path,
                 text,

@@ -30,10 +30,11 @@ use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
+use super::ports;
 use super::postgres::DumpKind;
+use super::shared::{Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
-use super::{ports, Logs, Status, UpReport};
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -276,7 +277,10 @@ pub fn stem(project: &Project) -> String {
     if name.is_empty() {
         name = "project".into();
     }
-    format!("pyenvx-{name}-{}-db", super::short_hash(&project.root))
+    format!(
+        "pyenvx-{name}-{}-db",
+        super::shared::short_hash(&project.root)
+    )
 }
 
 /// Where the official image keeps its data for `major`.
@@ -428,7 +432,7 @@ pub(super) fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
 fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String> {
     let mut out = vec![
         format!("pyenvx.project={}", project.root.display()),
-        format!("pyenvx.service={}", super::DB),
+        format!("pyenvx.service={}", super::config::DB),
         format!("pyenvx.major={}", config.major),
     ];
     if let Some(port) = port {

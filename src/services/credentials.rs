@@ -95,7 +95,7 @@ impl Identity {
 }
 
 pub fn credentials_path(project: &Project) -> PathBuf {
-    super::state_dir(project).join("credentials.json")
+    super::shared::state_dir(project).join("credentials.json")
 }
 
 /// A role and database name from the project name: lower-case letters, digits and `_`.
@@ -139,8 +139,8 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
 /// Credentials and port, allocating either on first use. Starts nothing.
 pub fn identity(dirs: &Dirs, project: &Project) -> Result<Identity> {
     let credentials = credentials(project)?;
-    let port = ports::ensure(dirs, &ports::key(&project.root, super::DB))?;
-    let engine = super::db_config(project)?.map_or(DbEngine::Postgres, |c| c.engine);
+    let port = ports::ensure(dirs, &ports::key(&project.root, super::config::DB))?;
+    let engine = super::config::db_config(project)?.map_or(DbEngine::Postgres, |c| c.engine);
     Ok(Identity {
         credentials,
         port,

@@ -5,7 +5,7 @@
 //! This module is the facade the `db` commands call. It does what is the same for every backend
 //! (configuration in [`config`], identity in [`credentials`] and [`ports`], the lock, port moves,
 //! the shims' variables, the dump and restore sequences of [`transfer`]) and asks the active
-//! [`Backend`] ([`backend::open`]) for the rest.
+//! [`Backend`] ([`open`]) for the rest.
 //!
 //! Both backends share what a consumer sees, so switching backends changes nothing for Django:
 //! the credentials (generated once per project, kept in `.pyenvx/services/db/credentials.json`,
@@ -37,21 +37,20 @@ pub mod pgwire;
 pub mod ports;
 pub mod postgres;
 pub mod redis;
-pub mod redis_container;
+pub mod shared;
 pub mod snapshot;
 pub mod transfer;
 pub mod upgrade;
 
 pub use backend::Backend;
-pub use config::{db_config, init_table, require_db, BackendKind, DbConfig, DbEngine};
+pub use config::{db_config, init_table, require_db, BackendKind, DbConfig, DbEngine, DB};
 pub use credentials::{credentials, identity, sql_name, Credentials, Identity};
+pub use shared::{short_hash, state_dir, Logs, Status, UpReport};
 pub use transfer::RestorePlan;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
@@ -59,14 +58,6 @@ use crate::fs::{write_private, write_private_new};
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
-
-/// The only service name pyenvx knows so far; the `pyenvx db` commands drive it.
-pub const DB: &str = "db";
-
-/// `.pyenvx/services/db/`.
-pub fn state_dir(project: &Project) -> PathBuf {
-    project.state_dir().join("services").join(DB)
-}
 
 /// The variables `pyenvx run` adds when the project declares a database: `DATABASE_URL` and the
 /// libpq `PG*` variables. Reads the registry and the credentials; starts nothing.
@@ -137,12 +128,6 @@ fn update_dotenv(project: &Project, old_url: &str, new_url: &str) -> Result<()> 
     write_private(&path, updated.as_bytes())
 }
 
-/// First 8 hex digits of the SHA-256 of the project's path: names per-project things outside
-/// the project (containers, volumes, socket directories) without colliding.
-pub fn short_hash(root: &Path) -> String {
-    hex::encode(&Sha256::digest(root.as_os_str().as_encoded_bytes())[..4])
-}
-
 // ---------------------------------------------------------------------------------------------
 // Operations, dispatched to the backend
 
@@ -155,43 +140,29 @@ pub struct UpOptions {
     pub port: Option<u16>,
 }
 
-/// What `db up` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct UpReport {
-    pub engine: DbEngine,
-    pub backend: BackendKind,
-    /// Server version as it reported itself at login, e.g. `15.18 (Debian 15.18-0+deb12u1)`,
-    /// `10.11.19-MariaDB-0+deb12u1`.
-    pub server_version: String,
-    pub port: u16,
-    /// It was already running and accepting connections.
-    pub already_running: bool,
-    /// The database was created by this start.
-    pub initialized: bool,
-    /// Where the native binaries came from, or the container image.
-    pub source: String,
-}
-
-/// A point-in-time view for `db status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub engine: DbEngine,
-    pub backend: BackendKind,
-    /// The engine's major version (PostgreSQL 15; MariaDB 10 or 11).
-    pub version: u32,
-    pub running: bool,
-    /// A login with the project's credentials succeeded just now.
-    pub accepting_connections: bool,
-    pub port: u16,
-    pub user: String,
-    pub database: String,
-    /// Native: the server's process id.
-    pub pid: Option<u32>,
-    /// Native: the data directory; container: the volume.
-    pub data: String,
-    /// Container: the container's name.
-    pub container: Option<String>,
-    pub initialized: bool,
+/// The backend `kind` of the project's `[services.db]` engine ([`Backend`]'s implementations).
+pub fn open<'a>(
+    kind: BackendKind,
+    env: &'a Env<'a>,
+    project: &'a Project,
+    config: &'a DbConfig,
+) -> Box<dyn Backend + 'a> {
+    match (config.engine, kind) {
+        (DbEngine::Postgres, BackendKind::Native) => Box::new(native::Native {
+            env,
+            project,
+            config,
+        }),
+        (DbEngine::Postgres, BackendKind::Container) => Box::new(container::Container {
+            env,
+            project,
+            config,
+        }),
+        (DbEngine::Mariadb, BackendKind::Native) => Box::new(mariadb::Native { project, config }),
+        (DbEngine::Mariadb, BackendKind::Container) => {
+            Box::new(mariadb::Container { project, config })
+        }
+    }
 }
 
 fn backend_file(project: &Project) -> PathBuf {
@@ -241,7 +212,7 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     // The other backend may hold the port (and be what `pyenvx run` talks to): one at a time.
     let previous = active_backend(project, &config);
     if previous != backend
-        && backend::open(previous, env, project, &config)
+        && open(previous, env, project, &config)
             .is_running()
             .unwrap_or(false)
     {
@@ -250,7 +221,7 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
             "this project's database is running with the {previous} backend"
         ));
     }
-    let report = backend::open(backend, env, project, &config).up(&identity)?;
+    let report = open(backend, env, project, &config).up(&identity)?;
     if previous != backend || !backend_file(project).exists() {
         crate::fs::write_atomic(&backend_file(project), format!("{backend}\n").as_bytes())?;
     }
@@ -304,7 +275,7 @@ fn active<'a>(
     project: &'a Project,
     config: &'a DbConfig,
 ) -> Box<dyn Backend + 'a> {
-    backend::open(active_backend(project, config), env, project, config)
+    open(active_backend(project, config), env, project, config)
 }
 
 /// The configuration and identity of a running database, or a user error saying to start it.
@@ -411,14 +382,6 @@ pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
     let _lock = lock(project, env)?;
     let removed = active(env, project, &config).snapshot_remove(&identity, &snap);
     removed
-}
-
-/// How to show the server's log.
-pub enum Logs {
-    /// A file to print (and follow).
-    File(PathBuf),
-    /// A command that prints (and follows) it.
-    Command(std::process::Command),
 }
 
 pub fn logs(env: &Env, project: &Project, follow: bool) -> Result<Logs> {

@@ -38,10 +38,11 @@ use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
 use super::pgwire::ConnectError;
+use super::ports;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
+use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
-use super::{ports, state_dir, Logs, Status, UpReport};
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -247,7 +248,7 @@ pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result
 /// runtime directory (or the temporary directory) under a hash of the project's path. As root,
 /// the runtime directory is usually root-only, and the temporary directory is taken instead.
 fn socket_dir_candidates(project: &Project, user: Option<&ServerUser>, tag: &str) -> Vec<PathBuf> {
-    let hash = super::short_hash(&project.root);
+    let hash = super::shared::short_hash(&project.root);
     let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
     let mut candidates = Vec::new();
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {

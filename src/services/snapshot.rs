@@ -58,7 +58,10 @@ pub struct Snapshot {
 
 /// `.pyenvx/snapshots/db/`.
 pub fn dir(project: &Project) -> PathBuf {
-    project.state_dir().join("snapshots").join(super::DB)
+    project
+        .state_dir()
+        .join("snapshots")
+        .join(super::config::DB)
 }
 
 pub fn record_path(project: &Project, name: &str) -> PathBuf {

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::credentials::Identity;
 use super::postgres::DumpKind;
-use super::Identity;
 use crate::user_error;
 
 /// PostgreSQL truncates identifiers to 63 bytes; the suffix must survive.

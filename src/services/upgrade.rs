@@ -35,7 +35,7 @@ use serde::Serialize;
 use super::config::{BackendKind, DbConfig};
 use super::credentials::Identity;
 use super::postgres::{self, Binaries, ServerUser};
-use super::{backend, native, snapshot, state_dir, UpReport};
+use super::{native, snapshot, state_dir, UpReport};
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -478,7 +478,7 @@ fn native_upgrade(
         postgres::check_reachable(u, &new_bins.bin_dir)?;
         postgres::check_reachable(u, &old_bins.bin_dir)?;
     }
-    let old = backend::open(BackendKind::Native, env, project, config);
+    let old = super::open(BackendKind::Native, env, project, config);
     // The old cluster describes itself while it runs.
     old.up(identity)?;
     let snapshots: Vec<String> = snapshot::list(project)?
@@ -796,7 +796,7 @@ fn container_upgrade(
             )
         })?;
     }
-    let old = backend::open(BackendKind::Container, env, project, config);
+    let old = super::open(BackendKind::Container, env, project, config);
     old.up(identity)?;
 
     // The dump is the way back: written, synced and read back before the old volume goes.
@@ -808,7 +808,7 @@ fn container_upgrade(
     let plan_back = old.check_restore(identity, keep, keep)?;
     old.destroy()?;
 
-    let new = backend::open(BackendKind::Container, env, project, &new_config);
+    let new = super::open(BackendKind::Container, env, project, &new_config);
     let loaded = (|| -> Result<()> {
         let up = new.up(identity)?;
         let runs = postgres::parse_version(&up.server_version).map(|(_, m)| m);

@@ -200,7 +200,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
     let had_volume = container::volume_exists(&engine, &name)?;
     let labels = [
         format!("pyenvx.project={}", project.root.display()),
-        format!("pyenvx.service={}", crate::services::DB),
+        format!("pyenvx.service={}", crate::services::config::DB),
         "pyenvx.engine=mariadb".to_string(),
     ];
     if existing.is_some() {

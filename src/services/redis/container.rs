@@ -2,7 +2,7 @@
 //! from `redis:<major>` (or `image`), the same identity as the native backend.
 //!
 //! Per project a container and a named volume `pyenvx-<name>-<hash>-cache` (the database's
-//! naming, [`super::container::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
+//! naming, [`super::super::container::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
 //! (container) `pyenvx.port`, `pyenvx.image`. The port is published on 127.0.0.1 only. The
 //! password reaches the container as `REDIS_PASSWORD` through the engine CLI's environment
 //! (never its command line), and the container's shell writes it into a 0600 `redis.conf`
@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::container::{
+use super::super::container::{
     check_running, container_log_tail as log_tail, create_volume, engine, image_unavailable,
     inspect, run_engine, stem, volume_exists,
 };
-use super::redis::{probe, CacheConfig, CacheIdentity, ProbeError};
+use super::{probe, CacheConfig, CacheIdentity, ProbeError};
 use crate::project::Project;
 use crate::user_error;
 
@@ -60,8 +60,8 @@ pub fn up(
             existing = None;
         }
     }
-    if !super::ports::is_free(identity.port) {
-        return Err(super::ports::taken(dirs, identity.port));
+    if !super::super::ports::is_free(identity.port) {
+        return Err(super::super::ports::taken(dirs, identity.port));
     }
     if existing.is_some() {
         let mut start = engine.command();
@@ -69,7 +69,7 @@ pub fn up(
         run_engine(start, &format!("start container {name}"))?;
     } else {
         let project_label = format!("pyenvx.project={}", project.root.display());
-        let service_label = format!("pyenvx.service={}", super::redis::CACHE);
+        let service_label = format!("pyenvx.service={}", super::CACHE);
         let had_volume = volume_exists(&engine, &name)?;
         if !had_volume {
             create_volume(

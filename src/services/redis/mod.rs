@@ -42,8 +42,10 @@ use crate::project::Project;
 use crate::secrets::random_password;
 use crate::user_error;
 
+pub mod container;
+
 /// The service's name in `[services.*]`, the registry and `.pyenvx/services/`.
-pub const CACHE: &str = "cache";
+pub use super::config::CACHE;
 
 /// `[services.cache]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,8 +451,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
                 "this project's cache is running with the native backend"
             ));
         }
-        let (version, already_running) =
-            super::redis_container::up(dirs, project, &config, &identity)?;
+        let (version, already_running) = container::up(dirs, project, &config, &identity)?;
         return Ok(CacheUp {
             version,
             port: identity.port,
@@ -555,7 +556,7 @@ pub fn down(project: &Project) -> Result<bool> {
     let _lock = lock(project)?;
     let Some(pid) = running_pid(project) else {
         if config.backend == BackendKind::Container {
-            return super::redis_container::down(project);
+            return container::down(project);
         }
         return Ok(false);
     };
@@ -581,10 +582,9 @@ pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
     let pid = running_pid(project);
     let (backend, running) = match pid {
         Some(_) => (BackendKind::Native, true),
-        None if config.backend == BackendKind::Container => (
-            BackendKind::Container,
-            super::redis_container::is_running(project)?,
-        ),
+        None if config.backend == BackendKind::Container => {
+            (BackendKind::Container, container::is_running(project)?)
+        }
         None => (BackendKind::Native, false),
     };
     let accepting = running && probe(&identity, Duration::from_secs(2)).is_ok();
@@ -596,8 +596,7 @@ pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
         port: identity.port,
         pid,
         data: data_dir(project),
-        container: (backend == BackendKind::Container)
-            .then(|| super::redis_container::name(project)),
+        container: (backend == BackendKind::Container).then(|| container::name(project)),
         url: identity.url(),
     })
 }
