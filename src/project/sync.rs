@@ -196,6 +196,16 @@ pub fn ensure_venv(
                 ));
             }
             move_aside(project, &dir)?;
+        } else if !is_recorded_venv(env.settings.dirs.home(), project) {
+            // It says pyenvx made it, but pyenvx has no record of making it here: it came with
+            // the files (a clone, a copy, a moved project). Its `pyvenv.cfg` proves nothing and its
+            // site-packages may hold a `.pth` that runs at start-up, so it is rebuilt from the
+            // lock rather than adopted.
+            env.reporter.detail(&format!(
+                "{} was not made by pyenvx here: rebuilding it",
+                dir.display()
+            ));
+            move_aside(project, &dir)?;
         } else {
             let existing = Venv::open(&dir)?;
             let cfg = existing.cfg()?;
@@ -218,14 +228,39 @@ pub fn ensure_venv(
                 if moved {
                     existing.retarget(&spec)?;
                 }
+                record_venv(env.settings.dirs.home(), project)?;
                 return Ok((existing, false));
             }
             move_aside(project, &dir)?;
         }
     }
     let created = venv::create(&dir, &spec)?;
+    record_venv(env.settings.dirs.home(), project)?;
     clean_aside(project);
     Ok((created, true))
+}
+
+/// Record that pyenvx made (or checked, as above) the project's `.venv`, outside the project:
+/// the shims and `pyenvx run` use only a sandbox recorded at this place, so a `.venv` that came
+/// with a clone never runs (see `pyenvx_shim::venv_record`).
+pub fn record_venv(home: &Path, project: &Project) -> Result<()> {
+    let root = fs_err::canonicalize(&project.root)?;
+    let meta = fs_err::symlink_metadata(root.join(".venv"))?;
+    let path = pyenvx_shim::venv_record_path(home, &root);
+    let record = pyenvx_shim::venv_record(&root, &meta);
+    if std::fs::read(&path).is_ok_and(|r| r == record) {
+        return Ok(());
+    }
+    crate::fs::write_atomic(&path, &record)
+}
+
+/// Whether the project's `.venv` is one pyenvx recorded making (see [`record_venv`]).
+pub fn is_recorded_venv(home: &Path, project: &Project) -> bool {
+    let Ok(root) = std::fs::canonicalize(&project.root) else {
+        return false;
+    };
+    std::fs::symlink_metadata(root.join(".venv"))
+        .is_ok_and(|meta| pyenvx_shim::is_recorded_venv(Some(home), &root, &meta))
 }
 
 fn minor_of(v: &pep440_rs::Version) -> String {
@@ -513,8 +548,12 @@ pub fn lock_fingerprint(lock_path: &Path) -> Option<String> {
     Some(hex::encode(&Sha256::digest(&bytes)[..16]))
 }
 
-/// Whether `.venv` was synced to the current lock and the lock matches `pyenvx.toml`.
-pub fn is_fresh(project: &Project) -> bool {
+/// Whether `.venv` is pyenvx's (recorded under `home`), was synced to the current lock, and
+/// the lock matches `pyenvx.toml`. A stamp committed with a `.venv` proves nothing.
+pub fn is_fresh(home: &Path, project: &Project) -> bool {
+    if !is_recorded_venv(home, project) {
+        return false;
+    }
     let Some(fingerprint) = lock_fingerprint(&project.lock_path()) else {
         return false;
     };
