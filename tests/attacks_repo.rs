@@ -344,3 +344,90 @@ fn a_loop_through_pyenv_s_shims_is_called_pyenv_s() {
     );
     assert!(!err.contains("a copy of a shim"), "{err}");
 }
+
+#[test]
+fn planted_links_under_dot_pyenvx_are_never_written_through() {
+    let db = NativePg::new();
+    let outside = db.ctx.root().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let precious = outside.join("precious");
+    fs::write(&precious, "precious\n").unwrap();
+    let postgres = "[services.db]\nversion = \"15\"\n";
+    let redis = "[services.cache]\nengine = \"redis\"\nbackend = \"native\"\n";
+    let untouched = |what: &str, err: &str| {
+        assert_eq!(
+            fs::read_to_string(&precious).unwrap(),
+            "precious\n",
+            "{what}: {err}"
+        );
+        let listed: Vec<_> = fs::read_dir(&outside)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            listed.len(),
+            1,
+            "{what} wrote beside it: {listed:?} ({err})"
+        );
+    };
+    // The server logs, as a repository commits them: the servers run as root here.
+    for (name, services, log, up) in [
+        (
+            "pglog",
+            postgres,
+            ".pyenvx/services/db/postgres.log",
+            ["db", "up"],
+        ),
+        (
+            "redislog",
+            redis,
+            ".pyenvx/services/cache/redis.log",
+            ["cache", "up"],
+        ),
+    ] {
+        let dir = db.bare(name, services);
+        let log = dir.join(log);
+        fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&precious, &log).unwrap();
+        let err = db.fails(&dir, &up);
+        assert!(
+            err.contains(&format!("{} is a symbolic link", log.display())) && err.contains("hint:"),
+            "{err}"
+        );
+        untouched(name, &err);
+    }
+    // A directory of pyenvx's state linked elsewhere.
+    for (name, services, link, up) in [
+        ("pgdir", postgres, ".pyenvx", ["db", "up"]),
+        ("redisdir", redis, ".pyenvx/services", ["cache", "up"]),
+    ] {
+        let dir = db.bare(name, services);
+        let link = dir.join(link);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let err = db.fails(&dir, &up);
+        assert!(
+            err.contains(&format!("{} is a symbolic link", link.display())),
+            "{err}"
+        );
+        untouched(name, &err);
+        if link.ends_with(".pyenvx") {
+            // The sandbox's lock and old environments live there too.
+            let err = db.fails(&dir, &["sync"]);
+            assert!(err.contains("is a symbolic link"), "{err}");
+            untouched(name, &err);
+        }
+    }
+    // A directory of someone else's.
+    let dir = db.bare("stranger", postgres);
+    let state = dir.join(".pyenvx/services/db");
+    fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let err = db.fails(&dir, &["db", "up"]);
+    assert!(
+        err.contains(&format!("{} belongs to another user", state.display())),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(&state).unwrap().count(), 0, "{err}");
+}

@@ -274,7 +274,7 @@ fn move_aside(project: &Project, dir: &Path) -> Result<()> {
     let aside = project
         .state_dir()
         .join(format!("old-venv-{}", std::process::id()));
-    fs_err::create_dir_all(project.state_dir())?;
+    crate::fs::owned_dirs(&project.root, &project.state_dir())?;
     fs_err::rename(dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
     Ok(())
 }
@@ -631,6 +631,7 @@ fn write_stamp(project: &Project) -> Result<()> {
 
 /// Take the project's sync lock: two pyenvx processes never edit one `.venv` at once.
 pub fn project_lock(project: &Project, reporter: &dyn Reporter) -> Result<FileLock> {
+    crate::fs::owned_dirs(&project.root, &project.state_dir())?;
     FileLock::acquire(&project.state_dir().join("sync.lock"), || {
         reporter.waiting_for_lock(&format!(
             "another pyenvx is syncing {}",
