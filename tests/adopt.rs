@@ -411,13 +411,14 @@ fn export_never_replaces_the_projects_own_files() {
     fs::write(dir.join(".dockerignore"), "# mine\n.git\n").unwrap();
     let out = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
     assert!(
-        out.contains("yours, with **/.env, **/.env.*, .pyenvx added") && out.contains("replaced"),
+        out.contains("yours, with **/.env, **/.env.*, .pyenvx, .venv added")
+            && out.contains("replaced"),
         "{out}"
     );
     assert_eq!(
         read(dir.join(".dockerignore")),
-        "# mine\n.git\n# Added by `pyenvx export docker`: secrets and pyenvx's state never go \
-         into an image.\n**/.env\n**/.env.*\n.pyenvx\n"
+        "# mine\n.git\n# Added by `pyenvx export docker`: secrets, pyenvx's state and the \
+         sandbox never go into an image.\n**/.env\n**/.env.*\n.pyenvx\n.venv\n"
     );
     let again = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
     assert!(again.contains("yours, kept"), "{again}");

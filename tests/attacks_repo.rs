@@ -431,3 +431,133 @@ fn planted_links_under_dot_pyenvx_are_never_written_through() {
     );
     assert_eq!(fs::read_dir(&state).unwrap().count(), 0, "{err}");
 }
+
+#[test]
+fn an_edited_python_build_hash_in_the_lock_is_not_in_sync() {
+    let sb = Sandbox::new(&["3.12"]);
+    sb.init_bare("hashed", "3.12", "5.2");
+    let status = sb.ok("hashed", &["status"]);
+    assert!(status.contains("in sync"), "{status}");
+    let lock_path = sb.dir("hashed").join("pyenvx.lock");
+    let lock = read(&lock_path);
+    let python = &lock[lock.find("[python]").expect("a [python] table")..];
+    let line = python
+        .lines()
+        .find(|l| l.starts_with("sha256 = "))
+        .expect("the managed build's hash");
+    let edited = format!("sha256 = \"{}\"", "0".repeat(64));
+    fs::write(&lock_path, lock.replacen(line, &edited, 1)).unwrap();
+    // Even once a sync has stamped the edited lock (it keeps a lock whose version still fits).
+    sb.ok("hashed", &["sync"]);
+    let status = sb.ok("hashed", &["status"]);
+    assert!(!status.contains("in sync"), "{status}");
+    assert!(
+        status.contains("mismatch  python 3.12") && status.contains(&"0".repeat(64)),
+        "{status}"
+    );
+}
+
+/// Build the image `pyenvx export docker --out pyenvx-export` describes (the build context is
+/// the project, as its compose file says) and list the files under `/app` in it.
+fn files_in_exported_image(sb: &Sandbox, dir: &Path, tag: &str) -> Vec<String> {
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert_success(&out)
+    };
+    docker(&[
+        "build",
+        "--quiet",
+        "--network",
+        "host",
+        "--build-arg",
+        &format!("PIP_INDEX_URL={}", sb.index_url()),
+        "-f",
+        "pyenvx-export/Dockerfile",
+        "-t",
+        tag,
+        ".",
+    ]);
+    // The stand-in image has Python and little else: its own walk lists the files.
+    let listed = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        tag,
+        "-c",
+        "import os\nfor d, _, fs in os.walk('/app'):\n    for f in fs: print(os.path.join(d, f))",
+    ]);
+    let _ = std::process::Command::new("docker")
+        .args(["image", "rm", "-f", tag])
+        .output();
+    listed.lines().map(str::to_string).collect()
+}
+
+#[test]
+#[ignore = "needs a Docker engine; .ci/run runs it where `docker build` works"]
+fn no_secret_and_no_service_state_reaches_the_exported_image() {
+    require_docker();
+    let python = python_image("3.12");
+    let sb = Sandbox::new(&["3.12"]);
+    sb.ok(
+        "shipped",
+        &[
+            "init", "--python", "3.12", "--django", "5.2", "--db", "postgres",
+        ],
+    );
+    let dir = sb.dir("shipped");
+    // Secrets at several depths, and what a database leaves under .pyenvx.
+    fs::write(dir.join("shipped/.env.local"), "SECRET_KEY=nested\n").unwrap();
+    fs::create_dir_all(dir.join(".pyenvx/services/db/pg15")).unwrap();
+    fs::write(dir.join(".pyenvx/services/db/pg15/PG_VERSION"), "15\n").unwrap();
+    let secrets = |listed: &[String]| -> Vec<String> {
+        listed
+            .iter()
+            .filter(|f| {
+                let name = f.rsplit('/').next().unwrap_or("");
+                name == ".env"
+                    || name.starts_with(".env.")
+                    || f.contains("/.pyenvx/")
+                    || f.contains("/.venv/")
+            })
+            .cloned()
+            .collect()
+    };
+    for own_ignore in [None, Some("# ours\n*.log\n")] {
+        let _ = fs::remove_dir_all(dir.join("pyenvx-export"));
+        let _ = fs::remove_file(dir.join(".dockerignore"));
+        if let Some(text) = own_ignore {
+            fs::write(dir.join(".dockerignore"), text).unwrap();
+        }
+        let out = sb.ok(
+            "shipped",
+            &[
+                "export",
+                "docker",
+                "--out",
+                "pyenvx-export",
+                "--base-image",
+                &python.tag,
+            ],
+        );
+        assert!(dir.join("pyenvx-export/.env.docker").is_file(), "{out}");
+        if own_ignore.is_some() {
+            assert!(out.contains("yours, with"), "{out}");
+        }
+        let listed = files_in_exported_image(
+            &sb,
+            &dir,
+            &format!("pyenvx-test/attacks-export:{}", std::process::id()),
+        );
+        assert!(listed.iter().any(|f| f == "/app/manage.py"), "{listed:?}");
+        assert_eq!(
+            secrets(&listed),
+            Vec::<String>::new(),
+            "{own_ignore:?}: {out}"
+        );
+    }
+}

@@ -59,12 +59,12 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
             ),
             docker::Outcome::Yours => (
                 "=",
-                " (yours, kept: it already leaves out secrets and .pyenvx)".to_string(),
+                " (yours, kept: it already leaves out secrets, .pyenvx and .venv)".to_string(),
             ),
             docker::Outcome::Amended(lines) => (
                 "~",
                 format!(
-                    " (yours, with {} added at its end so secrets and .pyenvx stay out of the image)",
+                    " (yours, with {} added at its end so secrets, .pyenvx and .venv stay out of the image)",
                     lines.join(", ")
                 ),
             ),

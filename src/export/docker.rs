@@ -29,8 +29,9 @@
 //! * Host ports bind 127.0.0.1 only; `WEB_PORT` picks another host port than 8000.
 //! * A file without pyenvx's header is the user's (an adopted project's own `Dockerfile` or
 //!   `requirements.txt`) and is never replaced, not even by `--force`: the user wrote it, and
-//!   `--out` puts the export beside it. Only a `.dockerignore` of theirs is used as it is,
-//!   since builders read it from the root alone.
+//!   `--out` puts the export beside it. A `.dockerignore` of theirs is used, since builders
+//!   read it from the root alone, with the lines of [`SECRET_IGNORES`] it lacks added at its
+//!   end: `COPY . .` never takes a secret or `.pyenvx` (a database's data) into the image.
 //! * All or nothing: everything is checked, then staged beside its target, then renamed, so a
 //!   refusal never leaves half an export or an empty `--out` directory.
 //! * `cache` (with `[services.cache]`) runs `redis:<major>` with `requirepass` from
@@ -288,7 +289,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
                 "\n"
             };
             let text = format!(
-                "{existing}{sep}# Added by `pyenvx export docker`: secrets and pyenvx's state never go into an image.\n{}\n",
+                "{existing}{sep}# Added by `pyenvx export docker`: secrets, pyenvx's state and the sandbox never go into an image.\n{}\n",
                 missing.join("\n")
             );
             amended.push((path.clone(), text, missing));
@@ -822,9 +823,9 @@ fn cache_env() -> Result<String> {
 }
 
 /// The `.dockerignore` lines that keep secrets (`.env`, `.env.docker` in `--out`, at any
-/// depth: `.env.*` alone matches only at the root of the context) and pyenvx's state (the
-/// database's data directory among it) out of a build context.
-pub const SECRET_IGNORES: [&str; 3] = ["**/.env", "**/.env.*", ".pyenvx"];
+/// depth: `.env.*` alone matches only at the root of the context), pyenvx's state (the
+/// database's data directory among it) and the host's sandbox out of a build context.
+pub const SECRET_IGNORES: [&str; 4] = ["**/.env", "**/.env.*", ".pyenvx", ".venv"];
 
 /// The lines of [`SECRET_IGNORES`] a user's `.dockerignore` (`text`) lacks.
 pub fn missing_ignores(text: &str) -> Vec<String> {

@@ -612,13 +612,33 @@ pub fn venv_drift(project: &Project, lock: &Lock, platform: &Platform) -> Result
         })
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect();
-    let mismatched =
+    let mut mismatched =
         lock_tags(lock, platform).map_or_else(Vec::new, |tags| mismatched(&installed, lock, &tags));
+    if let Some(build) = other_python_build(&venv, lock) {
+        mismatched.push(build);
+    }
     Ok(VenvDrift {
         unlocked,
         missing,
         editable,
         mismatched,
+    })
+}
+
+/// `python <version> (build <tag>)` when the lock names a managed build by its hash and
+/// `.venv` runs on a managed build with another: the lock's Python hash was edited (or the
+/// lock was made on another platform, whose archive differs), which no stamp would show.
+fn other_python_build(venv: &Venv, lock: &Lock) -> Option<String> {
+    let locked = lock.python.sha256.as_deref()?;
+    let home = venv.cfg().ok()?.home()?;
+    let installed = python::managed::read(home.parent()?)?;
+    (!installed.receipt.sha256.eq_ignore_ascii_case(locked)).then(|| {
+        format!(
+            "python {} (build {}, sha256 {})",
+            lock.python.version,
+            lock.python.build.as_deref().unwrap_or("?"),
+            locked
+        )
     })
 }
 
