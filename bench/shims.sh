@@ -108,8 +108,11 @@ export PATH="$SHIMS:$PATH"
 
 mkdir -p "$WORK/pyenv-style" "$WORK/project"
 printf '%s\n' "$BENCH_VERSION" >"$WORK/pyenv-style/.python-version"
-printf '[project]\nname = "bench"\npython = "%s"\ndjango = "5.2"\n' "$MINOR" >"$WORK/project/pyenvx.toml"
-"$PYTHON" -m venv --without-pip "$WORK/project/.venv"
+# No packages, so the sync needs no index; made by pyenvx, so the shims run it (they skip a
+# `.venv` pyenvx has no record of making). The pyenv build named exactly, as `direct` runs it.
+printf '[project]\nname = "bench"\npython = "%s"\n' "$BENCH_VERSION" >"$WORK/project/pyenvx.toml"
+(cd "$WORK/project" && PYENVX_PYTHON_PREFERENCE=only-system "$BENCH_PYENVX" -q sync) ||
+    bench_die "pyenvx sync could not make the project's .venv"
 ln -s "$TRUE" "$WORK/project/.venv/bin/true"
 # By hand, as a rehash would for a registered project's console script.
 ln "$SHIMS/.pyenvx-shim" "$SHIMS/true"

@@ -4,6 +4,7 @@
 //! never leaves a lock behind that blocks the next run.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,11 +22,13 @@ impl FileLock {
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent)?;
         }
+        // Never through a link: a lock file inside a project could be one a repository planted.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
         match file.try_lock() {

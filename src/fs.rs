@@ -160,9 +160,137 @@ pub fn read_text(path: &Path, hint: &str) -> Result<String> {
     })
 }
 
+/// Create `dir`, which lies under `root` (a project), with every directory between them, or
+/// accept those that exist, refusing any that is a symbolic link, not a directory, or owned by
+/// another user: a repository can commit `.pyenvx/services/db -> /somewhere`, and pyenvx (root,
+/// perhaps) must not write its state, logs and data through it. `root` itself is the user's.
+pub fn owned_dirs(root: &Path, dir: &Path) -> Result<()> {
+    let rel = dir
+        .strip_prefix(root)
+        .with_context(|| format!("{} is not under {}", dir.display(), root.display()))?;
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", at.display())),
+        }
+        let meta = fs_err::symlink_metadata(&at)?;
+        refuse_foreign(&at, &meta, meta.is_dir(), "directory")?;
+    }
+    Ok(())
+}
+
+/// A user error unless `path` (whose `symlink_metadata` is `meta`) is a `kind` (`is_kind`) of
+/// this user's, not a link.
+fn refuse_foreign(path: &Path, meta: &std::fs::Metadata, is_kind: bool, kind: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let hint = "pyenvx keeps its state under .pyenvx in plain files and directories of its own; \
+                remove it (a repository may have committed it) and run the command again";
+    if meta.file_type().is_symlink() {
+        return Err(crate::user_error!(
+            hint = hint,
+            "{} is a symbolic link; pyenvx does not write through it",
+            path.display()
+        ));
+    }
+    if !is_kind {
+        return Err(crate::user_error!(
+            hint = hint,
+            "{} is not a {kind}",
+            path.display()
+        ));
+    }
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(crate::user_error!(
+            hint = hint,
+            "{} belongs to another user (uid {}); pyenvx writes its state only where it is the owner",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    Ok(())
+}
+
+/// Open the log at `path` for appending, creating it 0600: never through a symbolic link (a
+/// planted `postgres.log -> /etc/…` would have a server run as root append lines any local
+/// client can choose), and only a regular file of this user's. The directories above it are
+/// [`owned_dirs`]' to check.
+pub fn open_log(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // A fifo or a device is refused before opening it, which could block or act on it.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        refuse_foreign(path, &meta, meta.is_file(), "regular file")?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            let meta = fs_err::symlink_metadata(path)?;
+            refuse_foreign(path, &meta, false, "regular file")?;
+            return Err(e).with_context(|| format!("cannot open {}", path.display()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    refuse_foreign(path, &meta, meta.is_file(), "regular file")?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_is_never_written_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("p");
+        let outside = tmp.path().join("outside");
+        fs_err::create_dir_all(&root).unwrap();
+        fs_err::create_dir_all(&outside).unwrap();
+        owned_dirs(&root, &root.join(".pyenvx/services/db")).unwrap();
+        assert!(root.join(".pyenvx/services/db").is_dir());
+
+        std::os::unix::fs::symlink(&outside, root.join(".pyenvx/services/cache")).unwrap();
+        let err = owned_dirs(&root, &root.join(".pyenvx/services/cache/data")).unwrap_err();
+        assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
+        assert!(!outside.join("data").exists());
+
+        let target = outside.join("passwd");
+        fs_err::write(&target, b"root:x:0:0\n").unwrap();
+        let log = root.join(".pyenvx/services/db/postgres.log");
+        std::os::unix::fs::symlink(&target, &log).unwrap();
+        let err = open_log(&log).unwrap_err();
+        assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
+        assert_eq!(fs_err::read(&target).unwrap(), b"root:x:0:0\n");
+
+        let fifo = root.join(".pyenvx/services/db/fifo.log");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = open_log(&fifo).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is not a regular file"),
+            "{err:#}"
+        );
+
+        let fine = root.join(".pyenvx/services/db/ok.log");
+        use std::io::Write;
+        open_log(&fine).unwrap().write_all(b"one\n").unwrap();
+        open_log(&fine).unwrap().write_all(b"two\n").unwrap();
+        assert_eq!(fs_err::read(&fine).unwrap(), b"one\ntwo\n");
+        assert_eq!(mode(&fine), 0o600);
+    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777

@@ -550,6 +550,16 @@ mod tests {
             }
         }
 
+        /// What `sync` leaves when it makes the `.venv` of the project at `rel`: its record
+        /// under `home`, without which the shims skip the `.venv`.
+        fn recorded(&self, rel: &str) {
+            let root = self.root.join(rel);
+            let meta = fs_err::symlink_metadata(root.join(".venv")).unwrap();
+            let record = pyenvx_shim::venv_record_path(&self.root.join("home"), &root);
+            fs_err::create_dir_all(record.parent().unwrap()).unwrap();
+            fs_err::write(record, pyenvx_shim::venv_record(&root, &meta)).unwrap();
+        }
+
         /// A managed 3.X under `home/python`, with its minor-link name.
         fn managed(&self, minor: &str) {
             let platform = Platform::current().key();
@@ -571,6 +581,7 @@ mod tests {
         let t = Tree::new();
         t.file("p/pyenvx.toml", "");
         let python = t.exe("p/.venv/bin/python");
+        t.recorded("p");
         t.file("p/sub/.python-version", "3.11\n");
         t.file("home/python-version", "3.12\n");
         let (program, why) = run(pyenvx_shim::resolve(&t.ctx("p/sub/deep", &[]), "python"));
@@ -662,6 +673,7 @@ mod tests {
         t.file("p/pyenvx.toml", "");
         t.exe("p/.venv/bin/python");
         t.exe("p/.venv/bin/python3.12");
+        t.recorded("p");
         let (program, why) = run(pyenvx_shim::resolve(&t.ctx("p", &[]), "python3.13"));
         assert!(program.ends_with("bin/python3.13"), "{program:?}");
         assert_eq!(
@@ -744,6 +756,7 @@ mod tests {
             )
         );
         t.exe("p/.venv/bin/python");
+        t.recorded("p");
         t.exe("bin/pip");
         let resolution = pyenvx_shim::resolve(&t.ctx("p", &["bin"]), "pip");
         assert!(
@@ -753,6 +766,102 @@ mod tests {
             ),
             "{resolution:?}"
         );
+    }
+
+    #[test]
+    fn a_venv_without_pyenvx_s_record_is_skipped() {
+        let t = Tree::new();
+        t.file("p/pyenvx.toml", "");
+        t.exe("p/.venv/bin/python");
+        let system = t.exe("usr/bin/python");
+        // Came with the files: as if there were no project.
+        let (program, why) = run(pyenvx_shim::resolve(
+            &t.ctx("p/app", &["usr/bin"]),
+            "python",
+        ));
+        assert_eq!(program, system);
+        assert!(matches!(why, Why::Path { .. }), "{why:?}");
+        // Recorded by a sync: the project's.
+        t.recorded("p");
+        let (program, _) = run(pyenvx_shim::resolve(
+            &t.ctx("p/app", &["usr/bin"]),
+            "python",
+        ));
+        assert_eq!(program, t.root.join("p/.venv/bin/python"));
+        // Replaced since (a clone at a deleted project's path): another directory, no match.
+        fs_err::rename(t.root.join("p/.venv"), t.root.join("p/old")).unwrap();
+        t.exe("p/.venv/bin/python");
+        let (program, _) = run(pyenvx_shim::resolve(
+            &t.ctx("p/app", &["usr/bin"]),
+            "python",
+        ));
+        assert_eq!(program, system);
+        // A record for another path never vouches for this one.
+        t.file("q/pyenvx.toml", "");
+        t.exe("q/.venv/bin/python");
+        let (program, _) = run(pyenvx_shim::resolve(&t.ctx("q", &["usr/bin"]), "python"));
+        assert_eq!(program, system);
+    }
+
+    #[test]
+    fn the_services_file_counts_only_when_pyenvx_could_have_written_it() {
+        let t = Tree::new();
+        let file = t.root.join("p").join(pyenvx_shim::SERVICE_ENV);
+        let mode = |m: u32| {
+            fs_err::set_permissions(&file, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        assert_eq!(pyenvx_shim::service_env(&t.root.join("p")), Ok(Vec::new()));
+        t.file(
+            "p/.pyenvx/services/env",
+            "DATABASE_URL=postgres://x\nREDIS_URL=redis://y\n",
+        );
+        mode(0o600);
+        assert_eq!(
+            pyenvx_shim::service_env(&t.root.join("p")),
+            Ok(vec![
+                ("DATABASE_URL".to_string(), "postgres://x".to_string()),
+                ("REDIS_URL".to_string(), "redis://y".to_string())
+            ])
+        );
+        mode(0o644);
+        let err = pyenvx_shim::service_env(&t.root.join("p")).unwrap_err();
+        assert!(err.contains("its mode is 644"), "{err}");
+        t.file("p/.pyenvx/services/env", "PGHOST=x\nLD_PRELOAD=/tmp/x.so\n");
+        mode(0o600);
+        let err = pyenvx_shim::service_env(&t.root.join("p")).unwrap_err();
+        assert!(
+            err.contains("`LD_PRELOAD` is not a variable pyenvx writes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_variable_pyenvx_writes_for_the_shims_is_one_they_accept() {
+        let creds = crate::services::credentials::Credentials {
+            user: "u".into(),
+            password: "p".into(),
+            database: "d".into(),
+        };
+        for engine in [
+            crate::services::DbEngine::Postgres,
+            crate::services::DbEngine::Mariadb,
+        ] {
+            let identity = crate::services::credentials::Identity {
+                credentials: creds.clone(),
+                port: 5433,
+                engine,
+            };
+            for (k, _) in identity.vars() {
+                assert!(pyenvx_shim::SERVICE_ENV_NAMES.contains(&k.as_str()), "{k}");
+            }
+        }
+        let cache = crate::services::redis::CacheIdentity {
+            password: "p".into(),
+            port: 6380,
+        };
+        for (k, _) in cache.vars() {
+            assert!(pyenvx_shim::SERVICE_ENV_NAMES.contains(&k.as_str()), "{k}");
+        }
     }
 
     #[test]

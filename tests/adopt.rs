@@ -406,14 +406,22 @@ fn export_never_replaces_the_projects_own_files() {
         dir.join("deploy").display()
     );
 
-    // --force replaces what pyenvx generated, keeps the secrets and the user's .dockerignore.
+    // --force replaces what pyenvx generated, keeps the secrets and the user's .dockerignore,
+    // adding at its end only the lines that keep secrets and .pyenvx out of the image.
     fs::write(dir.join(".dockerignore"), "# mine\n.git\n").unwrap();
     let out = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
     assert!(
-        out.contains("yours, kept") && out.contains("replaced"),
+        out.contains("yours, with **/.env, **/.env.*, .pyenvx, .venv added")
+            && out.contains("replaced"),
         "{out}"
     );
-    assert_eq!(read(dir.join(".dockerignore")), "# mine\n.git\n");
+    assert_eq!(
+        read(dir.join(".dockerignore")),
+        "# mine\n.git\n# Added by `pyenvx export docker`: secrets, pyenvx's state and the \
+         sandbox never go into an image.\n**/.env\n**/.env.*\n.pyenvx\n.venv\n"
+    );
+    let again = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
+    assert!(again.contains("yours, kept"), "{again}");
     assert_eq!(read(dir.join("docker/.env.docker")), env);
     assert!(changed_tracked(&sb, "clone").is_empty());
     assert_eq!(read(dir.join("requirements.txt")), "Django==4.2.30\n");

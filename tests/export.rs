@@ -200,9 +200,10 @@ fn docker_files_are_written_once_and_replaced_only_with_force() {
     assert!(read(dir.join(".gitignore"))
         .lines()
         .any(|l| l == ".env.docker"));
+    // At any depth: `.env.*` alone would let `pyenvx-export/.env.docker` into the image.
     assert!(read(dir.join(".dockerignore"))
         .lines()
-        .any(|l| l == ".env.*"));
+        .any(|l| l == "**/.env.*"));
 
     // Never overwrites without --force; nothing changes.
     // (A file pyenvx generated, edited since: its header says whose it is.)

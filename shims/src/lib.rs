@@ -4,12 +4,15 @@
 //! Both the launcher (`pyenvx-shim`, hard-linked under every shim name) and pyenvx itself
 //! (`pyenvx which`, and `pyenvx shims exec` for the slow path) call [`resolve`], so the
 //! explanation a user reads comes from the code that runs. It links nothing but std and touches
-//! the file system with `stat`s and at most one small read (a `.python-version` or the global
-//! pin): every `python` an editor, a test runner or a Makefile starts pays for it.
+//! the file system with `stat`s and at most one small read (a `.python-version`, the global
+//! pin, or the record of a project's sandbox; a project's services file besides): every
+//! `python` an editor, a test runner or a Makefile starts pays for it.
 //!
 //! First hit wins:
 //! 1. `PYENVX_PYTHON`: an interpreter, an environment or prefix directory, or a version request;
-//! 2. the nearest project (`pyenvx.toml`) at or above the working directory: its `.venv/bin/NAME`;
+//! 2. the nearest project (`pyenvx.toml`) at or above the working directory: its `.venv/bin/NAME`,
+//!    when pyenvx recorded making that `.venv` (under `PYENVX_HOME`); a `.venv` that came with a
+//!    clone is skipped with one line on stderr, and the search goes on below;
 //! 3. the nearest `.python-version`: that interpreter's `bin/NAME`;
 //! 4. the global pin (`$PYENVX_HOME/python-version`): likewise;
 //! 5. the next `NAME` on PATH that is not a shim.
@@ -25,6 +28,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -218,6 +222,13 @@ pub enum Failure {
     },
     /// A shim kept resolving to a shim.
     Loop { name: String, hops: u32 },
+    /// A shim resolved to pyenv's shim in `shims`, which handed the name back to PATH, where
+    /// pyenvx's shim comes first: pyenv's loop, not a copy of a pyenvx shim.
+    PyenvLoop {
+        name: String,
+        hops: u32,
+        shims: PathBuf,
+    },
 }
 
 impl Failure {
@@ -254,6 +265,11 @@ impl Failure {
             Failure::Loop { name, hops } => format!(
                 "`{name}` resolved to a pyenvx shim {hops} times in a row (a copy of a shim on PATH?)"
             ),
+            Failure::PyenvLoop { name, hops, shims } => format!(
+                "`{name}` went round {hops} times between pyenvx's shim and pyenv's shims in {}: \
+                 pyenv's `system` version hands it back to PATH, where pyenvx's shim comes first",
+                shims.display()
+            ),
         }
     }
 
@@ -278,6 +294,11 @@ impl Failure {
             Failure::NotFound { name, .. } => format!("`pyenvx which {name}` shows the search"),
             Failure::Loop { name, .. } => format!(
                 "remove copies of pyenvx shims from PATH; `pyenvx which {name}` shows the search"
+            ),
+            Failure::PyenvLoop { name, shims, .. } => format!(
+                "give pyenv a version of its own (`pyenv global 3.12`), or take {} off PATH; \
+                 `pyenvx which {name}` shows the search",
+                shims.display()
             ),
         }
     }
@@ -416,7 +437,9 @@ pub fn resolve(ctx: &Context, name: &str) -> Resolution {
         None => (None, None),
     };
     if let Some(root) = project {
-        return in_project(ctx, name, kind, root);
+        if let Some(resolution) = in_project(ctx, name, kind, root) {
+            return resolution;
+        }
     }
     if let Some(file) = version_file {
         // An empty or unreadable file asks for nothing; pyenv and uv skip it too. A path is
@@ -517,23 +540,34 @@ fn path_interpreter(ctx: &Context, name: &str, path: &Path, why: Why) -> Option<
     Some(in_interpreter(ctx, name, &path, why))
 }
 
-fn in_project(ctx: &Context, name: &str, kind: Kind, root: PathBuf) -> Resolution {
+/// `name` in the project's sandbox; `None` (after one line on stderr) when `.venv` is there but
+/// pyenvx did not make it, so resolution goes on as if there were no project.
+fn in_project(ctx: &Context, name: &str, kind: Kind, root: PathBuf) -> Option<Resolution> {
     let venv = root.join(".venv");
+    let Ok(meta) = fs::symlink_metadata(&venv) else {
+        return Some(Resolution::Fail(Failure::NoVenv { root }));
+    };
+    // A cloned repository can commit `.venv/bin/python`: only a sandbox pyenvx recorded making
+    // at this very place is run (see [`venv_record`]).
+    if !is_recorded_venv(ctx.home.as_deref(), &root, &meta) {
+        eprintln!(
+            "pyenvx: warning: ignoring {}, which pyenvx did not make (a .venv that came with the \
+             files is never run); `pyenvx sync` makes the project's own",
+            venv.display()
+        );
+        return None;
+    }
     let bin = venv.join("bin");
     if !is_executable(&bin.join("python")) {
-        return Resolution::Fail(if fs::symlink_metadata(&venv).is_ok() {
-            Failure::BrokenVenv { root }
-        } else {
-            Failure::NoVenv { root }
-        });
+        return Some(Resolution::Fail(Failure::BrokenVenv { root }));
     }
     if let Some(program) = lookup(&bin, name) {
-        return Resolution::Run(Target {
+        return Some(Resolution::Run(Target {
             program,
             why: Why::Project { root },
-        });
+        }));
     }
-    match kind {
+    Some(match kind {
         // Another minor than the sandbox's: the user asked for that Python by name.
         Kind::Python(_) => fallback(ctx, name, kind),
         Kind::Pip => Resolution::Fail(Failure::NoPipInVenv {
@@ -541,7 +575,51 @@ fn in_project(ctx: &Context, name: &str, kind: Kind, root: PathBuf) -> Resolutio
             name: name.to_string(),
         }),
         Kind::Other => on_path(ctx, name, Some(root)),
-    }
+    })
+}
+
+/// Where pyenvx records the sandboxes it made, under `PYENVX_HOME`: outside every repository,
+/// so no clone can vouch for its own `.venv`.
+pub const VENV_RECORDS: &str = "venvs";
+
+/// The record of the sandbox of the project at `root` (canonical, as the working directory
+/// is): one small file named by a hash of the path, which the record repeats (a collision is
+/// a miss, never a match).
+pub fn venv_record_path(home: &Path, root: &Path) -> PathBuf {
+    // FNV-1a: a few lines of std, and the name needs no resistance to collisions.
+    let hash = root
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    home.join(VENV_RECORDS).join(format!("{hash:016x}"))
+}
+
+/// What the record of a sandbox holds: the identity of the `.venv` directory pyenvx made
+/// (device, inode, and birth time where the file system keeps one, so a clone at a deleted
+/// project's path cannot inherit a reused inode) and the project root. `venv` is the
+/// `symlink_metadata` of `.venv`.
+pub fn venv_record(root: &Path, venv: &fs::Metadata) -> Vec<u8> {
+    let birth = venv
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| "-".to_string(), |d| d.as_nanos().to_string());
+    let mut record = format!("pyenvx-venv 1 {} {} {birth}\n", venv.dev(), venv.ino()).into_bytes();
+    record.extend_from_slice(root.as_os_str().as_bytes());
+    record.push(b'\n');
+    record
+}
+
+/// Whether pyenvx recorded making the `.venv` (whose `symlink_metadata` is `venv`) of the
+/// project at `root`: one small read.
+pub fn is_recorded_venv(home: Option<&Path>, root: &Path, venv: &fs::Metadata) -> bool {
+    venv.is_dir()
+        && home.is_some_and(|home| {
+            fs::read(venv_record_path(home, root)).is_ok_and(|r| r == venv_record(root, venv))
+        })
 }
 
 /// The interpreter `request` names, then `name` beside it.
@@ -834,6 +912,46 @@ pub fn pyenvx_exe(ctx: &Context) -> Option<PathBuf> {
         .or_else(|| search_path(ctx, "pyenvx"))
 }
 
+/// What to say when `name` looped `hops` times: pyenv's loop when the next program is one of
+/// pyenv's shims (what pyenv's `system` passes back to PATH reaches pyenvx's shim again),
+/// else a shim that resolves to a shim. Only on the failure path: it may read a file.
+pub fn loop_failure(ctx: &Context, name: &str, hops: u32) -> Failure {
+    let next = match resolve(ctx, name) {
+        Resolution::Run(target) => Some(target.program),
+        _ => search_path(ctx, name),
+    };
+    match next.and_then(|program| pyenv_shims_dir(ctx, &program)) {
+        Some(shims) => Failure::PyenvLoop {
+            name: name.to_string(),
+            hops,
+            shims,
+        },
+        None => Failure::Loop {
+            name: name.to_string(),
+            hops,
+        },
+    }
+}
+
+/// The directory of `program` when it is one of pyenv's shims: in `$PYENV_ROOT/shims`, or a
+/// script that execs pyenv (a pyenv root elsewhere).
+fn pyenv_shims_dir(ctx: &Context, program: &Path) -> Option<PathBuf> {
+    let dir = program.parent()?;
+    let in_root = ctx.pyenv_root.as_ref().is_some_and(|root| {
+        let ids = |p: &Path| fs::metadata(p).ok().map(|m| identity(&m));
+        ids(&root.join("shims")).is_some_and(|id| Some(id) == ids(dir))
+    });
+    let mut head = [0u8; 512];
+    let mut script = || {
+        use std::io::Read;
+        let n = fs::File::open(program)
+            .and_then(|mut f| f.read(&mut head))
+            .unwrap_or(0);
+        head.starts_with(b"#!") && head[..n].windows(5).any(|w| w == b"pyenv")
+    };
+    (in_root || script()).then(|| dir.to_path_buf())
+}
+
 /// The hop count for a shim in process `pid`, given the inherited [`DEPTH_VAR`].
 pub fn next_hops(inherited: Option<&OsStr>, pid: u32) -> u32 {
     let parsed = inherited
@@ -850,15 +968,86 @@ pub fn next_hops(inherited: Option<&OsStr>, pid: u32) -> u32 {
 /// `KEY=VALUE` per line (the same values `pyenvx run` sets).
 pub const SERVICE_ENV: &str = ".pyenvx/services/env";
 
-/// The service variables (`DATABASE_URL`, `PG*`) a program run for the project at `root` gets:
-/// one small read, nothing when the project has no started service.
-pub fn service_env(root: &Path) -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string(root.join(SERVICE_ENV)) else {
-        return Vec::new();
+/// The only variables pyenvx writes to [`SERVICE_ENV`]: a file naming any other (`PYTHONPATH`,
+/// `LD_PRELOAD`) came from somewhere else and is ignored whole.
+pub const SERVICE_ENV_NAMES: [&str; 7] = [
+    "DATABASE_URL",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "REDIS_URL",
+];
+
+/// The names of the variables `pyenvx run` (or a shim) set for a project, `:`-separated, so a
+/// `pyenvx run` or a shim for another project started below it replaces them instead of
+/// taking them for the user's own.
+pub const SET_VAR: &str = "PYENVX_SET";
+/// The root of the project whose variables [`SET_VAR`] names.
+pub const SET_PROJECT_VAR: &str = "PYENVX_PROJECT";
+
+/// The names [`SET_VAR`] holds in `value`.
+pub fn set_by_pyenvx(value: Option<&OsStr>) -> Vec<String> {
+    value
+        .and_then(OsStr::to_str)
+        .map(|v| {
+            v.split(':')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+}
+
+/// The effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { geteuid() }
+}
+
+/// The service variables (`DATABASE_URL`, `PG*`, `REDIS_URL`) a program run for the project at
+/// `root` gets: one small read, nothing when the project has no started service. `Err` says in
+/// one line why the file is ignored: it is pyenvx's only when it is a regular file owned by
+/// this user, mode 0600, naming only [`SERVICE_ENV_NAMES`] (a clone brings files 0644 or
+/// 0755, and a tarball whatever it likes).
+pub fn service_env(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let path = root.join(SERVICE_ENV);
+    let Ok(link) = fs::symlink_metadata(&path) else {
+        return Ok(Vec::new());
     };
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let ignored = |why: &str| format!("ignoring {}: {why}", path.display());
+    if !link.is_file() {
+        return Err(ignored("it is not a regular file"));
+    }
+    if link.uid() != effective_uid() {
+        return Err(ignored("another user owns it"));
+    }
+    if link.mode() & 0o7777 != 0o600 {
+        return Err(ignored(&format!(
+            "its mode is {:o}, not the 600 pyenvx writes",
+            link.mode() & 0o7777
+        )));
+    }
+    let text = fs::read_to_string(&path).map_err(|e| ignored(&e.to_string()))?;
+    let mut vars = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        match line.split_once('=') {
+            Some((k, v)) if SERVICE_ENV_NAMES.contains(&k) => {
+                vars.push((k.to_string(), v.to_string()));
+            }
+            _ => {
+                let key = line.split_once('=').map_or(line, |(k, _)| k);
+                return Err(ignored(&format!(
+                    "`{}` is not a variable pyenvx writes there",
+                    key.escape_debug()
+                )));
+            }
+        }
+    }
+    Ok(vars)
 }

@@ -25,8 +25,9 @@ use std::path::Path;
 use std::process::{exit, Command};
 
 use pyenvx_shim::{
-    next_hops, on_path, path_without_shims, pyenvx_exe, resolve, service_env, Context, Failure,
-    Resolution, Why, DEPTH_VAR, MASTER, MAX_HOPS, ORIGINAL_PATH_VAR, RESOLVING_VAR,
+    loop_failure, next_hops, on_path, path_without_shims, pyenvx_exe, resolve, service_env,
+    set_by_pyenvx, Context, Failure, Resolution, Why, DEPTH_VAR, MASTER, MAX_HOPS,
+    ORIGINAL_PATH_VAR, RESOLVING_VAR, SET_PROJECT_VAR, SET_VAR,
 };
 
 /// The C entry point.
@@ -63,16 +64,12 @@ fn run(args: Vec<OsString>) -> c_int {
 
     let pid = std::process::id();
     let hops = next_hops(std::env::var_os(DEPTH_VAR).as_deref(), pid);
-    if hops > MAX_HOPS {
-        fail(&Failure::Loop {
-            name,
-            hops: hops - 1,
-        });
-    }
-    let depth = format!("{pid}:{hops}");
-
     let mut ctx = Context::from_env();
     ctx.shim_exe = std::env::current_exe().ok();
+    if hops > MAX_HOPS {
+        fail(&loop_failure(&ctx, &name, hops - 1));
+    }
+    let depth = format!("{pid}:{hops}");
     // Under the slow path's pyenvx (an interpreter search may start `python3`), only PATH counts.
     let resolution = if std::env::var_os(RESOLVING_VAR).is_some() {
         on_path(&ctx, &name, None)
@@ -83,13 +80,8 @@ fn run(args: Vec<OsString>) -> c_int {
         Resolution::Run(target) => {
             let mut command = Command::new(&target.program);
             command.args(&rest).env(DEPTH_VAR, &depth);
-            // As under `pyenvx run`: the process environment wins over the service variables.
             if let Why::Project { root } = &target.why {
-                for (key, value) in service_env(root) {
-                    if std::env::var_os(&key).is_none() {
-                        command.env(key, value);
-                    }
-                }
+                project_env(&mut command, root);
             }
             let err = command.exec();
             cannot_run(&target.program, &err);
@@ -117,6 +109,38 @@ fn run(args: Vec<OsString>) -> c_int {
             cannot_run(&pyenvx, &err);
         }
         Resolution::Fail(failure) => fail(&failure),
+    }
+}
+
+/// The service variables of the project at `root`. As under `pyenvx run`, the process
+/// environment wins over them, except what pyenvx set for another project (a shim run under
+/// `pyenvx run` in a project next door): that is taken away and replaced.
+fn project_env(command: &mut Command, root: &Path) {
+    let other_project =
+        std::env::var_os(SET_PROJECT_VAR).is_some_and(|p| !p.is_empty() && Path::new(&p) != root);
+    let stale = if other_project {
+        set_by_pyenvx(std::env::var_os(SET_VAR).as_deref())
+    } else {
+        Vec::new()
+    };
+    let vars = service_env(root).unwrap_or_else(|why| {
+        eprintln!("pyenvx: warning: {why}");
+        Vec::new()
+    });
+    let mut set = Vec::new();
+    for (key, value) in vars {
+        if std::env::var_os(&key).is_none() || stale.contains(&key) {
+            command.env(&key, value);
+            set.push(key);
+        }
+    }
+    if other_project {
+        for key in stale.iter().filter(|k| !set.contains(k)) {
+            command.env_remove(key);
+        }
+        command
+            .env(SET_PROJECT_VAR, root)
+            .env(SET_VAR, set.join(":"));
     }
 }
 

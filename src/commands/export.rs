@@ -51,12 +51,22 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
     };
     for (path, outcome) in &exported.files {
         let (mark, note) = match outcome {
-            docker::Outcome::Created => ("+", ""),
-            docker::Outcome::Replaced => ("~", " (replaced)"),
-            docker::Outcome::Kept => ("=", " (kept: the database's volume keeps these secrets)"),
+            docker::Outcome::Created => ("+", String::new()),
+            docker::Outcome::Replaced => ("~", " (replaced)".to_string()),
+            docker::Outcome::Kept => (
+                "=",
+                " (kept: the database's volume keeps these secrets)".to_string(),
+            ),
             docker::Outcome::Yours => (
                 "=",
-                " (yours, kept: check it leaves out .env, .env.* and .venv)",
+                " (yours, kept: it already leaves out secrets, .pyenvx and .venv)".to_string(),
+            ),
+            docker::Outcome::Amended(lines) => (
+                "~",
+                format!(
+                    " (yours, with {} added at its end so secrets, .pyenvx and .venv stay out of the image)",
+                    lines.join(", ")
+                ),
             ),
         };
         let secret = if path.ends_with(docker::ENV_FILE) && *outcome == docker::Outcome::Created {

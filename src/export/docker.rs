@@ -29,8 +29,9 @@
 //! * Host ports bind 127.0.0.1 only; `WEB_PORT` picks another host port than 8000.
 //! * A file without pyenvx's header is the user's (an adopted project's own `Dockerfile` or
 //!   `requirements.txt`) and is never replaced, not even by `--force`: the user wrote it, and
-//!   `--out` puts the export beside it. Only a `.dockerignore` of theirs is used as it is,
-//!   since builders read it from the root alone.
+//!   `--out` puts the export beside it. A `.dockerignore` of theirs is used, since builders
+//!   read it from the root alone, with the lines of [`SECRET_IGNORES`] it lacks added at its
+//!   end: `COPY . .` never takes a secret or `.pyenvx` (a database's data) into the image.
 //! * All or nothing: everything is checked, then staged beside its target, then renamed, so a
 //!   refusal never leaves half an export or an empty `--out` directory.
 //! * `cache` (with `[services.cache]`) runs `redis:<major>` with `requirepass` from
@@ -66,7 +67,7 @@ pub struct Options {
 }
 
 /// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Created,
     Replaced,
@@ -74,6 +75,9 @@ pub enum Outcome {
     Kept,
     /// The user's own file (a `.dockerignore`), used as it is.
     Yours,
+    /// The user's own `.dockerignore`, with the lines it lacked to keep secrets and pyenvx's
+    /// state out of the image added at its end.
+    Amended(Vec<String>),
 }
 
 /// The result of an export, for the command to report.
@@ -271,9 +275,39 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     // Stage every file beside its target, then rename them all: a failure while staging
     // leaves nothing behind.
     let made_dir = first_missing(&out);
+    // A `.dockerignore` of theirs is used, but `COPY . .` must still never take a secret or a
+    // database's data directory into the image: the lines it lacks for that are added last
+    // (the last matching line wins in a `.dockerignore`).
+    let mut amended = Vec::new();
+    for path in &keep_yours {
+        let existing = fs_err::read_to_string(path)?;
+        let missing = missing_ignores(&existing);
+        if !missing.is_empty() {
+            let sep = if existing.is_empty() || existing.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            let text = format!(
+                "{existing}{sep}# Added by `pyenvx export docker`: secrets, pyenvx's state and the sandbox never go into an image.\n{}\n",
+                missing.join("\n")
+            );
+            amended.push((path.clone(), text, missing));
+        }
+    }
     let staged = (|| -> Result<Vec<(tempfile::NamedTempFile, PathBuf, bool)>> {
         fs_err::create_dir_all(&out)?;
         let mut staged = Vec::new();
+        for (path, text, _) in &amended {
+            let mode = std::fs::metadata(path).map_or(0o644, |m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
+            });
+            staged.push((
+                crate::fs::stage(path, text.as_bytes(), mode)?,
+                path.clone(),
+                false,
+            ));
+        }
         for (path, text) in &plan {
             if keep_yours.contains(path) {
                 continue;
@@ -304,7 +338,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     };
     let mut files = Vec::new();
     for (tmp, path, secret) in staged {
-        let outcome = if path.exists() {
+        let outcome = if let Some((_, _, missing)) = amended.iter().find(|(p, ..)| *p == path) {
+            Outcome::Amended(missing.clone())
+        } else if path.exists() {
             Outcome::Replaced
         } else {
             Outcome::Created
@@ -319,7 +355,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         files.push((path, outcome));
     }
     for path in keep_yours {
-        files.push((path, Outcome::Yours));
+        if !amended.iter().any(|(p, ..)| *p == path) {
+            files.push((path, Outcome::Yours));
+        }
     }
     if spec.env_file {
         if env_text.is_none() {
@@ -784,14 +822,28 @@ fn cache_env() -> Result<String> {
     ))
 }
 
+/// The `.dockerignore` lines that keep secrets (`.env`, `.env.docker` in `--out`, at any
+/// depth: `.env.*` alone matches only at the root of the context), pyenvx's state (the
+/// database's data directory among it) and the host's sandbox out of a build context.
+pub const SECRET_IGNORES: [&str; 4] = ["**/.env", "**/.env.*", ".pyenvx", ".venv"];
+
+/// The lines of [`SECRET_IGNORES`] a user's `.dockerignore` (`text`) lacks.
+pub fn missing_ignores(text: &str) -> Vec<String> {
+    SECRET_IGNORES
+        .iter()
+        .filter(|want| !text.lines().any(|l| l.trim() == **want))
+        .map(|l| l.to_string())
+        .collect()
+}
+
 /// What never goes into the image: the sandbox, pyenvx's state, secrets, caches.
 pub fn dockerignore() -> String {
     "# Generated by `pyenvx export docker`: what never goes into the image.\n\
      .git\n\
      .venv\n\
      .pyenvx\n\
-     .env\n\
-     .env.*\n\
+     **/.env\n\
+     **/.env.*\n\
      **/__pycache__\n\
      **/*.py[cod]\n\
      db.sqlite3\n\

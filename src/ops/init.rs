@@ -321,10 +321,15 @@ fn init_in(
         }
         (None, None) => default_python(env)?,
     };
-    let python_pin = args
-        .python
-        .clone()
-        .unwrap_or_else(|| sync::minor_string(&interp));
+    // A path the user typed is written absolute: `pyenvx.toml` refuses relative ones, which a
+    // cloned repository could point at its own files.
+    let python_pin = match args.python.as_deref() {
+        Some(p) if p.contains('/') && !Path::new(p).is_absolute() => {
+            std::path::absolute(p).map_or_else(|_| p.to_string(), |a| a.display().to_string())
+        }
+        Some(p) => p.to_string(),
+        None => sync::minor_string(&interp),
+    };
 
     let mut dependencies = Vec::new();
     if args.drf {

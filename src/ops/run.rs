@@ -10,6 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use pyenvx_shim::{set_by_pyenvx, SET_PROJECT_VAR, SET_VAR};
+
 use crate::project::sync::{self, SyncOptions, SyncReport};
 use crate::project::{Env, Project};
 use crate::user_error;
@@ -20,7 +22,7 @@ pub type EnvChange = (OsString, Option<OsString>);
 /// Sync the project when its `.venv` is not fresh. The report is there only when the sync
 /// changed something: a run that found the sandbox current says nothing.
 pub fn sync_if_stale(project: &Project, env: &Env) -> Result<Option<SyncReport>> {
-    if sync::is_fresh(project) {
+    if sync::is_fresh(env.settings.dirs.home(), project) {
         return Ok(None);
     }
     let report = sync::sync(project, &SyncOptions::default(), env)?;
@@ -37,34 +39,54 @@ pub fn environment(project: &Project, env: &Env) -> Result<Vec<EnvChange>> {
     layer(&project.venv_dir(), services, dotenv, &|k| {
         std::env::var_os(k)
     })
+    .map(|mut changes| {
+        changes.push((SET_PROJECT_VAR.into(), Some(project.root.clone().into())));
+        changes
+    })
 }
 
 /// The services' variables under `.env`'s under the process's (`process` reads one of its
 /// variables), then the sandbox's own: `VIRTUAL_ENV`, no `PYTHONHOME`, `.venv/bin` first on
-/// `PATH`.
+/// `PATH`. What an outer `pyenvx run` set (named in `PYENVX_SET`, for the project in
+/// `PYENVX_PROJECT`) is not the process's own: it is replaced, or removed, and the outer
+/// sandbox's `bin` leaves `PATH`, so a run for project B never keeps project A's database.
 fn layer(
     venv: &Path,
     services: Vec<(String, String)>,
     dotenv: Vec<(String, String)>,
     process: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Vec<EnvChange>> {
+    let outer = set_by_pyenvx(process(SET_VAR).as_deref());
+    let own = |k: &str| process(k).filter(|_| !outer.iter().any(|o| o == k));
     let mut out: Vec<EnvChange> = Vec::new();
+    let mut set: Vec<String> = Vec::new();
     for (k, v) in services {
-        if process(&k).is_none() && !dotenv.iter().any(|(d, _)| *d == k) {
+        if own(&k).is_none() && !dotenv.iter().any(|(d, _)| *d == k) {
+            set.push(k.clone());
             out.push((k.into(), Some(v.into())));
         }
     }
     for (k, v) in dotenv {
         // The process environment wins over .env, as with every dotenv loader.
-        if process(&k).is_none() {
+        if own(&k).is_none() {
+            set.push(k.clone());
             out.push((k.into(), Some(v.into())));
         }
     }
+    for k in outer.iter().filter(|k| !set.contains(k)) {
+        out.push((k.into(), None));
+    }
+    set.sort();
+    set.dedup();
+    out.push((SET_VAR.into(), Some(set.join(":").into())));
     out.push(("VIRTUAL_ENV".into(), Some(venv.as_os_str().to_owned())));
     out.push(("PYTHONHOME".into(), None));
+    let outer_bin = process(SET_PROJECT_VAR)
+        .filter(|p| !p.is_empty())
+        .map(|p| Path::new(&p).join(".venv").join("bin"));
     let mut path = vec![venv.join("bin")];
     if let Some(existing) = process("PATH") {
-        path.extend(std::env::split_paths(&existing));
+        path.extend(std::env::split_paths(&existing).filter(|d| Some(d) != outer_bin.as_ref()));
     }
     out.push((
         "PATH".into(),
@@ -127,6 +149,10 @@ mod tests {
             ("DATABASE_URL".into(), Some("postgres://svc".into())),
             ("PGUSER".into(), Some("dotenv".into())),
             ("DEBUG".into(), Some("1".into())),
+            (
+                "PYENVX_SET".into(),
+                Some("DATABASE_URL:DEBUG:PGUSER".into()),
+            ),
             ("VIRTUAL_ENV".into(), Some("/p/.venv".into())),
             ("PYTHONHOME".into(), None),
             ("PATH".into(), Some("/p/.venv/bin:/usr/bin:/bin".into())),
@@ -144,9 +170,41 @@ mod tests {
         )
         .unwrap();
         // Applied in order, the later entries win: PYTHONHOME removed, PATH the sandbox's.
-        assert_eq!(changes.len(), 5);
-        assert_eq!(changes[3], ("PYTHONHOME".into(), None));
-        assert_eq!(changes[4], ("PATH".into(), Some("/p/.venv/bin".into())));
+        assert_eq!(changes.len(), 6);
+        assert_eq!(changes[4], ("PYTHONHOME".into(), None));
+        assert_eq!(changes[5], ("PATH".into(), Some("/p/.venv/bin".into())));
+    }
+
+    #[test]
+    fn what_an_outer_run_set_for_another_project_is_replaced_or_removed() {
+        // `pyenvx run` in /a set DATABASE_URL and SECRET (its .env) and put /a/.venv/bin on
+        // PATH; the user set MINE. A run for /b below it must not keep any of /a's.
+        let process = |k: &str| match k {
+            "DATABASE_URL" => Some(OsString::from("postgres://a")),
+            "SECRET" => Some(OsString::from("a-secret")),
+            "MINE" => Some(OsString::from("mine")),
+            "PYENVX_SET" => Some(OsString::from("DATABASE_URL:SECRET")),
+            "PYENVX_PROJECT" => Some(OsString::from("/a")),
+            "PATH" => Some(OsString::from("/a/.venv/bin:/usr/bin")),
+            _ => None,
+        };
+        let changes = layer(
+            Path::new("/b/.venv"),
+            pairs(&[("DATABASE_URL", "postgres://b")]),
+            pairs(&[("MINE", "b's"), ("DEBUG", "1")]),
+            &process,
+        )
+        .unwrap();
+        let want: Vec<EnvChange> = vec![
+            ("DATABASE_URL".into(), Some("postgres://b".into())),
+            ("DEBUG".into(), Some("1".into())),
+            ("SECRET".into(), None),
+            ("PYENVX_SET".into(), Some("DATABASE_URL:DEBUG".into())),
+            ("VIRTUAL_ENV".into(), Some("/b/.venv".into())),
+            ("PYTHONHOME".into(), None),
+            ("PATH".into(), Some("/b/.venv/bin:/usr/bin".into())),
+        ];
+        assert_eq!(changes, want);
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub fn status(project: &Project, env: &Env) -> Result<Status> {
         }),
         locked: lock.is_some(),
         lock_matches_config: lock.as_ref().is_some_and(|l| l.inputs == inputs),
-        synced: sync::is_fresh(project)
+        synced: sync::is_fresh(env.settings.dirs.home(), project)
             && drift.unlocked.is_empty()
             && drift.missing.is_empty()
             && drift.mismatched.is_empty(),

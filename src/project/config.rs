@@ -14,7 +14,7 @@ use crate::django::support::Pair;
 use crate::django::DjangoSpec;
 use crate::error::UserError;
 use crate::fs::{line_col, read_text};
-use crate::python::PythonRequest;
+use crate::python::{PythonRequest, VersionRequest};
 
 pub const CONFIG_FILE: &str = "pyenvx.toml";
 
@@ -182,6 +182,33 @@ fn key_in_value(value: &toml_edit::Value, offset: usize, path: &mut Vec<String>)
 
 /// `PATH:LINE:COL: MESSAGE (key `KEY`)` with a hint to fix the file: how every error in a
 /// project's configuration reads, whichever module checks it.
+/// Why `request`, read from the `pyenvx.toml` at `file`, may not be used: a path relative to
+/// the project, or one inside it, would have `sync` run a program the repository supplies
+/// (it starts the interpreter to ask its version). A version request, or an interpreter the
+/// user installed outside the project, is fine.
+fn repository_python(request: &PythonRequest, file: &Path) -> Option<String> {
+    let VersionRequest::Path(given) = &request.version else {
+        return None;
+    };
+    let refusal = "`python` takes a version request (such as \"3.12\") or the absolute path of \
+                   an interpreter outside the project";
+    if !given.is_absolute() {
+        return Some(format!(
+            "`{}` is a relative path; {refusal}",
+            given.display()
+        ));
+    }
+    let root = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    // Through its links, as `sync` would reach it: a link outside pointing back in counts as in.
+    let real = std::fs::canonicalize(given).unwrap_or_else(|_| given.clone());
+    (real.starts_with(&root) || given.starts_with(&root))
+        .then(|| format!("`{}` is inside the project; {refusal}", given.display()))
+}
+
 pub(crate) fn config_error(
     path: &Path,
     text: &str,
@@ -245,9 +272,21 @@ impl Config {
             }
         };
         let python = match project.python {
-            Some(p) => Some(PythonRequest::parse(p.get_ref()).map_err(|e| {
-                config_error(path, text, p.span().start, "project.python", format!("{e}"))
-            })?),
+            Some(p) => {
+                let request = PythonRequest::parse(p.get_ref()).map_err(|e| {
+                    config_error(path, text, p.span().start, "project.python", format!("{e}"))
+                })?;
+                if let Some(why) = repository_python(&request, path) {
+                    return Err(config_error(
+                        path,
+                        text,
+                        p.span().start,
+                        "project.python",
+                        why,
+                    ));
+                }
+                Some(request)
+            }
             None => None,
         };
         let django = match project.django {
@@ -562,6 +601,35 @@ pub fn requirement_name(req: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_is_never_a_path_the_repository_supplies() {
+        let parse = |python: &str| {
+            let text = format!("[project]\nname = \"x\"\npython = \"{python}\"\n");
+            Config::parse(&text, Path::new("/p/pyenvx.toml")).map_err(|e| format!("{e:#}"))
+        };
+        for (python, says) in [
+            ("tools/py", "`tools/py` is a relative path"),
+            ("./py", "`./py` is a relative path"),
+            ("/p/tools/py", "`/p/tools/py` is inside the project"),
+        ] {
+            let msg = parse(python).unwrap_err();
+            assert!(
+                msg.contains("/p/pyenvx.toml:3:10")
+                    && msg.contains("project.python")
+                    && msg.contains(says),
+                "{msg}"
+            );
+        }
+        for fine in [
+            "3.12",
+            ">=3.11,<3.13",
+            "/usr/bin/python3",
+            "/opt/py/bin/python3.12",
+        ] {
+            assert!(parse(fine).is_ok(), "{fine}: {:?}", parse(fine).err());
+        }
+    }
 
     #[test]
     fn errors_name_file_line_and_key() {

@@ -196,6 +196,16 @@ pub fn ensure_venv(
                 ));
             }
             move_aside(project, &dir)?;
+        } else if !is_recorded_venv(env.settings.dirs.home(), project) {
+            // It says pyenvx made it, but pyenvx has no record of making it here: it came with
+            // the files (a clone, a copy, a moved project). Its `pyvenv.cfg` proves nothing and its
+            // site-packages may hold a `.pth` that runs at start-up, so it is rebuilt from the
+            // lock rather than adopted.
+            env.reporter.detail(&format!(
+                "{} was not made by pyenvx here: rebuilding it",
+                dir.display()
+            ));
+            move_aside(project, &dir)?;
         } else {
             let existing = Venv::open(&dir)?;
             let cfg = existing.cfg()?;
@@ -218,14 +228,39 @@ pub fn ensure_venv(
                 if moved {
                     existing.retarget(&spec)?;
                 }
+                record_venv(env.settings.dirs.home(), project)?;
                 return Ok((existing, false));
             }
             move_aside(project, &dir)?;
         }
     }
     let created = venv::create(&dir, &spec)?;
+    record_venv(env.settings.dirs.home(), project)?;
     clean_aside(project);
     Ok((created, true))
+}
+
+/// Record that pyenvx made (or checked, as above) the project's `.venv`, outside the project:
+/// the shims and `pyenvx run` use only a sandbox recorded at this place, so a `.venv` that came
+/// with a clone never runs (see `pyenvx_shim::venv_record`).
+pub fn record_venv(home: &Path, project: &Project) -> Result<()> {
+    let root = fs_err::canonicalize(&project.root)?;
+    let meta = fs_err::symlink_metadata(root.join(".venv"))?;
+    let path = pyenvx_shim::venv_record_path(home, &root);
+    let record = pyenvx_shim::venv_record(&root, &meta);
+    if std::fs::read(&path).is_ok_and(|r| r == record) {
+        return Ok(());
+    }
+    crate::fs::write_atomic(&path, &record)
+}
+
+/// Whether the project's `.venv` is one pyenvx recorded making (see [`record_venv`]).
+pub fn is_recorded_venv(home: &Path, project: &Project) -> bool {
+    let Ok(root) = std::fs::canonicalize(&project.root) else {
+        return false;
+    };
+    std::fs::symlink_metadata(root.join(".venv"))
+        .is_ok_and(|meta| pyenvx_shim::is_recorded_venv(Some(home), &root, &meta))
 }
 
 fn minor_of(v: &pep440_rs::Version) -> String {
@@ -239,7 +274,7 @@ fn move_aside(project: &Project, dir: &Path) -> Result<()> {
     let aside = project
         .state_dir()
         .join(format!("old-venv-{}", std::process::id()));
-    fs_err::create_dir_all(project.state_dir())?;
+    crate::fs::owned_dirs(&project.root, &project.state_dir())?;
     fs_err::rename(dir, &aside).with_context(|| format!("cannot move {} aside", dir.display()))?;
     Ok(())
 }
@@ -513,8 +548,12 @@ pub fn lock_fingerprint(lock_path: &Path) -> Option<String> {
     Some(hex::encode(&Sha256::digest(&bytes)[..16]))
 }
 
-/// Whether `.venv` was synced to the current lock and the lock matches `pyenvx.toml`.
-pub fn is_fresh(project: &Project) -> bool {
+/// Whether `.venv` is pyenvx's (recorded under `home`), was synced to the current lock, and
+/// the lock matches `pyenvx.toml`. A stamp committed with a `.venv` proves nothing.
+pub fn is_fresh(home: &Path, project: &Project) -> bool {
+    if !is_recorded_venv(home, project) {
+        return false;
+    }
     let Some(fingerprint) = lock_fingerprint(&project.lock_path()) else {
         return false;
     };
@@ -573,13 +612,33 @@ pub fn venv_drift(project: &Project, lock: &Lock, platform: &Platform) -> Result
         })
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect();
-    let mismatched =
+    let mut mismatched =
         lock_tags(lock, platform).map_or_else(Vec::new, |tags| mismatched(&installed, lock, &tags));
+    if let Some(build) = other_python_build(&venv, lock) {
+        mismatched.push(build);
+    }
     Ok(VenvDrift {
         unlocked,
         missing,
         editable,
         mismatched,
+    })
+}
+
+/// `python <version> (build <tag>)` when the lock names a managed build by its hash and
+/// `.venv` runs on a managed build with another: the lock's Python hash was edited (or the
+/// lock was made on another platform, whose archive differs), which no stamp would show.
+fn other_python_build(venv: &Venv, lock: &Lock) -> Option<String> {
+    let locked = lock.python.sha256.as_deref()?;
+    let home = venv.cfg().ok()?.home()?;
+    let installed = python::managed::read(home.parent()?)?;
+    (!installed.receipt.sha256.eq_ignore_ascii_case(locked)).then(|| {
+        format!(
+            "python {} (build {}, sha256 {})",
+            lock.python.version,
+            lock.python.build.as_deref().unwrap_or("?"),
+            locked
+        )
     })
 }
 
@@ -592,6 +651,7 @@ fn write_stamp(project: &Project) -> Result<()> {
 
 /// Take the project's sync lock: two pyenvx processes never edit one `.venv` at once.
 pub fn project_lock(project: &Project, reporter: &dyn Reporter) -> Result<FileLock> {
+    crate::fs::owned_dirs(&project.root, &project.state_dir())?;
     FileLock::acquire(&project.state_dir().join("sync.lock"), || {
         reporter.waiting_for_lock(&format!(
             "another pyenvx is syncing {}",

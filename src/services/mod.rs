@@ -180,6 +180,9 @@ pub fn active_backend(project: &Project, config: &DbConfig) -> BackendKind {
 
 /// Hold the project's database lock for the duration of one operation.
 fn lock(project: &Project, env: &Env) -> Result<FileLock> {
+    // Every database command takes this lock first: the directories it writes in are checked
+    // once, here (see `fs::owned_dirs`).
+    crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     FileLock::acquire(&state_dir(project).join("db.lock"), || {
         env.reporter
             .waiting_for_lock("another pyenvx is working on this project's database")

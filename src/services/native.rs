@@ -360,7 +360,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
     if !ports::is_free(identity.port) {
         return Err(ports::taken(&env.settings.dirs, identity.port));
     }
-    fs_err::create_dir_all(state_dir(project))?;
+    crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     let socket = socket_dir(project, user.as_ref())?;
     if data.join("postmaster.pid").exists() {
         clear_after_crash(&data, &socket)?;
@@ -675,11 +675,7 @@ impl ServerChild {
         if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
             let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
         }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log = crate::fs::open_log(&log_path)?;
         let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -221,7 +221,7 @@ pub fn take(
 
 /// Write a snapshot's record.
 pub fn record(project: &Project, snap: &Snapshot) -> Result<()> {
-    fs_err::create_dir_all(dir(project))?;
+    crate::fs::owned_dirs(&project.root, &dir(project))?;
     crate::fs::write_atomic(
         &record_path(project, &snap.name),
         serde_json::to_string_pretty(snap)?.as_bytes(),

@@ -355,7 +355,7 @@ fn up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpRep
     }
     let user = server_user()?;
     let data = data_dir(project);
-    fs_err::create_dir_all(state_dir(project))?;
+    crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     if let Some(u) = &user {
         postgres::check_reachable(u, &state_dir(project))?;
     }

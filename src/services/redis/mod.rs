@@ -231,6 +231,7 @@ impl CacheIdentity {
 pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
     let path = password_path(project);
     if !path.exists() {
+        crate::fs::owned_dirs(&project.root, &state_dir(project))?;
         write_private_new(&path, format!("{}\n", random_password(32)?).as_bytes())?;
     }
     let password = fs_err::read_to_string(&path)?.trim().to_string();
@@ -387,6 +388,8 @@ fn running_pid(project: &Project) -> Option<u32> {
 }
 
 fn lock(project: &Project) -> Result<FileLock> {
+    // Every cache command takes this lock first: its directories are checked here.
+    crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     FileLock::acquire(&state_dir(project).join("cache.lock"), || {})
 }
 
@@ -487,7 +490,9 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
             identity.port
         ));
     }
-    fs_err::create_dir_all(data_dir(project))?;
+    crate::fs::owned_dirs(&project.root, &data_dir(project))?;
+    // Redis opens its log itself, following links: made (or checked) here first.
+    drop(crate::fs::open_log(&log_path(project))?);
     // The cached values are the project's data: nobody else reads them.
     std::fs::set_permissions(
         data_dir(project),
