@@ -124,7 +124,7 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
             password: random_password(24)?,
             database: name,
         };
-        crate::fs::owned_dirs(&project.root, &super::state_dir(project))?;
+        crate::fs::owned_dirs(&project.root, &super::shared::state_dir(project))?;
         write_private_new(&path, serde_json::to_string_pretty(&fresh)?.as_bytes())?;
     }
     let text = fs_err::read_to_string(&path)?;
