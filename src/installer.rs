@@ -20,13 +20,15 @@ use serde::Deserialize;
 use crate::user_error;
 
 mod bootstrap;
+mod find;
 mod index;
 pub mod legacy;
 mod uv;
 
 pub use crate::names::normalize_name;
+pub use find::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard};
 pub use index::IndexSettings;
-pub use uv::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard, Uv};
+pub use uv::Uv;
 
 use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
 

@@ -50,10 +50,8 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
 const KNOWN_SERVICES_CYCLES: &[&[&str]] = &[];
 
 /// Cycles still among the files of other modules, by module: mostly a `mod.rs` facade that
-/// calls its files while they use its types; `installer`'s is `uv` finding uv and falling back
-/// to `bootstrap`, which makes a `uv::Uv`.
+/// calls its files while they use its types.
 const KNOWN_INNER_CYCLES: &[(&str, &[&[&str]])] = &[
-    ("installer", &[&["bootstrap", "mod", "uv"]]),
     ("project", &[&["env", "mod"]]),
     ("python", &[&["discovery", "mod"]]),
     (
