@@ -38,6 +38,7 @@ pub mod ports;
 pub mod postgres;
 pub mod redis;
 pub mod redis_container;
+pub mod script;
 pub mod snapshot;
 pub mod transfer;
 pub mod upgrade;

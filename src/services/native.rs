@@ -1026,21 +1026,7 @@ fn load(
     database: &str,
 ) -> Result<()> {
     let (mut cmd, what) = match kind {
-        DumpKind::Sql => {
-            let mut cmd = client(env, project, config, "psql")?;
-            cmd.args([
-                "--quiet",
-                "--no-psqlrc",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "--dbname",
-            ])
-            .arg(database)
-            .arg("--file")
-            .arg(file);
-            (cmd, "psql")
-        }
+        DumpKind::Sql => return transfer::pg_load_script(identity, database, file),
         DumpKind::Custom | DumpKind::Tar | DumpKind::Directory => {
             let mut cmd = client(env, project, config, "pg_restore")?;
             cmd.args(["--no-owner", "--no-acl", "--exit-on-error", "--dbname"])

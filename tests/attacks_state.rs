@@ -1,0 +1,385 @@
+//! Attacks on what pyenvx keeps, as a hostile file or an unlucky moment would make them: SQL
+//! that tries to leave a restore's scratch database, device nodes as dump targets, kills and
+//! interrupts at several points, a server that trickles. Each checks the state before and after
+//! (rows counted, files compared), not only the message.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+type Db = NativePg;
+
+/// Rows of `table` in the project's database.
+fn count(db: &Db, dir: &Path, table: &str) -> String {
+    psql(&db.ctx, dir, &format!("select count(*) from {table}"))
+}
+
+/// Databases a restore made besides the project's (none may survive one).
+fn restore_leftovers(db: &Db, dir: &Path) -> String {
+    psql(
+        &db.ctx,
+        dir,
+        "select count(*) from pg_database where datname like '%pyenvx%'",
+    )
+}
+
+/// The database name at the end of `db url`.
+fn database_of(url: &str) -> String {
+    url.rsplit_once('/').unwrap().1.to_string()
+}
+
+/// A PostgreSQL project with `small` (1,000 rows) and `odd` (text psql would misread).
+fn pg_project(db: &Db, name: &str) -> PathBuf {
+    let dir = db.bare(name, "[services.db]\nversion = \"15\"\n");
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table small as select g as x from generate_series(1, 1000) g; \
+         create table odd (s text); \
+         insert into odd values (E'a\\\\b'), (E'\\\\.'), (E'two\\nlines'), ('\\connect x'), (E'tab\\there')",
+    );
+    dir
+}
+
+#[test]
+fn psql_commands_in_a_sql_restore_are_refused_before_anything_runs() {
+    let db = Db::new();
+    let dir = pg_project(&db, "metacmd");
+    let live = database_of(&db.url(&dir));
+    let marker = db.ctx.root().join("shell-ran");
+    let unchanged = |what: &str| {
+        assert_eq!(count(&db, &dir, "small"), "1000", "after {what}");
+        assert_eq!(count(&db, &dir, "odd"), "5", "after {what}");
+        assert_eq!(restore_leftovers(&db, &dir), "0", "after {what}");
+        assert!(!marker.exists(), "{what}: a shell command ran");
+    };
+    for (name, script, line, command) in [
+        (
+            "connect.sql",
+            format!("create table t (x int);\n\\connect {live}\ndrop table small;\n"),
+            2,
+            "\\connect",
+        ),
+        (
+            "c.sql",
+            format!("select 1;\n\\c {live}\ndelete from odd;\n"),
+            2,
+            "\\c",
+        ),
+        (
+            "shell.sql",
+            format!("select 1; \\! touch {}\n", marker.display()),
+            1,
+            "\\!",
+        ),
+        (
+            "include.sql",
+            "select 1;\n\n\\i /dev/null\n".to_string(),
+            3,
+            "\\i",
+        ),
+        (
+            "output.sql",
+            format!("\\o {}\nselect 1;\n", marker.display()),
+            1,
+            "\\o",
+        ),
+        // SQL that acts on the live database from another: the role is a superuser.
+        (
+            "dropdb.sql",
+            format!("commit;\ndrop database \"{live}\";\n"),
+            2,
+            "drop database",
+        ),
+        // After COPY data, commands are commands again.
+        (
+            "after-copy.sql",
+            format!(
+                "create table c (s text);\ncopy c (s) from stdin;\n\\\\connect\n\\.\n\\connect {live}\ndrop table small;\n"
+            ),
+            5,
+            "\\connect",
+        ),
+    ] {
+        let file = db.ctx.root().join(name);
+        fs::write(&file, script).unwrap();
+        let err = db.fails(&dir, &["db", "restore", "--yes", file.to_str().unwrap()]);
+        assert!(
+            err.contains(&format!("line {line}"))
+                && err.contains(command)
+                && err.contains("not touched"),
+            "{name}: {err}"
+        );
+        unchanged(name);
+    }
+}
+
+#[test]
+fn a_plain_pg_dump_restores_into_the_scratch_database_only() {
+    let db = Db::new();
+    let dir = pg_project(&db, "plaindump");
+    let url = db.url(&dir);
+    let pg_dump = require_pg_bin().join("pg_dump");
+    let dump = |file: &str, extra: &[&str]| -> PathBuf {
+        let path = db.ctx.root().join(file);
+        let out = Command::new(&pg_dump)
+            .args(["--format=plain", "--no-owner", "--file"])
+            .arg(&path)
+            .args(extra)
+            .arg(format!("--dbname={url}"))
+            .output()
+            .unwrap();
+        assert_success(&out);
+        path
+    };
+    let plain = dump("plain.sql", &[]);
+    let odd = "select string_agg(s, '|' order by s) from odd";
+    let before = psql(&db.ctx, &dir, odd);
+    psql(
+        &db.ctx,
+        &dir,
+        "delete from small where x > 10; delete from odd",
+    );
+    db.ok(&dir, &["db", "restore", "--yes", plain.to_str().unwrap()]);
+    assert_eq!(count(&db, &dir, "small"), "1000");
+    assert_eq!(
+        psql(&db.ctx, &dir, odd),
+        before,
+        "COPY data restored as it was"
+    );
+    assert_eq!(restore_leftovers(&db, &dir), "0");
+
+    // pg_dump -C writes CREATE DATABASE and `\connect`: refused, with the way out, and nothing
+    // changes.
+    let created = dump("created.sql", &["--create"]);
+    psql(&db.ctx, &dir, "delete from small where x > 500");
+    let err = db.fails(&dir, &["db", "restore", "--yes", created.to_str().unwrap()]);
+    assert!(
+        err.contains("CREATE DATABASE") && err.contains("-C") && err.contains("not touched"),
+        "{err}"
+    );
+    assert_eq!(count(&db, &dir, "small"), "500");
+    assert_eq!(restore_leftovers(&db, &dir), "0");
+
+    // A script failing after its own COMMIT still changes nothing outside the scratch database.
+    let sneaky = db.ctx.root().join("sneaky.sql");
+    fs::write(
+        &sneaky,
+        "commit;\ncreate table small (x int);\nselect no_such_column from no_such_table;\n",
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "restore", "--yes", sneaky.to_str().unwrap()]);
+    assert!(
+        err.contains("line 3") && err.contains("no_such_table") && err.contains("now dropped"),
+        "{err}"
+    );
+    assert_eq!(count(&db, &dir, "small"), "500");
+    assert_eq!(restore_leftovers(&db, &dir), "0");
+}
+
+/// MariaDB projects on this machine's `mariadbd`; `db down` in each when dropped.
+struct Maria {
+    projects: DbProjects,
+    bin_dir: PathBuf,
+}
+
+impl Maria {
+    fn new() -> Self {
+        let server = require_mariadbd();
+        Self {
+            projects: DbProjects::new(|ctx| open_for_postgres(ctx)),
+            bin_dir: server.parent().unwrap().to_path_buf(),
+        }
+    }
+
+    fn project(&self, name: &str) -> PathBuf {
+        self.bare(
+            name,
+            &format!(
+                "[services.db]\nengine = \"mariadb\"\nbin_dir = \"{}\"\n",
+                self.bin_dir.display()
+            ),
+        )
+    }
+
+    fn sql(&self, dir: &Path, sql: &str) -> String {
+        let out = self.out(
+            dir,
+            &[
+                "db",
+                "shell",
+                "--",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ],
+        );
+        assert_success(&out);
+        stdout(&out).trim().to_string()
+    }
+}
+
+impl std::ops::Deref for Maria {
+    type Target = DbProjects;
+    fn deref(&self) -> &DbProjects {
+        &self.projects
+    }
+}
+
+impl Drop for Maria {
+    fn drop(&mut self) {
+        self.projects.down_all(&["db", "down"]);
+    }
+}
+
+#[test]
+fn a_mariadb_script_stays_in_the_scratch_database() {
+    let db = Maria::new();
+    let dir = db.project("shop");
+    db.ok(&dir, &["db", "up"]);
+    let live = database_of(&db.url(&dir));
+    db.sql(
+        &dir,
+        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20)); \
+         INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+    );
+    let marker = db.ctx.root().join("shell-ran");
+    let databases =
+        "SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata \
+         WHERE schema_name NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys')";
+    let unchanged = |what: &str| {
+        assert_eq!(
+            db.sql(&dir, "SELECT COUNT(*) FROM items"),
+            "3",
+            "after {what}"
+        );
+        assert_eq!(db.sql(&dir, databases), live, "after {what}");
+        assert!(!marker.exists(), "{what}: a shell command ran");
+    };
+    unchanged("the start");
+
+    // `USE` of the project's own database (as `mariadb-dump --databases` writes it) keeps the
+    // load in the scratch database: there the DROP finds no table, and the load fails.
+    let own = dir.join("own.sql");
+    fs::write(
+        &own,
+        format!("USE `{live}`;\nDROP TABLE items;\nCREATE TABLE items (id INT);\n"),
+    )
+    .unwrap();
+    let err = db.fails(&dir, &["db", "restore", "--yes", "own.sql"]);
+    assert!(err.contains("now dropped"), "{err}");
+    unchanged("USE of the project's database");
+
+    // Whatever reaches another database, or the client's shell, is refused before it runs.
+    for (name, script, line) in [
+        (
+            "other.sql",
+            "SELECT 1;\nUSE mysql;\nDROP TABLE items;\n".to_string(),
+            2,
+        ),
+        (
+            "dropdb.sql",
+            format!("CREATE TABLE x (a INT);\n/*!40000 DROP DATABASE IF EXISTS `{live}_x`*/;\n"),
+            2,
+        ),
+        (
+            "system.sql",
+            format!("SELECT 1;\nsystem touch {}\n", marker.display()),
+            2,
+        ),
+        (
+            "bang.sql",
+            format!("SELECT 1;\n\\! touch {}\n", marker.display()),
+            2,
+        ),
+        (
+            "connect.sql",
+            format!("connect {live}\nDROP TABLE items;\n"),
+            1,
+        ),
+    ] {
+        fs::write(dir.join(name), script).unwrap();
+        let err = db.fails(&dir, &["db", "restore", "--yes", name]);
+        assert!(
+            err.contains(&format!("line {line}")) && err.contains("not touched"),
+            "{name}: {err}"
+        );
+        unchanged(name);
+    }
+
+    // A dump of the project itself written with --databases (CREATE DATABASE, USE, and
+    // DROP DATABASE with --add-drop-database) restores, into the scratch database first.
+    db.ok(&dir, &["db", "dump", "plain.sql"]);
+    let body = fs::read_to_string(dir.join("plain.sql")).unwrap();
+    fs::write(
+        dir.join("databases.sql"),
+        format!(
+            "/*!40000 DROP DATABASE IF EXISTS `{live}`*/;\n\
+             CREATE DATABASE /*!32312 IF NOT EXISTS*/ `{live}` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n\
+             \nUSE `{live}`;\n{body}"
+        ),
+    )
+    .unwrap();
+    db.sql(&dir, "DELETE FROM items WHERE id > 1");
+    db.ok(&dir, &["db", "restore", "--yes", "databases.sql"]);
+    unchanged("a --databases dump of the project");
+}
+
+#[test]
+fn dump_force_replaces_only_regular_files() {
+    let db = Db::new();
+    let dir = pg_project(&db, "devices");
+    // A device node of our own (what /dev/null is), a pipe, and a link to the device.
+    let dev = db.ctx.root().join("null");
+    let made = Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(made.success(), "mknod (the tests run as root)");
+    let fifo = db.ctx.root().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let link = db.ctx.root().join("link.dump");
+    std::os::unix::fs::symlink(&dev, &link).unwrap();
+    for (target, says) in [
+        (&dev, "is a device"),
+        (&fifo, "is a pipe"),
+        (&link, "is a device"),
+    ] {
+        let err = db.fails(&dir, &["db", "dump", "--force", target.to_str().unwrap()]);
+        assert!(err.contains(says) && err.contains("not replaced"), "{err}");
+    }
+    assert!(fs::metadata(&dev).unwrap().file_type().is_char_device());
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // No temporary file is left beside them either.
+    let left: Vec<_> = fs::read_dir(db.ctx.root())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A regular file is still replaced.
+    let file = db.ctx.root().join("real.dump");
+    fs::write(&file, "old").unwrap();
+    db.ok(&dir, &["db", "dump", "--force", file.to_str().unwrap()]);
+    assert!(fs::read(&file).unwrap().starts_with(b"PGDMP"));
+}
