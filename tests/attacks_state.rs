@@ -383,3 +383,121 @@ fn dump_force_replaces_only_regular_files() {
     db.ok(&dir, &["db", "dump", "--force", file.to_str().unwrap()]);
     assert!(fs::read(&file).unwrap().starts_with(b"PGDMP"));
 }
+
+/// A server that sends one byte every 2 s is never idle for `PYENVX_HTTP_TIMEOUT=3`; the
+/// low-speed limit ends `python install`, `python list` and `add` in bounded time, naming the URL.
+#[test]
+fn a_trickling_server_fails_in_bounded_time() {
+    use std::time::{Duration, Instant};
+    let trickle = Fault::Trickle(Duration::from_secs(2));
+    let bounded = Duration::from_secs(90);
+
+    let sandbox = Sandbox::new(&["3.12"]);
+    let mut ctx = TestContext::new();
+    let (server, _mirror) = ctx.serve_pythons(&["3.12"]);
+    ctx.env("PYENVX_HTTP_TIMEOUT", "3");
+    let archive = release_url_path(&pbs_archive("3.12").file_name);
+    server.fault(&archive, trickle.clone());
+    let started = Instant::now();
+    let err = assert_failure(&ctx.run(&["python", "install", "3.12"]));
+    assert!(
+        started.elapsed() < bounded,
+        "install took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&server.url()) && err.contains("bytes per 3 s"),
+        "{err}"
+    );
+
+    // The catalog file, served from the mirror's root.
+    let catalog = "/trickling-catalog.json";
+    let file = PathBuf::from(ctx.env_value("PYENVX_PYTHON_DOWNLOADS_JSON").unwrap());
+    fs::copy(&file, _mirror.root().join(&catalog[1..])).unwrap();
+    server.fault(catalog, trickle.clone());
+    ctx.with_catalog(format!("{}{catalog}", server.url()));
+    let started = Instant::now();
+    let out = ctx.run(&["python", "list"]);
+    assert!(
+        started.elapsed() < bounded,
+        "list took {:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains(catalog) && err.contains("bytes per 3 s"),
+        "{err}"
+    );
+
+    // `add`, whose index pages and wheels trickle.
+    sandbox.init_bare("slow", "3.12", "5.2");
+    let index = &sandbox.index.as_ref().unwrap().server;
+    // A byte every 0.7 s: within uv's own 1 s read timeout.
+    for path in ["/simple/pytz/", "/simple/"] {
+        index.fault(path, Fault::Trickle(Duration::from_millis(700)));
+    }
+    let toml = read(sandbox.dir("slow").join("pyenvx.toml"));
+    let lock = read(sandbox.dir("slow").join("pyenvx.lock"));
+    let started = Instant::now();
+    let out = sandbox
+        .ctx
+        .cmd()
+        .current_dir(sandbox.dir("slow"))
+        // uv's own timeout is per read: pyenvx gives its run a deadline of 60 timeouts.
+        .env("PYENVX_HTTP_TIMEOUT", "1")
+        .args(["add", "pytz"])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < bounded,
+        "add took {:?}",
+        started.elapsed()
+    );
+    let err = assert_failure(&out);
+    assert!(err.contains("within 60 s"), "{err}");
+    assert_eq!(read(sandbox.dir("slow").join("pyenvx.toml")), toml);
+    assert_eq!(read(sandbox.dir("slow").join("pyenvx.lock")), lock);
+}
+
+/// Settings that were ignored or misreported are one clear error naming the variable.
+#[test]
+fn bad_settings_are_one_clear_error() {
+    let sandbox = Sandbox::new(&["3.12"]);
+    let dir = sandbox.dir("ports");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("pyenvx.toml"),
+        "[project]\nname = \"ports\"\npython = \"3.12\"\n\n[services.db]\nversion = \"15\"\n",
+    )
+    .unwrap();
+    // The port is registered by a first use; a malformed range must not pass unnoticed after.
+    sandbox.ok("ports", &["db", "url"]);
+    let out = sandbox
+        .ctx
+        .cmd()
+        .current_dir(&dir)
+        .env("PYENVX_DB_PORTS", "abc")
+        .args(["db", "url"])
+        .output()
+        .unwrap();
+    let err = assert_failure(&out);
+    assert!(
+        err.contains("PYENVX_DB_PORTS=abc is not a port range") && err.contains("hint:"),
+        "{err}"
+    );
+
+    let out = sandbox
+        .ctx
+        .cmd()
+        .env("PYENVX_HTTP_TIMEOUT", "0")
+        .args(["python", "install", "3.12"])
+        .output()
+        .unwrap();
+    let err = assert_failure(&out);
+    assert!(
+        err.contains("PYENVX_HTTP_TIMEOUT is `0`")
+            && err.contains("above 0")
+            && !err.contains("between 0"),
+        "{err}"
+    );
+}
