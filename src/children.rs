@@ -37,7 +37,8 @@ pub fn die_with_pyenvx(cmd: &mut Command) -> &mut Command {
 }
 
 /// Run `cmd` to completion with its stdout and stderr captured, as `Command::output` does, but
-/// kill it once `deadline` has passed: `None` then. A subprocess that does network work (uv)
+/// kill it once `deadline` has passed (`None` then), or once a caught SIGINT/SIGTERM says the
+/// command is being interrupted (an `Interrupted` error). A subprocess that does network work (uv)
 /// has only per-read timeouts of its own, which a trickling server never trips.
 pub fn output_within(
     cmd: &mut Command,
@@ -71,6 +72,14 @@ pub fn output_within(
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
+        }
+        if crate::interrupt::interrupted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "interrupted",
+            ));
         }
         if started.elapsed() >= deadline {
             let _ = child.kill();

@@ -177,6 +177,9 @@ struct NamedBody {
 
 impl Read for NamedBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::interrupt::interrupted() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
         let n = self.inner.read(buf).map_err(|e| {
             let message = if is_timeout(&e) {
                 stalled_message(&self.location, self.timeout)

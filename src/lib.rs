@@ -19,6 +19,7 @@ pub mod fs;
 #[cfg(test)]
 mod fuzz;
 pub mod installer;
+pub mod interrupt;
 pub mod leftovers;
 pub mod names;
 pub mod ops;

@@ -501,3 +501,167 @@ fn bad_settings_are_one_clear_error() {
         "{err}"
     );
 }
+
+/// Send `signal` to pyenvx once `path` was asked for on `server` (the command is then mid-way,
+/// its first writes done), and wait for it to end.
+fn interrupt_when_fetching(
+    mut cmd: Command,
+    server: &TestServer,
+    path: &str,
+    signal: &str,
+) -> std::process::Output {
+    use std::time::{Duration, Instant};
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.hits(path) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{path} was never fetched"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(30),
+        "pyenvx took {:?} to stop",
+        stopped.elapsed()
+    );
+    out
+}
+
+/// SIGTERM during `add` and SIGINT during `init` take back what they wrote, as a failure does,
+/// and `init` then runs again.
+#[test]
+fn an_interrupt_takes_back_what_add_and_init_wrote() {
+    let sandbox = Sandbox::new(&["3.12"]);
+    let index = &sandbox.index.as_ref().unwrap().server;
+    let slow = Fault::Throttle {
+        bytes_per_sec: 2000,
+    };
+
+    sandbox.init_bare("added", "3.12", "5.2");
+    let dir = sandbox.dir("added");
+    let (toml, lock) = (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock")));
+    let wheel = "/files/pytz-2024.2-py2.py3-none-any.whl";
+    index.fault(wheel, slow.clone());
+    let mut add = sandbox.ctx.cmd();
+    add.current_dir(&dir).args(["add", "pytz"]);
+    let out = interrupt_when_fetching(add, index, wheel, "TERM");
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", describe(&out));
+    assert_eq!(read(dir.join("pyenvx.toml")), toml);
+    assert_eq!(read(dir.join("pyenvx.lock")), lock);
+    index.clear_fault(wheel);
+
+    let wheel = "/files/django-5.2.19-py3-none-any.whl";
+    index.fault(wheel, slow);
+    let fresh = sandbox.dir("fresh");
+    fs::create_dir_all(&fresh).unwrap();
+    let mut init = sandbox.ctx.cmd();
+    init.current_dir(&fresh)
+        .args(["init", "--python", "3.12", "--django", "5.2"]);
+    let out = interrupt_when_fetching(init, index, wheel, "INT");
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    let left: Vec<String> = fs::read_dir(&fresh)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "init left {left:?}");
+    index.clear_fault(wheel);
+    let again = sandbox
+        .ctx
+        .cmd()
+        .current_dir(&fresh)
+        .args(["init", "--python", "3.12", "--django", "5.2"])
+        .output()
+        .unwrap();
+    assert_success(&again);
+    assert!(fresh.join("manage.py").is_file());
+}
+
+/// A server a killed `db upgrade` left on `pg<new>.upgrading` is recognised, stopped and named
+/// by the next `db status` (and `up`, `down`, `upgrade`).
+#[test]
+fn a_server_left_by_a_killed_upgrade_is_stopped_and_named() {
+    use std::time::{Duration, Instant};
+    let db = Db::new();
+    let dir = db.bare("orphan", "[services.db]\nversion = \"15\"\n");
+    db.ok(&dir, &["db", "up"]);
+    db.ok(&dir, &["db", "down"]);
+    let data = dir.join(".pyenvx/services/db/pg18.upgrading");
+    fs::create_dir_all(&data).unwrap();
+    let bin = require_pg_bin();
+    let as_postgres = |program: &str| {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        cmd
+    };
+    assert!(Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(&data)
+        .status()
+        .unwrap()
+        .success());
+    let out = as_postgres("initdb")
+        .args(["-A", "trust", "-U", "postgres", "-D"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    // Started the way a pyenvx that is gone started it: nobody waits for it.
+    let mut orphan = as_postgres("postgres");
+    orphan
+        .arg("-D")
+        .arg(&data)
+        .args(["-c", "listen_addresses=", "-c"])
+        .arg(format!("unix_socket_directories={}", data.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut runner = orphan.spawn().unwrap();
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = db.out(&dir, &["db", "status"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("pid {pid}")) && err.contains("pg18.upgrading"),
+        "{}",
+        describe(&out)
+    );
+    let gone = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        let _ = runner.try_wait();
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "pid {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = runner.wait();
+    // Nothing left to say the next time.
+    let out = db.out(&dir, &["db", "status"]);
+    assert!(!stderr(&out).contains("stopped"), "{}", describe(&out));
+}
