@@ -183,61 +183,7 @@ fn a_plain_pg_dump_restores_into_the_scratch_database_only() {
     assert_eq!(restore_leftovers(&db, &dir), "0");
 }
 
-/// MariaDB projects on this machine's `mariadbd`; `db down` in each when dropped.
-struct Maria {
-    projects: DbProjects,
-    bin_dir: PathBuf,
-}
-
-impl Maria {
-    fn new() -> Self {
-        let server = require_mariadbd();
-        Self {
-            projects: DbProjects::new(|ctx| open_for_postgres(ctx)),
-            bin_dir: server.parent().unwrap().to_path_buf(),
-        }
-    }
-
-    fn project(&self, name: &str) -> PathBuf {
-        self.bare(
-            name,
-            &format!(
-                "[services.db]\nengine = \"mariadb\"\nbin_dir = \"{}\"\n",
-                self.bin_dir.display()
-            ),
-        )
-    }
-
-    fn sql(&self, dir: &Path, sql: &str) -> String {
-        let out = self.out(
-            dir,
-            &[
-                "db",
-                "shell",
-                "--",
-                "--batch",
-                "--skip-column-names",
-                "-e",
-                sql,
-            ],
-        );
-        assert_success(&out);
-        stdout(&out).trim().to_string()
-    }
-}
-
-impl std::ops::Deref for Maria {
-    type Target = DbProjects;
-    fn deref(&self) -> &DbProjects {
-        &self.projects
-    }
-}
-
-impl Drop for Maria {
-    fn drop(&mut self) {
-        self.projects.down_all(&["db", "down"]);
-    }
-}
+type Maria = NativeMaria;
 
 #[test]
 fn a_mariadb_script_stays_in_the_scratch_database() {

@@ -642,20 +642,9 @@ pub(super) fn spawn(
     spawn_with(bins, project, data, socket, user, port, false)
 }
 
-/// [`spawn`] for a server that lives only while this pyenvx does (`db upgrade`'s check of the
-/// new cluster): a kill of pyenvx stops it too.
-pub(super) fn spawn_tied(
-    bins: &Binaries,
-    project: &Project,
-    data: &Path,
-    socket: &Path,
-    user: Option<&ServerUser>,
-    port: u16,
-) -> Result<ServerChild> {
-    spawn_with(bins, project, data, socket, user, port, true)
-}
-
-fn spawn_with(
+/// [`spawn`], `tied` for a server that lives only while this pyenvx does (`db upgrade`'s
+/// check of the new cluster): a kill of pyenvx stops it too.
+pub(super) fn spawn_with(
     bins: &Binaries,
     project: &Project,
     data: &Path,

@@ -672,7 +672,7 @@ fn verify(
     identity: &Identity,
     closed: &[String],
 ) -> Result<()> {
-    let mut child = native::spawn_tied(bins, project, data, socket, user, identity.port)?;
+    let mut child = native::spawn_with(bins, project, data, socket, user, identity.port, true)?;
     let checked = (|| -> Result<()> {
         native::wait_ready(identity, None, Some(&mut child), native::START_TIMEOUT)
             .context("the upgraded cluster did not accept the project's login")?;
