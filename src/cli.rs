@@ -178,10 +178,10 @@ pub struct InitArgs {
     /// Adopting a project whose compose file runs PostgreSQL takes that database unless `--db`
     /// says otherwise (`none` for no database).
     #[arg(long, value_enum)]
-    pub db: Option<DbChoice>,
+    pub db: Option<DbArg>,
     /// A cache service ([services.cache] and the `redis` client).
-    #[arg(long, value_enum, default_value_t = CacheChoice::None)]
-    pub cache: CacheChoice,
+    #[arg(long, value_enum, default_value_t = CacheArg::None)]
+    pub cache: CacheArg,
     /// Do not run Django's startproject.
     #[arg(long)]
     pub no_startproject: bool,
@@ -198,8 +198,40 @@ pub struct InitArgs {
     pub wire_settings: bool,
 }
 
-// `init`'s choices are the init workflow's inputs; named here too, where the flags are.
-pub use crate::ops::init::{CacheChoice, DbChoice};
+/// `init --db`'s values; the workflow's own `ops::init::DbChoice` knows no clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbArg {
+    Postgres,
+    /// MariaDB, through Django's MySQL backend (`mysqlclient`).
+    Mariadb,
+    None,
+}
+
+impl From<DbArg> for crate::ops::init::DbChoice {
+    fn from(arg: DbArg) -> Self {
+        match arg {
+            DbArg::Postgres => Self::Postgres,
+            DbArg::Mariadb => Self::Mariadb,
+            DbArg::None => Self::None,
+        }
+    }
+}
+
+/// `init --cache`'s values (`ops::init::CacheChoice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheArg {
+    Redis,
+    None,
+}
+
+impl From<CacheArg> for crate::ops::init::CacheChoice {
+    fn from(arg: CacheArg) -> Self {
+        match arg {
+            CacheArg::Redis => Self::Redis,
+            CacheArg::None => Self::None,
+        }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum PinCommand {

@@ -244,7 +244,7 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
     }
     let response = request.send().map_err(|e| {
         let cause = root_cause(&e);
-        if let Some(err) = crate::installer::certificate_error(&cause) {
+        if let Some(err) = crate::certs::classify(&cause) {
             return err;
         }
         let what = if is_timeout(&e) {

@@ -129,6 +129,37 @@ pub fn publish_dir(staging: tempfile::TempDir, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// 1-based line and column (in characters) of byte `offset` in `text`; an offset inside a
+/// character counts as that character's start.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The text of a file pyenvx parses, refused with its line when it is not UTF-8 (a binary file,
+/// or one in another encoding): the message and hint a user gets for any malformed config.
+pub fn read_text(path: &Path, hint: &str) -> Result<String> {
+    let bytes = fs_err::read(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(valid);
+        let (line, col) = line_col(&text, text.len());
+        anyhow::Error::new(
+            crate::error::UserError::new(format!(
+                "{}:{line}:{col}: not UTF-8 text (a binary file, or another encoding?)",
+                path.display()
+            ))
+            .hint(hint.to_string()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

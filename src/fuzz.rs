@@ -220,7 +220,7 @@ proptest! {
         std::fs::write(tmp.path().join(".env.web"), "X=1\n").unwrap();
         match crate::project::environment::web_environment(tmp.path()) {
             Ok(Some(env)) => {
-                for (_, value, _) in env.resolved().0 {
+                for (_, value, _) in env.resolved().unwrap() {
                     crate::project::environment::dotenv_quote(&value);
                 }
             }

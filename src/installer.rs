@@ -20,20 +20,15 @@ use serde::Deserialize;
 use crate::user_error;
 
 mod bootstrap;
-mod certs;
 mod index;
 pub mod legacy;
 mod uv;
 
+pub use crate::names::normalize_name;
 pub use index::IndexSettings;
 pub use uv::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard, Uv};
 
 use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
-
-/// The error for a TLS certificate pyenvx's client could not verify, if `cause` is one.
-pub(crate) fn certificate_error(cause: &str) -> Option<anyhow::Error> {
-    certs::classify(cause)
-}
 
 const UNREACHABLE_HINT: &str =
     "use --offline to work from the cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS";
@@ -326,24 +321,6 @@ fn file_name_of(url: &str) -> Option<String> {
     )
 }
 
-/// PEP 503: runs of `-`, `_`, `.` become one `-`, lower-cased.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.trim().chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// How the error for an unsatisfiable resolution begins; see [`is_no_solution`].
 const NO_SOLUTION: &str = "no versions satisfy";
 
@@ -435,7 +412,7 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
     }
 
     // Before the network check: a TLS failure also reads "error sending request".
-    if let Some(err) = certs::classify(stderr) {
+    if let Some(err) = crate::certs::classify(stderr) {
         return err;
     }
 
@@ -898,104 +875,112 @@ wheels = [
         check_requirement("psycopg[binary]>=3.1; python_version >= '3.10'").unwrap();
     }
 
-    #[test]
-    fn resolves_django_and_psycopg_from_the_wheelhouse() {
-        let uv = fixtures();
-        let cache = tempfile::tempdir().unwrap();
-        let index = wheelhouse_index();
-        let requirements = reqs(&["django~=5.2.0", "psycopg[binary]"]);
-        let cold = Instant::now();
-        let resolved = resolve(&uv, python(), &requirements, &index, false, cache.path()).unwrap();
-        let cold = cold.elapsed();
-        let picked = test_support::picked(&resolved);
-        let by_name = |n: &str| picked.iter().find(|r| r.name == n).unwrap();
-        assert_eq!(by_name("django").version, "5.2.19");
-        assert_eq!(by_name("django").file, "django-5.2.19-py3-none-any.whl");
-        assert!(by_name("asgiref").is_wheel());
-        assert!(by_name("sqlparse").is_wheel());
-        let binary = by_name("psycopg-binary");
-        assert!(binary.file.contains("-cp312-cp312-"), "{}", binary.file);
-        assert!(binary.url.starts_with("file://"));
-        assert_eq!(
-            binary.sha256,
-            crate::download::sha256_file(&Path::new(WHEELHOUSE).join(&binary.file)).unwrap()
-        );
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
 
-        // Warm: uv's cache knows the interpreter and the wheels' metadata.
-        let django_only = reqs(&["django~=5.2.0"]);
-        resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
-        let runs = 5;
-        let warm = Instant::now();
-        for _ in 0..runs {
-            let again = resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
-            assert_eq!(again.len(), 3);
+        #[test]
+        fn an_impossible_requirement_is_a_user_error() {
+            let uv = fixtures();
+            let cache = tempfile::tempdir().unwrap();
+            let err = resolve(
+                &uv,
+                python(),
+                &reqs(&["django==99.0"]),
+                &wheelhouse_index(),
+                false,
+                cache.path(),
+            )
+            .unwrap_err();
+            let user = err.downcast_ref::<UserError>().expect("a user error");
+            assert!(user.message.contains("django"), "{}", user.message);
+            assert!(user.hint.is_some());
+            assert!(is_no_solution(&err));
+            assert!(is_no_solution(&err.context("while locking")));
+            assert!(!is_no_solution(&anyhow!(
+                "no versions satisfy, but not ours"
+            )));
         }
-        println!(
-            "resolve: cold (django + psycopg[binary]) {cold:?}; warm django~=5.2.0 {:?} (mean of {runs})",
-            warm.elapsed() / runs
-        );
 
-        // Offline works from what the cache has seen.
-        let offline = resolve(&uv, python(), &django_only, &index, true, cache.path());
-        assert_eq!(offline.unwrap().len(), 3);
-    }
+        #[test]
+        fn an_unreachable_index_is_a_user_error() {
+            let uv = fixtures();
+            // uv retries for ~9 s by default; a wrapper takes that out of the test.
+            let dir = tempfile::tempdir().unwrap();
+            let wrapper = dir.path().join("uv");
+            fs_err::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\nUV_HTTP_RETRIES=0 exec '{}' \"$@\"\n",
+                    uv.exe.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(
+                &wrapper,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            let uv = Uv::at(&wrapper).unwrap();
+            // Nothing listens on port 9 (discard) here.
+            let index = IndexSettings {
+                index_url: Some("http://127.0.0.1:9/simple/".into()),
+                find_links: vec![],
+            };
+            let err =
+                resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();
+            assert!(
+                err.to_string().starts_with(
+                    "the package index is unreachable (Failed to fetch: http://127.0.0.1:9/"
+                ),
+                "{err:#}"
+            );
+            assert_eq!(crate::error::find_hint(&err), Some(UNREACHABLE_HINT));
+        }
 
-    #[test]
-    fn an_impossible_requirement_is_a_user_error() {
-        let uv = fixtures();
-        let cache = tempfile::tempdir().unwrap();
-        let err = resolve(
-            &uv,
-            python(),
-            &reqs(&["django==99.0"]),
-            &wheelhouse_index(),
-            false,
-            cache.path(),
-        )
-        .unwrap_err();
-        let user = err.downcast_ref::<UserError>().expect("a user error");
-        assert!(user.message.contains("django"), "{}", user.message);
-        assert!(user.hint.is_some());
-        assert!(is_no_solution(&err));
-        assert!(is_no_solution(&err.context("while locking")));
-        assert!(!is_no_solution(&anyhow!(
-            "no versions satisfy, but not ours"
-        )));
-    }
+        #[test]
+        fn resolves_django_and_psycopg_from_the_wheelhouse() {
+            let uv = fixtures();
+            let cache = tempfile::tempdir().unwrap();
+            let index = wheelhouse_index();
+            let requirements = reqs(&["django~=5.2.0", "psycopg[binary]"]);
+            let cold = Instant::now();
+            let resolved =
+                resolve(&uv, python(), &requirements, &index, false, cache.path()).unwrap();
+            let cold = cold.elapsed();
+            let picked = test_support::picked(&resolved);
+            let by_name = |n: &str| picked.iter().find(|r| r.name == n).unwrap();
+            assert_eq!(by_name("django").version, "5.2.19");
+            assert_eq!(by_name("django").file, "django-5.2.19-py3-none-any.whl");
+            assert!(by_name("asgiref").is_wheel());
+            assert!(by_name("sqlparse").is_wheel());
+            let binary = by_name("psycopg-binary");
+            assert!(binary.file.contains("-cp312-cp312-"), "{}", binary.file);
+            assert!(binary.url.starts_with("file://"));
+            assert_eq!(
+                binary.sha256,
+                crate::download::sha256_file(&Path::new(WHEELHOUSE).join(&binary.file)).unwrap()
+            );
 
-    #[test]
-    fn an_unreachable_index_is_a_user_error() {
-        let uv = fixtures();
-        // uv retries for ~9 s by default; a wrapper takes that out of the test.
-        let dir = tempfile::tempdir().unwrap();
-        let wrapper = dir.path().join("uv");
-        fs_err::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nUV_HTTP_RETRIES=0 exec '{}' \"$@\"\n",
-                uv.exe.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let uv = Uv::at(&wrapper).unwrap();
-        // Nothing listens on port 9 (discard) here.
-        let index = IndexSettings {
-            index_url: Some("http://127.0.0.1:9/simple/".into()),
-            find_links: vec![],
-        };
-        let err =
-            resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "the package index is unreachable (Failed to fetch: http://127.0.0.1:9/"
-            ),
-            "{err:#}"
-        );
-        assert_eq!(crate::error::find_hint(&err), Some(UNREACHABLE_HINT));
+            // Warm: uv's cache knows the interpreter and the wheels' metadata.
+            let django_only = reqs(&["django~=5.2.0"]);
+            resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
+            let runs = 5;
+            let warm = Instant::now();
+            for _ in 0..runs {
+                let again =
+                    resolve(&uv, python(), &django_only, &index, false, cache.path()).unwrap();
+                assert_eq!(again.len(), 3);
+            }
+            println!(
+                "resolve: cold (django + psycopg[binary]) {cold:?}; warm django~=5.2.0 {:?} (mean of {runs})",
+                warm.elapsed() / runs
+            );
+
+            // Offline works from what the cache has seen.
+            let offline = resolve(&uv, python(), &django_only, &index, true, cache.path());
+            assert_eq!(offline.unwrap().len(), 3);
+        }
     }
 }

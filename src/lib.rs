@@ -6,6 +6,7 @@
 //! concerns; long-running work reports progress through the [`reporter::Reporter`] trait so
 //! that the library never prints.
 
+pub mod certs;
 pub mod children;
 pub mod cli;
 pub mod commands;
@@ -20,6 +21,8 @@ pub mod fs;
 mod fuzz;
 pub mod installer;
 pub mod interrupt;
+#[cfg(test)]
+mod layers_test;
 pub mod leftovers;
 pub mod names;
 pub mod ops;
@@ -28,6 +31,7 @@ pub mod printer;
 pub mod project;
 pub mod python;
 pub mod reporter;
+pub mod secrets;
 pub mod services;
 pub mod settings;
 pub mod shims;

@@ -1,6 +1,7 @@
-//! Turning a project's name into an identifier: the Django module and the database's user and
+//! Names. A project's name as an identifier: the Django module and the database's user and
 //! name both start from the same mapping, then add their own rules (a module may not start
-//! with a digit; SQL names avoid `pg_` and empty results).
+//! with a digit; SQL names avoid `pg_` and empty results). And a package's name as PEP 503
+//! compares it, which the installer, the store and `pyenvx.toml` all use.
 
 /// `name` in lowercase ASCII letters, digits and `_`, one character for one: anything else
 /// becomes `_`, so `My-Site` and `my site` both give `my_site`.
@@ -14,6 +15,24 @@ pub fn ascii_identifier(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// PEP 503: runs of `-`, `_`, `.` become one `-`, lower-cased.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The pyenv root whose `versions/` holds the source interpreters.
+/// The pyenv root whose `versions/` holds the source interpreters: this variable, else pyenv's
+/// own `PYENV_ROOT`, else pyenv's default `~/.pyenv`.
 pub const PYENV_ROOT_VAR: &str = "PYENVX_TEST_PYENV_ROOT";
-pub const DEFAULT_PYENV_ROOT: &str = "/root/.pyenv";
 
 /// The directory holding `postgres`, `initdb` and `pg_ctl` of the machine's PostgreSQL 15.
 pub const PG_BIN_VAR: &str = "PYENVX_TEST_PG_BIN";
@@ -31,7 +31,12 @@ fn from_env(var: &str, default: &str) -> PathBuf {
 }
 
 pub fn pyenv_root() -> PathBuf {
-    from_env(PYENV_ROOT_VAR, DEFAULT_PYENV_ROOT)
+    [PYENV_ROOT_VAR, "PYENV_ROOT"]
+        .iter()
+        .find_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")))
+        .unwrap_or_else(|| PathBuf::from(".pyenv"))
 }
 
 pub fn pyenv_versions_dir() -> PathBuf {

@@ -706,291 +706,6 @@ mod tests {
     }
 
     #[test]
-    fn interpreter_sees_the_environment() {
-        let home = base_home();
-        let tmp = tempfile::tempdir().unwrap();
-        let version = base_version();
-        let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
-        assert_eq!(venv.root, tmp.path().join(".venv"));
-
-        let paths = python_paths(&venv);
-        assert_eq!(paths[0], venv.root.to_str().unwrap());
-        assert_eq!(paths[1], base_prefix());
-        assert_eq!(Path::new(&paths[2]), venv.site_packages().unwrap());
-        assert_eq!(
-            venv.site_packages().unwrap(),
-            venv.root.join("lib/python3.12/site-packages")
-        );
-
-        assert_eq!(
-            fs_err::read_link(venv.python()).unwrap(),
-            home.join("python3.12")
-        );
-        assert_eq!(
-            fs_err::read_link(venv.bin().join("python3.12")).unwrap(),
-            Path::new("python")
-        );
-        assert!(venv.root.join("lib64").join("python3.12").is_dir());
-        assert_eq!(
-            fs_err::read_to_string(venv.root.join(".gitignore")).unwrap(),
-            "*\n"
-        );
-        assert!(venv.root.join("CACHEDIR.TAG").is_file());
-        // Nothing left behind from the build directory.
-        let leftovers: Vec<_> = fs_err::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from(".venv")]);
-
-        let cfg = venv.cfg().unwrap();
-        assert_eq!(cfg.home().unwrap(), home);
-        assert_eq!(cfg.version().unwrap(), version);
-        assert_eq!(cfg.get("include-system-site-packages"), Some("false"));
-        assert_eq!(cfg.prompt(), Some("demo"));
-        assert_eq!(cfg.pyenvx_version(), Some(env!("CARGO_PKG_VERSION")));
-        assert!(venv.is_ours());
-        assert_eq!(foreign_venv_kind(&venv.root), None);
-    }
-
-    #[test]
-    fn bash_and_sh_activation_round_trip() {
-        let home = base_home();
-        let tmp = tempfile::tempdir().unwrap();
-        let version = base_version();
-        // Quotes and `$` in the path and prompt must survive the shell's quoting.
-        let dir = tmp.path().join("it's a $project");
-        let mut s = spec(&home, &version);
-        s.prompt = "it's $(echo pwned)";
-        let venv = create(&dir.join(".venv"), &s).unwrap();
-        let activate = venv.bin().join("activate");
-        let script = r#"
-            PS1='$ '
-            PYTHONHOME=/nowhere; export PYTHONHOME
-            before=$PATH
-            . "$1"
-            echo "$VIRTUAL_ENV"
-            echo "$VIRTUAL_ENV_PROMPT"
-            command -v python
-            echo "$PS1"
-            echo "${PYTHONHOME:-unset}"
-            python -c 'import sys; print(sys.prefix)'
-            deactivate
-            echo "${VIRTUAL_ENV:-unset}"
-            echo "$PS1"
-            echo "$PYTHONHOME"
-            [ "$PATH" = "$before" ] && echo path-restored
-            command -v deactivate >/dev/null || echo deactivate-gone
-        "#;
-        for shell in ["bash", "dash"] {
-            crate::test_machine::require(shell, &["-c", "true"], shell);
-            // Only the system directories: pyenv-virtualenv puts a `deactivate` command on PATH.
-            let text = output(
-                Command::new(shell)
-                    .args(["-c", script, shell])
-                    .arg(&activate)
-                    .env("PATH", "/usr/bin:/bin"),
-            );
-            let lines: Vec<&str> = text.lines().collect();
-            let root = venv.root.to_str().unwrap();
-            assert_eq!(
-                lines,
-                [
-                    root,
-                    "it's $(echo pwned)",
-                    &format!("{root}/bin/python"),
-                    "(it's _(echo pwned)) $ ",
-                    "unset",
-                    root,
-                    "unset",
-                    "$ ",
-                    "/nowhere",
-                    "path-restored",
-                    "deactivate-gone",
-                ],
-                "{shell}"
-            );
-        }
-    }
-
-    #[test]
-    fn bash_activation_as_specified() {
-        let home = base_home();
-        let tmp = tempfile::tempdir().unwrap();
-        let version = base_version();
-        let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
-        let script = format!(
-            "source {} && echo $VIRTUAL_ENV && command -v python && deactivate && echo ${{VIRTUAL_ENV:-unset}}",
-            sh_quote(venv.bin().join("activate").to_str().unwrap())
-        );
-        let text = output(Command::new("bash").args(["-c", &script]));
-        let root = venv.root.to_str().unwrap();
-        assert_eq!(
-            text.lines().collect::<Vec<_>>(),
-            [root, &format!("{root}/bin/python"), "unset"]
-        );
-    }
-
-    #[test]
-    #[ignore = "needs the fish shell; .ci/run runs it where fish is installed"]
-    fn fish_activation_round_trip() {
-        let home = base_home();
-        crate::test_machine::require("fish", &["-c", "true"], "the fish shell");
-        let tmp = tempfile::tempdir().unwrap();
-        let version = base_version();
-        let venv = create(
-            &tmp.path().join("it's \\ here/.venv"),
-            &spec(&home, &version),
-        )
-        .unwrap();
-        let script = "source $argv[1]; and echo $VIRTUAL_ENV; and command -v python; \
-                      and deactivate; and echo (set -q VIRTUAL_ENV; and echo set; or echo unset)";
-        let text = output(
-            Command::new("fish")
-                .args(["--no-config", "-c", script])
-                .arg(venv.bin().join("activate.fish")),
-        );
-        let root = venv.root.to_str().unwrap();
-        assert_eq!(
-            text.lines().collect::<Vec<_>>(),
-            [root, &format!("{root}/bin/python"), "unset"]
-        );
-    }
-
-    #[test]
-    fn create_refuses_an_existing_path() {
-        let tmp = tempfile::tempdir().unwrap();
-        let version = base_version();
-        let home = base_home();
-        let dir = tmp.path().join(".venv");
-        fs_err::create_dir(&dir).unwrap();
-        let err = create(&dir, &spec(&home, &version)).unwrap_err();
-        assert!(err.to_string().contains("already exists"), "{err:#}");
-        assert!(err.downcast_ref::<crate::error::UserError>().is_some());
-        // The failed attempt leaves nothing beside it.
-        assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
-        assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 0);
-
-        let missing = tmp.path().join("no-python/bin");
-        let err = create(&tmp.path().join("other"), &spec(&missing, &version)).unwrap_err();
-        assert!(err.to_string().contains("no such interpreter"), "{err:#}");
-        assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn recognises_other_tools_environments() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(foreign_venv_kind(&tmp.path().join("missing")), None);
-
-        let write = |name: &str, cfg: &str| {
-            let dir = tmp.path().join(name);
-            fs_err::create_dir(&dir).unwrap();
-            fs_err::write(dir.join(PYVENV_CFG), cfg).unwrap();
-            dir
-        };
-        let uv = write(
-            "uv",
-            "home = /usr/bin\nimplementation = CPython\nuv = 0.5.1\nversion_info = 3.12.1\n",
-        );
-        let virtualenv = write(
-            "ve",
-            "home = /usr/bin\nvirtualenv = 20.28.0\nversion_info = 3.12.1.final.0\n",
-        );
-        let ours = write("ours", "home = /usr/bin\nPyenvx = 0.1.0\n");
-        assert_eq!(foreign_venv_kind(&uv).as_deref(), Some("uv"));
-        assert_eq!(
-            foreign_venv_kind(&virtualenv).as_deref(),
-            Some("virtualenv")
-        );
-        assert_eq!(foreign_venv_kind(&ours), None);
-        assert!(Venv::open(&ours).unwrap().is_ours());
-        assert!(!Venv::open(&uv).unwrap().is_ours());
-        assert_eq!(
-            Venv::open(&virtualenv)
-                .unwrap()
-                .cfg()
-                .unwrap()
-                .version()
-                .unwrap(),
-            v3121()
-        );
-
-        let not_a_venv = tmp.path().join("plain");
-        fs_err::create_dir(&not_a_venv).unwrap();
-        assert_eq!(foreign_venv_kind(&not_a_venv).as_deref(), Some("unknown"));
-        assert!(Venv::open(&not_a_venv).is_err());
-
-        let home = base_home();
-        let made_by_venv = tmp.path().join("stdlib-venv");
-        output(
-            Command::new(home.join("python3.12"))
-                .args(["-m", "venv", "--without-pip", "--prompt", "x"])
-                .arg(&made_by_venv),
-        );
-        assert_eq!(foreign_venv_kind(&made_by_venv).as_deref(), Some("venv"));
-        let venv = Venv::open(&made_by_venv).unwrap();
-        assert!(!venv.is_ours());
-        assert_eq!(venv.cfg().unwrap().prompt(), Some("x"));
-        assert_eq!(
-            venv.site_packages().unwrap(),
-            made_by_venv.join("lib/python3.12/site-packages")
-        );
-    }
-
-    #[test]
-    fn retargets_to_another_home_of_the_same_minor() {
-        let home_a = base_home();
-        let tmp = tempfile::tempdir().unwrap();
-        // Home B reaches the same installation through a link, like a managed minor link.
-        let link = tmp.path().join("cpython-3.12-link");
-        symlink(base_prefix(), &link).unwrap();
-        let home_b = link.join("bin");
-
-        let old = base_version();
-        let new = Version::from_str("3.12.2").unwrap();
-        let venv = create(&tmp.path().join(".venv"), &spec(&home_a, &old)).unwrap();
-        fs_err::write(venv.site_packages().unwrap().join("marker.py"), "").unwrap();
-        venv.retarget(&spec(&home_b, &new)).unwrap();
-
-        let cfg = venv.cfg().unwrap();
-        assert_eq!(cfg.home().unwrap(), home_b);
-        assert_eq!(cfg.get("version"), Some("3.12.2"));
-        assert_eq!(cfg.get("version_info"), Some("3.12.2"));
-        assert!(venv.is_ours());
-        assert_eq!(
-            fs_err::read_link(venv.python()).unwrap(),
-            home_b.join("python3.12")
-        );
-        assert!(venv.site_packages().unwrap().join("marker.py").is_file());
-        let paths = python_paths(&venv);
-        assert_eq!(paths[0], venv.root.to_str().unwrap());
-        assert_eq!(Path::new(&paths[2]), venv.site_packages().unwrap());
-        assert!(
-            [base_prefix(), link.to_str().unwrap()].contains(&paths[1].as_str()),
-            "{}",
-            paths[1]
-        );
-        // No temporary links or files left in bin/ or the root.
-        for dir in [venv.root.clone(), venv.bin()] {
-            for entry in fs_err::read_dir(dir).unwrap() {
-                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-                assert!(!name.contains(".tmp-"), "{name}");
-            }
-        }
-
-        let other_minor = Version::from_str("3.13.0").unwrap();
-        let err = venv.retarget(&spec(&home_b, &other_minor)).unwrap_err();
-        assert!(
-            err.to_string().contains("made for Python 3.12.2"),
-            "{err:#}"
-        );
-        let mut ft = spec(&home_b, &new);
-        ft.freethreaded = true;
-        assert!(venv.retarget(&ft).is_err());
-        assert_eq!(venv.cfg().unwrap().home().unwrap(), home_b);
-    }
-
-    #[test]
     fn free_threaded_layout() {
         let tmp = tempfile::tempdir().unwrap();
         let version = Version::from_str("3.13.1").unwrap();
@@ -1030,43 +745,334 @@ mod tests {
         assert_eq!(PyvenvCfg::parse(&cfg.render()), cfg);
     }
 
-    #[test]
-    fn creation_time() {
-        let version = base_version();
-        let home = base_home();
-        // Creating inodes costs very different amounts on different filesystems (and even
-        // directories), so measure a few places rather than trusting one number.
-        // The target directory rather than the checkout, so nothing flickers in `git status`.
-        let mut places = vec![
-            std::env::temp_dir(),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-        ];
-        if Path::new("/dev/shm").is_dir() {
-            places.push(PathBuf::from("/dev/shm"));
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
+
+        #[test]
+        fn bash_activation_as_specified() {
+            let home = base_home();
+            let tmp = tempfile::tempdir().unwrap();
+            let version = base_version();
+            let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
+            let script = format!(
+                "source {} && echo $VIRTUAL_ENV && command -v python && deactivate && echo ${{VIRTUAL_ENV:-unset}}",
+                sh_quote(venv.bin().join("activate").to_str().unwrap())
+            );
+            let text = output(Command::new("bash").args(["-c", &script]));
+            let root = venv.root.to_str().unwrap();
+            assert_eq!(
+                text.lines().collect::<Vec<_>>(),
+                [root, &format!("{root}/bin/python"), "unset"]
+            );
         }
-        let runs = 50;
-        for place in places {
-            let Ok(tmp) = tempfile::tempdir_in(&place) else {
-                continue;
-            };
-            let start = Instant::now();
-            for i in 0..runs {
-                create(&tmp.path().join(format!("v{i}")), &spec(&home, &version)).unwrap();
-            }
-            let per = start.elapsed() / runs;
-            // Each environment is one pyenvx made, for this interpreter, and usable.
-            for i in 0..runs {
-                let venv = Venv::open(&tmp.path().join(format!("v{i}"))).unwrap();
-                assert!(venv.is_ours());
-                assert_eq!(venv.cfg().unwrap().version().unwrap(), version);
+
+        #[test]
+        fn bash_and_sh_activation_round_trip() {
+            let home = base_home();
+            let tmp = tempfile::tempdir().unwrap();
+            let version = base_version();
+            // Quotes and `$` in the path and prompt must survive the shell's quoting.
+            let dir = tmp.path().join("it's a $project");
+            let mut s = spec(&home, &version);
+            s.prompt = "it's $(echo pwned)";
+            let venv = create(&dir.join(".venv"), &s).unwrap();
+            let activate = venv.bin().join("activate");
+            let script = r#"
+                PS1='$ '
+                PYTHONHOME=/nowhere; export PYTHONHOME
+                before=$PATH
+                . "$1"
+                echo "$VIRTUAL_ENV"
+                echo "$VIRTUAL_ENV_PROMPT"
+                command -v python
+                echo "$PS1"
+                echo "${PYTHONHOME:-unset}"
+                python -c 'import sys; print(sys.prefix)'
+                deactivate
+                echo "${VIRTUAL_ENV:-unset}"
+                echo "$PS1"
+                echo "$PYTHONHOME"
+                [ "$PATH" = "$before" ] && echo path-restored
+                command -v deactivate >/dev/null || echo deactivate-gone
+            "#;
+            for shell in ["bash", "dash"] {
+                crate::test_machine::require(shell, &["-c", "true"], shell);
+                // Only the system directories: pyenv-virtualenv puts a `deactivate` command on PATH.
+                let text = output(
+                    Command::new(shell)
+                        .args(["-c", script, shell])
+                        .arg(&activate)
+                        .env("PATH", "/usr/bin:/bin"),
+                );
+                let lines: Vec<&str> = text.lines().collect();
+                let root = venv.root.to_str().unwrap();
                 assert_eq!(
-                    fs_err::read_link(venv.python()).unwrap(),
-                    home.join("python3.12")
+                    lines,
+                    [
+                        root,
+                        "it's $(echo pwned)",
+                        &format!("{root}/bin/python"),
+                        "(it's _(echo pwned)) $ ",
+                        "unset",
+                        root,
+                        "unset",
+                        "$ ",
+                        "/nowhere",
+                        "path-restored",
+                        "deactivate-gone",
+                    ],
+                    "{shell}"
                 );
             }
-            println!(
-                "venv::create took {per:?} per environment in {} (mean of {runs})",
-                place.display()
+        }
+
+        #[test]
+        fn create_refuses_an_existing_path() {
+            let tmp = tempfile::tempdir().unwrap();
+            let version = base_version();
+            let home = base_home();
+            let dir = tmp.path().join(".venv");
+            fs_err::create_dir(&dir).unwrap();
+            let err = create(&dir, &spec(&home, &version)).unwrap_err();
+            assert!(err.to_string().contains("already exists"), "{err:#}");
+            assert!(err.downcast_ref::<crate::error::UserError>().is_some());
+            // The failed attempt leaves nothing beside it.
+            assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
+            assert_eq!(fs_err::read_dir(&dir).unwrap().count(), 0);
+
+            let missing = tmp.path().join("no-python/bin");
+            let err = create(&tmp.path().join("other"), &spec(&missing, &version)).unwrap_err();
+            assert!(err.to_string().contains("no such interpreter"), "{err:#}");
+            assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
+        }
+
+        #[test]
+        fn creation_time() {
+            let version = base_version();
+            let home = base_home();
+            // Creating inodes costs very different amounts on different filesystems (and even
+            // directories), so measure a few places rather than trusting one number.
+            // The target directory rather than the checkout, so nothing flickers in `git status`.
+            let mut places = vec![
+                std::env::temp_dir(),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+            ];
+            if Path::new("/dev/shm").is_dir() {
+                places.push(PathBuf::from("/dev/shm"));
+            }
+            let runs = 50;
+            for place in places {
+                let Ok(tmp) = tempfile::tempdir_in(&place) else {
+                    continue;
+                };
+                let start = Instant::now();
+                for i in 0..runs {
+                    create(&tmp.path().join(format!("v{i}")), &spec(&home, &version)).unwrap();
+                }
+                let per = start.elapsed() / runs;
+                // Each environment is one pyenvx made, for this interpreter, and usable.
+                for i in 0..runs {
+                    let venv = Venv::open(&tmp.path().join(format!("v{i}"))).unwrap();
+                    assert!(venv.is_ours());
+                    assert_eq!(venv.cfg().unwrap().version().unwrap(), version);
+                    assert_eq!(
+                        fs_err::read_link(venv.python()).unwrap(),
+                        home.join("python3.12")
+                    );
+                }
+                println!(
+                    "venv::create took {per:?} per environment in {} (mean of {runs})",
+                    place.display()
+                );
+            }
+        }
+
+        #[test]
+        fn interpreter_sees_the_environment() {
+            let home = base_home();
+            let tmp = tempfile::tempdir().unwrap();
+            let version = base_version();
+            let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
+            assert_eq!(venv.root, tmp.path().join(".venv"));
+
+            let paths = python_paths(&venv);
+            assert_eq!(paths[0], venv.root.to_str().unwrap());
+            assert_eq!(paths[1], base_prefix());
+            assert_eq!(Path::new(&paths[2]), venv.site_packages().unwrap());
+            assert_eq!(
+                venv.site_packages().unwrap(),
+                venv.root.join("lib/python3.12/site-packages")
+            );
+
+            assert_eq!(
+                fs_err::read_link(venv.python()).unwrap(),
+                home.join("python3.12")
+            );
+            assert_eq!(
+                fs_err::read_link(venv.bin().join("python3.12")).unwrap(),
+                Path::new("python")
+            );
+            assert!(venv.root.join("lib64").join("python3.12").is_dir());
+            assert_eq!(
+                fs_err::read_to_string(venv.root.join(".gitignore")).unwrap(),
+                "*\n"
+            );
+            assert!(venv.root.join("CACHEDIR.TAG").is_file());
+            // Nothing left behind from the build directory.
+            let leftovers: Vec<_> = fs_err::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(leftovers, vec![std::ffi::OsString::from(".venv")]);
+
+            let cfg = venv.cfg().unwrap();
+            assert_eq!(cfg.home().unwrap(), home);
+            assert_eq!(cfg.version().unwrap(), version);
+            assert_eq!(cfg.get("include-system-site-packages"), Some("false"));
+            assert_eq!(cfg.prompt(), Some("demo"));
+            assert_eq!(cfg.pyenvx_version(), Some(env!("CARGO_PKG_VERSION")));
+            assert!(venv.is_ours());
+            assert_eq!(foreign_venv_kind(&venv.root), None);
+        }
+
+        #[test]
+        fn recognises_other_tools_environments() {
+            let tmp = tempfile::tempdir().unwrap();
+            assert_eq!(foreign_venv_kind(&tmp.path().join("missing")), None);
+
+            let write = |name: &str, cfg: &str| {
+                let dir = tmp.path().join(name);
+                fs_err::create_dir(&dir).unwrap();
+                fs_err::write(dir.join(PYVENV_CFG), cfg).unwrap();
+                dir
+            };
+            let uv = write(
+                "uv",
+                "home = /usr/bin\nimplementation = CPython\nuv = 0.5.1\nversion_info = 3.12.1\n",
+            );
+            let virtualenv = write(
+                "ve",
+                "home = /usr/bin\nvirtualenv = 20.28.0\nversion_info = 3.12.1.final.0\n",
+            );
+            let ours = write("ours", "home = /usr/bin\nPyenvx = 0.1.0\n");
+            assert_eq!(foreign_venv_kind(&uv).as_deref(), Some("uv"));
+            assert_eq!(
+                foreign_venv_kind(&virtualenv).as_deref(),
+                Some("virtualenv")
+            );
+            assert_eq!(foreign_venv_kind(&ours), None);
+            assert!(Venv::open(&ours).unwrap().is_ours());
+            assert!(!Venv::open(&uv).unwrap().is_ours());
+            assert_eq!(
+                Venv::open(&virtualenv)
+                    .unwrap()
+                    .cfg()
+                    .unwrap()
+                    .version()
+                    .unwrap(),
+                v3121()
+            );
+
+            let not_a_venv = tmp.path().join("plain");
+            fs_err::create_dir(&not_a_venv).unwrap();
+            assert_eq!(foreign_venv_kind(&not_a_venv).as_deref(), Some("unknown"));
+            assert!(Venv::open(&not_a_venv).is_err());
+
+            let home = base_home();
+            let made_by_venv = tmp.path().join("stdlib-venv");
+            output(
+                Command::new(home.join("python3.12"))
+                    .args(["-m", "venv", "--without-pip", "--prompt", "x"])
+                    .arg(&made_by_venv),
+            );
+            assert_eq!(foreign_venv_kind(&made_by_venv).as_deref(), Some("venv"));
+            let venv = Venv::open(&made_by_venv).unwrap();
+            assert!(!venv.is_ours());
+            assert_eq!(venv.cfg().unwrap().prompt(), Some("x"));
+            assert_eq!(
+                venv.site_packages().unwrap(),
+                made_by_venv.join("lib/python3.12/site-packages")
+            );
+        }
+
+        #[test]
+        fn retargets_to_another_home_of_the_same_minor() {
+            let home_a = base_home();
+            let tmp = tempfile::tempdir().unwrap();
+            // Home B reaches the same installation through a link, like a managed minor link.
+            let link = tmp.path().join("cpython-3.12-link");
+            symlink(base_prefix(), &link).unwrap();
+            let home_b = link.join("bin");
+
+            let old = base_version();
+            let new = Version::from_str("3.12.2").unwrap();
+            let venv = create(&tmp.path().join(".venv"), &spec(&home_a, &old)).unwrap();
+            fs_err::write(venv.site_packages().unwrap().join("marker.py"), "").unwrap();
+            venv.retarget(&spec(&home_b, &new)).unwrap();
+
+            let cfg = venv.cfg().unwrap();
+            assert_eq!(cfg.home().unwrap(), home_b);
+            assert_eq!(cfg.get("version"), Some("3.12.2"));
+            assert_eq!(cfg.get("version_info"), Some("3.12.2"));
+            assert!(venv.is_ours());
+            assert_eq!(
+                fs_err::read_link(venv.python()).unwrap(),
+                home_b.join("python3.12")
+            );
+            assert!(venv.site_packages().unwrap().join("marker.py").is_file());
+            let paths = python_paths(&venv);
+            assert_eq!(paths[0], venv.root.to_str().unwrap());
+            assert_eq!(Path::new(&paths[2]), venv.site_packages().unwrap());
+            assert!(
+                [base_prefix(), link.to_str().unwrap()].contains(&paths[1].as_str()),
+                "{}",
+                paths[1]
+            );
+            // No temporary links or files left in bin/ or the root.
+            for dir in [venv.root.clone(), venv.bin()] {
+                for entry in fs_err::read_dir(dir).unwrap() {
+                    let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                    assert!(!name.contains(".tmp-"), "{name}");
+                }
+            }
+
+            let other_minor = Version::from_str("3.13.0").unwrap();
+            let err = venv.retarget(&spec(&home_b, &other_minor)).unwrap_err();
+            assert!(
+                err.to_string().contains("made for Python 3.12.2"),
+                "{err:#}"
+            );
+            let mut ft = spec(&home_b, &new);
+            ft.freethreaded = true;
+            assert!(venv.retarget(&ft).is_err());
+            assert_eq!(venv.cfg().unwrap().home().unwrap(), home_b);
+        }
+
+        #[test]
+        #[ignore = "needs the fish shell; .ci/run runs it where fish is installed"]
+        fn fish_activation_round_trip() {
+            let home = base_home();
+            crate::test_machine::require("fish", &["-c", "true"], "the fish shell");
+            let tmp = tempfile::tempdir().unwrap();
+            let version = base_version();
+            let venv = create(
+                &tmp.path().join("it's \\ here/.venv"),
+                &spec(&home, &version),
+            )
+            .unwrap();
+            let script = "source $argv[1]; and echo $VIRTUAL_ENV; and command -v python; \
+                          and deactivate; and echo (set -q VIRTUAL_ENV; and echo set; or echo unset)";
+            let text = output(
+                Command::new("fish")
+                    .args(["--no-config", "-c", script])
+                    .arg(venv.bin().join("activate.fish")),
+            );
+            let root = venv.root.to_str().unwrap();
+            assert_eq!(
+                text.lines().collect::<Vec<_>>(),
+                [root, &format!("{root}/bin/python"), "unset"]
             );
         }
     }

@@ -264,7 +264,7 @@ fn the_http_timeout_reaches_uv() {
     ctx.env("PYENVX_UV", &uv)
         .env("PYENVX_HTTP_TIMEOUT", "6.5")
         .env("PYENVX_PYTHON_PREFERENCE", "only-system")
-        .with_pyenv_root("/root/.pyenv");
+        .with_pyenv_root(pyenv_root());
     let dir = project(&ctx, "p", b"[project]\nname = \"x\"\npython = \"3.12\"\n");
     assert_failure(&run_in(&ctx, &dir, &["add", "idna"]));
     let seen = fs::read_to_string(&seen).expect("the fake uv never ran");

@@ -258,13 +258,15 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             }
         ));
     }
-    let env_text = (spec.env_file && std::fs::symlink_metadata(&env_path).is_err()).then(|| {
-        let mut text = env_file(project, db.as_ref(), web.as_ref());
+    let env_text = if spec.env_file && std::fs::symlink_metadata(&env_path).is_err() {
+        let mut text = env_file(project, db.as_ref(), web.as_ref())?;
         if cache.is_some() {
-            text.push_str(&cache_env());
+            text.push_str(&cache_env()?);
         }
-        text
-    });
+        Some(text)
+    } else {
+        None
+    };
 
     // Stage every file beside its target, then rename them all: a failure while staging
     // leaves nothing behind.
@@ -333,7 +335,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
                     };
                     crate::fs::write_private(
                         &env_path,
-                        format!("{existing}{sep}{}", cache_env()).as_bytes(),
+                        format!("{existing}{sep}{}", cache_env()?).as_bytes(),
                     )?;
                     Outcome::Replaced
                 } else {
@@ -347,7 +349,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         files,
         out,
         spec,
-        skipped: web.map(|w| w.resolved().1).unwrap_or_default(),
+        skipped: web.map(|w| w.skipped()).unwrap_or_default(),
     })
 }
 
@@ -773,13 +775,13 @@ fn dotenv_value(text: &str, key: &str) -> Option<String> {
 }
 
 /// `.env.docker`'s cache lines: the password the `cache` service requires, and `web`'s URL.
-fn cache_env() -> String {
-    let password = services::random_password(32);
-    format!(
+fn cache_env() -> Result<String> {
+    let password = crate::secrets::random_password(32)?;
+    Ok(format!(
         "# Redis ([services.cache]): the password the cache service requires.\n\
          REDIS_PASSWORD={password}\n\
          REDIS_URL=redis://:{password}@cache:6379/0\n"
-    )
+    ))
 }
 
 /// What never goes into the image: the sandbox, pyenvx's state, secrets, caches.
@@ -799,13 +801,17 @@ pub fn dockerignore() -> String {
 
 /// `.env.docker`: the database's role, password and name, and the web service's URL to it;
 /// then the variables the project's own compose file gave its web service, secrets fresh.
-fn env_file(project: &Project, db: Option<&DbConfig>, web: Option<&environment::WebEnv>) -> String {
+fn env_file(
+    project: &Project,
+    db: Option<&DbConfig>,
+    web: Option<&environment::WebEnv>,
+) -> Result<String> {
     let mut out = String::from(
         "# Secrets for docker-compose.yml, written once by `pyenvx export docker`; keep it out of git.\n",
     );
     if let Some(db) = db.filter(|d| d.engine == DbEngine::Mariadb) {
         let name = services::sql_name(&project.config.name);
-        let password = services::random_password(32);
+        let password = crate::secrets::random_password(32)?;
         out.push_str(&format!(
             "# The db container creates this user and database on its first start and its volume keeps\n\
              # them: to change them, `docker compose down --volumes` (deletes the data) first.\n\
@@ -819,7 +825,7 @@ fn env_file(project: &Project, db: Option<&DbConfig>, web: Option<&environment::
         ));
     } else if let Some(db) = db {
         let name = services::sql_name(&project.config.name);
-        let password = services::random_password(32);
+        let password = crate::secrets::random_password(32)?;
         out.push_str(&format!(
             "# The db container creates this role and database on its first start and its volume keeps\n\
              # them: to change them, `docker compose down --volumes` (deletes the data) first.\n\
@@ -833,7 +839,8 @@ fn env_file(project: &Project, db: Option<&DbConfig>, web: Option<&environment::
         ));
     }
     if let Some(web) = web.filter(|w| !w.vars.is_empty()) {
-        let (values, skipped) = web.resolved();
+        let values = web.resolved()?;
+        let skipped = web.skipped();
         out.push_str(&format!(
             "# What {}'s `{}` service sets, secrets generated fresh.\n",
             web.file, web.service
@@ -845,7 +852,7 @@ fn env_file(project: &Project, db: Option<&DbConfig>, web: Option<&environment::
             out.push_str(&format!("# {k}=  ({why}: set it here)\n"));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Add `name` to the project's `.gitignore` unless a line already says it.
@@ -1073,7 +1080,7 @@ mod tests {
             only.contains("env_file: .env.docker") && !only.contains("  db:"),
             "{only}"
         );
-        assert!(cache_env().contains("REDIS_URL=redis://:"));
+        assert!(cache_env().unwrap().contains("REDIS_URL=redis://:"));
     }
 
     #[test]
@@ -1157,8 +1164,6 @@ mod tests {
         assert_eq!(compose_name("@@"), "app");
         assert_eq!(services::sql_name("Library API"), "library_api");
         assert_eq!(services::sql_name("9lives"), "app_9lives");
-        let p = services::random_password(32);
-        assert!(p.len() == 32 && p.chars().all(|c| c.is_ascii_alphanumeric()));
         assert!(reachable_from_containers("https://pypi.example/simple/"));
         assert!(!reachable_from_containers("http://127.0.0.1:8080/simple/"));
         assert!(!reachable_from_containers("file:///wheels"));

@@ -135,7 +135,7 @@ fn fetch_wheel(
     // A certificate problem has its own remedy, which the ways out below would hide.
     if let Some(i) = problems
         .iter()
-        .position(|e| crate::error::find_hint(e) == Some(super::certs::CERT_HINT))
+        .position(|e| crate::error::find_hint(e) == Some(crate::certs::CERT_HINT))
     {
         return Err(problems.swap_remove(i));
     }
@@ -563,7 +563,7 @@ fn run_pip_download(
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
-    super::certs::for_pip(&mut cmd);
+    crate::certs::for_pip(&mut cmd);
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
@@ -618,7 +618,7 @@ fn pip_failure(python: &Path, stderr: &str) -> anyhow::Error {
 /// pip's failure as one user error: a certificate problem as such, else `what` with pip's
 /// `ERROR:` lines (or its last lines when it printed none) and `hint`.
 pub(super) fn pip_error(what: &str, stderr: &str, hint: &str) -> anyhow::Error {
-    if let Some(e) = super::certs::classify(stderr) {
+    if let Some(e) = crate::certs::classify(stderr) {
         return e;
     }
     let errors: Vec<&str> = stderr
@@ -724,39 +724,6 @@ mod tests {
         assert_eq!(links[0].2.as_deref(), Some("ff"));
     }
 
-    #[test]
-    fn a_wheel_whose_hash_differs_is_refused() {
-        fixtures();
-        let wheel = super::super::test_support::uv_wheel();
-        let dest = tempfile::tempdir().unwrap();
-        let mut bad = Candidate {
-            file: "uv.whl".into(),
-            location: wheel.to_string_lossy().into_owned(),
-            sha256: Some("00".repeat(32)),
-            version: (0, 13, 9),
-            level: (2, 17),
-        };
-        let bin = dest.path().join("bin");
-        let err = download_checked(&bad, &bin).unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("refusing uv.whl"), "{err:#}");
-        assert!(!bin.join("uv").exists(), "a refused wheel leaves no binary");
-        bad.sha256 = Some(crate::download::sha256_file(&wheel).unwrap());
-        download_checked(&bad, &bin).unwrap();
-        // The real wheel is read header by header, the binary written as it streams by.
-        let streamed = dest.path().join("streamed");
-        let mut file = fs_err::File::open(&wheel).unwrap();
-        assert!(unpack_stream(&mut file, &streamed).unwrap());
-        assert_eq!(
-            fs_err::read(streamed.join("uv")).unwrap(),
-            fs_err::read(bin.join("uv")).unwrap()
-        );
-        assert_eq!(
-            crate::download::sha256_file(&dest.path().join("bin/uv")).unwrap(),
-            crate::download::sha256_file(uv_binary().unwrap()).unwrap()
-        );
-    }
-
     /// A wheel streamed by a writer that cannot seek gives its sizes only after each entry
     /// (data descriptors): the stream cannot be read header by header, and the binary comes out
     /// of the whole file instead, still hash-checked.
@@ -793,37 +760,6 @@ mod tests {
         };
         download_checked(&candidate, &bin).unwrap();
         assert_eq!(fs_err::read(bin.join("uv")).unwrap(), binary);
-    }
-
-    /// An interpreter without pip: the pip wheel its `ensurepip` bundles fetches uv (here from the
-    /// wheelhouse, named the way a user's pip configuration would name it).
-    #[test]
-    fn an_interpreter_without_pip_fetches_uv_with_the_bundled_pip() {
-        fixtures();
-        let tmp = tempfile::tempdir().unwrap();
-        let venv = tmp.path().join("venv");
-        let made = Command::new(python())
-            .args(["-m", "venv", "--without-pip"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let python = venv.join("bin/python");
-        let no_pip = Command::new(&python)
-            .args(["-c", "import pip"])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(!no_pip.success(), "the venv should have no pip");
-
-        let dest = tmp.path().join("dl");
-        fs_err::create_dir_all(&dest).unwrap();
-        let env = [("PIP_NO_INDEX", "1"), ("PIP_FIND_LINKS", WHEELHOUSE)];
-        let wheel = pip_download(&python, &dest, &env).unwrap();
-        assert_eq!(
-            wheel.file_name(),
-            super::super::test_support::uv_wheel().file_name()
-        );
     }
 
     /// Every way failing ends in one error that lists the ways out.
@@ -867,6 +803,76 @@ mod tests {
             for way in ["PYENVX_UV", "PATH", "PYENVX_INDEX_URL"] {
                 assert!(text.contains(way), "{way} missing from {text}");
             }
+        }
+    }
+
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
+
+        #[test]
+        fn a_wheel_whose_hash_differs_is_refused() {
+            fixtures();
+            let wheel = super::super::super::test_support::uv_wheel();
+            let dest = tempfile::tempdir().unwrap();
+            let mut bad = Candidate {
+                file: "uv.whl".into(),
+                location: wheel.to_string_lossy().into_owned(),
+                sha256: Some("00".repeat(32)),
+                version: (0, 13, 9),
+                level: (2, 17),
+            };
+            let bin = dest.path().join("bin");
+            let err = download_checked(&bad, &bin).unwrap_err();
+            assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+            assert!(err.to_string().contains("refusing uv.whl"), "{err:#}");
+            assert!(!bin.join("uv").exists(), "a refused wheel leaves no binary");
+            bad.sha256 = Some(crate::download::sha256_file(&wheel).unwrap());
+            download_checked(&bad, &bin).unwrap();
+            // The real wheel is read header by header, the binary written as it streams by.
+            let streamed = dest.path().join("streamed");
+            let mut file = fs_err::File::open(&wheel).unwrap();
+            assert!(unpack_stream(&mut file, &streamed).unwrap());
+            assert_eq!(
+                fs_err::read(streamed.join("uv")).unwrap(),
+                fs_err::read(bin.join("uv")).unwrap()
+            );
+            assert_eq!(
+                crate::download::sha256_file(&dest.path().join("bin/uv")).unwrap(),
+                crate::download::sha256_file(uv_binary().unwrap()).unwrap()
+            );
+        }
+
+        /// An interpreter without pip: the pip wheel its `ensurepip` bundles fetches uv (here from the
+        /// wheelhouse, named the way a user's pip configuration would name it).
+        #[test]
+        fn an_interpreter_without_pip_fetches_uv_with_the_bundled_pip() {
+            fixtures();
+            let tmp = tempfile::tempdir().unwrap();
+            let venv = tmp.path().join("venv");
+            let made = Command::new(python())
+                .args(["-m", "venv", "--without-pip"])
+                .arg(&venv)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let python = venv.join("bin/python");
+            let no_pip = Command::new(&python)
+                .args(["-c", "import pip"])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(!no_pip.success(), "the venv should have no pip");
+
+            let dest = tmp.path().join("dl");
+            fs_err::create_dir_all(&dest).unwrap();
+            let env = [("PIP_NO_INDEX", "1"), ("PIP_FIND_LINKS", WHEELHOUSE)];
+            let wheel = pip_download(&python, &dest, &env).unwrap();
+            assert_eq!(
+                wheel.file_name(),
+                super::super::super::test_support::uv_wheel().file_name()
+            );
         }
     }
 }

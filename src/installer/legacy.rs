@@ -169,7 +169,7 @@ pub fn pip_dir(
         .args(offline.then_some("--no-index"))
         .current_dir(staging.path())
         .stdin(Stdio::null());
-    super::certs::for_pip(&mut cmd);
+    crate::certs::for_pip(&mut cmd);
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", python.display()));
@@ -225,7 +225,7 @@ pub fn resolve(
         .args(offline.then_some("--no-index"))
         .current_dir(tmp.path())
         .stdin(Stdio::null());
-    super::certs::for_pip(&mut cmd);
+    crate::certs::for_pip(&mut cmd);
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;

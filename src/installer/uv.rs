@@ -74,7 +74,7 @@ impl Uv {
             .stdin(Stdio::null())
             // Plain text, whatever FORCE_COLOR says: the error classification reads stderr.
             .args(["--color", "never", "--quiet"]);
-        super::certs::for_uv(&mut cmd, numeric_version(&self.version));
+        crate::certs::for_uv(&mut cmd, numeric_version(&self.version));
         if offline {
             cmd.arg("--offline");
         }
@@ -328,179 +328,185 @@ mod tests {
         assert!(numeric_version("0.7.22").unwrap() < MIN_UV);
     }
 
-    /// A prefetch installs uv in the background, and `ensure_uv` for the same settings takes it
-    /// (starting no Python); one nobody takes is waited for when its guard drops.
-    #[test]
-    fn a_prefetch_installs_uv_in_the_background() {
-        fixtures();
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let index = wheelhouse_index();
-        let guard = prefetch_with(&dirs, None, None, &index, false);
-        let other = IndexSettings::default();
-        assert_eq!(prefetched(&dirs, &other, false, &Silent), None);
-        let uv = prefetched(&dirs, &index, false, &Silent).expect("the prefetch installs uv");
-        assert_eq!(uv.exe, managed_uv_exe(&dirs));
-        assert_eq!(
-            prefetched(&dirs, &index, false, &Silent),
-            None,
-            "taken once"
-        );
-        drop(guard);
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
 
-        let untaken = Dirs::new(home.path().join("home2"), home.path().join("cache2"));
-        drop(prefetch_with(&untaken, None, None, &index, false));
-        assert!(
-            managed_uv(&untaken).is_some(),
-            "the guard waited for the install"
-        );
-        let tools: Vec<_> = fs_err::read_dir(tools_dir(&untaken))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(tools, ["uv"], "nothing half-made is left");
-    }
+        /// A prefetch installs uv in the background, and `ensure_uv` for the same settings takes it
+        /// (starting no Python); one nobody takes is waited for when its guard drops.
+        #[test]
+        fn a_prefetch_installs_uv_in_the_background() {
+            fixtures();
+            let home = tempfile::tempdir().unwrap();
+            let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+            let index = wheelhouse_index();
+            let guard = prefetch_with(&dirs, None, None, &index, false);
+            let other = IndexSettings::default();
+            assert_eq!(prefetched(&dirs, &other, false, &Silent), None);
+            let uv = prefetched(&dirs, &index, false, &Silent).expect("the prefetch installs uv");
+            assert_eq!(uv.exe, managed_uv_exe(&dirs));
+            assert_eq!(
+                prefetched(&dirs, &index, false, &Silent),
+                None,
+                "taken once"
+            );
+            drop(guard);
 
-    #[test]
-    fn finds_uv_from_the_environment_and_path() {
-        let uv = fixtures();
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
-        let found = find_or_bootstrap(
-            &dirs,
-            Some(uv.exe.clone()),
-            None,
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(found, uv);
-        assert_eq!(found.version, "0.13.9");
+            let untaken = Dirs::new(home.path().join("home2"), home.path().join("cache2"));
+            drop(prefetch_with(&untaken, None, None, &index, false));
+            assert!(
+                managed_uv(&untaken).is_some(),
+                "the guard waited for the install"
+            );
+            let tools: Vec<_> = fs_err::read_dir(tools_dir(&untaken))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(tools, ["uv"], "nothing half-made is left");
+        }
 
-        let err = find_or_bootstrap(
-            &dirs,
-            Some(python().to_path_buf()),
-            None,
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("PYENVX_UV"), "{err:#}");
+        #[test]
+        fn bootstrap_failure_is_a_user_error() {
+            fixtures();
+            let home = tempfile::tempdir().unwrap();
+            let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+            let empty = tempfile::tempdir().unwrap();
+            let index = IndexSettings {
+                index_url: None,
+                find_links: vec![empty.path().to_string_lossy().into_owned()],
+            };
+            let python = || -> Result<PathBuf> { Ok(python().to_path_buf()) };
+            let err =
+                find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
+            assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+            assert!(err.to_string().contains("cannot install uv"), "{err:#}");
+            assert!(!dirs.home().join("tools/uv").exists());
+        }
 
-        // On PATH, but the copy in the shims directory is skipped.
-        let shims = dirs.home().join("shims");
-        fs_err::create_dir_all(&shims).unwrap();
-        std::os::unix::fs::symlink(python(), shims.join("uv")).unwrap();
-        let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
-        let found = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(path),
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(found.exe, uv.exe);
+        #[test]
+        fn bootstraps_uv_from_find_links_without_python() {
+            fixtures();
+            let home = tempfile::tempdir().unwrap();
+            let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let python = || -> Result<PathBuf> {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(python().to_path_buf())
+            };
+            let started = Instant::now();
+            // Offline is fine: find-links alone need no server.
+            let uv = find_or_bootstrap(
+                &dirs,
+                None,
+                Some(OsString::new()),
+                &wheelhouse_index(),
+                true,
+                &python,
+                &Silent,
+            )
+            .unwrap();
+            println!(
+                "bootstrap of uv from its wheel took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(uv.exe, dirs.home().join("tools/uv/bin/uv"));
+            assert_eq!(uv.version, "0.13.9");
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                0,
+                "no Python runs"
+            );
+            // Nothing left behind in tools/ but the install.
+            let names: Vec<String> = fs_err::read_dir(dirs.home().join("tools"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, ["uv"]);
 
-        // Nothing anywhere, offline, with a server index configured: a user error.
-        let err = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(shims.into_os_string()),
-            &IndexSettings::default(),
-            true,
-            &no_python,
-            &Silent,
-        )
-        .unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("--offline"), "{err:#}");
-    }
+            // Second time: reused, no pip.
+            let again = find_or_bootstrap(
+                &dirs,
+                None,
+                None,
+                &IndexSettings::default(),
+                true,
+                &python,
+                &Silent,
+            )
+            .unwrap();
+            assert_eq!(again, uv);
+            assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 
-    #[test]
-    fn bootstraps_uv_from_find_links_without_python() {
-        fixtures();
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let python = || -> Result<PathBuf> {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(python().to_path_buf())
-        };
-        let started = Instant::now();
-        // Offline is fine: find-links alone need no server.
-        let uv = find_or_bootstrap(
-            &dirs,
-            None,
-            Some(OsString::new()),
-            &wheelhouse_index(),
-            true,
-            &python,
-            &Silent,
-        )
-        .unwrap();
-        println!(
-            "bootstrap of uv from its wheel took {:?}",
-            started.elapsed()
-        );
-        assert_eq!(uv.exe, dirs.home().join("tools/uv/bin/uv"));
-        assert_eq!(uv.version, "0.13.9");
-        assert_eq!(
-            calls.load(std::sync::atomic::Ordering::SeqCst),
-            0,
-            "no Python runs"
-        );
-        // Nothing left behind in tools/ but the install.
-        let names: Vec<String> = fs_err::read_dir(dirs.home().join("tools"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["uv"]);
+            // The shipped binary matches the wheel's.
+            let extracted = uv_binary().unwrap();
+            assert_eq!(
+                crate::download::sha256_file(&uv.exe).unwrap(),
+                crate::download::sha256_file(extracted).unwrap()
+            );
+        }
 
-        // Second time: reused, no pip.
-        let again = find_or_bootstrap(
-            &dirs,
-            None,
-            None,
-            &IndexSettings::default(),
-            true,
-            &python,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(again, uv);
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        #[test]
+        fn finds_uv_from_the_environment_and_path() {
+            let uv = fixtures();
+            let home = tempfile::tempdir().unwrap();
+            let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
+            let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
+            let found = find_or_bootstrap(
+                &dirs,
+                Some(uv.exe.clone()),
+                None,
+                &IndexSettings::default(),
+                true,
+                &no_python,
+                &Silent,
+            )
+            .unwrap();
+            assert_eq!(found, uv);
+            assert_eq!(found.version, "0.13.9");
 
-        // The shipped binary matches the wheel's.
-        let extracted = uv_binary().unwrap();
-        assert_eq!(
-            crate::download::sha256_file(&uv.exe).unwrap(),
-            crate::download::sha256_file(extracted).unwrap()
-        );
-    }
+            let err = find_or_bootstrap(
+                &dirs,
+                Some(python().to_path_buf()),
+                None,
+                &IndexSettings::default(),
+                true,
+                &no_python,
+                &Silent,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("PYENVX_UV"), "{err:#}");
 
-    #[test]
-    fn bootstrap_failure_is_a_user_error() {
-        fixtures();
-        let home = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-        let empty = tempfile::tempdir().unwrap();
-        let index = IndexSettings {
-            index_url: None,
-            find_links: vec![empty.path().to_string_lossy().into_owned()],
-        };
-        let python = || -> Result<PathBuf> { Ok(python().to_path_buf()) };
-        let err =
-            find_or_bootstrap(&dirs, None, None, &index, false, &python, &Silent).unwrap_err();
-        assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("cannot install uv"), "{err:#}");
-        assert!(!dirs.home().join("tools/uv").exists());
+            // On PATH, but the copy in the shims directory is skipped.
+            let shims = dirs.home().join("shims");
+            fs_err::create_dir_all(&shims).unwrap();
+            std::os::unix::fs::symlink(python(), shims.join("uv")).unwrap();
+            let path = std::env::join_paths([shims.as_path(), uv.exe.parent().unwrap()]).unwrap();
+            let found = find_or_bootstrap(
+                &dirs,
+                None,
+                Some(path),
+                &IndexSettings::default(),
+                true,
+                &no_python,
+                &Silent,
+            )
+            .unwrap();
+            assert_eq!(found.exe, uv.exe);
+
+            // Nothing anywhere, offline, with a server index configured: a user error.
+            let err = find_or_bootstrap(
+                &dirs,
+                None,
+                Some(shims.into_os_string()),
+                &IndexSettings::default(),
+                true,
+                &no_python,
+                &Silent,
+            )
+            .unwrap_err();
+            assert!(err.downcast_ref::<UserError>().is_some(), "{err:#}");
+            assert!(err.to_string().contains("--offline"), "{err:#}");
+        }
     }
 }

@@ -23,7 +23,7 @@ use crate::python::{self, Interpreter, PythonRequest};
 use crate::user_error;
 
 /// `init --db`: a development database service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbChoice {
     Postgres,
     /// MariaDB, through Django's MySQL backend (`mysqlclient`).
@@ -32,7 +32,7 @@ pub enum DbChoice {
 }
 
 /// `init --cache`: a cache service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheChoice {
     Redis,
     None,

@@ -13,6 +13,7 @@ use toml::Spanned;
 use crate::django::support::Pair;
 use crate::django::DjangoSpec;
 use crate::error::UserError;
+use crate::fs::{line_col, read_text};
 use crate::python::PythonRequest;
 
 pub const CONFIG_FILE: &str = "pyenvx.toml";
@@ -79,20 +80,6 @@ struct RawToolPyenvx {
     editable: Vec<String>,
 }
 
-/// 1-based line and column of a byte offset.
-/// 1-based line and column (in characters) of byte `offset` in `text`; an offset inside a
-/// character counts as that character's start.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
 /// A syntax or type error from serde, which knows the span but not the key: the key is found
 /// from the span.
 pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
@@ -116,24 +103,6 @@ pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow
     }
     let key = key_at(text, offset).unwrap_or_default();
     config_error(path, text, offset, &key, message)
-}
-
-/// The text of a file pyenvx parses, refused with its line when it is not UTF-8 (a binary file,
-/// or one in another encoding): the message and hint a user gets for any malformed config.
-pub(crate) fn read_text(path: &Path, hint: &str) -> Result<String> {
-    let bytes = fs_err::read(path)?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let text = String::from_utf8_lossy(valid);
-        let (line, col) = line_col(&text, text.len());
-        anyhow::Error::new(
-            UserError::new(format!(
-                "{}:{line}:{col}: not UTF-8 text (a binary file, or another encoding?)",
-                path.display()
-            ))
-            .hint(hint.to_string()),
-        )
-    })
 }
 
 /// The dotted key (`project.django`, `project.dependencies[1]`) whose key or value holds the
@@ -577,7 +546,7 @@ impl ConfigEdit {
     }
 }
 
-pub use crate::installer::normalize_name;
+pub use crate::names::normalize_name;
 
 /// The normalized package name of a PEP 508 requirement.
 pub fn requirement_name(req: &str) -> Result<String> {

@@ -243,20 +243,29 @@ impl WebEnv {
         }
     }
 
-    /// The variables with a value to write: copies, and a fresh secret for each secret.
-    pub fn resolved(&self) -> (Vec<Resolved>, Vec<(String, String)>) {
+    /// The variables with a value to write: copies, and a fresh secret for each secret (the rest
+    /// are [`Self::skipped`]).
+    pub fn resolved(&self) -> Result<Vec<Resolved>> {
         let mut values = Vec::new();
-        let mut skipped = Vec::new();
         for (k, v) in &self.vars {
             match v {
                 Value::Plain(v) => values.push((k.clone(), v.clone(), false)),
-                Value::Secret => values.push((k.clone(), fresh_secret(), true)),
-                Value::Unresolved(r) => {
-                    skipped.push((k.clone(), format!("{r} comes from the shell")))
-                }
+                Value::Secret => values.push((k.clone(), fresh_secret()?, true)),
+                Value::Unresolved(_) => {}
             }
         }
-        (values, skipped)
+        Ok(values)
+    }
+
+    /// The variables left out, each with why: their value comes from the shell.
+    pub fn skipped(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::Unresolved(r) => Some((k.clone(), format!("{r} comes from the shell"))),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The compose service `value` names as its host: the whole value (`db`, `db:5432`) or a
@@ -278,7 +287,8 @@ impl WebEnv {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let have = dotenv_keys(&existing);
-        let (values, mut skipped) = self.resolved();
+        let values = self.resolved()?;
+        let mut skipped = self.skipped();
         let values: Vec<Resolved> = values
             .into_iter()
             .filter(|(k, v, _)| match self.service_host(v) {
@@ -342,8 +352,8 @@ fn host_of(value: &str) -> &str {
 }
 
 /// A development secret: 50 characters, like Django's own `get_random_secret_key`.
-pub fn fresh_secret() -> String {
-    crate::services::random_password(50)
+pub fn fresh_secret() -> Result<String> {
+    crate::secrets::random_password(50)
 }
 
 /// The keys a dotenv text defines (`KEY=…`, `export KEY=…`).
@@ -504,7 +514,7 @@ mod tests {
             ["DJANGO_ALLOWED_HOSTS", "DJANGO_DB_HINT", "SITE_URL"]
         );
         // The containers resolve them: `resolved()`, which `.env.docker` is written from, keeps them.
-        assert_eq!(env.resolved().0.len(), 7);
+        assert_eq!(env.resolved().unwrap().len(), 7);
     }
 
     #[test]

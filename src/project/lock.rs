@@ -70,7 +70,7 @@ impl Lock {
         if !path.exists() {
             return Ok(None);
         }
-        let text = super::config::read_text(path, RELOCK_HINT)?;
+        let text = crate::fs::read_text(path, RELOCK_HINT)?;
         Self::parse(&text, path).map(Some)
     }
 
@@ -78,7 +78,7 @@ impl Lock {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let not_valid = |offset: Option<usize>, message: &str| {
             let line = offset.map_or(String::new(), |o| {
-                format!(":{}", super::config::line_col(text, o).0)
+                format!(":{}", crate::fs::line_col(text, o).0)
             });
             user_error!(
                 hint = RELOCK_HINT,

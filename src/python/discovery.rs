@@ -389,63 +389,6 @@ mod tests {
         assert!(!may_be(&pyenv("3.10.13"), Origin::Pyenv, (3, 12)));
     }
 
-    /// Asking only the candidates whose names allow the minor picks what asking all of them
-    /// picks, and leaves the rest unasked (nothing about them in the cache).
-    #[test]
-    fn a_request_for_one_minor_asks_only_the_interpreters_that_can_be_it() {
-        let versions = crate::test_machine::pyenv_versions_dir();
-        let mut all: Vec<(PathBuf, Origin)> = std::fs::read_dir(&versions)
-            .unwrap_or_else(|e| panic!("no pyenv versions at {}: {e}", versions.display()))
-            .flatten()
-            .map(|e| (e.path().join("bin/python3"), Origin::Pyenv))
-            .filter(|(p, _)| p.exists())
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        let minors: Vec<String> = ["3.10", "3.12", "3.13"]
-            .into_iter()
-            .filter(|m| crate::test_machine::find_pyenv_python(m).is_some())
-            .map(String::from)
-            .collect();
-        assert_eq!(
-            minors.len(),
-            3,
-            "needs pyenv's 3.10, 3.12 and 3.13 under {} (set {})",
-            versions.display(),
-            crate::test_machine::PYENV_ROOT_VAR
-        );
-        let tmp = tempfile::tempdir().unwrap();
-        // A `python3` on PATH says no version; the binary it links to does.
-        let path_dir = tmp.path().join("bin");
-        std::fs::create_dir(&path_dir).unwrap();
-        let py310 = crate::test_machine::find_pyenv_python("3.10").map(|p| p.python());
-        if let Some(target) = &py310 {
-            std::os::unix::fs::symlink(target, path_dir.join("python3")).unwrap();
-            all.insert(0, (path_dir.join("python3"), Origin::Path));
-        }
-        let every = Dirs::new(tmp.path().join("all"), tmp.path().join("all-cache"));
-        let found_all = find_among(&every, all.clone(), None).unwrap();
-        for minor in &minors {
-            let request = PythonRequest::parse(minor).unwrap();
-            let dirs = Dirs::new(
-                tmp.path().join(minor),
-                tmp.path().join(format!("{minor}-c")),
-            );
-            let found = find_among(&dirs, all.clone(), request.minor()).unwrap();
-            let pick =
-                |f: &[Found]| select_best(&request, f, |f| (&f.version, f.freethreaded)).cloned();
-            let picked = pick(&found);
-            assert!(picked.is_some(), "{minor}: nothing found in {found:?}");
-            assert_eq!(picked, pick(&found_all), "{minor}");
-            let cache = std::fs::read_to_string(dirs.interpreter_cache()).unwrap();
-            let asked: BTreeMap<String, CacheEntry> = serde_json::from_str(&cache).unwrap();
-            assert!(
-                asked.keys().all(|k| k.contains(&format!("/{minor}"))),
-                "{minor}: asked {:?}",
-                asked.keys()
-            );
-        }
-    }
-
     #[test]
     fn recognises_interpreter_names() {
         for ok in [
@@ -498,28 +441,92 @@ mod tests {
         assert_eq!(pyenv_executable(&tmp.path().join("empty")), None);
     }
 
-    /// The query itself must run on Python 2.7, which rejects `-I` and `print(…, end=…)`.
-    #[test]
-    fn python_2_7_answers_the_query() {
-        let py = crate::test_machine::pyenv_python("2.7");
-        let found = inspect(&py.python()).expect("2.7 answered the query");
-        assert_eq!(found.version.to_string(), py.version);
-        assert!(!found.freethreaded);
-        assert_eq!(found.prefix, py.prefix);
-    }
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
 
-    /// A `json.py` in the working directory does not answer for the interpreter (`-I` kept
-    /// it out before; Python 2 has no `-I`).
-    #[test]
-    fn the_working_directory_does_not_shadow_the_query() {
-        let py = crate::test_machine::pyenv_python("3.12");
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("json.py"), "raise SystemExit(3)\n").unwrap();
-        let output = Command::new(py.python())
-            .current_dir(tmp.path())
-            .args(["-E", "-s", "-S", "-c", QUERY])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
+        /// Asking only the candidates whose names allow the minor picks what asking all of them
+        /// picks, and leaves the rest unasked (nothing about them in the cache).
+        #[test]
+        fn a_request_for_one_minor_asks_only_the_interpreters_that_can_be_it() {
+            let versions = crate::test_machine::pyenv_versions_dir();
+            let mut all: Vec<(PathBuf, Origin)> = std::fs::read_dir(&versions)
+                .unwrap_or_else(|e| panic!("no pyenv versions at {}: {e}", versions.display()))
+                .flatten()
+                .map(|e| (e.path().join("bin/python3"), Origin::Pyenv))
+                .filter(|(p, _)| p.exists())
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            let minors: Vec<String> = ["3.10", "3.12", "3.13"]
+                .into_iter()
+                .filter(|m| crate::test_machine::find_pyenv_python(m).is_some())
+                .map(String::from)
+                .collect();
+            assert_eq!(
+                minors.len(),
+                3,
+                "needs pyenv's 3.10, 3.12 and 3.13 under {} (set {})",
+                versions.display(),
+                crate::test_machine::PYENV_ROOT_VAR
+            );
+            let tmp = tempfile::tempdir().unwrap();
+            // A `python3` on PATH says no version; the binary it links to does.
+            let path_dir = tmp.path().join("bin");
+            std::fs::create_dir(&path_dir).unwrap();
+            let py310 = crate::test_machine::find_pyenv_python("3.10").map(|p| p.python());
+            if let Some(target) = &py310 {
+                std::os::unix::fs::symlink(target, path_dir.join("python3")).unwrap();
+                all.insert(0, (path_dir.join("python3"), Origin::Path));
+            }
+            let every = Dirs::new(tmp.path().join("all"), tmp.path().join("all-cache"));
+            let found_all = find_among(&every, all.clone(), None).unwrap();
+            for minor in &minors {
+                let request = PythonRequest::parse(minor).unwrap();
+                let dirs = Dirs::new(
+                    tmp.path().join(minor),
+                    tmp.path().join(format!("{minor}-c")),
+                );
+                let found = find_among(&dirs, all.clone(), request.minor()).unwrap();
+                let pick = |f: &[Found]| {
+                    select_best(&request, f, |f| (&f.version, f.freethreaded)).cloned()
+                };
+                let picked = pick(&found);
+                assert!(picked.is_some(), "{minor}: nothing found in {found:?}");
+                assert_eq!(picked, pick(&found_all), "{minor}");
+                let cache = std::fs::read_to_string(dirs.interpreter_cache()).unwrap();
+                let asked: BTreeMap<String, CacheEntry> = serde_json::from_str(&cache).unwrap();
+                assert!(
+                    asked.keys().all(|k| k.contains(&format!("/{minor}"))),
+                    "{minor}: asked {:?}",
+                    asked.keys()
+                );
+            }
+        }
+
+        /// The query itself must run on Python 2.7, which rejects `-I` and `print(…, end=…)`.
+        #[test]
+        fn python_2_7_answers_the_query() {
+            let py = crate::test_machine::pyenv_python("2.7");
+            let found = inspect(&py.python()).expect("2.7 answered the query");
+            assert_eq!(found.version.to_string(), py.version);
+            assert!(!found.freethreaded);
+            assert_eq!(found.prefix, py.prefix);
+        }
+
+        /// A `json.py` in the working directory does not answer for the interpreter (`-I` kept
+        /// it out before; Python 2 has no `-I`).
+        #[test]
+        fn the_working_directory_does_not_shadow_the_query() {
+            let py = crate::test_machine::pyenv_python("3.12");
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::write(tmp.path().join("json.py"), "raise SystemExit(3)\n").unwrap();
+            let output = Command::new(py.python())
+                .current_dir(tmp.path())
+                .args(["-E", "-s", "-S", "-c", QUERY])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+        }
     }
 }

@@ -3,19 +3,19 @@
 //! ([`super::ports`]). Both backends serve the same identity, so switching backends changes
 //! nothing for Django; `pyenvx run`, `db url` and `db psql` read it without asking a server.
 
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::config::DbEngine;
 use super::{pgwire, ports};
 use crate::dirs::Dirs;
+use crate::fs::write_private_new;
 use crate::project::Project;
+use crate::secrets::random_password;
 use crate::user_error;
 
 /// What clients log in with; generated once per project.
@@ -114,79 +114,6 @@ pub fn sql_name(project_name: &str) -> String {
     name
 }
 
-/// Random bytes from the kernel.
-pub fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut buf).is_ok() {
-            return buf;
-        }
-    }
-    // No /dev/urandom (a very bare chroot): hash what differs between runs.
-    let mut seed = Sha256::new();
-    seed.update(format!(
-        "{:?}{:?}{}",
-        std::time::SystemTime::now(),
-        std::thread::current().id(),
-        std::process::id()
-    ));
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let block = seed.clone().finalize();
-        out.extend_from_slice(&block);
-        seed.update(block);
-    }
-    out.truncate(n);
-    out
-}
-
-/// A password of `len` letters and digits: safe in URLs, YAML, shells and `.env` files without
-/// quoting.
-pub fn random_password(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::new();
-    while out.len() < len {
-        for b in random_bytes(len + 8) {
-            // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
-            if b < 248 && out.len() < len {
-                out.push(ALPHABET[(b % 62) as usize] as char);
-            }
-        }
-    }
-    out
-}
-
-/// Write `bytes` to `path` with mode 0600, atomically; never replaces an existing file.
-/// Returns false when the file already existed.
-pub fn write_private_new(path: &Path, bytes: &[u8]) -> Result<bool> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().context("no parent directory")?;
-    fs_err::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        hex::encode(random_bytes(4))
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    // A hard link fails if the name exists: two first runs cannot both win.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
-    }
-}
-
 /// The project's credentials, generated on first use.
 pub fn credentials(project: &Project) -> Result<Credentials> {
     let path = credentials_path(project);
@@ -194,7 +121,7 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
         let name = sql_name(&project.config.name);
         let fresh = Credentials {
             user: name.clone(),
-            password: random_password(24),
+            password: random_password(24)?,
             database: name,
         };
         write_private_new(&path, serde_json::to_string_pretty(&fresh)?.as_bytes())?;
@@ -221,39 +148,17 @@ pub fn identity(dirs: &Dirs, project: &Project) -> Result<Identity> {
     })
 }
 
-/// Replace `path` atomically with a 0600 file (never readable by others, not even briefly).
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::fs::write_atomic_mode(path, bytes, 0o600)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_and_passwords() {
+    fn sql_names() {
         assert_eq!(sql_name("Library"), "library");
         assert_eq!(sql_name("my-site 2"), "my_site_2");
         assert_eq!(sql_name("2fa"), "app_2fa");
         assert_eq!(sql_name("pg_tools"), "app_pg_tools");
         assert_eq!(sql_name("---"), "app");
-        let a = random_password(24);
-        assert_eq!(a.len(), 24);
-        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
-        assert_ne!(a, random_password(24));
-    }
-
-    #[test]
-    fn private_files_are_0600_and_never_replaced() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("a/creds.json");
-        assert!(write_private_new(&path, b"one").unwrap());
-        assert!(!write_private_new(&path, b"two").unwrap());
-        assert_eq!(fs_err::read_to_string(&path).unwrap(), "one");
-        let mode = fs_err::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(fs_err::read_dir(tmp.path().join("a")).unwrap().count(), 1);
     }
 
     #[test]

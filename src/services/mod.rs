@@ -45,10 +45,7 @@ pub mod upgrade;
 
 pub use backend::Backend;
 pub use config::{db_config, init_table, require_db, BackendKind, DbConfig, DbEngine};
-pub use credentials::{
-    credentials, identity, random_bytes, random_password, sql_name, write_private_new, Credentials,
-    Identity,
-};
+pub use credentials::{credentials, identity, sql_name, Credentials, Identity};
 pub use transfer::RestorePlan;
 
 use std::path::{Path, PathBuf};
@@ -59,10 +56,10 @@ use sha2::{Digest, Sha256};
 
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
+use crate::fs::{write_private, write_private_new};
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
-use credentials::write_private;
 
 /// The only service name pyenvx knows so far; the `pyenvx db` commands drive it.
 pub const DB: &str = "db";

@@ -869,19 +869,25 @@ mod tests {
         assert!(DumpKind::of(&binary).is_err());
     }
 
-    #[test]
-    fn finds_this_machines_postgres() {
-        // The machines the suite targets have Debian's PostgreSQL 15; elsewhere this fails,
-        // saying so, rather than passing unchecked.
-        crate::test_machine::require_pg_bin();
-        let tmp = tempfile::tempdir().unwrap();
-        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
-        let b = find(&dirs, 15, None).unwrap().unwrap();
-        assert_eq!(b.major, 15);
-        assert!(b.version.starts_with("15."));
-        assert!(find(&dirs, 11, None).unwrap().is_none());
-        assert!(default_major() >= 15);
-        let err = find(&dirs, 16, Some(&b.bin_dir)).unwrap_err();
-        assert!(err.to_string().contains("asks for 16"), "{err:#}");
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
+
+        #[test]
+        fn finds_this_machines_postgres() {
+            // The machines the suite targets have Debian's PostgreSQL 15; elsewhere this fails,
+            // saying so, rather than passing unchecked.
+            crate::test_machine::require_pg_bin();
+            let tmp = tempfile::tempdir().unwrap();
+            let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+            let b = find(&dirs, 15, None).unwrap().unwrap();
+            assert_eq!(b.major, 15);
+            assert!(b.version.starts_with("15."));
+            assert!(find(&dirs, 11, None).unwrap().is_none());
+            assert!(default_major() >= 15);
+            let err = find(&dirs, 16, Some(&b.bin_dir)).unwrap_err();
+            assert!(err.to_string().contains("asks for 16"), "{err:#}");
+        }
     }
 }

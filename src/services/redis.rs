@@ -33,12 +33,13 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::config::BackendKind;
-use super::credentials::{random_password, write_private, write_private_new};
 use super::ports;
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
+use crate::fs::{write_private, write_private_new};
 use crate::project::config::{config_error, toml_error};
 use crate::project::Project;
+use crate::secrets::random_password;
 use crate::user_error;
 
 /// The service's name in `[services.*]`, the registry and `.pyenvx/services/`.
@@ -228,7 +229,7 @@ impl CacheIdentity {
 pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
     let path = password_path(project);
     if !path.exists() {
-        write_private_new(&path, format!("{}\n", random_password(32)).as_bytes())?;
+        write_private_new(&path, format!("{}\n", random_password(32)?).as_bytes())?;
     }
     let password = fs_err::read_to_string(&path)?.trim().to_string();
     if password.is_empty() || !password.bytes().all(|b| b.is_ascii_alphanumeric()) {

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
 use super::{Script, SOURCE};
-use crate::installer::normalize_name;
+use crate::names::normalize_name;
 use crate::venv::Venv;
 
 /// Normalized name → (dist-info directory name, version) for everything uv put in `target`.

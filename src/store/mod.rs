@@ -1046,415 +1046,6 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     }
 
     #[test]
-    fn fetch_link_run_and_remove() {
-        let fx = Fixture::new();
-        println!(
-            "cold fetch of {} distributions (django, asgiref, sqlparse, demo) took {:?}",
-            fx.resolved.len(),
-            fx.fetch_time
-        );
-        let names: Vec<&str> = fx.resolved.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["asgiref", "demo", "django", "sqlparse"]);
-        // Entries only: the staging directory is gone.
-        for entry in fs_err::read_dir(fx.store.root()).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(is_key(&name), "{name}");
-        }
-
-        let django = fx.entry("django");
-        assert_eq!(django.meta.dist_info, "django-5.2.19.dist-info");
-        assert_eq!(
-            django.meta.console_scripts,
-            [(
-                "django-admin".to_string(),
-                "django.core.management:execute_from_command_line".to_string()
-            )]
-        );
-        assert!(django.meta.other_scripts.is_empty());
-        assert!(!django.dir.join("site/bin").exists());
-        let info = django.dir.join("site/django-5.2.19.dist-info");
-        for dropped in ["INSTALLER", "REQUESTED", "uv_cache.json"] {
-            assert!(!info.join(dropped).exists(), "{dropped}");
-        }
-        let demo = fx.entry("demo");
-        // The wheel marks demo_pkg/sub/__init__.py 06777; the store keeps neither the setuid
-        // and setgid bits nor write for others, on any file or directory of an entry.
-        let mut stack = vec![demo.dir.clone(), django.dir.clone()];
-        while let Some(path) = stack.pop() {
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let mode = meta.permissions().mode() & 0o7777;
-            assert_eq!(mode & !0o755, 0, "{}: {mode:o}", path.display());
-            if meta.is_dir() {
-                stack.extend(fs_err::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            }
-        }
-        assert_eq!(
-            demo.meta.gui_scripts,
-            [("demo-gui".to_string(), "demo_pkg:gui".to_string())]
-        );
-        assert_eq!(demo.meta.other_scripts, ["demo-tool"]);
-        let tool = fs_err::read_to_string(demo.dir.join("scripts/demo-tool")).unwrap();
-        assert!(tool.starts_with("#!python\nimport sys\n"), "{tool}");
-        let before = tree_digest(&django.dir);
-        assert!(before.0 > 3000, "{before:?}");
-
-        // Everything stored: no uv call at all (this one could not run).
-        let no_uv = Uv {
-            exe: PathBuf::from("/nonexistent/uv"),
-            version: "0.13.9".into(),
-        };
-        let cache = fx.tmp.path().join("uv-cache");
-        fx.store
-            .fetch(
-                &no_uv,
-                python(),
-                TAG,
-                &fx.resolved,
-                &fx.index,
-                true,
-                &cache,
-                &Silent,
-            )
-            .unwrap();
-
-        let venv1 = new_venv(&fx.tmp.path().join("p1/.venv"));
-        // A path the kernel cannot put in a `#!` line: scripts go through /bin/sh.
-        let venv2 = new_venv(&fx.tmp.path().join("it's a project/.venv"));
-        fx.link_all(&venv1);
-        fx.link_all(&venv2);
-
-        let site1 = venv1.site_packages().unwrap();
-        let site2 = venv2.site_packages().unwrap();
-        assert_eq!(
-            ino(&site1.join("django/__init__.py")),
-            ino(&django.dir.join("site/django/__init__.py"))
-        );
-        let record_path = "django-5.2.19.dist-info/RECORD";
-        assert_ne!(
-            ino(&site1.join(record_path)),
-            ino(&django.dir.join("site").join(record_path))
-        );
-        let record = fs_err::read_to_string(site1.join(record_path)).unwrap();
-        assert!(
-            record.contains("\n../../../bin/django-admin,sha256="),
-            "{record}"
-        );
-        assert!(record.contains("\ndjango-5.2.19.dist-info/INSTALLER,sha256="));
-        assert!(record.ends_with("\ndjango-5.2.19.dist-info/RECORD,,\n"));
-        assert!(!record.contains("\nbin/"));
-        assert_eq!(
-            fs_err::read_to_string(site1.join("django-5.2.19.dist-info/INSTALLER")).unwrap(),
-            "pyenvx\n"
-        );
-
-        for venv in [&venv1, &venv2] {
-            let python = venv.python();
-            assert_eq!(
-                run(Command::new(&python).args(["-c", IMPORT_DJANGO])),
-                "5.2.19 5.2.19"
-            );
-            assert_eq!(
-                run(Command::new(venv.bin().join("django-admin")).arg("--version")),
-                "5.2.19"
-            );
-            assert_eq!(run(&mut Command::new(venv.bin().join("demo"))), "demo main");
-            assert_eq!(
-                run(&mut Command::new(venv.bin().join("demo-tool"))),
-                format!("demo tool {}", venv.root.display())
-            );
-            let mode = std::fs::metadata(venv.bin().join("demo-gui"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o755);
-        }
-        let head = fs_err::read_to_string(venv2.bin().join("django-admin")).unwrap();
-        assert!(head.starts_with("#!/bin/sh\n'''exec' '"), "{head}");
-
-        let dists = installed_dists(&venv1).unwrap();
-        let found: Vec<(&str, &str)> = dists
-            .iter()
-            .map(|d| (d.name.as_str(), d.version.as_str()))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("asgiref", "3.13.0"),
-                ("demo", "1.0"),
-                ("django", "5.2.19"),
-                ("sqlparse", "0.6.1")
-            ]
-        );
-
-        // pip itself uninstalls from our RECORD, and only from its own environment.
-        run(Command::new(python())
-            .args(["-m", "pip", "--python"])
-            .arg(venv2.python())
-            .args(["uninstall", "--yes", "django"])
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .env("PIP_ROOT_USER_ACTION", "ignore"));
-        assert!(!site2.join("django").exists());
-        assert!(!venv2.bin().join("django-admin").exists());
-        assert_eq!(
-            run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
-            "5.2.19 5.2.19"
-        );
-        assert_eq!(tree_digest(&django.dir), before);
-
-        // Our own removal: the import ran, so there is bytecode to clean up too.
-        let dist = dists.iter().find(|d| d.name == "django").unwrap();
-        let started = Instant::now();
-        remove_dist(&venv1, dist).unwrap();
-        println!("remove_dist of Django took {:?}", started.elapsed());
-        let failed = output(Command::new(venv1.python()).args(["-c", "import django"]));
-        assert!(!failed.status.success());
-        assert!(!site1.join("django").exists());
-        assert!(!dist.dist_info.exists());
-        assert!(!venv1.bin().join("django-admin").exists());
-        assert!(venv1.python().exists() && site1.is_dir());
-        run(Command::new(venv1.python()).args(["-c", "import asgiref, sqlparse, demo_pkg"]));
-        assert_eq!(tree_digest(&django.dir), before);
-        assert_eq!(
-            installed_dists(&venv1)
-                .unwrap()
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>(),
-            ["asgiref", "demo", "sqlparse"]
-        );
-
-        // And back, from the store alone.
-        link_into(&django, &venv1).unwrap();
-        assert_eq!(
-            run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
-            "5.2.19 5.2.19"
-        );
-        assert_eq!(tree_digest(&django.dir), before);
-    }
-
-    /// Django linked into ten environments and removed again, on disk and, where there is one,
-    /// in memory: every environment holds the store's files (the same inodes) and loses them
-    /// all on removal, the store keeping its own. It prints the timings, which
-    /// `bench/link-speed.sh` runs in a release build to measure.
-    #[test]
-    fn link_and_remove_in_ten_environments() {
-        // Creating inodes costs very different amounts on different filesystems; Django needs
-        // some 2,500 directories, so measure on disk and, where there is one, in memory.
-        let mut places = vec![std::env::temp_dir()];
-        if Path::new("/dev/shm").is_dir() {
-            places.push(PathBuf::from("/dev/shm"));
-        }
-        for place in places {
-            let fx = Fixture::new_in(&place);
-            let django = fx.entry("django");
-            let store_before = tree_digest(&django.dir);
-            let store_init = django.dir.join(SITE).join("django/__init__.py");
-            let runs = 10;
-            let venvs: Vec<Venv> = (0..runs)
-                .map(|i| new_venv(&fx.tmp.path().join(format!("v{i}/.venv"))))
-                .collect();
-            let mut link_times = Vec::new();
-            let mut remove_times = Vec::new();
-            for venv in &venvs {
-                let started = Instant::now();
-                link_into(&django, venv).unwrap();
-                link_times.push(started.elapsed());
-                let site = venv.site_packages().unwrap();
-                assert_eq!(
-                    ino(&site.join("django/__init__.py")),
-                    ino(&store_init),
-                    "linked from the store, not copied"
-                );
-            }
-            for venv in &venvs {
-                let mut dists = installed_dists(venv).unwrap();
-                assert_eq!(dists.len(), 1, "{dists:?}");
-                let dist = dists.remove(0);
-                assert_eq!(
-                    (dist.name.as_str(), dist.version.as_str()),
-                    ("django", "5.2.19")
-                );
-                let started = Instant::now();
-                remove_dist(venv, &dist).unwrap();
-                remove_times.push(started.elapsed());
-                let site = venv.site_packages().unwrap();
-                assert!(installed_dists(venv).unwrap().is_empty());
-                assert!(!site.join("django").exists(), "removal left Django's files");
-            }
-            assert_eq!(
-                tree_digest(&django.dir),
-                store_before,
-                "the store kept its files"
-            );
-            let profile = if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            };
-            let files = tree_digest(&django.dir.join(SITE)).0;
-            let mean = |t: &[Duration]| t.iter().sum::<Duration>() / t.len() as u32;
-            println!(
-                "link_into Django 5.2.19 ({files} files, {profile}) in {}: mean {:?}, best {:?}; \
-                 remove_dist: mean {:?}, best {:?} ({runs} environments)",
-                place.display(),
-                mean(&link_times),
-                link_times.iter().min().unwrap(),
-                mean(&remove_times),
-                remove_times.iter().min().unwrap(),
-            );
-        }
-    }
-
-    #[test]
-    fn removal_never_leaves_the_environment() {
-        let tmp = tempfile::tempdir().unwrap();
-        let outside = tmp.path().join("outside");
-        fs_err::create_dir(&outside).unwrap();
-        fs_err::write(outside.join("keep.txt"), "keep").unwrap();
-        fs_err::write(outside.join("evil.py"), "").unwrap();
-        let venv = new_venv(&tmp.path().join("v/.venv"));
-        let site = venv.site_packages().unwrap();
-        symlink(&outside, site.join("escape")).unwrap();
-        fs_err::create_dir_all(site.join("evil/deep")).unwrap();
-        fs_err::write(site.join("evil/__init__.py"), "").unwrap();
-        fs_err::write(site.join("evil/deep/mod.py"), "").unwrap();
-        fs_err::create_dir(site.join("evil/deep/__pycache__")).unwrap();
-        fs_err::write(site.join("evil/deep/__pycache__/mod.cpython-312.pyc"), "").unwrap();
-        fs_err::write(site.join("evil/deep/__pycache__/other.cpython-312.pyc"), "").unwrap();
-        fs_err::write(venv.bin().join("evil"), "").unwrap();
-        let info = site.join("evil-1.0.dist-info");
-        fs_err::create_dir(&info).unwrap();
-        fs_err::write(info.join("METADATA"), "Name: Evil\nVersion: 1.0\n").unwrap();
-        let record = format!(
-            "evil/__init__.py,,\n\"evil/deep/mod.py\",,\n../../../../../outside/keep.txt,,\n\
-             {}/keep.txt,,\nescape/evil.py,,\n../../../bin/evil,,\n../../../bin/python,,\n\
-             evil-1.0.dist-info/RECORD,,\n",
-            outside.display()
-        );
-        fs_err::write(info.join("RECORD"), record).unwrap();
-
-        let dists = installed_dists(&venv).unwrap();
-        assert_eq!(dists.len(), 1);
-        assert_eq!(
-            (dists[0].name.as_str(), dists[0].version.as_str()),
-            ("evil", "1.0")
-        );
-        remove_dist(&venv, &dists[0]).unwrap();
-
-        assert!(outside.join("keep.txt").is_file());
-        assert!(outside.join("evil.py").is_file());
-        assert!(site.join("escape").is_symlink());
-        assert!(!site.join("evil/__init__.py").exists());
-        // Another module's bytecode keeps its directory alive; the listed ones are gone.
-        assert!(!site.join("evil/deep/mod.py").exists());
-        assert!(!site
-            .join("evil/deep/__pycache__/mod.cpython-312.pyc")
-            .exists());
-        assert!(site
-            .join("evil/deep/__pycache__/other.cpython-312.pyc")
-            .exists());
-        assert!(!info.exists());
-        assert!(!venv.bin().join("evil").exists());
-        // RECORD may list the interpreter link itself; pip would remove it too, and so do we,
-        // but the skeleton directories survive.
-        assert!(venv.bin().is_dir() && site.is_dir());
-
-        let not_in_site = InstalledDist {
-            name: "x".into(),
-            version: "1".into(),
-            dist_info: outside.clone(),
-        };
-        assert!(remove_dist(&venv, &not_in_site).is_err());
-        assert!(outside.is_dir());
-    }
-
-    /// Wheels are unpacked by pyenvx itself (no uv runs), into entries identical to those
-    /// filed from uv's own install.
-    #[test]
-    fn wheels_are_unpacked_without_uv_into_the_same_entries() {
-        let fx = Fixture::new();
-        let no_uv = Uv {
-            exe: PathBuf::from("/nonexistent/uv"),
-            version: "0.13.9".into(),
-        };
-        let direct = Store::new(&Dirs::new(
-            fx.tmp.path().join("direct-home"),
-            fx.tmp.path().join("direct-cache"),
-        ));
-        let cache = fx.tmp.path().join("direct-uv-cache");
-        direct
-            .fetch(
-                &no_uv,
-                python(),
-                TAG,
-                &fx.resolved,
-                &fx.index,
-                false,
-                &cache,
-                &Silent,
-            )
-            .unwrap();
-        // Offline, the same files come through uv (its cache holds them from the fixture).
-        let uv = fixtures();
-        let via_uv = Store::new(&Dirs::new(
-            fx.tmp.path().join("uv-home"),
-            fx.tmp.path().join("uv-cache-home"),
-        ));
-        via_uv
-            .fetch(
-                &uv,
-                python(),
-                TAG,
-                &fx.resolved,
-                &fx.index,
-                true,
-                &fx.tmp.path().join("uv-cache"),
-                &Silent,
-            )
-            .unwrap();
-        let listing = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-            let mut out = Vec::new();
-            let mut stack = vec![dir.to_path_buf()];
-            while let Some(d) = stack.pop() {
-                for e in fs_err::read_dir(&d).unwrap() {
-                    let e = e.unwrap();
-                    let path = e.path();
-                    if e.file_type().unwrap().is_dir() {
-                        stack.push(path);
-                    } else {
-                        let rel = path
-                            .strip_prefix(dir)
-                            .unwrap()
-                            .to_string_lossy()
-                            .into_owned();
-                        let mut content = fs_err::read(&path).unwrap();
-                        if rel.ends_with("RECORD") {
-                            let mut lines: Vec<&str> =
-                                std::str::from_utf8(&content).unwrap().lines().collect();
-                            lines.sort();
-                            content = lines.join("\n").into_bytes();
-                        }
-                        out.push((rel, content));
-                    }
-                }
-            }
-            out.sort();
-            out
-        };
-        for r in &fx.resolved {
-            let key = Store::key(r, TAG);
-            let a = direct.get(&key).expect("stored without uv");
-            let b = via_uv.get(&key).expect("stored through uv");
-            assert_eq!(a.meta, b.meta, "{}", r.name);
-            let (la, lb) = (listing(&a.dir), listing(&b.dir));
-            let names =
-                |l: &[(String, Vec<u8>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-            assert_eq!(names(&la), names(&lb), "{}", r.name);
-            assert!(la == lb, "{}: the entries' contents differ", r.name);
-        }
-    }
-
-    #[test]
     fn only_directories_one_distribution_fills_are_moved_whole() {
         let target = tempfile::tempdir().unwrap();
         let record = |dist_info: &str, rows: &[&str]| {
@@ -1513,5 +1104,420 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
             assert!(store.get(bad).is_none(), "{bad}");
         }
         assert!(store.get(&"ab".repeat(32)).is_none());
+    }
+
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
+
+        #[test]
+        fn fetch_link_run_and_remove() {
+            let fx = Fixture::new();
+            println!(
+                "cold fetch of {} distributions (django, asgiref, sqlparse, demo) took {:?}",
+                fx.resolved.len(),
+                fx.fetch_time
+            );
+            let names: Vec<&str> = fx.resolved.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["asgiref", "demo", "django", "sqlparse"]);
+            // Entries only: the staging directory is gone.
+            for entry in fs_err::read_dir(fx.store.root()).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(is_key(&name), "{name}");
+            }
+
+            let django = fx.entry("django");
+            assert_eq!(django.meta.dist_info, "django-5.2.19.dist-info");
+            assert_eq!(
+                django.meta.console_scripts,
+                [(
+                    "django-admin".to_string(),
+                    "django.core.management:execute_from_command_line".to_string()
+                )]
+            );
+            assert!(django.meta.other_scripts.is_empty());
+            assert!(!django.dir.join("site/bin").exists());
+            let info = django.dir.join("site/django-5.2.19.dist-info");
+            for dropped in ["INSTALLER", "REQUESTED", "uv_cache.json"] {
+                assert!(!info.join(dropped).exists(), "{dropped}");
+            }
+            let demo = fx.entry("demo");
+            // The wheel marks demo_pkg/sub/__init__.py 06777; the store keeps neither the setuid
+            // and setgid bits nor write for others, on any file or directory of an entry.
+            let mut stack = vec![demo.dir.clone(), django.dir.clone()];
+            while let Some(path) = stack.pop() {
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let mode = meta.permissions().mode() & 0o7777;
+                assert_eq!(mode & !0o755, 0, "{}: {mode:o}", path.display());
+                if meta.is_dir() {
+                    stack.extend(fs_err::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                }
+            }
+            assert_eq!(
+                demo.meta.gui_scripts,
+                [("demo-gui".to_string(), "demo_pkg:gui".to_string())]
+            );
+            assert_eq!(demo.meta.other_scripts, ["demo-tool"]);
+            let tool = fs_err::read_to_string(demo.dir.join("scripts/demo-tool")).unwrap();
+            assert!(tool.starts_with("#!python\nimport sys\n"), "{tool}");
+            let before = tree_digest(&django.dir);
+            assert!(before.0 > 3000, "{before:?}");
+
+            // Everything stored: no uv call at all (this one could not run).
+            let no_uv = Uv {
+                exe: PathBuf::from("/nonexistent/uv"),
+                version: "0.13.9".into(),
+            };
+            let cache = fx.tmp.path().join("uv-cache");
+            fx.store
+                .fetch(
+                    &no_uv,
+                    python(),
+                    TAG,
+                    &fx.resolved,
+                    &fx.index,
+                    true,
+                    &cache,
+                    &Silent,
+                )
+                .unwrap();
+
+            let venv1 = new_venv(&fx.tmp.path().join("p1/.venv"));
+            // A path the kernel cannot put in a `#!` line: scripts go through /bin/sh.
+            let venv2 = new_venv(&fx.tmp.path().join("it's a project/.venv"));
+            fx.link_all(&venv1);
+            fx.link_all(&venv2);
+
+            let site1 = venv1.site_packages().unwrap();
+            let site2 = venv2.site_packages().unwrap();
+            assert_eq!(
+                ino(&site1.join("django/__init__.py")),
+                ino(&django.dir.join("site/django/__init__.py"))
+            );
+            let record_path = "django-5.2.19.dist-info/RECORD";
+            assert_ne!(
+                ino(&site1.join(record_path)),
+                ino(&django.dir.join("site").join(record_path))
+            );
+            let record = fs_err::read_to_string(site1.join(record_path)).unwrap();
+            assert!(
+                record.contains("\n../../../bin/django-admin,sha256="),
+                "{record}"
+            );
+            assert!(record.contains("\ndjango-5.2.19.dist-info/INSTALLER,sha256="));
+            assert!(record.ends_with("\ndjango-5.2.19.dist-info/RECORD,,\n"));
+            assert!(!record.contains("\nbin/"));
+            assert_eq!(
+                fs_err::read_to_string(site1.join("django-5.2.19.dist-info/INSTALLER")).unwrap(),
+                "pyenvx\n"
+            );
+
+            for venv in [&venv1, &venv2] {
+                let python = venv.python();
+                assert_eq!(
+                    run(Command::new(&python).args(["-c", IMPORT_DJANGO])),
+                    "5.2.19 5.2.19"
+                );
+                assert_eq!(
+                    run(Command::new(venv.bin().join("django-admin")).arg("--version")),
+                    "5.2.19"
+                );
+                assert_eq!(run(&mut Command::new(venv.bin().join("demo"))), "demo main");
+                assert_eq!(
+                    run(&mut Command::new(venv.bin().join("demo-tool"))),
+                    format!("demo tool {}", venv.root.display())
+                );
+                let mode = std::fs::metadata(venv.bin().join("demo-gui"))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o755);
+            }
+            let head = fs_err::read_to_string(venv2.bin().join("django-admin")).unwrap();
+            assert!(head.starts_with("#!/bin/sh\n'''exec' '"), "{head}");
+
+            let dists = installed_dists(&venv1).unwrap();
+            let found: Vec<(&str, &str)> = dists
+                .iter()
+                .map(|d| (d.name.as_str(), d.version.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    ("asgiref", "3.13.0"),
+                    ("demo", "1.0"),
+                    ("django", "5.2.19"),
+                    ("sqlparse", "0.6.1")
+                ]
+            );
+
+            // pip itself uninstalls from our RECORD, and only from its own environment.
+            run(Command::new(python())
+                .args(["-m", "pip", "--python"])
+                .arg(venv2.python())
+                .args(["uninstall", "--yes", "django"])
+                .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+                .env("PIP_ROOT_USER_ACTION", "ignore"));
+            assert!(!site2.join("django").exists());
+            assert!(!venv2.bin().join("django-admin").exists());
+            assert_eq!(
+                run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
+                "5.2.19 5.2.19"
+            );
+            assert_eq!(tree_digest(&django.dir), before);
+
+            // Our own removal: the import ran, so there is bytecode to clean up too.
+            let dist = dists.iter().find(|d| d.name == "django").unwrap();
+            let started = Instant::now();
+            remove_dist(&venv1, dist).unwrap();
+            println!("remove_dist of Django took {:?}", started.elapsed());
+            let failed = output(Command::new(venv1.python()).args(["-c", "import django"]));
+            assert!(!failed.status.success());
+            assert!(!site1.join("django").exists());
+            assert!(!dist.dist_info.exists());
+            assert!(!venv1.bin().join("django-admin").exists());
+            assert!(venv1.python().exists() && site1.is_dir());
+            run(Command::new(venv1.python()).args(["-c", "import asgiref, sqlparse, demo_pkg"]));
+            assert_eq!(tree_digest(&django.dir), before);
+            assert_eq!(
+                installed_dists(&venv1)
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>(),
+                ["asgiref", "demo", "sqlparse"]
+            );
+
+            // And back, from the store alone.
+            link_into(&django, &venv1).unwrap();
+            assert_eq!(
+                run(Command::new(venv1.python()).args(["-c", IMPORT_DJANGO])),
+                "5.2.19 5.2.19"
+            );
+            assert_eq!(tree_digest(&django.dir), before);
+        }
+
+        /// Django linked into ten environments and removed again, on disk and, where there is one,
+        /// in memory: every environment holds the store's files (the same inodes) and loses them
+        /// all on removal, the store keeping its own. It prints the timings, which
+        /// `bench/link-speed.sh` runs in a release build to measure.
+        #[test]
+        fn link_and_remove_in_ten_environments() {
+            // Creating inodes costs very different amounts on different filesystems; Django needs
+            // some 2,500 directories, so measure on disk and, where there is one, in memory.
+            let mut places = vec![std::env::temp_dir()];
+            if Path::new("/dev/shm").is_dir() {
+                places.push(PathBuf::from("/dev/shm"));
+            }
+            for place in places {
+                let fx = Fixture::new_in(&place);
+                let django = fx.entry("django");
+                let store_before = tree_digest(&django.dir);
+                let store_init = django.dir.join(SITE).join("django/__init__.py");
+                let runs = 10;
+                let venvs: Vec<Venv> = (0..runs)
+                    .map(|i| new_venv(&fx.tmp.path().join(format!("v{i}/.venv"))))
+                    .collect();
+                let mut link_times = Vec::new();
+                let mut remove_times = Vec::new();
+                for venv in &venvs {
+                    let started = Instant::now();
+                    link_into(&django, venv).unwrap();
+                    link_times.push(started.elapsed());
+                    let site = venv.site_packages().unwrap();
+                    assert_eq!(
+                        ino(&site.join("django/__init__.py")),
+                        ino(&store_init),
+                        "linked from the store, not copied"
+                    );
+                }
+                for venv in &venvs {
+                    let mut dists = installed_dists(venv).unwrap();
+                    assert_eq!(dists.len(), 1, "{dists:?}");
+                    let dist = dists.remove(0);
+                    assert_eq!(
+                        (dist.name.as_str(), dist.version.as_str()),
+                        ("django", "5.2.19")
+                    );
+                    let started = Instant::now();
+                    remove_dist(venv, &dist).unwrap();
+                    remove_times.push(started.elapsed());
+                    let site = venv.site_packages().unwrap();
+                    assert!(installed_dists(venv).unwrap().is_empty());
+                    assert!(!site.join("django").exists(), "removal left Django's files");
+                }
+                assert_eq!(
+                    tree_digest(&django.dir),
+                    store_before,
+                    "the store kept its files"
+                );
+                let profile = if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                };
+                let files = tree_digest(&django.dir.join(SITE)).0;
+                let mean = |t: &[Duration]| t.iter().sum::<Duration>() / t.len() as u32;
+                println!(
+                    "link_into Django 5.2.19 ({files} files, {profile}) in {}: mean {:?}, best {:?}; \
+                     remove_dist: mean {:?}, best {:?} ({runs} environments)",
+                    place.display(),
+                    mean(&link_times),
+                    link_times.iter().min().unwrap(),
+                    mean(&remove_times),
+                    remove_times.iter().min().unwrap(),
+                );
+            }
+        }
+
+        #[test]
+        fn removal_never_leaves_the_environment() {
+            let tmp = tempfile::tempdir().unwrap();
+            let outside = tmp.path().join("outside");
+            fs_err::create_dir(&outside).unwrap();
+            fs_err::write(outside.join("keep.txt"), "keep").unwrap();
+            fs_err::write(outside.join("evil.py"), "").unwrap();
+            let venv = new_venv(&tmp.path().join("v/.venv"));
+            let site = venv.site_packages().unwrap();
+            symlink(&outside, site.join("escape")).unwrap();
+            fs_err::create_dir_all(site.join("evil/deep")).unwrap();
+            fs_err::write(site.join("evil/__init__.py"), "").unwrap();
+            fs_err::write(site.join("evil/deep/mod.py"), "").unwrap();
+            fs_err::create_dir(site.join("evil/deep/__pycache__")).unwrap();
+            fs_err::write(site.join("evil/deep/__pycache__/mod.cpython-312.pyc"), "").unwrap();
+            fs_err::write(site.join("evil/deep/__pycache__/other.cpython-312.pyc"), "").unwrap();
+            fs_err::write(venv.bin().join("evil"), "").unwrap();
+            let info = site.join("evil-1.0.dist-info");
+            fs_err::create_dir(&info).unwrap();
+            fs_err::write(info.join("METADATA"), "Name: Evil\nVersion: 1.0\n").unwrap();
+            let record = format!(
+                "evil/__init__.py,,\n\"evil/deep/mod.py\",,\n../../../../../outside/keep.txt,,\n\
+                 {}/keep.txt,,\nescape/evil.py,,\n../../../bin/evil,,\n../../../bin/python,,\n\
+                 evil-1.0.dist-info/RECORD,,\n",
+                outside.display()
+            );
+            fs_err::write(info.join("RECORD"), record).unwrap();
+
+            let dists = installed_dists(&venv).unwrap();
+            assert_eq!(dists.len(), 1);
+            assert_eq!(
+                (dists[0].name.as_str(), dists[0].version.as_str()),
+                ("evil", "1.0")
+            );
+            remove_dist(&venv, &dists[0]).unwrap();
+
+            assert!(outside.join("keep.txt").is_file());
+            assert!(outside.join("evil.py").is_file());
+            assert!(site.join("escape").is_symlink());
+            assert!(!site.join("evil/__init__.py").exists());
+            // Another module's bytecode keeps its directory alive; the listed ones are gone.
+            assert!(!site.join("evil/deep/mod.py").exists());
+            assert!(!site
+                .join("evil/deep/__pycache__/mod.cpython-312.pyc")
+                .exists());
+            assert!(site
+                .join("evil/deep/__pycache__/other.cpython-312.pyc")
+                .exists());
+            assert!(!info.exists());
+            assert!(!venv.bin().join("evil").exists());
+            // RECORD may list the interpreter link itself; pip would remove it too, and so do we,
+            // but the skeleton directories survive.
+            assert!(venv.bin().is_dir() && site.is_dir());
+
+            let not_in_site = InstalledDist {
+                name: "x".into(),
+                version: "1".into(),
+                dist_info: outside.clone(),
+            };
+            assert!(remove_dist(&venv, &not_in_site).is_err());
+            assert!(outside.is_dir());
+        }
+
+        /// Wheels are unpacked by pyenvx itself (no uv runs), into entries identical to those
+        /// filed from uv's own install.
+        #[test]
+        fn wheels_are_unpacked_without_uv_into_the_same_entries() {
+            let fx = Fixture::new();
+            let no_uv = Uv {
+                exe: PathBuf::from("/nonexistent/uv"),
+                version: "0.13.9".into(),
+            };
+            let direct = Store::new(&Dirs::new(
+                fx.tmp.path().join("direct-home"),
+                fx.tmp.path().join("direct-cache"),
+            ));
+            let cache = fx.tmp.path().join("direct-uv-cache");
+            direct
+                .fetch(
+                    &no_uv,
+                    python(),
+                    TAG,
+                    &fx.resolved,
+                    &fx.index,
+                    false,
+                    &cache,
+                    &Silent,
+                )
+                .unwrap();
+            // Offline, the same files come through uv (its cache holds them from the fixture).
+            let uv = fixtures();
+            let via_uv = Store::new(&Dirs::new(
+                fx.tmp.path().join("uv-home"),
+                fx.tmp.path().join("uv-cache-home"),
+            ));
+            via_uv
+                .fetch(
+                    &uv,
+                    python(),
+                    TAG,
+                    &fx.resolved,
+                    &fx.index,
+                    true,
+                    &fx.tmp.path().join("uv-cache"),
+                    &Silent,
+                )
+                .unwrap();
+            let listing = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+                let mut out = Vec::new();
+                let mut stack = vec![dir.to_path_buf()];
+                while let Some(d) = stack.pop() {
+                    for e in fs_err::read_dir(&d).unwrap() {
+                        let e = e.unwrap();
+                        let path = e.path();
+                        if e.file_type().unwrap().is_dir() {
+                            stack.push(path);
+                        } else {
+                            let rel = path
+                                .strip_prefix(dir)
+                                .unwrap()
+                                .to_string_lossy()
+                                .into_owned();
+                            let mut content = fs_err::read(&path).unwrap();
+                            if rel.ends_with("RECORD") {
+                                let mut lines: Vec<&str> =
+                                    std::str::from_utf8(&content).unwrap().lines().collect();
+                                lines.sort();
+                                content = lines.join("\n").into_bytes();
+                            }
+                            out.push((rel, content));
+                        }
+                    }
+                }
+                out.sort();
+                out
+            };
+            for r in &fx.resolved {
+                let key = Store::key(r, TAG);
+                let a = direct.get(&key).expect("stored without uv");
+                let b = via_uv.get(&key).expect("stored through uv");
+                assert_eq!(a.meta, b.meta, "{}", r.name);
+                let (la, lb) = (listing(&a.dir), listing(&b.dir));
+                let names =
+                    |l: &[(String, Vec<u8>)]| l.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&la), names(&lb), "{}", r.name);
+                assert!(la == lb, "{}: the entries' contents differ", r.name);
+            }
+        }
     }
 }

@@ -87,44 +87,50 @@ mod tests {
     use crate::installer::test_support::python;
     use crate::store::metadata::parse_entry_points;
 
-    #[test]
-    fn scripts_and_launchers() {
-        assert_eq!(shebang_for(Path::new("/v/bin/python")), "#!/v/bin/python");
-        let spaced = shebang_for(Path::new("/it's here/bin/python"));
-        assert_eq!(
-            spaced,
-            "#!/bin/sh\n'''exec' '/it'\\''s here/bin/python' \"$0\" \"$@\"\n' '''"
-        );
-        let long = format!("/{}/bin/python", "x".repeat(130));
-        assert!(shebang_for(Path::new(&long)).starts_with("#!/bin/sh\n"));
+    /// Tests that need this machine's fixtures (a pyenv CPython, the shared wheelhouse, a
+    /// server): outside the fast tier (`cargo test --lib -- --skip needs_machine`).
+    mod needs_machine {
+        use super::*;
 
-        let body = b"\nimport sys\n";
-        for staged in [
-            format!("#!{}", python().display()),
-            shebang_for(Path::new("/a b/bin/python3.12")),
-        ] {
-            let content = [staged.as_bytes(), body].concat();
-            assert_eq!(unbind_script(&content).as_ref(), b"#!python\nimport sys\n");
+        #[test]
+        fn scripts_and_launchers() {
+            assert_eq!(shebang_for(Path::new("/v/bin/python")), "#!/v/bin/python");
+            let spaced = shebang_for(Path::new("/it's here/bin/python"));
+            assert_eq!(
+                spaced,
+                "#!/bin/sh\n'''exec' '/it'\\''s here/bin/python' \"$0\" \"$@\"\n' '''"
+            );
+            let long = format!("/{}/bin/python", "x".repeat(130));
+            assert!(shebang_for(Path::new(&long)).starts_with("#!/bin/sh\n"));
+
+            let body = b"\nimport sys\n";
+            for staged in [
+                format!("#!{}", python().display()),
+                shebang_for(Path::new("/a b/bin/python3.12")),
+            ] {
+                let content = [staged.as_bytes(), body].concat();
+                assert_eq!(unbind_script(&content).as_ref(), b"#!python\nimport sys\n");
+            }
+            let shell = b"#!/bin/bash\necho hi\n";
+            assert_eq!(unbind_script(shell).as_ref(), shell);
+            assert_eq!(
+                bind_script(b"#!python\nx\n", "#!/v/bin/python").as_ref(),
+                b"#!/v/bin/python\nx\n"
+            );
+            assert_eq!(bind_script(shell, "#!/v/bin/python").as_ref(), shell);
+
+            let text = "[console_scripts]\nok = pkg.mod:main.run [extra]\nbad = os; rm -rf:x\n\
+                        ../x = pkg:main\n\n[gui_scripts]\ng = pkg:gui\n[other]\nz = pkg:z\n";
+            let (console, gui) = parse_entry_points(text);
+            assert_eq!(
+                console,
+                [("ok".to_string(), "pkg.mod:main.run [extra]".to_string())]
+            );
+            assert_eq!(gui, [("g".to_string(), "pkg:gui".to_string())]);
+            let script = launcher("#!/v/bin/python", &console[0].1).unwrap();
+            assert!(script.contains("\nfrom pkg.mod import main\n"), "{script}");
+            assert!(script.contains("sys.exit(main.run())"), "{script}");
+            assert!(launcher("#!/v/bin/python", "pkg").is_err());
         }
-        let shell = b"#!/bin/bash\necho hi\n";
-        assert_eq!(unbind_script(shell).as_ref(), shell);
-        assert_eq!(
-            bind_script(b"#!python\nx\n", "#!/v/bin/python").as_ref(),
-            b"#!/v/bin/python\nx\n"
-        );
-        assert_eq!(bind_script(shell, "#!/v/bin/python").as_ref(), shell);
-
-        let text = "[console_scripts]\nok = pkg.mod:main.run [extra]\nbad = os; rm -rf:x\n\
-                    ../x = pkg:main\n\n[gui_scripts]\ng = pkg:gui\n[other]\nz = pkg:z\n";
-        let (console, gui) = parse_entry_points(text);
-        assert_eq!(
-            console,
-            [("ok".to_string(), "pkg.mod:main.run [extra]".to_string())]
-        );
-        assert_eq!(gui, [("g".to_string(), "pkg:gui".to_string())]);
-        let script = launcher("#!/v/bin/python", &console[0].1).unwrap();
-        assert!(script.contains("\nfrom pkg.mod import main\n"), "{script}");
-        assert!(script.contains("sys.exit(main.run())"), "{script}");
-        assert!(launcher("#!/v/bin/python", "pkg").is_err());
     }
 }

@@ -247,7 +247,7 @@ mod tests {
 
 /// A real Python 2.7 from this machine's pyenv, in an environment written by [`super::create`].
 #[cfg(test)]
-mod real {
+mod needs_machine {
     use std::process::Command;
     use std::str::FromStr;
 

@@ -8,9 +8,10 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result};
 
 use super::{client_cnf, data_dir, find_tool, server_user};
+use crate::fs::write_private;
 use crate::project::Project;
 use crate::services::config::{BackendKind, DbConfig, DbEngine};
-use crate::services::credentials::{write_private, Identity};
+use crate::services::credentials::Identity;
 use crate::services::postgres::DumpKind;
 use crate::services::snapshot::{self, Snapshot};
 use crate::services::transfer::{self, DumpTarget, RestorePlan};

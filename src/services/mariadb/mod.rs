@@ -58,12 +58,13 @@ use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
-use super::credentials::{write_private, Identity};
+use super::credentials::Identity;
 use super::native::ServerChild;
 use super::postgres::{self, ServerUser};
 use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
 use super::{ports, state_dir, Logs, Status, UpReport};
+use crate::fs::write_private;
 use crate::project::Project;
 use crate::user_error;
 use clients::{ident, literal, restore, snapshot_remove, snapshot_restore, snapshot_take, Clients};
