@@ -4,9 +4,9 @@
 //! Why a flag rather than dying: the default action kills pyenvx between two writes
 //! (`pyenvx.toml` edited, the lock not), and nothing is left to put things back. While a
 //! [`Guard`] lives, the signal only sets a flag. The places that wait (a uv run, a download)
-//! look at it and stop early; the workflow then fails with [`Interrupted`], takes back what it
-//! wrote as for any failure, and pyenvx exits 130 (the interrupted error). A second signal exits at once, as users
-//! expect of a second Ctrl-C.
+//! look at it and stop early; the workflow then fails ([`settle`]), takes back what it wrote as
+//! for any failure, and pyenvx exits 130. A second signal exits at once, as users expect of a
+//! second Ctrl-C.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

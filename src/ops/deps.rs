@@ -205,14 +205,14 @@ fn edit_dependencies(
     let original_lock = std::fs::read(project.lock_path()).ok();
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
-    crate::interrupt::check("the edit")?;
+    crate::interrupt::check("`pyenvx add`/`remove`")?;
     edit.save()?;
     let opts = SyncOptions {
         allow_unsupported,
         ..SyncOptions::default()
     };
     let result = Project::load(&project.root).and_then(|p| sync::sync_held(&p, &opts, env, &guard));
-    match crate::interrupt::settle(result, "the edit") {
+    match crate::interrupt::settle(result, "`pyenvx add`/`remove`") {
         Ok(report) => {
             drop(guard);
             Ok(DepsReport {

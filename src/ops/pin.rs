@@ -78,7 +78,7 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
     if let Some(pair) = allowed {
         candidate_text.allow_unsupported(pair)?;
     }
-    crate::interrupt::check("the pin")?;
+    crate::interrupt::check("`pyenvx pin`")?;
     let original = fs_err::read(project.config_path())?;
     let original_lock = std::fs::read(project.lock_path()).ok();
     candidate_text.save()?;
@@ -87,7 +87,7 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
     // Still under the lock: an `add` waiting for it edits what this pin wrote, never the
     // text from before it.
     let synced = sync::sync_held(&project, &SyncOptions::default(), env, &guard);
-    let report = match crate::interrupt::settle(synced, "the pin") {
+    let report = match crate::interrupt::settle(synced, "`pyenvx pin`") {
         Err(e) if crate::interrupt::interrupted() => {
             // An interrupted pin is taken back whole (a failed sync keeps the pin, as before).
             crate::fs::write_atomic(&project.config_path(), &original)?;
