@@ -36,6 +36,70 @@ pub fn die_with_pyenvx(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Run `cmd` to completion with its stdout and stderr captured, as `Command::output` does, but
+/// kill it once `deadline` has passed (`None` then), or once a caught SIGINT/SIGTERM says the
+/// command is being interrupted (an `Interrupted` error). A subprocess that does network work (uv)
+/// has only per-read timeouts of its own, which a trickling server never trips.
+pub fn output_within(
+    cmd: &mut Command,
+    deadline: std::time::Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if crate::interrupt::interrupted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "interrupted",
+            ));
+        }
+        if started.elapsed() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The readers end when the pipes close, which a grandchild may delay: not waited for.
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    Ok(Some(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +129,25 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
+
+    #[test]
+    fn a_child_past_its_deadline_is_killed() {
+        let started = Instant::now();
+        let ran = output_within(
+            Command::new("sh").args(["-c", "echo hi; sleep 30"]),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert!(ran.is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let ran = output_within(
+            Command::new("sh").args(["-c", "echo hi; echo there >&2"]),
+            Duration::from_secs(30),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ran.stdout, b"hi\n");
+        assert_eq!(ran.stderr, b"there\n");
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::OnceLock;
 use std::thread::{Scope, ScopedJoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -44,7 +44,7 @@ pub fn http_timeout() -> Result<Duration> {
         .ok_or_else(|| {
             user_error!(
                 hint = "give a number of seconds, such as `60`",
-                "{TIMEOUT_VAR} is `{value}`, not a number of seconds between 0 and 86400"
+                "{TIMEOUT_VAR} is `{value}`, not a number of seconds above 0 and at most 86400"
             )
         })
 }
@@ -102,23 +102,101 @@ fn stalled_message(location: &str, timeout: Duration) -> String {
     )
 }
 
-/// A response body whose read errors name the URL: a stalled server reads as one.
+/// The least a body must bring in each `PYENVX_HTTP_TIMEOUT`-long window: the idle timeout
+/// alone never fires for a server that trickles a byte now and then.
+pub const LOW_SPEED_BYTES: u64 = 1024;
+
+/// How many `PYENVX_HTTP_TIMEOUT`s a whole request may take, body included (an hour by
+/// default): a server just above the low-speed limit must still end some time.
+pub const DEADLINE_TIMEOUTS: u32 = 120;
+
+/// How many `PYENVX_HTTP_TIMEOUT`s a uv run may take (half an hour by default): uv's own
+/// timeout is per read, and it downloads many files in one run.
+pub const SUBPROCESS_DEADLINE_TIMEOUTS: u32 = 60;
+
+/// The deadline for a subprocess doing network work (uv).
+pub fn subprocess_deadline() -> Result<Duration> {
+    Ok(http_timeout()? * SUBPROCESS_DEADLINE_TIMEOUTS)
+}
+
+/// The idle timeout's companions on a body: the overall deadline and the low-speed limit.
+struct Pace {
+    started: Instant,
+    timeout: Duration,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+impl Pace {
+    fn new(started: Instant, timeout: Duration) -> Self {
+        Self {
+            started,
+            timeout,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        }
+    }
+
+    fn deadline(&self) -> Duration {
+        self.timeout * DEADLINE_TIMEOUTS
+    }
+
+    /// Account for `n` bytes just read; what is wrong with the pace, if anything.
+    fn check(&mut self, n: usize, now: Instant) -> Option<String> {
+        self.window_bytes += n as u64;
+        if now.duration_since(self.started) > self.deadline() {
+            return Some(format!(
+                "took longer than {} s in all ({DEADLINE_TIMEOUTS} × {TIMEOUT_VAR})",
+                self.deadline().as_secs_f64()
+            ));
+        }
+        let window = now.duration_since(self.window_start);
+        if window >= self.timeout {
+            if self.window_bytes < LOW_SPEED_BYTES {
+                return Some(format!(
+                    "sent {} bytes in {:.0} s, less than {LOW_SPEED_BYTES} bytes per {} s ({TIMEOUT_VAR})",
+                    self.window_bytes,
+                    window.as_secs_f64(),
+                    self.timeout.as_secs_f64()
+                ));
+            }
+            self.window_start = now;
+            self.window_bytes = 0;
+        }
+        None
+    }
+}
+
+/// A response body whose read errors name the URL: a stalled or trickling server reads as one.
 struct NamedBody {
     inner: reqwest::blocking::Response,
     location: String,
     timeout: Duration,
+    pace: Pace,
 }
 
 impl Read for NamedBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
+        if crate::interrupt::interrupted() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
+        let n = self.inner.read(buf).map_err(|e| {
             let message = if is_timeout(&e) {
                 stalled_message(&self.location, self.timeout)
             } else {
                 format!("error reading {}: {}", self.location, root_cause(&e))
             };
             io::Error::new(e.kind(), message)
-        })
+        })?;
+        if n > 0 {
+            if let Some(why) = self.pace.check(n, Instant::now()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} {why}", self.location),
+                ));
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -159,6 +237,7 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
         });
     }
     let (client, timeout) = client()?;
+    let started = Instant::now();
     let mut request = client.get(location);
     for (name, value) in headers {
         request = request.header(*name, value);
@@ -191,6 +270,7 @@ pub fn open(location: &str, headers: &[(&str, String)]) -> Result<Body> {
             inner: response,
             location: location.to_string(),
             timeout,
+            pace: Pace::new(started, timeout),
         }),
         len,
     })
@@ -465,6 +545,26 @@ fn pump<R: Read, F: FnMut(&[u8]) -> io::Result<()>>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trickle_fails_the_low_speed_limit_and_every_body_has_a_deadline() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut pace = Pace::new(t0, 3 * second);
+        // One byte every 2 s: within the idle timeout, under the low-speed limit.
+        assert_eq!(pace.check(1, t0 + 2 * second), None);
+        let why = pace.check(1, t0 + 4 * second).unwrap();
+        assert!(why.starts_with("sent 2 bytes in 4 s"), "{why}");
+        // A kilobyte per window passes, until the deadline.
+        let mut pace = Pace::new(t0, 3 * second);
+        let mut at = t0;
+        for _ in 0..119 {
+            at += 3 * second;
+            assert_eq!(pace.check(2048, at), None);
+        }
+        let why = pace.check(2048, at + 4 * second).unwrap();
+        assert!(why.contains("longer than 360 s"), "{why}");
+    }
+
     use super::*;
 
     /// Yields `data`, then fails instead of ending when `fail` is set.

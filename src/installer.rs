@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
@@ -341,11 +341,22 @@ pub fn is_no_solution(err: &anyhow::Error) -> bool {
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
 /// failed ("resolve"), `subject` what it was about.
 pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> {
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    let deadline = crate::download::subprocess_deadline()?;
+    let out = crate::children::output_within(&mut cmd, deadline)
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?
+        .ok_or_else(|| {
+            crate::user_error!(
+                hint = format!(
+                    "a package index that answers too slowly (or never finishes) keeps uv waiting; \
+                     check the index and your network; {} sets the timeout",
+                    crate::download::TIMEOUT_VAR
+                ),
+                "uv could not {step} {subject} within {} s ({} × {})",
+                deadline.as_secs_f64(),
+                crate::download::SUBPROCESS_DEADLINE_TIMEOUTS,
+                crate::download::TIMEOUT_VAR
+            )
+        })?;
     if out.status.success() {
         return Ok(());
     }

@@ -32,6 +32,7 @@ const ROWS: &[&[&str]] = &[
         "reporter",
         "error",
         "children",
+        "interrupt",
         "certs",
         "names",
         "secrets",

@@ -20,6 +20,7 @@ pub mod fs;
 #[cfg(test)]
 mod fuzz;
 pub mod installer;
+pub mod interrupt;
 #[cfg(test)]
 mod layers_test;
 pub mod leftovers;

@@ -7,58 +7,14 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use common::*;
 
-/// MariaDB projects; every project made gets `db down` when it is dropped.
-struct Maria {
-    projects: DbProjects,
-    /// `bin_dir` for `[services.db]`: where the machine's `mariadbd` is.
-    bin_dir: PathBuf,
-}
+type Maria = NativeMaria;
 
-impl Maria {
-    fn new() -> Self {
-        let server = require_mariadbd();
-        Self {
-            // As root the server runs as `mysql`, which must reach the projects.
-            projects: DbProjects::new(|ctx| open_for_postgres(ctx)),
-            bin_dir: server.parent().unwrap().to_path_buf(),
-        }
-    }
-
-    fn table(&self, extra: &str) -> String {
-        format!(
-            "[services.db]\nengine = \"mariadb\"\nbin_dir = \"{}\"\n{extra}",
-            self.bin_dir.display()
-        )
-    }
-
-    /// A bare project declaring MariaDB.
-    fn project(&self, name: &str) -> PathBuf {
-        self.bare(name, &self.table(""))
-    }
-
-    /// `sql` through `pyenvx db shell`: tab-separated rows, no column names, trimmed.
-    fn sql(&self, dir: &Path, sql: &str) -> String {
-        let out = self.out(
-            dir,
-            &[
-                "db",
-                "shell",
-                "--",
-                "--batch",
-                "--skip-column-names",
-                "-e",
-                sql,
-            ],
-        );
-        assert_success(&out);
-        stdout(&out).trim().to_string()
-    }
-
+impl NativeMaria {
     fn status(&self, dir: &Path) -> serde_json::Value {
         serde_json::from_str(&self.ok(dir, &["db", "status", "--json"])).unwrap()
     }
@@ -70,19 +26,6 @@ impl Maria {
             "SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata \
              WHERE schema_name NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys')",
         )
-    }
-}
-
-impl std::ops::Deref for Maria {
-    type Target = DbProjects;
-    fn deref(&self) -> &DbProjects {
-        &self.projects
-    }
-}
-
-impl Drop for Maria {
-    fn drop(&mut self) {
-        self.projects.down_all(&["db", "down"]);
     }
 }
 

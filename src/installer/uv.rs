@@ -122,12 +122,7 @@ pub(super) fn managed_uv(dirs: &Dirs) -> Option<Uv> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
-    use super::super::test_support::{fixtures, python, uv_binary, wheelhouse_index};
     use super::*;
-    use crate::error::UserError;
-    use crate::reporter::Silent;
 
     #[test]
     fn parses_uv_versions() {

@@ -194,6 +194,8 @@ fn edit_dependencies(
 ) -> Result<DepsReport> {
     let project = Project::from_cwd()?;
     let reporter = env.reporter;
+    // Ctrl-C or SIGTERM from here on goes the way of a failure: pyenvx.toml and the lock back.
+    let _signals = crate::interrupt::guard();
     // Read, edit, resolve and write under the project's sync lock, as `pin` does: two edits
     // at once would otherwise each write the file as it was before the other.
     let guard = sync::project_lock(&project, reporter)?;
@@ -203,13 +205,14 @@ fn edit_dependencies(
     let original_lock = std::fs::read(project.lock_path()).ok();
     let mut edit = ConfigEdit::open(&project.config_path())?;
     change(&mut edit)?;
+    crate::interrupt::check("`pyenvx add`/`remove`")?;
     edit.save()?;
     let opts = SyncOptions {
         allow_unsupported,
         ..SyncOptions::default()
     };
     let result = Project::load(&project.root).and_then(|p| sync::sync_held(&p, &opts, env, &guard));
-    match result {
+    match crate::interrupt::settle(result, "`pyenvx add`/`remove`") {
         Ok(report) => {
             drop(guard);
             Ok(DepsReport {

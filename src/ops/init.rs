@@ -141,7 +141,9 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         ],
     );
     let wrote = std::cell::Cell::new(false);
-    let result = init_in(&dir, args, env, step, &wrote);
+    // Ctrl-C or SIGTERM goes the way of a failure: what init made is taken back.
+    let _signals = crate::interrupt::guard();
+    let result = crate::interrupt::settle(init_in(&dir, args, env, step, &wrote), "`pyenvx init`");
     if let Err(e) = result {
         // Before its first write, init has made nothing: what appeared meanwhile is another
         // process's (a second `init` refused by the clash check must not undo the first).

@@ -54,6 +54,8 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
     // takes it before reading, so none writes text another changed meanwhile.
     let guard = sync::project_lock(&project, reporter)?;
     project.reload()?;
+    // Ctrl-C or SIGTERM: nothing written before the resolution; after it, taken back.
+    let _signals = crate::interrupt::guard();
 
     let mut candidate_text = ConfigEdit::open(&project.config_path())?;
     candidate_text.set_project_str(key, value)?;
@@ -76,12 +78,29 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
     if let Some(pair) = allowed {
         candidate_text.allow_unsupported(pair)?;
     }
+    crate::interrupt::check("`pyenvx pin`")?;
+    let original = fs_err::read(project.config_path())?;
+    let original_lock = std::fs::read(project.lock_path()).ok();
     candidate_text.save()?;
     project.reload()?;
     let lock = sync::write_lock(&project, &interp, packages)?;
     // Still under the lock: an `add` waiting for it edits what this pin wrote, never the
     // text from before it.
-    let report = sync::sync_held(&project, &SyncOptions::default(), env, &guard)?;
+    let synced = sync::sync_held(&project, &SyncOptions::default(), env, &guard);
+    let report = match crate::interrupt::settle(synced, "`pyenvx pin`") {
+        Err(e) if crate::interrupt::interrupted() => {
+            // An interrupted pin is taken back whole (a failed sync keeps the pin, as before).
+            crate::fs::write_atomic(&project.config_path(), &original)?;
+            match &original_lock {
+                Some(lock) => crate::fs::write_atomic(&project.lock_path(), lock)?,
+                None => {
+                    let _ = std::fs::remove_file(project.lock_path());
+                }
+            }
+            return Err(e);
+        }
+        other => other?,
+    };
     drop(guard);
     let django = lock
         .package("django")

@@ -775,32 +775,21 @@ fn load(
     database: &str,
 ) -> Result<()> {
     no_directories(kind)?;
+    if kind == DumpKind::Sql {
+        // Over the published port, not psql in the container: see `transfer::pg_load_script`.
+        return transfer::pg_load_script(identity, database, file);
+    }
     let engine = engine()?;
     let mut cmd = exec_client(&engine, project, identity, Some(database), true, false);
-    let what = match kind {
-        DumpKind::Sql => {
-            cmd.args([
-                "psql",
-                "--quiet",
-                "--no-psqlrc",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-            ]);
-            "psql in the container"
-        }
-        _ => {
-            cmd.args([
-                "pg_restore",
-                "--no-owner",
-                "--no-acl",
-                "--exit-on-error",
-                "--dbname",
-                database,
-            ]);
-            "pg_restore in the container"
-        }
-    };
+    cmd.args([
+        "pg_restore",
+        "--no-owner",
+        "--no-acl",
+        "--exit-on-error",
+        "--dbname",
+        database,
+    ]);
+    let what = "pg_restore in the container";
     let result = with_input(cmd, file)?;
     if !result.status.success() {
         return Err(transfer::load_failed(

@@ -37,6 +37,7 @@ pub mod pgwire;
 pub mod ports;
 pub mod postgres;
 pub mod redis;
+pub mod script;
 pub mod shared;
 pub mod snapshot;
 pub mod transfer;
@@ -190,8 +191,16 @@ fn lock(project: &Project, env: &Env) -> Result<FileLock> {
 }
 
 /// Start the database (creating it on first use) and return once a login succeeded.
+/// Stop what a killed pyenvx left running (see [`native::stop_leftovers`]), saying so.
+pub fn stop_leftovers(env: &Env, project: &Project) {
+    for said in native::stop_leftovers(project) {
+        env.reporter.warn(&said);
+    }
+}
+
 pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     let config = require_db(project)?;
+    stop_leftovers(env, project);
     let backend = opts.backend.unwrap_or(config.backend);
     let _lock = lock(project, env)?;
     let dirs = &env.settings.dirs;
@@ -248,6 +257,7 @@ pub fn shim_env_path(project: &Project) -> PathBuf {
 pub fn down(env: &Env, project: &Project) -> Result<bool> {
     let config = require_db(project)?;
     let _lock = lock(project, env)?;
+    stop_leftovers(env, project);
     let stopped = active(env, project, &config).down();
     stopped
 }
@@ -255,6 +265,7 @@ pub fn down(env: &Env, project: &Project) -> Result<bool> {
 /// Where the database stands.
 pub fn status(env: &Env, project: &Project) -> Result<Status> {
     let config = require_db(project)?;
+    stop_leftovers(env, project);
     let identity = identity(&env.settings.dirs, project)?;
     let status = active(env, project, &config).status(&identity);
     status

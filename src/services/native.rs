@@ -640,6 +640,20 @@ pub(super) fn spawn(
     user: Option<&ServerUser>,
     port: u16,
 ) -> Result<ServerChild> {
+    spawn_with(bins, project, data, socket, user, port, false)
+}
+
+/// [`spawn`], `tied` for a server that lives only while this pyenvx does (`db upgrade`'s
+/// check of the new cluster): a kill of pyenvx stops it too.
+pub(super) fn spawn_with(
+    bins: &Binaries,
+    project: &Project,
+    data: &Path,
+    socket: &Path,
+    user: Option<&ServerUser>,
+    port: u16,
+    tied: bool,
+) -> Result<ServerChild> {
     let mut cmd = bins.command("postgres");
     cmd.arg("-D")
         .arg(data)
@@ -653,6 +667,10 @@ pub(super) fn spawn(
         cmd.args(["-c", "recovery_init_sync_method=syncfs"]);
     }
     cmd.current_dir("/").env_remove("PGDATA");
+    if tied {
+        // Set after the switch to the server's user, which would clear it.
+        crate::children::die_with_pyenvx(&mut cmd);
+    }
     ServerChild::launch(cmd, log_path(project), user)
 }
 
@@ -790,11 +808,17 @@ pub(super) fn wait_ready(
 /// (from `/proc/PID/stat`); `None` without the file or the process, or for a zombie (already
 /// dead, not yet reaped). What identifies the server beyond that is the caller's.
 pub(super) fn live_pid_in(pid_file: &Path) -> Option<(u32, String)> {
-    let pid: u32 = std::fs::read_to_string(pid_file)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    live_pid(
+        std::fs::read_to_string(pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?,
+    )
+}
+
+/// `pid` and its program's name, when it is a live process (not a zombie).
+fn live_pid(pid: u32) -> Option<(u32, String)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 3, after the parenthesised command name: Z is a zombie.
     let (name, rest) = stat.rsplit_once(')')?;
@@ -803,6 +827,51 @@ pub(super) fn live_pid_in(pid_file: &Path) -> Option<(u32, String)> {
     }
     let name = name.split_once('(').map_or(name, |(_, n)| n);
     Some((pid, name.to_string()))
+}
+
+/// Stop the servers a killed pyenvx left running on the project's scratch data directories
+/// (`pg<major>.upgrading`, where `db upgrade` checks the new cluster): nothing else uses them,
+/// and one still running holds the port and the lock file every later start trips over.
+/// Returns a sentence for each one stopped.
+pub fn stop_leftovers(project: &Project) -> Vec<String> {
+    let mut said = Vec::new();
+    let Ok(entries) = std::fs::read_dir(state_dir(project)) else {
+        return said;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("pg") && name.ends_with(".upgrading")) {
+            continue;
+        }
+        // postmaster.pid's first line is the postmaster's pid.
+        let pid_file = entry.path().join("postmaster.pid");
+        let Some((pid, program)) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse().ok())
+            .and_then(live_pid)
+        else {
+            continue;
+        };
+        if !program.starts_with("postgres") {
+            continue;
+        }
+        // SIGINT: a fast shutdown. Give it a while, then SIGQUIT.
+        // SAFETY: plain kill(2) calls on a pid read from the server's own pid file.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        let started = std::time::Instant::now();
+        let alive = || live_pid(pid).is_some();
+        while alive() && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive() {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
+        }
+        said.push(format!(
+            "stopped a PostgreSQL server (pid {pid}) that an interrupted `pyenvx db upgrade` left running on {}",
+            entry.path().display()
+        ));
+    }
+    said
 }
 
 pub(super) fn last_lines(text: &str, n: usize) -> String {
@@ -1023,21 +1092,7 @@ fn load(
     database: &str,
 ) -> Result<()> {
     let (mut cmd, what) = match kind {
-        DumpKind::Sql => {
-            let mut cmd = client(env, project, config, "psql")?;
-            cmd.args([
-                "--quiet",
-                "--no-psqlrc",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "--dbname",
-            ])
-            .arg(database)
-            .arg("--file")
-            .arg(file);
-            (cmd, "psql")
-        }
+        DumpKind::Sql => return transfer::pg_load_script(identity, database, file),
         DumpKind::Custom | DumpKind::Tar | DumpKind::Directory => {
             let mut cmd = client(env, project, config, "pg_restore")?;
             cmd.args(["--no-owner", "--no-acl", "--exit-on-error", "--dbname"])

@@ -142,6 +142,35 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Run statements with the simple query protocol, their results ignored; a failure is
+    /// the server's message and, where it says, the 1-based character position in `sql`.
+    pub fn execute_batch(&mut self, sql: &str) -> Result<(), (String, Option<u32>)> {
+        self.client.batch_execute(sql).map_err(describe)
+    }
+
+    /// `COPY … FROM STDIN` with `data` (the rows, in the statement's format).
+    pub fn copy_in(&mut self, stmt: &str, data: &[u8]) -> Result<(), (String, Option<u32>)> {
+        use std::io::Write;
+        let mut writer = self.client.copy_in(stmt).map_err(describe)?;
+        writer.write_all(data).map_err(|e| (e.to_string(), None))?;
+        writer.finish().map(drop).map_err(describe)
+    }
+}
+
+fn describe(e: postgres::Error) -> (String, Option<u32>) {
+    match e.as_db_error() {
+        Some(db) => (
+            format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            match db.position() {
+                Some(postgres::error::ErrorPosition::Original(p)) => Some(*p),
+                _ => None,
+            },
+        ),
+        None => (e.to_string(), None),
+    }
+}
+
 /// Make sure a server listens at `addr` before logging in: see [`super::ports::connect`] for
 /// the connection that meets itself, which would leave the login waiting forever.
 fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), ConnectError> {

@@ -100,6 +100,8 @@ fn save(dirs: &Dirs, registry: &Registry) -> Result<()> {
 
 /// The registered port, without locking or allocating (for readers such as `pyenvx run`).
 pub fn lookup(dirs: &Dirs, key: &str) -> Result<Option<u16>> {
+    // A registered port needs no range, but a malformed one is an error, not ignored.
+    range()?;
     Ok(load(dirs)?.ports.get(key).copied())
 }
 
@@ -132,6 +134,7 @@ pub fn ensure(dirs: &Dirs, key: &str) -> Result<u16> {
 /// Give `key` the port `port` (`db up --port`). Fails if another project has it; returns the
 /// port `key` had before.
 pub fn assign(dirs: &Dirs, key: &str, port: u16) -> Result<Option<u16>> {
+    range()?;
     let _lock = lock(dirs)?;
     let mut registry = load(dirs)?;
     prune(&mut registry);

@@ -114,12 +114,44 @@ pub(super) fn run_client(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The error for a load into the scratch database that failed.
+/// The error for a load into the scratch database that failed; [`after_failed_load`] says
+/// whether the scratch database is gone.
 pub fn load_failed(what: &str, status: impl std::fmt::Display, detail: &str) -> anyhow::Error {
-    user_error!(
-        hint = "the database was not changed: the file was loaded into a scratch database, now dropped",
-        "{what} failed ({status}):\n{}",
-        detail.trim()
+    user_error!("{what} failed ({status}):\n{}", detail.trim())
+}
+
+/// A failed load's error, with the hint saying what is true once the scratch database was
+/// dropped (`dropped`) or could not be.
+pub fn after_failed_load(err: anyhow::Error, dropped: Result<()>, scratch: &str) -> anyhow::Error {
+    let hint = match dropped {
+        Ok(()) => "the database was not changed: the file was loaded into a scratch database, now dropped".to_string(),
+        Err(e) => format!(
+            "the database was not changed, but the scratch database {scratch} it was loaded into could not be dropped ({e:#}); \
+             the next `pyenvx db restore` drops it, or `DROP DATABASE {scratch}` in `pyenvx db shell`"
+        ),
+    };
+    with_hint(err, hint)
+}
+
+/// `err` with `hint` in place of the hint it had.
+fn with_hint(mut err: anyhow::Error, hint: String) -> anyhow::Error {
+    if let Some(u) = err.downcast_mut::<crate::error::UserError>() {
+        u.hint = Some(hint);
+        return err;
+    }
+    let message = format!("{err}");
+    err.context(crate::error::UserError::new(message).hint(hint))
+}
+
+/// The error for a restore that is done while `leftover` (the replaced data or the scratch
+/// database) could not be dropped.
+pub fn leftover_error(err: anyhow::Error, leftover: &str) -> anyhow::Error {
+    with_hint(
+        err.context(format!("restored, but {leftover} is still there")),
+        format!(
+            "the project's database holds the restored data; the next `pyenvx db restore` drops {leftover}, \
+             or `DROP DATABASE {leftover}` in `pyenvx db shell` frees its space now"
+        ),
     )
 }
 
@@ -277,7 +309,7 @@ pub fn swap_in(identity: &Identity, major: u32) -> Result<()> {
     }
     if exists {
         drop_database(&mut admin, major, &old)
-            .with_context(|| format!("restored, but the old database {old} is still there"))?;
+            .map_err(|e| leftover_error(e, &format!("the old database {old}")))?;
     }
     Ok(())
 }
@@ -301,7 +333,9 @@ pub fn pg_check_restore(
     check_archive: impl FnOnce(DumpKind) -> Result<()>,
 ) -> Result<RestorePlan> {
     let kind = check_file(file, shown)?;
-    if kind != DumpKind::Sql {
+    if kind == DumpKind::Sql {
+        super::script::pg_split(&fs_err::read(file)?).map_err(|r| meta_refused(shown, &r))?;
+    } else {
         check_archive(kind)?;
     }
     Ok(RestorePlan {
@@ -320,10 +354,105 @@ pub fn pg_restore(
 ) -> Result<()> {
     let scratch = create_scratch(identity, major)?;
     if let Err(e) = load(&scratch) {
-        let _ = discard_scratch(identity, major);
-        return Err(e);
+        return Err(after_failed_load(
+            e,
+            discard_scratch(identity, major),
+            &scratch,
+        ));
     }
     swap_in(identity, major)
+}
+
+/// Load a SQL script into `database` (the scratch database) over one connection, in one
+/// transaction, statement by statement: no psql, so no meta-command and no other database
+/// (see [`super::script`]).
+pub fn pg_load_script(identity: &Identity, database: &str, file: &Path) -> Result<()> {
+    use super::script::{pg_split, Piece};
+    let text = fs_err::read(file)?;
+    let pieces = pg_split(&text).map_err(|r| meta_refused(file, &r))?;
+    let mut conn = identity
+        .connect(Some(database), Duration::from_secs(10))
+        .map_err(|e| anyhow::Error::new(e).context("cannot connect to the scratch database"))?;
+    let fail = |line: usize, chunk: &[u8], (message, position): (String, Option<u32>)| {
+        // The server counts characters from 1 in what it was sent.
+        let at = position.map_or(line, |p| {
+            let before: String = String::from_utf8_lossy(chunk)
+                .chars()
+                .take(p.saturating_sub(1) as usize)
+                .collect();
+            line + before.matches('\n').count()
+        });
+        load_failed(
+            &format!("the SQL at line {at} of {}", file.display()),
+            "the load stopped there",
+            &message,
+        )
+    };
+    let utf8 = |range: std::ops::Range<usize>, line: usize| {
+        std::str::from_utf8(&text[range]).map_err(|_| {
+            load_failed(
+                &format!("the SQL at line {line} of {}", file.display()),
+                "not UTF-8",
+                "pyenvx loads UTF-8 scripts; convert it with iconv",
+            )
+        })
+    };
+    conn.execute_batch("BEGIN").map_err(|e| fail(1, b"", e))?;
+    // Statements go in batches of about a megabyte: one round trip each would make a script
+    // of INSERTs slow.
+    let mut batch: Option<(std::ops::Range<usize>, usize)> = None;
+    let flush = |conn: &mut super::pgwire::Connection,
+                 batch: &mut Option<(std::ops::Range<usize>, usize)>|
+     -> Result<()> {
+        if let Some((range, line)) = batch.take() {
+            let sql = utf8(range.clone(), line)?;
+            conn.execute_batch(sql)
+                .map_err(|e| fail(line, sql.as_bytes(), e))?;
+        }
+        Ok(())
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Sql { text: range, line } => {
+                batch = Some(match batch.take() {
+                    Some((b, l)) if range.start == b.end && b.len() < (1 << 20) => {
+                        (b.start..range.end, l)
+                    }
+                    Some(b) => {
+                        flush(&mut conn, &mut Some(b))?;
+                        (range, line)
+                    }
+                    None => (range, line),
+                });
+            }
+            Piece::Copy { stmt, data, line } => {
+                flush(&mut conn, &mut batch)?;
+                let sql = utf8(stmt, line)?;
+                conn.copy_in(sql, &text[data])
+                    .map_err(|e| fail(line, b"", e))?;
+            }
+        }
+    }
+    flush(&mut conn, &mut batch)?;
+    conn.execute_batch("COMMIT")
+        .map_err(|e| fail(1 + text.iter().filter(|&&b| b == b'\n').count(), b"", e))
+}
+
+/// The error for a script holding a psql meta-command or a statement beyond its database.
+pub fn meta_refused(shown: &Path, refused: &super::script::Refused) -> anyhow::Error {
+    let why = if refused.what.starts_with('\\') {
+        "is a psql command, which a restore does not run"
+    } else {
+        "reaches beyond the database being restored"
+    };
+    user_error!(
+        hint = "the database was not touched; pyenvx runs a script's SQL only, in the scratch database: \
+                remove the line, or dump without -C (`pyenvx db dump` writes a file that restores)",
+        "{} line {}: `{}` {why}",
+        shown.display(),
+        refused.line,
+        refused.what
+    )
 }
 
 /// A temporary file beside `target` (mode 0600) that [`DumpTarget::commit`] renames over it.
@@ -336,8 +465,11 @@ pub struct DumpTarget {
 impl DumpTarget {
     /// Refuse an existing `target` unless `replace`; create the temporary file beside it.
     pub fn new(target: &Path, shown: &Path, replace: bool) -> Result<Self> {
-        if !replace && std::fs::symlink_metadata(target).is_ok() {
-            return Err(exists_error(shown));
+        if std::fs::symlink_metadata(target).is_ok() {
+            if !replace {
+                return Err(exists_error(shown));
+            }
+            not_a_file(target, shown)?;
         }
         let dir = target.parent().context("the dump file has no directory")?;
         let name = target
@@ -374,6 +506,10 @@ impl DumpTarget {
             .sync_all()
             .context("cannot flush the dump to disk")?;
         let persisted = if self.replace {
+            // What is there may have changed since `new` looked.
+            if std::fs::symlink_metadata(&self.target).is_ok() {
+                not_a_file(&self.target, shown)?;
+            }
             self.tmp.persist(&self.target).map(|_| ())
         } else {
             // A link, not a rename: a file that appeared meanwhile is not replaced either.
@@ -392,6 +528,36 @@ impl DumpTarget {
             }
         }
         Ok(())
+    }
+}
+
+/// `--force` replaces a regular file (or a link to one), never a device, a directory or a pipe:
+/// run as root, a rename over `/dev/null` would replace the device node itself.
+fn not_a_file(target: &Path, shown: &Path) -> Result<()> {
+    match std::fs::metadata(target) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) => {
+            let ft = meta.file_type();
+            use std::os::unix::fs::FileTypeExt;
+            let kind = if ft.is_dir() {
+                "a directory"
+            } else if ft.is_char_device() || ft.is_block_device() {
+                "a device"
+            } else if ft.is_fifo() {
+                "a pipe"
+            } else if ft.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            };
+            Err(user_error!(
+                hint = "--force replaces only a regular file; choose a file name",
+                "{} is {kind}: not replaced",
+                shown.display()
+            ))
+        }
+        // A link to nothing: replacing the link loses nothing.
+        Err(_) => Ok(()),
     }
 }
 
@@ -453,5 +619,32 @@ mod tests {
         let other = tmp.path().join("b.dump");
         drop(DumpTarget::new(&other, &other, false).unwrap());
         assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn force_replaces_only_regular_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = Path::new("/dev/null");
+        let err = format!("{:#}", DumpTarget::new(dev, dev, true).err().unwrap());
+        assert!(err.contains("is a device"), "{err}");
+        let err = format!(
+            "{:#}",
+            DumpTarget::new(tmp.path(), tmp.path(), true).err().unwrap()
+        );
+        assert!(err.contains("is a directory"), "{err}");
+        // A link to a device is no better.
+        let link = tmp.path().join("null.dump");
+        std::os::unix::fs::symlink(dev, &link).unwrap();
+        assert!(DumpTarget::new(&link, &link, true).is_err());
+        // A link to a regular file is replaced (the link, not the file).
+        let file = tmp.path().join("real.dump");
+        fs_err::write(&file, "old").unwrap();
+        let link = tmp.path().join("to-real.dump");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        DumpTarget::new(&link, &link, true)
+            .unwrap()
+            .commit(&link)
+            .unwrap();
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), "old");
     }
 }

@@ -92,6 +92,7 @@ pub fn kept_dump(project: &Project, from: u32) -> PathBuf {
 /// Refuse what cannot be upgraded, before asking. `image`: the container image of the new major
 /// (needed when `[services.db] image` names the old one's).
 pub fn check(env: &Env, project: &Project, to: u32, image: Option<&str>) -> Result<Plan> {
+    super::stop_leftovers(env, project);
     let config = super::require_db(project)?;
     if config.engine != super::DbEngine::Postgres {
         return Err(user_error!(
@@ -671,7 +672,7 @@ fn verify(
     identity: &Identity,
     closed: &[String],
 ) -> Result<()> {
-    let mut child = native::spawn(bins, project, data, socket, user, identity.port)?;
+    let mut child = native::spawn_with(bins, project, data, socket, user, identity.port, true)?;
     let checked = (|| -> Result<()> {
         native::wait_ready(identity, None, Some(&mut child), native::START_TIMEOUT)
             .context("the upgraded cluster did not accept the project's login")?;

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use super::{
     assert_failure, assert_success, open_for_postgres, port_range, remove_pg_image,
-    remove_project_containers, require_pg15, stderr, stdout, Mirror, ServedIndex, TestContext,
-    TestServer,
+    remove_project_containers, require_mariadbd, require_pg15, stderr, stdout, Mirror, ServedIndex,
+    TestContext, TestServer,
 };
 
 pub struct DbProjects {
@@ -202,6 +202,67 @@ impl std::ops::Deref for NativePg {
 impl Drop for NativePg {
     fn drop(&mut self) {
         self.0.down_all(&["db", "down"]);
+    }
+}
+
+/// MariaDB projects on this machine's `mariadbd`; every project made gets `db down` when it is dropped.
+pub struct NativeMaria {
+    pub projects: DbProjects,
+    /// `bin_dir` for `[services.db]`: where the machine's `mariadbd` is.
+    pub bin_dir: PathBuf,
+}
+
+impl NativeMaria {
+    pub fn new() -> Self {
+        let server = require_mariadbd();
+        Self {
+            // As root the server runs as `mysql`, which must reach the projects.
+            projects: DbProjects::new(|ctx| open_for_postgres(ctx)),
+            bin_dir: server.parent().unwrap().to_path_buf(),
+        }
+    }
+
+    pub fn table(&self, extra: &str) -> String {
+        format!(
+            "[services.db]\nengine = \"mariadb\"\nbin_dir = \"{}\"\n{extra}",
+            self.bin_dir.display()
+        )
+    }
+
+    /// A bare project declaring MariaDB.
+    pub fn project(&self, name: &str) -> PathBuf {
+        self.bare(name, &self.table(""))
+    }
+
+    /// `sql` through `pyenvx db shell`: tab-separated rows, no column names, trimmed.
+    pub fn sql(&self, dir: &Path, sql: &str) -> String {
+        let out = self.out(
+            dir,
+            &[
+                "db",
+                "shell",
+                "--",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ],
+        );
+        assert_success(&out);
+        stdout(&out).trim().to_string()
+    }
+}
+
+impl std::ops::Deref for NativeMaria {
+    type Target = DbProjects;
+    fn deref(&self) -> &DbProjects {
+        &self.projects
+    }
+}
+
+impl Drop for NativeMaria {
+    fn drop(&mut self) {
+        self.projects.down_all(&["db", "down"]);
     }
 }
 

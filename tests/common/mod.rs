@@ -9,7 +9,8 @@
 //!   wheelhouse's real wheels, served over loopback, and the uv binary from its uv wheel.
 //! * [`TestContext`]: runs the pyenvx binary with a sealed environment in a temp root.
 //! * [`DbProjects`]: projects with a database, shared by both backends' tests; [`NativePg`]
-//!   wraps it for this machine's PostgreSQL 15, and [`listeners`] tells who listens on a port.
+//!   wraps it for this machine's PostgreSQL 15 ([`NativeMaria`] for its MariaDB), and
+//!   [`listeners`] tells who listens on a port.
 //! * [`clone_project`] and [`adopt_and_run_its_tests`]: Django projects as users clone them, and
 //!   the adoption of one checked end to end (both index tiers).
 //! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`

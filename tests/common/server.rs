@@ -24,6 +24,8 @@ pub enum Fault {
         /// Body bytes per second.
         bytes_per_sec: u64,
     },
+    /// Send the head, then one body byte per interval: never idle for long, never done.
+    Trickle(Duration),
     /// Answer with this status and a short text body.
     Status(u16),
     /// Read the request, then say nothing until the server stops.
@@ -248,6 +250,16 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
             let start = body.len() / 2;
             let end = (start + 64).min(body.len());
             body[start..end].iter_mut().for_each(|b| *b ^= 0xff);
+        }
+        Some(Fault::Trickle(every)) => {
+            for byte in body.chunks(1) {
+                if shared.stop.load(Ordering::SeqCst) || stream.write_all(byte).is_err() {
+                    return;
+                }
+                let _ = stream.flush();
+                thread::sleep(every);
+            }
+            return finish(stream);
         }
         Some(Fault::Throttle { bytes_per_sec }) => {
             // Ten chunks a second; give up as soon as the server stops or the client leaves.

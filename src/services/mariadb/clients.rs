@@ -165,6 +165,7 @@ impl<'a> Clients<'a> {
                 shown.display()
             ));
         }
+        rewritten(file, shown, &self.identity.credentials.database)?;
         let tables = self.query(&format!(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {}",
             literal(&self.identity.credentials.database)
@@ -190,6 +191,21 @@ impl<'a> Clients<'a> {
     pub(super) fn server_version(&self) -> Result<String> {
         Ok(self.query("SELECT VERSION()")?.trim().to_string())
     }
+}
+
+/// The script as the restore loads it: statements naming the project's own database blanked,
+/// anything reaching beyond the scratch database refused (see `services::script`).
+fn rewritten(file: &Path, shown: &Path, db: &str) -> Result<Vec<u8>> {
+    crate::services::script::maria_rewrite(&fs_err::read(file)?, db).map_err(|r| {
+        user_error!(
+            hint = "the database was not touched; a restore loads SQL into the project's own database only: \
+                    remove the line, or dump the project's database with `pyenvx db dump`",
+            "{} line {}: `{}` reaches beyond the project's database",
+            shown.display(),
+            r.line,
+            r.what
+        )
+    })
 }
 
 /// A NUL byte in the first 64 KiB: a binary file, not a SQL script.
@@ -248,16 +264,27 @@ fn drop_database(clients: &Clients, name: &str) -> Result<()> {
 
 /// Load `file` into a scratch database, then swap it in.
 pub(super) fn restore(clients: &Clients, file: &Path) -> Result<()> {
+    use std::io::{Seek, Write};
+    let script = rewritten(file, file, &clients.identity.credentials.database)?;
+    // Unlinked from the start: a copy of every row must not outlive the restore.
+    let mut input = tempfile::tempfile().context("cannot make a temporary file")?;
+    input.write_all(&script)?;
+    input.rewind()?;
     let scratch = fresh_scratch(clients)?;
     let mut load = clients.command("mariadb")?;
-    load.arg(format!("--database={scratch}"))
-        .stdin(Stdio::from(
-            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
-        ))
+    // Binary mode: no client command (`system`, `source`, `connect`, `use`) but DELIMITER.
+    // Not `--one-database`: it skips every statement until a `USE` of the scratch database,
+    // and `USE` is what the check above refused or blanked.
+    load.arg("--binary-mode")
+        .arg(format!("--database={scratch}"))
+        .stdin(Stdio::from(input))
         .stdout(Stdio::null());
     if let Err(e) = transfer::run_client(load, "mariadb", transfer::load_failed) {
-        let _ = drop_database(clients, &scratch);
-        return Err(e);
+        return Err(transfer::after_failed_load(
+            e,
+            drop_database(clients, &scratch),
+            &scratch,
+        ));
     }
     swap_in(clients)
 }
@@ -321,7 +348,7 @@ fn swap_in(clients: &Clients) -> Result<()> {
             ident(&old),
             ident(&scratch)
         ))
-        .with_context(|| format!("done, but {old} or {scratch} is still there"))?;
+        .map_err(|e| transfer::leftover_error(e, &format!("{old} or {scratch}")))?;
     Ok(())
 }
 
