@@ -106,11 +106,7 @@ struct Real {
 
 impl Real {
     fn new(minor: &str) -> Self {
-        assert_eq!(
-            std::env::var("PYENVX_TEST_REAL_INDEX").as_deref(),
-            Ok("1"),
-            "{GATE} (run through .ci/run, or set it yourself)"
-        );
+        require_real_index();
         let mut ctx = TestContext::new();
         for name in NETWORK_ENV {
             if let Some(value) = std::env::var_os(name) {
@@ -177,6 +173,15 @@ impl Real {
             Err(reason.join(" / "))
         }
     }
+}
+
+/// Fails the test unless the run opted in to the network.
+fn require_real_index() {
+    assert_eq!(
+        std::env::var("PYENVX_TEST_REAL_INDEX").as_deref(),
+        Ok("1"),
+        "{GATE} (run through .ci/run, or set it yourself)"
+    );
 }
 
 fn common_packages(minor: &str) {
@@ -383,8 +388,9 @@ fn db_postgres_gives_django_3_2_psycopg2() {
 // pyenvx as a wheel (pyproject.toml: maturin, `bindings = "bin"`), installed the two ways Python
 // developers install tools, then the README's first line run with what they installed.
 
-/// The wheel [`built_wheel`] makes: built once per run and shared by the tests that install it.
-static WHEEL: OnceLock<PathBuf> = OnceLock::new();
+/// The wheel [`built_wheel`] makes, or why it could not: built once per run (a failed build is
+/// not tried again by the next test) and shared by the tests that install it.
+static WHEEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// `pip wheel .` of this checkout, as the index would get it: maturin comes from the index (the
 /// PEP 517 build's own requirement); `--compatibility pypi` is what `maturin build` reads from
@@ -392,45 +398,52 @@ static WHEEL: OnceLock<PathBuf> = OnceLock::new();
 /// `wheel-test` profile (Cargo.toml) and a target directory of its own keep it to a test build's
 /// time, apart from the target directory this `cargo test` holds.
 fn built_wheel() -> &'static Path {
-    WHEEL.get_or_init(|| {
-        let python = pyenv_python("3.12").python();
-        let out = fixtures_dir().join("wheel");
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let started = Instant::now();
-        let build = Command::new(&python)
-            .args(["-m", "pip", "wheel", "--no-deps", "--quiet", "-w"])
-            .arg(&out)
-            .arg(env!("CARGO_MANIFEST_DIR"))
-            .env("CARGO_TARGET_DIR", fixtures_dir().join("wheel-target"))
-            .env(
-                "MATURIN_PEP517_ARGS",
-                "--profile wheel-test --compatibility pypi",
-            )
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-        assert_success(&build);
-        let wheels: Vec<PathBuf> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(
-            wheels.len(),
-            1,
+    match WHEEL.get_or_init(build_wheel) {
+        Ok(wheel) => wheel,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn build_wheel() -> Result<PathBuf, String> {
+    let python = pyenv_python("3.12").python();
+    let out = fixtures_dir().join("wheel");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let started = Instant::now();
+    let build = Command::new(&python)
+        .args(["-m", "pip", "wheel", "--no-deps", "--quiet", "-w"])
+        .arg(&out)
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", fixtures_dir().join("wheel-target"))
+        .env(
+            "MATURIN_PEP517_ARGS",
+            "--profile wheel-test --compatibility pypi",
+        )
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {}: {e}", python.display()))?;
+    if !build.status.success() {
+        return Err(format!("pip wheel failed\n{}", describe(&build)));
+    }
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    if wheels.len() != 1 {
+        return Err(format!(
             "one wheel expected in {}: {wheels:?}",
             out.display()
-        );
-        let wheel = wheels.into_iter().next().unwrap();
-        eprintln!(
-            "wheel: {} ({:.1} MB) built in {:.0?}",
-            wheel.file_name().unwrap().to_string_lossy(),
-            std::fs::metadata(&wheel).unwrap().len() as f64 / 1e6,
-            started.elapsed()
-        );
-        wheel
-    })
+        ));
+    }
+    let wheel = wheels.remove(0);
+    eprintln!(
+        "wheel: {} ({:.1} MB) built in {:.0?}",
+        wheel.file_name().unwrap().to_string_lossy(),
+        std::fs::metadata(&wheel).unwrap().len() as f64 / 1e6,
+        started.elapsed()
+    );
+    Ok(wheel)
 }
 
 /// The README's first line: the install command, then what to run with what it installed.
@@ -489,11 +502,7 @@ fn assert_version(real: &Real, pyenvx: &Path) {
 #[test]
 #[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
 fn wheel_holds_both_binaries_with_index_tags() {
-    assert_eq!(
-        std::env::var("PYENVX_TEST_REAL_INDEX").as_deref(),
-        Ok("1"),
-        "{GATE} (run through .ci/run, or set it yourself)"
-    );
+    require_real_index();
     let wheel = built_wheel();
     let version = env!("CARGO_PKG_VERSION");
     let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
