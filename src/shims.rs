@@ -80,18 +80,30 @@ pub fn launcher() -> Result<Launcher> {
 }
 
 /// The launcher installed beside the running pyenvx (`cargo install` and `cargo build` put both
-/// binaries in one directory).
+/// binaries in one directory, and so does a wheel's install).
 pub fn launcher_beside_current_exe() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the running pyenvx executable")?;
-    let launcher = exe.with_file_name(LAUNCHER);
-    if !launcher.is_file() {
-        return Err(user_error!(
-            hint = "install both binaries with `cargo install --path .` (pyenvx and pyenvx-shim)",
+    launcher_beside(&exe).ok_or_else(|| {
+        user_error!(
+            hint =
+                "reinstall pyenvx the way you installed it (`uv tool install`, `pip install` or \
+                    `cargo install --path .`): each installs both pyenvx and pyenvx-shim",
             "the shim launcher {} is missing",
-            launcher.display()
-        ));
+            exe.with_file_name(LAUNCHER).display()
+        )
+    })
+}
+
+/// The launcher beside `exe`, or beside the file `exe` links to: `uv tool install` puts a
+/// symlink to the tool environment's `bin/pyenvx` in its bin directory, and where the running
+/// executable's path is not already resolved (it is on Linux), the launcher is beside the target.
+fn launcher_beside(exe: &Path) -> Option<PathBuf> {
+    let beside = exe.with_file_name(LAUNCHER);
+    if beside.is_file() {
+        return Some(beside);
     }
-    Ok(launcher)
+    let beside_target = fs_err::canonicalize(exe).ok()?.with_file_name(LAUNCHER);
+    beside_target.is_file().then_some(beside_target)
 }
 
 /// Whether `pyenvx shims install` has made the directory.
@@ -703,6 +715,24 @@ mod tests {
             pyenvx_shim::resolve(&ctx, "python"),
             Resolution::Fail(pyenvx_shim::Failure::BadPythonVar { .. })
         ));
+    }
+
+    #[test]
+    fn the_launcher_is_found_beside_the_target_of_a_linked_pyenvx() {
+        // `uv tool install`'s layout: the bin directory on PATH holds a symlink to the tool
+        // environment's `bin/pyenvx`, beside which the wheel put `pyenvx-shim`.
+        let t = Tree::new();
+        let exe = t.exe("tools/pyenvx/bin/pyenvx");
+        let launcher = t.exe("tools/pyenvx/bin/pyenvx-shim");
+        fs_err::create_dir_all(t.root.join("bin")).unwrap();
+        std::os::unix::fs::symlink(&exe, t.root.join("bin/pyenvx")).unwrap();
+        assert_eq!(
+            launcher_beside(&t.root.join("bin/pyenvx")),
+            Some(launcher.clone())
+        );
+        // pip's layout (and cargo's): both in one directory, nothing to resolve.
+        assert_eq!(launcher_beside(&exe), Some(launcher));
+        assert_eq!(launcher_beside(&t.exe("lonely/pyenvx")), None);
     }
 
     #[test]

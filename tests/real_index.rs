@@ -1,6 +1,8 @@
 //! The real package index: packages Django projects commonly use, added to sandboxes on several
-//! Pythons and imported. The index (and certificates, proxies) are whatever this machine's own
-//! pip and uv configuration says; these tests name no host.
+//! Pythons and imported; and pyenvx's own wheel, built with maturin from the index, installed with
+//! pip and `uv tool install`, running the README's first line. The index (and certificates,
+//! proxies) are whatever this machine's own pip and uv configuration says; these tests name no
+//! host.
 //!
 //! Ignored by default (they need the network); `.ci/run` runs them with
 //! `PYENVX_TEST_REAL_INDEX=1 cargo test --test real_index -- --ignored` when the index answers.
@@ -9,8 +11,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Output;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use common::*;
@@ -102,11 +106,7 @@ struct Real {
 
 impl Real {
     fn new(minor: &str) -> Self {
-        assert_eq!(
-            std::env::var("PYENVX_TEST_REAL_INDEX").as_deref(),
-            Ok("1"),
-            "{GATE} (run through .ci/run, or set it yourself)"
-        );
+        require_real_index();
         let mut ctx = TestContext::new();
         for name in NETWORK_ENV {
             if let Some(value) = std::env::var_os(name) {
@@ -173,6 +173,15 @@ impl Real {
             Err(reason.join(" / "))
         }
     }
+}
+
+/// Fails the test unless the run opted in to the network.
+fn require_real_index() {
+    assert_eq!(
+        std::env::var("PYENVX_TEST_REAL_INDEX").as_deref(),
+        Ok("1"),
+        "{GATE} (run through .ci/run, or set it yourself)"
+    );
 }
 
 fn common_packages(minor: &str) {
@@ -373,4 +382,312 @@ fn db_postgres_gives_django_3_2_psycopg2() {
         toml.contains("\"psycopg2-binary\"") && !toml.contains("psycopg["),
         "{toml}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// pyenvx as a wheel (pyproject.toml: maturin, `bindings = "bin"`), installed the two ways Python
+// developers install tools, then the README's first line run with what they installed.
+
+/// The wheel [`built_wheel`] makes, or why it could not: built once per run (a failed build is
+/// not tried again by the next test) and shared by the tests that install it.
+static WHEEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// `pip wheel .` of this checkout, as the index would get it: maturin comes from the index (the
+/// PEP 517 build's own requirement); `--compatibility pypi` is what `maturin build` reads from
+/// pyproject.toml and a PEP 517 build replaces with the native `linux` tag unless told. The
+/// `wheel-test` profile (Cargo.toml) and a target directory of its own keep it to a test build's
+/// time, apart from the target directory this `cargo test` holds.
+fn built_wheel() -> &'static Path {
+    match WHEEL.get_or_init(build_wheel) {
+        Ok(wheel) => wheel,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn build_wheel() -> Result<PathBuf, String> {
+    let python = pyenv_python("3.12").python();
+    let out = fixtures_dir().join("wheel");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let started = Instant::now();
+    let build = Command::new(&python)
+        .args(["-m", "pip", "wheel", "--no-deps", "--quiet", "-w"])
+        .arg(&out)
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", fixtures_dir().join("wheel-target"))
+        .env(
+            "MATURIN_PEP517_ARGS",
+            "--profile wheel-test --compatibility pypi",
+        )
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {}: {e}", python.display()))?;
+    if !build.status.success() {
+        return Err(format!("pip wheel failed\n{}", describe(&build)));
+    }
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    if wheels.len() != 1 {
+        return Err(format!(
+            "one wheel expected in {}: {wheels:?}",
+            out.display()
+        ));
+    }
+    let wheel = wheels.remove(0);
+    eprintln!(
+        "wheel: {} ({:.1} MB) built in {:.0?}",
+        wheel.file_name().unwrap().to_string_lossy(),
+        std::fs::metadata(&wheel).unwrap().len() as f64 / 1e6,
+        started.elapsed()
+    );
+    Ok(wheel)
+}
+
+/// The README's first line: the install command, then what to run with what it installed.
+fn readme_first_line() -> (String, String) {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .expect("README.md opens with a ```sh block");
+    let line = block.lines().next().unwrap();
+    let (install, rest) = line
+        .split_once(" && ")
+        .unwrap_or_else(|| panic!("README's first line installs, then runs: {line}"));
+    (install.to_string(), rest.to_string())
+}
+
+/// A real-index context for the installed pyenvx: no `PYENVX_UV`, so it finds uv or installs
+/// its own as a user's would.
+fn installed_context() -> Real {
+    let mut real = Real::new("3.12");
+    real.ctx.env_remove("PYENVX_UV");
+    real
+}
+
+/// Runs the README's first line after its install command, with `bin` first on PATH, and
+/// returns the project it made.
+fn run_readme_line(real: &Real, bin: &Path) -> PathBuf {
+    let (_, rest) = readme_first_line();
+    let out = real
+        .ctx
+        .command("sh")
+        .args(["-c", &rest])
+        .env("PATH", path_with(&[bin]))
+        .output()
+        .unwrap();
+    let text = assert_success(&out);
+    assert!(text.contains("System check identified no issues"), "{text}");
+    real.ctx.work().join("mysite")
+}
+
+fn path_with(dirs: &[&Path]) -> std::ffi::OsString {
+    let mut all: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    all.extend(std::env::split_paths(DEFAULT_PATH));
+    std::env::join_paths(all).unwrap()
+}
+
+/// `pyenvx --version` of an installed binary: this checkout's version.
+fn assert_version(real: &Real, pyenvx: &Path) {
+    let out = real.ctx.command(pyenvx).arg("--version").output().unwrap();
+    let text = assert_success(&out);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+}
+
+/// The wheel on the index's terms: both binaries as scripts (executable), no Python code, a
+/// platform tag the index accepts for this machine, and this checkout's name and version.
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn wheel_holds_both_binaries_with_index_tags() {
+    require_real_index();
+    let wheel = built_wheel();
+    let version = env!("CARGO_PKG_VERSION");
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    let prefix = format!("pyenvx-{version}-py3-none-");
+    let platform = name
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(".whl"))
+        .unwrap_or_else(|| panic!("{name} is not {prefix}PLATFORM.whl"));
+    let arch = std::env::consts::ARCH;
+    assert!(
+        platform.split('.').all(|tag| {
+            (tag.starts_with("manylinux_")
+                || tag.starts_with("musllinux_")
+                || tag.starts_with("manylinux2014_"))
+                && tag.ends_with(arch)
+        }),
+        "{name}: the index takes manylinux/musllinux tags, not {platform}"
+    );
+
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    let scripts = format!("pyenvx-{version}.data/scripts/");
+    for bin in ["pyenvx", "pyenvx-shim"] {
+        let entry = zip.by_name(&format!("{scripts}{bin}")).unwrap_or_else(|_| {
+            panic!("{name} has no {scripts}{bin}: {names:#?}");
+        });
+        assert!(
+            entry.unix_mode().is_some_and(|m| m & 0o111 != 0),
+            "{bin} is not executable in {name}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with(&format!("pyenvx-{version}."))),
+        "only scripts and metadata belong in {name}: {names:#?}"
+    );
+    let mut read = |path: &str| {
+        let mut text = String::new();
+        zip.by_name(&format!("pyenvx-{version}.dist-info/{path}"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let wheel_file = read("WHEEL");
+    assert!(
+        wheel_file.contains("Root-Is-Purelib: false"),
+        "{wheel_file}"
+    );
+    let tags: Vec<&str> = wheel_file
+        .lines()
+        .filter_map(|l| l.strip_prefix("Tag: "))
+        .collect();
+    let expected: Vec<String> = platform
+        .split('.')
+        .map(|p| format!("py3-none-{p}"))
+        .collect();
+    assert_eq!(tags, expected, "{wheel_file}");
+    let metadata = read("METADATA");
+    for line in [
+        "Name: pyenvx".to_string(),
+        format!("Version: {version}"),
+        "Requires-Python: >=3.8".to_string(),
+    ] {
+        assert!(
+            metadata.lines().any(|l| l == line),
+            "{line} not in\n{metadata}"
+        );
+    }
+}
+
+/// `pip install` of the wheel into a fresh environment (a pyenv CPython's venv, active: its
+/// `bin` first on PATH), then the README's first line.
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn pip_installs_the_wheel_and_the_readme_line_runs() {
+    let real = installed_context();
+    let wheel = built_wheel();
+    let venv = real.ctx.root().join("tool-venv");
+    let python = pyenv_python("3.12").python();
+    assert_success(
+        &real
+            .ctx
+            .command(&python)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .output()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    assert_success(
+        &real
+            .ctx
+            .command(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--no-deps"])
+            .arg(wheel)
+            .output()
+            .unwrap(),
+    );
+    eprintln!("pip install of the wheel: {:.1?}", started.elapsed());
+    let bin = venv.join("bin");
+    for exe in ["pyenvx", "pyenvx-shim"] {
+        assert!(
+            is_executable(&bin.join(exe)),
+            "no {exe} in {}",
+            bin.display()
+        );
+    }
+    assert_version(&real, &bin.join("pyenvx"));
+    run_readme_line(&real, &bin);
+}
+
+/// `uv tool install` of the wheel, the README's own way: the tool's bin directory holds links
+/// into the tool's environment, where `pyenvx-shim` sits beside `pyenvx`; the README's first
+/// line runs, and the shims work from that layout.
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn uv_tool_installs_the_wheel_and_the_readme_line_runs() {
+    let mut real = installed_context();
+    let (install, _) = readme_first_line();
+    assert!(
+        install.starts_with("uv tool install"),
+        "README's first line installs with `uv tool install` first: {install}"
+    );
+    let wheel = built_wheel();
+    let tools = real.ctx.root().join("uv-tools");
+    let tool_bin = real.ctx.root().join("uv-tool-bin");
+    // uv on PATH, as a uv user has it.
+    let uv_bin = real.ctx.root().join("uv-bin");
+    std::fs::create_dir_all(&uv_bin).unwrap();
+    std::os::unix::fs::symlink(shared_uv(), uv_bin.join("uv")).unwrap();
+    real.ctx
+        .env("UV_TOOL_DIR", &tools)
+        .env("UV_TOOL_BIN_DIR", &tool_bin)
+        .env("PATH", path_with(&[&tool_bin, &uv_bin]));
+
+    let started = Instant::now();
+    let out = real
+        .ctx
+        .command(uv_bin.join("uv"))
+        .args(["tool", "install", "--color", "never", "--python"])
+        .arg(pyenv_python("3.12").python())
+        .arg(wheel)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    eprintln!("uv tool install of the wheel: {:.1?}", started.elapsed());
+    let linked = tool_bin.join("pyenvx");
+    let target = std::fs::canonicalize(&linked).unwrap();
+    assert!(
+        target.starts_with(std::fs::canonicalize(&tools).unwrap()),
+        "{} should lead into the tool's environment, not {}",
+        linked.display(),
+        target.display()
+    );
+    assert!(is_executable(&target.with_file_name("pyenvx-shim")));
+    assert_version(&real, &linked);
+
+    let mysite = run_readme_line(&real, &tool_bin);
+
+    // `python` through the shims, from pyenvx as uv installed it.
+    let out = real
+        .ctx
+        .command(&linked)
+        .args(["shims", "install"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let out = real
+        .ctx
+        .command(real.ctx.pyenvx_home().join("shims/python"))
+        .current_dir(&mysite)
+        .args(["-c", "import django; print(django.get_version())"])
+        .output()
+        .unwrap();
+    assert!(
+        assert_success(&out).starts_with("5.2."),
+        "{}",
+        describe(&out)
+    );
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
