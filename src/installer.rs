@@ -48,7 +48,38 @@ pub fn resolve(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, false)
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        &[],
+        index,
+        offline,
+        uv_cache,
+        false,
+    )
+}
+
+/// [`resolve`] under `constraints` (`name==version` lines of a pip constraints file).
+pub fn resolve_constrained(
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    constraints: &[String],
+    index: &IndexSettings,
+    offline: bool,
+    uv_cache: &Path,
+) -> Result<Vec<Resolved>> {
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        constraints,
+        index,
+        offline,
+        uv_cache,
+        false,
+    )
 }
 
 /// [`resolve`], but only the named requirements, not what they depend on (the PostgreSQL
@@ -61,13 +92,24 @@ pub fn resolve_no_deps(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, true)
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        &[],
+        index,
+        offline,
+        uv_cache,
+        true,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn resolve_with(
     uv: &Uv,
     python: &Path,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
     offline: bool,
     uv_cache: &Path,
@@ -76,7 +118,7 @@ fn resolve_with(
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
-    for requirement in requirements {
+    for requirement in requirements.iter().chain(constraints) {
         check_requirement(requirement)?;
     }
     let tmp = tempfile::Builder::new()
@@ -98,6 +140,11 @@ fn resolve_with(
         .args(["--format", "pylock.toml", "--no-header", "-o"])
         .arg(&output)
         .args(index.args());
+    if !constraints.is_empty() {
+        let file = tmp.path().join("constraints.txt");
+        fs_err::write(&file, constraints.join("\n") + "\n")?;
+        cmd.arg("--constraint").arg(file);
+    }
     if no_deps {
         cmd.arg("--no-deps");
     }
@@ -594,6 +641,7 @@ pub(crate) mod test_support {
         super::IndexSettings {
             index_url: None,
             find_links: vec![WHEELHOUSE.to_string()],
+            extra_index_urls: Vec::new(),
         }
     }
 }
@@ -976,6 +1024,7 @@ wheels = [
         let index = IndexSettings {
             index_url: Some("http://127.0.0.1:9/simple/".into()),
             find_links: vec![],
+            extra_index_urls: Vec::new(),
         };
         let err =
             resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();

@@ -68,7 +68,7 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
         &interp,
         &candidate.config,
         &index,
-        upgrade,
+        (upgrade, &[]),
         allow_unsupported,
         PinContext::Project,
     )?;
@@ -124,11 +124,11 @@ pub(super) fn resolve_pin(
     interp: &Interpreter,
     config: &config::Config,
     index: &crate::installer::IndexSettings,
-    upgrade: bool,
+    (upgrade, seeds): (bool, &[String]),
     allow_unsupported: bool,
     during: PinContext,
 ) -> Result<(
-    Vec<crate::project::lock::Resolved>,
+    crate::project::lock::Resolution,
     Option<django::support::Pair>,
 )> {
     let get_uv = || env.uv(index);
@@ -140,7 +140,16 @@ pub(super) fn resolve_pin(
         suggest: &suggest,
         available: &available,
     };
-    sync::resolve_supported(env, &get_uv, interp, config, index, upgrade, &policy).map_err(|e| {
+    sync::resolve_supported(
+        env,
+        &get_uv,
+        interp,
+        config,
+        index,
+        (upgrade, seeds),
+        &policy,
+    )
+    .map_err(|e| {
         explain_incompatible(
             e,
             during,
