@@ -178,6 +178,15 @@ pub fn explain_incompatible(
     if !crate::installer::is_no_solution(&err) {
         return err;
     }
+    // A failure that names neither Django nor a Python requirement is another package's
+    // (a name the index lacks, a group's driver): uv's own words say it better.
+    let names_django = text
+        .to_ascii_lowercase()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .any(|w| w == "django");
+    if !names_django && requires_python_from(&text).is_none() {
+        return err;
+    }
     let suggest = |key: &str, value: &str| during.suggest(key, value);
     let mut suggestions = Vec::new();
     if let Some((major, minor)) = spec.series() {

@@ -899,8 +899,9 @@ pub fn resolve_supported(
             }
         }
     }
+    let blame = |e: anyhow::Error| blame_groups(e, config, &checked.requirements);
     let mut packages = match seeds {
-        [] => resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade)?,
+        [] => resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade),
         seeds => resolve_constrained(env, get_uv, interp, &all, seeds, index, upgrade).or_else(
             |e| {
                 if !installer::is_no_solution(&e) {
@@ -912,8 +913,9 @@ pub fn resolve_supported(
                 ));
                 resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade)
             },
-        )?,
-    };
+        ),
+    }
+    .map_err(blame)?;
     local::for_lock(&mut packages, &every_requirement, &config.editable);
     let membership = if config.groups.is_empty() {
         None
@@ -942,6 +944,42 @@ pub fn resolve_supported(
         },
         allowed,
     ))
+}
+
+/// A failed resolution whose first line names a package only a dependency group requires: the
+/// group is named first, since the main dependencies are not what failed.
+fn blame_groups(err: anyhow::Error, config: &Config, main: &[String]) -> anyhow::Error {
+    let first = err.to_string();
+    let first = first.lines().next().unwrap_or("");
+    let words: Vec<String> = first
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .map(config::normalize_name)
+        .collect();
+    let main: Vec<String> = main
+        .iter()
+        .filter_map(|r| config::requirement_name(r).ok())
+        .collect();
+    let mut blamed: Vec<String> = Vec::new();
+    for (group, reqs) in &config.groups {
+        for name in reqs.iter().filter_map(|r| config::requirement_name(r).ok()) {
+            if !main.contains(&name) && words.contains(&name) {
+                blamed.push(format!("`{group}` ({name})"));
+            }
+        }
+    }
+    if blamed.is_empty() {
+        return err;
+    }
+    let line = format!(
+        "dependency group {}: {}",
+        blamed.join(", "),
+        first.trim_end_matches(':')
+    );
+    let line = match line.char_indices().nth(199) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    };
+    err.context(line)
 }
 
 /// Which packages of `packages` the main dependencies and each group need: each part resolved
