@@ -485,11 +485,17 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 })
                 .find(|l| !l.is_empty() && !l.starts_with("---"))
                 .unwrap_or("");
+            // git's `unable to access 'URL': why` repeats the URL the line names already.
+            let reason = match reason.strip_prefix("unable to access '") {
+                Some(rest) => rest.split_once("': ").map_or(reason, |(_, why)| why),
+                None => reason,
+            };
             return user_error!(
                 hint = "check the URL, and that this machine can reach its host and may read the \
                         repository; or drop the requirement",
                 "{}",
-                within(&format!("{}: {reason}", line.trim_end_matches('.')), 200)
+                // With `error: ` before it, the line stays under 200 characters.
+                within(&format!("{}: {reason}", line.trim_end_matches('.')), 190)
             );
         }
     }
