@@ -53,6 +53,8 @@ pub const COMPOSE_FILE: &str = "docker-compose.yml";
 pub const DOCKERIGNORE: &str = ".dockerignore";
 pub const REQUIREMENTS: &str = "requirements.txt";
 pub const ENV_FILE: &str = ".env.docker";
+/// The cache image for settings that use Redis without a `[services.cache]`.
+const DEFAULT_REDIS_IMAGE: &str = "redis:7";
 
 /// What `export docker` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -96,8 +98,13 @@ pub struct Spec {
     pub python: String,
     pub base_image: String,
     pub django: Option<String>,
-    /// The Django project package (`library` for `library/settings.py`), for gunicorn.
+    /// The Django project package (`library` for `library/settings.py`).
     pub module: String,
+    /// What gunicorn serves: the settings' `WSGI_APPLICATION` (`config.wsgi`), else
+    /// `<module>.wsgi`.
+    pub wsgi: String,
+    /// Locked packages with no wheel a Linux container can install: built in a builder stage.
+    pub source_builds: super::runs::SourceBuilds,
     pub gunicorn: bool,
     /// Whether the project root has `manage.py`, which the default command runs.
     pub has_manage_py: bool,
@@ -183,7 +190,11 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         opts.base_image.as_deref(),
         rel_out,
     )?;
-    spec.cache = cache.as_ref().map(|c| c.image());
+    // A project whose settings use Redis gets a cache service even before [services.cache]
+    // declares one: its containers would not start without it.
+    spec.cache = cache.as_ref().map(|c| c.image()).or_else(|| {
+        super::runs::settings_use_redis(&root).then(|| DEFAULT_REDIS_IMAGE.to_string())
+    });
     // The variables the project's own compose file gives its web service; not when that file
     // is one pyenvx generated.
     let web = match environment::compose_file(&root) {
@@ -260,7 +271,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     }
     let env_text = (spec.env_file && std::fs::symlink_metadata(&env_path).is_err()).then(|| {
         let mut text = env_file(project, db.as_ref(), web.as_ref());
-        if cache.is_some() {
+        if spec.cache.is_some() {
             text.push_str(&cache_env());
         }
         text
@@ -324,21 +335,22 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             // A cache declared after the first export: its lines join the file, the rest
             // stays. (Redis keeps no credentials in its volume, so a new password is harmless.)
             let existing = fs_err::read_to_string(&env_path)?;
-            let outcome =
-                if cache.is_some() && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD=")) {
-                    let sep = if existing.is_empty() || existing.ends_with('\n') {
-                        ""
-                    } else {
-                        "\n"
-                    };
-                    crate::fs::write_private(
-                        &env_path,
-                        format!("{existing}{sep}{}", cache_env()).as_bytes(),
-                    )?;
-                    Outcome::Replaced
+            let outcome = if spec.cache.is_some()
+                && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD="))
+            {
+                let sep = if existing.is_empty() || existing.ends_with('\n') {
+                    ""
                 } else {
-                    Outcome::Kept
+                    "\n"
                 };
+                crate::fs::write_private(
+                    &env_path,
+                    format!("{existing}{sep}{}", cache_env()).as_bytes(),
+                )?;
+                Outcome::Replaced
+            } else {
+                Outcome::Kept
+            };
             files.push((env_path, outcome));
         }
         ignore_in_git(&root, ENV_FILE)?;
@@ -451,23 +463,37 @@ pub fn spec(
             local.join(", ")
         ));
     }
+    let module = django_module(project);
+    // Containers run any major: the one the project's own compose file runs, rather than the
+    // nearest one this machine could run natively.
+    let compose_major = super::runs::compose_postgres_major(&project.root);
     Ok(Spec {
         name: compose_name(&project.config.name),
         python: lock.python.version.clone(),
         base_image,
         django: lock.package("django").map(|p| p.version.clone()),
-        module: django_module(project),
+        wsgi: super::runs::wsgi_application(&project.root)
+            .unwrap_or_else(|| format!("{module}.wsgi")),
+        module,
+        source_builds: super::runs::source_builds(lock),
         gunicorn: lock.package("gunicorn").is_some(),
         has_manage_py: project.root.join("manage.py").is_file(),
-        db: db.map(|d| DbSpec {
-            engine: d.engine,
-            image: d.image(),
-            major: d.major,
-            test_grant: (d.engine == DbEngine::Mariadb).then(|| {
-                let name = services::sql_name(&project.config.name);
-                (name.clone(), name)
+        db: db
+            .map(|d| {
+                let own = compose_major.filter(|_| {
+                    d.engine == DbEngine::Postgres && d.image() == format!("postgres:{}", d.major)
+                });
+                (d, own)
+            })
+            .map(|(d, own)| DbSpec {
+                engine: d.engine,
+                image: own.map_or_else(|| d.image(), |m| format!("postgres:{m}")),
+                major: own.unwrap_or(d.major),
+                test_grant: (d.engine == DbEngine::Mariadb).then(|| {
+                    let name = services::sql_name(&project.config.name);
+                    (name.clone(), name)
+                }),
             }),
-        }),
         cache: None,
         rel_out,
         index_url: project
@@ -482,13 +508,13 @@ pub fn spec(
 /// The Django project package, from `manage.py`'s `DJANGO_SETTINGS_MODULE` default; else the
 /// name `pyenvx init` would have given it.
 fn django_module(project: &Project) -> String {
-    let manage = std::fs::read_to_string(project.root.join("manage.py")).unwrap_or_default();
-    let re = regex::Regex::new(
-        r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)\.settings['"]"#,
-    )
-    .expect("valid regex");
-    re.captures(&manage)
-        .map(|c| c[1].to_string())
+    // `config.settings` and `config.settings.production` alike: the package before `.settings`.
+    super::runs::settings_module(&project.root)
+        .and_then(|m| {
+            m.split_once(".settings")
+                .map(|(package, _)| package.to_string())
+        })
+        .filter(|p| !p.is_empty())
         .unwrap_or_else(|| crate::django::module_name(&project.config.name))
 }
 
@@ -552,13 +578,16 @@ pub fn dockerfile(spec: &Spec) -> String {
     let cmd = if spec.gunicorn {
         format!(
             "# gunicorn is a dependency, so it serves the app.\nCMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", {}]\n",
-            yaml_str(&format!("{}.wsgi", spec.module))
+            yaml_str(&spec.wsgi)
         )
     } else {
         "# Django's development server; `pyenvx add gunicorn` and export again for a production server.\n\
          CMD [\"python\", \"manage.py\", \"runserver\", \"0.0.0.0:8000\"]\n"
             .to_string()
     };
+    if !spec.source_builds.packages.is_empty() {
+        return two_stage_dockerfile(spec, &requirements, &index, &cmd, &django);
+    }
     format!(
         "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
          # After changing dependencies: `pyenvx export docker --force`.\n\
@@ -586,6 +615,72 @@ pub fn dockerfile(spec: &Spec) -> String {
          {cmd}",
         python = spec.python,
         base = spec.base_image,
+    )
+}
+
+/// The Dockerfile when some locked packages have no wheel for Linux: a builder stage with a
+/// compiler and the headers they need makes every wheel (downloads hash-checked as usual), and
+/// the runtime image installs those wheels with only the shared libraries they load, so it
+/// stays as slim as the one-stage image.
+fn two_stage_dockerfile(
+    spec: &Spec,
+    requirements: &str,
+    index: &str,
+    cmd: &str,
+    django: &str,
+) -> String {
+    let builds = &spec.source_builds;
+    let build_deps = std::iter::once("build-essential".to_string())
+        .chain(builds.build_deps.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let runtime = if builds.run_deps.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "# The shared libraries the built packages load.\n\
+             RUN apt-get update && apt-get install -y --no-install-recommends {} \\\n    && rm -rf /var/lib/apt/lists/*\n\n",
+            builds.run_deps.join(" ")
+        )
+    };
+    format!(
+        "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
+         # After changing dependencies: `pyenvx export docker --force`.\n\
+         \n\
+         # {packages} come as source only: built here, with a compiler and their headers, and\n\
+         # only the wheels go on to the runtime image.\n\
+         FROM {base} AS builder\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends {build_deps} \\\n    && rm -rf /var/lib/apt/lists/*\n\
+         # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
+         {index}\
+         # Exactly the locked files, hash-checked as they are downloaded.\n\
+         COPY {requirements} /tmp/requirements.txt\n\
+         RUN python -m pip wheel --require-hashes --wheel-dir /wheels -r /tmp/requirements.txt\n\
+         \n\
+         FROM {base}\n\
+         \n\
+         # No .pyc files in the image; output reaches `docker compose logs` as it is written.\n\
+         ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    PIP_NO_CACHE_DIR=1\n\
+         \n\
+         WORKDIR /app\n\
+         \n\
+         # The app runs unprivileged.\n\
+         RUN useradd --create-home app && chown app /app\n\
+         \n\
+         {runtime}\
+         # The builder's wheels, checked there: nothing is fetched or compiled here.\n\
+         COPY --from=builder /wheels /wheels\n\
+         RUN python -m pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels\n\
+         \n\
+         # Owned by the app's user, so it can read files whatever their mode on the host.\n\
+         COPY --chown=app:app . .\n\
+         USER app\n\
+         \n\
+         EXPOSE 8000\n\
+         {cmd}",
+        python = spec.python,
+        base = spec.base_image,
+        packages = builds.packages.join(", "),
     )
 }
 
@@ -907,6 +1002,8 @@ mod tests {
             base_image: "python:3.12-slim".into(),
             django: Some("5.2.19".into()),
             module: "library".into(),
+            wsgi: "library.wsgi".into(),
+            source_builds: Default::default(),
             gunicorn: false,
             has_manage_py: true,
             db: db.map(|major| DbSpec {
@@ -958,6 +1055,44 @@ mod tests {
         assert!(
             nested.contains("COPY deploy/docker/requirements.txt "),
             "{nested}"
+        );
+    }
+
+    #[test]
+    fn packages_without_wheels_build_in_a_builder_stage() {
+        let text = dockerfile(&Spec {
+            gunicorn: true,
+            wsgi: "config.wsgi".into(),
+            source_builds: crate::export::runs::SourceBuilds {
+                packages: vec!["psycopg2".into()],
+                build_deps: vec!["libpq-dev".into()],
+                run_deps: vec!["libpq5".into()],
+            },
+            ..spec(None)
+        });
+        let pos = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+        };
+        assert!(
+            text.contains("FROM python:3.12-slim AS builder\n"),
+            "{text}"
+        );
+        assert!(
+            pos("build-essential libpq-dev") < pos("pip wheel --require-hashes"),
+            "{text}"
+        );
+        // The runtime stage has the library, not the compiler.
+        let runtime = &text[text.rfind("FROM python:3.12-slim\n").unwrap()..];
+        assert!(
+            runtime.contains("install -y --no-install-recommends libpq5")
+                && !runtime.contains("build-essential")
+                && runtime.contains("COPY --from=builder /wheels /wheels"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"config.wsgi\"]"),
+            "{text}"
         );
     }
 

@@ -8,6 +8,7 @@
 //! `pyenvx sync` is about to replace.
 
 pub mod docker;
+mod runs;
 
 use std::path::Path;
 
