@@ -10,7 +10,10 @@
 //! * Requirements are installed hash-checked, in their own layer, before the code is copied: a
 //!   code change rebuilds in seconds, and the image holds exactly the locked files.
 //! * The build context is always the project root (the code is there); `--out` only says where
-//!   the files go, so `COPY` paths and the compose `build:` are relative to the root.
+//!   the files go, so `COPY` paths and the compose `build:` are relative to the root. An `--out`
+//!   outside the project points `build.context` back at it; the requirements, which a build
+//!   can only copy from its context, then go to the project's `.pyenvx/export/` (named contexts
+//!   would avoid that, but older engines' BuildKit refuses them).
 //!   `.dockerignore` goes to the root whatever `--out` says: builders read it only there.
 //! * `db` runs the image and major of `[services.db]`, on the official image's contract
 //!   (`POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB`, data at `/var/lib/postgresql/data`,
@@ -53,6 +56,17 @@ pub const COMPOSE_FILE: &str = "docker-compose.yml";
 pub const DOCKERIGNORE: &str = ".dockerignore";
 pub const REQUIREMENTS: &str = "requirements.txt";
 pub const ENV_FILE: &str = ".env.docker";
+/// Where the requirements go when the export is outside the project: inside the build
+/// context, in pyenvx's own directory (which `.dockerignore` lets through for this file only).
+const OUTSIDE_REQUIREMENTS: &str = ".pyenvx/export/requirements.txt";
+
+/// Where the Dockerfile's requirements are written.
+fn requirements_path(root: &Path, out: &Path, spec: &Spec) -> PathBuf {
+    match spec.context {
+        Some(_) => root.join(OUTSIDE_REQUIREMENTS),
+        None => out.join(REQUIREMENTS),
+    }
+}
 /// The cache image for settings that use Redis without a `[services.cache]`.
 const DEFAULT_REDIS_IMAGE: &str = "redis:7";
 
@@ -111,12 +125,23 @@ pub struct Spec {
     pub db: Option<DbSpec>,
     /// `[services.cache]`: the Redis image.
     pub cache: Option<String>,
-    /// The output directory relative to the project root; empty for the root itself.
+    /// The output directory relative to the project root; empty for the root itself (and for
+    /// a directory outside the project, see `context`).
     pub rel_out: PathBuf,
+    /// For an output directory outside the project: where the build context is from there.
+    pub context: Option<OutsideContext>,
     /// `[tool.pyenvx] index-url`, when containers can reach it too.
     pub index_url: Option<String>,
     /// Whether the web service reads `.env.docker` (a database, or the project's own variables).
     pub env_file: bool,
+}
+
+/// An export outside the project: the project (the build context) relative to the export's
+/// directory, and the Dockerfile relative to the project, as compose reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideContext {
+    pub context: String,
+    pub dockerfile: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,28 +184,22 @@ pub fn generated_by_pyenvx(path: &Path) -> bool {
 pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     let lock = current_lock(project)?;
     let root = fs_err::canonicalize(&project.root)?;
-    let outside = |dir: &Path| {
-        user_error!(
-            hint = format!(
-                "the project is the build context; pass a directory inside {} (or leave out --out)",
-                root.display()
-            ),
-            "{} is outside the project",
-            dir.display()
-        )
-    };
     let out = match &opts.out {
-        Some(dir) => {
-            // Checked by name, then with links resolved, all before anything is created.
-            let wanted = lexical_absolute(dir)?;
-            if relative_inside(&root, &wanted).is_none() {
-                return Err(outside(&wanted));
-            }
-            resolve_existing_prefix(&wanted)?
-        }
+        Some(dir) => resolve_existing_prefix(&lexical_absolute(dir)?)?,
         None => root.clone(),
     };
-    let rel_out = relative_inside(&root, &out).ok_or_else(|| outside(&out))?;
+    // Outside the project, the build context is still the project: the compose file points
+    // back at it and hands the export's directory to the build as a second context.
+    let (rel_out, context) = match relative_inside(&root, &out) {
+        Some(rel) => (rel, None),
+        None => (
+            PathBuf::new(),
+            Some(OutsideContext {
+                context: relative_path(&out, &root),
+                dockerfile: format!("{}/{DOCKERFILE}", relative_path(&root, &out)),
+            }),
+        ),
+    };
     let db = services::db_config(project)?;
     let cache = services::redis::cache_config(project)?;
     let mut spec = spec(
@@ -190,6 +209,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         opts.base_image.as_deref(),
         rel_out,
     )?;
+    spec.context = context;
     // A project whose settings use Redis gets a cache service even before [services.cache]
     // declares one: its containers would not start without it.
     spec.cache = cache.as_ref().map(|c| c.image()).or_else(|| {
@@ -224,7 +244,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         (out.join(DOCKERFILE), dockerfile(&spec)),
         (out.join(COMPOSE_FILE), compose(&spec)),
         (root.join(DOCKERIGNORE), dockerignore()),
-        (out.join(REQUIREMENTS), requirements(&lock)?),
+        (requirements_path(&root, &out, &spec), requirements(&lock)?),
     ];
     // Check every file before writing any: a file the user wrote is never replaced (a
     // `.dockerignore` of theirs is kept and used), one pyenvx wrote only with --force.
@@ -286,6 +306,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         for (path, text) in &plan {
             if keep_yours.contains(path) {
                 continue;
+            }
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent)?;
             }
             staged.push((
                 crate::fs::stage(path, text.as_bytes(), 0o644)?,
@@ -353,7 +376,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             };
             files.push((env_path, outcome));
         }
-        ignore_in_git(&root, ENV_FILE)?;
+        if spec.context.is_none() {
+            ignore_in_git(&root, ENV_FILE)?;
+        }
     }
     Ok(Exported {
         files,
@@ -496,6 +521,7 @@ pub fn spec(
             }),
         cache: None,
         rel_out,
+        context: None,
         index_url: project
             .config
             .index_url
@@ -565,7 +591,10 @@ fn slash_path(p: &Path) -> String {
 
 /// The Dockerfile.
 pub fn dockerfile(spec: &Spec) -> String {
-    let requirements = slash_path(&spec.rel_out.join(REQUIREMENTS));
+    let requirements = match &spec.context {
+        Some(_) => OUTSIDE_REQUIREMENTS.to_string(),
+        None => slash_path(&spec.rel_out.join(REQUIREMENTS)),
+    };
     let django = spec
         .django
         .as_deref()
@@ -686,7 +715,15 @@ fn two_stage_dockerfile(
 
 /// The compose file.
 pub fn compose(spec: &Spec) -> String {
-    let build = if spec.rel_out.as_os_str().is_empty() {
+    let build = if let Some(outside) = &spec.context {
+        format!(
+            "    build:\n      # The project is the build context (its {OUTSIDE_REQUIREMENTS} the locked\n\
+             \x20     # requirements); the Dockerfile is this directory's.\n\
+             \x20     context: {}\n      dockerfile: {}\n",
+            yaml_str(&outside.context),
+            yaml_str(&outside.dockerfile)
+        )
+    } else if spec.rel_out.as_os_str().is_empty() {
         "    build: .\n".to_string()
     } else {
         let up = spec
@@ -883,6 +920,7 @@ pub fn dockerignore() -> String {
      .git\n\
      .venv\n\
      .pyenvx\n\
+     !.pyenvx/export/requirements.txt\n\
      .env\n\
      .env.*\n\
      **/__pycache__\n\
@@ -979,6 +1017,25 @@ fn lexical_absolute(dir: &Path) -> Result<PathBuf> {
 }
 
 /// `dir` relative to `root` when it is `root` or below it.
+/// `to` relative to `from` (both absolute): `../project` for a sibling.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), from.len() - common)
+        .chain(
+            to[common..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
 fn relative_inside(root: &Path, dir: &Path) -> Option<PathBuf> {
     let rel = dir.strip_prefix(root).ok()?;
     rel.components()
@@ -1014,6 +1071,7 @@ mod tests {
             }),
             cache: None,
             rel_out: PathBuf::new(),
+            context: None,
             index_url: None,
             env_file: db.is_some(),
         }
