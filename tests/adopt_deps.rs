@@ -301,3 +301,46 @@ fn an_unreachable_git_requirement_is_named_in_one_short_line() {
     );
     assert_eq!(status, "", "init left files behind:\n{status}");
 }
+
+#[test]
+fn export_takes_what_the_adopted_project_runs() {
+    let sb = Sandbox::new(&["3.12"]);
+    let settings = format!(
+        "{SETTINGS}import os\nWSGI_APPLICATION = \"mysite.wsgi.application\"\n\
+         CACHES = {{\"default\": {{\"BACKEND\": \"django.core.cache.backends.redis.RedisCache\", \
+         \"LOCATION\": os.environ.get(\"REDIS_URL\", \"redis://127.0.0.1:6379/0\")}}}}\n"
+    );
+    clone_project(
+        &sb,
+        "runs",
+        &[
+            ("mysite/settings.py", &settings),
+            ("requirements.txt", "Django==4.2.30\nredis\n"),
+            ("requirements-dev.txt", "-r requirements.txt\npytz\n"),
+            (
+                "docker-compose.yml",
+                "services:\n  db:\n    image: postgres:17\n  redis:\n    image: redis:7\n  web:\n    build: .\n",
+            ),
+        ],
+    );
+    sb.ok("runs", &["init"]);
+    assert_eq!(installed(&sb, "runs", "pytz"), "2024.2");
+    let out = sb.ok("runs", &["export", "docker", "--out", "deploy"]);
+    assert!(out.contains("docker compose up --wait"), "{out}");
+    let dir = sb.dir("runs").join("deploy");
+    let compose = read(dir.join("docker-compose.yml"));
+    // The project's own major, which containers can run whatever this machine runs natively.
+    assert!(compose.contains("image: \"postgres:17\""), "{compose}");
+    // The settings use Redis, though pyenvx.toml declares no cache.
+    assert!(
+        compose.contains("  cache:\n") && compose.contains("image: \"redis:7\""),
+        "{compose}"
+    );
+    assert!(read(dir.join(".env.docker")).contains("REDIS_PASSWORD="));
+    // The image runs production's packages, not the dev group's.
+    let requirements = read(dir.join("requirements.txt"));
+    assert!(
+        requirements.contains("redis==5.2.1") && !requirements.contains("pytz"),
+        "{requirements}"
+    );
+}
