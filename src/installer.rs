@@ -48,16 +48,7 @@ pub fn resolve(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(
-        uv,
-        python,
-        requirements,
-        &[],
-        index,
-        offline,
-        uv_cache,
-        false,
-    )
+    resolve_constrained(uv, python, requirements, &[], index, offline, uv_cache)
 }
 
 /// [`resolve`] under `constraints` (`name==version` lines of a pip constraints file).

@@ -622,28 +622,18 @@ pub fn dockerfile(spec: &Spec) -> String {
          # After changing dependencies: `pyenvx export docker --force`.\n\
          FROM {base}\n\
          \n\
-         # No .pyc files in the image; output reaches `docker compose logs` as it is written.\n\
-         ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    PIP_NO_CACHE_DIR=1\n\
-         \n\
-         WORKDIR /app\n\
-         \n\
-         # The app runs unprivileged.\n\
-         RUN useradd --create-home app && chown app /app\n\
-         \n\
+         {preamble}\
          # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
          {index}\
          # Exactly the locked files, hash-checked, in a layer that only a dependency change rebuilds.\n\
          COPY {requirements} /tmp/requirements.txt\n\
          RUN python -m pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt\n\
          \n\
-         # Owned by the app's user, so it can read files whatever their mode on the host.\n\
-         COPY --chown=app:app . .\n\
-         USER app\n\
-         \n\
-         EXPOSE 8000\n\
-         {cmd}",
+         {tail}",
         python = spec.python,
         base = spec.base_image,
+        preamble = RUNTIME_PREAMBLE,
+        tail = app_tail(&cmd),
     )
 }
 
@@ -688,28 +678,45 @@ fn two_stage_dockerfile(
          \n\
          FROM {base}\n\
          \n\
-         # No .pyc files in the image; output reaches `docker compose logs` as it is written.\n\
-         ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    PIP_NO_CACHE_DIR=1\n\
-         \n\
-         WORKDIR /app\n\
-         \n\
-         # The app runs unprivileged.\n\
-         RUN useradd --create-home app && chown app /app\n\
-         \n\
+         {preamble}\
          {runtime}\
          # The builder's wheels, checked there: nothing is fetched or compiled here.\n\
          COPY --from=builder /wheels /wheels\n\
          RUN python -m pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels\n\
          \n\
-         # Owned by the app's user, so it can read files whatever their mode on the host.\n\
+         {tail}",
+        python = spec.python,
+        base = spec.base_image,
+        packages = builds.packages.join(", "),
+        preamble = RUNTIME_PREAMBLE,
+        tail = app_tail(cmd),
+    )
+}
+
+/// What every runtime image starts with, after its `FROM`.
+const RUNTIME_PREAMBLE: &str = "\
+# No .pyc files in the image; output reaches `docker compose logs` as it is written.
+ENV PYTHONDONTWRITEBYTECODE=1 \\
+    PYTHONUNBUFFERED=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# The app runs unprivileged.
+RUN useradd --create-home app && chown app /app
+
+";
+
+/// What every runtime image ends with: the code, the user, the port and `cmd`.
+fn app_tail(cmd: &str) -> String {
+    format!(
+        "# Owned by the app's user, so it can read files whatever their mode on the host.\n\
          COPY --chown=app:app . .\n\
          USER app\n\
          \n\
          EXPOSE 8000\n\
-         {cmd}",
-        python = spec.python,
-        base = spec.base_image,
-        packages = builds.packages.join(", "),
+         {cmd}"
     )
 }
 

@@ -415,20 +415,14 @@ fn parse_groups(
                     }
                     list.push(Entry::Requirement(req));
                 }
-                toml::Value::Table(t) if t.len() == 1 => match t.get("include-group") {
-                    Some(toml::Value::String(other)) => {
-                        list.push(Entry::Include(normalize_name(other), at))
+                toml::Value::Table(t)
+                    if t.len() == 1
+                        && matches!(t.get("include-group"), Some(toml::Value::String(_))) =>
+                {
+                    if let Some(toml::Value::String(other)) = t.get("include-group") {
+                        list.push(Entry::Include(normalize_name(other), at));
                     }
-                    _ => {
-                        return Err(config_error(
-                            path,
-                            text,
-                            at,
-                            &key,
-                            "a group entry is a requirement or `{include-group = \"name\"}`",
-                        ))
-                    }
-                },
+                }
                 _ => {
                     return Err(config_error(
                         path,

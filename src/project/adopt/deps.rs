@@ -509,15 +509,7 @@ impl Adopted {
             self.take_into(&Role::Group(name.clone()), file, &poetry_requirements(deps))?;
             grouped.push(normalize_name(&name));
         }
-        for source in poetry
-            .get("source")
-            .and_then(|s| s.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let Some(url) = source.get("url").and_then(|u| u.as_str()) else {
-                continue;
-            };
+        for (source, url) in tables_with_url(poetry.get("source")) {
             let priority = source.get("priority").and_then(|p| p.as_str());
             let default = source.get("default").and_then(|d| d.as_bool()) == Some(true)
                 || matches!(priority, Some("default" | "primary"))
@@ -546,15 +538,7 @@ impl Adopted {
             self.index.add_extra(&url);
             extra.push("[tool.uv] extra-index-url kept".into());
         }
-        for index in uv
-            .get("index")
-            .and_then(|i| i.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let Some(url) = index.get("url").and_then(|u| u.as_str()) else {
-                continue;
-            };
+        for (index, url) in tables_with_url(uv.get("index")) {
             if index.get("default").and_then(|d| d.as_bool()) == Some(true) {
                 self.index.index_url = Some(url.to_string());
             } else {
@@ -596,15 +580,7 @@ impl Adopted {
                 if n == 1 { "y" } else { "ies" }
             ));
         }
-        for source in doc
-            .get("source")
-            .and_then(|s| s.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let Some(url) = source.get("url").and_then(|u| u.as_str()) else {
-                continue;
-            };
+        for (_, url) in tables_with_url(doc.get("source")) {
             // Pipenv's first source is its index; the others are searched besides it.
             let first = self.index.index_url.is_none() && self.index.extra_index_urls.is_empty();
             if first && !url.contains("pypi.org") {
@@ -619,6 +595,17 @@ impl Adopted {
         self.rows.push(("Pipfile".into(), row));
         Ok(())
     }
+}
+
+/// The tables of an array of tables (`[[tool.uv.index]]`, `[[source]]`) that have a `url`,
+/// with it.
+fn tables_with_url(value: Option<&toml::Value>) -> Vec<(&toml::Value, &str)> {
+    value
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t, t.get("url")?.as_str()?)))
+        .collect()
 }
 
 fn strings(value: Option<&toml::Value>) -> Vec<String> {
