@@ -1216,3 +1216,55 @@ fn write_python_version(project: &Project, interp: &Interpreter) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(groups: &str) -> Config {
+        let text = format!("[project]\nname = \"x\"\n\n[dependency-groups]\n{groups}");
+        Config::parse(&text, Path::new("pyenvx.toml")).unwrap()
+    }
+
+    fn pick(request: GroupRequest, config: &Config) -> (bool, Vec<String>) {
+        let s = request.selection(config).unwrap();
+        (s.main, s.groups)
+    }
+
+    #[test]
+    fn groups_are_selected_as_uv_selects_them() {
+        let c = config("dev = [\"pytz\"]\ntest = [{include-group = \"dev\"}, \"pytest\"]\nDocs = [\"sphinx\"]\n");
+        assert_eq!(c.group("test").unwrap(), ["pytz", "pytest"]);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(pick(GroupRequest::default(), &c), (true, s(&["dev"])));
+        let with = GroupRequest {
+            with: s(&["docs"]),
+            ..Default::default()
+        };
+        assert_eq!(pick(with, &c), (true, s(&["dev", "docs"])));
+        let without = GroupRequest {
+            without: s(&["dev"]),
+            all: true,
+            ..Default::default()
+        };
+        assert_eq!(pick(without, &c), (true, s(&["docs", "test"])));
+        let only = GroupRequest {
+            only: s(&["test"]),
+            ..Default::default()
+        };
+        assert_eq!(pick(only, &c), (false, s(&["test"])));
+        let unknown = GroupRequest {
+            with: s(&["lint"]),
+            ..Default::default()
+        };
+        let err = unknown.selection(&c).unwrap_err().to_string();
+        assert!(err.contains("no dependency group `lint`"), "{err}");
+        // A group that includes itself is refused with the file, line and key.
+        let err = Config::parse(
+            "[project]\nname = \"x\"\n[dependency-groups]\na = [{include-group = \"a\"}]\n",
+            Path::new("pyenvx.toml"),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("pyenvx.toml:4:"), "{err:#}");
+    }
+}
