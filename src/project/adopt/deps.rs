@@ -668,8 +668,9 @@ fn requirement(name: &str, extras: &[String], version: &str, markers: Option<&st
 }
 
 /// Poetry's dependency tables as PEP 508 requirements: versions translated (`^4.2` →
-/// `>=4.2,<5`), extras and markers kept, git sources as `name @ git+url@rev`; `python`,
-/// optional dependencies (extras of the package itself) and local paths left out.
+/// `>=4.2,<5`; one with no PEP 440 form leaves the package unpinned), extras and markers kept,
+/// git sources as `name @ git+url@rev`; `python`, optional dependencies (extras of the package
+/// itself) and local paths left out.
 fn poetry_requirements(table: &toml::Table) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in table {
@@ -677,9 +678,13 @@ fn poetry_requirements(table: &toml::Table) -> Vec<String> {
             continue;
         }
         let req = match value {
-            toml::Value::String(v) => {
-                poetry_specifier(v).map(|spec| requirement(name, &[], &spec, None))
-            }
+            // A constraint with no PEP 440 form (`^1 || ^2`) keeps the package, unpinned.
+            toml::Value::String(v) => Some(requirement(
+                name,
+                &[],
+                &poetry_specifier(v).unwrap_or_default(),
+                None,
+            )),
             toml::Value::Table(t) => {
                 if t.get("optional").and_then(|o| o.as_bool()) == Some(true)
                     || t.contains_key("path")
@@ -697,14 +702,12 @@ fn poetry_requirements(table: &toml::Table) -> Vec<String> {
                     Some(format!("{name} @ {url}"))
                 } else {
                     let version = t.get("version").and_then(|v| v.as_str()).unwrap_or("*");
-                    poetry_specifier(version).map(|spec| {
-                        requirement(
-                            name,
-                            &strings(t.get("extras")),
-                            &spec,
-                            t.get("markers").and_then(|m| m.as_str()),
-                        )
-                    })
+                    Some(requirement(
+                        name,
+                        &strings(t.get("extras")),
+                        &poetry_specifier(version).unwrap_or_default(),
+                        t.get("markers").and_then(|m| m.as_str()),
+                    ))
                 }
             }
             _ => None,
