@@ -271,6 +271,18 @@ pub struct SyncArgs {
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]
     pub allow_unsupported: bool,
+    /// Also install the dependency group NAME (`[dependency-groups]`); main + `dev` by default.
+    #[arg(long = "group", value_name = "NAME")]
+    pub group: Vec<String>,
+    /// Leave the dependency group NAME out (`--no-group dev`), even a default one.
+    #[arg(long = "no-group", value_name = "NAME")]
+    pub no_group: Vec<String>,
+    /// Install only the dependency group NAME, without the main dependencies.
+    #[arg(long = "only-group", value_name = "NAME", conflicts_with_all = ["group", "all_groups"])]
+    pub only_group: Vec<String>,
+    /// Install every dependency group.
+    #[arg(long)]
+    pub all_groups: bool,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +306,12 @@ pub struct AddArgs {
     /// show without a sync.
     #[arg(short = 'e', long)]
     pub editable: bool,
+    /// Add to the `dev` dependency group instead of the main dependencies.
+    #[arg(long, conflicts_with = "group")]
+    pub dev: bool,
+    /// Add to the dependency group NAME (`[dependency-groups]`, made when missing).
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
     /// Proceed even when Django does not support the project's Python (Django's own table):
     /// a warning, and the pair is recorded in pyenvx.toml's `allow-unsupported`.
     #[arg(long)]
@@ -305,6 +323,12 @@ pub struct RemoveArgs {
     /// Package names.
     #[arg(required = true)]
     pub packages: Vec<String>,
+    /// Remove from the `dev` dependency group instead of the main dependencies.
+    #[arg(long, conflicts_with = "group")]
+    pub dev: bool,
+    /// Remove from the dependency group NAME.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -45,7 +45,29 @@ pub fn resolve(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, false)
+    resolve_constrained(uv, python, requirements, &[], index, offline, uv_cache)
+}
+
+/// [`resolve`] under `constraints` (`name==version` lines of a pip constraints file).
+pub fn resolve_constrained(
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    constraints: &[String],
+    index: &IndexSettings,
+    offline: bool,
+    uv_cache: &Path,
+) -> Result<Vec<Resolved>> {
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        constraints,
+        index,
+        offline,
+        uv_cache,
+        false,
+    )
 }
 
 /// [`resolve`], but only the named requirements, not what they depend on (the PostgreSQL
@@ -58,13 +80,24 @@ pub fn resolve_no_deps(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, true)
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        &[],
+        index,
+        offline,
+        uv_cache,
+        true,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn resolve_with(
     uv: &Uv,
     python: &Path,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
     offline: bool,
     uv_cache: &Path,
@@ -73,7 +106,7 @@ fn resolve_with(
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
-    for requirement in requirements {
+    for requirement in requirements.iter().chain(constraints) {
         check_requirement(requirement)?;
     }
     let tmp = tempfile::Builder::new()
@@ -95,6 +128,11 @@ fn resolve_with(
         .args(["--format", "pylock.toml", "--no-header", "-o"])
         .arg(&output)
         .args(index.args());
+    if !constraints.is_empty() {
+        let file = tmp.path().join("constraints.txt");
+        fs_err::write(&file, constraints.join("\n") + "\n")?;
+        cmd.arg("--constraint").arg(file);
+    }
     if no_deps {
         cmd.arg("--no-deps");
     }
@@ -409,8 +447,38 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 "check the names and versions; the configured index may not carry that release"
                     .to_string()
             }),
-            "{NO_SOLUTION} {subject}:\n  {explanation}"
+            "{NO_SOLUTION} {}:\n  {explanation}",
+            named_in(subject, &explanation)
         );
+    }
+
+    // A source the resolver had to fetch or build (a git checkout, an sdist) failed: the first
+    // line names it and the last words of the tool that failed, not every requirement.
+    if stderr.contains("Git operation failed") || error_line.is_some_and(|l| l.contains("git+")) {
+        if let Some(line) = error_line {
+            let reason = body
+                .iter()
+                .rev()
+                .map(|l| {
+                    l.trim_start_matches("cause:")
+                        .trim_start_matches("fatal:")
+                        .trim()
+                })
+                .find(|l| !l.is_empty() && !l.starts_with("---"))
+                .unwrap_or("");
+            // git's `unable to access 'URL': why` repeats the URL the line names already.
+            let reason = match reason.strip_prefix("unable to access '") {
+                Some(rest) => rest.split_once("': ").map_or(reason, |(_, why)| why),
+                None => reason,
+            };
+            return user_error!(
+                hint = "check the URL, and that this machine can reach its host and may read the \
+                        repository; or drop the requirement",
+                "{}",
+                // With `error: ` before it, the line stays under 200 characters.
+                within(&format!("{}: {reason}", line.trim_end_matches('.')), 190)
+            );
+        }
     }
 
     // Before the network check: a TLS failure also reads "error sending request".
@@ -481,6 +549,58 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         "uv failed to {step} {subject} ({status}):\n{}",
         stderr.trim()
     )
+}
+
+/// The requirements of `subject` (`a, b>=1, <2, c`: what was resolved) that `explanation`
+/// names, so the first line of a failure says which ones failed rather than all seventy.
+fn named_in(subject: &str, explanation: &str) -> String {
+    // `django>=4.2, <5` is one requirement: a piece without a name continues the one before.
+    let mut requirements: Vec<String> = Vec::new();
+    for piece in subject.split(", ") {
+        match requirements.last_mut() {
+            Some(last) if !piece.starts_with(|c: char| c.is_ascii_alphanumeric()) => {
+                last.push_str(", ");
+                last.push_str(piece);
+            }
+            _ => requirements.push(piece.to_string()),
+        }
+    }
+    let text = normalize_name(explanation);
+    let named: Vec<&String> = requirements
+        .iter()
+        .filter(|r| {
+            let name = r
+                .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .next()
+                .unwrap_or("");
+            let name = normalize_name(name);
+            !name.is_empty()
+                && text
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .any(|w| w == name)
+        })
+        .collect();
+    let list = if named.is_empty() {
+        requirements.iter().collect()
+    } else {
+        named
+    };
+    let joined = list
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    within(&joined, 150)
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut.
+fn within(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
 }
 
 #[cfg(test)]
@@ -584,6 +704,7 @@ pub(crate) mod test_support {
         super::IndexSettings {
             index_url: None,
             find_links: vec![WHEELHOUSE.to_string()],
+            extra_index_urls: Vec::new(),
         }
     }
 }
@@ -857,6 +978,34 @@ wheels = [
         );
         assert_eq!(crate::error::find_hint(&err), Some(UNREACHABLE_HINT));
 
+        // Seventy requirements, one of them impossible: the first line names that one.
+        let many: Vec<String> = (0..70).map(|i| format!("package-{i}>=1.0")).collect();
+        let subject = format!("{}, sqlparse==9, django>=4.2, <5", many.join(", "));
+        let impossible = "error: No solution found when resolving dependencies\n  cause: Because \
+                          there is no version of sqlparse==9 and you require sqlparse==9, we can \
+                          conclude that your requirements are unsatisfiable.\n";
+        let err = uv_failure("resolve", &subject, impossible, status);
+        let first = err.to_string().lines().next().unwrap().to_string();
+        assert_eq!(first, "no versions satisfy sqlparse==9:");
+        assert!(is_no_solution(&err));
+
+        // A git host that cannot be reached: the requirement and git's reason, in one short line.
+        let git = "   Updating https://git.example.invalid/x.git (HEAD)\nerror: Failed to download \
+                   and build `foo @ git+https://git.example.invalid/x.git`\n  cause: Git operation \
+                   failed\n  cause: failed to clone into: /c/git-v2/db/65\n  cause: process didn't \
+                   exit successfully: `git fetch --force 'https://git.example.invalid/x.git'` (exit \
+                   status: 128)\n         --- stderr\n         fatal: unable to access \
+                   'https://git.example.invalid/x.git/': Could not resolve host: git.example.invalid\n";
+        let err = uv_failure("resolve", &subject, git, status);
+        let first = err.to_string().lines().next().unwrap().to_string();
+        assert!(first.len() < 200, "{first}");
+        assert!(
+            first.starts_with(
+                "Failed to download and build `foo @ git+https://git.example.invalid/x.git`"
+            ) && first.contains("Could not resolve host: git.example.invalid"),
+            "{first}"
+        );
+
         let other = "error: Couldn't parse requirement in `requirements.in` at position 0\n";
         let err = uv_failure("resolve", "django>>1", other, status);
         assert!(err.downcast_ref::<UserError>().is_none());
@@ -929,6 +1078,7 @@ wheels = [
             let index = IndexSettings {
                 index_url: Some("http://127.0.0.1:9/simple/".into()),
                 find_links: vec![],
+                extra_index_urls: Vec::new(),
             };
             let err =
                 resolve(&uv, python(), &reqs(&["django"]), &index, false, dir.path()).unwrap_err();

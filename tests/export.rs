@@ -242,12 +242,25 @@ fn docker_files_are_written_once_and_replaced_only_with_force() {
         "{nested}"
     );
     assert!(read(dir.join("deploy/Dockerfile")).contains("COPY deploy/requirements.txt"));
-    let err = sb.fails("shop", &["export", "docker", "--out", "../elsewhere"]);
-    assert!(err.contains("outside the project"), "{err}");
-    assert!(
-        !sb.dir("elsewhere").exists(),
-        "made the directory it refused"
+    // Outside the project, the build context is still the project, which holds the requirements
+    // in pyenvx's own directory.
+    let out = sb.ok(
+        "shop",
+        &["export", "docker", "--out", "../elsewhere", "--force"],
     );
+    assert!(out.contains("docker compose up --wait"), "{out}");
+    let outside = read(sb.dir("elsewhere").join("docker-compose.yml"));
+    assert!(
+        outside.contains("context: \"../shop\"")
+            && outside.contains("dockerfile: \"../elsewhere/Dockerfile\""),
+        "{outside}"
+    );
+    assert!(
+        read(sb.dir("elsewhere").join("Dockerfile"))
+            .contains("COPY .pyenvx/export/requirements.txt /tmp/requirements.txt"),
+        "{outside}"
+    );
+    assert!(dir.join(".pyenvx/export/requirements.txt").is_file());
     let err = sb.fails(
         "shop",
         &["export", "docker", "--force", "--base-image", "two words"],

@@ -59,6 +59,12 @@ pub fn sync(args: SyncArgs, settings: &Settings, printer: &Printer) -> Result<i3
         upgrade: args.upgrade,
         replace_venv: args.replace_venv,
         allow_unsupported: args.allow_unsupported,
+        groups: sync::GroupRequest {
+            with: args.group,
+            without: args.no_group,
+            only: args.only_group,
+            all: args.all_groups,
+        },
     };
     let report = sync::sync(&project, &opts, &env)?;
     summarize(printer, &report, started);
@@ -106,6 +112,15 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             printer.code("→"),
             if with_django {
                 " and Django's table"
+            } else {
+                ""
+            }
+        )),
+        ops::init::Step::LockSeeded { file, kept, total } => printer.info(format!(
+            "  {:<24} {kept} of {total} versions locked as {file} has them{}",
+            printer.code("→"),
+            if kept < total {
+                " (the rest do not resolve for this Python, or nothing needs them)"
             } else {
                 ""
             }
@@ -278,6 +293,7 @@ pub fn add(args: AddArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         requirements: args.requirements,
         editable: args.editable,
         allow_unsupported: args.allow_unsupported,
+        group: group_arg(args.dev, args.group),
     };
     let report = ops::deps::add(input, &env, &mut |note| match note {
         ops::deps::AddNote::Ignored(option) => printer.info(format!(
@@ -299,9 +315,15 @@ pub fn remove(args: RemoveArgs, settings: &Settings, printer: &Printer) -> Resul
     let env = Env::new(settings, &reporter);
     let input = ops::deps::RemoveInput {
         packages: args.packages,
+        group: group_arg(args.dev, args.group),
     };
     let report = ops::deps::remove(input, &env)?;
     after_edit(settings, printer, &report, started)
+}
+
+/// The dependency group `--dev` or `--group NAME` names, if either was given.
+fn group_arg(dev: bool, group: Option<String>) -> Option<String> {
+    group.or_else(|| dev.then(|| sync::DEFAULT_GROUP.to_string()))
 }
 
 /// After `add` or `remove`: the sync's summary, and the shims told.

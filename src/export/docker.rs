@@ -10,7 +10,10 @@
 //! * Requirements are installed hash-checked, in their own layer, before the code is copied: a
 //!   code change rebuilds in seconds, and the image holds exactly the locked files.
 //! * The build context is always the project root (the code is there); `--out` only says where
-//!   the files go, so `COPY` paths and the compose `build:` are relative to the root.
+//!   the files go, so `COPY` paths and the compose `build:` are relative to the root. An `--out`
+//!   outside the project points `build.context` back at it; the requirements, which a build
+//!   can only copy from its context, then go to the project's `.pyenvx/export/` (named contexts
+//!   would avoid that, but older engines' BuildKit refuses them).
 //!   `.dockerignore` goes to the root whatever `--out` says: builders read it only there.
 //! * `db` runs the image and major of `[services.db]`, on the official image's contract
 //!   (`POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB`, data at `/var/lib/postgresql/data`,
@@ -54,6 +57,19 @@ pub const COMPOSE_FILE: &str = "docker-compose.yml";
 pub const DOCKERIGNORE: &str = ".dockerignore";
 pub const REQUIREMENTS: &str = "requirements.txt";
 pub const ENV_FILE: &str = ".env.docker";
+/// Where the requirements go when the export is outside the project: inside the build
+/// context, in pyenvx's own directory (which `.dockerignore` lets through for this file only).
+const OUTSIDE_REQUIREMENTS: &str = ".pyenvx/export/requirements.txt";
+
+/// Where the Dockerfile's requirements are written.
+fn requirements_path(root: &Path, out: &Path, spec: &Spec) -> PathBuf {
+    match spec.context {
+        Some(_) => root.join(OUTSIDE_REQUIREMENTS),
+        None => out.join(REQUIREMENTS),
+    }
+}
+/// The cache image for settings that use Redis without a `[services.cache]`.
+const DEFAULT_REDIS_IMAGE: &str = "redis:7";
 
 /// What `export docker` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -100,20 +116,36 @@ pub struct Spec {
     pub python: String,
     pub base_image: String,
     pub django: Option<String>,
-    /// The Django project package (`library` for `library/settings.py`), for gunicorn.
+    /// The Django project package (`library` for `library/settings.py`).
     pub module: String,
+    /// What gunicorn serves: the settings' `WSGI_APPLICATION` (`config.wsgi`), else
+    /// `<module>.wsgi`.
+    pub wsgi: String,
+    /// Locked packages with no wheel a Linux container can install: built in a builder stage.
+    pub source_builds: super::runs::SourceBuilds,
     pub gunicorn: bool,
     /// Whether the project root has `manage.py`, which the default command runs.
     pub has_manage_py: bool,
     pub db: Option<DbSpec>,
     /// `[services.cache]`: the Redis image.
     pub cache: Option<String>,
-    /// The output directory relative to the project root; empty for the root itself.
+    /// The output directory relative to the project root; empty for the root itself (and for
+    /// a directory outside the project, see `context`).
     pub rel_out: PathBuf,
+    /// For an output directory outside the project: where the build context is from there.
+    pub context: Option<OutsideContext>,
     /// `[tool.pyenvx] index-url`, when containers can reach it too.
     pub index_url: Option<String>,
     /// Whether the web service reads `.env.docker` (a database, or the project's own variables).
     pub env_file: bool,
+}
+
+/// An export outside the project: the project (the build context) relative to the export's
+/// directory, and the Dockerfile relative to the project, as compose reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideContext {
+    pub context: String,
+    pub dockerfile: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,28 +188,22 @@ pub fn generated_by_pyenvx(path: &Path) -> bool {
 pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     let lock = current_lock(project)?;
     let root = fs_err::canonicalize(&project.root)?;
-    let outside = |dir: &Path| {
-        user_error!(
-            hint = format!(
-                "the project is the build context; pass a directory inside {} (or leave out --out)",
-                root.display()
-            ),
-            "{} is outside the project",
-            dir.display()
-        )
-    };
     let out = match &opts.out {
-        Some(dir) => {
-            // Checked by name, then with links resolved, all before anything is created.
-            let wanted = lexical_absolute(dir)?;
-            if relative_inside(&root, &wanted).is_none() {
-                return Err(outside(&wanted));
-            }
-            resolve_existing_prefix(&wanted)?
-        }
+        Some(dir) => resolve_existing_prefix(&lexical_absolute(dir)?)?,
         None => root.clone(),
     };
-    let rel_out = relative_inside(&root, &out).ok_or_else(|| outside(&out))?;
+    // Outside the project, the build context is still the project: the compose file points
+    // back at it and hands the export's directory to the build as a second context.
+    let (rel_out, context) = match relative_inside(&root, &out) {
+        Some(rel) => (rel, None),
+        None => (
+            PathBuf::new(),
+            Some(OutsideContext {
+                context: relative_path(&out, &root),
+                dockerfile: format!("{}/{DOCKERFILE}", relative_path(&root, &out)),
+            }),
+        ),
+    };
     let db = services::db_config(project)?;
     let cache = services::redis::cache_config(project)?;
     let mut spec = spec(
@@ -187,7 +213,12 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         opts.base_image.as_deref(),
         rel_out,
     )?;
-    spec.cache = cache.as_ref().map(|c| c.image());
+    spec.context = context;
+    // A project whose settings use Redis gets a cache service even before [services.cache]
+    // declares one: its containers would not start without it.
+    spec.cache = cache.as_ref().map(|c| c.image()).or_else(|| {
+        super::runs::settings_use_redis(&root).then(|| DEFAULT_REDIS_IMAGE.to_string())
+    });
     // The variables the project's own compose file gives its web service; not when that file
     // is one pyenvx generated.
     let web = match environment::compose_file(&root) {
@@ -217,7 +248,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         (out.join(DOCKERFILE), dockerfile(&spec)),
         (out.join(COMPOSE_FILE), compose(&spec)),
         (root.join(DOCKERIGNORE), dockerignore()),
-        (out.join(REQUIREMENTS), requirements(&lock)?),
+        (requirements_path(&root, &out, &spec), requirements(&lock)?),
     ];
     // Check every file before writing any: a file the user wrote is never replaced (a
     // `.dockerignore` of theirs is kept and used), one pyenvx wrote only with --force.
@@ -264,7 +295,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     }
     let env_text = if spec.env_file && std::fs::symlink_metadata(&env_path).is_err() {
         let mut text = env_file(project, db.as_ref(), web.as_ref())?;
-        if cache.is_some() {
+        if spec.cache.is_some() {
             text.push_str(&cache_env()?);
         }
         Some(text)
@@ -311,6 +342,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         for (path, text) in &plan {
             if keep_yours.contains(path) {
                 continue;
+            }
+            if let Some(parent) = path.parent() {
+                fs_err::create_dir_all(parent)?;
             }
             staged.push((
                 crate::fs::stage(path, text.as_bytes(), 0o644)?,
@@ -364,24 +398,27 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             // A cache declared after the first export: its lines join the file, the rest
             // stays. (Redis keeps no credentials in its volume, so a new password is harmless.)
             let existing = fs_err::read_to_string(&env_path)?;
-            let outcome =
-                if cache.is_some() && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD=")) {
-                    let sep = if existing.is_empty() || existing.ends_with('\n') {
-                        ""
-                    } else {
-                        "\n"
-                    };
-                    crate::fs::write_private(
-                        &env_path,
-                        format!("{existing}{sep}{}", cache_env()?).as_bytes(),
-                    )?;
-                    Outcome::Replaced
+            let outcome = if spec.cache.is_some()
+                && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD="))
+            {
+                let sep = if existing.is_empty() || existing.ends_with('\n') {
+                    ""
                 } else {
-                    Outcome::Kept
+                    "\n"
                 };
+                crate::fs::write_private(
+                    &env_path,
+                    format!("{existing}{sep}{}", cache_env()?).as_bytes(),
+                )?;
+                Outcome::Replaced
+            } else {
+                Outcome::Kept
+            };
             files.push((env_path, outcome));
         }
-        ignore_in_git(&root, ENV_FILE)?;
+        if spec.context.is_none() {
+            ignore_in_git(&root, ENV_FILE)?;
+        }
     }
     Ok(Exported {
         files,
@@ -491,25 +528,40 @@ pub fn spec(
             local.join(", ")
         ));
     }
+    let module = django_module(project);
+    // Containers run any major: the one the project's own compose file runs, rather than the
+    // nearest one this machine could run natively.
+    let compose_major = super::runs::compose_postgres_major(&project.root);
     Ok(Spec {
         name: compose_name(&project.config.name),
         python: lock.python.version.clone(),
         base_image,
         django: lock.package("django").map(|p| p.version.clone()),
-        module: django_module(project),
+        wsgi: super::runs::wsgi_application(&project.root)
+            .unwrap_or_else(|| format!("{module}.wsgi")),
+        module,
+        source_builds: super::runs::source_builds(lock),
         gunicorn: lock.package("gunicorn").is_some(),
         has_manage_py: project.root.join("manage.py").is_file(),
-        db: db.map(|d| DbSpec {
-            engine: d.engine,
-            image: d.image(),
-            major: d.major,
-            test_grant: (d.engine == DbEngine::Mariadb).then(|| {
-                let name = services::sql_name(&project.config.name);
-                (name.clone(), name)
+        db: db
+            .map(|d| {
+                let own = compose_major.filter(|_| {
+                    d.engine == DbEngine::Postgres && d.image() == format!("postgres:{}", d.major)
+                });
+                (d, own)
+            })
+            .map(|(d, own)| DbSpec {
+                engine: d.engine,
+                image: own.map_or_else(|| d.image(), |m| format!("postgres:{m}")),
+                major: own.unwrap_or(d.major),
+                test_grant: (d.engine == DbEngine::Mariadb).then(|| {
+                    let name = services::sql_name(&project.config.name);
+                    (name.clone(), name)
+                }),
             }),
-        }),
         cache: None,
         rel_out,
+        context: None,
         index_url: project
             .config
             .index_url
@@ -522,13 +574,13 @@ pub fn spec(
 /// The Django project package, from `manage.py`'s `DJANGO_SETTINGS_MODULE` default; else the
 /// name `pyenvx init` would have given it.
 fn django_module(project: &Project) -> String {
-    let manage = std::fs::read_to_string(project.root.join("manage.py")).unwrap_or_default();
-    let re = regex::Regex::new(
-        r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)\.settings['"]"#,
-    )
-    .expect("valid regex");
-    re.captures(&manage)
-        .map(|c| c[1].to_string())
+    // `config.settings` and `config.settings.production` alike: the package before `.settings`.
+    super::runs::settings_module(&project.root)
+        .and_then(|m| {
+            m.split_once(".settings")
+                .map(|(package, _)| package.to_string())
+        })
+        .filter(|p| !p.is_empty())
         .unwrap_or_else(|| crate::django::module_name(&project.config.name))
 }
 
@@ -579,7 +631,10 @@ fn slash_path(p: &Path) -> String {
 
 /// The Dockerfile.
 pub fn dockerfile(spec: &Spec) -> String {
-    let requirements = slash_path(&spec.rel_out.join(REQUIREMENTS));
+    let requirements = match &spec.context {
+        Some(_) => OUTSIDE_REQUIREMENTS.to_string(),
+        None => slash_path(&spec.rel_out.join(REQUIREMENTS)),
+    };
     let django = spec
         .django
         .as_deref()
@@ -592,46 +647,130 @@ pub fn dockerfile(spec: &Spec) -> String {
     let cmd = if spec.gunicorn {
         format!(
             "# gunicorn is a dependency, so it serves the app.\nCMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", {}]\n",
-            yaml_str(&format!("{}.wsgi", spec.module))
+            yaml_str(&spec.wsgi)
         )
     } else {
         "# Django's development server; `pyenvx add gunicorn` and export again for a production server.\n\
          CMD [\"python\", \"manage.py\", \"runserver\", \"0.0.0.0:8000\"]\n"
             .to_string()
     };
+    if !spec.source_builds.packages.is_empty() {
+        return two_stage_dockerfile(spec, &requirements, &index, &cmd, &django);
+    }
     format!(
         "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
          # After changing dependencies: `pyenvx export docker --force`.\n\
          FROM {base}\n\
          \n\
-         # No .pyc files in the image; output reaches `docker compose logs` as it is written.\n\
-         ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n    PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    PIP_NO_CACHE_DIR=1\n\
-         \n\
-         WORKDIR /app\n\
-         \n\
-         # The app runs unprivileged.\n\
-         RUN useradd --create-home app && chown app /app\n\
-         \n\
+         {preamble}\
          # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
          {index}\
          # Exactly the locked files, hash-checked, in a layer that only a dependency change rebuilds.\n\
          COPY {requirements} /tmp/requirements.txt\n\
          RUN python -m pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt\n\
          \n\
-         # Owned by the app's user, so it can read files whatever their mode on the host.\n\
+         {tail}",
+        python = spec.python,
+        base = spec.base_image,
+        preamble = RUNTIME_PREAMBLE,
+        tail = app_tail(&cmd),
+    )
+}
+
+/// The Dockerfile when some locked packages have no wheel for Linux: a builder stage with a
+/// compiler and the headers they need makes every wheel (downloads hash-checked as usual), and
+/// the runtime image installs those wheels with only the shared libraries they load, so it
+/// stays as slim as the one-stage image.
+fn two_stage_dockerfile(
+    spec: &Spec,
+    requirements: &str,
+    index: &str,
+    cmd: &str,
+    django: &str,
+) -> String {
+    let builds = &spec.source_builds;
+    let build_deps = std::iter::once("build-essential".to_string())
+        .chain(builds.build_deps.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let runtime = if builds.run_deps.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "# The shared libraries the built packages load.\n\
+             RUN apt-get update && apt-get install -y --no-install-recommends {} \\\n    && rm -rf /var/lib/apt/lists/*\n\n",
+            builds.run_deps.join(" ")
+        )
+    };
+    format!(
+        "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
+         # After changing dependencies: `pyenvx export docker --force`.\n\
+         \n\
+         # {packages} come as source only: built here, with a compiler and their headers, and\n\
+         # only the wheels go on to the runtime image.\n\
+         FROM {base} AS builder\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends {build_deps} \\\n    && rm -rf /var/lib/apt/lists/*\n\
+         # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
+         {index}\
+         # Exactly the locked files, hash-checked as they are downloaded.\n\
+         COPY {requirements} /tmp/requirements.txt\n\
+         RUN python -m pip wheel --require-hashes --wheel-dir /wheels -r /tmp/requirements.txt\n\
+         \n\
+         FROM {base}\n\
+         \n\
+         {preamble}\
+         {runtime}\
+         # The builder's wheels, checked there: nothing is fetched or compiled here.\n\
+         COPY --from=builder /wheels /wheels\n\
+         RUN python -m pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels\n\
+         \n\
+         {tail}",
+        python = spec.python,
+        base = spec.base_image,
+        packages = builds.packages.join(", "),
+        preamble = RUNTIME_PREAMBLE,
+        tail = app_tail(cmd),
+    )
+}
+
+/// What every runtime image starts with, after its `FROM`.
+const RUNTIME_PREAMBLE: &str = "\
+# No .pyc files in the image; output reaches `docker compose logs` as it is written.
+ENV PYTHONDONTWRITEBYTECODE=1 \\
+    PYTHONUNBUFFERED=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# The app runs unprivileged.
+RUN useradd --create-home app && chown app /app
+
+";
+
+/// What every runtime image ends with: the code, the user, the port and `cmd`.
+fn app_tail(cmd: &str) -> String {
+    format!(
+        "# Owned by the app's user, so it can read files whatever their mode on the host.\n\
          COPY --chown=app:app . .\n\
          USER app\n\
          \n\
          EXPOSE 8000\n\
-         {cmd}",
-        python = spec.python,
-        base = spec.base_image,
+         {cmd}"
     )
 }
 
 /// The compose file.
 pub fn compose(spec: &Spec) -> String {
-    let build = if spec.rel_out.as_os_str().is_empty() {
+    let build = if let Some(outside) = &spec.context {
+        format!(
+            "    build:\n      # The project is the build context (its {OUTSIDE_REQUIREMENTS} the locked\n\
+             \x20     # requirements); the Dockerfile is this directory's.\n\
+             \x20     context: {}\n      dockerfile: {}\n",
+            yaml_str(&outside.context),
+            yaml_str(&outside.dockerfile)
+        )
+    } else if spec.rel_out.as_os_str().is_empty() {
         "    build: .\n".to_string()
     } else {
         let up = spec
@@ -842,6 +981,7 @@ pub fn dockerignore() -> String {
      .git\n\
      .venv\n\
      .pyenvx\n\
+     !.pyenvx/export/requirements.txt\n\
      **/.env\n\
      **/.env.*\n\
      **/__pycache__\n\
@@ -943,6 +1083,25 @@ fn lexical_absolute(dir: &Path) -> Result<PathBuf> {
 }
 
 /// `dir` relative to `root` when it is `root` or below it.
+/// `to` relative to `from` (both absolute): `../project` for a sibling.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), from.len() - common)
+        .chain(
+            to[common..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
 fn relative_inside(root: &Path, dir: &Path) -> Option<PathBuf> {
     let rel = dir.strip_prefix(root).ok()?;
     rel.components()
@@ -966,6 +1125,8 @@ mod tests {
             base_image: "python:3.12-slim".into(),
             django: Some("5.2.19".into()),
             module: "library".into(),
+            wsgi: "library.wsgi".into(),
+            source_builds: Default::default(),
             gunicorn: false,
             has_manage_py: true,
             db: db.map(|major| DbSpec {
@@ -976,6 +1137,7 @@ mod tests {
             }),
             cache: None,
             rel_out: PathBuf::new(),
+            context: None,
             index_url: None,
             env_file: db.is_some(),
         }
@@ -1017,6 +1179,44 @@ mod tests {
         assert!(
             nested.contains("COPY deploy/docker/requirements.txt "),
             "{nested}"
+        );
+    }
+
+    #[test]
+    fn packages_without_wheels_build_in_a_builder_stage() {
+        let text = dockerfile(&Spec {
+            gunicorn: true,
+            wsgi: "config.wsgi".into(),
+            source_builds: crate::export::runs::SourceBuilds {
+                packages: vec!["psycopg2".into()],
+                build_deps: vec!["libpq-dev".into()],
+                run_deps: vec!["libpq5".into()],
+            },
+            ..spec(None)
+        });
+        let pos = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+        };
+        assert!(
+            text.contains("FROM python:3.12-slim AS builder\n"),
+            "{text}"
+        );
+        assert!(
+            pos("build-essential libpq-dev") < pos("pip wheel --require-hashes"),
+            "{text}"
+        );
+        // The runtime stage has the library, not the compiler.
+        let runtime = &text[text.rfind("FROM python:3.12-slim\n").unwrap()..];
+        assert!(
+            runtime.contains("install -y --no-install-recommends libpq5")
+                && !runtime.contains("build-essential")
+                && runtime.contains("COPY --from=builder /wheels /wheels"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", \"config.wsgi\"]"),
+            "{text}"
         );
     }
 

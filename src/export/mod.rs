@@ -8,6 +8,7 @@
 //! `pyenvx sync` is about to replace.
 
 pub mod docker;
+mod runs;
 
 use std::path::Path;
 
@@ -17,7 +18,8 @@ use crate::project::sync::lock_inputs;
 use crate::project::{Lock, Project};
 use crate::user_error;
 
-/// The project's lock, when it exists and matches `pyenvx.toml`.
+/// The project's lock, when it exists and matches `pyenvx.toml`, with the main dependencies'
+/// packages only: what production runs, without the development and test groups.
 pub fn current_lock(project: &Project) -> Result<Lock> {
     let path = project.lock_path();
     let lock = Lock::load(&path)?.ok_or_else(|| {
@@ -36,7 +38,7 @@ pub fn current_lock(project: &Project) -> Result<Lock> {
             project.config_path().display()
         ));
     }
-    Ok(lock)
+    Ok(lock.selected(&crate::project::lock::Selection::main_only()))
 }
 
 /// A pip requirements file: one `name==version` per locked release, with the `--hash=sha256:`
@@ -168,26 +170,29 @@ mod tests {
                 editable: Vec::new(),
                 python: python.into(),
                 requirements: vec!["django~=5.2.0".into()],
+                groups: Default::default(),
             },
-            packages
-                .iter()
-                .map(|(name, version, files)| Resolved {
-                    name: (*name).into(),
-                    version: (*version).into(),
-                    files: files
-                        .split(' ')
-                        .map(|file| DistFile {
-                            file: file.into(),
-                            url: format!("https://files.example/{file}"),
-                            sha256: crate::services::short_hash(std::path::Path::new(file))
-                                .repeat(8),
-                        })
-                        .collect(),
-                    direct: false,
-                    vcs: None,
-                    directory: None,
-                })
-                .collect(),
+            crate::project::lock::Resolution::main_only(
+                packages
+                    .iter()
+                    .map(|(name, version, files)| Resolved {
+                        name: (*name).into(),
+                        version: (*version).into(),
+                        files: files
+                            .split(' ')
+                            .map(|file| DistFile {
+                                file: file.into(),
+                                url: format!("https://files.example/{file}"),
+                                sha256: crate::services::short_hash(std::path::Path::new(file))
+                                    .repeat(8),
+                            })
+                            .collect(),
+                        direct: false,
+                        vcs: None,
+                        directory: None,
+                    })
+                    .collect(),
+            ),
         )
     }
 

@@ -782,6 +782,7 @@ mod tests {
         let index = IndexSettings {
             index_url: None,
             find_links: vec![empty.to_string_lossy().into_owned()],
+            extra_index_urls: Vec::new(),
         };
         let no_python = || -> Result<PathBuf> { panic!("no Python is needed for find-links") };
         let no_wheel = fetch_wheel(

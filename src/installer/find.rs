@@ -258,6 +258,7 @@ mod tests {
             let index = IndexSettings {
                 index_url: None,
                 find_links: vec![empty.path().to_string_lossy().into_owned()],
+                extra_index_urls: Vec::new(),
             };
             let python = || -> Result<PathBuf> { Ok(python().to_path_buf()) };
             let err =

@@ -13,6 +13,9 @@ pub struct IndexSettings {
     /// Directories or URLs of flat file listings. Given alone (no `index_url`), they are the only
     /// source: uv and pip get `--no-index`.
     pub find_links: Vec<String>,
+    /// Indexes searched besides `index_url` (the project's `extra-index-url`, kept from its
+    /// requirements files or `[tool.uv]` on adoption).
+    pub extra_index_urls: Vec<String>,
 }
 
 impl IndexSettings {
@@ -38,7 +41,14 @@ impl IndexSettings {
         Self {
             index_url,
             find_links,
+            extra_index_urls: Vec::new(),
         }
+    }
+
+    /// These settings with the project's extra indexes, which no variable overrides.
+    pub fn with_extra_indexes(mut self, urls: &[String]) -> Self {
+        self.extra_index_urls = urls.to_vec();
+        self
     }
 
     /// These settings over the project's: each setting from the environment wins over the
@@ -55,6 +65,7 @@ impl IndexSettings {
             } else {
                 self.find_links.clone()
             },
+            extra_index_urls: self.extra_index_urls.clone(),
         }
     }
 
@@ -68,12 +79,16 @@ impl IndexSettings {
             hasher.update(b"\0find-links\0");
             hasher.update(link.as_bytes());
         }
+        for url in &self.extra_index_urls {
+            hasher.update(b"\0extra-index-url\0");
+            hasher.update(url.as_bytes());
+        }
         hex::encode(&hasher.finalize()[..8])
     }
 
     /// Only local or flat sources: nothing here needs an index server.
     pub(super) fn is_find_links_only(&self) -> bool {
-        self.index_url.is_none() && !self.find_links.is_empty()
+        self.index_url.is_none() && self.extra_index_urls.is_empty() && !self.find_links.is_empty()
     }
 
     /// The flags uv and pip share for these settings.
@@ -81,8 +96,11 @@ impl IndexSettings {
         let mut args = Vec::new();
         if let Some(url) = &self.index_url {
             args.extend(["--index-url".to_string(), url.clone()]);
-        } else if !self.find_links.is_empty() {
+        } else if !self.find_links.is_empty() && self.extra_index_urls.is_empty() {
             args.push("--no-index".to_string());
+        }
+        for url in &self.extra_index_urls {
+            args.extend(["--extra-index-url".to_string(), url.clone()]);
         }
         for link in &self.find_links {
             args.extend(["--find-links".to_string(), link.clone()]);
@@ -188,6 +206,7 @@ mod tests {
         let both = IndexSettings {
             index_url: Some("http://127.0.0.1:1/simple/".into()),
             find_links: vec!["/w".into()],
+            extra_index_urls: Vec::new(),
         };
         assert_eq!(
             both.args(),

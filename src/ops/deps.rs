@@ -23,6 +23,8 @@ pub struct AddInput {
     pub requirements: Vec<PathBuf>,
     pub editable: bool,
     pub allow_unsupported: bool,
+    /// The dependency group to add to (`--dev`, `--group NAME`); the main dependencies if none.
+    pub group: Option<String>,
 }
 
 /// What `add` has to say before it locks and syncs.
@@ -109,11 +111,20 @@ pub fn add(args: AddInput, env: &Env, note: &mut dyn FnMut(AddNote)) -> Result<D
             }
         }
     }
+    if let (Some(group), Some(pin)) = (&args.group, &django_pin) {
+        return Err(user_error!(
+            hint = "Django is the project's pin, shared by every group: `pyenvx pin django …` changes it",
+            "Django `{pin}` cannot be pinned for the group `{group}` alone"
+        ));
+    }
     edit_dependencies(env, args.allow_unsupported, |edit| {
         if let Some(pin) = &django_pin {
             edit.set_project_str("django", pin)?;
         }
-        edit.add_dependencies(&dependencies)?;
+        match &args.group {
+            Some(group) => edit.add_to_group(group, &dependencies)?,
+            None => edit.add_dependencies(&dependencies)?,
+        }
         for name in &editable {
             edit.set_editable(name, args.editable)?;
         }
@@ -161,10 +172,23 @@ pub fn django_requirement(req: &str) -> Result<Option<(String, Option<String>)>>
 #[derive(Debug, Clone)]
 pub struct RemoveInput {
     pub packages: Vec<String>,
+    /// The dependency group to remove from (`--dev`, `--group NAME`).
+    pub group: Option<String>,
 }
 
 pub fn remove(args: RemoveInput, env: &Env) -> Result<DepsReport> {
     edit_dependencies(env, false, |edit| {
+        if let Some(group) = &args.group {
+            let missing = edit.remove_from_group(group, &args.packages)?;
+            if !missing.is_empty() {
+                return Err(user_error!(
+                    hint = "`pyenvx status` lists the dependencies; pyenvx.toml's [dependency-groups] lists each group's",
+                    "not in the dependency group `{group}`: {}",
+                    missing.join(", ")
+                ));
+            }
+            return Ok(());
+        }
         let missing = edit.remove_dependencies(&args.packages)?;
         if !missing.is_empty() {
             let django = missing

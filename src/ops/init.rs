@@ -67,6 +67,13 @@ pub enum Step<'a> {
     },
     /// The Python an adopted project gets, before it is found or installed.
     ChosePython { minor: Minor, with_django: bool },
+    /// The adopted project's own lock file seeded pyenvx's: `kept` of its `total` versions
+    /// are the locked ones (the rest did not resolve for this Python, or are no longer needed).
+    LockSeeded {
+        file: &'a str,
+        kept: usize,
+        total: usize,
+    },
 }
 
 /// What `init` made.
@@ -378,7 +385,22 @@ fn init_in(
         dependencies.push("dj-database-url".to_string());
     }
     // A provisional project, in memory, so index settings and resolution work before any file exists.
-    let provisional_text = config::render_new(&name, &python_pin, None, &dependencies, args.seed);
+    let groups: Vec<(String, Vec<String>)> = adopted
+        .as_ref()
+        .map(|a| a.groups.clone())
+        .unwrap_or_default();
+    let index_keys = adopted
+        .as_ref()
+        .map(|a| a.index.clone())
+        .unwrap_or_default();
+    let provisional_text = index_keys.apply(&config::render_new(
+        &name,
+        &python_pin,
+        None,
+        &dependencies,
+        &groups,
+        args.seed,
+    ));
     let provisional = Project {
         root: dir.clone(),
         config: config::Config::parse(&provisional_text, &dir.join(CONFIG_FILE))?,
@@ -389,13 +411,14 @@ fn init_in(
         Some(spec) => DjangoSpec::parse(spec)?,
         None => default_django(env, &provisional, &interp, &get_uv)?,
     };
-    let mut text = config::render_new(
+    let mut text = index_keys.apply(&config::render_new(
         &name,
         &python_pin,
         Some(django_spec.as_str()),
         &dependencies,
+        &groups,
         args.seed,
-    );
+    ));
     if db == DbChoice::Mariadb {
         text.push_str(&crate::services::init_table(
             crate::services::DbEngine::Mariadb,
@@ -426,16 +449,29 @@ fn init_in(
         root: dir.clone(),
         config: config::Config::parse(&text, &dir.join(CONFIG_FILE))?,
     };
-    // Resolve before writing: an impossible pin leaves the directory as it was.
+    // Resolve before writing: an impossible pin leaves the directory as it was. The project's
+    // own lock holds the versions where they resolve for this Python.
+    let seeds: Vec<String> = adopted
+        .as_ref()
+        .and_then(|a| a.locked.as_ref())
+        .map(|l| l.constraints())
+        .unwrap_or_default();
     let (packages, allowed) = super::pin::resolve_pin(
         env,
         &interp,
         &project.config,
         &index,
-        false,
+        (false, &seeds),
         args.allow_unsupported,
         super::pin::PinContext::Init,
     )?;
+    if let Some(locked) = adopted.as_ref().and_then(|a| a.locked.as_ref()) {
+        step(Step::LockSeeded {
+            file: &locked.file,
+            kept: locked.kept(&packages.packages),
+            total: locked.versions.len(),
+        });
+    }
     wrote.set(true);
     crate::fs::write_atomic(&project.config_path(), text.as_bytes())?;
     let mut project = project;
@@ -675,7 +711,7 @@ mod tests {
     #[test]
     fn an_adopted_project_without_compose_or_services_reports_nothing() {
         let tmp = tempfile::tempdir().unwrap();
-        let text = config::render_new("site", "3.12", Some("5.2"), &[], false);
+        let text = config::render_new("site", "3.12", Some("5.2"), &[], &[], false);
         let project = Project {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),

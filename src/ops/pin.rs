@@ -70,7 +70,7 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
         &interp,
         &candidate.config,
         &index,
-        upgrade,
+        (upgrade, &[]),
         allow_unsupported,
         PinContext::Project,
     )?;
@@ -143,11 +143,11 @@ pub(super) fn resolve_pin(
     interp: &Interpreter,
     config: &config::Config,
     index: &crate::installer::IndexSettings,
-    upgrade: bool,
+    (upgrade, seeds): (bool, &[String]),
     allow_unsupported: bool,
     during: PinContext,
 ) -> Result<(
-    Vec<crate::project::lock::Resolved>,
+    crate::project::lock::Resolution,
     Option<django::support::Pair>,
 )> {
     let get_uv = || env.uv(index);
@@ -159,7 +159,16 @@ pub(super) fn resolve_pin(
         suggest: &suggest,
         available: &available,
     };
-    sync::resolve_supported(env, &get_uv, interp, config, index, upgrade, &policy).map_err(|e| {
+    sync::resolve_supported(
+        env,
+        &get_uv,
+        interp,
+        config,
+        index,
+        (upgrade, seeds),
+        &policy,
+    )
+    .map_err(|e| {
         explain_incompatible(
             e,
             during,
@@ -186,6 +195,15 @@ pub fn explain_incompatible(
     let text = format!("{err:#}");
     let Some(spec) = django_spec else { return err };
     if !crate::installer::is_no_solution(&err) {
+        return err;
+    }
+    // A failure that names neither Django nor a Python requirement is another package's
+    // (a name the index lacks, a group's driver): uv's own words say it better.
+    let names_django = text
+        .to_ascii_lowercase()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .any(|w| w == "django");
+    if !names_django && requires_python_from(&text).is_none() {
         return err;
     }
     let suggest = |key: &str, value: &str| during.suggest(key, value);

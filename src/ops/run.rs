@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn dotenv_is_read_and_a_bad_line_names_the_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let text = crate::project::config::render_new("p", "3.12", None, &[], false);
+        let text = crate::project::config::render_new("p", "3.12", None, &[], &[], false);
         let project = Project {
             root: tmp.path().to_path_buf(),
             config: crate::project::Config::parse(&text, &tmp.path().join("pyenvx.toml")).unwrap(),

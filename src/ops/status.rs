@@ -168,6 +168,7 @@ mod tests {
             "3.12",
             Some("5.2"),
             &["requests".to_string()],
+            &[],
             false,
         );
         let path = tmp.path().join(crate::project::CONFIG_FILE);

@@ -18,8 +18,12 @@ use anyhow::Result;
 use pep440_rs::{Version, VersionSpecifiers};
 
 use crate::django::support::{self, Minor, Verdict};
+use crate::project::foreign_lock::ForeignLock;
+
+mod deps;
 use crate::django::DjangoSpec;
 use crate::user_error;
+pub use deps::IndexKeys;
 
 /// What one of the project's files said about the Python it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,12 @@ pub struct Adopted {
     pub django: Vec<(String, String)>,
     /// The other requirements, as written, first occurrence of each package kept.
     pub dependencies: Vec<String>,
+    /// Development and test requirements, as PEP 735 groups (name, requirements).
+    pub groups: Vec<(String, Vec<String>)>,
+    /// The project's own lock file, which seeds pyenvx's.
+    pub locked: Option<ForeignLock>,
+    /// The project's own index settings.
+    pub index: IndexKeys,
     /// The PostgreSQL major of a compose file's `image: postgres:N`.
     pub postgres: Option<(String, u32)>,
 }
@@ -141,26 +151,7 @@ pub fn is_existing_project(dir: &Path) -> bool {
     dir.join("manage.py").is_file()
         || dir.join("pyproject.toml").is_file()
         || dir.join("Pipfile").is_file()
-        || !requirements_files(dir).is_empty()
-}
-
-/// `requirements*.txt` at the top, then `requirements/*.txt`, in name order.
-fn requirements_files(dir: &Path) -> Vec<PathBuf> {
-    let mut top: Vec<PathBuf> = read_dir_sorted(dir)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("requirements") && n.ends_with(".txt"))
-        })
-        .collect();
-    top.extend(
-        read_dir_sorted(&dir.join("requirements"))
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "txt")),
-    );
-    top.retain(|p| p.is_file());
-    top
+        || !deps::requirements_files(dir).is_empty()
 }
 
 fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
@@ -188,14 +179,28 @@ fn leading_minor(text: &str) -> Option<Minor> {
 impl Adopted {
     /// Read every source pyenvx understands in `dir`.
     pub fn read(dir: &Path) -> Result<Self> {
-        let mut out = Self::default();
+        let mut out = Self {
+            locked: ForeignLock::read(dir)?,
+            ..Self::default()
+        };
         out.read_pyproject(dir)?;
         out.read_requirements(dir)?;
         out.read_pipfile(dir)?;
+        out.settle_groups();
         out.read_runtime_txt(dir);
         out.read_python_version(dir);
         out.read_dockerfile(dir);
         out.read_compose(dir);
+        if let Some(locked) = &out.locked {
+            let row = format!(
+                "{} locked versions, kept where they resolve for the chosen Python",
+                locked.versions.len()
+            );
+            match out.rows.iter_mut().find(|r| r.0 == locked.file) {
+                Some(r) => r.1 = format!("{}; {row}", r.1),
+                None => out.rows.push((locked.file.clone(), row)),
+            }
+        }
         Ok(out)
     }
 
@@ -206,6 +211,13 @@ impl Adopted {
             if name == "django" {
                 if let Some(pin) = django_pin(req)? {
                     self.django.push((file.to_string(), pin));
+                }
+                // `Django[argon2]==6.1`: the pin is Django's, the extras a dependency.
+                if let Some(extras) = django_extras(req)? {
+                    if !self.dependencies.contains(&extras) {
+                        self.dependencies.push(extras);
+                        taken += 1;
+                    }
                 }
                 continue;
             }
@@ -238,137 +250,6 @@ impl Adopted {
         } else {
             parts.join(", ")
         }
-    }
-
-    fn read_pyproject(&mut self, dir: &Path) -> Result<()> {
-        let path = dir.join("pyproject.toml");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(());
-        };
-        let doc: toml::Table = toml::from_str(&text)
-            .map_err(|e| user_error!("{}: {}", path.display(), e.message().trim()))?;
-        let Some(project) = doc.get("project").and_then(|p| p.as_table()) else {
-            return Ok(());
-        };
-        let mut extra = Vec::new();
-        if let Some(rp) = project.get("requires-python").and_then(|v| v.as_str()) {
-            let specs = VersionSpecifiers::from_str(rp).map_err(|e| {
-                user_error!("{}: invalid requires-python `{rp}`: {e}", path.display())
-            })?;
-            self.python
-                .push(("pyproject.toml".into(), PythonSource::Range(specs)));
-            extra.push(format!("Python {rp}"));
-        }
-        let deps: Vec<String> = project
-            .get("dependencies")
-            .and_then(|d| d.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let taken = self.take_requirements("pyproject.toml", &deps)?;
-        let row = self.describe("pyproject.toml", taken, &extra);
-        self.rows.push(("pyproject.toml".into(), row));
-        Ok(())
-    }
-
-    fn read_requirements(&mut self, dir: &Path) -> Result<()> {
-        for path in requirements_files(dir) {
-            let file = rel(dir, &path);
-            // A line pyenvx cannot take (`-e git+…`) leaves that file out, said in the report,
-            // rather than stopping the adoption. A local `-e .` (common in a dev file) is left
-            // for the user to add: the rest of the file is taken.
-            let imported = match super::requirements::read_with_editables(&path) {
-                Ok(imported) => imported,
-                Err(e) => {
-                    self.rows.push((file, format!("not read: {e}")));
-                    continue;
-                }
-            };
-            let taken = self.take_requirements(&file, &imported.requirements)?;
-            let mut extra = Vec::new();
-            if !imported.ignored.is_empty() {
-                extra.push(format!("{} option(s) ignored", imported.ignored.len()));
-            }
-            for e in &imported.editable {
-                extra.push(format!(
-                    "`-e {}` left out (`pyenvx add -e {}` adds it)",
-                    e.path, e.path
-                ));
-            }
-            let row = self.describe(&file, taken, &extra);
-            self.rows.push((file, row));
-        }
-        Ok(())
-    }
-
-    fn read_pipfile(&mut self, dir: &Path) -> Result<()> {
-        let path = dir.join("Pipfile");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(());
-        };
-        let doc: toml::Table = toml::from_str(&text)
-            .map_err(|e| user_error!("{}: {}", path.display(), e.message().trim()))?;
-        let mut extra = Vec::new();
-        let requires = doc.get("requires").and_then(|r| r.as_table());
-        let version = requires.and_then(|r| {
-            r.get("python_full_version")
-                .or_else(|| r.get("python_version"))
-                .and_then(|v| v.as_str())
-        });
-        if let Some(minor) = version.and_then(leading_minor) {
-            self.python
-                .push(("Pipfile".into(), PythonSource::Minor(minor)));
-            extra.push(format!("Python {}.{}", minor.0, minor.1));
-        }
-        let mut reqs = Vec::new();
-        if let Some(packages) = doc.get("packages").and_then(|p| p.as_table()) {
-            for (name, value) in packages {
-                // `"*"`, `"==4.0.4"`, or `{version = "…", extras = […]}`; git/path entries
-                // have no place in the lock and are left out.
-                let (version, extras) = match value {
-                    toml::Value::String(s) => (s.clone(), Vec::new()),
-                    toml::Value::Table(t)
-                        if !["path", "git", "file", "editable", "ref"]
-                            .iter()
-                            .any(|k| t.contains_key(*k)) =>
-                    {
-                        (
-                            t.get("version")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or("*")
-                                .to_string(),
-                            t.get("extras")
-                                .and_then(|e| e.as_array())
-                                .map(|a| {
-                                    a.iter()
-                                        .filter_map(|x| x.as_str().map(str::to_string))
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                        )
-                    }
-                    _ => continue,
-                };
-                let extras = if extras.is_empty() {
-                    String::new()
-                } else {
-                    format!("[{}]", extras.join(","))
-                };
-                let version = if version.trim() == "*" {
-                    String::new()
-                } else {
-                    version
-                };
-                reqs.push(format!("{name}{extras}{version}"));
-            }
-        }
-        let taken = self.take_requirements("Pipfile", &reqs)?;
-        let row = self.describe("Pipfile", taken, &extra);
-        self.rows.push(("Pipfile".into(), row));
-        Ok(())
     }
 
     fn read_runtime_txt(&mut self, dir: &Path) {
@@ -601,8 +482,21 @@ impl Adopted {
     }
 }
 
+/// `django[argon2]` for a Django requirement naming extras (without its version, which is the
+/// pin's), `None` without extras.
+fn django_extras(req: &str) -> Result<Option<String>> {
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
+        .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
+    if parsed.extras.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = parsed.extras.iter().map(ToString::to_string).collect();
+    Ok(Some(format!("django[{}]", names.join(","))))
+}
+
 /// The Django pin a requirement carries, as `pyproject.toml` would write it: `==4.0.4` becomes
-/// the exact pin `4.0.4`, a range stays a range, no version is no pin.
+/// the exact pin `4.0.4`, and `==6.1` stays `==6.1` (the bare `6.1` would be the series, whose
+/// newest patch installs); a range stays a range, no version is no pin.
 fn django_pin(req: &str) -> Result<Option<String>> {
     let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(req)
         .map_err(|e| user_error!("invalid requirement `{req}`: {}", e.message))?;
@@ -614,7 +508,9 @@ fn django_pin(req: &str) -> Result<Option<String>> {
         return Ok(None);
     }
     Ok(Some(match text.strip_prefix("==") {
-        Some(exact) if !exact.contains([',', '*']) => exact.to_string(),
+        Some(exact) if !exact.contains([',', '*']) && exact.split('.').count() >= 3 => {
+            exact.to_string()
+        }
         _ => text,
     }))
 }
@@ -732,7 +628,9 @@ mod tests {
             dev.contains("`-e ./.` left out") || dev.contains("`-e .` left out"),
             "{dev}"
         );
-        assert_eq!(a.dependencies, vec!["pytest".to_string()]);
+        // A development file's requirements are the `dev` group's, not the main ones.
+        assert!(a.dependencies.is_empty(), "{:?}", a.dependencies);
+        assert_eq!(a.groups, [("dev".to_string(), vec!["pytest".to_string()])]);
         // What pyenvx cannot take at all leaves the file out, said in the report.
         assert!(row("requirements-vcs.txt").starts_with("not read:"));
     }

@@ -26,7 +26,11 @@ pub struct Config {
     pub python: Option<PythonRequest>,
     pub django: Option<DjangoSpec>,
     pub dependencies: Vec<String>,
+    /// PEP 735 `[dependency-groups]`, `include-group` entries expanded, by normalized name.
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
     pub index_url: Option<String>,
+    /// Indexes searched besides `index_url` (`[tool.pyenvx] extra-index-url`).
+    pub extra_index_urls: Vec<String>,
     pub find_links: Vec<String>,
     /// Install pip into the sandbox too (`pyenvx init --seed`).
     pub seed: bool,
@@ -46,6 +50,8 @@ struct RawConfig {
     project: Option<Spanned<RawProject>>,
     tool: Option<RawTool>,
     services: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
+    #[serde(rename = "dependency-groups")]
+    dependency_groups: Option<std::collections::BTreeMap<String, Vec<Spanned<toml::Value>>>>,
 }
 
 /// The services pyenvx runs (see `crate::services`).
@@ -72,6 +78,8 @@ struct RawTool {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawToolPyenvx {
     index_url: Option<String>,
+    #[serde(default)]
+    extra_index_url: Vec<String>,
     #[serde(default)]
     find_links: Vec<String>,
     #[serde(default)]
@@ -336,6 +344,7 @@ impl Config {
             })?;
             allow_unsupported.push(parsed);
         }
+        let groups = parse_groups(path, text, raw.dependency_groups.unwrap_or_default())?;
         let tool = raw.tool.and_then(|t| t.pyenvx);
         Ok(Self {
             path: path.to_path_buf(),
@@ -343,7 +352,12 @@ impl Config {
             python,
             django,
             dependencies,
+            groups,
             index_url: tool.as_ref().and_then(|t| t.index_url.clone()),
+            extra_index_urls: tool
+                .as_ref()
+                .map(|t| t.extra_index_url.clone())
+                .unwrap_or_default(),
             find_links: tool
                 .as_ref()
                 .map(|t| t.find_links.clone())
@@ -370,6 +384,106 @@ impl Config {
         }
         reqs
     }
+
+    /// The requirements of the group `name` (normalized), includes expanded.
+    pub fn group(&self, name: &str) -> Option<&[String]> {
+        self.groups.get(&normalize_name(name)).map(Vec::as_slice)
+    }
+}
+
+/// `[dependency-groups]` checked and flattened: each entry a requirement or
+/// `{include-group = "name"}` (PEP 735), names normalized, includes expanded (a cycle is an
+/// error naming the group).
+fn parse_groups(
+    path: &Path,
+    text: &str,
+    raw: std::collections::BTreeMap<String, Vec<Spanned<toml::Value>>>,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    enum Entry {
+        Requirement(String),
+        Include(String, usize),
+    }
+    let mut entries: std::collections::BTreeMap<String, Vec<Entry>> = Default::default();
+    for (group, items) in raw {
+        let name = normalize_name(&group);
+        let mut list = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let key = format!("dependency-groups.{group}[{i}]");
+            let at = item.span().start;
+            match item.into_inner() {
+                toml::Value::String(req) => {
+                    if let Err(e) = super::pep508::parse(&req) {
+                        return Err(config_error(
+                            path,
+                            text,
+                            at,
+                            &key,
+                            format!("invalid requirement `{req}`: {e}"),
+                        ));
+                    }
+                    list.push(Entry::Requirement(req));
+                }
+                toml::Value::Table(t)
+                    if t.len() == 1
+                        && matches!(t.get("include-group"), Some(toml::Value::String(_))) =>
+                {
+                    if let Some(toml::Value::String(other)) = t.get("include-group") {
+                        list.push(Entry::Include(normalize_name(other), at));
+                    }
+                }
+                _ => {
+                    return Err(config_error(
+                        path,
+                        text,
+                        at,
+                        &key,
+                        "a group entry is a requirement or `{include-group = \"name\"}`",
+                    ))
+                }
+            }
+        }
+        entries.insert(name, list);
+    }
+    fn expand(
+        name: &str,
+        entries: &std::collections::BTreeMap<String, Vec<Entry>>,
+        seen: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> std::result::Result<(), (String, usize)> {
+        seen.push(name.to_string());
+        for entry in entries.get(name).into_iter().flatten() {
+            match entry {
+                Entry::Requirement(r) => {
+                    if !out.contains(r) {
+                        out.push(r.clone());
+                    }
+                }
+                Entry::Include(other, at) => {
+                    if seen.contains(other) || !entries.contains_key(other) {
+                        return Err((other.clone(), *at));
+                    }
+                    expand(other, entries, seen, out)?;
+                }
+            }
+        }
+        seen.pop();
+        Ok(())
+    }
+    let mut groups = std::collections::BTreeMap::new();
+    for name in entries.keys() {
+        let mut out = Vec::new();
+        expand(name, &entries, &mut Vec::new(), &mut out).map_err(|(other, at)| {
+            config_error(
+                path,
+                text,
+                at,
+                &format!("dependency-groups.{name}"),
+                format!("`include-group = \"{other}\"` names no group, or includes itself"),
+            )
+        })?;
+        groups.insert(name.clone(), out);
+    }
+    Ok(groups)
 }
 
 /// The text of a new `pyenvx.toml`.
@@ -378,6 +492,7 @@ pub fn render_new(
     python: &str,
     django: Option<&str>,
     dependencies: &[String],
+    groups: &[(String, Vec<String>)],
     seed: bool,
 ) -> String {
     let mut doc = toml_edit::DocumentMut::new();
@@ -393,6 +508,17 @@ pub fn render_new(
     }
     project.insert("dependencies", toml_edit::value(deps));
     doc.insert("project", toml_edit::Item::Table(project));
+    if !groups.is_empty() {
+        let mut table = toml_edit::Table::new();
+        for (group, reqs) in groups {
+            let mut list = toml_edit::Array::new();
+            for r in reqs {
+                list.push(r.as_str());
+            }
+            table.insert(group, toml_edit::value(list));
+        }
+        doc.insert("dependency-groups", toml_edit::Item::Table(table));
+    }
     if seed {
         let mut tool = toml_edit::Table::new();
         tool.set_implicit(true);
@@ -485,24 +611,58 @@ impl ConfigEdit {
 
     /// Add requirements, replacing an existing entry for the same package in place.
     pub fn add_dependencies(&mut self, reqs: &[String]) -> Result<()> {
-        let deps = self.dependencies()?;
-        for req in reqs {
-            let name = requirement_name(req)?;
-            let existing = deps.iter().position(|v| {
-                v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() == Some(name.as_str())
-            });
-            match existing {
-                Some(i) => {
-                    let decor = deps.get(i).map(|v| v.decor().clone());
-                    deps.replace(i, req.as_str());
-                    if let (Some(decor), Some(v)) = (decor, deps.get_mut(i)) {
-                        *v.decor_mut() = decor;
-                    }
-                }
-                None => deps.push(req.as_str()),
+        upsert_requirements(self.dependencies()?, reqs)
+    }
+
+    /// The array of the dependency group `group` (made when missing and `create`).
+    fn group_array(&mut self, group: &str, create: bool) -> Result<Option<&mut toml_edit::Array>> {
+        let want = normalize_name(group);
+        if self.doc.get("dependency-groups").is_none() {
+            if !create {
+                return Ok(None);
             }
+            self.doc.insert(
+                "dependency-groups",
+                toml_edit::Item::Table(toml_edit::Table::new()),
+            );
         }
-        Ok(())
+        let table = self.doc["dependency-groups"]
+            .as_table_like_mut()
+            .context("`dependency-groups` is not a table")?;
+        let key = table
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .find(|k| normalize_name(k) == want);
+        let key = match key {
+            Some(k) => k,
+            None if create => {
+                table.insert(&want, toml_edit::value(toml_edit::Array::new()));
+                want
+            }
+            None => return Ok(None),
+        };
+        table
+            .get_mut(&key)
+            .and_then(|i| i.as_array_mut())
+            .with_context(|| format!("`dependency-groups.{key}` is not an array"))
+            .map(Some)
+    }
+
+    /// Add requirements to the dependency group `group`, replacing an entry for the same
+    /// package in place.
+    pub fn add_to_group(&mut self, group: &str, reqs: &[String]) -> Result<()> {
+        let list = self
+            .group_array(group, true)?
+            .context("the group was just made")?;
+        upsert_requirements(list, reqs)
+    }
+
+    /// Remove packages from the dependency group `group`; returns the names that were not in it.
+    pub fn remove_from_group(&mut self, group: &str, names: &[String]) -> Result<Vec<String>> {
+        let Some(list) = self.group_array(group, false)? else {
+            return Ok(names.to_vec());
+        };
+        Ok(retain_requirements(list, names))
     }
 
     /// Mark the dependency `name` editable or not in `[tool.pyenvx] editable`.
@@ -558,18 +718,7 @@ impl ConfigEdit {
 
     /// Remove requirements by package name; returns the names that were not there.
     pub fn remove_dependencies(&mut self, names: &[String]) -> Result<Vec<String>> {
-        let deps = self.dependencies()?;
-        let mut missing = Vec::new();
-        for name in names {
-            let want = normalize_name(name);
-            let before = deps.len();
-            deps.retain(|v| {
-                v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() != Some(want.as_str())
-            });
-            if deps.len() == before {
-                missing.push(name.clone());
-            }
-        }
+        let missing = retain_requirements(self.dependencies()?, names);
         for name in names {
             self.set_editable(name, false)?;
         }
@@ -583,6 +732,44 @@ impl ConfigEdit {
     pub fn text(&self) -> String {
         self.doc.to_string()
     }
+}
+
+/// Add `reqs` to a requirements array, replacing an entry for the same package in place (its
+/// comment kept).
+fn upsert_requirements(list: &mut toml_edit::Array, reqs: &[String]) -> Result<()> {
+    for req in reqs {
+        let name = requirement_name(req)?;
+        let existing = list.iter().position(|v| {
+            v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() == Some(name.as_str())
+        });
+        match existing {
+            Some(i) => {
+                let decor = list.get(i).map(|v| v.decor().clone());
+                list.replace(i, req.as_str());
+                if let (Some(decor), Some(v)) = (decor, list.get_mut(i)) {
+                    *v.decor_mut() = decor;
+                }
+            }
+            None => list.push(req.as_str()),
+        }
+    }
+    Ok(())
+}
+
+/// Drop the entries naming `names` from a requirements array; returns the names it lacked.
+fn retain_requirements(list: &mut toml_edit::Array, names: &[String]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for name in names {
+        let want = normalize_name(name);
+        let before = list.len();
+        list.retain(|v| {
+            v.as_str().and_then(|s| requirement_name(s).ok()).as_deref() != Some(want.as_str())
+        });
+        if list.len() == before {
+            missing.push(name.clone());
+        }
+    }
+    missing
 }
 
 pub use crate::names::normalize_name;

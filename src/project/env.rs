@@ -33,10 +33,12 @@ impl<'a> Env<'a> {
     }
 
     pub fn index(&self, project: &Project) -> IndexSettings {
-        IndexSettings::from_env().merged(
-            project.config.index_url.as_deref(),
-            &project.config.find_links,
-        )
+        IndexSettings::from_env()
+            .merged(
+                project.config.index_url.as_deref(),
+                &project.config.find_links,
+            )
+            .with_extra_indexes(&project.config.extra_index_urls)
     }
 
     /// uv, bootstrapped on first use with pip from a managed (or found) interpreter.

@@ -24,8 +24,59 @@ pub struct Lock {
     pub version: u32,
     pub python: LockedPython,
     pub inputs: LockInputs,
+    /// Which packages the main dependencies and each dependency group need; absent in a lock
+    /// without groups, where every package is the main dependencies'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
     #[serde(default, rename = "package")]
     pub packages: Vec<Resolved>,
+}
+
+/// The packages (normalized names) each part of the project needs, so `sync` installs a subset
+/// (main + `dev`, `--only-group test`) and `export` the main dependencies without resolving again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// Everything the main dependencies (Django's pin included) need.
+    pub main: Vec<String>,
+    /// Per group, everything its requirements need (packages of `main` included).
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// A resolution of the whole project: every package, and which part needs which.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub packages: Vec<Resolved>,
+    pub membership: Option<Membership>,
+}
+
+impl Resolution {
+    /// A resolution with no groups: every package is the main dependencies'.
+    pub fn main_only(packages: Vec<Resolved>) -> Self {
+        Self {
+            packages,
+            membership: None,
+        }
+    }
+}
+
+/// Which parts of the project a sync installs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The main dependencies (false with `--only-group`).
+    pub main: bool,
+    /// The groups, normalized.
+    pub groups: Vec<String>,
+}
+
+impl Selection {
+    /// The main dependencies alone, as `export` takes them.
+    pub fn main_only() -> Self {
+        Self {
+            main: true,
+            groups: Vec::new(),
+        }
+    }
 }
 
 /// The interpreter the sandbox runs on.
@@ -52,17 +103,46 @@ pub struct LockInputs {
     /// Names of the local directories installed editable (`[tool.pyenvx] editable`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub editable: Vec<String>,
+    /// `[dependency-groups]`, includes expanded.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Lock {
-    pub fn new(python: LockedPython, inputs: LockInputs, mut packages: Vec<Resolved>) -> Self {
+    pub fn new(python: LockedPython, inputs: LockInputs, resolution: Resolution) -> Self {
+        let Resolution {
+            mut packages,
+            membership,
+        } = resolution;
         packages.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             version: LOCK_VERSION,
             python,
             inputs,
+            membership,
             packages,
         }
+    }
+
+    /// This lock with only the packages `selection` needs: what a sync installs. A lock
+    /// without groups is whole for any selection that takes the main dependencies.
+    pub fn selected(&self, selection: &Selection) -> Lock {
+        let mut out = self.clone();
+        let Some(membership) = &self.membership else {
+            if !selection.main {
+                out.packages.clear();
+            }
+            return out;
+        };
+        let wanted = |name: &String| {
+            (selection.main && membership.main.contains(name))
+                || selection
+                    .groups
+                    .iter()
+                    .any(|g| membership.groups.get(g).is_some_and(|m| m.contains(name)))
+        };
+        out.packages.retain(|p| wanted(&p.name));
+        out
     }
 
     /// `None` when there is no lock file yet.

@@ -5,6 +5,7 @@ pub mod adopt;
 pub mod config;
 pub mod env;
 pub mod environment;
+pub mod foreign_lock;
 pub mod local;
 pub mod lock;
 pub mod pep508;

@@ -25,6 +25,10 @@ pub struct Imported {
     pub ignored: Vec<String>,
     /// `-e ./path` lines, in file order.
     pub editable: Vec<Editable>,
+    /// `--index-url` / `-i` (the last one given), also listed in `ignored` for `add -r`.
+    pub index_url: Option<String>,
+    /// `--extra-index-url` values, in file order (also in `ignored`).
+    pub extra_index_urls: Vec<String>,
 }
 
 /// A local directory a requirements file installs editable (`-e ./libs/pkg`).
@@ -170,6 +174,13 @@ fn parse_into(
             ));
         }
         if line.starts_with('-') {
+            if let Some(url) = option_value(&line, &["-i", "--index-url"]) {
+                imported.index_url = Some(url);
+            } else if let Some(url) = option_value(&line, &["--extra-index-url"]) {
+                if !imported.extra_index_urls.contains(&url) {
+                    imported.extra_index_urls.push(url);
+                }
+            }
             imported.ignored.push(format!("{at}: {line}"));
             continue;
         }

@@ -15,9 +15,11 @@ use crate::django::support::{self, Minor, Pair, Policy};
 use crate::filelock::FileLock;
 use crate::installer::{self, IndexSettings, Uv};
 use crate::platform::Platform;
-use crate::project::config::{Config, ConfigEdit};
+use crate::project::config::{self, Config, ConfigEdit};
 use crate::project::local;
-use crate::project::lock::{Dist, Lock, LockInputs, LockedPython, Resolved};
+use crate::project::lock::{
+    Dist, Lock, LockInputs, LockedPython, Membership, Resolution, Resolved, Selection,
+};
 use crate::project::Project;
 use crate::python::{self, Interpreter, PythonRequest};
 use crate::reporter::Reporter;
@@ -49,6 +51,77 @@ pub struct SyncOptions {
     /// Let a Django/Python pair Django does not support through, with a warning, and record it
     /// in `pyenvx.toml` (`--allow-unsupported`).
     pub allow_unsupported: bool,
+    /// The dependency groups to install (`--group`, `--no-group`, `--only-group`).
+    pub groups: GroupRequest,
+}
+
+/// The dependency groups a sync was asked for, as uv takes them: main + `dev` by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRequest {
+    /// `--group NAME`: installed besides the default ones.
+    pub with: Vec<String>,
+    /// `--no-group NAME`: left out, even when asked for or a default.
+    pub without: Vec<String>,
+    /// `--only-group NAME`: these groups, without the main dependencies.
+    pub only: Vec<String>,
+    /// `--all-groups`.
+    pub all: bool,
+}
+
+/// The group every sync installs unless told otherwise, as uv's default.
+pub const DEFAULT_GROUP: &str = "dev";
+
+impl GroupRequest {
+    /// What to install from `config`'s groups; a group it does not declare is an error.
+    pub fn selection(&self, config: &Config) -> Result<Selection> {
+        let known: Vec<&String> = config.groups.keys().collect();
+        for name in self.with.iter().chain(&self.without).chain(&self.only) {
+            if config.group(name).is_none() {
+                return Err(user_error!(
+                    hint = if known.is_empty() {
+                        "declare it in pyenvx.toml's [dependency-groups], or `pyenvx add --group NAME PKG`".to_string()
+                    } else {
+                        format!(
+                            "the groups are {}",
+                            known
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                    "{} has no dependency group `{name}`",
+                    config.path.display()
+                ));
+            }
+        }
+        let norm =
+            |v: &[String]| -> Vec<String> { v.iter().map(|n| config::normalize_name(n)).collect() };
+        if !self.only.is_empty() {
+            return Ok(Selection {
+                main: false,
+                groups: norm(&self.only),
+            });
+        }
+        let without = norm(&self.without);
+        let mut groups: Vec<String> = if self.all {
+            config.groups.keys().cloned().collect()
+        } else {
+            config
+                .groups
+                .keys()
+                .filter(|g| g.as_str() == DEFAULT_GROUP)
+                .cloned()
+                .collect()
+        };
+        for g in norm(&self.with) {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+        groups.retain(|g| !without.contains(g));
+        Ok(Selection { main: true, groups })
+    }
 }
 
 /// What a sync changed, for the summary line.
@@ -73,6 +146,7 @@ pub fn lock_inputs(project: &Project) -> LockInputs {
             .map_or_else(|| "any".to_string(), ToString::to_string),
         requirements: project.config.requirements(),
         editable: project.config.editable.clone(),
+        groups: project.config.groups.clone(),
     }
 }
 
@@ -602,7 +676,9 @@ pub fn venv_drift(project: &Project, lock: &Lock, platform: &Platform) -> Result
         .filter(|d| lock.package(&d.name).is_none_or(|p| !same(p, d)))
         .map(|d| format!("{}=={}", d.name, d.version))
         .collect();
-    let missing = lock
+    // A group a plain sync leaves out is not missing.
+    let wanted = lock.selected(&GroupRequest::default().selection(&project.config)?);
+    let missing = wanted
         .packages
         .iter()
         .filter(|p| {
@@ -740,8 +816,16 @@ pub fn sync_held(
 
     let (venv, created) = ensure_venv(project, &interp, opts.replace_venv, env)?;
     report.venv_created = created;
-    let (added, removed) =
-        install_locked(&venv, &project.root, &lock, &interp, &index, env, &get_uv)?;
+    let selection = opts.groups.selection(&project.config)?;
+    let (added, removed) = install_locked(
+        &venv,
+        &project.root,
+        &lock.selected(&selection),
+        &interp,
+        &index,
+        env,
+        &get_uv,
+    )?;
     report.installed = added;
     report.removed = removed;
     report.python = interp.version().to_string();
@@ -767,16 +851,16 @@ fn relock(
         suggest: &suggest,
         available: &available,
     };
-    let (packages, allowed) = resolve_supported(
+    let (resolution, allowed) = resolve_supported(
         env,
         get_uv,
         interp,
         &project.config,
         index,
-        upgrade,
+        (upgrade, &[]),
         &policy,
     )?;
-    let lock = write_lock(project, interp, packages)?;
+    let lock = write_lock(project, interp, resolution)?;
     report.relocked = true;
     report.allowed = allowed;
     Ok((lock, interp.clone()))
@@ -784,12 +868,8 @@ fn relock(
 
 /// Write `pyenvx.lock` for `project` as it is now: `packages` resolved for `interp`, with the
 /// inputs they answer. The one place a lock is made, for `init`, `pin` and a relocking sync.
-pub fn write_lock(
-    project: &Project,
-    interp: &Interpreter,
-    packages: Vec<Resolved>,
-) -> Result<Lock> {
-    let lock = Lock::new(locked_python(interp), lock_inputs(project), packages);
+pub fn write_lock(project: &Project, interp: &Interpreter, resolution: Resolution) -> Result<Lock> {
+    let lock = Lock::new(locked_python(interp), lock_inputs(project), resolution);
     lock.save(&project.lock_path())?;
     Ok(lock)
 }
@@ -838,17 +918,21 @@ pub fn record_allowed(project: &Project, pair: Pair) -> Result<()> {
 /// Resolve the project's requirements for `interp` after checking its Django against Django's
 /// own support table: an unsupported pair is refused before anything is resolved or written,
 /// unless `policy` lets it through; where only later patch releases support the pair, their
-/// floor joins the resolution (Django 3.2 on 3.10 resolves `>=3.2.9`). Returns the resolution
-/// and the unsupported pair that was let through.
+/// floor joins the resolution (Django 3.2 on 3.10 resolves `>=3.2.9`). The main dependencies
+/// and every dependency group are resolved together, so one version of each package serves
+/// them all; which part needs which package is then found by resolving each part alone under
+/// those versions. `seeds` (`name==version`, a project's own lock adopted by `init`) constrain
+/// the resolution where they can; when they cannot all hold for this Python, it is made
+/// without them. Returns the resolution and the unsupported pair that was let through.
 pub fn resolve_supported(
     env: &Env,
     get_uv: &dyn Fn() -> Result<Uv>,
     interp: &Interpreter,
     config: &Config,
     index: &IndexSettings,
-    upgrade: bool,
+    (upgrade, seeds): (bool, &[String]),
     policy: &Policy,
-) -> Result<(Vec<Resolved>, Option<Pair>)> {
+) -> Result<(Resolution, Option<Pair>)> {
     let checked = support::check_pin(
         &config.requirements(),
         config.django.as_ref(),
@@ -861,13 +945,45 @@ pub fn resolve_supported(
     // uv runs in a scratch directory: project-relative paths are made absolute for it, and
     // written back as the project gave them.
     let root = config.path.parent().unwrap_or(Path::new("."));
-    let for_uv: Vec<String> = checked
-        .requirements
-        .iter()
-        .map(|r| local::for_resolver(r, root))
-        .collect::<Result<_>>()?;
-    let mut packages = resolve_with(env, get_uv, interp, &for_uv, index, upgrade)?;
-    local::for_lock(&mut packages, &checked.requirements, &config.editable);
+    let for_uv = |reqs: &[String]| -> Result<Vec<String>> {
+        reqs.iter().map(|r| local::for_resolver(r, root)).collect()
+    };
+    let main = for_uv(&checked.requirements)?;
+    let mut all = main.clone();
+    let mut every_requirement = checked.requirements.clone();
+    for reqs in config.groups.values() {
+        for (r, u) in reqs.iter().zip(for_uv(reqs)?) {
+            if !all.contains(&u) {
+                all.push(u);
+                every_requirement.push(r.clone());
+            }
+        }
+    }
+    let blame = |e: anyhow::Error| blame_groups(e, config, &checked.requirements);
+    let mut packages = match seeds {
+        [] => resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade),
+        seeds => resolve_constrained(env, get_uv, interp, &all, seeds, index, upgrade).or_else(
+            |e| {
+                if !installer::is_no_solution(&e) {
+                    return Err(e);
+                }
+                env.reporter.detail(&format!(
+                    "the project's locked versions do not all resolve for Python {}: resolved without them",
+                    interp.version()
+                ));
+                resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade)
+            },
+        ),
+    }
+    .map_err(blame)?;
+    local::for_lock(&mut packages, &every_requirement, &config.editable);
+    let membership = if config.groups.is_empty() {
+        None
+    } else {
+        Some(membership(
+            env, get_uv, interp, config, &main, &packages, index, &for_uv,
+        )?)
+    };
     let mut allowed = checked.allowed;
     // A range pin, or Django pulled in by a dependency: the release chosen is what runs.
     let named_series = config.django.as_ref().and_then(|d| d.series()).is_some();
@@ -881,7 +997,95 @@ pub fn resolve_supported(
             allowed = allowed.or(let_through);
         }
     }
-    Ok((packages, allowed))
+    Ok((
+        Resolution {
+            packages,
+            membership,
+        },
+        allowed,
+    ))
+}
+
+/// A failed resolution whose first line names a package only a dependency group requires: the
+/// group is named first, since the main dependencies are not what failed.
+fn blame_groups(err: anyhow::Error, config: &Config, main: &[String]) -> anyhow::Error {
+    let first = err.to_string();
+    let first = first.lines().next().unwrap_or("");
+    let words: Vec<String> = first
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .map(config::normalize_name)
+        .collect();
+    let main: Vec<String> = main
+        .iter()
+        .filter_map(|r| config::requirement_name(r).ok())
+        .collect();
+    let mut blamed: Vec<String> = Vec::new();
+    for (group, reqs) in &config.groups {
+        for name in reqs.iter().filter_map(|r| config::requirement_name(r).ok()) {
+            if !main.contains(&name) && words.contains(&name) {
+                blamed.push(format!("`{group}` ({name})"));
+            }
+        }
+    }
+    if blamed.is_empty() {
+        return err;
+    }
+    let line = format!(
+        "dependency group {}: {}",
+        blamed.join(", "),
+        first.trim_end_matches(':')
+    );
+    let line = match line.char_indices().nth(199) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    };
+    err.context(line)
+}
+
+/// Which packages of `packages` the main dependencies and each group need: each part resolved
+/// alone with every version held to the whole resolution's, so the answer is a subset of it.
+/// Pythons uv cannot serve resolve through pip, which is not asked again: there every group is
+/// taken to need everything.
+#[allow(clippy::too_many_arguments)]
+fn membership(
+    env: &Env,
+    get_uv: &dyn Fn() -> Result<Uv>,
+    interp: &Interpreter,
+    config: &Config,
+    main: &[String],
+    packages: &[Resolved],
+    index: &IndexSettings,
+    for_uv: &dyn Fn(&[String]) -> Result<Vec<String>>,
+) -> Result<Membership> {
+    let everything: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+    if installer::legacy::needs_pip(interp.version()) {
+        return Ok(Membership {
+            main: everything.clone(),
+            groups: config
+                .groups
+                .keys()
+                .map(|g| (g.clone(), everything.clone()))
+                .collect(),
+        });
+    }
+    // Packages by URL, git or directory are requirements themselves; the rest are held.
+    let pins: Vec<String> = packages
+        .iter()
+        .filter(|p| !p.direct && p.vcs.is_none() && p.directory.is_none())
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect();
+    let names = |reqs: &[String]| -> Result<Vec<String>> {
+        let part = resolve_constrained(env, get_uv, interp, reqs, &pins, index, false)?;
+        Ok(part.into_iter().map(|p| p.name).collect())
+    };
+    let mut groups = std::collections::BTreeMap::new();
+    for (name, reqs) in &config.groups {
+        groups.insert(name.clone(), names(&for_uv(reqs)?)?);
+    }
+    Ok(Membership {
+        main: names(main)?,
+        groups,
+    })
 }
 
 /// Python minors on this machine or downloadable, listed once on first need (only a refusal
@@ -935,7 +1139,23 @@ pub fn resolve_with(
     index: &IndexSettings,
     upgrade: bool,
 ) -> Result<Vec<Resolved>> {
-    let cache = resolution_cache_path(env, interp, requirements, index);
+    resolve_constrained(env, get_uv, interp, requirements, &[], index, upgrade)
+}
+
+/// [`resolve_with`] under `constraints` (`name==version`: versions a package must have if it
+/// is installed at all, as pip's `-c`).
+pub fn resolve_constrained(
+    env: &Env,
+    get_uv: &dyn Fn() -> Result<Uv>,
+    interp: &Interpreter,
+    requirements: &[String],
+    constraints: &[String],
+    index: &IndexSettings,
+    upgrade: bool,
+) -> Result<Vec<Resolved>> {
+    let mut key_inputs = requirements.to_vec();
+    key_inputs.extend(constraints.iter().map(|c| format!("-c {c}")));
+    let cache = resolution_cache_path(env, interp, &key_inputs, index);
     if !upgrade {
         if let Some(hit) = std::fs::read_to_string(&cache)
             .ok()
@@ -981,10 +1201,11 @@ pub fn resolve_with(
         None,
     );
     let resolved = match (&uv, &pip_dir) {
-        (Some(uv), _) => installer::resolve(
+        (Some(uv), _) => installer::resolve_constrained(
             uv,
             &interp.executable(),
             requirements,
+            constraints,
             index,
             env.settings.offline,
             &env.uv_cache(),
@@ -1054,4 +1275,56 @@ fn write_python_version(project: &Project, interp: &Interpreter) -> Result<()> {
         crate::fs::write_atomic(&path, want.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(groups: &str) -> Config {
+        let text = format!("[project]\nname = \"x\"\n\n[dependency-groups]\n{groups}");
+        Config::parse(&text, Path::new("pyenvx.toml")).unwrap()
+    }
+
+    fn pick(request: GroupRequest, config: &Config) -> (bool, Vec<String>) {
+        let s = request.selection(config).unwrap();
+        (s.main, s.groups)
+    }
+
+    #[test]
+    fn groups_are_selected_as_uv_selects_them() {
+        let c = config("dev = [\"pytz\"]\ntest = [{include-group = \"dev\"}, \"pytest\"]\nDocs = [\"sphinx\"]\n");
+        assert_eq!(c.group("test").unwrap(), ["pytz", "pytest"]);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(pick(GroupRequest::default(), &c), (true, s(&["dev"])));
+        let with = GroupRequest {
+            with: s(&["docs"]),
+            ..Default::default()
+        };
+        assert_eq!(pick(with, &c), (true, s(&["dev", "docs"])));
+        let without = GroupRequest {
+            without: s(&["dev"]),
+            all: true,
+            ..Default::default()
+        };
+        assert_eq!(pick(without, &c), (true, s(&["docs", "test"])));
+        let only = GroupRequest {
+            only: s(&["test"]),
+            ..Default::default()
+        };
+        assert_eq!(pick(only, &c), (false, s(&["test"])));
+        let unknown = GroupRequest {
+            with: s(&["lint"]),
+            ..Default::default()
+        };
+        let err = unknown.selection(&c).unwrap_err().to_string();
+        assert!(err.contains("no dependency group `lint`"), "{err}");
+        // A group that includes itself is refused with the file, line and key.
+        let err = Config::parse(
+            "[project]\nname = \"x\"\n[dependency-groups]\na = [{include-group = \"a\"}]\n",
+            Path::new("pyenvx.toml"),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("pyenvx.toml:4:"), "{err:#}");
+    }
 }

@@ -15,12 +15,15 @@
 //!   the adoption of one checked end to end (both index tiers).
 //! * [`pg_image`] and friends: PostgreSQL test support (port ranges, a stand-in `postgres`
 //!   image for an engine with no registry).
+//! * [`uv_lock`], [`stand_in_wheel`] and friends: other tools' lock files, and a wheel the
+//!   wheelhouse lacks, for adopting a project's dependencies.
 //! * [`maria_image`]: a stand-in `mariadb` image from this machine's MariaDB.
 //! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
 //!
 //! Every test file compiles this module separately and uses only part of it.
 #![allow(dead_code, unused_imports)]
 
+mod adoptdeps;
 mod catalog;
 mod cloned;
 mod context;
@@ -36,6 +39,7 @@ mod sandbox;
 mod server;
 mod tls;
 
+pub use adoptdeps::*;
 pub use catalog::*;
 pub use cloned::*;
 pub use context::*;
