@@ -196,6 +196,11 @@ pub struct InitArgs {
     /// read DATABASE_URL (the dict stays as the fallback).
     #[arg(long)]
     pub wire_settings: bool,
+    /// In an existing project, load its settings in the sandbox (this runs the project's code)
+    /// to see where Django connects, and point the project's own database variables at
+    /// pyenvx's database.
+    #[arg(long)]
+    pub ask_django: bool,
 }
 
 // `init`'s choices are the init workflow's inputs; named here too, where the flags are.

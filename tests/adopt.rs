@@ -753,3 +753,138 @@ fn db_none_leaves_out_the_compose_database() {
     assert!(!sb.dir("nodb").join(".env").exists());
     assert_only_pyenvx_files(&sb.ctx, &sb.dir("nodb"), "nodb", &[]);
 }
+
+// Issue 20: Django reaches the pyenvx database through the project's own variables.
+
+/// `SQL_*` settings (SQLite when unset); compose names `env_file: .env.dev`, which only exists
+/// as `.env.dev-sample`. The first `manage.py` command asks Django, finds the `SQL_*` variables
+/// that feed DATABASES, and points them at pyenvx's database.
+#[test]
+fn sql_env_settings_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("sqlenv");
+    let compose = "services:\n  web:\n    build: .\n    env_file:\n      - ./.env.dev\n    depends_on: [db]\n  \
+db:\n    image: postgres:15\n    environment:\n      - POSTGRES_USER=hello_django\n";
+    let sample = "DEBUG=1\nSECRET_KEY=change_me\nDJANGO_ALLOWED_HOSTS=localhost 127.0.0.1 [::1]\n\
+SQL_ENGINE=django.db.backends.postgresql\nSQL_DATABASE=hello_django_dev\nSQL_USER=hello_django\n\
+SQL_PASSWORD=hello_django\nSQL_HOST=db\nSQL_PORT=5432\n";
+    clone_project(
+        &sb,
+        "sqlenv",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==4.2.30\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker-compose.yml", compose),
+                (".env.dev-sample", sample),
+                ("mysite/settings.py", &sql_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(
+        init.contains("env_file `./.env.dev` is not there: its values from .env.dev-sample"),
+        "{init}"
+    );
+    let dotenv = read(dir.join(".env"));
+    // `KEY=a b c` from the sample is read as compose reads it; the secrets are fresh.
+    assert!(
+        dotenv.contains("DJANGO_ALLOWED_HOSTS='localhost 127.0.0.1 [::1]'")
+            && !dotenv.contains("change_me")
+            && !dotenv.contains("SQL_HOST=db")
+            && dotenv.contains("SQL_HOST=127.0.0.1"),
+        "{dotenv}"
+    );
+    assert!(
+        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's database"),
+        "{migrate}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "sqlenv", &[]);
+}
+
+/// A switch: `DB=postgres` (from the project's `.env.example`) selects `DB_*`; the compose
+/// file lives in `docker/` and names `env_file: ../.env`. `init --ask-django` asks Django
+/// right away and says it connects to pyenvx's database.
+#[test]
+fn db_switch_and_docker_compose_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("dbswitch");
+    let compose = "services:\n  app:\n    build:\n      context: ..\n    env_file: ../.env\n  \
+postgres:\n    image: postgres:15-alpine\n";
+    let sample =
+        "DJANGO_SECRET_KEY=replace-me\nDEBUG=1\nDB=postgres\nDB_HOST=postgres\nDB_PORT=5432\n\
+DB_NAME=app\nDB_USER=app\nDB_PASSWORD=app\n";
+    clone_project(
+        &sb,
+        "dbswitch",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker/docker-compose.yml", compose),
+                (".env.example", sample),
+                ("mysite/settings.py", &db_switch_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, up, _migrate) = adopt_up_migrate(&sb.ctx, &dir, &["--ask-django"]);
+    assert!(init.contains("docker/docker-compose.yml"), "{init}");
+    assert!(
+        init.contains("Django (mysite.settings) connects to pyenvx's database")
+            && init.contains("DB_HOST"),
+        "{init}"
+    );
+    assert!(!up.contains("does not connect"), "{up}");
+    let status = sb.ok("dbswitch", &["status"]);
+    assert!(
+        status.contains("django    mysite.settings connects to pyenvx's database"),
+        "{status}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "dbswitch", &[]);
+}
+
+/// `POSTGRES_*` settings with `"db"` as the default host and no env file at all.
+#[test]
+fn postgres_env_settings_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("pgenv");
+    let compose = "services:\n  db:\n    image: postgres:15\n    environment:\n      POSTGRES_PASSWORD: secret\n  \
+web:\n    build: .\n    environment:\n      POSTGRES_HOST: db\n      POSTGRES_PASSWORD: secret\n";
+    clone_project(
+        &sb,
+        "pgenv",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("compose.yaml", compose),
+                ("mysite/settings.py", &postgres_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    adopt_up_migrate(&sb.ctx, &dir, &[]);
+    let dotenv = read(dir.join(".env"));
+    for var in [
+        "POSTGRES_HOST=127.0.0.1",
+        "POSTGRES_DB=",
+        "POSTGRES_USER=",
+        "POSTGRES_PORT=",
+    ] {
+        assert!(dotenv.contains(var), "{var}: {dotenv}");
+    }
+}

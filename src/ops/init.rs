@@ -55,6 +55,8 @@ pub struct InitInput {
     pub seed: bool,
     pub allow_unsupported: bool,
     pub wire_settings: bool,
+    /// Load an adopted project's settings (its code runs) to see where Django connects.
+    pub ask_django: bool,
 }
 
 /// What `init` has to say before the step that may take long or fail.
@@ -93,6 +95,10 @@ pub struct AdoptionReport {
     pub compose_error: Option<String>,
     /// The compose file's web variables, merged into `.env`.
     pub compose: Option<ComposeVars>,
+    /// The project's `.env` sample, merged into `.env` (service empty).
+    pub sample: Option<ComposeVars>,
+    /// Django, asked where it connects (`init --ask-django`).
+    pub django: Option<super::django_check::DjangoCheck>,
     /// The settings file `--wire-settings` edited, relative to the project.
     pub wired: Option<PathBuf>,
     /// Settings that hard-code `DATABASES`: the headline and the change that would read
@@ -110,6 +116,8 @@ pub struct ComposeVars {
     pub merged: Merged,
     /// `env_file:` entries that do not exist.
     pub missing: Vec<String>,
+    /// `env_file:` entries that do not exist, and the sample read instead.
+    pub samples: Vec<(String, String)>,
 }
 
 /// Make `args.dir` a project. A failure after init's first write takes back what it made.
@@ -451,11 +459,20 @@ fn init_in(
         crate::services::init_project(&settings.dirs, &project)?;
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
-    let adoption = if adopted.is_some() {
+    let mut adoption = if adopted.is_some() {
         Some(adopt_environment(&project, args.wire_settings, wiring)?)
     } else {
         None
     };
+    if let Some(adoption) = adoption.as_mut().filter(|_| args.ask_django) {
+        adoption.django = super::django_check::check(&project, env, true)?;
+        super::django_check::trust(env, &project)?;
+    }
+    // Never `migrate` as the next step when Django was asked and it would go elsewhere.
+    let django_elsewhere = adoption
+        .as_ref()
+        .and_then(|a| a.django.as_ref())
+        .is_some_and(|c| !c.reaches());
 
     if startproject_wanted {
         // Django's own Redis cache backend arrived in 4.0; older ones keep the default cache.
@@ -479,7 +496,7 @@ fn init_in(
         sync: report,
         adoption,
         next_services: next_services(has_db, args.cache == CacheChoice::Redis),
-        next_migrate: startproject_wanted || dir.join("manage.py").is_file(),
+        next_migrate: !django_elsewhere && (startproject_wanted || dir.join("manage.py").is_file()),
         dir,
     })
 }
@@ -509,13 +526,26 @@ fn adopt_environment(
         report.compose_error = Some(format!("{e:#}"));
         None
     });
+    let mut services = Vec::new();
     if let Some(web) = web {
         let merged = web.merge_into(&dotenv)?;
+        services = web.services.clone();
         report.compose = Some(ComposeVars {
             file: web.file,
             service: web.service,
             merged,
             missing: web.missing,
+            samples: web.samples,
+        });
+    }
+    if let Some(sample) = crate::project::environment::sample_environment(dir, &services)? {
+        let merged = sample.merge_into(&dotenv)?;
+        report.sample = Some(ComposeVars {
+            file: sample.file,
+            service: String::new(),
+            merged,
+            missing: Vec::new(),
+            samples: Vec::new(),
         });
     }
     if dotenv.exists() {
@@ -621,6 +651,7 @@ mod tests {
             seed: false,
             allow_unsupported: false,
             wire_settings: false,
+            ask_django: false,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod config;
 pub mod env;
+pub mod envfile;
 pub mod environment;
 pub mod local;
 pub mod lock;
