@@ -838,7 +838,11 @@ DB_NAME=app\nDB_USER=app\nDB_PASSWORD=app\n";
         .concat(),
     );
     let (init, up, _migrate) = adopt_up_migrate(&sb.ctx, &dir, &["--ask-django"]);
-    assert!(init.contains("docker/docker-compose.yml"), "{init}");
+    assert!(
+        init.contains("docker/docker-compose.yml")
+            && init.contains("env_file `../.env` is not there: its values from .env.example"),
+        "{init}"
+    );
     assert!(
         init.contains("Django (mysite.settings) connects to pyenvx's database")
             && init.contains("DB_HOST"),

@@ -424,21 +424,19 @@ impl Adopted {
     fn read_compose(&mut self, dir: &Path) {
         let re = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?postgres:(\d+)"#)
             .expect("valid regex");
-        for name in [
-            "compose.yaml",
-            "compose.yml",
-            "docker-compose.yml",
-            "docker-compose.yaml",
-        ] {
-            let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+        let names = super::environment::COMPOSE_DIRS.iter().flat_map(|d| {
+            super::environment::COMPOSE_FILES
+                .iter()
+                .map(move |n| Path::new(d).join(n).to_string_lossy().into_owned())
+        });
+        for name in names {
+            let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
                 continue;
             };
             if let Some(major) = re.captures(&text).and_then(|c| c[1].parse::<u32>().ok()) {
-                self.postgres = Some((name.to_string(), major));
-                self.rows.push((
-                    name.to_string(),
-                    format!("PostgreSQL {major} ([services.db])"),
-                ));
+                self.postgres = Some((name.clone(), major));
+                self.rows
+                    .push((name, format!("PostgreSQL {major} ([services.db])")));
                 return;
             }
         }

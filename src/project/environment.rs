@@ -105,7 +105,20 @@ pub fn compose_file(root: &Path) -> Option<PathBuf> {
 /// The committed sample of an env file that is not there (`.env` → `.env.example`,
 /// `.env.dev` → `.env.dev-sample`), beside it or under `docker/`.
 pub fn sample_for(dir: &Path, root: &Path, env_file: &str) -> Option<PathBuf> {
-    let wanted = dir.join(env_file);
+    // `docker/../.env` is `.env`: said as the user would write it.
+    let wanted: PathBuf = dir
+        .join(env_file)
+        .components()
+        .fold(PathBuf::new(), |mut p, c| {
+            match c {
+                std::path::Component::ParentDir => {
+                    p.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => p.push(other),
+            }
+            p
+        });
     let name = wanted.file_name()?.to_string_lossy().into_owned();
     let parent = wanted.parent().unwrap_or(dir).to_path_buf();
     let mut places = vec![parent];
@@ -325,7 +338,17 @@ impl WebEnv {
 
     /// The compose service `value` names as its host: the whole value (`db`, `db:5432`) or a
     /// URL's host (`redis://redis:6379/0`, `postgres://u:p@db/x`).
-    fn service_host(&self, value: &str) -> Option<&str> {
+    ///
+    /// A bare word is a host only under a host's name (`POSTGRES_HOST=db`): `DB=postgres` is a
+    /// switch and `DB_NAME=app` a database name, whatever services the compose file has.
+    fn service_host(&self, key: &str, value: &str) -> Option<&str> {
+        let v = value.trim();
+        let hostish = ["HOST", "ADDR", "SERVER", "URL", "DSN", "ENDPOINT", "BROKER"]
+            .iter()
+            .any(|w| key.to_ascii_uppercase().contains(w));
+        if !hostish && !v.contains("://") && !v.contains(':') {
+            return None;
+        }
         let host = host_of(value);
         self.services
             .iter()
@@ -345,7 +368,7 @@ impl WebEnv {
         let (values, mut skipped) = self.resolved();
         let values: Vec<Resolved> = values
             .into_iter()
-            .filter(|(k, v, _)| match self.service_host(v) {
+            .filter(|(k, v, _)| match self.service_host(k, v) {
                 Some(service) => {
                     skipped.push((
                         k.clone(),
