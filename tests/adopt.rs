@@ -892,3 +892,76 @@ web:\n    build: .\n    environment:\n      POSTGRES_HOST: db\n      POSTGRES_PA
         assert!(dotenv.contains(var), "{var}: {dotenv}");
     }
 }
+
+/// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works
+/// on a module of a settings package whose `DATABASES` is annotated, and says what it changed.
+#[test]
+fn init_again_changes_nothing_and_wires_an_adopted_project() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("again");
+    let manage = MANAGE_PY.replace("mysite.settings", "mysite.settings.local");
+    let base = "from typing import Any\n\nSECRET_KEY = \"fixture\"\nDEBUG = True\n\
+INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\"]\n\
+DATABASES: dict[str, Any] = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.sqlite3\",\n        \
+\"NAME\": \"db.sqlite3\",\n    }\n}\nUSE_TZ = True\n";
+    clone_project(
+        &sb,
+        "again",
+        &[
+            ("manage.py", &manage),
+            (
+                "requirements.txt",
+                "Django==5.2.19\ndj-database-url==3.1.2\n",
+            ),
+            ("mysite/settings/__init__.py", ""),
+            ("mysite/settings/base.py", base),
+            ("mysite/settings/local.py", "from .base import *  # noqa\n"),
+        ],
+    );
+    sb.ok("again", &["init"]);
+    let snapshot = |d: &Path| -> Vec<(String, String)> {
+        [
+            "pyenvx.toml",
+            "pyenvx.lock",
+            ".gitignore",
+            ".python-version",
+        ]
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                fs::read_to_string(d.join(f)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    };
+    let before = snapshot(&dir);
+    let status_before = git(
+        &sb,
+        &dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    let again = sb.ok("again", &["init"]);
+    assert!(again.contains("is a pyenvx project already"), "{again}");
+    assert_eq!(snapshot(&dir), before);
+    assert_eq!(
+        git(
+            &sb,
+            &dir,
+            &["status", "--porcelain", "--untracked-files=all"]
+        ),
+        status_before
+    );
+    let wired = sb.ok("again", &["init", "--wire-settings"]);
+    assert!(
+        wired.contains("Wired mysite/settings/base.py to read DATABASE_URL"),
+        "{wired}"
+    );
+    let check = sb.ok("again", &["run", "--", "python", "manage.py", "check"]);
+    assert!(check.contains("no issues"), "{check}");
+    let twice = sb.ok("again", &["init", "--wire-settings"]);
+    assert!(
+        twice.contains("settings read DATABASE_URL already"),
+        "{twice}"
+    );
+}

@@ -118,6 +118,19 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             print_django_check(printer, check, false);
         }
     }
+    if report.again {
+        printer.success(format!(
+            "{} is a pyenvx project already ({}): nothing else changed",
+            report.dir.display(),
+            report.name
+        ));
+        printer.info(format!(
+            "  `{}` brings .venv up to date; `{}` edits the settings",
+            printer.code("pyenvx sync"),
+            printer.code("pyenvx init --wire-settings")
+        ));
+        return Ok(exit::OK);
+    }
     summarize(printer, &report.sync, started);
     printer.success(format!(
         "Initialized {} (Python {}, Django {}) in {}",
@@ -201,6 +214,9 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
     }
     if let Some((headline, change)) = &adoption.literal_advice {
         print_literal_advice(printer, headline, change);
+    }
+    if let Some(why) = &adoption.wire_refused {
+        printer.warn(format!("--wire-settings changed nothing: {why}"));
     }
     if let Some(via) = &adoption.reads_url_via {
         printer.info(format!(

@@ -65,7 +65,13 @@ pub fn settings_file(root: &Path) -> Option<PathBuf> {
 pub fn scan(root: &Path) -> Option<SettingsScan> {
     let file = settings_file(root)?;
     let mut candidates = vec![file.clone()];
-    if file.ends_with("__init__.py") {
+    // A module of a settings package (`config.settings.local`) starts from its siblings
+    // (`base.py`) as much as a package's `__init__.py` does.
+    let in_package = file.ends_with("__init__.py")
+        || file
+            .parent()
+            .is_some_and(|p| p.ends_with("settings") && p.join("__init__.py").is_file());
+    if in_package {
         let mut others: Vec<PathBuf> = std::fs::read_dir(file.parent()?)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -131,7 +137,8 @@ pub fn style_of(text: &str) -> DatabaseStyle {
 
 /// The byte range of `DATABASES = { … }` (braces included), braces inside strings ignored.
 fn literal_dict(code: &str) -> Option<(usize, usize)> {
-    let re = regex::Regex::new(r"(?m)^DATABASES\s*=\s*\{").expect("valid regex");
+    // `DATABASES: dict[str, Any] = {` too: annotated settings are common in typed projects.
+    let re = regex::Regex::new(r"(?m)^DATABASES\s*(?::[^=\n]+)?=\s*\{").expect("valid regex");
     let m = re.find(code)?;
     let open = m.end() - 1;
     let mut depth = 0usize;
@@ -326,5 +333,41 @@ mod tests {
         let found = scan(dir.path()).unwrap();
         assert!(found.path.ends_with("conf/settings/base.py"), "{found:?}");
         assert!(matches!(found.style, DatabaseStyle::Literal { .. }));
+    }
+}
+
+#[cfg(test)]
+mod issue_20 {
+    use super::*;
+
+    #[test]
+    fn an_annotated_dict_and_a_module_of_a_settings_package() {
+        let annotated = "from typing import Any\n\nDATABASES: dict[str, Any] = {\n    \"default\": {\"ENGINE\": \"django.db.backends.sqlite3\"},\n}\n";
+        assert!(matches!(
+            style_of(annotated),
+            DatabaseStyle::Literal { end_line: 5, .. }
+        ));
+        assert!(wire(annotated).unwrap().ends_with(WIRING));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manage.py"),
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.local')\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("config/settings")).unwrap();
+        for (f, text) in [
+            ("config/__init__.py", ""),
+            ("config/settings/__init__.py", ""),
+            (
+                "config/settings/local.py",
+                "from .base import *\nDEBUG = True\n",
+            ),
+            ("config/settings/base.py", annotated),
+        ] {
+            std::fs::write(dir.path().join(f), text).unwrap();
+        }
+        let found = scan(dir.path()).unwrap();
+        assert!(found.path.ends_with("config/settings/base.py"), "{found:?}");
     }
 }

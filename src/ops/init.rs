@@ -86,6 +86,9 @@ pub struct InitReport {
     pub next_services: Option<&'static str>,
     /// Whether there is a `manage.py` to migrate and run.
     pub next_migrate: bool,
+    /// The directory was a pyenvx project already: nothing changed but what `--wire-settings`
+    /// did.
+    pub again: bool,
 }
 
 /// An adopted project's environment and settings, as `init` left them.
@@ -106,6 +109,8 @@ pub struct AdoptionReport {
     pub literal_advice: Option<(String, String)>,
     /// `--wire-settings` found the settings reading `DATABASE_URL` already, through this helper.
     pub reads_url_via: Option<String>,
+    /// Why `--wire-settings` changed nothing.
+    pub wire_refused: Option<String>,
 }
 
 /// The compose file's web variables and what merging them into `.env` did.
@@ -128,6 +133,9 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         Some(d) => cwd.join(d),
         None => cwd,
     };
+    if dir.join(CONFIG_FILE).is_file() {
+        return init_again(&dir, &args);
+    }
     let created = std::fs::symlink_metadata(&dir).is_err();
     fs_err::create_dir_all(&dir)?;
     let dir = fs_err::canonicalize(&dir)?;
@@ -171,6 +179,92 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         return Err(e);
     }
     result
+}
+
+/// `init` in a pyenvx project: nothing changes, except what `--wire-settings` asks for.
+fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
+    let project = Project::load(dir)?;
+    let mut adoption = None;
+    if args.wire_settings {
+        let mut report = AdoptionReport::default();
+        wire_settings(&project, &mut report)?;
+        adoption = Some(report);
+    }
+    let lock = crate::project::lock::Lock::load(&project.lock_path())
+        .ok()
+        .flatten();
+    Ok(InitReport {
+        name: project.config.name.clone(),
+        dir: project.root.clone(),
+        python: project
+            .config
+            .python
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        django: lock
+            .as_ref()
+            .and_then(|l| l.package("django"))
+            .map(|p| p.version.clone()),
+        sync: SyncReport::default(),
+        adoption,
+        next_services: None,
+        next_migrate: false,
+        again: true,
+    })
+}
+
+/// `--wire-settings`: the three lines after a literal `DATABASES`, or why not.
+fn wire_settings(project: &Project, report: &mut AdoptionReport) -> Result<()> {
+    let dir = &project.root;
+    let Some(scan) = django::settings_scan::scan(dir) else {
+        report.wire_refused =
+            Some("no manage.py naming a settings module (DJANGO_SETTINGS_MODULE)".into());
+        return Ok(());
+    };
+    let rel = scan
+        .path
+        .strip_prefix(dir)
+        .unwrap_or(&scan.path)
+        .to_path_buf();
+    match &scan.style {
+        django::settings_scan::DatabaseStyle::Url { via } => {
+            report.reads_url_via = Some(via.to_string());
+            return Ok(());
+        }
+        django::settings_scan::DatabaseStyle::Absent => {
+            report.wire_refused = Some(format!(
+                "{} (and its package) has no `DATABASES = {{…}}` dict to wire",
+                rel.display()
+            ));
+            return Ok(());
+        }
+        django::settings_scan::DatabaseStyle::Literal { .. } => {}
+    }
+    let has_helper = project
+        .config
+        .dependencies
+        .iter()
+        .any(|d| config::requirement_name(d).is_ok_and(|n| n == "dj-database-url"));
+    if !has_helper {
+        report.wire_refused = Some(format!(
+            "the lines for {} import dj_database_url, which the sandbox lacks: \
+             `pyenvx add dj-database-url`, then `pyenvx init --wire-settings` again",
+            rel.display()
+        ));
+        return Ok(());
+    }
+    let text = fs_err::read_to_string(&scan.path)?;
+    match django::settings_scan::wire(&text) {
+        Some(wired) => {
+            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
+            report.wired = Some(rel);
+        }
+        None => {
+            report.wire_refused = Some(format!("{} is wired already", rel.display()));
+        }
+    }
+    Ok(())
 }
 
 /// The project's name: `--name`, else the directory's.
@@ -460,7 +554,7 @@ fn init_in(
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
     let mut adoption = if adopted.is_some() {
-        Some(adopt_environment(&project, args.wire_settings, wiring)?)
+        Some(adopt_environment(&project, args.wire_settings)?)
     } else {
         None
     };
@@ -497,6 +591,7 @@ fn init_in(
         adoption,
         next_services: next_services(has_db, args.cache == CacheChoice::Redis),
         next_migrate: !django_elsewhere && (startproject_wanted || dir.join("manage.py").is_file()),
+        again: false,
         dir,
     })
 }
@@ -513,11 +608,7 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 
 /// An adopted project's environment: the compose file's web variables offered to `.env`, and
 /// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
-fn adopt_environment(
-    project: &Project,
-    wire_requested: bool,
-    wiring: bool,
-) -> Result<AdoptionReport> {
+fn adopt_environment(project: &Project, wire_requested: bool) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
     let dotenv = project.dotenv_path();
@@ -552,27 +643,10 @@ fn adopt_environment(
         // Secrets: never in git, whoever wrote them.
         ensure_gitignore(dir, &[".env"])?;
     }
-    if wiring {
-        let scan = django::settings_scan::scan(dir).context("no settings file")?;
-        let text = fs_err::read_to_string(&scan.path)?;
-        if let Some(wired) = django::settings_scan::wire(&text) {
-            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
-            report.wired = Some(
-                scan.path
-                    .strip_prefix(dir)
-                    .unwrap_or(&scan.path)
-                    .to_path_buf(),
-            );
-        }
+    if wire_requested {
+        wire_settings(project, &mut report)?;
     } else if crate::services::db_config(project)?.is_some() {
         report.literal_advice = django::settings_scan::literal_advice(&project.root);
-    }
-    if wire_requested && !wiring {
-        if let Some(scan) = django::settings_scan::scan(dir) {
-            if let django::settings_scan::DatabaseStyle::Url { via } = scan.style {
-                report.reads_url_via = Some(via.to_string());
-            }
-        }
     }
     Ok(report)
 }
@@ -704,7 +778,7 @@ mod tests {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
         };
-        let report = adopt_environment(&project, false, false).unwrap();
+        let report = adopt_environment(&project, false).unwrap();
         assert!(report.compose_error.is_none());
         assert!(report.compose.is_none());
         assert!(report.wired.is_none());
