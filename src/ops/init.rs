@@ -183,6 +183,20 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
 
 /// `init` in a pyenvx project: nothing changes, except what `--wire-settings` asks for.
 fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
+    // Options that would make another project are not silently dropped.
+    let asked = args.python.is_some()
+        || args.django.is_some()
+        || args.name.is_some()
+        || args.db.is_some()
+        || args.drf
+        || args.cache != CacheChoice::None;
+    if asked {
+        return Err(user_error!(
+            hint = "change it with `pyenvx pin python|django`, `pyenvx add`, or [services] in pyenvx.toml; `pyenvx init` alone changes nothing",
+            "{} already has {CONFIG_FILE}",
+            dir.display()
+        ));
+    }
     let project = Project::load(dir)?;
     let mut adoption = None;
     if args.wire_settings {
