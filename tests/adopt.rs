@@ -965,3 +965,58 @@ DATABASES: dict[str, Any] = {\n    \"default\": {\n        \"ENGINE\": \"django.
         "{twice}"
     );
 }
+
+/// A project that tracks its `.env` (`SQL_HOST=db`) and whose `.gitignore` covers `.venv`
+/// already: no tracked file changes (`.gitignore` included), pyenvx's ignores go to
+/// `.git/info/exclude`, and its variables to `.pyenvx/env`, which `run` reads over `.env`.
+#[test]
+fn a_tracked_env_and_gitignore_stay_untouched() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("tracked");
+    let dotenv = "DEBUG=1\nSECRET_KEY=committed\nSQL_ENGINE=django.db.backends.postgresql\n\
+SQL_DATABASE=app\nSQL_USER=app\nSQL_PASSWORD=app\nSQL_HOST=db\nSQL_PORT=5432\n";
+    clone_project(
+        &sb,
+        "tracked",
+        &[
+            &[
+                ("requirements.txt", "Django==4.2.30\npsycopg[binary]==3.3.9\n"),
+                (".gitignore", "__pycache__/\n.venv\n"),
+                (".env", dotenv),
+                (
+                    "docker-compose.yml",
+                    "services:\n  db:\n    image: postgres:15\n  web:\n    build: .\n    env_file: .env\n",
+                ),
+                ("mysite/settings.py", &sql_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert_eq!(
+        git(&sb, &dir, &["diff", "--stat"]),
+        "",
+        "no tracked file changed"
+    );
+    assert_eq!(read(dir.join(".env")), dotenv);
+    let overlay = read(dir.join(".pyenvx/env"));
+    assert!(overlay.contains("SQL_HOST=127.0.0.1"), "{overlay}");
+    let exclude = read(dir.join(".git/info/exclude"));
+    assert!(
+        exclude.contains(".pyenvx/") && !exclude.contains(".venv/"),
+        "{exclude}"
+    );
+    let status = git(
+        &sb,
+        &dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    for line in status.lines() {
+        assert!(
+            ["pyenvx.toml", "pyenvx.lock", ".python-version"].contains(&line[3..].trim()),
+            "`{line}`:\n{status}"
+        );
+    }
+}

@@ -185,6 +185,10 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
             }
             if !vars.is_empty() {
                 let target = envfile::target(project);
+                if target == project.dotenv_path() {
+                    // Secrets: never in git.
+                    crate::project::ignore::ignore(&project.root, &[".env"])?;
+                }
                 envfile::upsert(
                     &target,
                     &vars,

@@ -554,8 +554,9 @@ fn init_in(
     }
     let lock = sync::write_lock(&project, &interp, packages)?;
     if adopted.is_some() {
-        // An adopted project keeps its own ignore rules: only what pyenvx itself creates.
-        ensure_gitignore(&dir, &[".venv/", ".pyenvx/"])?;
+        // An adopted project keeps its own ignore rules and its tracked files: only what pyenvx
+        // itself creates, in `.git/info/exclude` when it is a checkout.
+        crate::project::ignore::ignore(&dir, &[".venv/", ".pyenvx/"])?;
     } else {
         ensure_gitignore(
             &dir,
@@ -563,8 +564,13 @@ fn init_in(
         )?;
     }
     if db != DbChoice::None {
-        // Credentials, a port, and `.env` (0600) with DATABASE_URL.
-        crate::services::init_project(&settings.dirs, &project)?;
+        // Credentials, a port, and `.env` (0600) with DATABASE_URL; a `.env` git tracks is the
+        // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
+        if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
+            crate::services::identity(&settings.dirs, &project)?;
+        } else {
+            crate::services::init_project(&settings.dirs, &project)?;
+        }
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
     let mut adoption = if adopted.is_some() {
@@ -625,7 +631,8 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 fn adopt_environment(project: &Project, wire_requested: bool) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
-    let dotenv = project.dotenv_path();
+    // `.env`, or `.pyenvx/env` when git tracks `.env`: a tracked file is never written.
+    let dotenv = crate::project::envfile::target(project);
     // A compose file pyenvx cannot read costs the variables, not the adoption.
     let web = crate::project::environment::web_environment(dir).unwrap_or_else(|e| {
         report.compose_error = Some(format!("{e:#}"));
@@ -653,9 +660,9 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
             samples: Vec::new(),
         });
     }
-    if dotenv.exists() {
+    if project.dotenv_path().exists() && !crate::project::envfile::git_tracks(dir, ".env") {
         // Secrets: never in git, whoever wrote them.
-        ensure_gitignore(dir, &[".env"])?;
+        crate::project::ignore::ignore(dir, &[".env"])?;
     }
     if wire_requested {
         wire_settings(project, &mut report)?;
@@ -666,24 +673,7 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
 }
 
 fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
-    let path = dir.join(".gitignore");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut add = String::new();
-    for &line in lines {
-        if !existing.lines().any(|l| l.trim() == line) {
-            add.push_str(line);
-            add.push('\n');
-        }
-    }
-    if !add.is_empty() {
-        let sep = if existing.is_empty() || existing.ends_with('\n') {
-            ""
-        } else {
-            "\n"
-        };
-        crate::fs::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
-    }
-    Ok(())
+    crate::project::ignore::append_missing(&dir.join(".gitignore"), lines)
 }
 
 /// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod env;
 pub mod envfile;
 pub mod environment;
+pub mod ignore;
 pub mod local;
 pub mod lock;
 pub mod pep508;
