@@ -1020,3 +1020,86 @@ SQL_DATABASE=app\nSQL_USER=app\nSQL_PASSWORD=app\nSQL_HOST=db\nSQL_PORT=5432\n";
         );
     }
 }
+
+/// A repository whose Django project lives in `app/` (compose file and requirements at the
+/// root): init at the root adopts it as one project, scaffolds nothing, says where manage.py
+/// is, and Django (run from `app/`) reaches pyenvx's database.
+#[test]
+fn a_project_in_app_with_compose_at_the_root() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("subdir");
+    let compose = "services:\n  db:\n    image: postgres:15\n  web:\n    build: ./app\n    environment:\n      \
+POSTGRES_HOST: db\n";
+    clone_project(
+        &sb,
+        "subdir",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker-compose.yml", compose),
+                ("mysite/settings.py", &postgres_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    fs::create_dir_all(dir.join("app")).unwrap();
+    git(&sb, &dir, &["mv", "manage.py", "mysite", "notes", "app/"]);
+    git(
+        &sb,
+        &dir,
+        &[
+            "-c",
+            "user.name=f",
+            "-c",
+            "user.email=f@example.invalid",
+            "commit",
+            "-qm",
+            "app/",
+        ],
+    );
+    let _down = DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: dir.clone(),
+    };
+    let init = sb.ok("subdir", &["init"]);
+    assert!(
+        init.contains("app/manage.py")
+            && init.contains("cd app && pyenvx run python manage.py migrate"),
+        "{init}"
+    );
+    assert!(
+        !dir.join("subdir").exists() && !dir.join("manage.py").exists(),
+        "nothing scaffolded"
+    );
+    sb.ok("subdir", &["db", "up", "--backend", "native"]);
+    let migrate = pyenvx_ok(
+        &sb.ctx,
+        &dir.join("app"),
+        &["run", "--", "python", "manage.py", "migrate"],
+    );
+    assert!(
+        migrate.contains("Applying notes.0001_initial... OK"),
+        "{migrate}"
+    );
+    assert_django_reaches_pyenvx(&sb.ctx, &dir.join("app"), "subdir");
+}
+
+/// A directory holding Python code but no Django project is not scaffolded into.
+#[test]
+fn no_startproject_into_a_directory_of_python_code() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("scripts");
+    fs::create_dir_all(dir.join("tools")).unwrap();
+    fs::write(dir.join("tools/run.py"), "print('hi')\n").unwrap();
+    let err = sb.fails("scripts", &["init"]);
+    assert!(
+        err.contains("holds Python code") && err.contains("--no-startproject"),
+        "{err}"
+    );
+    assert!(!dir.join("pyenvx.toml").exists() && !dir.join("manage.py").exists());
+}

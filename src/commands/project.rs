@@ -143,11 +143,16 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         printer.info(format!("  next: {}", printer.code(next)));
     }
     if report.next_migrate {
+        let cd = report
+            .manage_dir
+            .as_ref()
+            .map(|d| format!("cd {} && ", d.display()))
+            .unwrap_or_default();
         printer.info(format!(
             "  next: {}",
-            printer.code(
-                "pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
-            )
+            printer.code(format!(
+                "{cd}pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
+            ))
         ));
     }
     super::shims::after_change(settings, printer, Some(&report.dir));

@@ -46,6 +46,8 @@ DATABASES[\"default\"] = dj_database_url.config(default=None) or DATABASES[\"def
 /// The settings module `manage.py` names (`DJANGO_SETTINGS_MODULE` default), as a file under
 /// `root`: `mysite/settings.py`, or `mysite/settings/__init__.py` for a package.
 pub fn settings_file(root: &Path) -> Option<PathBuf> {
+    // `manage.py` in `app/` or `src/`: its settings module is relative to that directory.
+    let root = &super::manage_dir(root)?;
     let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
     let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
         .expect("valid regex");
@@ -133,6 +135,18 @@ pub fn style_of(text: &str) -> DatabaseStyle {
         host: value("HOST").filter(|h| !h.is_empty()),
         end_line: code[..end].matches('\n').count() + 1,
     }
+}
+
+/// Whether the literal `DATABASES` dict in `text` takes values from the environment.
+fn reads_variables(text: &str) -> bool {
+    let code = without_comments(text);
+    let Some((start, end)) = literal_dict(&code) else {
+        return false;
+    };
+    let dict = &code[start..end];
+    ["environ", "getenv", "env(", "env.", "config("]
+        .iter()
+        .any(|w| dict.contains(w))
 }
 
 /// The byte range of `DATABASES = { … }` (braces included), braces inside strings ignored.
@@ -228,6 +242,11 @@ pub fn wire(text: &str) -> Option<String> {
 /// read it already, or have no literal dict.
 pub fn literal_advice(root: &Path) -> Option<(String, String)> {
     let scan = scan(root)?;
+    // A dict that reads the project's own variables (`os.environ.get("SQL_HOST")`) is wired
+    // through them (`ops::django_check`): editing the settings is not the advice there.
+    if reads_variables(&std::fs::read_to_string(&scan.path).ok()?) {
+        return None;
+    }
     let DatabaseStyle::Literal {
         engine,
         host,
@@ -369,5 +388,13 @@ mod issue_20 {
         }
         let found = scan(dir.path()).unwrap();
         assert!(found.path.ends_with("config/settings/base.py"), "{found:?}");
+        assert!(literal_advice(dir.path()).is_some());
+        // A dict of the project's own variables is wired through them, not edited.
+        std::fs::write(
+            dir.path().join("config/settings/base.py"),
+            "import os\nDATABASES = {\"default\": {\"HOST\": os.environ.get(\"SQL_HOST\")}}\n",
+        )
+        .unwrap();
+        assert!(literal_advice(dir.path()).is_none());
     }
 }

@@ -57,11 +57,7 @@ impl DjangoCheck {
 
 /// The directory of the project's `manage.py`.
 pub fn manage_dir(project: &Project) -> Option<PathBuf> {
-    project
-        .root
-        .join("manage.py")
-        .is_file()
-        .then(|| project.root.clone())
+    crate::django::manage_dir(&project.root)
 }
 
 fn trust_file(env: &Env) -> PathBuf {

@@ -89,6 +89,8 @@ pub struct InitReport {
     /// The directory was a pyenvx project already: nothing changed but what `--wire-settings`
     /// did.
     pub again: bool,
+    /// Where `manage.py` is when not at the root (`app`), relative to the project.
+    pub manage_dir: Option<PathBuf>,
 }
 
 /// An adopted project's environment and settings, as `init` left them.
@@ -225,6 +227,7 @@ fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
         next_services: None,
         next_migrate: false,
         again: true,
+        manage_dir: None,
     })
 }
 
@@ -279,6 +282,24 @@ fn wire_settings(project: &Project, report: &mut AdoptionReport) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `dir` (or a directory right under it) holds Python files.
+fn holds_python_code(dir: &Path) -> bool {
+    let py = |p: &Path| p.extension().is_some_and(|e| e == "py");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok().map(|e| e.path())).any(|p| {
+        py(&p)
+            || (p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && std::fs::read_dir(&p)
+                    .map(|rd| rd.filter_map(|e| e.ok()).any(|e| py(&e.path())))
+                    .unwrap_or(false))
+    })
 }
 
 /// The project's name: `--name`, else the directory's.
@@ -363,6 +384,26 @@ fn init_in(
             a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
         });
     let startproject_wanted = !args.no_startproject && adopted.is_none();
+    if startproject_wanted && holds_python_code(&dir) {
+        return Err(user_error!(
+            hint = "`pyenvx init --no-startproject` makes the sandbox without a Django project; `pyenvx init NEWDIR` starts one in a new directory",
+            "{} holds Python code but no Django project (manage.py) or requirements: init does not scaffold a new Django project into it",
+            dir.display()
+        ));
+    }
+    // `manage.py` in `app/` or `src/`: said in the table, used by every hint.
+    let manage_sub = crate::django::manage_dir(&dir)
+        .filter(|m| *m != dir)
+        .and_then(|m| m.strip_prefix(&dir).ok().map(Path::to_path_buf));
+    if let (Some(adopted), Some(sub)) = (adopted.as_mut(), &manage_sub) {
+        adopted.rows.insert(
+            0,
+            (
+                format!("{}/manage.py", sub.display()),
+                "the Django project (run its commands from there)".to_string(),
+            ),
+        );
+    }
 
     // Never overwrite: check everything init would write before writing anything.
     let mut clashes: Vec<String> = [CONFIG_FILE, LOCK_FILE, ".venv"]
@@ -610,8 +651,10 @@ fn init_in(
         sync: report,
         adoption,
         next_services: next_services(has_db, args.cache == CacheChoice::Redis),
-        next_migrate: !django_elsewhere && (startproject_wanted || dir.join("manage.py").is_file()),
+        next_migrate: !django_elsewhere
+            && (startproject_wanted || crate::django::manage_dir(&dir).is_some()),
         again: false,
+        manage_dir: manage_sub,
         dir,
     })
 }

@@ -138,7 +138,7 @@ const PG_DRIVERS: [&str; 4] = ["psycopg", "psycopg-binary", "psycopg2", "psycopg
 
 /// The files that make a directory an existing project to adopt.
 pub fn is_existing_project(dir: &Path) -> bool {
-    dir.join("manage.py").is_file()
+    crate::django::manage_dir(dir).is_some()
         || dir.join("pyproject.toml").is_file()
         || dir.join("Pipfile").is_file()
         || !requirements_files(dir).is_empty()
@@ -190,12 +190,19 @@ impl Adopted {
     pub fn read(dir: &Path) -> Result<Self> {
         let mut out = Self::default();
         out.read_pyproject(dir)?;
-        out.read_requirements(dir)?;
+        out.read_requirements(dir, dir)?;
         out.read_pipfile(dir)?;
         out.read_runtime_txt(dir);
         out.read_python_version(dir);
-        out.read_dockerfile(dir);
+        out.read_dockerfile(dir, dir);
         out.read_compose(dir);
+        // A Django project in `app/` or `src/` keeps its requirements and Dockerfile there.
+        if let Some(sub) = crate::django::manage_dir(dir).filter(|m| m != dir) {
+            out.read_requirements(&sub, dir)?;
+            if !dir.join("Dockerfile").is_file() {
+                out.read_dockerfile(&sub, dir);
+            }
+        }
         Ok(out)
     }
 
@@ -274,9 +281,9 @@ impl Adopted {
         Ok(())
     }
 
-    fn read_requirements(&mut self, dir: &Path) -> Result<()> {
+    fn read_requirements(&mut self, dir: &Path, root: &Path) -> Result<()> {
         for path in requirements_files(dir) {
-            let file = rel(dir, &path);
+            let file = rel(root, &path);
             // A line pyenvx cannot take (`-e git+…`) leaves that file out, said in the report,
             // rather than stopping the adoption. A local `-e .` (common in a dev file) is left
             // for the user to add: the rest of the file is taken.
@@ -400,10 +407,12 @@ impl Adopted {
         }
     }
 
-    fn read_dockerfile(&mut self, dir: &Path) {
-        let Ok(text) = std::fs::read_to_string(dir.join("Dockerfile")) else {
+    fn read_dockerfile(&mut self, dir: &Path, root: &Path) {
+        let path = dir.join("Dockerfile");
+        let Ok(text) = std::fs::read_to_string(&path) else {
             return;
         };
+        let name = rel(root, &path);
         let re = regex::Regex::new(
             r"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(?:\S+/)?python:(\d+\.\d+[^\s]*)",
         )
@@ -411,10 +420,9 @@ impl Adopted {
         // A multi-stage build names the runtime last.
         if let Some(c) = re.captures_iter(&text).last() {
             if let Some(minor) = leading_minor(&c[1]) {
-                self.python
-                    .push(("Dockerfile".into(), PythonSource::Minor(minor)));
+                self.python.push((name.clone(), PythonSource::Minor(minor)));
                 self.rows.push((
-                    "Dockerfile".into(),
+                    name,
                     format!("Python {}.{} (FROM python:{})", minor.0, minor.1, &c[1]),
                 ));
             }
