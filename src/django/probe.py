@@ -50,12 +50,44 @@ def text(value):
     return str(value)
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop(*args, **kwargs):
+    raise _Stop()
+
+
+def from_manage_py():
+    # manage.py itself decides (`f"project.settings.{APP_ENV}"`, a dotenv it loads first):
+    # run it up to the point where it would hand over to Django.
+    try:
+        import runpy
+
+        import django.core.management as management
+
+        management.execute_from_command_line = _stop
+        argv = sys.argv
+        sys.argv = ["manage.py", "check"]
+        try:
+            runpy.run_path("manage.py", run_name="__main__")
+        except _Stop:
+            pass
+        finally:
+            sys.argv = argv
+    except BaseException:  # noqa: B036 - any failure falls back to reading the text
+        return None
+    return os.environ.get("DJANGO_SETTINGS_MODULE")
+
+
 def main():
     answer = {"reads": reads, "error": None}
     for key, value in json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}").items():
         os.environ[key] = value
     sys.path.insert(0, os.getcwd())
     module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not module:
+        module = from_manage_py()
     if not module:
         try:
             with open("manage.py") as f:

@@ -135,13 +135,19 @@ pub fn sample_for(dir: &Path, root: &Path, env_file: &str) -> Option<PathBuf> {
         ".template",
         "-example",
     ];
-    places
-        .iter()
-        .flat_map(|p| {
-            let name = &name;
-            suffixes.iter().map(move |s| p.join(format!("{name}{s}")))
-        })
-        .find(|p| p.is_file())
+    // `.env` → `env.example` too (a sample that is not hidden).
+    let names: Vec<String> = std::iter::once(name.clone())
+        .chain(name.strip_prefix('.').map(str::to_string))
+        .collect();
+    let mut candidates = Vec::new();
+    for p in &places {
+        for n in &names {
+            for s in suffixes {
+                candidates.push(p.join(format!("{n}{s}")));
+            }
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file())
 }
 
 /// The web service's environment from the project's compose file; `None` without a compose file
