@@ -1103,3 +1103,26 @@ fn no_startproject_into_a_directory_of_python_code() {
     );
     assert!(!dir.join("pyenvx.toml").exists() && !dir.join("manage.py").exists());
 }
+
+/// A cloned project with its own `.venv` (made by `python -m venv`): set aside, not refused;
+/// the new sandbox works, and the old environment is still there, ignored by git.
+#[test]
+fn an_existing_venv_is_set_aside() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("venvd");
+    clone_project(&sb, "venvd", &[("requirements.txt", "Django==5.2.19\n")]);
+    let venv = sb
+        .ctx
+        .command(pyenv_python("3.12").python())
+        .args(["-m", "venv", "--without-pip", ".venv"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_success(&venv);
+    let out = sb.ok("venvd", &["init"]);
+    assert!(out.contains("moved to .venv.before-pyenvx"), "{out}");
+    assert!(dir.join(".venv.before-pyenvx/pyvenv.cfg").is_file());
+    let check = sb.ok("venvd", &["run", "--", "python", "manage.py", "check"]);
+    assert!(check.contains("no issues"), "{check}");
+    assert_only_pyenvx_files(&sb.ctx, &dir, "venvd", &[]);
+}

@@ -131,6 +131,13 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         ));
         return Ok(exit::OK);
     }
+    if let Some(aside) = &report.venv_aside {
+        printer.info(format!(
+            "  {:<24} the project's own environment, moved to {} (delete it once .venv works for you)",
+            printer.code(".venv"),
+            aside.display()
+        ));
+    }
     summarize(printer, &report.sync, started);
     printer.success(format!(
         "Initialized {} (Python {}, Django {}) in {}",

@@ -91,6 +91,8 @@ pub struct InitReport {
     pub again: bool,
     /// Where `manage.py` is when not at the root (`app`), relative to the project.
     pub manage_dir: Option<PathBuf>,
+    /// The project's own `.venv`, set aside (relative to the project).
+    pub venv_aside: Option<PathBuf>,
 }
 
 /// An adopted project's environment and settings, as `init` left them.
@@ -141,6 +143,21 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
     let created = std::fs::symlink_metadata(&dir).is_err();
     fs_err::create_dir_all(&dir)?;
     let dir = fs_err::canonicalize(&dir)?;
+    // An adopted project's own `.venv` (venv, virtualenv, uv, poetry) is set aside, not refused
+    // nor deleted: it comes back if init fails, and stays beside the new one otherwise.
+    let aside = dir.join(VENV_ASIDE);
+    let set_aside = adopt::is_existing_project(&dir)
+        && std::fs::symlink_metadata(dir.join(".venv")).is_ok()
+        && std::fs::symlink_metadata(&aside).is_err();
+    if set_aside {
+        fs_err::rename(dir.join(".venv"), &aside)?;
+    }
+    let put_back = || {
+        if set_aside {
+            let _ = std::fs::remove_dir_all(dir.join(".venv"));
+            let _ = std::fs::rename(&aside, dir.join(".venv"));
+        }
+    };
     // Everything init may write, as it is now: a failure (Django refusing the name, a failed
     // sync) takes back what init made and nothing else, so `init` can simply be run again.
     let module = django::module_name(&project_name(&args, &dir));
@@ -168,6 +185,8 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         } else {
             Vec::new()
         };
+        // After the snapshot's undo, which removes the `.venv` init made.
+        put_back();
         if created {
             // `remove_dir` removes only an empty directory: what init did not make stays.
             let _ = std::fs::remove_dir(&dir);
@@ -180,8 +199,18 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         }
         return Err(e);
     }
+    let mut result = result;
+    if let Ok(report) = result.as_mut() {
+        if set_aside {
+            crate::project::ignore::ignore(&dir, &[&format!("{VENV_ASIDE}/")])?;
+            report.venv_aside = Some(PathBuf::from(VENV_ASIDE));
+        }
+    }
     result
 }
+
+/// Where an adopted project's own `.venv` goes.
+pub const VENV_ASIDE: &str = ".venv.before-pyenvx";
 
 /// `init` in a pyenvx project: nothing changes, except what `--wire-settings` asks for.
 fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
@@ -228,6 +257,7 @@ fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
         next_migrate: false,
         again: true,
         manage_dir: None,
+        venv_aside: None,
     })
 }
 
@@ -655,6 +685,7 @@ fn init_in(
             && (startproject_wanted || crate::django::manage_dir(&dir).is_some()),
         again: false,
         manage_dir: manage_sub,
+        venv_aside: None,
         dir,
     })
 }
