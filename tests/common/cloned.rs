@@ -291,16 +291,7 @@ pub fn adopt_and_run_its_tests(
         ctx,
         dir: dir.to_path_buf(),
     };
-    let mut args = vec!["init"];
-    args.extend_from_slice(init_args);
-    let init = pyenvx_ok(ctx, dir, &args);
-    assert!(init.contains("Adopting the project"), "{name}: {init}");
-    let up = pyenvx_ok(ctx, dir, &["db", "up", "--backend", "native"]);
-    let migrate = pyenvx_ok(ctx, dir, &["run", "--", "python", "manage.py", "migrate"]);
-    assert!(
-        migrate.contains("Applying notes.0001_initial... OK"),
-        "{name}: {migrate}"
-    );
+    let (init, up, _) = init_up_and_migrate(ctx, dir, init_args, &name);
     let test = pyenvx_in(
         ctx,
         dir,
@@ -500,6 +491,19 @@ pub fn adopt_up_migrate(
         ctx,
         dir: dir.to_path_buf(),
     };
+    let out = init_up_and_migrate(ctx, dir, init_args, &label);
+    assert_django_reaches_pyenvx(ctx, dir, &label);
+    out
+}
+
+/// `pyenvx init` (adopting), `db up` natively and `manage.py migrate` applying the `notes`
+/// migration; their outputs. `label` names failures.
+fn init_up_and_migrate(
+    ctx: &TestContext,
+    dir: &Path,
+    init_args: &[&str],
+    label: &str,
+) -> (String, String, String) {
     let mut args = vec!["init"];
     args.extend_from_slice(init_args);
     let init = pyenvx_ok(ctx, dir, &args);
@@ -510,6 +514,5 @@ pub fn adopt_up_migrate(
         migrate.contains("Applying notes.0001_initial... OK"),
         "{label}: {migrate}"
     );
-    assert_django_reaches_pyenvx(ctx, dir, &label);
     (init, up, migrate)
 }
