@@ -196,6 +196,11 @@ pub struct InitArgs {
     /// read DATABASE_URL (the dict stays as the fallback).
     #[arg(long)]
     pub wire_settings: bool,
+    /// In an existing project, load its settings in the sandbox (this runs the project's code)
+    /// to see where Django connects, and point the project's own database variables at
+    /// pyenvx's database.
+    #[arg(long)]
+    pub ask_django: bool,
 }
 
 /// `init --db`'s values; the workflow's own `ops::init::DbChoice` knows no clap.

@@ -9,8 +9,30 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use crate::user_error;
 
+pub mod probe;
 pub mod settings_scan;
 pub mod support;
+
+/// The directory of a repository's `manage.py`: the root, else `app/` or `src/`, else the one
+/// direct subdirectory that has one (a repository whose Django project lives beside its
+/// compose file, docs and frontend).
+pub fn manage_dir(root: &std::path::Path) -> Option<std::path::PathBuf> {
+    if root.join("manage.py").is_file() {
+        return Some(root.to_path_buf());
+    }
+    for sub in ["app", "src", "backend", "django"] {
+        if root.join(sub).join("manage.py").is_file() {
+            return Some(root.join(sub));
+        }
+    }
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("manage.py").is_file())
+        .collect();
+    found.sort();
+    (found.len() == 1).then(|| found.remove(0))
+}
 
 /// A Django pin from `pyenvx.toml` or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -761,3 +761,376 @@ fn db_none_leaves_out_the_compose_database() {
     assert!(!sb.dir("nodb").join(".env").exists());
     assert_only_pyenvx_files(&sb.ctx, &sb.dir("nodb"), "nodb", &[]);
 }
+
+// Issue 20: Django reaches the pyenvx database through the project's own variables.
+
+/// `SQL_*` settings (SQLite when unset); compose names `env_file: .env.dev`, which only exists
+/// as `.env.dev-sample`. The first `manage.py` command asks Django, finds the `SQL_*` variables
+/// that feed DATABASES, and points them at pyenvx's database.
+#[test]
+fn sql_env_settings_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("sqlenv");
+    let compose = "services:\n  web:\n    build: .\n    env_file:\n      - ./.env.dev\n    depends_on: [db]\n  \
+db:\n    image: postgres:15\n    environment:\n      - POSTGRES_USER=hello_django\n";
+    let sample = "DEBUG=1\nSECRET_KEY=change_me\nDJANGO_ALLOWED_HOSTS=localhost 127.0.0.1 [::1]\n\
+SQL_ENGINE=django.db.backends.postgresql\nSQL_DATABASE=hello_django_dev\nSQL_USER=hello_django\n\
+SQL_PASSWORD=hello_django\nSQL_HOST=db\nSQL_PORT=5432\n";
+    clone_project(
+        &sb,
+        "sqlenv",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==4.2.30\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker-compose.yml", compose),
+                (".env.dev-sample", sample),
+                ("mysite/settings.py", &sql_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(
+        init.contains("env_file `./.env.dev` is not there: its values from .env.dev-sample"),
+        "{init}"
+    );
+    let dotenv = read(dir.join(".env"));
+    // `KEY=a b c` from the sample is read as compose reads it; the secrets are fresh.
+    assert!(
+        dotenv.contains("DJANGO_ALLOWED_HOSTS='localhost 127.0.0.1 [::1]'")
+            && !dotenv.contains("change_me")
+            && !dotenv.contains("SQL_HOST=db")
+            && dotenv.contains("SQL_HOST=127.0.0.1"),
+        "{dotenv}"
+    );
+    assert!(
+        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's database"),
+        "{migrate}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "sqlenv", &[]);
+}
+
+/// A switch: `DB=postgres` (from the project's `.env.example`) selects `DB_*`; the compose
+/// file lives in `docker/` and names `env_file: ../.env`. `init --ask-django` asks Django
+/// right away and says it connects to pyenvx's database.
+#[test]
+fn db_switch_and_docker_compose_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("dbswitch");
+    let compose = "services:\n  app:\n    build:\n      context: ..\n    env_file: ../.env\n  \
+postgres:\n    image: postgres:15-alpine\n";
+    let sample =
+        "DJANGO_SECRET_KEY=replace-me\nDEBUG=1\nDB=postgres\nDB_HOST=postgres\nDB_PORT=5432\n\
+DB_NAME=app\nDB_USER=app\nDB_PASSWORD=app\n";
+    clone_project(
+        &sb,
+        "dbswitch",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker/docker-compose.yml", compose),
+                (".env.example", sample),
+                ("mysite/settings.py", &db_switch_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, up, _migrate) = adopt_up_migrate(&sb.ctx, &dir, &["--ask-django"]);
+    assert!(
+        init.contains("docker/docker-compose.yml")
+            && init.contains("env_file `../.env` is not there: its values from .env.example"),
+        "{init}"
+    );
+    assert!(
+        init.contains("Django (mysite.settings) connects to pyenvx's database")
+            && init.contains("DB_HOST"),
+        "{init}"
+    );
+    assert!(!up.contains("does not connect"), "{up}");
+    let status = sb.ok("dbswitch", &["status"]);
+    assert!(
+        status.contains("django    mysite.settings connects to pyenvx's database"),
+        "{status}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "dbswitch", &[]);
+}
+
+/// `POSTGRES_*` settings with `"db"` as the default host and no env file at all.
+#[test]
+fn postgres_env_settings_reach_the_pyenvx_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("pgenv");
+    let compose = "services:\n  db:\n    image: postgres:15\n    environment:\n      POSTGRES_PASSWORD: secret\n  \
+web:\n    build: .\n    environment:\n      POSTGRES_HOST: db\n      POSTGRES_PASSWORD: secret\n";
+    clone_project(
+        &sb,
+        "pgenv",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("compose.yaml", compose),
+                ("mysite/settings.py", &postgres_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    adopt_up_migrate(&sb.ctx, &dir, &[]);
+    let dotenv = read(dir.join(".env"));
+    for var in [
+        "POSTGRES_HOST=127.0.0.1",
+        "POSTGRES_DB=",
+        "POSTGRES_USER=",
+        "POSTGRES_PORT=",
+    ] {
+        assert!(dotenv.contains(var), "{var}: {dotenv}");
+    }
+}
+
+/// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works
+/// on a module of a settings package whose `DATABASES` is annotated, and says what it changed.
+#[test]
+fn init_again_changes_nothing_and_wires_an_adopted_project() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("again");
+    let manage = MANAGE_PY.replace("mysite.settings", "mysite.settings.local");
+    let base = "from typing import Any\n\nSECRET_KEY = \"fixture\"\nDEBUG = True\n\
+INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\"]\n\
+DATABASES: dict[str, Any] = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.sqlite3\",\n        \
+\"NAME\": \"db.sqlite3\",\n    }\n}\nUSE_TZ = True\n";
+    clone_project(
+        &sb,
+        "again",
+        &[
+            ("manage.py", &manage),
+            (
+                "requirements.txt",
+                "Django==5.2.19\ndj-database-url==3.1.2\n",
+            ),
+            ("mysite/settings/__init__.py", ""),
+            ("mysite/settings/base.py", base),
+            ("mysite/settings/local.py", "from .base import *  # noqa\n"),
+        ],
+    );
+    sb.ok("again", &["init"]);
+    let snapshot = |d: &Path| -> Vec<(String, String)> {
+        [
+            "pyenvx.toml",
+            "pyenvx.lock",
+            ".gitignore",
+            ".python-version",
+        ]
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                fs::read_to_string(d.join(f)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    };
+    let before = snapshot(&dir);
+    let status_before = git(
+        &sb,
+        &dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    let again = sb.ok("again", &["init"]);
+    assert!(again.contains("is a pyenvx project already"), "{again}");
+    assert_eq!(snapshot(&dir), before);
+    assert_eq!(
+        git(
+            &sb,
+            &dir,
+            &["status", "--porcelain", "--untracked-files=all"]
+        ),
+        status_before
+    );
+    let wired = sb.ok("again", &["init", "--wire-settings"]);
+    assert!(
+        wired.contains("Wired mysite/settings/base.py to read DATABASE_URL"),
+        "{wired}"
+    );
+    let check = sb.ok("again", &["run", "--", "python", "manage.py", "check"]);
+    assert!(check.contains("no issues"), "{check}");
+    let twice = sb.ok("again", &["init", "--wire-settings"]);
+    assert!(
+        twice.contains("settings read DATABASE_URL already"),
+        "{twice}"
+    );
+}
+
+/// A project that tracks its `.env` (`SQL_HOST=db`) and whose `.gitignore` covers `.venv`
+/// already: no tracked file changes (`.gitignore` included), pyenvx's ignores go to
+/// `.git/info/exclude`, and its variables to `.pyenvx/env`, which `run` reads over `.env`.
+#[test]
+fn a_tracked_env_and_gitignore_stay_untouched() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("tracked");
+    let dotenv = "DEBUG=1\nSECRET_KEY=committed\nSQL_ENGINE=django.db.backends.postgresql\n\
+SQL_DATABASE=app\nSQL_USER=app\nSQL_PASSWORD=app\nSQL_HOST=db\nSQL_PORT=5432\n";
+    clone_project(
+        &sb,
+        "tracked",
+        &[
+            &[
+                ("requirements.txt", "Django==4.2.30\npsycopg[binary]==3.3.9\n"),
+                (".gitignore", "__pycache__/\n.venv\n"),
+                (".env", dotenv),
+                (
+                    "docker-compose.yml",
+                    "services:\n  db:\n    image: postgres:15\n  web:\n    build: .\n    env_file: .env\n",
+                ),
+                ("mysite/settings.py", &sql_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert_eq!(
+        git(&sb, &dir, &["diff", "--stat"]),
+        "",
+        "no tracked file changed"
+    );
+    assert_eq!(read(dir.join(".env")), dotenv);
+    let overlay = read(dir.join(".pyenvx/env"));
+    assert!(overlay.contains("SQL_HOST=127.0.0.1"), "{overlay}");
+    let exclude = read(dir.join(".git/info/exclude"));
+    assert!(
+        exclude.contains(".pyenvx/") && !exclude.contains(".venv/"),
+        "{exclude}"
+    );
+    let status = git(
+        &sb,
+        &dir,
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    for line in status.lines() {
+        assert!(
+            ["pyenvx.toml", "pyenvx.lock", ".python-version"].contains(&line[3..].trim()),
+            "`{line}`:\n{status}"
+        );
+    }
+}
+
+/// A repository whose Django project lives in `app/` (compose file and requirements at the
+/// root): init at the root adopts it as one project, scaffolds nothing, says where manage.py
+/// is, and Django (run from `app/`) reaches pyenvx's database.
+#[test]
+fn a_project_in_app_with_compose_at_the_root() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("subdir");
+    let compose = "services:\n  db:\n    image: postgres:15\n  web:\n    build: ./app\n    environment:\n      \
+POSTGRES_HOST: db\n";
+    clone_project(
+        &sb,
+        "subdir",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("docker-compose.yml", compose),
+                ("mysite/settings.py", &postgres_env_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    fs::create_dir_all(dir.join("app")).unwrap();
+    git(&sb, &dir, &["mv", "manage.py", "mysite", "notes", "app/"]);
+    git(
+        &sb,
+        &dir,
+        &[
+            "-c",
+            "user.name=f",
+            "-c",
+            "user.email=f@example.invalid",
+            "commit",
+            "-qm",
+            "app/",
+        ],
+    );
+    let _down = DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: dir.clone(),
+    };
+    let init = sb.ok("subdir", &["init"]);
+    assert!(
+        init.contains("app/manage.py")
+            && init.contains("cd app && pyenvx run python manage.py migrate"),
+        "{init}"
+    );
+    assert!(
+        !dir.join("subdir").exists() && !dir.join("manage.py").exists(),
+        "nothing scaffolded"
+    );
+    sb.ok("subdir", &["db", "up", "--backend", "native"]);
+    let migrate = pyenvx_ok(
+        &sb.ctx,
+        &dir.join("app"),
+        &["run", "--", "python", "manage.py", "migrate"],
+    );
+    assert!(
+        migrate.contains("Applying notes.0001_initial... OK"),
+        "{migrate}"
+    );
+    assert_django_reaches_pyenvx(&sb.ctx, &dir.join("app"), "subdir");
+}
+
+/// A directory holding Python code but no Django project is not scaffolded into.
+#[test]
+fn no_startproject_into_a_directory_of_python_code() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("scripts");
+    fs::create_dir_all(dir.join("tools")).unwrap();
+    fs::write(dir.join("tools/run.py"), "print('hi')\n").unwrap();
+    let err = sb.fails("scripts", &["init"]);
+    assert!(
+        err.contains("holds Python code") && err.contains("--no-startproject"),
+        "{err}"
+    );
+    assert!(!dir.join("pyenvx.toml").exists() && !dir.join("manage.py").exists());
+}
+
+/// A cloned project with its own `.venv` (made by `python -m venv`): set aside, not refused;
+/// the new sandbox works, and the old environment is still there, ignored by git.
+#[test]
+fn an_existing_venv_is_set_aside() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("venvd");
+    clone_project(&sb, "venvd", &[("requirements.txt", "Django==5.2.19\n")]);
+    let venv = sb
+        .ctx
+        .command(pyenv_python("3.12").python())
+        .args(["-m", "venv", "--without-pip", ".venv"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_success(&venv);
+    let out = sb.ok("venvd", &["init"]);
+    assert!(out.contains("moved to .venv.before-pyenvx"), "{out}");
+    assert!(dir.join(".venv.before-pyenvx/pyvenv.cfg").is_file());
+    let check = sb.ok("venvd", &["run", "--", "python", "manage.py", "check"]);
+    assert!(check.contains("no issues"), "{check}");
+    assert_only_pyenvx_files(&sb.ctx, &dir, "venvd", &[]);
+}

@@ -708,11 +708,19 @@ fn errors_users_will_hit() {
     assert!(sb.dir("foreign/.venv/pyvenv.cfg").exists());
     sb.ok("foreign", &["sync", "--replace-venv"]);
     assert_eq!(sb_django_direct(&sb, "foreign"), "5.2.19");
-    // init refuses to overwrite.
-    let err = sb.fails("foreign", &["init", "--no-startproject"]);
+    // init never overwrites: options that would change the project are refused, and init
+    // alone succeeds and changes nothing (issue 20).
+    let toml = fs::read_to_string(sb.dir("foreign").join("pyenvx.toml")).unwrap();
+    let err = sb.fails("foreign", &["init", "--django", "4.2"]);
     assert!(
         err.contains("already has") && err.contains("pyenvx.toml"),
         "{err}"
+    );
+    let again = sb.ok("foreign", &["init", "--no-startproject"]);
+    assert!(again.contains("is a pyenvx project already"), "{again}");
+    assert_eq!(
+        fs::read_to_string(sb.dir("foreign").join("pyenvx.toml")).unwrap(),
+        toml
     );
 }
 

@@ -120,6 +120,11 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
     if has_cache {
         cache_up(settings, &project, printer)?;
     }
+    if has_db {
+        let reporter = printer.reporter();
+        let env = Env::new(settings, &reporter);
+        super::project::ask_django_after_up(&env, &project, printer);
+    }
     Ok(exit::OK)
 }
 

@@ -185,7 +185,9 @@ fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result
     };
     let report = services::up(env, project, &opts)?;
     report_up(printer, &report, started, "up");
-    super::project::advise_literal_settings(printer, project);
+    if !super::project::ask_django_after_up(env, project, printer) {
+        super::project::advise_literal_settings(printer, project);
+    }
     Ok(exit::OK)
 }
 

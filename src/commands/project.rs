@@ -88,6 +88,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         seed: args.seed,
         allow_unsupported: args.allow_unsupported,
         wire_settings: args.wire_settings,
+        ask_django: args.ask_django,
     };
     let report = ops::init::init(input, &env, &mut |step| match step {
         ops::init::Step::Adopting { dir, rows } => {
@@ -128,6 +129,29 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
     })?;
     if let Some(adoption) = &report.adoption {
         print_adoption(printer, adoption);
+        if let Some(check) = &adoption.django {
+            print_django_check(printer, check, false);
+        }
+    }
+    if report.again {
+        printer.success(format!(
+            "{} is a pyenvx project already ({}): nothing else changed",
+            report.dir.display(),
+            report.name
+        ));
+        printer.info(format!(
+            "  `{}` brings .venv up to date; `{}` edits the settings",
+            printer.code("pyenvx sync"),
+            printer.code("pyenvx init --wire-settings")
+        ));
+        return Ok(exit::OK);
+    }
+    if let Some(aside) = &report.venv_aside {
+        printer.info(format!(
+            "  {:<24} the project's own environment, moved to {} (delete it once .venv works for you)",
+            printer.code(".venv"),
+            aside.display()
+        ));
     }
     summarize(printer, &report.sync, started);
     printer.success(format!(
@@ -141,11 +165,16 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         printer.info(format!("  next: {}", printer.code(next)));
     }
     if report.next_migrate {
+        let cd = report
+            .manage_dir
+            .as_ref()
+            .map(|d| format!("cd {} && ", d.display()))
+            .unwrap_or_default();
         printer.info(format!(
             "  next: {}",
-            printer.code(
-                "pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
-            )
+            printer.code(format!(
+                "{cd}pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
+            ))
         ));
     }
     super::shims::after_change(settings, printer, Some(&report.dir));
@@ -157,8 +186,19 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
     if let Some(e) = &adoption.compose_error {
         printer.warn(format!("{e}; its variables are not in .env"));
     }
-    if let Some(web) = &adoption.compose {
+    for web in adoption.compose.iter().chain(&adoption.sample) {
         let merged = &web.merged;
+        let origin = if web.service.is_empty() {
+            web.file.clone()
+        } else {
+            format!("{}'s `{}` service", web.file, web.service)
+        };
+        for (missing, sample) in &web.samples {
+            printer.info(format!(
+                "  {:<24} env_file `{missing}` is not there: its values from {sample} (secrets fresh)",
+                printer.code(&web.file)
+            ));
+        }
         if !merged.added.is_empty() {
             let names: Vec<String> = merged
                 .added
@@ -172,11 +212,9 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
                 })
                 .collect();
             printer.info(format!(
-                "  {:<24} {} from {}'s `{}` service (mode 0600; `pyenvx run` reads it)",
+                "  {:<24} {} from {origin} (mode 0600; `pyenvx run` reads it)",
                 printer.code(".env"),
                 names.join(", "),
-                web.file,
-                web.service
             ));
         }
         if !merged.kept.is_empty() {
@@ -203,6 +241,9 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
     }
     if let Some((headline, change)) = &adoption.literal_advice {
         print_literal_advice(printer, headline, change);
+    }
+    if let Some(why) = &adoption.wire_refused {
+        printer.warn(format!("--wire-settings changed nothing: {why}"));
     }
     if let Some(via) = &adoption.reads_url_via {
         printer.info(format!(
@@ -346,6 +387,20 @@ pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32>
     if let Some(report) = ops::run::sync_if_stale(&project, &env)? {
         summarize(printer, &report, started);
     }
+    // `manage.py` imports the settings anyway: asking Django first runs nothing new, and wires
+    // the project's own variables before its first command reaches a database.
+    let runs_django = args.command.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.ends_with("manage.py") || a == "django-admin"
+    });
+    if runs_django && !ops::django_check::is_trusted(&env, &project) {
+        match ops::django_check::check(&project, &env, true) {
+            Ok(Some(check)) => print_django_check(printer, &check, false),
+            Ok(None) => {}
+            Err(e) => printer.warn(format!("could not ask Django where it connects: {e:#}")),
+        }
+        ops::django_check::trust(&env, &project)?;
+    }
     let mut command = std::process::Command::new(&args.command[0]);
     command.args(&args.command[1..]);
     for (k, v) in ops::run::environment(&project, &env)? {
@@ -355,6 +410,74 @@ pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         };
     }
     exec(command, &args.command[0])
+}
+
+/// After `up` and `db up`, in a project whose code the user has run through pyenvx: ask Django
+/// where it connects, wiring the project's variables to the port the server has now. Whether
+/// Django was asked.
+pub(super) fn ask_django_after_up(env: &Env, project: &Project, printer: &Printer) -> bool {
+    if !ops::django_check::is_trusted(env, project) {
+        return false;
+    }
+    match ops::django_check::check(project, env, true) {
+        Ok(Some(check)) => {
+            print_django_check(printer, &check, true);
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            printer.warn(format!("could not ask Django where it connects: {e:#}"));
+            false
+        }
+    }
+}
+
+/// What Django said about its database: the variables pyenvx set, and when Django does not reach
+/// the pyenvx database, one block saying which key has which value, from where, and the fix.
+/// `quiet_when_fine` leaves out the line saying all is well.
+pub(super) fn print_django_check(
+    printer: &Printer,
+    check: &ops::django_check::DjangoCheck,
+    quiet_when_fine: bool,
+) {
+    if let Some(file) = &check.wired_file {
+        printer.info(format!(
+            "  {:<24} {} set for pyenvx's database (the settings read them for DATABASES)",
+            printer.code(file.display().to_string()),
+            check.wired.join(", ")
+        ));
+    }
+    let settings = check.settings_module.as_deref().unwrap_or("the settings");
+    if check.reaches() {
+        if !quiet_when_fine {
+            printer.success(format!("Django ({settings}) connects to pyenvx's database"));
+        }
+        return;
+    }
+    match &check.error {
+        Some(e) => printer.warn(format!("Django's settings ({settings}) do not load: {e}")),
+        None => {
+            printer.warn(format!(
+                "Django ({settings}) does not connect to pyenvx's database: migrate would go elsewhere"
+            ));
+            for m in &check.mismatches {
+                printer.info(format!(
+                    "  {:<9}{} ({}); pyenvx's: {}",
+                    m.key,
+                    if m.value.is_empty() {
+                        "(empty)"
+                    } else {
+                        &m.value
+                    },
+                    m.from,
+                    m.want
+                ));
+            }
+        }
+    }
+    if let Some(fix) = &check.fix {
+        printer.info(format!("  fix: {fix}"));
+    }
 }
 
 /// Replace pyenvx with the command: signals reach it directly and its exit code is ours.
@@ -469,6 +592,18 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             (None, None) => "declared".to_string(),
         };
         printer.data(format!("{:<9} {line}", service.name));
+    }
+    // Django is asked only in a project whose code the user has run through pyenvx.
+    if ops::django_check::is_trusted(&env, &project) {
+        match ops::django_check::check(&project, &env, false) {
+            Ok(Some(check)) if check.reaches() => printer.data(format!(
+                "django    {} connects to pyenvx's database",
+                check.settings_module.as_deref().unwrap_or("the settings")
+            )),
+            Ok(Some(check)) => print_django_check(printer, &check, true),
+            Ok(None) => {}
+            Err(e) => printer.warn(format!("could not ask Django where it connects: {e:#}")),
+        }
     }
     Ok(exit::OK)
 }

@@ -46,6 +46,8 @@ DATABASES[\"default\"] = dj_database_url.config(default=None) or DATABASES[\"def
 /// The settings module `manage.py` names (`DJANGO_SETTINGS_MODULE` default), as a file under
 /// `root`: `mysite/settings.py`, or `mysite/settings/__init__.py` for a package.
 pub fn settings_file(root: &Path) -> Option<PathBuf> {
+    // `manage.py` in `app/` or `src/`: its settings module is relative to that directory.
+    let root = &super::manage_dir(root)?;
     let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
     let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
         .expect("valid regex");
@@ -65,7 +67,13 @@ pub fn settings_file(root: &Path) -> Option<PathBuf> {
 pub fn scan(root: &Path) -> Option<SettingsScan> {
     let file = settings_file(root)?;
     let mut candidates = vec![file.clone()];
-    if file.ends_with("__init__.py") {
+    // A module of a settings package (`config.settings.local`) starts from its siblings
+    // (`base.py`) as much as a package's `__init__.py` does.
+    let in_package = file.ends_with("__init__.py")
+        || file
+            .parent()
+            .is_some_and(|p| p.ends_with("settings") && p.join("__init__.py").is_file());
+    if in_package {
         let mut others: Vec<PathBuf> = std::fs::read_dir(file.parent()?)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -129,9 +137,22 @@ pub fn style_of(text: &str) -> DatabaseStyle {
     }
 }
 
+/// Whether the literal `DATABASES` dict in `text` takes values from the environment.
+fn reads_variables(text: &str) -> bool {
+    let code = without_comments(text);
+    let Some((start, end)) = literal_dict(&code) else {
+        return false;
+    };
+    let dict = &code[start..end];
+    ["environ", "getenv", "env(", "env.", "config("]
+        .iter()
+        .any(|w| dict.contains(w))
+}
+
 /// The byte range of `DATABASES = { … }` (braces included), braces inside strings ignored.
 fn literal_dict(code: &str) -> Option<(usize, usize)> {
-    let re = regex::Regex::new(r"(?m)^DATABASES\s*=\s*\{").expect("valid regex");
+    // `DATABASES: dict[str, Any] = {` too: annotated settings are common in typed projects.
+    let re = regex::Regex::new(r"(?m)^DATABASES\s*(?::[^=\n]+)?=\s*\{").expect("valid regex");
     let m = re.find(code)?;
     let open = m.end() - 1;
     let mut depth = 0usize;
@@ -221,6 +242,11 @@ pub fn wire(text: &str) -> Option<String> {
 /// read it already, or have no literal dict.
 pub fn literal_advice(root: &Path) -> Option<(String, String)> {
     let scan = scan(root)?;
+    // A dict that reads the project's own variables (`os.environ.get("SQL_HOST")`) is wired
+    // through them (`ops::django_check`): editing the settings is not the advice there.
+    if reads_variables(&std::fs::read_to_string(&scan.path).ok()?) {
+        return None;
+    }
     let DatabaseStyle::Literal {
         engine,
         host,
@@ -326,5 +352,49 @@ mod tests {
         let found = scan(dir.path()).unwrap();
         assert!(found.path.ends_with("conf/settings/base.py"), "{found:?}");
         assert!(matches!(found.style, DatabaseStyle::Literal { .. }));
+    }
+}
+
+#[cfg(test)]
+mod issue_20 {
+    use super::*;
+
+    #[test]
+    fn an_annotated_dict_and_a_module_of_a_settings_package() {
+        let annotated = "from typing import Any\n\nDATABASES: dict[str, Any] = {\n    \"default\": {\"ENGINE\": \"django.db.backends.sqlite3\"},\n}\n";
+        assert!(matches!(
+            style_of(annotated),
+            DatabaseStyle::Literal { end_line: 5, .. }
+        ));
+        assert!(wire(annotated).unwrap().ends_with(WIRING));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manage.py"),
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.local')\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("config/settings")).unwrap();
+        for (f, text) in [
+            ("config/__init__.py", ""),
+            ("config/settings/__init__.py", ""),
+            (
+                "config/settings/local.py",
+                "from .base import *\nDEBUG = True\n",
+            ),
+            ("config/settings/base.py", annotated),
+        ] {
+            std::fs::write(dir.path().join(f), text).unwrap();
+        }
+        let found = scan(dir.path()).unwrap();
+        assert!(found.path.ends_with("config/settings/base.py"), "{found:?}");
+        assert!(literal_advice(dir.path()).is_some());
+        // A dict of the project's own variables is wired through them, not edited.
+        std::fs::write(
+            dir.path().join("config/settings/base.py"),
+            "import os\nDATABASES = {\"default\": {\"HOST\": os.environ.get(\"SQL_HOST\")}}\n",
+        )
+        .unwrap();
+        assert!(literal_advice(dir.path()).is_none());
     }
 }

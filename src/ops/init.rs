@@ -55,6 +55,8 @@ pub struct InitInput {
     pub seed: bool,
     pub allow_unsupported: bool,
     pub wire_settings: bool,
+    /// Load an adopted project's settings (its code runs) to see where Django connects.
+    pub ask_django: bool,
 }
 
 /// What `init` has to say before the step that may take long or fail.
@@ -91,6 +93,13 @@ pub struct InitReport {
     pub next_services: Option<&'static str>,
     /// Whether there is a `manage.py` to migrate and run.
     pub next_migrate: bool,
+    /// The directory was a pyenvx project already: nothing changed but what `--wire-settings`
+    /// did.
+    pub again: bool,
+    /// Where `manage.py` is when not at the root (`app`), relative to the project.
+    pub manage_dir: Option<PathBuf>,
+    /// The project's own `.venv`, set aside (relative to the project).
+    pub venv_aside: Option<PathBuf>,
 }
 
 /// An adopted project's environment and settings, as `init` left them.
@@ -100,6 +109,10 @@ pub struct AdoptionReport {
     pub compose_error: Option<String>,
     /// The compose file's web variables, merged into `.env`.
     pub compose: Option<ComposeVars>,
+    /// The project's `.env` sample, merged into `.env` (service empty).
+    pub sample: Option<ComposeVars>,
+    /// Django, asked where it connects (`init --ask-django`).
+    pub django: Option<super::django_check::DjangoCheck>,
     /// The settings file `--wire-settings` edited, relative to the project.
     pub wired: Option<PathBuf>,
     /// Settings that hard-code `DATABASES`: the headline and the change that would read
@@ -107,6 +120,8 @@ pub struct AdoptionReport {
     pub literal_advice: Option<(String, String)>,
     /// `--wire-settings` found the settings reading `DATABASE_URL` already, through this helper.
     pub reads_url_via: Option<String>,
+    /// Why `--wire-settings` changed nothing.
+    pub wire_refused: Option<String>,
 }
 
 /// The compose file's web variables and what merging them into `.env` did.
@@ -117,6 +132,8 @@ pub struct ComposeVars {
     pub merged: Merged,
     /// `env_file:` entries that do not exist.
     pub missing: Vec<String>,
+    /// `env_file:` entries that do not exist, and the sample read instead.
+    pub samples: Vec<(String, String)>,
 }
 
 /// Make `args.dir` a project. A failure after init's first write takes back what it made.
@@ -127,9 +144,27 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         Some(d) => cwd.join(d),
         None => cwd,
     };
+    if dir.join(CONFIG_FILE).is_file() {
+        return init_again(&dir, &args);
+    }
     let created = std::fs::symlink_metadata(&dir).is_err();
     fs_err::create_dir_all(&dir)?;
     let dir = fs_err::canonicalize(&dir)?;
+    // An adopted project's own `.venv` (venv, virtualenv, uv, poetry) is set aside, not refused
+    // nor deleted: it comes back if init fails, and stays beside the new one otherwise.
+    let aside = dir.join(VENV_ASIDE);
+    let set_aside = adopt::is_existing_project(&dir)
+        && std::fs::symlink_metadata(dir.join(".venv")).is_ok()
+        && std::fs::symlink_metadata(&aside).is_err();
+    if set_aside {
+        fs_err::rename(dir.join(".venv"), &aside)?;
+    }
+    let put_back = || {
+        if set_aside {
+            let _ = std::fs::remove_dir_all(dir.join(".venv"));
+            let _ = std::fs::rename(&aside, dir.join(".venv"));
+        }
+    };
     // Everything init may write, as it is now: a failure (Django refusing the name, a failed
     // sync) takes back what init made and nothing else, so `init` can simply be run again.
     let module = django::module_name(&project_name(&args, &dir));
@@ -159,6 +194,8 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         } else {
             Vec::new()
         };
+        // After the snapshot's undo, which removes the `.venv` init made.
+        put_back();
         if created {
             // `remove_dir` removes only an empty directory: what init did not make stays.
             let _ = std::fs::remove_dir(&dir);
@@ -171,7 +208,137 @@ pub fn init(args: InitInput, env: &Env, step: &mut dyn FnMut(Step)) -> Result<In
         }
         return Err(e);
     }
+    let mut result = result;
+    if let Ok(report) = result.as_mut() {
+        if set_aside {
+            crate::project::ignore::ignore(&dir, &[&format!("{VENV_ASIDE}/")])?;
+            report.venv_aside = Some(PathBuf::from(VENV_ASIDE));
+        }
+    }
     result
+}
+
+/// Where an adopted project's own `.venv` goes.
+pub const VENV_ASIDE: &str = ".venv.before-pyenvx";
+
+/// `init` in a pyenvx project: nothing changes, except what `--wire-settings` asks for.
+fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
+    // Options that would make another project are not silently dropped.
+    let asked = args.python.is_some()
+        || args.django.is_some()
+        || args.name.is_some()
+        || args.db.is_some()
+        || args.drf
+        || args.cache != CacheChoice::None;
+    if asked {
+        return Err(user_error!(
+            hint = "change it with `pyenvx pin python|django`, `pyenvx add`, or [services] in pyenvx.toml; `pyenvx init` alone changes nothing",
+            "{} already has {CONFIG_FILE}",
+            dir.display()
+        ));
+    }
+    let project = Project::load(dir)?;
+    let mut adoption = None;
+    if args.wire_settings {
+        let mut report = AdoptionReport::default();
+        wire_settings(&project, &mut report)?;
+        adoption = Some(report);
+    }
+    let lock = crate::project::lock::Lock::load(&project.lock_path())
+        .ok()
+        .flatten();
+    Ok(InitReport {
+        name: project.config.name.clone(),
+        dir: project.root.clone(),
+        python: project
+            .config
+            .python
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        django: lock
+            .as_ref()
+            .and_then(|l| l.package("django"))
+            .map(|p| p.version.clone()),
+        sync: SyncReport::default(),
+        adoption,
+        next_services: None,
+        next_migrate: false,
+        again: true,
+        manage_dir: None,
+        venv_aside: None,
+    })
+}
+
+/// `--wire-settings`: the three lines after a literal `DATABASES`, or why not.
+fn wire_settings(project: &Project, report: &mut AdoptionReport) -> Result<()> {
+    let dir = &project.root;
+    let Some(scan) = django::settings_scan::scan(dir) else {
+        report.wire_refused =
+            Some("no manage.py naming a settings module (DJANGO_SETTINGS_MODULE)".into());
+        return Ok(());
+    };
+    let rel = scan
+        .path
+        .strip_prefix(dir)
+        .unwrap_or(&scan.path)
+        .to_path_buf();
+    match &scan.style {
+        django::settings_scan::DatabaseStyle::Url { via } => {
+            report.reads_url_via = Some(via.to_string());
+            return Ok(());
+        }
+        django::settings_scan::DatabaseStyle::Absent => {
+            report.wire_refused = Some(format!(
+                "{} (and its package) has no `DATABASES = {{…}}` dict to wire",
+                rel.display()
+            ));
+            return Ok(());
+        }
+        django::settings_scan::DatabaseStyle::Literal { .. } => {}
+    }
+    let has_helper = project
+        .config
+        .dependencies
+        .iter()
+        .any(|d| config::requirement_name(d).is_ok_and(|n| n == "dj-database-url"));
+    if !has_helper {
+        report.wire_refused = Some(format!(
+            "the lines for {} import dj_database_url, which the sandbox lacks: \
+             `pyenvx add dj-database-url`, then `pyenvx init --wire-settings` again",
+            rel.display()
+        ));
+        return Ok(());
+    }
+    let text = fs_err::read_to_string(&scan.path)?;
+    match django::settings_scan::wire(&text) {
+        Some(wired) => {
+            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
+            report.wired = Some(rel);
+        }
+        None => {
+            report.wire_refused = Some(format!("{} is wired already", rel.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` (or a directory right under it) holds Python files.
+fn holds_python_code(dir: &Path) -> bool {
+    let py = |p: &Path| p.extension().is_some_and(|e| e == "py");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok().map(|e| e.path())).any(|p| {
+        py(&p)
+            || (p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && std::fs::read_dir(&p)
+                    .map(|rd| rd.filter_map(|e| e.ok()).any(|e| py(&e.path())))
+                    .unwrap_or(false))
+    })
 }
 
 /// The project's name: `--name`, else the directory's.
@@ -256,6 +423,26 @@ fn init_in(
             a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
         });
     let startproject_wanted = !args.no_startproject && adopted.is_none();
+    if startproject_wanted && holds_python_code(&dir) {
+        return Err(user_error!(
+            hint = "`pyenvx init --no-startproject` makes the sandbox without a Django project; `pyenvx init NEWDIR` starts one in a new directory",
+            "{} holds Python code but no Django project (manage.py) or requirements: init does not scaffold a new Django project into it",
+            dir.display()
+        ));
+    }
+    // `manage.py` in `app/` or `src/`: said in the table, used by every hint.
+    let manage_sub = crate::django::manage_dir(&dir)
+        .filter(|m| *m != dir)
+        .and_then(|m| m.strip_prefix(&dir).ok().map(Path::to_path_buf));
+    if let (Some(adopted), Some(sub)) = (adopted.as_mut(), &manage_sub) {
+        adopted.rows.insert(
+            0,
+            (
+                format!("{}/manage.py", sub.display()),
+                "the Django project (run its commands from there)".to_string(),
+            ),
+        );
+    }
 
     // Never overwrite: check everything init would write before writing anything.
     let mut clashes: Vec<String> = [CONFIG_FILE, LOCK_FILE, ".venv"]
@@ -481,8 +668,9 @@ fn init_in(
     }
     let lock = sync::write_lock(&project, &interp, packages)?;
     if adopted.is_some() {
-        // An adopted project keeps its own ignore rules: only what pyenvx itself creates.
-        ensure_gitignore(&dir, &[".venv/", ".pyenvx/"])?;
+        // An adopted project keeps its own ignore rules and its tracked files: only what pyenvx
+        // itself creates, in `.git/info/exclude` when it is a checkout.
+        crate::project::ignore::ignore(&dir, &[".venv/", ".pyenvx/"])?;
     } else {
         ensure_gitignore(
             &dir,
@@ -490,15 +678,29 @@ fn init_in(
         )?;
     }
     if db != DbChoice::None {
-        // Credentials, a port, and `.env` (0600) with DATABASE_URL.
-        crate::services::init_project(&settings.dirs, &project)?;
+        // Credentials, a port, and `.env` (0600) with DATABASE_URL; a `.env` git tracks is the
+        // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
+        if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
+            crate::services::identity(&settings.dirs, &project)?;
+        } else {
+            crate::services::init_project(&settings.dirs, &project)?;
+        }
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
-    let adoption = if adopted.is_some() {
-        Some(adopt_environment(&project, args.wire_settings, wiring)?)
+    let mut adoption = if adopted.is_some() {
+        Some(adopt_environment(&project, args.wire_settings)?)
     } else {
         None
     };
+    if let Some(adoption) = adoption.as_mut().filter(|_| args.ask_django) {
+        adoption.django = super::django_check::check(&project, env, true)?;
+        super::django_check::trust(env, &project)?;
+    }
+    // Never `migrate` as the next step when Django was asked and it would go elsewhere.
+    let django_elsewhere = adoption
+        .as_ref()
+        .and_then(|a| a.django.as_ref())
+        .is_some_and(|c| !c.reaches());
 
     if startproject_wanted {
         // Django's own Redis cache backend arrived in 4.0; older ones keep the default cache.
@@ -522,7 +724,11 @@ fn init_in(
         sync: report,
         adoption,
         next_services: next_services(has_db, args.cache == CacheChoice::Redis),
-        next_migrate: startproject_wanted || dir.join("manage.py").is_file(),
+        next_migrate: !django_elsewhere
+            && (startproject_wanted || crate::django::manage_dir(&dir).is_some()),
+        again: false,
+        manage_dir: manage_sub,
+        venv_aside: None,
         dir,
     })
 }
@@ -539,76 +745,52 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 
 /// An adopted project's environment: the compose file's web variables offered to `.env`, and
 /// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
-fn adopt_environment(
-    project: &Project,
-    wire_requested: bool,
-    wiring: bool,
-) -> Result<AdoptionReport> {
+fn adopt_environment(project: &Project, wire_requested: bool) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
-    let dotenv = project.dotenv_path();
+    // `.env`, or `.pyenvx/env` when git tracks `.env`: a tracked file is never written.
+    let dotenv = crate::project::envfile::target(project);
     // A compose file pyenvx cannot read costs the variables, not the adoption.
     let web = crate::project::environment::web_environment(dir).unwrap_or_else(|e| {
         report.compose_error = Some(format!("{e:#}"));
         None
     });
+    let mut services = Vec::new();
     if let Some(web) = web {
         let merged = web.merge_into(&dotenv)?;
+        services = web.services.clone();
         report.compose = Some(ComposeVars {
             file: web.file,
             service: web.service,
             merged,
             missing: web.missing,
+            samples: web.samples,
         });
     }
-    if dotenv.exists() {
-        // Secrets: never in git, whoever wrote them.
-        ensure_gitignore(dir, &[".env"])?;
+    if let Some(sample) = crate::project::environment::sample_environment(dir, &services)? {
+        let merged = sample.merge_into(&dotenv)?;
+        report.sample = Some(ComposeVars {
+            file: sample.file,
+            service: String::new(),
+            merged,
+            missing: Vec::new(),
+            samples: Vec::new(),
+        });
     }
-    if wiring {
-        let scan = django::settings_scan::scan(dir).context("no settings file")?;
-        let text = fs_err::read_to_string(&scan.path)?;
-        if let Some(wired) = django::settings_scan::wire(&text) {
-            crate::fs::write_atomic(&scan.path, wired.as_bytes())?;
-            report.wired = Some(
-                scan.path
-                    .strip_prefix(dir)
-                    .unwrap_or(&scan.path)
-                    .to_path_buf(),
-            );
-        }
+    if project.dotenv_path().exists() && !crate::project::envfile::git_tracks(dir, ".env") {
+        // Secrets: never in git, whoever wrote them.
+        crate::project::ignore::ignore(dir, &[".env"])?;
+    }
+    if wire_requested {
+        wire_settings(project, &mut report)?;
     } else if crate::services::db_config(project)?.is_some() {
         report.literal_advice = django::settings_scan::literal_advice(&project.root);
-    }
-    if wire_requested && !wiring {
-        if let Some(scan) = django::settings_scan::scan(dir) {
-            if let django::settings_scan::DatabaseStyle::Url { via } = scan.style {
-                report.reads_url_via = Some(via.to_string());
-            }
-        }
     }
     Ok(report)
 }
 
 fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
-    let path = dir.join(".gitignore");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut add = String::new();
-    for &line in lines {
-        if !existing.lines().any(|l| l.trim() == line) {
-            add.push_str(line);
-            add.push('\n');
-        }
-    }
-    if !add.is_empty() {
-        let sep = if existing.is_empty() || existing.ends_with('\n') {
-            ""
-        } else {
-            "\n"
-        };
-        crate::fs::write_atomic(&path, format!("{existing}{sep}{add}").as_bytes())?;
-    }
-    Ok(())
+    crate::project::ignore::append_missing(&dir.join(".gitignore"), lines)
 }
 
 /// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
@@ -664,6 +846,7 @@ mod tests {
             seed: false,
             allow_unsupported: false,
             wire_settings: false,
+            ask_django: false,
         }
     }
 
@@ -716,7 +899,7 @@ mod tests {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
         };
-        let report = adopt_environment(&project, false, false).unwrap();
+        let report = adopt_environment(&project, false).unwrap();
         assert!(report.compose_error.is_none());
         assert!(report.compose.is_none());
         assert!(report.wired.is_none());

@@ -10,6 +10,7 @@
 //! to a callback the command gives, so the order users read stays the order things happen.
 
 pub mod deps;
+pub mod django_check;
 pub mod init;
 pub mod pin;
 pub mod python;

@@ -14,7 +14,6 @@ use pyenvx_shim::{set_by_pyenvx, SET_PROJECT_VAR, SET_VAR};
 
 use crate::project::sync::{self, SyncOptions, SyncReport};
 use crate::project::{Env, Project};
-use crate::user_error;
 
 /// A variable to set (`Some`) or to remove (`None`), in the order they apply.
 pub type EnvChange = (OsString, Option<OsString>);
@@ -95,25 +94,9 @@ fn layer(
     Ok(out)
 }
 
+/// `.env`, with `.pyenvx/env` (pyenvx's variables when git tracks `.env`) over it.
 fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
-    let path = project.dotenv_path();
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let iter = dotenvy::from_path_iter(&path)
-        .map_err(|e| user_error!("cannot read {}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for item in iter {
-        let (k, v) = item.map_err(|e| {
-            user_error!(
-                hint = "lines look like `KEY=value`",
-                "{}: {e}",
-                path.display()
-            )
-        })?;
-        out.push((k, v));
-    }
-    Ok(out)
+    crate::project::envfile::project_vars(project)
 }
 
 #[cfg(test)]
@@ -216,11 +199,23 @@ mod tests {
             config: crate::project::Config::parse(&text, &tmp.path().join("pyenvx.toml")).unwrap(),
         };
         assert!(dotenv_vars(&project).unwrap().is_empty());
-        std::fs::write(project.dotenv_path(), "A=1\n# note\nB=\"two words\"\n").unwrap();
+        std::fs::write(
+            project.dotenv_path(),
+            "A=1\n# note\nB=\"two words\"\nC=a b c\n",
+        )
+        .unwrap();
         assert_eq!(
             dotenv_vars(&project).unwrap(),
-            pairs(&[("A", "1"), ("B", "two words")])
+            pairs(&[("A", "1"), ("B", "two words"), ("C", "a b c")])
         );
+        // pyenvx's own file, when `.env` is tracked, wins over it.
+        std::fs::create_dir_all(project.state_dir()).unwrap();
+        std::fs::write(project.state_dir().join("env"), "A=2\n").unwrap();
+        assert_eq!(
+            dotenv_vars(&project).unwrap(),
+            pairs(&[("B", "two words"), ("C", "a b c"), ("A", "2")])
+        );
+        std::fs::remove_file(project.state_dir().join("env")).unwrap();
         std::fs::write(project.dotenv_path(), "A=1\nnot a line\n").unwrap();
         let err = dotenv_vars(&project).unwrap_err();
         assert!(

@@ -148,7 +148,7 @@ const PG_DRIVERS: [&str; 4] = ["psycopg", "psycopg-binary", "psycopg2", "psycopg
 
 /// The files that make a directory an existing project to adopt.
 pub fn is_existing_project(dir: &Path) -> bool {
-    dir.join("manage.py").is_file()
+    crate::django::manage_dir(dir).is_some()
         || dir.join("pyproject.toml").is_file()
         || dir.join("Pipfile").is_file()
         || !deps::requirements_files(dir).is_empty()
@@ -184,12 +184,20 @@ impl Adopted {
             ..Self::default()
         };
         out.read_pyproject(dir)?;
-        out.read_requirements(dir)?;
+        out.read_requirements(dir, dir)?;
+        // A Django project in `app/` or `src/` keeps its requirements and Dockerfile there.
+        let sub = crate::django::manage_dir(dir).filter(|m| m != dir);
+        if let Some(sub) = &sub {
+            out.read_requirements(sub, dir)?;
+        }
         out.read_pipfile(dir)?;
         out.settle_groups();
         out.read_runtime_txt(dir);
         out.read_python_version(dir);
-        out.read_dockerfile(dir);
+        out.read_dockerfile(dir, dir);
+        if let Some(sub) = sub.filter(|_| !dir.join("Dockerfile").is_file()) {
+            out.read_dockerfile(&sub, dir);
+        }
         out.read_compose(dir);
         if let Some(locked) = &out.locked {
             let row = format!(
@@ -281,10 +289,12 @@ impl Adopted {
         }
     }
 
-    fn read_dockerfile(&mut self, dir: &Path) {
-        let Ok(text) = std::fs::read_to_string(dir.join("Dockerfile")) else {
+    fn read_dockerfile(&mut self, dir: &Path, root: &Path) {
+        let path = dir.join("Dockerfile");
+        let Ok(text) = std::fs::read_to_string(&path) else {
             return;
         };
+        let name = rel(root, &path);
         let re = regex::Regex::new(
             r"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(?:\S+/)?python:(\d+\.\d+[^\s]*)",
         )
@@ -292,10 +302,9 @@ impl Adopted {
         // A multi-stage build names the runtime last.
         if let Some(c) = re.captures_iter(&text).last() {
             if let Some(minor) = leading_minor(&c[1]) {
-                self.python
-                    .push(("Dockerfile".into(), PythonSource::Minor(minor)));
+                self.python.push((name.clone(), PythonSource::Minor(minor)));
                 self.rows.push((
-                    "Dockerfile".into(),
+                    name,
                     format!("Python {}.{} (FROM python:{})", minor.0, minor.1, &c[1]),
                 ));
             }
@@ -305,21 +314,19 @@ impl Adopted {
     fn read_compose(&mut self, dir: &Path) {
         let re = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?postgres:(\d+)"#)
             .expect("valid regex");
-        for name in [
-            "compose.yaml",
-            "compose.yml",
-            "docker-compose.yml",
-            "docker-compose.yaml",
-        ] {
-            let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+        let names = super::environment::COMPOSE_DIRS.iter().flat_map(|d| {
+            super::environment::COMPOSE_FILES
+                .iter()
+                .map(move |n| Path::new(d).join(n).to_string_lossy().into_owned())
+        });
+        for name in names {
+            let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
                 continue;
             };
             if let Some(major) = re.captures(&text).and_then(|c| c[1].parse::<u32>().ok()) {
-                self.postgres = Some((name.to_string(), major));
-                self.rows.push((
-                    name.to_string(),
-                    format!("PostgreSQL {major} ([services.db])"),
-                ));
+                self.postgres = Some((name.clone(), major));
+                self.rows
+                    .push((name, format!("PostgreSQL {major} ([services.db])")));
                 return;
             }
         }

@@ -54,6 +54,8 @@ pub struct WebEnv {
     pub vars: Vec<(String, Value)>,
     /// `env_file:` entries that could not be read, with why.
     pub missing: Vec<String>,
+    /// `env_file:` entries that are not there, and the committed sample read instead.
+    pub samples: Vec<(String, String)>,
     /// The compose file's service names: host names inside its containers only.
     pub services: Vec<String>,
 }
@@ -89,12 +91,63 @@ fn pyenvx_owned(key: &str) -> bool {
         )
 }
 
-/// The first compose file in `root`.
+/// Where projects keep their compose files besides the root.
+pub const COMPOSE_DIRS: [&str; 3] = ["", "docker", "docker/compose"];
+
+/// The first compose file in `root`, else in `docker/`, else in `docker/compose/`.
 pub fn compose_file(root: &Path) -> Option<PathBuf> {
-    COMPOSE_FILES
+    COMPOSE_DIRS
         .iter()
-        .map(|n| root.join(n))
+        .flat_map(|d| COMPOSE_FILES.iter().map(move |n| root.join(d).join(n)))
         .find(|p| p.is_file())
+}
+
+/// The committed sample of an env file that is not there (`.env` → `.env.example`,
+/// `.env.dev` → `.env.dev-sample`), beside it or under `docker/`.
+pub fn sample_for(dir: &Path, root: &Path, env_file: &str) -> Option<PathBuf> {
+    // `docker/../.env` is `.env`: said as the user would write it.
+    let wanted: PathBuf = dir
+        .join(env_file)
+        .components()
+        .fold(PathBuf::new(), |mut p, c| {
+            match c {
+                std::path::Component::ParentDir => {
+                    p.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => p.push(other),
+            }
+            p
+        });
+    let name = wanted.file_name()?.to_string_lossy().into_owned();
+    let parent = wanted.parent().unwrap_or(dir).to_path_buf();
+    let mut places = vec![parent];
+    for d in [root.to_path_buf(), root.join("docker")] {
+        if !places.contains(&d) {
+            places.push(d);
+        }
+    }
+    let suffixes = [
+        ".example",
+        ".sample",
+        "-sample",
+        ".dist",
+        ".template",
+        "-example",
+    ];
+    // `.env` → `env.example` too (a sample that is not hidden).
+    let names: Vec<String> = std::iter::once(name.clone())
+        .chain(name.strip_prefix('.').map(str::to_string))
+        .collect();
+    let mut candidates = Vec::new();
+    for p in &places {
+        for n in &names {
+            for s in suffixes {
+                candidates.push(p.join(format!("{n}{s}")));
+            }
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file())
 }
 
 /// The web service's environment from the project's compose file; `None` without a compose file
@@ -104,10 +157,7 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
         return Ok(None);
     };
     let text = fs_err::read_to_string(&path)?;
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = rel_to(root, &path);
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| {
         let at = e
             .location()
@@ -141,14 +191,19 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
     let dir = path.parent().unwrap_or(root);
     for env_file in env_files(service.get("env_file")) {
         let full = dir.join(&env_file);
-        match dotenvy::from_path_iter(&full) {
-            Ok(iter) => {
-                for item in iter {
-                    let (k, v) = item.with_context(|| format!("cannot read {}", full.display()))?;
-                    out.set(k, &v);
-                }
-            }
-            Err(_) => out.missing.push(env_file),
+        let source = if full.is_file() {
+            full
+        } else if let Some(sample) = sample_for(dir, root, &env_file) {
+            // The project commits a sample for its uncommitted env file: its values that are
+            // not secret are the development ones (the secrets are made fresh).
+            out.samples.push((env_file.clone(), rel_to(root, &sample)));
+            sample
+        } else {
+            out.missing.push(env_file);
+            continue;
+        };
+        for (k, v) in super::envfile::read(&source)? {
+            out.set(k, &v);
         }
     }
     match service.get("environment") {
@@ -171,6 +226,34 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
             }
         }
         _ => {}
+    }
+    Ok(Some(out))
+}
+
+fn rel_to(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The project's `.env` sample (`.env.example`, `.env.sample`, …, at the root or under
+/// `docker/`) as the variables to start `.env` with, when there is no `.env` yet. `services`
+/// are the compose file's service names: values naming them stay out of `.env`.
+pub fn sample_environment(root: &Path, services: &[String]) -> Result<Option<WebEnv>> {
+    if root.join(".env").exists() {
+        return Ok(None);
+    }
+    let Some(sample) = sample_for(root, root, ".env") else {
+        return Ok(None);
+    };
+    let mut out = WebEnv {
+        file: rel_to(root, &sample),
+        services: services.to_vec(),
+        ..WebEnv::default()
+    };
+    for (k, v) in super::envfile::read(&sample)? {
+        out.set(k, &v);
     }
     Ok(Some(out))
 }
@@ -270,7 +353,17 @@ impl WebEnv {
 
     /// The compose service `value` names as its host: the whole value (`db`, `db:5432`) or a
     /// URL's host (`redis://redis:6379/0`, `postgres://u:p@db/x`).
-    fn service_host(&self, value: &str) -> Option<&str> {
+    ///
+    /// A bare word is a host only under a host's name (`POSTGRES_HOST=db`): `DB=postgres` is a
+    /// switch and `DB_NAME=app` a database name, whatever services the compose file has.
+    fn service_host(&self, key: &str, value: &str) -> Option<&str> {
+        let v = value.trim();
+        let hostish = ["HOST", "ADDR", "SERVER", "URL", "DSN", "ENDPOINT", "BROKER"]
+            .iter()
+            .any(|w| key.to_ascii_uppercase().contains(w));
+        if !hostish && !v.contains("://") && !v.contains(':') {
+            return None;
+        }
         let host = host_of(value);
         self.services
             .iter()
@@ -291,7 +384,7 @@ impl WebEnv {
         let mut skipped = self.skipped();
         let values: Vec<Resolved> = values
             .into_iter()
-            .filter(|(k, v, _)| match self.service_host(v) {
+            .filter(|(k, v, _)| match self.service_host(k, v) {
                 Some(service) => {
                     skipped.push((
                         k.clone(),
@@ -325,10 +418,17 @@ impl WebEnv {
         } else {
             "\n"
         };
-        let header = format!(
-            "# From {}'s `{}` service (pyenvx init); secrets generated fresh for development.\n",
-            self.file, self.service
-        );
+        let header = if self.service.is_empty() {
+            format!(
+                "# From {} (pyenvx init); secrets generated fresh for development.\n",
+                self.file
+            )
+        } else {
+            format!(
+                "# From {}'s `{}` service (pyenvx init); secrets generated fresh for development.\n",
+                self.file, self.service
+            )
+        };
         crate::fs::write_atomic_mode(
             path,
             format!("{existing}{sep}{header}{block}").as_bytes(),
@@ -369,25 +469,7 @@ pub fn dotenv_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A value as a dotenv line writes it: bare when safe, else single-quoted (no escapes inside),
-/// else double-quoted.
-pub fn dotenv_quote(v: &str) -> String {
-    let safe = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@+%".contains(c));
-    if safe {
-        v.to_string()
-    } else if !v.contains(['\'', '\n']) {
-        format!("'{v}'")
-    } else {
-        format!(
-            "\"{}\"",
-            v.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        )
-    }
-}
+pub use super::envfile::dotenv_quote;
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,10 @@
 pub mod adopt;
 pub mod config;
 pub mod env;
+pub mod envfile;
 pub mod environment;
 pub mod foreign_lock;
+pub mod ignore;
 pub mod local;
 pub mod lock;
 pub mod pep508;

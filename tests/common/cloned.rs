@@ -291,16 +291,7 @@ pub fn adopt_and_run_its_tests(
         ctx,
         dir: dir.to_path_buf(),
     };
-    let mut args = vec!["init"];
-    args.extend_from_slice(init_args);
-    let init = pyenvx_ok(ctx, dir, &args);
-    assert!(init.contains("Adopting the project"), "{name}: {init}");
-    let up = pyenvx_ok(ctx, dir, &["db", "up", "--backend", "native"]);
-    let migrate = pyenvx_ok(ctx, dir, &["run", "--", "python", "manage.py", "migrate"]);
-    assert!(
-        migrate.contains("Applying notes.0001_initial... OK"),
-        "{name}: {migrate}"
-    );
+    let (init, up, _) = init_up_and_migrate(ctx, dir, init_args, &name);
     let test = pyenvx_in(
         ctx,
         dir,
@@ -394,4 +385,134 @@ pub fn assert_export_beside(ctx: &TestContext, dir: &Path) {
         let text = fs::read_to_string(&env).unwrap();
         assert!(!text.contains("compose-secret"), "{name}: {text}");
     }
+}
+
+// Issue 20: settings that build DATABASES from the project's own variables, and where Django
+// connects, asked of Django.
+
+/// The `notes` settings tail every issue-20 fixture shares, after its own `DATABASES`.
+fn notes_settings_tail() -> &'static str {
+    "ALLOWED_HOSTS = [\"localhost\", \"127.0.0.1\"]\n\
+INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\", \"notes\"]\n\
+ROOT_URLCONF = \"mysite.urls\"\n\
+USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n"
+}
+
+/// Settings as in testdriven.io's tutorials: `SQL_ENGINE`, `SQL_DATABASE`, `SQL_USER`,
+/// `SQL_PASSWORD`, `SQL_HOST`, `SQL_PORT`, with SQLite as the silent default.
+pub fn sql_env_settings() -> String {
+    format!(
+        "import os\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = os.environ.get(\"SECRET_KEY\")\nDEBUG = bool(int(os.environ.get(\"DEBUG\", 0)))\n\
+DATABASES = {{\n    \"default\": {{\n        \
+\"ENGINE\": os.environ.get(\"SQL_ENGINE\", \"django.db.backends.sqlite3\"),\n        \
+\"NAME\": os.environ.get(\"SQL_DATABASE\", BASE_DIR / \"db.sqlite3\"),\n        \
+\"USER\": os.environ.get(\"SQL_USER\", \"user\"),\n        \
+\"PASSWORD\": os.environ.get(\"SQL_PASSWORD\", \"password\"),\n        \
+\"HOST\": os.environ.get(\"SQL_HOST\", \"localhost\"),\n        \
+\"PORT\": os.environ.get(\"SQL_PORT\", \"5432\"),\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Settings behind a switch: `DB=postgres` selects PostgreSQL from `DB_*`, else SQLite; the
+/// secret key must be set.
+pub fn db_switch_settings() -> String {
+    format!(
+        "import os\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = os.environ[\"DJANGO_SECRET_KEY\"]\nDEBUG = os.getenv(\"DEBUG\", \"0\") == \"1\"\n\
+if os.getenv(\"DB\") == \"postgres\":\n    DATABASES = {{\n        \"default\": {{\n            \
+\"ENGINE\": \"django.db.backends.postgresql\",\n            \"NAME\": os.getenv(\"DB_NAME\"),\n            \
+\"USER\": os.getenv(\"DB_USER\"),\n            \"PASSWORD\": os.getenv(\"DB_PASSWORD\"),\n            \
+\"HOST\": os.getenv(\"DB_HOST\"),\n            \"PORT\": int(os.getenv(\"DB_PORT\", \"5432\")),\n        }}\n    }}\n\
+else:\n    DATABASES = {{\"default\": {{\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\": BASE_DIR / \"db.sqlite3\"}}}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Settings reading the official image's `POSTGRES_*` names, the host and port with defaults.
+pub fn postgres_env_settings() -> String {
+    format!(
+        "import os\n\nSECRET_KEY = os.environ.get(\"DJANGO_SECRET_KEY\", \"dev\")\nDEBUG = True\n\
+DATABASES = {{\n    \"default\": {{\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \
+\"NAME\": os.environ.get(\"POSTGRES_DB\", \"postgres\"),\n        \
+\"USER\": os.environ.get(\"POSTGRES_USER\", \"postgres\"),\n        \
+\"PASSWORD\": os.environ.get(\"POSTGRES_PASSWORD\", \"\"),\n        \
+\"HOST\": os.environ.get(\"POSTGRES_HOST\", \"db\"),\n        \
+\"PORT\": os.environ.get(\"POSTGRES_PORT\", 5432),\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Django, asked through `pyenvx run` which server it reaches: the server's own port, database
+/// and user (`inet_server_port()`, `current_database()`, `current_user`), which must be those of
+/// `pyenvx db url`. `label` names failures.
+pub fn assert_django_reaches_pyenvx(ctx: &TestContext, dir: &Path, label: &str) {
+    let code = "from django.db import connection as c\n\
+with c.cursor() as cur:\n    cur.execute('select inet_server_port(), current_database(), current_user')\n    \
+port, name, user = cur.fetchone()\n\
+print('DJANGO', c.vendor, port, name, user)\n";
+    let out = pyenvx_in(
+        ctx,
+        dir,
+        &["run", "--", "python", "manage.py", "shell", "-c", code],
+    );
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("DJANGO "))
+        .unwrap_or_else(|| panic!("{label}: Django did not answer:\n{}", describe(&out)));
+    let url_out = pyenvx_in(ctx, dir, &["db", "url"]);
+    let url = stdout(&url_out).trim().to_string();
+    // postgres://user:password@127.0.0.1:port/name
+    let rest = url
+        .strip_prefix("postgres://")
+        .unwrap_or_else(|| panic!("{url}"));
+    let (cred, hostpath) = rest.split_once('@').unwrap();
+    let user = cred.split(':').next().unwrap();
+    let (hostport, name) = hostpath.split_once('/').unwrap();
+    let port = hostport.rsplit(':').next().unwrap();
+    assert_eq!(
+        line,
+        format!("DJANGO postgresql {port} {name} {user}"),
+        "{label}: Django connects elsewhere than `pyenvx db url` ({url})"
+    );
+}
+
+/// init, `db up` and `migrate` in an adopted project, then Django asked where it connects:
+/// the `notes` migration applied on pyenvx's database. Returns init's, up's and migrate's output.
+pub fn adopt_up_migrate(
+    ctx: &TestContext,
+    dir: &Path,
+    init_args: &[&str],
+) -> (String, String, String) {
+    let label = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _down = DbDownOnDrop {
+        ctx,
+        dir: dir.to_path_buf(),
+    };
+    let out = init_up_and_migrate(ctx, dir, init_args, &label);
+    assert_django_reaches_pyenvx(ctx, dir, &label);
+    out
+}
+
+/// `pyenvx init` (adopting), `db up` natively and `manage.py migrate` applying the `notes`
+/// migration; their outputs. `label` names failures.
+fn init_up_and_migrate(
+    ctx: &TestContext,
+    dir: &Path,
+    init_args: &[&str],
+    label: &str,
+) -> (String, String, String) {
+    let mut args = vec!["init"];
+    args.extend_from_slice(init_args);
+    let init = pyenvx_ok(ctx, dir, &args);
+    assert!(init.contains("Adopting the project"), "{label}: {init}");
+    let up = pyenvx_ok(ctx, dir, &["db", "up", "--backend", "native"]);
+    let migrate = pyenvx_ok(ctx, dir, &["run", "--", "python", "manage.py", "migrate"]);
+    assert!(
+        migrate.contains("Applying notes.0001_initial... OK"),
+        "{label}: {migrate}"
+    );
+    (init, up, migrate)
 }

@@ -304,7 +304,9 @@ impl Adopted {
         }
     }
 
-    pub(super) fn read_requirements(&mut self, dir: &Path) -> Result<()> {
+    /// The requirements files in `dir` (the root, or the Django project's `app/`), named in the
+    /// table relative to `root`.
+    pub(super) fn read_requirements(&mut self, dir: &Path, root: &Path) -> Result<()> {
         let files = requirements_files(dir);
         let texts: Vec<String> = files
             .iter()
@@ -349,7 +351,7 @@ impl Adopted {
         let mut rows = vec![None; files.len()];
         for i in order {
             let (path, role) = (&files[i], &roles[i]);
-            let file = rel(dir, path);
+            let file = rel(root, path);
             // pip-tools: `X.in` holds the requirements, `X.txt` the versions they resolved to.
             let source = path.with_extension("in");
             let (source, compiled) = if source.is_file() {
@@ -373,7 +375,7 @@ impl Adopted {
             let taken = self.take_into(role, &file, &imported.requirements)?;
             let mut extra = Vec::new();
             if compiled {
-                extra.push(format!("requirements from {}", rel(dir, &source)));
+                extra.push(format!("requirements from {}", rel(root, &source)));
             }
             if let Some(url) = &imported.index_url {
                 self.index.index_url = Some(url.clone());
@@ -854,7 +856,7 @@ mod tests {
             "FROM python:3.12\nCOPY requirements/worker.txt /tmp/w.txt\nRUN pip install -r /tmp/w.txt\n",
         );
         let mut a = Adopted::default();
-        a.read_requirements(dir.path()).unwrap();
+        a.read_requirements(dir.path(), dir.path()).unwrap();
         a.settle_groups();
         assert_eq!(
             a.dependencies,
