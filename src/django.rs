@@ -225,7 +225,7 @@ pub fn wire_redis_url(settings: &str) -> String {
     let sep = if settings.ends_with('\n') { "" } else { "\n" };
     format!(
         "{settings}{sep}\n\
-         # `pyenvx cache up` and `pyenvx run` set REDIS_URL; without it, the local-memory cache.\n\
+         # `pyenvx redis up` and `pyenvx run` set REDIS_URL; without it, the local-memory cache.\n\
          import os  # noqa: E402  (added by pyenvx)\n\n\
          if os.environ.get(\"REDIS_URL\"):\n\
          \x20   CACHES = {{\n\

@@ -11,7 +11,7 @@
 //! configured, uv's and pip's own defaults and the user's own configuration files apply.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,7 +48,59 @@ pub fn resolve(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, false)
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        &[],
+        index,
+        offline,
+        uv_cache,
+        false,
+    )
+}
+
+/// [`resolve`] with `constraints` (`name==version`): versions the resolution must keep without
+/// requiring them (`sync --upgrade-package` keeps the rest of the lock this way).
+pub fn resolve_constrained(
+    uv: &Uv,
+    python: &Path,
+    requirements: &[String],
+    constraints: &[String],
+    index: &IndexSettings,
+    offline: bool,
+    uv_cache: &Path,
+) -> Result<Vec<Resolved>> {
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        constraints,
+        index,
+        offline,
+        uv_cache,
+        false,
+    )
+}
+
+/// The resolver's input file in `dir`: one requirement a line, and a `-c` line naming a
+/// constraints file when there are constraints (uv and pip both read it).
+pub(crate) fn write_input(
+    dir: &Path,
+    requirements: &[String],
+    constraints: &[String],
+) -> Result<PathBuf> {
+    let input = dir.join("requirements.in");
+    let mut text = requirements.join("\n") + "\n";
+    if !constraints.is_empty() {
+        for constraint in constraints {
+            check_requirement(constraint)?;
+        }
+        fs_err::write(dir.join("constraints.txt"), constraints.join("\n") + "\n")?;
+        text.push_str("-c constraints.txt\n");
+    }
+    fs_err::write(&input, text)?;
+    Ok(input)
 }
 
 /// [`resolve`], but only the named requirements, not what they depend on (the PostgreSQL
@@ -61,13 +113,24 @@ pub fn resolve_no_deps(
     offline: bool,
     uv_cache: &Path,
 ) -> Result<Vec<Resolved>> {
-    resolve_with(uv, python, requirements, index, offline, uv_cache, true)
+    resolve_with(
+        uv,
+        python,
+        requirements,
+        &[],
+        index,
+        offline,
+        uv_cache,
+        true,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn resolve_with(
     uv: &Uv,
     python: &Path,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
     offline: bool,
     uv_cache: &Path,
@@ -83,8 +146,7 @@ fn resolve_with(
         .prefix("pyenvx-resolve-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let input = tmp.path().join("requirements.in");
-    fs_err::write(&input, requirements.join("\n") + "\n")?;
+    let input = write_input(tmp.path(), requirements, constraints)?;
     // uv refuses any other output name for this format.
     let output = tmp.path().join("pylock.toml");
 

@@ -220,7 +220,7 @@ fn init_cache_redis_and_errors() {
         ],
     );
     let dir = cache.dir("cafe");
-    assert!(out.contains("pyenvx cache up"), "{out}");
+    assert!(out.contains("pyenvx redis up"), "{out}");
     let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
     assert!(
         toml.contains("[services.cache]") && toml.contains("engine = \"redis\""),

@@ -50,7 +50,7 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
 }
 
 /// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     let b = bytes as f64;
     if b >= KIB * KIB * KIB {

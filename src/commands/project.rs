@@ -59,6 +59,7 @@ pub fn sync(args: SyncArgs, settings: &Settings, printer: &Printer) -> Result<i3
         upgrade: args.upgrade,
         replace_venv: args.replace_venv,
         allow_unsupported: args.allow_unsupported,
+        upgrade_packages: args.upgrade_package,
     };
     let report = sync::sync(&project, &opts, &env)?;
     summarize(printer, &report, started);
@@ -258,6 +259,46 @@ pub fn pin_python(args: PinArgs, settings: &Settings, printer: &Printer) -> Resu
     )
 }
 
+/// `pyenvx python pin [REQUEST]` without `--global`: the project's pin, as uv's `python pin`
+/// writes the project's `.python-version`.
+pub fn python_pin_project(
+    args: crate::cli::PythonPinArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    if find_root(&cwd).is_none() {
+        return Err(user_error!(
+            hint = "`pyenvx python pin --global 3.12` sets the Python used outside projects; `pyenvx init` makes a project here",
+            "no pyenvx.toml in {} or above: `pyenvx python pin` pins the project's Python",
+            cwd.display()
+        ));
+    }
+    let Some(spec) = args.request else {
+        let project = Project::from_cwd()?;
+        match &project.config.python {
+            Some(pin) => printer.data(pin.to_string()),
+            None => {
+                return Err(user_error!(
+                    hint = "set one with `pyenvx python pin 3.12`",
+                    "{} pins no Python",
+                    project.config_path().display()
+                ))
+            }
+        }
+        return Ok(exit::OK);
+    };
+    pin_python(
+        PinArgs {
+            spec,
+            upgrade: args.upgrade,
+            allow_unsupported: args.allow_unsupported,
+        },
+        settings,
+        printer,
+    )
+}
+
 pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     DjangoSpec::parse(&args.spec)?;
     apply_pin(
@@ -317,6 +358,12 @@ fn after_edit(
 }
 
 pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    if args.command.is_empty() {
+        return Err(user_error!(
+            hint = "give the command after `--`: `pyenvx run -- python manage.py runserver`",
+            "`pyenvx run` needs a command to run in the sandbox"
+        ));
+    }
     let project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
@@ -422,7 +469,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             (None, None) if service.cache.is_some() => {
                 let c = service.cache.as_ref().expect("checked");
                 let state = match (c.running, c.accepting_connections) {
-                    (false, _) => "stopped: `pyenvx cache up`",
+                    (false, _) => "stopped: `pyenvx redis up`",
                     (true, true) => "running",
                     (true, false) => "running, not answering",
                 };

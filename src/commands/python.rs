@@ -271,10 +271,7 @@ pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Print
 
 pub fn pin(args: PythonPinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     if !args.global {
-        return Err(user_error!(
-            hint = "use `pyenvx python pin --global 3.12` for the default outside projects, or `pyenvx pin python 3.12` inside a project",
-            "`pyenvx python pin` sets the global default and needs --global"
-        ));
+        return super::project::python_pin_project(args, settings, printer);
     }
     let Some(raw) = args.request else {
         match global_pin(settings) {

@@ -446,8 +446,8 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
-    if db != DbChoice::None {
-        // Credentials, a port, and `.env` (0600) with DATABASE_URL.
+    if db != DbChoice::None || args.cache == CacheChoice::Redis {
+        // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL.
         crate::services::init_project(&settings.dirs, &project)?;
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
@@ -489,7 +489,7 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
     match (has_db, has_cache) {
         (true, true) => Some("pyenvx up"),
         (true, false) => Some("pyenvx db up"),
-        (false, true) => Some("pyenvx cache up"),
+        (false, true) => Some("pyenvx redis up"),
         (false, false) => None,
     }
 }
@@ -638,7 +638,7 @@ mod tests {
     fn the_next_step_starts_what_was_declared() {
         assert_eq!(next_services(true, true), Some("pyenvx up"));
         assert_eq!(next_services(true, false), Some("pyenvx db up"));
-        assert_eq!(next_services(false, true), Some("pyenvx cache up"));
+        assert_eq!(next_services(false, true), Some("pyenvx redis up"));
         assert_eq!(next_services(false, false), None);
     }
 

@@ -42,7 +42,7 @@ pub fn environment(project: &Project, env: &Env) -> Result<Vec<EnvChange>> {
 /// The services' variables under `.env`'s under the process's (`process` reads one of its
 /// variables), then the sandbox's own: `VIRTUAL_ENV`, no `PYTHONHOME`, `.venv/bin` first on
 /// `PATH`.
-fn layer(
+pub(super) fn layer(
     venv: &Path,
     services: Vec<(String, String)>,
     dotenv: Vec<(String, String)>,
@@ -73,7 +73,7 @@ fn layer(
     Ok(out)
 }
 
-fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
+pub(super) fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
     let path = project.dotenv_path();
     if !path.exists() {
         return Ok(Vec::new());

@@ -49,6 +49,8 @@ pub struct SyncOptions {
     /// Let a Django/Python pair Django does not support through, with a warning, and record it
     /// in `pyenvx.toml` (`--allow-unsupported`).
     pub allow_unsupported: bool,
+    /// Re-resolve with only these packages free to move from their locked versions.
+    pub upgrade_packages: Vec<String>,
 }
 
 /// What a sync changed, for the summary line.
@@ -648,9 +650,15 @@ pub fn sync_held(
         }
         (_, existing) => {
             let interp = interpreter(project, existing.as_ref(), env)?;
+            if !opts.upgrade_packages.is_empty() {
+                env.keep_versions(keep_all_but(existing.as_ref(), &opts.upgrade_packages)?);
+            }
             // A fresh lock is kept while its interpreter is still the one in use.
             let keep = existing.filter(|lock| {
-                !stale && !opts.upgrade && lock.python.version == interp.version().to_string()
+                !stale
+                    && !opts.upgrade
+                    && opts.upgrade_packages.is_empty()
+                    && lock.python.version == interp.version().to_string()
             });
             match keep {
                 Some(lock) => (lock, interp),
@@ -658,7 +666,10 @@ pub fn sync_held(
                     project,
                     &interp,
                     &index,
-                    (opts.upgrade, opts.allow_unsupported),
+                    (
+                        opts.upgrade || !opts.upgrade_packages.is_empty(),
+                        opts.allow_unsupported,
+                    ),
                     env,
                     &get_uv,
                     &mut report,
@@ -690,7 +701,33 @@ pub fn sync_held(
     Ok(report)
 }
 
-fn relock(
+/// The lock's versions (`name==version`) of every indexed package but `names`, for a
+/// resolution where only `names` may move; a name the lock does not hold is an error.
+pub fn keep_all_but(lock: Option<&Lock>, names: &[String]) -> Result<Vec<String>> {
+    let Some(lock) = lock else {
+        return Err(user_error!(
+            hint = "run `pyenvx lock` first: there is nothing to keep yet",
+            "--upgrade-package needs pyenvx.lock, which does not exist"
+        ));
+    };
+    let names: Vec<String> = names.iter().map(|n| installer::normalize_name(n)).collect();
+    if let Some(unknown) = names.iter().find(|n| lock.package(n).is_none()) {
+        return Err(user_error!(
+            hint = "`pyenvx tree` lists the locked packages; `pyenvx add NAME` adds one",
+            "{unknown} is not in pyenvx.lock"
+        ));
+    }
+    Ok(lock
+        .packages
+        .iter()
+        // Local directories and VCS checkouts are whatever their source holds: not pinnable.
+        .filter(|p| p.directory.is_none() && p.vcs.is_none() && !names.contains(&p.name))
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect())
+}
+
+/// Re-resolve `pyenvx.toml` for `interp` and write the lock.
+pub(crate) fn relock(
     project: &Project,
     interp: &Interpreter,
     index: &IndexSettings,
@@ -875,7 +912,8 @@ pub fn resolve_with(
     index: &IndexSettings,
     upgrade: bool,
 ) -> Result<Vec<Resolved>> {
-    let cache = resolution_cache_path(env, interp, requirements, index);
+    let constraints = env.constraints();
+    let cache = resolution_cache_path(env, interp, requirements, &constraints, index);
     if !upgrade {
         if let Some(hit) = std::fs::read_to_string(&cache)
             .ok()
@@ -921,10 +959,11 @@ pub fn resolve_with(
         None,
     );
     let resolved = match (&uv, &pip_dir) {
-        (Some(uv), _) => installer::resolve(
+        (Some(uv), _) => installer::resolve_constrained(
             uv,
             &interp.executable(),
             requirements,
+            &constraints,
             index,
             env.settings.offline,
             &env.uv_cache(),
@@ -933,6 +972,7 @@ pub fn resolve_with(
             pip,
             &interp.executable(),
             requirements,
+            &constraints,
             index,
             env.settings.offline,
         ),
@@ -954,6 +994,7 @@ fn resolution_cache_path(
     env: &Env,
     interp: &Interpreter,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
 ) -> PathBuf {
     let mut hasher = Sha256::new();
@@ -967,6 +1008,12 @@ fn resolution_cache_path(
     sorted.sort();
     for r in &sorted {
         hasher.update(r.as_bytes());
+        hasher.update(b"\n");
+    }
+    // Unconstrained keys stay as they were, so earlier resolutions are still found.
+    for c in constraints {
+        hasher.update(b"-c ");
+        hasher.update(c.as_bytes());
         hasher.update(b"\n");
     }
     let key = hex::encode(&hasher.finalize()[..16]);
