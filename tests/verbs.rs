@@ -290,3 +290,40 @@ fn dotenv_holds_every_services_url_and_env_prints_them() {
     );
     assert_eq!(run.trim(), url("REDIS_URL"));
 }
+
+#[test]
+fn init_takes_the_newest_python_the_django_pin_supports_or_the_global_pin() {
+    let sb = Sandbox::new(&["3.12", "3.13"]);
+    // Django 4.2 supports up to 3.12: 3.13 is on offer, and not taken.
+    let out = sb.ok("lts", &["init", "--django", "4.2", "--no-startproject"]);
+    assert!(
+        out.contains("Python 3.12: the newest on offer that Django 4.2 supports"),
+        "{out}"
+    );
+    assert_eq!(sb.python_version("lts").rsplit_once('.').unwrap().0, "3.12");
+    assert_eq!(sb.django_version("lts"), "4.2.30");
+
+    // The global pin, when the Django pin supports it.
+    sb.ok("", &["python", "pin", "--global", "3.12"]);
+    let out = sb.ok("pinned", &["init", "--django", "5.2", "--no-startproject"]);
+    assert!(out.contains("the global pin `3.12`"), "{out}");
+    assert_eq!(sb.python_version("pinned").rsplit_once('.').unwrap().0, "3.12");
+    sb.ok("", &["python", "pin", "--global", "3.13"]);
+    let out = sb.ok("plain", &["init", "--no-startproject"]);
+    assert!(out.contains("the global pin `3.13`"), "{out}");
+    assert_eq!(sb.python_version("plain").rsplit_once('.').unwrap().0, "3.13");
+    // ... and not when it does not: 4.2 on the global 3.13 would be refused.
+    let out = sb.ok("older", &["init", "--django", "4.2", "--no-startproject"]);
+    assert!(!out.contains("global pin"), "{out}");
+    assert_eq!(sb.python_version("older").rsplit_once('.').unwrap().0, "3.12");
+
+    // A refusal names the nearest pins that work, the LTS first.
+    let err = sb.fails(
+        "refused",
+        &["init", "--python", "3.13", "--django", "4.2", "--no-startproject"],
+    );
+    assert!(
+        err.contains("nearest pins that work: `--django 5.2` or `--django 6.1` or `--python 3.12`"),
+        "{err}"
+    );
+}

@@ -111,6 +111,28 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                 ""
             }
         )),
+        ops::init::Step::ChoseNewPython {
+            minor: (major, minor),
+            global,
+            django,
+        } => {
+            let why = match (global, django) {
+                (Some(pin), Some(d)) => format!(
+                    "the global pin `{pin}` (`pyenvx python pin --global`), which Django {d} supports"
+                ),
+                (Some(pin), None) => {
+                    format!("the global pin `{pin}` (`pyenvx python pin --global`)")
+                }
+                (None, Some(d)) => {
+                    format!("the newest on offer that Django {d} supports (Django's table)")
+                }
+                (None, None) => "the newest on offer".to_string(),
+            };
+            printer.info(format!(
+                "  {:<24} Python {major}.{minor}: {why}",
+                printer.code("→")
+            ))
+        }
     })?;
     if let Some(adoption) = &report.adoption {
         print_adoption(printer, adoption);

@@ -18,14 +18,7 @@ use crate::user_error;
 
 /// The global pin, if one is set.
 pub fn global_pin(settings: &Settings) -> Option<String> {
-    std::fs::read_to_string(settings.dirs.global_python_version())
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-        })
+    python::global_pin(&settings.dirs)
 }
 
 fn default_request(settings: &Settings) -> Result<PythonRequest> {

@@ -273,11 +273,19 @@ fn refusal(
     if floor.is_some() {
         // The series supports this Python from a later patch: the series pin gets it.
         nearest.push((policy.suggest)("django", &format!("{}.{}", dj.0, dj.1)));
-    } else if let Some(newest) = newest_django_for(py) {
-        nearest.push((policy.suggest)(
-            "django",
-            &format!("{}.{}", newest.0, newest.1),
-        ));
+    } else {
+        // The newest LTS for this Python first (what a project wants to stay on), then the
+        // newest series when that is another.
+        let lts = TABLE
+            .iter()
+            .rev()
+            .find(|r| super::is_lts(r.django.0, r.django.1) && r.pythons.iter().any(|p| p.0 == py))
+            .map(|r| r.django);
+        let mut series: Vec<Minor> = lts.into_iter().chain(newest_django_for(py)).collect();
+        series.dedup();
+        for s in series {
+            nearest.push((policy.suggest)("django", &format!("{}.{}", s.0, s.1)));
+        }
     }
     let pythons = pythons_for(dj);
     if floor.is_none() {
@@ -568,8 +576,10 @@ mod tests {
             "{hint}"
         );
         assert!(
-            hint.contains("`pyenvx pin django 6.1` or `pyenvx pin python 3.10`"),
-            "{hint}"
+            hint.contains(
+                "nearest pins that work: `pyenvx pin django 5.2` or `pyenvx pin django 6.1` or `pyenvx pin python 3.10`"
+            ),
+            "LTS first: {hint}"
         );
 
         let exact = DjangoSpec::parse("3.2.5").unwrap();

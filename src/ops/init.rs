@@ -67,6 +67,13 @@ pub enum Step<'a> {
     },
     /// The Python an adopted project gets, before it is found or installed.
     ChosePython { minor: Minor, with_django: bool },
+    /// The Python a new project gets without `--python`: the global pin (`global`), or the
+    /// newest that the `--django` pin supports by Django's table.
+    ChoseNewPython {
+        minor: Minor,
+        global: Option<String>,
+        django: Option<String>,
+    },
 }
 
 /// What `init` made.
@@ -186,6 +193,83 @@ fn default_python(env: &Env) -> Result<Interpreter> {
         Some(b) if !b.version().any_prerelease() => Ok(b),
         _ => python::find_or_install(settings, &env.platform, &any, env.reporter),
     }
+}
+
+/// A new project's interpreter without `--python`: the global pin when the `--django` pin
+/// supports it (or there is none), else the newest Python on offer that the Django pin
+/// supports by Django's table, else [`default_python`].
+fn new_project_python(
+    env: &Env,
+    django: Option<&str>,
+    step: &mut dyn FnMut(Step),
+) -> Result<Interpreter> {
+    let settings = env.settings;
+    let spec = django.map(DjangoSpec::parse).transpose()?;
+    // Only a series Django's table knows decides anything; a range is checked once resolved.
+    let series = spec
+        .as_ref()
+        .and_then(|s| Some((s.series()?, s.exact())))
+        .filter(|(series, _)| !django::support::pythons_for(*series).is_empty());
+    let supports = |v: &Version| {
+        let Some((series, exact)) = &series else {
+            return true;
+        };
+        let py = django::support::minor_of(v);
+        let verdict = match exact {
+            Some(e) => django::support::check_version(e, py),
+            None => django::support::check_series(*series, py),
+        };
+        matches!(verdict, django::support::Verdict::Supported { .. })
+    };
+    let offered = std::cell::OnceCell::new();
+    let offered = || {
+        offered
+            .get_or_init(|| sync::available_versions(env))
+            .clone()
+    };
+    if let Some(pin) = python::global_pin(&settings.dirs) {
+        if let Ok(request) = PythonRequest::parse(&pin) {
+            let candidate = match python::find_newest(settings, &env.platform, &request)? {
+                Some(found) => Some(found.version().clone()),
+                None => offered()
+                    .into_iter()
+                    .filter(|v| request.matches(v, false))
+                    .max(),
+            };
+            if let Some(v) = candidate.filter(|v| supports(v)) {
+                step(Step::ChoseNewPython {
+                    minor: django::support::minor_of(&v),
+                    global: Some(pin.clone()),
+                    django: django.map(str::to_string),
+                });
+                return python::find_or_install(settings, &env.platform, &request, env.reporter);
+            }
+        }
+    }
+    if series.is_none() {
+        return default_python(env);
+    }
+    let Some(best) = offered()
+        .into_iter()
+        .filter(|v| !v.any_prerelease() && supports(v))
+        .max()
+    else {
+        // Nothing on offer suits the pin: the check before resolving says so, with the pins
+        // that would work.
+        return default_python(env);
+    };
+    let minor = django::support::minor_of(&best);
+    step(Step::ChoseNewPython {
+        minor,
+        global: None,
+        django: django.map(str::to_string),
+    });
+    python::find_or_install(
+        settings,
+        &env.platform,
+        &PythonRequest::parse(&format!("{}.{}", minor.0, minor.1))?,
+        env.reporter,
+    )
 }
 
 /// The newest Django LTS series that resolves on `interp`.
@@ -319,7 +403,7 @@ fn init_in(
                 reporter,
             )?
         }
-        (None, None) => default_python(env)?,
+        (None, None) => new_project_python(env, args.django.as_deref(), step)?,
     };
     let python_pin = args
         .python
