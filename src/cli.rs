@@ -222,7 +222,8 @@ pub struct InitArgs {
     /// Project name; default the directory's name.
     #[arg(long)]
     pub name: Option<String>,
-    /// Python request; default the newest stable CPython on this machine, else the newest download.
+    /// Python request; default the global pin when the Django pin supports it, else the newest
+    /// Python the Django pin supports, else the newest stable CPython here (else downloadable).
     #[arg(long)]
     pub python: Option<String>,
     /// Django pin (`5.2`, `5.2.19`, `>=4.2,<5`); default the newest LTS that supports the Python.
