@@ -307,23 +307,109 @@ fn init_takes_the_newest_python_the_django_pin_supports_or_the_global_pin() {
     sb.ok("", &["python", "pin", "--global", "3.12"]);
     let out = sb.ok("pinned", &["init", "--django", "5.2", "--no-startproject"]);
     assert!(out.contains("the global pin `3.12`"), "{out}");
-    assert_eq!(sb.python_version("pinned").rsplit_once('.').unwrap().0, "3.12");
+    assert_eq!(
+        sb.python_version("pinned").rsplit_once('.').unwrap().0,
+        "3.12"
+    );
     sb.ok("", &["python", "pin", "--global", "3.13"]);
     let out = sb.ok("plain", &["init", "--no-startproject"]);
     assert!(out.contains("the global pin `3.13`"), "{out}");
-    assert_eq!(sb.python_version("plain").rsplit_once('.').unwrap().0, "3.13");
+    assert_eq!(
+        sb.python_version("plain").rsplit_once('.').unwrap().0,
+        "3.13"
+    );
     // ... and not when it does not: 4.2 on the global 3.13 would be refused.
     let out = sb.ok("older", &["init", "--django", "4.2", "--no-startproject"]);
     assert!(!out.contains("global pin"), "{out}");
-    assert_eq!(sb.python_version("older").rsplit_once('.').unwrap().0, "3.12");
+    assert_eq!(
+        sb.python_version("older").rsplit_once('.').unwrap().0,
+        "3.12"
+    );
 
     // A refusal names the nearest pins that work, the LTS first.
     let err = sb.fails(
         "refused",
-        &["init", "--python", "3.13", "--django", "4.2", "--no-startproject"],
+        &[
+            "init",
+            "--python",
+            "3.13",
+            "--django",
+            "4.2",
+            "--no-startproject",
+        ],
     );
     assert!(
         err.contains("nearest pins that work: `--django 5.2` or `--django 6.1` or `--python 3.12`"),
         "{err}"
+    );
+}
+
+/// No warning said twice in one command's output.
+#[track_caller]
+fn warnings_once(out: &str) {
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning:")).collect();
+    let mut unique = warnings.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(warnings.len(), unique.len(), "a warning repeated:\n{out}");
+}
+
+#[test]
+fn the_seed_scenario_python_2_7_with_django_1_5() {
+    pyenv_python("2.7");
+    let mut sb = Sandbox::new(&[]);
+    sb.ctx.with_pyenv_root(pyenv_root());
+    // Before 1.9 there is no `python -m django`: the project is made by django-admin.py.
+    let out = sb.ok("", &["init", "old", "--python", "2.7", "--django", "1.5"]);
+    assert!(
+        out.contains("Initialized old (Python 2.7.18, Django 1.5.12)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("manage.py syncdb"),
+        "1.5 has no migrate: {out}"
+    );
+    warnings_once(&out);
+    let dir = sb.dir("old");
+    assert!(dir.join("manage.py").is_file() && dir.join("old/settings.py").is_file());
+    // 1.5's checks: `validate` (`check` arrived in 1.7).
+    let checked = sb.ok("old", &["run", "--", "python", "manage.py", "validate"]);
+    assert!(checked.contains("0 errors found"), "{checked}");
+    assert_eq!(sb.django_version("old"), "1.5.12");
+
+    // An unsupported pair let through is warned about once, not by each step that checks it.
+    let out = sb.ok(
+        "",
+        &[
+            "init",
+            "odd",
+            "--python",
+            "3.6",
+            "--django",
+            "1.5",
+            "--allow-unsupported",
+            "--no-startproject",
+        ],
+    );
+    assert!(
+        out.contains("Django 1.5 does not support Python 3.6"),
+        "{out}"
+    );
+    warnings_once(&out);
+}
+
+#[test]
+fn django_2_1_on_python_3_6() {
+    // Django 2.1 runs on 3.5-3.7; this machine has no 3.5, so its 3.6 stands in.
+    pyenv_python("3.6");
+    let mut sb = Sandbox::new(&[]);
+    sb.ctx.with_pyenv_root(pyenv_root());
+    let out = sb.ok("", &["init", "mid", "--python", "3.6", "--django", "2.1"]);
+    assert!(out.contains("Django 2.1.15"), "{out}");
+    warnings_once(&out);
+    let checked = sb.ok("mid", &["run", "--", "python", "manage.py", "check"]);
+    assert!(
+        checked.contains("System check identified no issues"),
+        "{checked}"
     );
 }

@@ -149,11 +149,17 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         printer.info(format!("  next: {}", printer.code(next)));
     }
     if report.next_migrate {
+        // `migrate` arrived in Django 1.7; before it, `syncdb` made the tables.
+        let before_1_7 = report.django.as_deref().is_some_and(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (1, 7)
+        });
+        let tables = if before_1_7 { "syncdb" } else { "migrate" };
         printer.info(format!(
             "  next: {}",
-            printer.code(
-                "pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
-            )
+            printer.code(format!(
+                "pyenvx run python manage.py {tables} && pyenvx run python manage.py runserver"
+            ))
         ));
     }
     super::shims::after_change(settings, printer, Some(&report.dir));

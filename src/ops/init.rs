@@ -547,9 +547,13 @@ fn init_in(
             .package("django")
             .and_then(|p| p.version.split('.').next()?.parse::<u32>().ok())
             .is_some_and(|major| major >= 4);
+        let django = lock
+            .package("django")
+            .and_then(|p| Version::from_str(&p.version).ok());
         startproject(
             &project,
             &module,
+            django.as_ref(),
             args.drf,
             db != DbChoice::None,
             args.cache == CacheChoice::Redis && redis_backend,
@@ -652,26 +656,52 @@ fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
+/// Django's own `startproject` from the sandbox, the way the locked series can (`python -m
+/// django` exists from 1.9; before it, `django-admin.py`), then the edits `--drf` and `--db`
+/// ask for.
 fn startproject(
     project: &Project,
     module: &str,
+    django: Option<&Version>,
     drf: bool,
     db: bool,
     redis_cache: bool,
 ) -> Result<()> {
     let python = project.venv_dir().join("bin/python");
-    let output = std::process::Command::new(&python)
-        .args(["-m", "django", "startproject", module])
+    let before_1_9 = django.is_some_and(|v| *v < Version::new([1, 9]));
+    let mut command = std::process::Command::new(&python);
+    if before_1_9 {
+        let script = project.venv_dir().join("bin/django-admin.py");
+        if script.is_file() {
+            command.arg(script);
+        } else {
+            // What django-admin.py itself runs.
+            command.args([
+                "-c",
+                "import sys; from django.core import management; management.execute_from_command_line(['django-admin.py'] + sys.argv[1:])",
+            ]);
+        }
+    } else {
+        command.args(["-m", "django"]);
+    }
+    let output = command
+        .args(["startproject", module])
         .arg(&project.root)
         .current_dir(&project.root)
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Only a name Django refuses is fixed by another name.
+        let hint = if stderr.contains("is not a valid") || stderr.contains("conflicts with") {
+            "choose another name with `--name`, or pass `--no-startproject`"
+        } else {
+            "pass `--no-startproject` to make the sandbox without it"
+        };
         return Err(user_error!(
-            hint = "choose another name with `--name`, or pass `--no-startproject`",
+            hint = hint,
             "django-admin startproject failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim().lines().last().unwrap_or("")
         ));
     }
     let settings_path = project.root.join(module).join("settings.py");
@@ -685,6 +715,7 @@ fn startproject(
     if redis_cache {
         text = django::wire_redis_url(&text);
     }
+    text = django::default_sqlite(&text);
     crate::fs::write_atomic(&settings_path, text.as_bytes())
 }
 
