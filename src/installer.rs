@@ -388,6 +388,25 @@ fn file_name_of(url: &str) -> Option<String> {
     )
 }
 
+/// The packages uv's explanation says the index does not have ("Because foo was not found in
+/// the package registry", "… in the provided package locations").
+fn not_found(stderr: &str) -> Vec<String> {
+    // uv wraps its explanation to the terminal's width, anywhere between words.
+    let text = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut names: Vec<String> = Vec::new();
+    for (at, _) in text.match_indices(" was not found in the ") {
+        let name = text[..at]
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// PEP 503: runs of `-`, `_`, `.` become one `-`, lower-cased.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -471,6 +490,16 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
     let lower = stderr.to_ascii_lowercase();
 
     if stderr.contains("No solution found") {
+        // A name the index does not have is the whole story: the other requirements (the
+        // project's Django pin among them) are not part of it.
+        let missing = not_found(stderr);
+        if !missing.is_empty() {
+            return user_error!(
+                hint = "check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it",
+                "{NO_SOLUTION} {}: the package index has no package of that name",
+                missing.join(", ")
+            );
+        }
         let explanation = if causes.is_empty() {
             error_line.unwrap_or("").to_string()
         } else {
@@ -989,6 +1018,24 @@ wheels = [
         // Offline works from what the cache has seen.
         let offline = resolve(&uv, python(), &django_only, &index, true, cache.path());
         assert_eq!(offline.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_name_the_index_lacks_is_named_alone() {
+        let stderr = "  × No solution found when resolving dependencies:\n  ╰─▶ Because nonexistent-pkg was not found in the provided\n      package locations and you require nonexistent-pkg, we can conclude that your requirements are unsatisfiable.\n";
+        assert_eq!(not_found(stderr), ["nonexistent-pkg"]);
+        let status = std::process::Command::new("false").status().unwrap();
+        let err = uv_failure("resolve", "django~=5.2.0, nonexistent-pkg", stderr, status);
+        assert!(is_no_solution(&err));
+        let text = format!("{err:#}");
+        assert_eq!(
+            text,
+            "no versions satisfy nonexistent-pkg: the package index has no package of that name"
+        );
+        assert_eq!(
+            not_found("Because only django<=6.1.3 is available"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -112,10 +112,17 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
         Some(DbSnapshotCommand::Restore(r)) => {
             let snap = services::snapshot_check(env, project, r.name.as_deref())?;
             if !r.yes
-                && !confirm(&format!(
-                    "Replace the database of {} with snapshot {} ({})",
-                    project.config.name, snap.name, snap.created
-                ))?
+                && !confirm(
+                    &format!(
+                        "Replace the database of {} with snapshot {} ({})",
+                        project.config.name, snap.name, snap.created
+                    ),
+                    &format!(
+                        "`pyenvx db snapshot restore` would replace the database of {} with snapshot {}",
+                        project.config.name, snap.name
+                    ),
+                    &format!("pyenvx db snapshot restore {} --yes", snap.name),
+                )?
             {
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
@@ -284,11 +291,13 @@ fn print_file(path: &Path, follow: bool) -> Result<()> {
     }
 }
 
-fn confirm(question: &str) -> Result<bool> {
+/// Ask `question` on the terminal. Without one nothing can be asked: the error says what the
+/// command would have done (`would`) and the hint gives the command with `--yes` (`yes`).
+fn confirm(question: &str, would: &str, yes: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(user_error!(
-            hint = "pass --yes to confirm without a prompt",
-            "{question}: refusing without confirmation (stdin is not a terminal)"
+            hint = format!("`{yes}` does it without asking"),
+            "{would}; stdin is not a terminal to ask on, so nothing changed"
         ));
     }
     eprint!("{question}? [y/N] ");
@@ -301,10 +310,17 @@ fn confirm(question: &str) -> Result<bool> {
 fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> Result<i32> {
     services::require_db(project)?;
     if !args.yes
-        && !confirm(&format!(
-            "Delete the database of {} and start an empty one",
-            project.config.name
-        ))?
+        && !confirm(
+            &format!(
+                "Delete the database of {} and start an empty one",
+                project.config.name
+            ),
+            &format!(
+                "`pyenvx db reset` would delete the database of {} and start an empty one",
+                project.config.name
+            ),
+            "pyenvx db reset --yes",
+        )?
     {
         printer.info("Nothing deleted");
         return Ok(exit::OK);
@@ -322,14 +338,21 @@ fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> 
 fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer) -> Result<i32> {
     let plan = services::upgrade::check(env, project, args.major, args.image.as_deref())?;
     if !args.yes
-        && !confirm(&format!(
-            "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",
-            project.config.name,
-            plan.from,
-            plan.to,
-            plan.from,
-            plan.keep.display()
-        ))?
+        && !confirm(
+            &format!(
+                "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",
+                project.config.name,
+                plan.from,
+                plan.to,
+                plan.from,
+                plan.keep.display()
+            ),
+            &format!(
+                "`pyenvx db upgrade` would move the database of {} from PostgreSQL {} to {}",
+                project.config.name, plan.from, plan.to
+            ),
+            &format!("pyenvx db upgrade {} --yes", plan.to),
+        )?
     {
         printer.info("Nothing upgraded");
         return Ok(exit::OK);
@@ -392,11 +415,19 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
     let plan = services::check_restore(env, project, &file, &args.file)?;
     if plan.replaces_data
         && !args.yes
-        && !confirm(&format!(
-            "Replace the database of {} (it holds data) with {}",
-            project.config.name,
-            args.file.display()
-        ))?
+        && !confirm(
+            &format!(
+                "Replace the database of {} (it holds data) with {}",
+                project.config.name,
+                args.file.display()
+            ),
+            &format!(
+                "`pyenvx db restore` would replace the database of {}, which holds data, with {}",
+                project.config.name,
+                args.file.display()
+            ),
+            &format!("pyenvx db restore {} --yes", args.file.display()),
+        )?
     {
         printer.info("Nothing restored");
         return Ok(exit::OK);

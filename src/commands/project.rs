@@ -111,6 +111,26 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                 ""
             }
         )),
+        ops::init::Step::IntoNonEmpty {
+            dir,
+            entries,
+            startproject,
+        } => {
+            let shown: Vec<&str> = entries.iter().take(3).map(String::as_str).collect();
+            let more = match entries.len().saturating_sub(3) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            let django = match startproject {
+                Some(module) => format!(", and Django's manage.py and {module}/"),
+                None => String::new(),
+            };
+            printer.info(format!(
+                "{} holds {}{more} but no project to adopt: pyenvx adds pyenvx.toml, pyenvx.lock, .python-version, .venv{django} beside them and changes none of them",
+                dir.display(),
+                shown.join(", ")
+            ))
+        }
         ops::init::Step::ChoseNewPython {
             minor: (major, minor),
             global,

@@ -242,17 +242,41 @@ pub fn find(args: PythonFindArgs, settings: &Settings, printer: &Printer) -> Res
             printer.data(interpreter.executable().display().to_string());
             Ok(exit::OK)
         }
-        None => Err(user_error!(
-            hint = format!("install one with `pyenvx python install {request}`"),
-            "no Python interpreter matches `{request}`"
-        )),
+        // Suggest an install only of a build that exists.
+        None => Err(
+            match python::resolve_download(settings, &platform, &request, &printer.reporter()) {
+                Ok(build) => user_error!(
+                    hint = format!(
+                        "`pyenvx python install {request}` installs {}",
+                        build.version
+                    ),
+                    "no Python interpreter on this machine matches `{request}`"
+                ),
+                Err(e) if e.to_string().starts_with("no downloadable Python matches") => {
+                    let hint = crate::error::find_hint(&e).unwrap_or_default();
+                    user_error!(
+                        hint = format!("{hint}; `pyenvx python list` shows every one"),
+                        "no Python interpreter matches `{request}`, here or to download"
+                    )
+                }
+                // The build list could not be read: whether one exists is unknown.
+                Err(e) => user_error!(
+                    hint = format!(
+                        "`pyenvx python list --installed` shows what is here; the list of downloads could not be read: {}",
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                    "no Python interpreter on this machine matches `{request}`"
+                ),
+            },
+        ),
     }
 }
 
 pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     let platform = Platform::current();
     let installed = managed::list(&settings.dirs, &platform)?;
-    let targets = crate::ops::python::uninstall_targets(&installed, &args.versions)?;
+    let found = discovery::find_all(&settings.dirs, &settings.shim_dirs()).unwrap_or_default();
+    let targets = crate::ops::python::uninstall_targets(&installed, &found, &args.versions)?;
     let reporter = printer.reporter();
     for target in targets {
         managed::uninstall(&settings.dirs, &platform, &target, &reporter)?;

@@ -67,6 +67,12 @@ pub enum Step<'a> {
     },
     /// The Python an adopted project gets, before it is found or installed.
     ChosePython { minor: Minor, with_django: bool },
+    /// A directory that holds files but no project to adopt: what init adds beside them.
+    IntoNonEmpty {
+        dir: &'a Path,
+        entries: Vec<String>,
+        startproject: Option<String>,
+    },
     /// The Python a new project gets without `--python`: the global pin (`global`), or the
     /// newest that the `--django` pin supports by Django's table.
     ChoseNewPython {
@@ -272,6 +278,26 @@ fn new_project_python(
     )
 }
 
+/// The names in `dir` a user would call its contents (not `.git`, `.env` and other dotfiles),
+/// sorted, directories with a `/`.
+fn visible_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                return None;
+            }
+            let slash = if e.path().is_dir() { "/" } else { "" };
+            Some(format!("{name}{slash}"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The newest Django LTS series that resolves on `interp`.
 fn default_django(
     env: &Env,
@@ -354,6 +380,16 @@ fn init_in(
         ));
     }
 
+    if adopted.is_none() {
+        let entries = visible_entries(&dir);
+        if !entries.is_empty() {
+            step(Step::IntoNonEmpty {
+                dir: &dir,
+                entries,
+                startproject: startproject_wanted.then(|| module.clone()),
+            });
+        }
+    }
     let reporter = env.reporter;
     // Resolving needs uv: on a first run, it is fetched while the interpreter is looked for.
     // Not for a Python uv cannot serve (2.7, 3.5: pip resolves there), nor while adopting,
