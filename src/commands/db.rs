@@ -49,6 +49,16 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
     }
 }
 
+/// Run a long step under a spinner saying what it does. The reporter draws it on a terminal
+/// only (not with `--quiet`, `--no-progress`, `PYENVX_NO_PROGRESS`, or stderr redirected), so
+/// logs and pipes see just the result line.
+fn spinning<T>(env: &Env, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    let spinner = env.reporter.download_start(what, None);
+    let result = step();
+    env.reporter.download_done(spinner);
+    result
+}
+
 /// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
 pub(super) fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
@@ -66,7 +76,9 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
     let started = Instant::now();
     match args.command {
         None => {
-            let snap = services::snapshot_take(env, project, args.name.as_deref())?;
+            let snap = spinning(env, "taking a snapshot of the database", || {
+                services::snapshot_take(env, project, args.name.as_deref())
+            })?;
             printer.success(format!(
                 "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
@@ -127,7 +139,9 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
             }
-            services::snapshot_restore(env, project, &snap)?;
+            spinning(env, &format!("restoring snapshot {}", snap.name), || {
+                services::snapshot_restore(env, project, &snap)
+            })?;
             printer.success(format!(
                 "Restored snapshot {} in {} ms",
                 snap.name,
@@ -358,7 +372,14 @@ fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer)
         return Ok(exit::OK);
     }
     let started = Instant::now();
-    let report = services::upgrade::upgrade(env, project, &plan)?;
+    let report = spinning(
+        env,
+        &format!(
+            "upgrading the database from PostgreSQL {} to {}",
+            plan.from, plan.to
+        ),
+        || services::upgrade::upgrade(env, project, &plan),
+    )?;
     let carried = match report.snapshots {
         0 => String::new(),
         1 => ", 1 snapshot carried".to_string(),
@@ -392,7 +413,11 @@ fn absolute(file: &Path) -> Result<PathBuf> {
 fn dump(env: &Env, project: &Project, args: DbDumpArgs, printer: &Printer) -> Result<i32> {
     let file = absolute(&args.file)?;
     let started = Instant::now();
-    services::dump(env, project, &file, &args.file, args.force)?;
+    spinning(
+        env,
+        &format!("dumping the database to {}", args.file.display()),
+        || services::dump(env, project, &file, &args.file, args.force),
+    )?;
     let size = fs_err::metadata(&file).map(|m| m.len()).unwrap_or(0);
     printer.success(format!(
         "Wrote {} ({} KiB) in {} ms",
@@ -433,7 +458,11 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
         return Ok(exit::OK);
     }
     let started = Instant::now();
-    services::restore(env, project, &plan)?;
+    spinning(
+        env,
+        &format!("restoring {} into the database", args.file.display()),
+        || services::restore(env, project, &plan),
+    )?;
     printer.success(format!(
         "Restored {} in {} ms",
         args.file.display(),
