@@ -90,16 +90,22 @@ pub fn lock(project: &Project, input: &LockInput, env: &Env) -> Result<LockRepor
     })
 }
 
+/// The project's lock, which `what` (a command) needs: missing, it is an error saying so.
+pub fn existing(project: &Project, what: &str) -> Result<Lock> {
+    let path = project.lock_path();
+    Lock::load(&path)?.ok_or_else(|| {
+        user_error!(
+            hint = "run `pyenvx lock` to create it (`pyenvx sync` also installs it)",
+            "{} does not exist, and {what} reads it",
+            path.display()
+        )
+    })
+}
+
 /// `--check`: a missing or stale lock is an error (exit 1), so scripts can stop on it.
 fn check(project: &Project) -> Result<LockReport> {
     let path = project.lock_path();
-    let Some(lock) = Lock::load(&path)? else {
-        return Err(user_error!(
-            hint = "run `pyenvx lock` to create it, then commit it",
-            "{} does not exist (--check)",
-            path.display()
-        ));
-    };
+    let lock = existing(project, "`pyenvx lock --check`")?;
     if lock.inputs != sync::lock_inputs(project) {
         return Err(user_error!(
             hint = "run `pyenvx lock` to update it, then commit it",

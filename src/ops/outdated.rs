@@ -9,9 +9,7 @@ use pep440_rs::Version;
 use serde::Serialize;
 
 use crate::installer;
-use crate::project::lock::Lock;
 use crate::project::{sync, Env, Project};
-use crate::user_error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outdated {
@@ -25,14 +23,7 @@ pub struct Outdated {
 
 /// The locked packages with a newer release allowed or out, by name.
 pub fn outdated(project: &Project, env: &Env) -> Result<Vec<Outdated>> {
-    let path = project.lock_path();
-    let Some(lock) = Lock::load(&path)? else {
-        return Err(user_error!(
-            hint = "run `pyenvx lock` first",
-            "{} does not exist: there is nothing to compare",
-            path.display()
-        ));
-    };
+    let lock = super::lock::existing(project, "`pyenvx outdated`")?;
     let interp = sync::interpreter(project, Some(&lock), env)?;
     let index = env.index(project);
     let get_uv = || env.uv(&index);

@@ -46,14 +46,7 @@ pub struct Graph {
 
 /// The graph of the project's lock.
 pub fn graph(project: &Project, env: &Env) -> Result<Graph> {
-    let path = project.lock_path();
-    let Some(lock) = Lock::load(&path)? else {
-        return Err(user_error!(
-            hint = "run `pyenvx lock` (or `pyenvx sync`) first",
-            "{} does not exist: there is nothing to draw",
-            path.display()
-        ));
-    };
+    let lock = super::lock::existing(project, "`pyenvx tree`")?;
     let markers = marker_environment(&lock.python.version, &env.platform)?;
     let mut metadata = BTreeMap::new();
     for p in &lock.packages {
