@@ -294,10 +294,11 @@ fn dotenv_holds_every_services_url_and_env_prints_them() {
 #[test]
 fn init_takes_the_newest_python_the_django_pin_supports_or_the_global_pin() {
     let sb = Sandbox::new(&["3.12", "3.13"]);
-    // Django 4.2 supports up to 3.12: 3.13 is on offer, and not taken.
+    sb.ok("", &["python", "install", "3.12", "3.13"]);
+    // Django 4.2 supports up to 3.12: 3.13 is here too, and not taken.
     let out = sb.ok("lts", &["init", "--django", "4.2", "--no-startproject"]);
     assert!(
-        out.contains("Python 3.12: the newest on offer that Django 4.2 supports"),
+        out.contains("Python 3.12: the newest here (else to download) that Django 4.2 supports"),
         "{out}"
     );
     assert_eq!(sb.python_version("lts").rsplit_once('.').unwrap().0, "3.12");

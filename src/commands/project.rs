@@ -144,7 +144,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                     format!("the global pin `{pin}` (`pyenvx python pin --global`)")
                 }
                 (None, Some(d)) => {
-                    format!("the newest on offer that Django {d} supports (Django's table)")
+                    format!("the newest here (else to download) that Django {d} supports (Django's table)")
                 }
                 (None, None) => "the newest on offer".to_string(),
             };

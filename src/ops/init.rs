@@ -202,8 +202,8 @@ fn default_python(env: &Env) -> Result<Interpreter> {
 }
 
 /// A new project's interpreter without `--python`: the global pin when the `--django` pin
-/// supports it (or there is none), else the newest Python on offer that the Django pin
-/// supports by Django's table, else [`default_python`].
+/// supports it (or there is none), else the newest Python that the Django pin supports by
+/// Django's table (on the machine, else to download), else [`default_python`].
 fn new_project_python(
     env: &Env,
     django: Option<&str>,
@@ -255,11 +255,26 @@ fn new_project_python(
     if series.is_none() {
         return default_python(env);
     }
-    let Some(best) = offered()
-        .into_iter()
-        .filter(|v| !v.any_prerelease() && supports(v))
-        .max()
-    else {
+    // What the machine has first, as without `--django`: a download only when nothing here
+    // suits the pin.
+    let mut here: Vec<Version> = python::managed::list(&settings.dirs, &env.platform)
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i.version().clone())
+        .collect();
+    here.extend(
+        python::discovery::find_all(&settings.dirs, &settings.shim_dirs())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.version),
+    );
+    let newest_supported = |versions: Vec<Version>| {
+        versions
+            .into_iter()
+            .filter(|v| !v.any_prerelease() && supports(v))
+            .max()
+    };
+    let Some(best) = newest_supported(here).or_else(|| newest_supported(offered())) else {
         // Nothing on offer suits the pin: the check before resolving says so, with the pins
         // that would work.
         return default_python(env);
