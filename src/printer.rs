@@ -118,6 +118,9 @@ pub struct CliReporter {
     printer: Printer,
     multi: MultiProgress,
     bars: Mutex<Vec<ProgressBar>>,
+    /// Warnings said already: a step that checks again what an earlier one checked (init's
+    /// sync after its resolution) must not say it twice.
+    warned: Mutex<Vec<String>>,
 }
 
 impl CliReporter {
@@ -131,6 +134,7 @@ impl CliReporter {
             printer,
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(Vec::new()),
+            warned: Mutex::new(Vec::new()),
         }
     }
 
@@ -180,6 +184,13 @@ impl Reporter for CliReporter {
     }
 
     fn warn(&self, message: &str) {
+        {
+            let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+            if warned.iter().any(|w| w == message) {
+                return;
+            }
+            warned.push(message.to_string());
+        }
         self.println(&format!(
             "{}: {message}",
             Style::new().yellow().bold().apply_to("warning")

@@ -110,7 +110,7 @@ struct Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         for dir in self.projects.projects() {
-            let _ = self.projects.out(&dir, &["cache", "down"]);
+            let _ = self.projects.out(&dir, &["redis", "down"]);
         }
         for name in self.names.borrow().iter() {
             let _ = Command::new("docker").args(["rm", "-f", name]).output();
@@ -125,7 +125,7 @@ impl Drop for Setup {
 }
 
 fn status(p: &DbProjects, dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&p.ok(dir, &["cache", "status", "--json"])).unwrap()
+    serde_json::from_str(&p.ok(dir, &["redis", "status", "--json"])).unwrap()
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn a_project_cache_in_a_container() {
         "shop",
         &format!("[services.cache]\nbackend = \"container\"\nimage = \"{image}\"\n"),
     );
-    let up = p.ok(&dir, &["cache", "up"]);
+    let up = p.ok(&dir, &["redis", "up"]);
     assert!(
         up.contains("Redis 7") && up.contains("up on 127.0.0.1:"),
         "{up}"
@@ -180,17 +180,17 @@ fn a_project_cache_in_a_container() {
         assert_success(&out).trim().to_string()
     };
     assert_eq!(cli(&["set", "k", "v"]), "OK");
-    let down = p.ok(&dir, &["cache", "down"]);
+    let down = p.ok(&dir, &["redis", "down"]);
     assert!(down.contains("Stopped"), "{down}");
     assert_eq!(status(p, &dir)["running"], false);
-    let up = p.ok(&dir, &["cache", "up"]);
+    let up = p.ok(&dir, &["redis", "up"]);
     assert!(!up.contains("already"), "{up}");
     assert_eq!(cli(&["get", "k"]), "v");
     assert_eq!(cli(&["set", "after", "kill"]), "OK");
     must(Command::new("docker").args(["kill", "--signal", "KILL", &name]));
-    p.ok(&dir, &["cache", "up"]);
+    p.ok(&dir, &["redis", "up"]);
     assert_eq!(cli(&["mget", "k", "after"]), "v\nkill");
-    let again = p.ok(&dir, &["cache", "up"]);
+    let again = p.ok(&dir, &["redis", "up"]);
     assert!(again.contains("already running"), "{again}");
     p.ok(&dir, &["down"]);
     assert_eq!(status(p, &dir)["running"], false);
@@ -200,7 +200,7 @@ fn a_project_cache_in_a_container() {
         "missing",
         "[services.cache]\nbackend = \"container\"\nimage = \"pyenvx-test-no-such-redis:0\"\n",
     );
-    let err = p.fails(&missing, &["cache", "up"]);
+    let err = p.fails(&missing, &["redis", "up"]);
     assert!(
         err.contains("pyenvx-test-no-such-redis:0") && err.contains("backend = \"native\""),
         "{err}"

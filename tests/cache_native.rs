@@ -55,7 +55,7 @@ impl Cache {
     }
 
     fn status(&self, dir: &Path) -> serde_json::Value {
-        serde_json::from_str(&self.ok(dir, &["cache", "status", "--json"])).unwrap()
+        serde_json::from_str(&self.ok(dir, &["redis", "status", "--json"])).unwrap()
     }
 }
 
@@ -85,7 +85,7 @@ fn a_project_cache_on_native_redis() {
     let cache = Cache::new();
     let dir = cache.project("shop");
     let started = Instant::now();
-    let up = cache.ok(&dir, &["cache", "up"]);
+    let up = cache.ok(&dir, &["redis", "up"]);
     println!("cold cache up: {:?}", started.elapsed());
     assert!(
         up.contains("Redis 7") && up.contains("up on 127.0.0.1:"),
@@ -93,7 +93,7 @@ fn a_project_cache_on_native_redis() {
     );
 
     // REDIS_URL: the password and port pyenvx keeps, and a real client writes through it.
-    let url = cache.ok(&dir, &["cache", "url"]).trim().to_string();
+    let url = cache.ok(&dir, &["redis", "url"]).trim().to_string();
     let password = fs::read_to_string(dir.join(".pyenvx/services/cache/password")).unwrap();
     let port = port_of(&url);
     assert_eq!(
@@ -144,12 +144,12 @@ fn a_project_cache_on_native_redis() {
     );
 
     // down / up keeps the data.
-    let down = cache.ok(&dir, &["cache", "down"]);
+    let down = cache.ok(&dir, &["redis", "down"]);
     assert!(down.contains("Stopped"), "{down}");
     assert_eq!(cache.status(&dir)["running"], false);
     assert_eq!(listeners(port), Vec::<String>::new());
     let started = Instant::now();
-    cache.ok(&dir, &["cache", "up"]);
+    cache.ok(&dir, &["redis", "up"]);
     println!("warm cache up: {:?}", started.elapsed());
     assert_eq!(cache.python(&dir, GET), "v 3");
 
@@ -166,7 +166,7 @@ fn a_project_cache_on_native_redis() {
         .success());
     let status = cache.status(&dir);
     assert_eq!(status["running"], false, "{status}");
-    let up = cache.ok(&dir, &["cache", "up"]);
+    let up = cache.ok(&dir, &["redis", "up"]);
     assert!(!up.contains("already running"), "{up}");
     assert_ne!(cache.status(&dir)["pid"].as_u64().unwrap().to_string(), pid);
     assert_eq!(
@@ -180,7 +180,7 @@ fn a_project_cache_on_native_redis() {
     // A second project: its own port and password, and its own data.
     let other = cache.project("blog");
     cache.ok(&other, &["up"]);
-    let other_url = cache.ok(&other, &["cache", "url"]).trim().to_string();
+    let other_url = cache.ok(&other, &["redis", "url"]).trim().to_string();
     assert_ne!(port_of(&other_url), port);
     assert_ne!(other_url, url);
     assert_eq!(
@@ -220,7 +220,7 @@ fn init_cache_redis_and_errors() {
         ],
     );
     let dir = cache.dir("cafe");
-    assert!(out.contains("pyenvx cache up"), "{out}");
+    assert!(out.contains("pyenvx redis up"), "{out}");
     let toml = fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
     assert!(
         toml.contains("[services.cache]") && toml.contains("engine = \"redis\""),
@@ -229,7 +229,7 @@ fn init_cache_redis_and_errors() {
     assert!(toml.contains("\"redis\""), "{toml}");
     let lock = fs::read_to_string(dir.join("pyenvx.lock")).unwrap();
     assert!(lock.contains("name = \"redis\""), "{lock}");
-    cache.ok(&dir, &["cache", "up"]);
+    cache.ok(&dir, &["redis", "up"]);
     let seen = cache.django_shell(
         &dir,
         "from django.core.cache import cache; cache.set('greeting', 'hi'); print('=' + type(cache._cache).__name__, cache.get('greeting'))",
@@ -243,7 +243,7 @@ fn init_cache_redis_and_errors() {
         ),
         "1"
     );
-    cache.ok(&dir, &["cache", "down"]);
+    cache.ok(&dir, &["redis", "down"]);
 
     // export docker: first without the cache, then with it: `.env.docker` keeps its lines
     // and gains the cache's, the compose file gets a `cache` service web waits for.
@@ -292,7 +292,7 @@ fn init_cache_redis_and_errors() {
 
     // A Redis major the machine lacks is refused with the one it has.
     let old = cache.bare("old", "[services.cache]\nversion = \"5\"\n");
-    let err = cache.fails(&old, &["cache", "up"]);
+    let err = cache.fails(&old, &["redis", "up"]);
     assert!(
         err.contains("Redis 5") && err.contains("version = \"7\""),
         "{err}"
@@ -303,14 +303,14 @@ fn init_cache_redis_and_errors() {
         let out = cache.ok(&none, &[cmd]);
         assert!(out.contains("declares no services"), "{cmd}: {out}");
     }
-    let err = cache.fails(&none, &["cache", "up"]);
+    let err = cache.fails(&none, &["redis", "up"]);
     assert!(
         err.contains("declares no cache") && err.contains("[services.cache]"),
         "{err}"
     );
     // A bad key names file, line and key.
     let typo = cache.bare("typo", "[services.cache]\nengine = \"memcached\"\n");
-    let err = cache.fails(&typo, &["cache", "up"]);
+    let err = cache.fails(&typo, &["redis", "up"]);
     assert!(
         err.contains("pyenvx.toml:6:") && err.contains("services.cache.engine"),
         "{err}"
@@ -331,7 +331,7 @@ fn up_and_down_drive_every_service() {
         "{up}"
     );
     let db = cache.url(&dir);
-    let redis_url = cache.ok(&dir, &["cache", "url"]).trim().to_string();
+    let redis_url = cache.ok(&dir, &["redis", "url"]).trim().to_string();
     assert_ne!(port_of(&db), port_of(&redis_url));
 
     // status lists both, running; the shims' variables file carries both URLs.

@@ -12,12 +12,12 @@ use std::fs;
 
 use common::*;
 
-/// The filters every snapshot goes through, for this sandbox.
-fn filters(sb: &Sandbox) -> Vec<(String, String)> {
-    let root = sb.ctx.root().to_string_lossy().into_owned();
+/// The filters every snapshot goes through, for a test whose temporary root is `root`.
+fn filters(root_path: &std::path::Path) -> Vec<(String, String)> {
+    let root = root_path.to_string_lossy().into_owned();
     let mut filters = vec![(regex::escape(&root), "[ROOT]".to_string())];
     // The same root as a canonical path (macOS's /private/var, symlinked temporary dirs).
-    if let Ok(canonical) = sb.ctx.root().canonicalize() {
+    if let Ok(canonical) = root_path.canonicalize() {
         let canonical = canonical.to_string_lossy().into_owned();
         if canonical != root {
             filters.push((regex::escape(&canonical), "[ROOT]".to_string()));
@@ -36,8 +36,15 @@ fn filters(sb: &Sandbox) -> Vec<(String, String)> {
 
 /// Compare `text` with the snapshot `name`, after [`filters`].
 fn check(sb: &Sandbox, name: &str, text: &str) {
+    check_in(sb.ctx.root(), name, text);
+}
+
+/// [`check`] for a test whose temporary root is `root`.
+fn check_in(root: &std::path::Path, name: &str, text: &str) {
     let mut settings = insta::Settings::clone_current();
-    for (pattern, replacement) in filters(sb) {
+    // The machine's pyenv, wherever the test machine keeps it.
+    settings.add_filter(&regex::escape(&pyenv_root().to_string_lossy()), "[PYENV]");
+    for (pattern, replacement) in filters(root) {
         settings.add_filter(&pattern, replacement);
     }
     settings.set_prepend_module_to_snapshot(false);
@@ -83,4 +90,66 @@ fn errors_with_their_hints() {
         "error_bad_python_request",
         &sb.fails("nowhere", &["python", "install", "3.x"]),
     );
+}
+
+/// Each message that once misled (issue 21) says what is true, in one line, with a hint that
+/// works.
+#[test]
+fn errors_that_say_what_is_true() {
+    let mut sb = Sandbox::new(&["3.12"]);
+    // Before anything is installed: pyenv's 3.11 is found, and it is not pyenvx's to remove.
+    let pyenv_311 = pyenv_python("3.11");
+    sb.ctx.with_pyenv_root(pyenv_root());
+    let err = sb.fails("nowhere", &["python", "uninstall", "3.11"]);
+    // The patch is whatever pyenv built on the test machine.
+    check(
+        &sb,
+        "error_uninstall_pyenvs_python",
+        &err.replace(&pyenv_311.version, "3.11.[PATCH]"),
+    );
+    check(
+        &sb,
+        "error_python_find_nonexistent",
+        &sb.fails("nowhere", &["python", "find", "3.99"]),
+    );
+    sb.init_bare("shop", "3.12", "5.2");
+    check(
+        &sb,
+        "error_add_unknown_package",
+        &sb.fails("shop", &["add", "nonexistent-pkg"]),
+    );
+    check(
+        &sb,
+        "error_pin_django_past_newest",
+        &sb.fails("shop", &["pin", "django", "9"]),
+    );
+    check(
+        &sb,
+        "error_run_without_command",
+        &sb.fails("shop", &["run"]),
+    );
+
+    // A directory with files and no project: init says what it adds, and adds it.
+    let notes = sb.dir("notes");
+    fs::create_dir_all(notes.join("drafts")).unwrap();
+    fs::write(notes.join("todo.txt"), "buy milk\n").unwrap();
+    let out = sb.ok("notes", &["init", "--python", "3.12", "--django", "5.2"]);
+    check(&sb, "init_into_a_non_empty_directory", &out);
+    assert_eq!(read(notes.join("todo.txt")), "buy milk\n");
+}
+
+#[test]
+fn db_restore_without_a_terminal() {
+    let db = NativePg::new();
+    let dir = db.django("shop");
+    db.ok(&dir, &["db", "up"]);
+    db.ok(
+        &dir,
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    let dump = db.ctx.root().join("shop.dump");
+    db.ok(&dir, &["db", "dump", dump.to_str().unwrap()]);
+    // stdin is not a terminal (the test's is null): nothing asked, nothing restored.
+    let err = db.fails(&dir, &["db", "restore", dump.to_str().unwrap()]);
+    check_in(db.ctx.root(), "error_db_restore_without_a_terminal", &err);
 }

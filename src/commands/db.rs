@@ -49,8 +49,18 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
     }
 }
 
+/// Run a long step under a spinner saying what it does. The reporter draws it on a terminal
+/// only (not with `--quiet`, `--no-progress`, `PYENVX_NO_PROGRESS`, or stderr redirected), so
+/// logs and pipes see just the result line.
+fn spinning<T>(env: &Env, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    let spinner = env.reporter.download_start(what, None);
+    let result = step();
+    env.reporter.download_done(spinner);
+    result
+}
+
 /// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const KIB: f64 = 1024.0;
     let b = bytes as f64;
     if b >= KIB * KIB * KIB {
@@ -66,7 +76,9 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
     let started = Instant::now();
     match args.command {
         None => {
-            let snap = services::snapshot_take(env, project, args.name.as_deref())?;
+            let snap = spinning(env, "taking a snapshot of the database", || {
+                services::snapshot_take(env, project, args.name.as_deref())
+            })?;
             printer.success(format!(
                 "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
@@ -112,15 +124,24 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
         Some(DbSnapshotCommand::Restore(r)) => {
             let snap = services::snapshot_check(env, project, r.name.as_deref())?;
             if !r.yes
-                && !confirm(&format!(
-                    "Replace the database of {} with snapshot {} ({})",
-                    project.config.name, snap.name, snap.created
-                ))?
+                && !confirm(
+                    &format!(
+                        "Replace the database of {} with snapshot {} ({})",
+                        project.config.name, snap.name, snap.created
+                    ),
+                    &format!(
+                        "`pyenvx db snapshot restore` would replace the database of {} with snapshot {}",
+                        project.config.name, snap.name
+                    ),
+                    &format!("pyenvx db snapshot restore {} --yes", snap.name),
+                )?
             {
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
             }
-            services::snapshot_restore(env, project, &snap)?;
+            spinning(env, &format!("restoring snapshot {}", snap.name), || {
+                services::snapshot_restore(env, project, &snap)
+            })?;
             printer.success(format!(
                 "Restored snapshot {} in {} ms",
                 snap.name,
@@ -286,11 +307,13 @@ fn print_file(path: &Path, follow: bool) -> Result<()> {
     }
 }
 
-fn confirm(question: &str) -> Result<bool> {
+/// Ask `question` on the terminal. Without one nothing can be asked: the error says what the
+/// command would have done (`would`) and the hint gives the command with `--yes` (`yes`).
+fn confirm(question: &str, would: &str, yes: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(user_error!(
-            hint = "pass --yes to confirm without a prompt",
-            "{question}: refusing without confirmation (stdin is not a terminal)"
+            hint = format!("`{yes}` does it without asking"),
+            "{would}; stdin is not a terminal to ask on, so nothing changed"
         ));
     }
     eprint!("{question}? [y/N] ");
@@ -303,10 +326,17 @@ fn confirm(question: &str) -> Result<bool> {
 fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> Result<i32> {
     services::require_db(project)?;
     if !args.yes
-        && !confirm(&format!(
-            "Delete the database of {} and start an empty one",
-            project.config.name
-        ))?
+        && !confirm(
+            &format!(
+                "Delete the database of {} and start an empty one",
+                project.config.name
+            ),
+            &format!(
+                "`pyenvx db reset` would delete the database of {} and start an empty one",
+                project.config.name
+            ),
+            "pyenvx db reset --yes",
+        )?
     {
         printer.info("Nothing deleted");
         return Ok(exit::OK);
@@ -324,20 +354,34 @@ fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> 
 fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer) -> Result<i32> {
     let plan = services::upgrade::check(env, project, args.major, args.image.as_deref())?;
     if !args.yes
-        && !confirm(&format!(
-            "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",
-            project.config.name,
-            plan.from,
-            plan.to,
-            plan.from,
-            plan.keep.display()
-        ))?
+        && !confirm(
+            &format!(
+                "Upgrade the database of {} from PostgreSQL {} to {} (the {} data is kept in {})",
+                project.config.name,
+                plan.from,
+                plan.to,
+                plan.from,
+                plan.keep.display()
+            ),
+            &format!(
+                "`pyenvx db upgrade` would move the database of {} from PostgreSQL {} to {}",
+                project.config.name, plan.from, plan.to
+            ),
+            &format!("pyenvx db upgrade {} --yes", plan.to),
+        )?
     {
         printer.info("Nothing upgraded");
         return Ok(exit::OK);
     }
     let started = Instant::now();
-    let report = services::upgrade::upgrade(env, project, &plan)?;
+    let report = spinning(
+        env,
+        &format!(
+            "upgrading the database from PostgreSQL {} to {}",
+            plan.from, plan.to
+        ),
+        || services::upgrade::upgrade(env, project, &plan),
+    )?;
     let carried = match report.snapshots {
         0 => String::new(),
         1 => ", 1 snapshot carried".to_string(),
@@ -371,7 +415,11 @@ fn absolute(file: &Path) -> Result<PathBuf> {
 fn dump(env: &Env, project: &Project, args: DbDumpArgs, printer: &Printer) -> Result<i32> {
     let file = absolute(&args.file)?;
     let started = Instant::now();
-    services::dump(env, project, &file, &args.file, args.force)?;
+    spinning(
+        env,
+        &format!("dumping the database to {}", args.file.display()),
+        || services::dump(env, project, &file, &args.file, args.force),
+    )?;
     let size = fs_err::metadata(&file).map(|m| m.len()).unwrap_or(0);
     printer.success(format!(
         "Wrote {} ({} KiB) in {} ms",
@@ -394,17 +442,29 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
     let plan = services::check_restore(env, project, &file, &args.file)?;
     if plan.replaces_data
         && !args.yes
-        && !confirm(&format!(
-            "Replace the database of {} (it holds data) with {}",
-            project.config.name,
-            args.file.display()
-        ))?
+        && !confirm(
+            &format!(
+                "Replace the database of {} (it holds data) with {}",
+                project.config.name,
+                args.file.display()
+            ),
+            &format!(
+                "`pyenvx db restore` would replace the database of {}, which holds data, with {}",
+                project.config.name,
+                args.file.display()
+            ),
+            &format!("pyenvx db restore {} --yes", args.file.display()),
+        )?
     {
         printer.info("Nothing restored");
         return Ok(exit::OK);
     }
     let started = Instant::now();
-    services::restore(env, project, &plan)?;
+    spinning(
+        env,
+        &format!("restoring {} into the database", args.file.display()),
+        || services::restore(env, project, &plan),
+    )?;
     printer.success(format!(
         "Restored {} in {} ms",
         args.file.display(),

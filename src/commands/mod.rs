@@ -6,7 +6,9 @@ pub mod db;
 pub mod export;
 pub mod project;
 pub mod python;
+pub mod redis;
 pub mod shims;
+pub mod verbs;
 
 use anyhow::Result;
 
@@ -33,9 +35,10 @@ pub fn run(command: Command, settings: &Settings, printer: &Printer) -> Result<i
         Command::Remove(args) => project::remove(args, settings, printer),
         Command::Status(args) => project::status(args, settings, printer),
         Command::Db(cmd) => db::run(cmd, settings, printer),
+        Command::Redis(cmd) => redis::run(cmd, settings, printer),
         Command::Cache(cmd) => cache::run(cmd, settings, printer),
-        Command::Up => cache::up_all(settings, printer),
-        Command::Down => cache::down_all(settings, printer),
+        Command::Up => redis::up_all(settings, printer),
+        Command::Down => redis::down_all(settings, printer),
         Command::Shims(cmd) => match cmd {
             ShimsCommand::Install => shims::install(settings, printer),
             ShimsCommand::Rehash => shims::rehash(settings, printer),
@@ -49,5 +52,13 @@ pub fn run(command: Command, settings: &Settings, printer: &Printer) -> Result<i
             ExportCommand::Requirements(args) => export::requirements(args, settings, printer),
             ExportCommand::Docker(args) => export::docker(args, settings, printer),
         },
+        Command::Lock(args) => verbs::lock(args, settings, printer),
+        Command::Tree(args) => verbs::tree(args, settings, printer),
+        Command::Outdated(args) => verbs::outdated(args, settings, printer),
+        Command::Env(args) => verbs::env(args, settings, printer),
+        Command::Upgrade(_) => Err(crate::user_error!(
+            hint = "`pyenvx sync --upgrade` re-resolves every package, `pyenvx sync --upgrade-package NAME` one; `pyenvx db upgrade MAJOR` moves PostgreSQL",
+            "pyenvx has no `upgrade` command"
+        )),
     }
 }

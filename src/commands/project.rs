@@ -65,6 +65,7 @@ pub fn sync(args: SyncArgs, settings: &Settings, printer: &Printer) -> Result<i3
             only: args.only_group,
             all: args.all_groups,
         },
+        upgrade_packages: args.upgrade_package,
     };
     let report = sync::sync(&project, &opts, &env)?;
     summarize(printer, &report, started);
@@ -126,6 +127,48 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                 ""
             }
         )),
+        ops::init::Step::IntoNonEmpty {
+            dir,
+            entries,
+            startproject,
+        } => {
+            let shown: Vec<&str> = entries.iter().take(3).map(String::as_str).collect();
+            let more = match entries.len().saturating_sub(3) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            let django = match startproject {
+                Some(module) => format!(", and Django's manage.py and {module}/"),
+                None => String::new(),
+            };
+            printer.info(format!(
+                "{} holds {}{more} but no project to adopt: pyenvx adds pyenvx.toml, pyenvx.lock, .python-version, .venv{django} beside them and changes none of them",
+                dir.display(),
+                shown.join(", ")
+            ))
+        }
+        ops::init::Step::ChoseNewPython {
+            minor: (major, minor),
+            global,
+            django,
+        } => {
+            let why = match (global, django) {
+                (Some(pin), Some(d)) => format!(
+                    "the global pin `{pin}` (`pyenvx python pin --global`), which Django {d} supports"
+                ),
+                (Some(pin), None) => {
+                    format!("the global pin `{pin}` (`pyenvx python pin --global`)")
+                }
+                (None, Some(d)) => {
+                    format!("the newest here (else to download) that Django {d} supports (Django's table)")
+                }
+                (None, None) => "the newest on offer".to_string(),
+            };
+            printer.info(format!(
+                "  {:<24} Python {major}.{minor}: {why}",
+                printer.code("→")
+            ))
+        }
     })?;
     if let Some(adoption) = &report.adoption {
         print_adoption(printer, adoption);
@@ -165,6 +208,12 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         printer.info(format!("  next: {}", printer.code(next)));
     }
     if report.next_migrate {
+        // `migrate` arrived in Django 1.7; before it, `syncdb` made the tables.
+        let before_1_7 = report.django.as_deref().is_some_and(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (1, 7)
+        });
+        let tables = if before_1_7 { "syncdb" } else { "migrate" };
         let cd = report
             .manage_dir
             .as_ref()
@@ -173,7 +222,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         printer.info(format!(
             "  next: {}",
             printer.code(format!(
-                "{cd}pyenvx run python manage.py migrate && pyenvx run python manage.py runserver"
+                "{cd}pyenvx run python manage.py {tables} && pyenvx run python manage.py runserver"
             ))
         ));
     }
@@ -314,6 +363,46 @@ pub fn pin_python(args: PinArgs, settings: &Settings, printer: &Printer) -> Resu
     )
 }
 
+/// `pyenvx python pin [REQUEST]` without `--global`: the project's pin, as uv's `python pin`
+/// writes the project's `.python-version`.
+pub fn python_pin_project(
+    args: crate::cli::PythonPinArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    if find_root(&cwd).is_none() {
+        return Err(user_error!(
+            hint = "`pyenvx python pin --global 3.12` sets the Python used outside projects; `pyenvx init` makes a project here",
+            "no pyenvx.toml in {} or above: `pyenvx python pin` pins the project's Python",
+            cwd.display()
+        ));
+    }
+    let Some(spec) = args.request else {
+        let project = Project::from_cwd()?;
+        match &project.config.python {
+            Some(pin) => printer.data(pin.to_string()),
+            None => {
+                return Err(user_error!(
+                    hint = "set one with `pyenvx python pin 3.12`",
+                    "{} pins no Python",
+                    project.config_path().display()
+                ))
+            }
+        }
+        return Ok(exit::OK);
+    };
+    pin_python(
+        PinArgs {
+            spec,
+            upgrade: args.upgrade,
+            allow_unsupported: args.allow_unsupported,
+        },
+        settings,
+        printer,
+    )
+}
+
 pub fn pin_django(args: PinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     DjangoSpec::parse(&args.spec)?;
     apply_pin(
@@ -380,6 +469,12 @@ fn after_edit(
 }
 
 pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
+    if args.command.is_empty() {
+        return Err(user_error!(
+            hint = "give the command after `--`: `pyenvx run -- python manage.py runserver`",
+            "`pyenvx run` needs a command to run in the sandbox"
+        ));
+    }
     let project = Project::from_cwd()?;
     let reporter = printer.reporter();
     let env = Env::new(settings, &reporter);
@@ -567,7 +662,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
             (None, None) if service.cache.is_some() => {
                 let c = service.cache.as_ref().expect("checked");
                 let state = match (c.running, c.accepting_connections) {
-                    (false, _) => "stopped: `pyenvx cache up`",
+                    (false, _) => "stopped: `pyenvx redis up`",
                     (true, true) => "running",
                     (true, false) => "running, not answering",
                 };

@@ -18,14 +18,7 @@ use crate::user_error;
 
 /// The global pin, if one is set.
 pub fn global_pin(settings: &Settings) -> Option<String> {
-    std::fs::read_to_string(settings.dirs.global_python_version())
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-        })
+    python::global_pin(&settings.dirs)
 }
 
 fn default_request(settings: &Settings) -> Result<PythonRequest> {
@@ -249,17 +242,41 @@ pub fn find(args: PythonFindArgs, settings: &Settings, printer: &Printer) -> Res
             printer.data(interpreter.executable().display().to_string());
             Ok(exit::OK)
         }
-        None => Err(user_error!(
-            hint = format!("install one with `pyenvx python install {request}`"),
-            "no Python interpreter matches `{request}`"
-        )),
+        // Suggest an install only of a build that exists.
+        None => Err(
+            match python::resolve_download(settings, &platform, &request, &printer.reporter()) {
+                Ok(build) => user_error!(
+                    hint = format!(
+                        "`pyenvx python install {request}` installs {}",
+                        build.version
+                    ),
+                    "no Python interpreter on this machine matches `{request}`"
+                ),
+                Err(e) if e.to_string().starts_with("no downloadable Python matches") => {
+                    let hint = crate::error::find_hint(&e).unwrap_or_default();
+                    user_error!(
+                        hint = format!("{hint}; `pyenvx python list` shows every one"),
+                        "no Python interpreter matches `{request}`, here or to download"
+                    )
+                }
+                // The build list could not be read: whether one exists is unknown.
+                Err(e) => user_error!(
+                    hint = format!(
+                        "`pyenvx python list --installed` shows what is here; the list of downloads could not be read: {}",
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                    "no Python interpreter on this machine matches `{request}`"
+                ),
+            },
+        ),
     }
 }
 
 pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     let platform = Platform::current();
     let installed = managed::list(&settings.dirs, &platform)?;
-    let targets = crate::ops::python::uninstall_targets(&installed, &args.versions)?;
+    let found = discovery::find_all(&settings.dirs, &settings.shim_dirs()).unwrap_or_default();
+    let targets = crate::ops::python::uninstall_targets(&installed, &found, &args.versions)?;
     let reporter = printer.reporter();
     for target in targets {
         managed::uninstall(&settings.dirs, &platform, &target, &reporter)?;
@@ -271,10 +288,7 @@ pub fn uninstall(args: PythonUninstallArgs, settings: &Settings, printer: &Print
 
 pub fn pin(args: PythonPinArgs, settings: &Settings, printer: &Printer) -> Result<i32> {
     if !args.global {
-        return Err(user_error!(
-            hint = "use `pyenvx python pin --global 3.12` for the default outside projects, or `pyenvx pin python 3.12` inside a project",
-            "`pyenvx python pin` sets the global default and needs --global"
-        ));
+        return super::project::python_pin_project(args, settings, printer);
     }
     let Some(raw) = args.request else {
         match global_pin(settings) {

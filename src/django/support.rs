@@ -28,6 +28,42 @@ struct Row {
 /// Django's table, oldest series first. Update it when Django publishes a series or adds a
 /// Python to one (the FAQ and the `X.Y.Z` release notes say so).
 const TABLE: &[Row] = &[
+    // The FAQ's rows for the series before 1.11 (1.5 needs Python 2.6.5, a patch this table
+    // does not track: 2.6 is listed).
+    Row {
+        django: (1, 4),
+        pythons: &[((2, 5), 0), ((2, 6), 0), ((2, 7), 0)],
+    },
+    Row {
+        django: (1, 5),
+        pythons: &[((2, 6), 0), ((2, 7), 0), ((3, 2), 0), ((3, 3), 0)],
+    },
+    Row {
+        django: (1, 6),
+        pythons: &[((2, 6), 0), ((2, 7), 0), ((3, 2), 0), ((3, 3), 0)],
+    },
+    Row {
+        django: (1, 7),
+        pythons: &[((2, 7), 0), ((3, 2), 0), ((3, 3), 0), ((3, 4), 0)],
+    },
+    Row {
+        django: (1, 8),
+        pythons: &[
+            ((2, 7), 0),
+            ((3, 2), 0),
+            ((3, 3), 0),
+            ((3, 4), 0),
+            ((3, 5), 0),
+        ],
+    },
+    Row {
+        django: (1, 9),
+        pythons: &[((2, 7), 0), ((3, 4), 0), ((3, 5), 0)],
+    },
+    Row {
+        django: (1, 10),
+        pythons: &[((2, 7), 0), ((3, 4), 0), ((3, 5), 0)],
+    },
     Row {
         django: (1, 11),
         pythons: &[
@@ -152,7 +188,7 @@ pub enum Verdict {
     Unsupported,
     /// Only patch releases from `floor` on support it, and the pin names an older one.
     TooOld { floor: Version },
-    /// The table has no row for this series (newer than pyenvx, or older than 1.11).
+    /// The table has no row for this series (newer than pyenvx, or older than 1.4).
     Unknown,
 }
 
@@ -273,11 +309,19 @@ fn refusal(
     if floor.is_some() {
         // The series supports this Python from a later patch: the series pin gets it.
         nearest.push((policy.suggest)("django", &format!("{}.{}", dj.0, dj.1)));
-    } else if let Some(newest) = newest_django_for(py) {
-        nearest.push((policy.suggest)(
-            "django",
-            &format!("{}.{}", newest.0, newest.1),
-        ));
+    } else {
+        // The newest LTS for this Python first (what a project wants to stay on), then the
+        // newest series when that is another.
+        let lts = TABLE
+            .iter()
+            .rev()
+            .find(|r| super::is_lts(r.django.0, r.django.1) && r.pythons.iter().any(|p| p.0 == py))
+            .map(|r| r.django);
+        let mut series: Vec<Minor> = lts.into_iter().chain(newest_django_for(py)).collect();
+        series.dedup();
+        for s in series {
+            nearest.push((policy.suggest)("django", &format!("{}.{}", s.0, s.1)));
+        }
     }
     let pythons = pythons_for(dj);
     if floor.is_none() {
@@ -452,8 +496,8 @@ fn unknown_warning(series: Minor) -> String {
         )
     } else {
         format!(
-            "Django {}.{} is older than pyenvx's support table (from 1.11): trusting its Requires-Python",
-            series.0, series.1
+            "Django {}.{} is older than pyenvx's support table (from {}.{}): trusting its Requires-Python",
+            series.0, series.1, TABLE[0].django.0, TABLE[0].django.1
         )
     }
 }
@@ -513,7 +557,20 @@ mod tests {
             );
         }
         assert_eq!(check_series((7, 0), (3, 14)), Verdict::Unknown);
-        assert_eq!(check_series((1, 8), (2, 7)), Verdict::Unknown);
+        assert_eq!(check_series((1, 3), (2, 7)), Verdict::Unknown);
+        // The FAQ's rows before 1.11.
+        for (series, pythons) in [
+            ((1, 4), &[(2, 5), (2, 6), (2, 7)][..]),
+            ((1, 5), &[(2, 6), (2, 7), (3, 2), (3, 3)][..]),
+            ((1, 6), &[(2, 6), (2, 7), (3, 2), (3, 3)][..]),
+            ((1, 7), &[(2, 7), (3, 2), (3, 3), (3, 4)][..]),
+            ((1, 8), &[(2, 7), (3, 2), (3, 3), (3, 4), (3, 5)][..]),
+            ((1, 9), &[(2, 7), (3, 4), (3, 5)][..]),
+            ((1, 10), &[(2, 7), (3, 4), (3, 5)][..]),
+        ] {
+            assert_eq!(pythons_for(series), pythons, "{series:?}");
+        }
+        assert_eq!(check_series((1, 5), (3, 6)), Verdict::Unsupported);
     }
 
     #[test]
@@ -535,7 +592,9 @@ mod tests {
         assert_eq!(newest_django_for((3, 10)), Some((5, 2)));
         assert_eq!(newest_django_for((3, 7)), Some((3, 2)));
         assert_eq!(newest_django_for((2, 7)), Some((1, 11)));
-        assert_eq!(newest_django_for((3, 3)), None);
+        assert_eq!(newest_django_for((3, 3)), Some((1, 8)));
+        assert_eq!(newest_django_for((2, 5)), Some((1, 4)));
+        assert_eq!(newest_django_for((3, 1)), None);
         assert_eq!(pythons_for((4, 0)), vec![(3, 8), (3, 9), (3, 10)]);
         assert!(pythons_for((9, 9)).is_empty());
     }
@@ -568,8 +627,10 @@ mod tests {
             "{hint}"
         );
         assert!(
-            hint.contains("`pyenvx pin django 6.1` or `pyenvx pin python 3.10`"),
-            "{hint}"
+            hint.contains(
+                "nearest pins that work: `pyenvx pin django 5.2` or `pyenvx pin django 6.1` or `pyenvx pin python 3.10`"
+            ),
+            "LTS first: {hint}"
         );
 
         let exact = DjangoSpec::parse("3.2.5").unwrap();

@@ -819,7 +819,7 @@ pub fn compose(spec: &Spec) -> String {
         out.push_str(&format!(
             "\n\
              \x20 cache:\n\
-             \x20   # Redis, as `pyenvx cache up` runs it ([services.cache] in pyenvx.toml).\n\
+             \x20   # Redis, as `pyenvx redis up` runs it ([services.cache] in pyenvx.toml).\n\
              \x20   image: {image}\n\
              \x20   env_file: {ENV_FILE}  # REDIS_PASSWORD\n\
              \x20   # The password goes into a 0600 file, not onto redis-server's command line.\n\

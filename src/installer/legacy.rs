@@ -196,6 +196,7 @@ pub fn resolve(
     pip: &Path,
     python: &Path,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
     offline: bool,
 ) -> Result<Vec<Resolved>> {
@@ -206,8 +207,7 @@ pub fn resolve(
         .prefix("pyenvx-resolve-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    let input = tmp.path().join("requirements.in");
-    fs_err::write(&input, requirements.join("\n") + "\n")?;
+    let input = super::write_input(tmp.path(), requirements, constraints)?;
     let dest = tmp.path().join("files");
     let record = tmp.path().join("saved.json");
     let mut cmd = Command::new(python);

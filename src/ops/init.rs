@@ -76,6 +76,19 @@ pub enum Step<'a> {
         kept: usize,
         total: usize,
     },
+    /// A directory that holds files but no project to adopt: what init adds beside them.
+    IntoNonEmpty {
+        dir: &'a Path,
+        entries: Vec<String>,
+        startproject: Option<String>,
+    },
+    /// The Python a new project gets without `--python`: the global pin (`global`), or the
+    /// newest that the `--django` pin supports by Django's table.
+    ChoseNewPython {
+        minor: Minor,
+        global: Option<String>,
+        django: Option<String>,
+    },
 }
 
 /// What `init` made.
@@ -364,6 +377,118 @@ fn default_python(env: &Env) -> Result<Interpreter> {
     }
 }
 
+/// A new project's interpreter without `--python`: the global pin when the `--django` pin
+/// supports it (or there is none), else the newest Python that the Django pin supports by
+/// Django's table (on the machine, else to download), else [`default_python`].
+fn new_project_python(
+    env: &Env,
+    django: Option<&str>,
+    step: &mut dyn FnMut(Step),
+) -> Result<Interpreter> {
+    let settings = env.settings;
+    let spec = django.map(DjangoSpec::parse).transpose()?;
+    // Only a series Django's table knows decides anything; a range is checked once resolved.
+    let series = spec
+        .as_ref()
+        .and_then(|s| Some((s.series()?, s.exact())))
+        .filter(|(series, _)| !django::support::pythons_for(*series).is_empty());
+    let supports = |v: &Version| {
+        let Some((series, exact)) = &series else {
+            return true;
+        };
+        let py = django::support::minor_of(v);
+        let verdict = match exact {
+            Some(e) => django::support::check_version(e, py),
+            None => django::support::check_series(*series, py),
+        };
+        matches!(verdict, django::support::Verdict::Supported { .. })
+    };
+    let offered = std::cell::OnceCell::new();
+    let offered = || {
+        offered
+            .get_or_init(|| sync::available_versions(env))
+            .clone()
+    };
+    if let Some(pin) = python::global_pin(&settings.dirs) {
+        if let Ok(request) = PythonRequest::parse(&pin) {
+            let candidate = match python::find_newest(settings, &env.platform, &request)? {
+                Some(found) => Some(found.version().clone()),
+                None => offered()
+                    .into_iter()
+                    .filter(|v| request.matches(v, false))
+                    .max(),
+            };
+            if let Some(v) = candidate.filter(|v| supports(v)) {
+                step(Step::ChoseNewPython {
+                    minor: django::support::minor_of(&v),
+                    global: Some(pin.clone()),
+                    django: django.map(str::to_string),
+                });
+                return python::find_or_install(settings, &env.platform, &request, env.reporter);
+            }
+        }
+    }
+    if series.is_none() {
+        return default_python(env);
+    }
+    // What the machine has first, as without `--django`: a download only when nothing here
+    // suits the pin.
+    let mut here: Vec<Version> = python::managed::list(&settings.dirs, &env.platform)
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i.version().clone())
+        .collect();
+    here.extend(
+        python::discovery::find_all(&settings.dirs, &settings.shim_dirs())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.version),
+    );
+    let newest_supported = |versions: Vec<Version>| {
+        versions
+            .into_iter()
+            .filter(|v| !v.any_prerelease() && supports(v))
+            .max()
+    };
+    let Some(best) = newest_supported(here).or_else(|| newest_supported(offered())) else {
+        // Nothing on offer suits the pin: the check before resolving says so, with the pins
+        // that would work.
+        return default_python(env);
+    };
+    let minor = django::support::minor_of(&best);
+    step(Step::ChoseNewPython {
+        minor,
+        global: None,
+        django: django.map(str::to_string),
+    });
+    python::find_or_install(
+        settings,
+        &env.platform,
+        &PythonRequest::parse(&format!("{}.{}", minor.0, minor.1))?,
+        env.reporter,
+    )
+}
+
+/// The names in `dir` a user would call its contents (not `.git`, `.env` and other dotfiles),
+/// sorted, directories with a `/`.
+fn visible_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                return None;
+            }
+            let slash = if e.path().is_dir() { "/" } else { "" };
+            Some(format!("{name}{slash}"))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The newest Django LTS series that resolves on `interp`.
 fn default_django(
     env: &Env,
@@ -466,6 +591,16 @@ fn init_in(
         ));
     }
 
+    if adopted.is_none() {
+        let entries = visible_entries(&dir);
+        if !entries.is_empty() {
+            step(Step::IntoNonEmpty {
+                dir: &dir,
+                entries,
+                startproject: startproject_wanted.then(|| module.clone()),
+            });
+        }
+    }
     let reporter = env.reporter;
     // Resolving needs uv: on a first run, it is fetched while the interpreter is looked for.
     // Not for a Python uv cannot serve (2.7, 3.5: pip resolves there), nor while adopting,
@@ -515,7 +650,7 @@ fn init_in(
                 reporter,
             )?
         }
-        (None, None) => default_python(env)?,
+        (None, None) => new_project_python(env, args.django.as_deref(), step)?,
     };
     // A path the user typed is written absolute: `pyenvx.toml` refuses relative ones, which a
     // cloned repository could point at its own files.
@@ -677,8 +812,8 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
-    if db != DbChoice::None {
-        // Credentials, a port, and `.env` (0600) with DATABASE_URL; a `.env` git tracks is the
+    if db != DbChoice::None || args.cache == CacheChoice::Redis {
+        // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
         if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
             crate::services::identity(&settings.dirs, &project)?;
@@ -708,9 +843,13 @@ fn init_in(
             .package("django")
             .and_then(|p| p.version.split('.').next()?.parse::<u32>().ok())
             .is_some_and(|major| major >= 4);
+        let django = lock
+            .package("django")
+            .and_then(|p| Version::from_str(&p.version).ok());
         startproject(
             &project,
             &module,
+            django.as_ref(),
             args.drf,
             db != DbChoice::None,
             args.cache == CacheChoice::Redis && redis_backend,
@@ -738,7 +877,7 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
     match (has_db, has_cache) {
         (true, true) => Some("pyenvx up"),
         (true, false) => Some("pyenvx db up"),
-        (false, true) => Some("pyenvx cache up"),
+        (false, true) => Some("pyenvx redis up"),
         (false, false) => None,
     }
 }
@@ -793,26 +932,52 @@ fn ensure_gitignore(dir: &Path, lines: &[&str]) -> Result<()> {
     crate::project::ignore::append_missing(&dir.join(".gitignore"), lines)
 }
 
-/// Django's own `startproject` from the sandbox, then the edits `--drf` and `--db` ask for.
+/// Django's own `startproject` from the sandbox, the way the locked series can (`python -m
+/// django` exists from 1.9; before it, `django-admin.py`), then the edits `--drf` and `--db`
+/// ask for.
 fn startproject(
     project: &Project,
     module: &str,
+    django: Option<&Version>,
     drf: bool,
     db: bool,
     redis_cache: bool,
 ) -> Result<()> {
     let python = project.venv_dir().join("bin/python");
-    let output = std::process::Command::new(&python)
-        .args(["-m", "django", "startproject", module])
+    let before_1_9 = django.is_some_and(|v| *v < Version::new([1, 9]));
+    let mut command = std::process::Command::new(&python);
+    if before_1_9 {
+        let script = project.venv_dir().join("bin/django-admin.py");
+        if script.is_file() {
+            command.arg(script);
+        } else {
+            // What django-admin.py itself runs.
+            command.args([
+                "-c",
+                "import sys; from django.core import management; management.execute_from_command_line(['django-admin.py'] + sys.argv[1:])",
+            ]);
+        }
+    } else {
+        command.args(["-m", "django"]);
+    }
+    let output = command
+        .args(["startproject", module])
         .arg(&project.root)
         .current_dir(&project.root)
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Only a name Django refuses is fixed by another name.
+        let hint = if stderr.contains("is not a valid") || stderr.contains("conflicts with") {
+            "choose another name with `--name`, or pass `--no-startproject`"
+        } else {
+            "pass `--no-startproject` to make the sandbox without it"
+        };
         return Err(user_error!(
-            hint = "choose another name with `--name`, or pass `--no-startproject`",
+            hint = hint,
             "django-admin startproject failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim().lines().last().unwrap_or("")
         ));
     }
     let settings_path = project.root.join(module).join("settings.py");
@@ -826,6 +991,7 @@ fn startproject(
     if redis_cache {
         text = django::wire_redis_url(&text);
     }
+    text = django::default_sqlite(&text);
     crate::fs::write_atomic(&settings_path, text.as_bytes())
 }
 
@@ -864,7 +1030,7 @@ mod tests {
     fn the_next_step_starts_what_was_declared() {
         assert_eq!(next_services(true, true), Some("pyenvx up"));
         assert_eq!(next_services(true, false), Some("pyenvx db up"));
-        assert_eq!(next_services(false, true), Some("pyenvx cache up"));
+        assert_eq!(next_services(false, true), Some("pyenvx redis up"));
         assert_eq!(next_services(false, false), None);
     }
 

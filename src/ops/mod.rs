@@ -9,10 +9,15 @@
 //! (the files `init` adopts, the requirement options `add` ignores), it hands a structured note
 //! to a callback the command gives, so the order users read stays the order things happen.
 
+pub mod cache;
 pub mod deps;
 pub mod django_check;
+pub mod env;
 pub mod init;
+pub mod lock;
+pub mod outdated;
 pub mod pin;
 pub mod python;
 pub mod run;
 pub mod status;
+pub mod tree;

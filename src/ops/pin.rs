@@ -208,15 +208,20 @@ pub fn explain_incompatible(
     }
     let suggest = |key: &str, value: &str| during.suggest(key, value);
     let mut suggestions = Vec::new();
-    if let Some((major, minor)) = spec.series() {
-        // A series past the newest release (a typo, or one not out yet): the newest that
-        // installs on this Python is the nearest, and one resolution finds it.
-        let newest = sync::resolve_with(env, get_uv, interp, &["django".into()], index, false)
-            .ok()
-            .and_then(|resolved| {
-                let django = resolved.into_iter().find(|r| r.name == "django")?;
-                DjangoSpec::parse(&django.version).ok()?.series()
-            });
+    // The newest release that installs on this Python: one resolution, which says both what the
+    // index has and the nearest pin for a series past it (a typo, or one not out yet).
+    let newest_release = sync::resolve_with(env, get_uv, interp, &["django".into()], index, false)
+        .ok()
+        .and_then(|resolved| resolved.into_iter().find(|r| r.name == "django"))
+        .map(|django| django.version);
+    let newest = newest_release
+        .as_deref()
+        .and_then(|v| DjangoSpec::parse(v).ok()?.series());
+    if let Some((major, minor)) = spec.series().or_else(|| {
+        // `9`: a whole major past the newest.
+        let major: u64 = spec.to_string().parse().ok()?;
+        Some((major, 0))
+    }) {
         match newest {
             Some(newest) if newest < (major, minor) => {
                 suggestions.push(suggest("django", &format!("{}.{}", newest.0, newest.1)));
@@ -242,9 +247,16 @@ pub fn explain_incompatible(
         spec,
         &interp.version().to_string(),
         requires.as_ref(),
+        newest_release.as_deref(),
         &suggestions,
     );
-    err.context(crate::error::UserError::new(message).hint(hint))
+    let user = crate::error::UserError::new(message).hint(hint);
+    match requires {
+        // uv's own account of who needs which Python is worth reading under the message.
+        Some(_) => err.context(user),
+        // Otherwise the message says all of it (uv's "only django<=6.1.3 is available").
+        None => user.into(),
+    }
 }
 
 /// The message and hint of [`explain_incompatible`]: what conflicts with the project's Python
@@ -253,14 +265,18 @@ fn incompatible_message(
     spec: &DjangoSpec,
     python: &str,
     requires: Option<&(String, String)>,
+    newest: Option<&str>,
     suggestions: &[String],
 ) -> (String, String) {
-    let message = match requires {
-        None => format!("no Django release matches `{spec}` on Python {python}"),
-        Some((who, req)) if who.starts_with("django") => format!(
+    let message = match (requires, newest) {
+        (None, Some(newest)) => format!(
+            "no Django release matches `{spec}` on Python {python}: the newest there is {newest}"
+        ),
+        (None, None) => format!("no Django release matches `{spec}` on Python {python}"),
+        (Some((who, req)), _) if who.starts_with("django") => format!(
             "Django {spec} requires Python {req} but the project's Python is {python}"
         ),
-        Some((who, req)) => format!(
+        (Some((who, req)), _) => format!(
             "Django {spec} cannot be installed on Python {python}: its dependency {who} requires Python {req}"
         ),
     };
@@ -351,7 +367,7 @@ mod tests {
     #[test]
     fn the_message_names_who_needs_which_python() {
         let spec = DjangoSpec::parse("6.1").unwrap();
-        let (message, hint) = incompatible_message(&spec, "3.10.4", None, &[]);
+        let (message, hint) = incompatible_message(&spec, "3.10.4", None, None, &[]);
         assert_eq!(
             message,
             format!("no Django release matches `{spec}` on Python 3.10.4")
@@ -360,10 +376,17 @@ mod tests {
             hint,
             "check the pin against the releases your package index has"
         );
+        let nine = DjangoSpec::parse("9").unwrap();
+        let (message, _) = incompatible_message(&nine, "3.12.1", None, Some("6.1.3"), &[]);
+        assert_eq!(
+            message,
+            "no Django release matches `9` on Python 3.12.1: the newest there is 6.1.3"
+        );
 
         let django = ("django==6.1.3".to_string(), ">=3.12".to_string());
         let suggestions = ["`--django 5.2`".to_string(), "`--python 3.12`".to_string()];
-        let (message, hint) = incompatible_message(&spec, "3.10.4", Some(&django), &suggestions);
+        let (message, hint) =
+            incompatible_message(&spec, "3.10.4", Some(&django), None, &suggestions);
         assert_eq!(
             message,
             format!("Django {spec} requires Python >=3.12 but the project's Python is 3.10.4")
@@ -374,7 +397,7 @@ mod tests {
         );
 
         let dependency = ("asgiref==4.0.0".to_string(), ">=3.11".to_string());
-        let (message, _) = incompatible_message(&spec, "3.10.4", Some(&dependency), &[]);
+        let (message, _) = incompatible_message(&spec, "3.10.4", Some(&dependency), None, &[]);
         assert_eq!(
             message,
             format!("Django {spec} cannot be installed on Python 3.10.4: its dependency asgiref==4.0.0 requires Python >=3.11")

@@ -49,7 +49,7 @@ pub fn environment(project: &Project, env: &Env) -> Result<Vec<EnvChange>> {
 /// `PATH`. What an outer `pyenvx run` set (named in `PYENVX_SET`, for the project in
 /// `PYENVX_PROJECT`) is not the process's own: it is replaced, or removed, and the outer
 /// sandbox's `bin` leaves `PATH`, so a run for project B never keeps project A's database.
-fn layer(
+pub(super) fn layer(
     venv: &Path,
     services: Vec<(String, String)>,
     dotenv: Vec<(String, String)>,
@@ -95,7 +95,7 @@ fn layer(
 }
 
 /// `.env`, with `.pyenvx/env` (pyenvx's variables when git tracks `.env`) over it.
-fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
+pub(super) fn dotenv_vars(project: &Project) -> Result<Vec<(String, String)>> {
     crate::project::envfile::project_vars(project)
 }
 

@@ -20,6 +20,9 @@ pub struct Env<'a> {
     pub reporter: &'a dyn Reporter,
     /// Found (or bootstrapped) on first need only: a warm switch never starts uv at all.
     uv: std::cell::OnceCell<Uv>,
+    /// `name==version` lines every resolution of this operation keeps (`--upgrade-package`: the
+    /// lock's versions of all the other packages).
+    constraints: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> Env<'a> {
@@ -29,7 +32,17 @@ impl<'a> Env<'a> {
             platform: Platform::current(),
             reporter,
             uv: std::cell::OnceCell::new(),
+            constraints: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// Keep these versions (`name==version`) in every later resolution of this operation.
+    pub fn keep_versions(&self, constraints: Vec<String>) {
+        *self.constraints.borrow_mut() = constraints;
+    }
+
+    pub fn constraints(&self) -> Vec<String> {
+        self.constraints.borrow().clone()
     }
 
     pub fn index(&self, project: &Project) -> IndexSettings {

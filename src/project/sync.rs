@@ -53,6 +53,8 @@ pub struct SyncOptions {
     pub allow_unsupported: bool,
     /// The dependency groups to install (`--group`, `--no-group`, `--only-group`).
     pub groups: GroupRequest,
+    /// Re-resolve with only these packages free to move from their locked versions.
+    pub upgrade_packages: Vec<String>,
 }
 
 /// The dependency groups a sync was asked for, as uv takes them: main + `dev` by default.
@@ -784,9 +786,15 @@ pub fn sync_held(
         }
         (_, existing) => {
             let interp = interpreter(project, existing.as_ref(), env)?;
+            if !opts.upgrade_packages.is_empty() {
+                env.keep_versions(keep_all_but(existing.as_ref(), &opts.upgrade_packages)?);
+            }
             // A fresh lock is kept while its interpreter is still the one in use.
             let keep = existing.filter(|lock| {
-                !stale && !opts.upgrade && lock.python.version == interp.version().to_string()
+                !stale
+                    && !opts.upgrade
+                    && opts.upgrade_packages.is_empty()
+                    && lock.python.version == interp.version().to_string()
             });
             match keep {
                 Some(lock) => (lock, interp),
@@ -794,7 +802,10 @@ pub fn sync_held(
                     project,
                     &interp,
                     &index,
-                    (opts.upgrade, opts.allow_unsupported),
+                    (
+                        opts.upgrade || !opts.upgrade_packages.is_empty(),
+                        opts.allow_unsupported,
+                    ),
                     env,
                     &get_uv,
                     &mut report,
@@ -834,7 +845,33 @@ pub fn sync_held(
     Ok(report)
 }
 
-fn relock(
+/// The lock's versions (`name==version`) of every indexed package but `names`, for a
+/// resolution where only `names` may move; a name the lock does not hold is an error.
+pub fn keep_all_but(lock: Option<&Lock>, names: &[String]) -> Result<Vec<String>> {
+    let Some(lock) = lock else {
+        return Err(user_error!(
+            hint = "run `pyenvx lock` first: there is nothing to keep yet",
+            "--upgrade-package needs pyenvx.lock, which does not exist"
+        ));
+    };
+    let names: Vec<String> = names.iter().map(|n| installer::normalize_name(n)).collect();
+    if let Some(unknown) = names.iter().find(|n| lock.package(n).is_none()) {
+        return Err(user_error!(
+            hint = "`pyenvx tree` lists the locked packages; `pyenvx add NAME` adds one",
+            "{unknown} is not in pyenvx.lock"
+        ));
+    }
+    Ok(lock
+        .packages
+        .iter()
+        // Local directories and VCS checkouts are whatever their source holds: not pinnable.
+        .filter(|p| p.directory.is_none() && p.vcs.is_none() && !names.contains(&p.name))
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect())
+}
+
+/// Re-resolve `pyenvx.toml` for `interp` and write the lock.
+pub(crate) fn relock(
     project: &Project,
     interp: &Interpreter,
     index: &IndexSettings,
@@ -1153,9 +1190,10 @@ pub fn resolve_constrained(
     index: &IndexSettings,
     upgrade: bool,
 ) -> Result<Vec<Resolved>> {
-    let mut key_inputs = requirements.to_vec();
-    key_inputs.extend(constraints.iter().map(|c| format!("-c {c}")));
-    let cache = resolution_cache_path(env, interp, &key_inputs, index);
+    // `sync --upgrade-package` holds every other locked version through the env's constraints.
+    let mut constraints = constraints.to_vec();
+    constraints.extend(env.constraints());
+    let cache = resolution_cache_path(env, interp, requirements, &constraints, index);
     if !upgrade {
         if let Some(hit) = std::fs::read_to_string(&cache)
             .ok()
@@ -1205,7 +1243,7 @@ pub fn resolve_constrained(
             uv,
             &interp.executable(),
             requirements,
-            constraints,
+            &constraints,
             index,
             env.settings.offline,
             &env.uv_cache(),
@@ -1214,6 +1252,7 @@ pub fn resolve_constrained(
             pip,
             &interp.executable(),
             requirements,
+            &constraints,
             index,
             env.settings.offline,
         ),
@@ -1235,6 +1274,7 @@ fn resolution_cache_path(
     env: &Env,
     interp: &Interpreter,
     requirements: &[String],
+    constraints: &[String],
     index: &IndexSettings,
 ) -> PathBuf {
     let mut hasher = Sha256::new();
@@ -1248,6 +1288,12 @@ fn resolution_cache_path(
     sorted.sort();
     for r in &sorted {
         hasher.update(r.as_bytes());
+        hasher.update(b"\n");
+    }
+    // Unconstrained keys stay as they were, so earlier resolutions are still found.
+    for c in constraints {
+        hasher.update(b"-c ");
+        hasher.update(c.as_bytes());
         hasher.update(b"\n");
     }
     let key = hex::encode(&hasher.finalize()[..16]);

@@ -54,6 +54,19 @@ impl Interpreter {
     }
 }
 
+/// The global pin (`pyenvx python pin --global`), if one is set: the first line that is not a
+/// comment.
+pub fn global_pin(dirs: &crate::dirs::Dirs) -> Option<String> {
+    std::fs::read_to_string(dirs.global_python_version())
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+        })
+}
+
 /// The best installed or found interpreter for `request`, honouring the preference order:
 /// the first source (managed or system) with a match wins, and within it the newest version.
 pub fn find(

@@ -81,27 +81,51 @@ pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
     write_private(&shim_env_path(project), vars.as_bytes())
 }
 
-/// What `pyenvx init --db postgres|mariadb` sets up besides `[services.db]`: the identity, and `.env`
-/// (mode 0600) with `DATABASE_URL` for tools that read `.env` themselves.
+/// What `pyenvx init --db …` or `--cache redis` sets up besides the `[services.*]` tables: the
+/// identities, and `.env` (mode 0600) with every service's URL (`DATABASE_URL`, `REDIS_URL`) for
+/// tools that read `.env` themselves. A key `.env` holds already is the user's and stays.
 pub fn init_project(dirs: &Dirs, project: &Project) -> Result<()> {
-    let identity = identity(dirs, project)?;
+    let mut wanted: Vec<(&str, String, &str)> = Vec::new();
+    if db_config(project)?.is_some() {
+        wanted.push((
+            "DATABASE_URL",
+            identity(dirs, project)?.url(),
+            "# The development database (`pyenvx db up`); pyenvx keeps this line current.\n",
+        ));
+    }
+    if redis::cache_config(project)?.is_some() {
+        wanted.push((
+            "REDIS_URL",
+            redis::identity(dirs, project)?.url(),
+            "# The project's Redis (`pyenvx redis up`).\n",
+        ));
+    }
     let path = project.dotenv_path();
-    let line = format!("DATABASE_URL={}\n", identity.url());
-    let header = "# The development database (`pyenvx db up`); pyenvx keeps this line current.\n";
-    match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            write_private_new(&path, format!("{header}{line}").as_bytes())?;
-        }
+    let existing = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        Ok(existing) if existing.lines().any(|l| l.starts_with("DATABASE_URL=")) => {}
-        Ok(existing) => {
+        Ok(text) => Some(text),
+    };
+    let text = existing.clone().unwrap_or_default();
+    let mut added = String::new();
+    for (key, url, header) in wanted {
+        if !text.lines().any(|l| l.starts_with(&format!("{key}="))) {
+            added.push_str(&format!("{header}{key}={url}\n"));
+        }
+    }
+    match existing {
+        None if !added.is_empty() => {
+            write_private_new(&path, added.as_bytes())?;
+        }
+        Some(existing) if !added.is_empty() => {
             let sep = if existing.is_empty() || existing.ends_with('\n') {
                 ""
             } else {
                 "\n"
             };
-            write_private(&path, format!("{existing}{sep}{header}{line}").as_bytes())?;
+            write_private(&path, format!("{existing}{sep}{added}").as_bytes())?;
         }
+        _ => {}
     }
     Ok(())
 }

@@ -103,6 +103,13 @@ pub struct EntryMeta {
     pub other_scripts: Vec<String>,
 }
 
+impl StoreEntry {
+    /// The entry's `.dist-info` directory (its `METADATA` names what it requires).
+    pub fn dist_info_dir(&self) -> PathBuf {
+        self.dir.join(SITE).join(&self.meta.dist_info)
+    }
+}
+
 impl Store {
     pub fn new(dirs: &Dirs) -> Self {
         Self { root: dirs.store() }

@@ -108,7 +108,7 @@ pub fn up(
             Ok(version) => return Ok((version, false)),
             Err(ProbeError::Refused(m)) if !m.starts_with("LOADING") => {
                 return Err(user_error!(
-                    hint = "`pyenvx cache down`, then `pyenvx cache up` again",
+                    hint = "`pyenvx redis down`, then `pyenvx redis up` again",
                     "Redis in container {name} refused the project's password: {m}"
                 ))
             }

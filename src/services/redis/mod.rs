@@ -450,7 +450,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
     if config.backend == BackendKind::Container {
         if running_pid(project).is_some() {
             return Err(user_error!(
-                hint = "`pyenvx cache down` stops it; the two backends keep separate data",
+                hint = "`pyenvx redis down` stops it; the two backends keep separate data",
                 "this project's cache is running with the native backend"
             ));
         }
