@@ -381,7 +381,12 @@ fn not_found(stderr: &str) -> Vec<String> {
     // uv wraps its explanation to the terminal's width, anywhere between words.
     let text = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut names: Vec<String> = Vec::new();
-    for (at, _) in text.match_indices(" was not found in the ") {
+    for (at, m) in text.match_indices(" was not found in the ") {
+        // "… in the cache" is an offline resolution's, whose hint says the network was off.
+        let place = &text[at + m.len()..];
+        if !(place.starts_with("package registry") || place.starts_with("provided package")) {
+            continue;
+        }
         let name = text[..at]
             .rsplit(|c: char| c.is_whitespace())
             .next()
