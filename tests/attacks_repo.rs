@@ -383,7 +383,7 @@ fn planted_links_under_dot_pyenvx_are_never_written_through() {
             "redislog",
             redis,
             ".pyenvx/services/cache/redis.log",
-            ["cache", "up"],
+            ["redis", "up"],
         ),
     ] {
         let dir = db.bare(name, services);
@@ -400,7 +400,7 @@ fn planted_links_under_dot_pyenvx_are_never_written_through() {
     // A directory of pyenvx's state linked elsewhere.
     for (name, services, link, up) in [
         ("pgdir", postgres, ".pyenvx", ["db", "up"]),
-        ("redisdir", redis, ".pyenvx/services", ["cache", "up"]),
+        ("redisdir", redis, ".pyenvx/services", ["redis", "up"]),
     ] {
         let dir = db.bare(name, services);
         let link = dir.join(link);
