@@ -245,15 +245,16 @@ fn init_cache_redis_and_errors() {
     );
     cache.ok(&dir, &["redis", "down"]);
 
-    // export docker: first without the cache, then with it: `.env.docker` keeps its lines
-    // and gains the cache's, the compose file gets a `cache` service web waits for.
+    // export docker: first without `[services.cache]`, then with it. The settings read
+    // REDIS_URL, so the image gets a `cache` service either way (issue 20: every service the
+    // settings use is exported); `.env.docker` keeps its lines and gains the cache's, and the
+    // compose file gets a `cache` service web waits for.
     let table = "\n[services.cache]\nengine = \"redis\"\nbackend = \"native\"\n";
     assert!(toml.contains(table), "{toml}");
     fs::write(dir.join("pyenvx.toml"), toml.replacen(table, "", 1)).unwrap();
     cache.ok(&dir, &["export", "docker"]);
     let compose = fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
-    assert!(!compose.contains("cache"), "{compose}");
-    assert!(!dir.join(".env.docker").exists());
+    assert!(compose.contains("  cache:\n"), "{compose}");
     fs::write(dir.join("pyenvx.toml"), &toml).unwrap();
     fs::write(dir.join(".env.docker"), "KEEP=me").unwrap();
     cache.ok(&dir, &["export", "docker", "--force"]);
