@@ -77,12 +77,13 @@ pub(crate) fn write_input(
     requirements: &[String],
     constraints: &[String],
 ) -> Result<PathBuf> {
+    // Every line is checked here, where it becomes a line of a file the resolver reads as options.
+    for line in requirements.iter().chain(constraints) {
+        check_requirement(line)?;
+    }
     let input = dir.join("requirements.in");
     let mut text = requirements.join("\n") + "\n";
     if !constraints.is_empty() {
-        for constraint in constraints {
-            check_requirement(constraint)?;
-        }
         fs_err::write(dir.join("constraints.txt"), constraints.join("\n") + "\n")?;
         text.push_str("-c constraints.txt\n");
     }
@@ -125,9 +126,6 @@ fn resolve_with(
 ) -> Result<Vec<Resolved>> {
     if requirements.is_empty() {
         return Ok(Vec::new());
-    }
-    for requirement in requirements.iter().chain(constraints) {
-        check_requirement(requirement)?;
     }
     let tmp = tempfile::Builder::new()
         .prefix("pyenvx-resolve-")
