@@ -12,5 +12,5 @@
 # (PYENVX_TEST_PYENV_ROOT, default /root/.pyenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --lib store::tests::link_and_remove_in_ten_environments -- --exact --nocapture 2>&1 |
+PYENVX_TEST_EVERY_PLACE=1 cargo test --release --lib store::tests::needs_machine::link_and_remove_in_ten_environments -- --exact --nocapture 2>&1 |
   grep -E '^link_into|test result'

@@ -143,91 +143,15 @@ COMMANDS="$WORK/commands.tsv"
 } >"$COMMANDS"
 
 bench_log "timing: $RUNS runs per command, interleaved ($BENCH_TOOL)..."
-python3 - "$COMMANDS" "$RUNS" "$BENCH_TOOL" "$BENCH_ROUND_RUNS" "$WORK" \
-    "$TARGET_OVERHEAD_MS" "$TARGET_RATIO" <<'PY'
-import json, os, random, statistics, subprocess, sys, time
+python3 "$REPO_ROOT/bench/timing.py" "$COMMANDS" "$RUNS" "$BENCH_TOOL" "$BENCH_ROUND_RUNS" "$WORK" \
+    "pyenvx shim=direct,pyenv shim=direct,venv via shim=venv direct,true via shim=true direct" \
+    "$WORK/timing.json"
+python3 - "$WORK/timing.json" "$TARGET_OVERHEAD_MS" "$TARGET_RATIO" <<'PY'
+import json, sys
 
-commands_file, runs, tool, round_runs, work, target_ms, target_ratio = sys.argv[1:]
-runs, round_runs = int(runs), int(round_runs)
-target_ms, target_ratio = float(target_ms), float(target_ratio)
-if tool == "loop":
-    round_runs = 1
-
-commands = []
-for line in open(commands_file):
-    label, cwd, extra, *argv = line.rstrip("\n").split("\t")
-    env = dict(os.environ)
-    if extra != "-":
-        key, _, value = extra.partition("=")
-        env[key] = value
-    commands.append({"label": label, "cwd": cwd, "env": env, "argv": argv, "rounds": []})
-by_label = {c["label"]: c for c in commands}
-
-def run_once(c):
-    # posix_spawn + waitpid: the harness's own cost is the same for every command.
-    os.chdir(c["cwd"])
-    start = time.perf_counter_ns()
-    pid = os.posix_spawn(c["argv"][0], c["argv"], c["env"],
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
-    _, status = os.waitpid(pid, 0)
-    elapsed = (time.perf_counter_ns() - start) / 1e6
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{c['label']} failed: {' '.join(c['argv'])}")
-    return elapsed
-
-def run_round(c):
-    if tool == "loop":
-        return [run_once(c)]
-    out = os.path.join(work, "hyperfine.json")
-    subprocess.run(
-        ["hyperfine", "-N", "--style", "none", "--warmup", "1", "--runs", str(round_runs),
-         "--export-json", out, " ".join(c["argv"])],
-        cwd=c["cwd"], env=c["env"], check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return [t * 1000 for t in json.load(open(out))["results"][0]["times"]]
-
-for c in commands:  # warm-up: page cache, pyenv's rehash, the shim's first exec
-    for _ in range(3):
-        run_once(c)
-rounds = (runs + round_runs - 1) // round_runs
-shuffler = random.Random(0)
-for r in range(rounds):
-    # Every command once per round, so drift hits all of them alike; in a shuffled order, so no
-    # command always follows the same one (a run right after a Python exits is slower).
-    order = list(commands)
-    shuffler.shuffle(order)
-    for c in order:
-        c["rounds"].append(run_round(c))
-
-def pct(xs, p):
-    xs = sorted(xs)
-    i = (len(xs) - 1) * p
-    lo, hi = int(i), min(int(i) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (i - lo)
-
-def times(label):
-    return [t for r in by_label[label]["rounds"] for t in r]
-
-def overhead(label, base):
-    # The median of per-round differences: each pair ran back to back, so a slow minute on a
-    # shared machine shifts both sides of a pair and cancels out.
-    pairs = zip(by_label[label]["rounds"], by_label[base]["rounds"])
-    return statistics.median(statistics.median(a) - statistics.median(b) for a, b in pairs)
-
-med = {c["label"]: pct(times(c["label"]), 0.5) for c in commands}
-base_of = {"pyenvx shim": "direct", "pyenv shim": "direct", "venv via shim": "venv direct",
-           "true via shim": "true direct"}
-over = {label: overhead(label, base) for label, base in base_of.items() if label in by_label}
-
-print(f"python -c pass (and true), {runs} runs per command, interleaved ({tool}); ms")
-print(f"{'':16}{'median':>9}{'p10':>9}{'p90':>9}{'overhead':>11}")
-for c in commands:
-    label = c["label"]
-    extra = f"{over[label]:+10.2f}" if label in over else ""
-    xs = times(label)
-    print(f"{label:16}{med[label]:9.2f}{pct(xs, 0.1):9.2f}{pct(xs, 0.9):9.2f} {extra}")
-print("(overhead: the median of per-round differences against the direct run)")
-
+figures = json.load(open(sys.argv[1]))
+med, over = figures["median"], figures["overhead"]
+target_ms, target_ratio = float(sys.argv[2]), float(sys.argv[3])
 ours = over["pyenvx shim"]
 venv = over["venv via shim"]
 worst = max(ours, venv, over["true via shim"])

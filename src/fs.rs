@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn state_is_never_written_through_a_link() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let root = tmp.path().join("p");
         let outside = tmp.path().join("outside");
         fs_err::create_dir_all(&root).unwrap();
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn write_atomic_keeps_the_mode_and_makes_new_files_0644() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join("sub/file");
         write_atomic(&path, b"one").unwrap();
         assert_eq!(mode(&path), 0o644);
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn private_new_never_replaces_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join("creds");
         assert!(write_private_new(&path, b"one").unwrap());
         assert!(!write_private_new(&path, b"two").unwrap());
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn replace_with_swaps_in_one_rename_and_cleans_up_a_failure() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let link = dir.path().join("python");
         replace_symlink(Path::new("a"), &link).unwrap();
         replace_symlink(Path::new("b"), &link).unwrap();
@@ -341,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_published_directory_outlives_its_guard() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let staging = temp_dir_in(&dir.path().join("tools"), ".tmp-x-").unwrap();
         fs_err::write(staging.path().join("f"), b"x").unwrap();
         let dest = dir.path().join("tools/x");

@@ -215,7 +215,7 @@ proptest! {
 
     #[test]
     fn compose_files(text in input(COMPOSES)) {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         std::fs::write(tmp.path().join("compose.yaml"), &text).unwrap();
         std::fs::write(tmp.path().join(".env.web"), "X=1\n").unwrap();
         match crate::project::environment::web_environment(tmp.path()) {
@@ -231,7 +231,7 @@ proptest! {
 
     #[test]
     fn python_version_files(text in input(PYTHON_REQUESTS)) {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dir = tmp.path().join("w");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(".python-version"), &text).unwrap();

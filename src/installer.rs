@@ -1098,7 +1098,7 @@ wheels = [
         #[test]
         fn an_impossible_requirement_is_a_user_error() {
             let uv = fixtures();
-            let cache = tempfile::tempdir().unwrap();
+            let cache = crate::test_machine::tempdir().unwrap();
             let err = resolve(
                 &uv,
                 python(),
@@ -1122,7 +1122,7 @@ wheels = [
         fn an_unreachable_index_is_a_user_error() {
             let uv = fixtures();
             // uv retries for ~9 s by default; a wrapper takes that out of the test.
-            let dir = tempfile::tempdir().unwrap();
+            let dir = crate::test_machine::tempdir().unwrap();
             let wrapper = dir.path().join("uv");
             fs_err::write(
                 &wrapper,
@@ -1158,7 +1158,7 @@ wheels = [
         #[test]
         fn resolves_django_and_psycopg_from_the_wheelhouse() {
             let uv = fixtures();
-            let cache = tempfile::tempdir().unwrap();
+            let cache = crate::test_machine::tempdir().unwrap();
             let index = wheelhouse_index();
             let requirements = reqs(&["django~=5.2.0", "psycopg[binary]"]);
             let cold = Instant::now();

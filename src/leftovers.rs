@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn sweeps_what_nobody_holds_and_nothing_else() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dir = tmp.path();
         let (live, _held) = create_held(
             || tempfile::Builder::new().prefix(".tmp-").tempdir_in(dir),
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_hold_after_a_sweep_removed_the_path_says_so() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let path = tmp.path().join(".tmp-x");
         fs::create_dir(&path).unwrap();
         let early = File::open(&path).unwrap();

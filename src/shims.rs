@@ -528,7 +528,7 @@ mod tests {
 
     impl Tree {
         fn new() -> Self {
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let root = fs_err::canonicalize(tmp.path()).unwrap();
             Self { _tmp: tmp, root }
         }

@@ -4,7 +4,7 @@
 //! default of the machine kind the suite targets; a missing fixture fails the test that needs it,
 //! naming what is missing and the variable, so no test passes having checked nothing.
 //!
-//! Plain `std` only: the integration tests compile this file as their own module.
+//! Plain `std` (and `tempfile`) only: the integration tests compile this file as their own module.
 
 #![allow(dead_code)]
 
@@ -23,6 +23,75 @@ pub const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// there or on PATH by itself, this only checks the fixture is present).
 pub const MARIADBD_VAR: &str = "PYENVX_TEST_MARIADBD";
 pub const DEFAULT_MARIADBD: &str = "/usr/sbin/mariadbd";
+
+/// Where the tests make their temporary roots (sandboxes, projects, servers' data): this
+/// variable, else `/dev/shm/pyenvx-tests` when the machine has a writable memory filesystem
+/// there, else the system's temporary directory. A sandbox creates thousands of directories
+/// (an interpreter, a venv, the store); on this kind of machine's disk each costs about 0.7 ms,
+/// in memory about 6 µs, which is most of the suite's system time.
+pub const TMPDIR_VAR: &str = "PYENVX_TEST_TMPDIR";
+
+pub fn test_tmp_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(TMPDIR_VAR).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new("/dev/shm").join("pyenvx-tests");
+    if Path::new("/dev/shm").is_dir() && std::fs::create_dir_all(&dir).is_ok() && ours(&dir) {
+        return dir;
+    }
+    std::env::temp_dir()
+}
+
+/// Set to 1 (as `bench/link-speed.sh` does) to make the measuring tests time their work on the
+/// disk and in memory too, not only in [`test_tmp_dir`].
+pub const EVERY_PLACE_VAR: &str = "PYENVX_TEST_EVERY_PLACE";
+
+/// Where the measuring tests (venv creation, linking from the store) time their work: creating
+/// inodes costs very different amounts on different filesystems, so a benchmark asks for the
+/// system's temporary directory and `/dev/shm` as well; the suite itself only checks the
+/// result, in [`test_tmp_dir`].
+pub fn measure_places() -> Vec<PathBuf> {
+    let mut places = vec![test_tmp_dir()];
+    if std::env::var_os(EVERY_PLACE_VAR).is_some_and(|v| v == "1") {
+        places.push(std::env::temp_dir());
+        if Path::new("/dev/shm").is_dir() {
+            places.push(PathBuf::from("/dev/shm"));
+        }
+    }
+    places
+}
+
+/// A temporary directory under [`test_tmp_dir`], removed on drop.
+pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("pyenvx-unit-")
+        .tempdir_in(test_tmp_dir())
+}
+
+/// Whether this process can write in `dir` and owns it (a directory another user made there
+/// is not ours to fill, nor to trust); a read-only or full memory filesystem says no.
+fn ours(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let owner = std::fs::write(&probe, b"").and_then(|()| std::fs::metadata(&probe));
+    let _ = std::fs::remove_file(&probe);
+    match (owner, std::fs::metadata(dir)) {
+        (Ok(file), Ok(dir)) => file.uid() == dir.uid(),
+        _ => false,
+    }
+}
+
+/// The shared wheelhouse (real wheels the tests serve as an index): this variable, else
+/// `shared/wheelhouse` beside the checkout, where CI and developers keep it.
+pub const WHEELHOUSE_VAR: &str = "PYENVX_TEST_WHEELHOUSE";
+
+pub fn wheelhouse() -> PathBuf {
+    if let Some(dir) = std::env::var_os(WHEELHOUSE_VAR).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/wheelhouse");
+    std::fs::canonicalize(&beside).unwrap_or(beside)
+}
 
 fn from_env(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)

@@ -5,7 +5,7 @@ use crate::test_machine::find_pyenv_python_in;
 
 #[test]
 fn the_newest_patch_of_the_minor_with_an_interpreter() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::test_machine::tempdir().unwrap();
     for (version, has_python) in [
         ("3.12.1", true),
         ("3.12.10", true),

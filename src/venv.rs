@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn free_threaded_layout() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let version = Version::from_str("3.13.1").unwrap();
         let home = tmp.path().join("python/bin");
         fs_err::create_dir_all(&home).unwrap();
@@ -753,7 +753,7 @@ mod tests {
         #[test]
         fn bash_activation_as_specified() {
             let home = base_home();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let version = base_version();
             let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
             let script = format!(
@@ -771,7 +771,7 @@ mod tests {
         #[test]
         fn bash_and_sh_activation_round_trip() {
             let home = base_home();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let version = base_version();
             // Quotes and `$` in the path and prompt must survive the shell's quoting.
             let dir = tmp.path().join("it's a $project");
@@ -830,7 +830,7 @@ mod tests {
 
         #[test]
         fn create_refuses_an_existing_path() {
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let version = base_version();
             let home = base_home();
             let dir = tmp.path().join(".venv");
@@ -852,16 +852,9 @@ mod tests {
         fn creation_time() {
             let version = base_version();
             let home = base_home();
-            // Creating inodes costs very different amounts on different filesystems (and even
-            // directories), so measure a few places rather than trusting one number.
-            // The target directory rather than the checkout, so nothing flickers in `git status`.
-            let mut places = vec![
-                std::env::temp_dir(),
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-            ];
-            if Path::new("/dev/shm").is_dir() {
-                places.push(PathBuf::from("/dev/shm"));
-            }
+            // Creating inodes costs very different amounts on different filesystems: a benchmark
+            // asks for several places (see `measure_places`).
+            let places = crate::test_machine::measure_places();
             let runs = 50;
             for place in places {
                 let Ok(tmp) = tempfile::tempdir_in(&place) else {
@@ -892,7 +885,7 @@ mod tests {
         #[test]
         fn interpreter_sees_the_environment() {
             let home = base_home();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let version = base_version();
             let venv = create(&tmp.path().join(".venv"), &spec(&home, &version)).unwrap();
             assert_eq!(venv.root, tmp.path().join(".venv"));
@@ -939,7 +932,7 @@ mod tests {
 
         #[test]
         fn recognises_other_tools_environments() {
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             assert_eq!(foreign_venv_kind(&tmp.path().join("missing")), None);
 
             let write = |name: &str, cfg: &str| {
@@ -1000,7 +993,7 @@ mod tests {
         #[test]
         fn retargets_to_another_home_of_the_same_minor() {
             let home_a = base_home();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             // Home B reaches the same installation through a link, like a managed minor link.
             let link = tmp.path().join("cpython-3.12-link");
             symlink(base_prefix(), &link).unwrap();
@@ -1055,7 +1048,7 @@ mod tests {
         fn fish_activation_round_trip() {
             let home = base_home();
             crate::test_machine::require("fish", &["-c", "true"], "the fish shell");
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let version = base_version();
             let venv = create(
                 &tmp.path().join("it's \\ here/.venv"),

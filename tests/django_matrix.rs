@@ -67,70 +67,91 @@ fn gap(django: &str, python: &str) -> bool {
 const SETUP: &str = "import django\nfrom django.conf import settings\nsettings.configure()\n\
                      django.setup()\nprint(django.get_version())";
 
-#[test]
-fn every_django_series_on_every_python() {
-    let sb = Sandbox::new(PYTHONS);
+/// Every Django series on one Python: a project started on a pair that works, then switched by
+/// pins through the whole table. One test per Python, so a parallel runner spreads them.
+fn every_django_series_on(python: &str) {
+    let sb = Sandbox::new(&[python]);
     let mut refused = Vec::new();
     let mut accepted = Vec::new();
-    for python in PYTHONS {
-        let name = format!("py{}", python.replace('.', ""));
-        // One project per Python, started on a pair that works, then switched by pins.
-        let first = RELEASE
-            .iter()
-            .map(|(d, _)| *d)
-            .find(|d| supported(d, python) && !gap(d, python))
-            .unwrap_or_else(|| panic!("no installable Django for Python {python}"));
-        sb.init_bare(&name, python, first);
-        let dir = sb.dir(&name);
-        for (series, release) in RELEASE {
-            let before = (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock")));
-            let out = sb.run_in(&name, &["pin", "django", series]);
-            let text = format!("{}{}", stdout(&out), stderr(&out));
-            if !supported(series, python) {
-                assert!(
-                    !out.status.success(),
-                    "Django {series} on Python {python} must be refused: {text}"
-                );
-                assert!(
-                    text.contains(&format!("does not support Python {python}")),
-                    "Django {series} on {python}: {text}"
-                );
-                assert!(text.contains("hint:"), "{text}");
-                assert_eq!(
-                    (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock"))),
-                    before,
-                    "a refused pin changes nothing ({series} on {python})"
-                );
-                refused.push(format!("{series}@{python}"));
-            } else if gap(series, python) {
-                assert!(
-                    !out.status.success(),
-                    "the wheelhouse cannot serve Django {series} on {python}: {text}"
-                );
-                assert!(
-                    !text.contains("does not support Python"),
-                    "a supported pair is not refused by the table ({series} on {python}): {text}"
-                );
-            } else {
-                assert!(
-                    out.status.success(),
-                    "Django {series} on Python {python} is supported: {text}"
-                );
-                let run = sb.run_in(&name, &["run", "--", "python", "-c", SETUP]);
-                assert_eq!(
-                    assert_success(&run).trim(),
-                    *release,
-                    "django.setup() with Django {series} on Python {python}"
-                );
-                accepted.push(format!("{series}@{python}"));
-            }
+    let name = format!("py{}", python.replace('.', ""));
+    let first = RELEASE
+        .iter()
+        .map(|(d, _)| *d)
+        .find(|d| supported(d, python) && !gap(d, python))
+        .unwrap_or_else(|| panic!("no installable Django for Python {python}"));
+    sb.init_bare(&name, python, first);
+    let dir = sb.dir(&name);
+    for (series, release) in RELEASE {
+        let before = (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock")));
+        let out = sb.run_in(&name, &["pin", "django", series]);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        if !supported(series, python) {
+            assert!(
+                !out.status.success(),
+                "Django {series} on Python {python} must be refused: {text}"
+            );
+            assert!(
+                text.contains(&format!("does not support Python {python}")),
+                "Django {series} on {python}: {text}"
+            );
+            assert!(text.contains("hint:"), "{text}");
+            assert_eq!(
+                (read(dir.join("pyenvx.toml")), read(dir.join("pyenvx.lock"))),
+                before,
+                "a refused pin changes nothing ({series} on {python})"
+            );
+            refused.push(*series);
+        } else if gap(series, python) {
+            assert!(
+                !out.status.success(),
+                "the wheelhouse cannot serve Django {series} on {python}: {text}"
+            );
+            assert!(
+                !text.contains("does not support Python"),
+                "a supported pair is not refused by the table ({series} on {python}): {text}"
+            );
+        } else {
+            assert!(
+                out.status.success(),
+                "Django {series} on Python {python} is supported: {text}"
+            );
+            let run = sb.run_in(&name, &["run", "--", "python", "-c", SETUP]);
+            assert_eq!(
+                assert_success(&run).trim(),
+                *release,
+                "django.setup() with Django {series} on Python {python}"
+            );
+            accepted.push(*series);
         }
     }
-    eprintln!(
-        "[matrix] accepted {} pairs, refused {}: {accepted:?}",
-        accepted.len(),
-        refused.len()
-    );
+    eprintln!("[matrix] Python {python}: accepted {accepted:?}, refused {refused:?}");
+}
+
+macro_rules! matrix_tests {
+    ($($name:ident => $python:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                every_django_series_on($python);
+            }
+        )*
+        /// The tests above cover exactly [`PYTHONS`].
+        #[test]
+        fn the_matrix_covers_every_python() {
+            assert_eq!(&[$($python),*], PYTHONS);
+        }
+    };
+}
+
+matrix_tests! {
+    every_django_series_on_python_3_6 => "3.6",
+    every_django_series_on_python_3_7 => "3.7",
+    every_django_series_on_python_3_8 => "3.8",
+    every_django_series_on_python_3_9 => "3.9",
+    every_django_series_on_python_3_10 => "3.10",
+    every_django_series_on_python_3_11 => "3.11",
+    every_django_series_on_python_3_12 => "3.12",
+    every_django_series_on_python_3_13 => "3.13",
 }
 
 #[test]

@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn finds_the_settings_module() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("manage.py"),
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'conf.settings')\n",
@@ -368,7 +368,7 @@ mod issue_20 {
         ));
         assert!(wire(annotated).unwrap().ends_with(WIRING));
 
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("manage.py"),
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.local')\n",

@@ -1372,7 +1372,7 @@ mod tests {
 
     #[test]
     fn whose_file_and_where_an_export_goes() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let root = dir.path();
         std::fs::write(root.join(DOCKERFILE), dockerfile(&spec(None))).unwrap();
         std::fs::write(root.join(COMPOSE_FILE), compose(&spec(None))).unwrap();

@@ -730,7 +730,7 @@ mod tests {
     #[test]
     fn a_wheel_with_data_descriptors_is_unpacked_from_memory() {
         use std::io::Write as _;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let binary = b"#!/bin/sh\necho uv 0.13.9\n".repeat(1000);
         let mut zip = zip::ZipWriter::new_stream(Vec::new());
         let options = zip::write::SimpleFileOptions::default();
@@ -765,7 +765,7 @@ mod tests {
     /// Every way failing ends in one error that lists the ways out.
     #[test]
     fn with_no_way_to_get_uv_the_error_lists_the_ways_out() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         // A "Python" with neither pip nor ensurepip.
         let python = tmp.path().join("python");
         fs_err::write(
@@ -816,7 +816,7 @@ mod tests {
         fn a_wheel_whose_hash_differs_is_refused() {
             fixtures();
             let wheel = super::super::super::test_support::uv_wheel();
-            let dest = tempfile::tempdir().unwrap();
+            let dest = crate::test_machine::tempdir().unwrap();
             let mut bad = Candidate {
                 file: "uv.whl".into(),
                 location: wheel.to_string_lossy().into_owned(),
@@ -850,7 +850,7 @@ mod tests {
         #[test]
         fn an_interpreter_without_pip_fetches_uv_with_the_bundled_pip() {
             fixtures();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let venv = tmp.path().join("venv");
             let made = Command::new(python())
                 .args(["-m", "venv", "--without-pip"])

@@ -221,7 +221,7 @@ mod tests {
         #[test]
         fn a_prefetch_installs_uv_in_the_background() {
             fixtures();
-            let home = tempfile::tempdir().unwrap();
+            let home = crate::test_machine::tempdir().unwrap();
             let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
             let index = wheelhouse_index();
             let guard = prefetch_with(&dirs, None, None, &index, false);
@@ -252,9 +252,9 @@ mod tests {
         #[test]
         fn bootstrap_failure_is_a_user_error() {
             fixtures();
-            let home = tempfile::tempdir().unwrap();
+            let home = crate::test_machine::tempdir().unwrap();
             let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
-            let empty = tempfile::tempdir().unwrap();
+            let empty = crate::test_machine::tempdir().unwrap();
             let index = IndexSettings {
                 index_url: None,
                 find_links: vec![empty.path().to_string_lossy().into_owned()],
@@ -271,7 +271,7 @@ mod tests {
         #[test]
         fn bootstraps_uv_from_find_links_without_python() {
             fixtures();
-            let home = tempfile::tempdir().unwrap();
+            let home = crate::test_machine::tempdir().unwrap();
             let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
             let calls = std::sync::atomic::AtomicUsize::new(0);
             let python = || -> Result<PathBuf> {
@@ -333,7 +333,7 @@ mod tests {
         #[test]
         fn finds_uv_from_the_environment_and_path() {
             let uv = fixtures();
-            let home = tempfile::tempdir().unwrap();
+            let home = crate::test_machine::tempdir().unwrap();
             let dirs = Dirs::new(home.path().join("home"), home.path().join("cache"));
             let no_python = || -> Result<PathBuf> { panic!("no bootstrap expected") };
             let found = find_or_bootstrap(

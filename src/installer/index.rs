@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn finds_the_index_the_users_uv_or_pip_names() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let home = dir.path().to_string_lossy().into_owned();
         let lookup = |pairs: Vec<(&'static str, String)>| {
             move |name: &str| {

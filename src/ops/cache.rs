@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn clean_empties_the_cache_dir_and_counts_what_went() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
         std::fs::create_dir_all(dirs.cache().join("resolutions")).unwrap();
         std::fs::write(dirs.cache().join("resolutions/a.json"), b"12345").unwrap();

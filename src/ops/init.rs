@@ -1036,7 +1036,7 @@ mod tests {
 
     #[test]
     fn gitignore_gains_only_missing_lines_and_keeps_the_users() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let path = tmp.path().join(".gitignore");
         ensure_gitignore(tmp.path(), &[".venv/", ".env"]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), ".venv/\n.env\n");
@@ -1059,7 +1059,7 @@ mod tests {
 
     #[test]
     fn an_adopted_project_without_compose_or_services_reports_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let text = config::render_new("site", "3.12", Some("5.2"), &[], &[], false);
         let project = Project {
             root: tmp.path().to_path_buf(),

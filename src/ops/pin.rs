@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn an_error_that_is_not_a_conflict_passes_through() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let settings = sealed(tmp.path());
         let env = Env::new(&settings, &crate::reporter::Silent);
         let index = crate::installer::IndexSettings::default();
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_conflict_becomes_the_pins_that_clash_over_uvs_explanation() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let settings = sealed(tmp.path());
         let env = Env::new(&settings, &crate::reporter::Silent);
         let index = crate::installer::IndexSettings::default();

@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn dotenv_is_read_and_a_bad_line_names_the_file() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let text = crate::project::config::render_new("p", "3.12", None, &[], &[], false);
         let project = Project {
             root: tmp.path().to_path_buf(),

@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_project_without_a_lock_reports_its_pins_and_nothing_locked() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let text = crate::project::config::render_new(
             "shop",
             "3.12",

@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn upsert_replaces_in_place_and_appends_the_rest() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let path = tmp.path().join(".env");
         std::fs::write(&path, "DEBUG=1\nDB_HOST=db\nexport DB_PORT=5432").unwrap();
         let vars = [

@@ -479,7 +479,7 @@ mod tests {
     const COMPOSE: &str = "services:\n  db:\n    image: postgres:13\n    environment:\n      POSTGRES_PASSWORD: x\n  web:\n    build: .\n    env_file: .env.web\n    environment:\n      - DJANGO_SECRET_KEY=changeme\n      - DJANGO_DEBUG=1\n      - DJANGO_ALLOWED_HOSTS=${HOSTS:-localhost,127.0.0.1}\n      - SENTRY_DSN=${SENTRY_DSN}\n      - DATABASE_URL=postgres://u:p@db:5432/u\n      - FROM_FILE=overridden\n";
 
     fn project() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(dir.path().join("docker-compose.yml"), COMPOSE).unwrap();
         std::fs::write(
             dir.path().join(".env.web"),
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn values_naming_a_compose_service_stay_out_of_dotenv() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("compose.yaml"),
             "services:\n  db:\n    image: postgres:16\n  cache:\n    image: redis:7\n  web:\n    build: .\n    environment:\n      \

@@ -172,7 +172,7 @@ mod tests {
     use super::*;
 
     fn read(files: &[(&str, &str)]) -> Option<ForeignLock> {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
@@ -231,7 +231,7 @@ source = { registry = "https://example.invalid/simple" }
         )])
         .unwrap();
         assert_eq!(lock.constraints(), ["django==4.2.30", "pytz==2024.2"]);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(dir.path().join("Pipfile.lock"), "{").unwrap();
         let err = ForeignLock::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("Pipfile.lock: not a lock"), "{err}");

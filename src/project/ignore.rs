@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_checkout_gets_exclude_lines_and_its_gitignore_stays() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dir = tmp.path();
         std::fs::write(dir.join(".gitignore"), ".venv\n").unwrap();
         sh(dir, &["init", "-q"]);
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn outside_git_the_gitignore_it_is() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         assert_eq!(ignore(tmp.path(), &[".venv/"]).unwrap(), Ignored::Gitignore);
         assert_eq!(
             std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap(),

@@ -667,7 +667,7 @@ sha256 = "abababababababababababababababababababababababababababababababab"
 "#;
 
     fn load(text: &str) -> Result<Option<Lock>> {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join(LOCK_FILE);
         fs_err::write(&path, text).unwrap();
         Lock::load(&path)

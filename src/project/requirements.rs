@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn reads_what_pip_writes() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("base.txt"),
             "# shared\nasgiref>=3.8  # for channels\n",
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_dependency_with_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join("requirements.txt");
         for (text, expected) in [
             ("django\n-e .\n", "requirements.txt:2: editable installs"),
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn editable_lines_name_local_directories() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join("requirements.txt");
         std::fs::write(
             &path,
@@ -416,7 +416,7 @@ mod tests {
             err.lines().next().unwrap(),
             "cannot read /nonexistent: No such file or directory (os error 2)"
         );
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let path = dir.path().join("long.txt");
         let hashes = format!("  --hash=sha256:{} \\\n", "a".repeat(64)).repeat(1000);
         std::fs::write(&path, format!("django \\\n{hashes}\n")).unwrap();

@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn removes_what_was_made_and_restores_what_was_changed() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let d = tmp.path();
         fs::write(d.join(".gitignore"), "node_modules/\n").unwrap();
         fs::write(d.join(".env"), "SECRET=1\n").unwrap();
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_link_made_in_place_of_an_entry_is_removed_not_followed() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let outside = tmp.path().join("outside");
         fs::create_dir(&outside).unwrap();
         fs::write(outside.join("precious"), "keep").unwrap();

@@ -690,7 +690,7 @@ mod tests {
     /// Unpack `tgz` into a fresh `<tmp>/staging`; the temp dir is returned so a test can check
     /// that nothing landed beside the staging directory.
     fn unpack(tgz: &[u8]) -> (tempfile::TempDir, Result<()>) {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let staging = tmp.path().join("staging");
         fs::create_dir(&staging).unwrap();
         let result = unpack_tar_gz(tgz, &staging, "test.tar.gz").map(drop);
@@ -975,7 +975,7 @@ mod tests {
         // Bytes after the gzip stream are read too (they count towards the download's hash).
         let mut trailing = tgz.clone();
         trailing.extend_from_slice(b"trailing bytes");
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let rest = unpack_tar_gz(&trailing[..], tmp.path(), "t").unwrap();
         assert!(rest.is_empty());
     }

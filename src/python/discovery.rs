@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn a_pyenv_2_7_is_found_by_its_versioned_name() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let old = tmp.path().join("2.7.18");
         std::fs::create_dir_all(old.join("bin")).unwrap();
         std::fs::write(old.join("bin/python"), "").unwrap();
@@ -470,7 +470,7 @@ mod tests {
                 versions.display(),
                 crate::test_machine::PYENV_ROOT_VAR
             );
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             // A `python3` on PATH says no version; the binary it links to does.
             let path_dir = tmp.path().join("bin");
             std::fs::create_dir(&path_dir).unwrap();
@@ -519,7 +519,7 @@ mod tests {
         #[test]
         fn the_working_directory_does_not_shadow_the_query() {
             let py = crate::test_machine::pyenv_python("3.12");
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             std::fs::write(tmp.path().join("json.py"), "raise SystemExit(3)\n").unwrap();
             let output = Command::new(py.python())
                 .current_dir(tmp.path())

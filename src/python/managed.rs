@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn uninstall_moves_the_minor_link_then_removes_it_with_the_last_patch() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
         let platform = Platform::current();
         let old = fake_install(&dirs, &platform, "3.12.1");

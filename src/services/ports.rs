@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn allocates_once_never_twice_and_prunes() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
         let a = key(&project(tmp.path(), "a"), "db");
         let b = key(&project(tmp.path(), "b"), "db");
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn skips_ports_in_use_and_names_the_listener() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
         // Other tests take ports too: hold whichever is free first.
         let (first, held) = (FIRST_PORT..=LAST_PORT)

@@ -852,7 +852,7 @@ mod tests {
 
     #[test]
     fn recognizes_dump_kinds() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let custom = tmp.path().join("a.dump");
         fs_err::write(&custom, b"PGDMP\x01\x0f\x00").unwrap();
         assert_eq!(DumpKind::of(&custom).unwrap(), DumpKind::Custom);
@@ -879,7 +879,7 @@ mod tests {
             // The machines the suite targets have Debian's PostgreSQL 15; elsewhere this fails,
             // saying so, rather than passing unchecked.
             crate::test_machine::require_pg_bin();
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
             let b = find(&dirs, 15, None).unwrap().unwrap();
             assert_eq!(b.major, 15);

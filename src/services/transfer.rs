@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn empty_and_blank_files_are_refused() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let empty = tmp.path().join("empty.dump");
         fs_err::write(&empty, "").unwrap();
         let err = format!("{:#}", check_file(&empty, &empty).unwrap_err());
@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn dump_targets_replace_only_when_told_and_are_private() {
         use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let target = tmp.path().join("a.dump");
         fs_err::write(&target, "old").unwrap();
         assert!(DumpTarget::new(&target, &target, false).is_err());
@@ -623,7 +623,7 @@ mod tests {
 
     #[test]
     fn force_replaces_only_regular_files() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let dev = Path::new("/dev/null");
         let err = format!("{:#}", DumpTarget::new(dev, dev, true).err().unwrap());
         assert!(err.contains("is a device"), "{err}");

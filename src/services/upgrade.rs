@@ -887,7 +887,7 @@ mod tests {
 
     #[test]
     fn the_version_moves_with_its_comment_and_type() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let path = tmp.path().join("pyenvx.toml");
         let text = "[project]\nname = \"x\"\n\n[services.db]\nengine = \"postgres\"\nversion = \"15\"  # pinned for prod\nbackend = \"native\"\n";
         fs_err::write(&path, text).unwrap();

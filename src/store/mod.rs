@@ -952,7 +952,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 
     impl Fixture {
         fn new() -> Fixture {
-            Self::new_in(&std::env::temp_dir())
+            Self::new_in(&crate::test_machine::test_tmp_dir())
         }
 
         /// Store, venvs and uv's cache all under `base`: one filesystem, so files are linked.
@@ -1012,7 +1012,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         // on that: a staging file marked 06777 is stored 0755, whether its directory is linked
         // file by file or moved whole.
         for move_whole in [false, true] {
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let target = tmp.path().join("target");
             let info = target.join("demo-1.0.dist-info");
             fs_err::create_dir_all(&info).unwrap();
@@ -1054,7 +1054,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 
     #[test]
     fn only_directories_one_distribution_fills_are_moved_whole() {
-        let target = tempfile::tempdir().unwrap();
+        let target = crate::test_machine::tempdir().unwrap();
         let record = |dist_info: &str, rows: &[&str]| {
             let dir = target.path().join(dist_info);
             fs_err::create_dir_all(&dir).unwrap();
@@ -1104,7 +1104,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         assert_eq!(Store::key(&r, TAG), "ab".repeat(32));
         r.file = "demo-1.0.tar.gz".into();
         assert_eq!(Store::key(&r, TAG), format!("{}-cp312", "ab".repeat(32)));
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let store = Store::new(&Dirs::new(tmp.path().to_path_buf(), tmp.path().join("c")));
         assert_eq!(store.root(), tmp.path().join("store/v1"));
         for bad in ["", "..", "../x", "a/b", ".tmp-1", "A"] {
@@ -1311,13 +1311,9 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         /// `bench/link-speed.sh` runs in a release build to measure.
         #[test]
         fn link_and_remove_in_ten_environments() {
-            // Creating inodes costs very different amounts on different filesystems; Django needs
-            // some 2,500 directories, so measure on disk and, where there is one, in memory.
-            let mut places = vec![std::env::temp_dir()];
-            if Path::new("/dev/shm").is_dir() {
-                places.push(PathBuf::from("/dev/shm"));
-            }
-            for place in places {
+            // Django needs some 2,500 directories: bench/link-speed.sh times this on disk and
+            // in memory (see `measure_places`).
+            for place in crate::test_machine::measure_places() {
                 let fx = Fixture::new_in(&place);
                 let django = fx.entry("django");
                 let store_before = tree_digest(&django.dir);
@@ -1380,7 +1376,7 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 
         #[test]
         fn removal_never_leaves_the_environment() {
-            let tmp = tempfile::tempdir().unwrap();
+            let tmp = crate::test_machine::tempdir().unwrap();
             let outside = tmp.path().join("outside");
             fs_err::create_dir(&outside).unwrap();
             fs_err::write(outside.join("keep.txt"), "keep").unwrap();

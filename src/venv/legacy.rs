@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn bytecode_without_its_source_goes_with_the_directories_it_leaves_empty() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let site = tmp.path();
         for (file, text) in [
             ("kept/__init__.py", ""),
@@ -259,7 +259,7 @@ mod needs_machine {
     fn a_python_2_7_environment_is_its_own_prefix_with_its_own_site_packages() {
         let py = crate::test_machine::pyenv_python("2.7");
         let version = Version::from_str(&py.version).unwrap();
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = crate::test_machine::tempdir().unwrap();
         let home = py.bin();
         let started = std::time::Instant::now();
         let venv = create(

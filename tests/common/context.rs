@@ -36,7 +36,7 @@ impl TestContext {
     pub fn new() -> Self {
         let root = tempfile::Builder::new()
             .prefix("pyenvx-test-")
-            .tempdir()
+            .tempdir_in(super::machine::test_tmp_dir())
             .expect("create test root");
         let r = root.path().to_path_buf();
         for dir in [

@@ -25,17 +25,18 @@ use super::server::TestServer;
 /// Bump whenever the index layout changes (the directory name carries it).
 pub const INDEX_FORMAT_VERSION: u32 = 1;
 
-/// Where the wheelhouse lives on developer machines and CI (`shared/` beside the clone).
-pub const DEFAULT_WHEELHOUSE: &str = "/work/shared/wheelhouse";
-
-/// The wheelhouse: `<repo>/../shared/wheelhouse` when present, else [`DEFAULT_WHEELHOUSE`].
+/// The wheelhouse ([`super::machine::wheelhouse`]); a test that needs it fails naming it when
+/// it is not there.
 pub fn wheelhouse_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/wheelhouse");
-    if beside.join("SHA256SUMS").is_file() {
-        fs::canonicalize(&beside).unwrap_or(beside)
-    } else {
-        PathBuf::from(DEFAULT_WHEELHOUSE)
-    }
+    let dir = super::machine::wheelhouse();
+    assert!(
+        dir.join("SHA256SUMS").is_file(),
+        "no wheelhouse at {} (its SHA256SUMS is missing): put `shared/wheelhouse` beside the \
+         checkout or set {}",
+        dir.display(),
+        super::machine::WHEELHOUSE_VAR
+    );
+    dir
 }
 
 /// PEP 503 normalization: runs of `-`, `_`, `.` become one `-`, lower-cased.

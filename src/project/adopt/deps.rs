@@ -836,7 +836,7 @@ mod tests {
 
     #[test]
     fn files_take_their_roles_from_names_chains_and_the_dockerfile() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         let write = |name: &str, text: &str| {
             let path = dir.path().join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -881,7 +881,7 @@ mod tests {
 
     #[test]
     fn poetry_pipfile_and_uv_settings() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("pyproject.toml"),
             r#"[tool.poetry]
@@ -924,7 +924,7 @@ explicit = true
             "{text}"
         );
 
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::test_machine::tempdir().unwrap();
         std::fs::write(
             dir.path().join("Pipfile"),
             "[packages]\ndjango = \"==4.2.30\"\n[dev-packages]\npytest = {version = \"*\", markers = \"python_version >= '3.8'\"}\n",
