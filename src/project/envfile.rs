@@ -161,10 +161,19 @@ fn unescape(s: &str) -> String {
 
 /// `${VAR}`, `${VAR:-default}` and `$VAR` from the keys before, else the process; unknown is
 /// empty, as python-dotenv has it.
+/// `pyenvx run` reads `.env` on every command: most values hold no `$`, and the pattern is
+/// compiled once, with ASCII classes (Unicode's `\w` alone costs a millisecond to compile).
 fn expand(value: &str, before: &[(String, String)]) -> String {
-    let re = regex::Regex::new(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)")
-        .expect("valid regex");
-    re.replace_all(value, |c: &regex::Captures| {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)",
+        )
+        .expect("valid regex")
+    });
+    if !value.contains('$') {
+        return value.to_string();
+    }
+    RE.replace_all(value, |c: &regex::Captures| {
         let name = c.get(1).or(c.get(3)).map_or("", |m| m.as_str());
         before
             .iter()

@@ -626,18 +626,29 @@ pub fn lock_fingerprint(lock_path: &Path) -> Option<String> {
 
 /// Whether `.venv` is pyenvx's (recorded under `home`), was synced to the current lock, and
 /// the lock matches `pyenvx.toml`. A stamp committed with a `.venv` proves nothing.
+///
+/// `pyenvx run` asks this before every command, so it parses no lock: the stamp holds the
+/// lock's fingerprint and that of the inputs the lock records, and the inputs `pyenvx.toml` asks
+/// for now are fingerprinted the same way.
 pub fn is_fresh(home: &Path, project: &Project) -> bool {
     if !is_recorded_venv(home, project) {
         return false;
     }
-    let Some(fingerprint) = lock_fingerprint(&project.lock_path()) else {
+    let Some(lock) = lock_fingerprint(&project.lock_path()) else {
         return false;
     };
-    let stamp = std::fs::read_to_string(project.venv_dir().join(SYNC_STAMP)).ok();
-    if stamp.as_deref().map(str::trim) != Some(fingerprint.as_str()) {
+    let Ok(stamp) = std::fs::read_to_string(project.venv_dir().join(SYNC_STAMP)) else {
         return false;
-    }
-    matches!(Lock::load(&project.lock_path()), Ok(Some(lock)) if lock.inputs == lock_inputs(project))
+    };
+    let mut parts = stamp.split_whitespace();
+    parts.next() == Some(lock.as_str())
+        && parts.next() == Some(inputs_fingerprint(&lock_inputs(project)).as_str())
+        && parts.next().is_none()
+}
+
+fn inputs_fingerprint(inputs: &LockInputs) -> String {
+    let bytes = serde_json::to_vec(inputs).unwrap_or_default();
+    hex::encode(&Sha256::digest(&bytes)[..16])
 }
 
 /// How `.venv`'s distributions differ from the lock, as `name==version`: those it holds that the
@@ -720,9 +731,12 @@ fn other_python_build(venv: &Venv, lock: &Lock) -> Option<String> {
     })
 }
 
-fn write_stamp(project: &Project) -> Result<()> {
+/// After a sync to `lock`: its fingerprint and that of the inputs it records (not the project's:
+/// `--frozen` installs a lock whatever `pyenvx.toml` says now, and that `.venv` is not fresh).
+fn write_stamp(project: &Project, lock: &Lock) -> Result<()> {
     if let Some(fp) = lock_fingerprint(&project.lock_path()) {
-        crate::fs::write_atomic(&project.venv_dir().join(SYNC_STAMP), fp.as_bytes())?;
+        let stamp = format!("{fp} {}\n", inputs_fingerprint(&lock.inputs));
+        crate::fs::write_atomic(&project.venv_dir().join(SYNC_STAMP), stamp.as_bytes())?;
     }
     Ok(())
 }
@@ -841,7 +855,7 @@ pub fn sync_held(
     report.removed = removed;
     report.python = interp.version().to_string();
     write_python_version(project, &interp)?;
-    write_stamp(project)?;
+    write_stamp(project, &lock)?;
     Ok(report)
 }
 
