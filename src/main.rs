@@ -28,8 +28,14 @@ fn main() -> ExitCode {
 /// costs a sixth of what `pyenvx run` does before it `exec`s, and the process ends (or becomes
 /// the command) soon anyway.
 fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(cli) = pyenvx::cli::run_shortcut(&args) {
+        return cli;
+    }
     let mut command = Cli::command();
-    let matches = command.get_matches_mut();
+    let matches = command
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| e.exit());
     std::mem::forget(command);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit())
 }
