@@ -527,6 +527,10 @@ pub enum DbSnapshotCommand {
     Restore(DbSnapshotRestoreArgs),
     /// Delete a snapshot.
     Rm(DbSnapshotRmArgs),
+    /// The background work after a take or a restore (started by them): the replaced database
+    /// dropped, the snapshots' ready copies made.
+    #[command(hide = true)]
+    Prepare,
 }
 
 #[derive(Debug, Args)]

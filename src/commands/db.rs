@@ -139,14 +139,27 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
             }
-            spinning(env, &format!("restoring snapshot {}", snap.name), || {
+            let restored = spinning(env, &format!("restoring snapshot {}", snap.name), || {
                 services::snapshot_restore(env, project, &snap)
             })?;
+            let how = if restored.renamed {
+                "renamed into place"
+            } else {
+                "copied"
+            };
+            let ended = match restored.ended {
+                0 => String::new(),
+                1 => ", 1 session closed".to_string(),
+                n => format!(", {n} sessions closed"),
+            };
             printer.success(format!(
-                "Restored snapshot {} in {} ms",
+                "Restored snapshot {} in {} ms ({how}{ended})",
                 snap.name,
                 started.elapsed().as_millis()
             ));
+        }
+        Some(DbSnapshotCommand::Prepare) => {
+            services::snapshot_prepare(env, project)?;
         }
         Some(DbSnapshotCommand::Rm(rm)) => {
             services::snapshot_remove(env, project, &rm.name)?;

@@ -372,8 +372,47 @@ pub fn snapshot_take(
     }
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let taken = active(env, project, &config).snapshot_take(&identity, name);
-    taken
+    let taken = active(env, project, &config).snapshot_take(&identity, name)?;
+    if config.engine == DbEngine::Postgres {
+        start_background(project);
+    }
+    Ok(taken)
+}
+
+/// Start `pyenvx db snapshot prepare` detached in the project (its own process group, so a
+/// Ctrl-C of the terminal does not reach it), writing to the background log. A failure to
+/// start is not the command's: the next restore copies instead of renaming.
+pub fn start_background(project: &Project) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let Ok(log) = crate::fs::open_log(&snapshot::background_log(project)) else {
+        return;
+    };
+    let Ok(err) = log.try_clone() else {
+        return;
+    };
+    let _ = std::process::Command::new(exe)
+        .args(["--quiet", "db", "snapshot", "prepare"])
+        .current_dir(&project.root)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .process_group(0)
+        .spawn();
+}
+
+/// The background work of snapshots (`pyenvx db snapshot prepare`): the database a restore
+/// replaced dropped, every snapshot's ready copy made. Nothing when the server is not running.
+pub fn snapshot_prepare(env: &Env, project: &Project) -> Result<()> {
+    let config = require_db(project)?;
+    let identity = identity(&env.settings.dirs, project)?;
+    let backend = active(env, project, &config);
+    if !backend.is_running()? {
+        return Ok(());
+    }
+    backend.snapshot_prepare(&identity)
 }
 
 /// Whether `snap` belongs to the server the project runs now.
@@ -400,14 +439,21 @@ pub fn snapshot_check(
     Ok(snap)
 }
 
-/// Put a checked snapshot in place of the database; the current one stays until the copy
-/// succeeded.
-pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot) -> Result<()> {
+/// Put a checked snapshot in place of the database (its ready copy renamed in, else a copy);
+/// then the background work makes the next ready copy.
+pub fn snapshot_restore(
+    env: &Env,
+    project: &Project,
+    snap: &snapshot::Snapshot,
+) -> Result<snapshot::Restored> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
     check_restorable(project, &config, snap)?;
-    let restored = active(env, project, &config).snapshot_restore(&identity, snap);
-    restored
+    let restored = active(env, project, &config).snapshot_restore(&identity, snap)?;
+    if config.engine == DbEngine::Postgres {
+        start_background(project);
+    }
+    Ok(restored)
 }
 
 /// Delete a snapshot (its copy in the server, then its record).

@@ -630,7 +630,7 @@ pub(super) fn snapshot_take(
 }
 
 /// Copy the snapshot into the scratch database and swap it in; the snapshot stays.
-pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()> {
+pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<snapshot::Restored> {
     let exists = clients.query(&format!(
         "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {}",
         literal(&snap.database)
@@ -648,7 +648,12 @@ pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()>
             snap.name
         )));
     }
-    swap_in(clients)
+    swap_in(clients)?;
+    // MariaDB renames no database: the copy is the restore (and sessions are not counted).
+    Ok(snapshot::Restored {
+        renamed: false,
+        ended: 0,
+    })
 }
 
 /// Delete the snapshot's database, then its record.

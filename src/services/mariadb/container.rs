@@ -138,7 +138,11 @@ impl Backend for Container<'_> {
         snapshot_take(&clients, self.project, BackendKind::Container, name)
     }
 
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+    fn snapshot_restore(
+        &self,
+        identity: &Identity,
+        snap: &Snapshot,
+    ) -> Result<crate::services::snapshot::Restored> {
         let engine = container::engine()?;
         snapshot_restore(
             &Clients::exec(&engine, container_name(self.project), identity),

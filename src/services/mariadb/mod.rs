@@ -158,7 +158,11 @@ impl Backend for Native<'_> {
         snapshot_take(&clients, self.project, BackendKind::Native, name)
     }
 
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+    fn snapshot_restore(
+        &self,
+        identity: &Identity,
+        snap: &Snapshot,
+    ) -> Result<crate::services::snapshot::Restored> {
         snapshot_restore(&Clients::new(self.project, self.config, identity)?, snap)
     }
 
