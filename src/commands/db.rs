@@ -1,5 +1,5 @@
 //! `pyenvx db up | down | status | logs | shell | psql | url | reset | dump | restore | snapshot |
-//! upgrade`.
+//! upgrade` (`db branch` is [`super::branch`]).
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         DbCommand::Dump(args) => dump(&env, &project, args, printer),
         DbCommand::Restore(args) => restore(&env, &project, args, printer),
         DbCommand::Snapshot(args) => snapshot(&env, &project, args, printer),
+        DbCommand::Branch(cmd) => super::branch::run(&env, &project, cmd, printer),
         DbCommand::Upgrade(args) => upgrade(&env, &project, args, printer),
     }
 }
@@ -59,19 +60,6 @@ fn spinning<T>(env: &Env, what: &str, step: impl FnOnce() -> Result<T>) -> Resul
     result
 }
 
-/// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
-pub(super) fn human_size(bytes: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let b = bytes as f64;
-    if b >= KIB * KIB * KIB {
-        format!("{:.1} GiB", b / (KIB * KIB * KIB))
-    } else if b >= KIB * KIB {
-        format!("{:.1} MiB", b / (KIB * KIB))
-    } else {
-        format!("{} KiB", bytes.div_ceil(1024))
-    }
-}
-
 fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printer) -> Result<i32> {
     let started = Instant::now();
     match args.command {
@@ -82,7 +70,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
             printer.success(format!(
                 "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
-                human_size(snap.size_bytes),
+                crate::printer::human_size(snap.size_bytes),
                 snap.engine.title(),
                 snap.major,
                 started.elapsed().as_millis()
@@ -114,7 +102,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                         "{:width$}  {:20}  {:>10}  {} ({})",
                         s.name,
                         s.created,
-                        human_size(s.size_bytes),
+                        crate::printer::human_size(s.size_bytes),
                         s.major,
                         s.backend
                     ));
@@ -219,6 +207,7 @@ fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result
     };
     let report = services::up(env, project, &opts)?;
     report_up(printer, &report, started, "up");
+    super::branch::follow_quietly_failing(env, project, printer);
     if !super::project::ask_django_after_up(env, project, printer) {
         super::project::advise_literal_settings(printer, project);
     }

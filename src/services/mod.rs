@@ -27,6 +27,7 @@
 //! ```
 
 pub mod backend;
+pub mod branches;
 pub mod config;
 pub mod container;
 pub mod credentials;
@@ -301,8 +302,9 @@ pub fn reset(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport>
     {
         let _lock = lock(project, env)?;
         active(env, project, &config).destroy()?;
-        // Snapshots live inside the server whose data was just deleted.
+        // Snapshots and branches live inside the server whose data was just deleted.
         snapshot::forget_engine(project, config.engine)?;
+        branches::forget(project)?;
     }
     up(env, project, opts)
 }
@@ -466,6 +468,94 @@ pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
     let _lock = lock(project, env)?;
     let removed = active(env, project, &config).snapshot_remove(&identity, &snap);
     removed
+}
+
+// ---------------------------------------------------------------------------------------------
+// Branches
+
+/// The configuration and identity of a running PostgreSQL for branch work, or one clear
+/// refusal.
+fn require_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity)> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        return Err(user_error!(
+            hint = "snapshots (`pyenvx db snapshot`) work with MariaDB; branches need `engine = \"postgres\"`",
+            "database branches need PostgreSQL: MariaDB cannot rename a database, and moving every table between schemas on each switch is not constant time"
+        ));
+    }
+    let running = require_running(env, project)?;
+    Ok(running)
+}
+
+/// `db branch list`: every branch, its size, and its migrations against the checkout; with
+/// what an interrupted command left, repaired.
+pub fn branch_list(
+    env: &Env,
+    project: &Project,
+) -> Result<(Vec<branches::Listed>, Option<String>)> {
+    let (_, identity) = require_branches(env, project)?;
+    let _lock = lock(project, env)?;
+    branches::list(project, &identity)
+}
+
+/// `db branch new NAME [--from BRANCH | --empty]` (from the branch in use by default).
+pub fn branch_new(
+    env: &Env,
+    project: &Project,
+    name: &str,
+    from: Option<&str>,
+    empty: bool,
+) -> Result<branches::NewReport> {
+    branches::check_name(name)?;
+    let (config, identity) = require_branches(env, project)?;
+    let _lock = lock(project, env)?;
+    let source = match (empty, from) {
+        (true, _) => branches::Source::Empty,
+        (false, Some(b)) => branches::Source::Branch(b.to_string()),
+        (false, None) => branches::Source::Branch(branches::load_or_initial(project)?.current),
+    };
+    branches::new(project, &identity, config.major, name, &source)
+}
+
+/// `db branch switch NAME`.
+pub fn branch_switch(env: &Env, project: &Project, name: &str) -> Result<branches::SwitchReport> {
+    let (_, identity) = require_branches(env, project)?;
+    let _lock = lock(project, env)?;
+    branches::switch(project, &identity, name)
+}
+
+/// `db branch rm NAME`.
+pub fn branch_rm(env: &Env, project: &Project, name: &str) -> Result<()> {
+    let (config, identity) = require_branches(env, project)?;
+    let _lock = lock(project, env)?;
+    branches::remove(project, &identity, config.major, name)
+}
+
+/// `db branch follow` (and the post-checkout hook): the database of the branch git has
+/// checked out, made on first sight. `None` when it is in use already or git has no branch
+/// checked out.
+pub fn branch_follow(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres || branches::wanted(project)?.is_none() {
+        return Ok(None);
+    }
+    let (config, identity) = require_branches(env, project)?;
+    let _lock = lock(project, env)?;
+    // Asked again under the lock: another pyenvx may have followed meanwhile.
+    let Some(head) = branches::wanted(project)? else {
+        return Ok(None);
+    };
+    branches::follow(project, &identity, config.major, &head).map(Some)
+}
+
+/// What `pyenvx run`, `up` and `db up` do with `[services.db] branches = "git"`: nothing
+/// without the setting (no file is read), else one read of `.git/HEAD` and of the record, and a
+/// switch when they differ.
+pub fn follow_if_set(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
+    match db_config(project)? {
+        Some(config) if config.follow_git => branch_follow(env, project),
+        _ => Ok(None),
+    }
 }
 
 pub fn logs(env: &Env, project: &Project, follow: bool) -> Result<Logs> {

@@ -1,0 +1,391 @@
+//! `db branch` and instant snapshot restores on this machine's PostgreSQL 15: branches made,
+//! switched (with a client connected), listed and removed; kills of pyenvx at several points of
+//! a switch, a branch copy and a snapshot restore, with every branch's rows and md5 compared
+//! before and after; a MariaDB project refused in one line.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+type Db = NativePg;
+
+const SERVICES: &str = "[services.db]\nversion = \"15\"\n";
+
+/// `sql` in database `database` of the project's server.
+fn psql_in(db: &Db, dir: &Path, database: &str, sql: &str) -> String {
+    let out = db.out(
+        dir,
+        &[
+            "db",
+            "psql",
+            "--",
+            "-X",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ],
+    );
+    assert_success(&out).trim().to_string()
+}
+
+/// Every user table of `database`: its row count and the md5 of its rows in a fixed order.
+fn fingerprint(db: &Db, dir: &Path, database: &str) -> String {
+    let tables = psql_in(
+        db,
+        dir,
+        database,
+        "select coalesce(string_agg(tablename, ',' order by tablename), '') from pg_tables where schemaname = 'public'",
+    );
+    tables
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            format!(
+                "{t}: {}",
+                psql_in(
+                    db,
+                    dir,
+                    database,
+                    &format!(
+                        "select count(*) || ' ' || md5(coalesce(string_agg(r::text, E'\\n' order by r::text), '')) from {t} r"
+                    ),
+                )
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `db branch list --json`, parsed.
+fn branches(db: &Db, dir: &Path) -> Vec<serde_json::Value> {
+    let json = assert_success(&db.out(dir, &["db", "branch", "list", "--json"]));
+    serde_json::from_str::<serde_json::Value>(&json)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The branch in use and the database each branch lives in.
+fn layout(db: &Db, dir: &Path) -> (String, Vec<(String, String)>) {
+    let list = branches(db, dir);
+    let current = list
+        .iter()
+        .find(|b| b["current"] == true)
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .expect("a branch in use");
+    let all = list
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["database"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (current, all)
+}
+
+/// The fingerprint of every branch's database, by branch name.
+fn every_branch(db: &Db, dir: &Path) -> Vec<(String, String)> {
+    let (_, all) = layout(db, dir);
+    all.into_iter()
+        .map(|(name, database)| {
+            let f = fingerprint(db, dir, &database);
+            (name, f)
+        })
+        .collect()
+}
+
+#[test]
+fn branches_are_made_switched_listed_and_removed() {
+    let db = Db::new();
+    let dir = db.bare("branchy", SERVICES);
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table t (x int); insert into t values (1), (2), (3)",
+    );
+    // Outside git, the database that was there is `main`.
+    let (current, all) = layout(&db, &dir);
+    assert_eq!(current, "main");
+    assert_eq!(all, vec![("main".to_string(), "branchy".to_string())]);
+
+    let out = db.ok(&dir, &["db", "branch", "new", "feature/isbn"]);
+    assert!(
+        out.contains("Made database branch feature/isbn (a copy of main)"),
+        "{out}"
+    );
+    db.ok(&dir, &["db", "branch", "new", "scratch", "--empty"]);
+
+    // A client on the database (a runserver, a psql): the switch closes it and names it.
+    let mut client = db
+        .ctx
+        .cmd()
+        .current_dir(&dir)
+        .args(["db", "psql", "--", "-X", "-c", "select pg_sleep(60)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql(
+        &db.ctx,
+        &dir,
+        "select count(*) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()",
+    ) != "1"
+    {
+        assert!(started.elapsed().as_secs() < 20, "the client never connected");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = db.ok(&dir, &["db", "branch", "switch", "feature/isbn"]);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(
+        out.contains("Switched the database to branch feature/isbn (from main)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("closed 1 session") && out.contains("psql"),
+        "{out}"
+    );
+    // The project's database name is the branch's; its data is main's copy, changed apart.
+    assert_eq!(psql(&db.ctx, &dir, "select current_database()"), "branchy");
+    psql(&db.ctx, &dir, "insert into t values (40)");
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select string_agg(x::text, ',' order by x) from t"
+        ),
+        "1,2,3,40"
+    );
+    db.ok(&dir, &["db", "branch", "switch", "main"]);
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select string_agg(x::text, ',' order by x) from t"
+        ),
+        "1,2,3"
+    );
+    db.ok(&dir, &["db", "branch", "switch", "scratch"]);
+    assert_eq!(psql(&db.ctx, &dir, "select to_regclass('t') is null"), "t");
+    let out = db.ok(
+        &dir,
+        &["db", "branch", "new", "again", "--from", "feature/isbn"],
+    );
+    assert!(out.contains("a copy of feature/isbn"), "{out}");
+    db.ok(&dir, &["db", "branch", "switch", "again"]);
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select string_agg(x::text, ',' order by x) from t"
+        ),
+        "1,2,3,40"
+    );
+
+    let list = db.ok(&dir, &["db", "branch", "list"]);
+    for name in ["main", "feature/isbn", "scratch", "again"] {
+        assert!(list.contains(name), "{list}");
+    }
+    assert!(list.contains("* again"), "{list}");
+
+    // The branch in use is never removed; another one is, with its database.
+    let err = db.fails(&dir, &["db", "branch", "rm", "again"]);
+    assert!(err.contains("in use"), "{err}");
+    db.ok(&dir, &["db", "branch", "rm", "scratch"]);
+    let (_, all) = layout(&db, &dir);
+    assert!(!all.iter().any(|(n, _)| n == "scratch"), "{all:?}");
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "select count(*) from pg_database where datname like 'pyenvx\\_branch\\_scratch%'"
+        ),
+        "0"
+    );
+    let err = db.fails(&dir, &["db", "branch", "switch", "nope"]);
+    assert!(err.contains("no database branch `nope`"), "{err}");
+    let err = db.fails(&dir, &["db", "branch", "new", "main"]);
+    assert!(err.contains("exists"), "{err}");
+    let err = db.fails(&dir, &["db", "branch", "new", "bad name"]);
+    assert!(err.contains("not a branch name"), "{err}");
+
+    // A reset starts from nothing: the branches went with the data.
+    db.ok(&dir, &["db", "reset", "--yes"]);
+    let (current, all) = layout(&db, &dir);
+    assert_eq!((current.as_str(), all.len()), ("main", 1));
+}
+
+/// Run `pyenvx args` in `dir`, kill -9 it after `delay`, and wait for it.
+fn killed_after(db: &Db, dir: &Path, args: &[&str], delay: Duration) {
+    let mut child = db
+        .ctx
+        .cmd()
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_kill_at_any_point_of_a_switch_or_a_copy_loses_nothing() {
+    let db = Db::new();
+    let dir = db.bare("killsw", SERVICES);
+    db.ok(&dir, &["db", "up"]);
+    // Big enough that a copy takes a while to kill in the middle of.
+    psql(
+        &db.ctx,
+        &dir,
+        "create table small as select g as x from generate_series(1, 1000) g; \
+         create table big as select g as id, md5(g::text) || md5((g * 7)::text) as h \
+         from generate_series(1, 300000) g",
+    );
+    db.ok(&dir, &["db", "branch", "new", "other"]);
+    db.ok(&dir, &["db", "branch", "switch", "other"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "delete from small where x > 500; create table only_other (y int)",
+    );
+    let mut expected = every_branch(&db, &dir);
+    assert_eq!(expected.len(), 2);
+    assert_ne!(expected[0].1, expected[1].1);
+
+    // Kills along a switch's life: starting, connecting, journal, renames, record.
+    let mut round = 0;
+    for delay_ms in [2u64, 10, 25, 50, 80, 120, 200, 400] {
+        round += 1;
+        let (current, _) = layout(&db, &dir);
+        let to = if current == "main" { "other" } else { "main" };
+        killed_after(
+            &db,
+            &dir,
+            &["db", "branch", "switch", to],
+            Duration::from_millis(delay_ms),
+        );
+        // The next command repairs the names; every branch's data is whole.
+        println!(
+            "switch to {to} killed after {delay_ms} ms: {} in use",
+            layout(&db, &dir).0
+        );
+        assert_eq!(
+            every_branch(&db, &dir),
+            expected,
+            "switch to {to} killed after {delay_ms} ms (round {round})"
+        );
+        assert_eq!(psql(&db.ctx, &dir, "select current_database()"), "killsw");
+    }
+    // Kills along a branch copy's life, at fractions of the time a whole one takes here.
+    let started = Instant::now();
+    db.ok(&dir, &["db", "branch", "new", "probe"]);
+    let whole = started.elapsed().as_millis() as u64;
+    db.ok(&dir, &["db", "branch", "rm", "probe"]);
+    println!("a whole `db branch new` takes {whole} ms");
+    let delays = [2u64, 10, 25, 45, 65, 80, 90, 97, 110].map(|pc| whole * pc / 100);
+    for (i, delay_ms) in delays.into_iter().enumerate() {
+        let name = format!("copy{i}");
+        killed_after(
+            &db,
+            &dir,
+            &["db", "branch", "new", &name],
+            Duration::from_millis(delay_ms),
+        );
+        let now = every_branch(&db, &dir);
+        let (current, _) = layout(&db, &dir);
+        // Either the branch was made whole (a copy of the one in use) or not at all.
+        let mut without: Vec<_> = now.iter().filter(|(n, _)| *n != name).cloned().collect();
+        without.sort();
+        let mut before = expected.clone();
+        before.sort();
+        assert_eq!(without, before, "new {name} killed after {delay_ms} ms");
+        println!(
+            "new {name} killed after {delay_ms} ms: {}",
+            if now.iter().any(|(n, _)| *n == name) {
+                "made"
+            } else {
+                "not made"
+            }
+        );
+        if let Some((_, f)) = now.iter().find(|(n, _)| *n == name) {
+            let of_current = &expected.iter().find(|(n, _)| *n == current).unwrap().1;
+            assert_eq!(f, of_current, "new {name} killed after {delay_ms} ms");
+            expected.push((name.clone(), f.clone()));
+            expected.sort();
+        }
+        // A name a killed copy left behind is free again, or a branch.
+        let again = db.out(&dir, &["db", "branch", "new", &name]);
+        if !again.status.success() {
+            assert!(stderr(&again).contains("exists"), "{}", describe(&again));
+        }
+        db.ok(&dir, &["db", "branch", "rm", &name]);
+        expected.retain(|(n, _)| *n != name);
+    }
+    let leftovers = psql(
+        &db.ctx,
+        &dir,
+        "select count(*) from pg_database where datname like 'pyenvx\\_branch\\_copy%'",
+    );
+    assert_eq!(leftovers, "0");
+}
+
+#[test]
+fn a_kill_at_any_point_of_a_snapshot_restore_loses_nothing() {
+    let db = Db::new();
+    let dir = db.bare("killrest", SERVICES);
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table big as select g as id, md5(g::text) as h from generate_series(1, 300000) g",
+    );
+    db.ok(&dir, &["db", "snapshot", "s"]);
+    let snapshot = fingerprint(&db, &dir, "killrest");
+    psql(&db.ctx, &dir, "delete from big where id % 3 = 0");
+    let changed = fingerprint(&db, &dir, "killrest");
+    for delay_ms in [2u64, 15, 40, 80, 150, 300, 600] {
+        killed_after(
+            &db,
+            &dir,
+            &["db", "snapshot", "restore", "s", "--yes"],
+            Duration::from_millis(delay_ms),
+        );
+        let now = fingerprint(&db, &dir, "killrest");
+        assert!(
+            now == snapshot || now == changed,
+            "restore killed after {delay_ms} ms left {now}"
+        );
+        // The snapshot still restores, and the database can change again.
+        db.ok(&dir, &["db", "snapshot", "restore", "s", "--yes"]);
+        assert_eq!(fingerprint(&db, &dir, "killrest"), snapshot);
+        psql(&db.ctx, &dir, "delete from big where id % 3 = 0");
+        assert_eq!(fingerprint(&db, &dir, "killrest"), changed);
+    }
+}
+
+#[test]
+fn mariadb_refuses_branches_in_one_line() {
+    let db = Db::new();
+    let dir = db.bare("maria", "[services.db]\nengine = \"mariadb\"\n");
+    let err = db.fails(&dir, &["db", "branch", "list"]);
+    assert!(
+        err.contains("database branches need PostgreSQL") && err.contains("MariaDB cannot rename"),
+        "{err}"
+    );
+}
