@@ -389,3 +389,186 @@ fn mariadb_refuses_branches_in_one_line() {
         "{err}"
     );
 }
+
+const BOOK_MODEL: &str = "from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=100)\n";
+const BOOK_MODEL_ISBN: &str = "from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=100)\n    isbn = models.CharField(max_length=13, default=\"\")\n";
+const MIGRATION_1: &str = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel(\n            name=\"Book\",\n            fields=[\n                (\"id\", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name=\"ID\")),\n                (\"title\", models.CharField(max_length=100)),\n            ],\n        ),\n    ]\n";
+const MIGRATION_2: &str = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"books\", \"0001_initial\")]\n    operations = [\n        migrations.AddField(model_name=\"book\", name=\"isbn\", field=models.CharField(default=\"\", max_length=13)),\n    ]\n";
+
+/// `git args` in `dir` (stdout + stderr: the hook speaks on stderr).
+fn git_out(db: &Db, dir: &Path, args: &[&str]) -> String {
+    let out = db
+        .ctx
+        .command("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=walker",
+            "-c",
+            "user.email=walker@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "git {args:?}:\n{text}");
+    text
+}
+
+/// `manage.py migrate --check` in the sandbox: succeeds only when nothing is left to apply.
+fn nothing_to_migrate(db: &Db, dir: &Path, when: &str) {
+    let out = db.out(
+        dir,
+        &["run", "--", "python", "manage.py", "migrate", "--check"],
+    );
+    assert!(
+        out.status.success(),
+        "migrate has work to do {when}:\n{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn the_database_follows_git_main_feature_main_feature() {
+    let db = Db::new();
+    let dir = db.django("walk");
+    // The database follows git; the project is a repository with an app of its own.
+    let toml = std::fs::read_to_string(dir.join("pyenvx.toml")).unwrap();
+    std::fs::write(
+        dir.join("pyenvx.toml"),
+        toml.replace("[services.db]\n", "[services.db]\nbranches = \"git\"\n"),
+    )
+    .unwrap();
+    let write = |rel: &str, text: &str| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("books/__init__.py", "");
+    write("books/models.py", BOOK_MODEL);
+    write("books/migrations/__init__.py", "");
+    write("books/migrations/0001_initial.py", MIGRATION_1);
+    let settings = dir.join("walk/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str("\nINSTALLED_APPS = [*INSTALLED_APPS, \"books\"]\n");
+    std::fs::write(&settings, text).unwrap();
+    let mut ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap_or_default();
+    ignore.push_str("\n.venv/\n.pyenvx/\n.env\n__pycache__/\n");
+    std::fs::write(dir.join(".gitignore"), ignore).unwrap();
+    git_out(&db, &dir, &["init", "-q", "-b", "main"]);
+    git_out(&db, &dir, &["add", "-A"]);
+    git_out(&db, &dir, &["commit", "-qm", "books"]);
+
+    db.ok(&dir, &["db", "up"]);
+    db.ok(
+        &dir,
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    psql(
+        &db.ctx,
+        &dir,
+        "insert into books_book (title) values ('on main')",
+    );
+    let out = db.ok(&dir, &["db", "branch", "hook", "install"]);
+    assert!(out.contains("post-checkout"), "{out}");
+
+    // main → feature (new): the hook makes feature's database from main's and switches.
+    let out = git_out(&db, &dir, &["checkout", "-q", "-b", "feature"]);
+    assert!(
+        out.contains("Made database branch feature (a copy of main)")
+            && out.contains("Switched the database to branch feature (from main)"),
+        "{out}"
+    );
+    write("books/models.py", BOOK_MODEL_ISBN);
+    write("books/migrations/0002_isbn.py", MIGRATION_2);
+    db.ok(
+        &dir,
+        &["run", "--", "python", "manage.py", "migrate", "--noinput"],
+    );
+    psql(
+        &db.ctx,
+        &dir,
+        "insert into books_book (title, isbn) values ('on feature', '9780000000001')",
+    );
+    git_out(&db, &dir, &["add", "-A"]);
+    git_out(&db, &dir, &["commit", "-qm", "isbn"]);
+    let feature_rows = "on feature 9780000000001,on main -";
+    let rows = |db: &Db| {
+        psql(
+            &db.ctx,
+            &dir,
+            "select string_agg(title || ' ' || coalesce(nullif(to_jsonb(b)->>'isbn', ''), '-'), ',' order by title) from books_book b",
+        )
+    };
+    assert_eq!(rows(&db), feature_rows);
+
+    // feature → main: main's database, without the isbn column, nothing to migrate.
+    let out = git_out(&db, &dir, &["checkout", "-q", "main"]);
+    assert!(
+        out.contains("Switched the database to branch main (from feature)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), "on main -");
+    nothing_to_migrate(&db, &dir, "back on main");
+    // Listed from main's checkout: feature's database applied a migration main lacks.
+    let list = db.ok(&dir, &["db", "branch", "list"]);
+    assert!(
+        list.contains("applied, not in this checkout: books.0002_isbn (by feature)"),
+        "{list}"
+    );
+    // Switching by hand into it (main still checked out) says so, naming the branch.
+    let out = db.ok(&dir, &["db", "branch", "switch", "feature"]);
+    assert!(
+        out.contains("holds migrations this checkout lacks: books.0002_isbn")
+            && out.contains("applied on branch feature"),
+        "{out}"
+    );
+    // `pyenvx run` follows git back to main (one read of .git/HEAD).
+    let out = db.ok(&dir, &["run", "--", "python", "-c", "pass"]);
+    assert!(
+        out.contains("Switched the database to branch main (from feature)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), "on main -");
+
+    // main → feature: feature's data, its migration applied, nothing to migrate.
+    git_out(&db, &dir, &["checkout", "-q", "feature"]);
+    assert_eq!(rows(&db), feature_rows);
+    nothing_to_migrate(&db, &dir, "back on feature");
+    // A run that finds the database on the checked-out branch says nothing about branches.
+    let out = db.ok(&dir, &["run", "--", "python", "-c", "pass"]);
+    assert!(!out.contains("Switched"), "{out}");
+}
+
+#[test]
+fn the_hook_keeps_the_projects_own_hook() {
+    let db = Db::new();
+    let dir = db.bare("hooked", SERVICES);
+    git_out(&db, &dir, &["init", "-q", "-b", "main"]);
+    let hooks = dir.join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let own = "#!/bin/sh\necho \"the project's own hook ran\" >&2\n";
+    std::fs::write(hooks.join("post-checkout"), own).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        hooks.join("post-checkout"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = db.ok(&dir, &["db", "branch", "hook", "install"]);
+    assert!(out.contains("runs first"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("post-checkout.pre-pyenvx")).unwrap(),
+        own
+    );
+    let out = db.ok(&dir, &["db", "branch", "hook", "install"]);
+    assert!(out.contains("pyenvx's already"), "{out}");
+    db.ok(&dir, &["db", "up"]);
+    git_out(&db, &dir, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    let out = git_out(&db, &dir, &["checkout", "-q", "-b", "other"]);
+    assert!(
+        out.contains("the project's own hook ran")
+            && out.contains("Switched the database to branch other"),
+        "{out}"
+    );
+}

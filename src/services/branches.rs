@@ -974,6 +974,11 @@ pub fn install_hook(project: &Project, pyenvx: &Path) -> Result<HookInstalled> {
         exe = quote(&pyenvx.to_string_lossy()),
         prefix = quote(&prefix),
     );
+    // The database holds the checked-out branch's data now: recorded before git moves, so the
+    // first checkout the hook sees switches away from it.
+    if load(project)?.is_none() {
+        save(project, &load_or_initial(project)?)?;
+    }
     if existing.is_some() {
         fs_err::rename(&hook, &kept)?;
     }
