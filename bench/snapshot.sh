@@ -10,6 +10,7 @@
 #   snap-rest  the renames that put the ready copy in place of the database
 #   dump       pg_dump -Fc of the database to a file (fsynced, renamed into place)
 #   restore    pg_restore of that file into a scratch database, then the swap
+#   switch     `db branch switch` to a branch (a copy of the database) and back: two renames
 #
 # Before each timed step a CHECKPOINT and a sync (untimed) write out what the previous step left
 # in memory, so each is timed for its own work.
@@ -154,6 +155,22 @@ done
 [[ "$(sql "select count(*) || ':' || sum(id) from big")" == "$rows_then" ]] ||
     bench_die "the rows changed across the runs"
 
+# `db branch switch` between two branches holding the same database: two renames, whatever the
+# size. The branch copy (`db branch new`) is a snapshot's copy and is shown, not compared.
+settle
+new=$(timed db branch new other)
+SWITCH=()
+for ((i = 1; i <= RUNS; i++)); do
+    settle
+    there=$(timed db branch switch other)
+    settle
+    back=$(timed db branch switch main)
+    SWITCH+=("$there" "$back")
+done
+timed db branch rm other >/dev/null
+[[ "$(sql "select count(*) || ':' || sum(id) from big")" == "$rows_then" ]] ||
+    bench_die "the rows changed across the switches"
+
 snap_med=$(bench_median "${SNAP[@]}")
 rest_med=$(bench_median "${REST[@]}")
 dump_med=$(bench_median "${DUMP[@]}")
@@ -165,6 +182,9 @@ printf 'median snapshot %ss + restore %ss = %ss  (the ready copy, in the backgro
     "$(bench_secs "$rest_med")" "$(bench_secs "$fast")" "$(bench_secs "$(bench_median "${READY[@]}")")"
 printf 'median dump     %ss + restore %ss = %ss  (file %s MB)\n' "$(bench_secs "$dump_med")" "$(bench_secs "$load_med")" \
     "$(bench_secs "$slow")" "$(($(stat -c %s "$WORK/db.dump") / 1048576))"
+printf 'branch: new (a copy) %ss, switch median %ss of %s (%s)\n' "$(bench_secs "$new")" \
+    "$(bench_secs "$(bench_median "${SWITCH[@]}")")" "${#SWITCH[@]}" \
+    "$(for t in "${SWITCH[@]}"; do printf '%ss ' "$(bench_secs "$t")"; done)"
 awk -v s="$slow" -v f="$fast" -v t="$TARGET_RATIO" 'BEGIN {
     r = s / f
     printf "ratio %.1fx (target >= %sx: %s)\n", r, t, (r >= t) ? "met" : "NOT met"

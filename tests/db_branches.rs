@@ -572,3 +572,63 @@ fn the_hook_keeps_the_projects_own_hook() {
         "{out}"
     );
 }
+
+/// Container projects with the stand-in image; dropping it removes their containers and
+/// volumes, then the image.
+struct InContainer(DbProjects, String);
+
+impl Drop for InContainer {
+    fn drop(&mut self) {
+        self.0.remove_containers_then(&self.1);
+    }
+}
+
+#[test]
+fn branches_and_instant_restores_in_a_container() {
+    let image = pg_image();
+    let db = InContainer(
+        DbProjects::new(|ctx| {
+            ctx.with_path(DEFAULT_PATH);
+        }),
+        image.clone(),
+    );
+    let dir = db.0.bare(
+        "boxed",
+        &format!("[services.db]\nversion = \"15\"\nbackend = \"container\"\nimage = \"{image}\"\n"),
+    );
+    db.0.ok(&dir, &["db", "up"]);
+    let rows = || {
+        psql(
+            &db.0.ctx,
+            &dir,
+            "select string_agg(x::text, ',' order by x) from t",
+        )
+    };
+    psql(
+        &db.0.ctx,
+        &dir,
+        "create table t (x int); insert into t values (1)",
+    );
+    db.0.ok(&dir, &["db", "branch", "new", "feature"]);
+    let out = db.0.ok(&dir, &["db", "branch", "switch", "feature"]);
+    assert!(
+        out.contains("Switched the database to branch feature"),
+        "{out}"
+    );
+    psql(&db.0.ctx, &dir, "insert into t values (2)");
+    db.0.ok(&dir, &["db", "snapshot", "two"]);
+    psql(&db.0.ctx, &dir, "insert into t values (3)");
+    db.0.ok(&dir, &["db", "branch", "switch", "main"]);
+    assert_eq!(rows(), "1");
+    db.0.ok(&dir, &["db", "branch", "switch", "feature"]);
+    assert_eq!(rows(), "1,2,3");
+    // The ready copy comes from the background work; the restore waits for it, then renames.
+    let out =
+        db.0.ok(&dir, &["db", "snapshot", "restore", "two", "--yes"]);
+    assert!(out.contains("renamed into place"), "{out}");
+    assert_eq!(rows(), "1,2");
+    let out =
+        db.0.ok(&dir, &["db", "snapshot", "restore", "two", "--yes"]);
+    assert!(out.contains("renamed into place"), "{out}");
+    assert_eq!(rows(), "1,2");
+}
