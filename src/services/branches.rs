@@ -400,6 +400,7 @@ fn with_sessions_ended(
     databases: &[&str],
     sql: &str,
     together: bool,
+    major: u32,
 ) -> Result<()> {
     let list = databases
         .iter()
@@ -421,8 +422,14 @@ fn with_sessions_ended(
         if !together {
             admin.query(&terminate)?;
         }
-        match admin.query(&statement) {
-            Ok(_) => return Ok(()),
+        let done = if together {
+            admin.query(&statement).map(drop)
+        } else {
+            // A copy: PostgreSQL 18 clones where it can.
+            transfer::run_copy(admin, major, &statement)
+        };
+        match done {
+            Ok(()) => return Ok(()),
             // 55006: "being accessed by other users", a session not gone yet or a new one.
             Err(e) if attempt < 25 && format!("{e:#}").contains("55006") => {
                 std::thread::sleep(Duration::from_millis(100));
@@ -502,6 +509,7 @@ pub fn switch(project: &Project, identity: &Identity, to: &str) -> Result<Switch
              ALTER DATABASE \"{to_db}\" RENAME TO \"{db}\""
         ),
         true,
+        0,
     );
     if let Err(e) = renamed {
         // The server says what happened, if it can be asked; else the next command will.
@@ -609,6 +617,7 @@ pub fn new(
                     transfer::copy_strategy(major)
                 ),
                 false,
+                major,
             )
         }
     };

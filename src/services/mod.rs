@@ -553,7 +553,17 @@ pub fn branch_follow(env: &Env, project: &Project) -> Result<Option<branches::Fo
 /// switch when they differ.
 pub fn follow_if_set(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
     match db_config(project)? {
-        Some(config) if config.follow_git => branch_follow(env, project),
+        Some(config) if config.follow_git => {
+            if branches::wanted(project)?.is_none() {
+                return Ok(None);
+            }
+            // A stopped server follows when `up` or `db up` starts it: a `run` meanwhile (tests
+            // on SQLite, a script) has nothing to switch.
+            if !active(env, project, &config).is_running()? {
+                return Ok(None);
+            }
+            branch_follow(env, project)
+        }
         _ => Ok(None),
     }
 }

@@ -29,8 +29,10 @@
 //! * A kill at any moment leaves the project's database whole: `CREATE DATABASE` and the
 //!   renames are each one transaction, a spare is either complete or absent, and what a killed
 //!   restore leaves (`<db>_pyenvx_old`, a scratch database) is dropped by the next one.
-//! * Reflinks: PostgreSQL 15 copies files with reads and writes; this machine's ext4 has no
-//!   reflinks anyway. The spare is what makes a restore constant-time on every filesystem.
+//! * Reflinks: from PostgreSQL 18 every copy asks for `file_copy_method = clone`
+//!   ([`super::transfer::run_copy`]: reflinks where the filesystem has them); before 18 files
+//!   are copied with reads and writes, and this machine's ext4 has no reflinks anyway. The spare
+//!   is what makes a restore constant-time on every filesystem.
 //! * MariaDB has no template copy: its backends copy table by table inside the server
 //!   ([`super::mariadb`]) and use the records, names and checks here. Its snapshots are checked
 //!   by engine and backend, not by major: they live in one data directory, which a MariaDB
@@ -224,8 +226,8 @@ pub fn take(
         admin.query(&terminate)?;
         // A client reconnecting between the terminate and the copy: "being accessed by other
         // users" (55006). Ending it again is what the user asked for by taking a snapshot.
-        match admin.query(&copy) {
-            Ok(_) => break,
+        match transfer::run_copy(&mut admin, major, &copy) {
+            Ok(()) => break,
             Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -405,13 +407,16 @@ pub fn prepare(
             continue;
         }
         // One statement: the spare is complete or absent, whenever this process is killed.
-        admin
-            .query(&format!(
+        transfer::run_copy(
+            &mut admin,
+            major,
+            &format!(
                 "CREATE DATABASE \"{spare}\" TEMPLATE \"{}\"{}",
                 snap.database,
                 transfer::copy_strategy(major)
-            ))
-            .with_context(|| format!("cannot make the ready copy of snapshot `{}`", snap.name))?;
+            ),
+        )
+        .with_context(|| format!("cannot make the ready copy of snapshot `{}`", snap.name))?;
     }
     Ok(())
 }

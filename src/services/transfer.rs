@@ -233,8 +233,7 @@ pub fn create_scratch_from(
             copy_strategy(major)
         ),
     };
-    admin
-        .query(&sql)
+    run_copy(&mut admin, major, &sql)
         .context("cannot create the scratch database for the restore")?;
     Ok(scratch)
 }
@@ -246,6 +245,25 @@ pub fn copy_strategy(major: u32) -> &'static str {
         " STRATEGY = FILE_COPY"
     } else {
         ""
+    }
+}
+
+/// Run `sql`, a `CREATE DATABASE … TEMPLATE … STRATEGY = FILE_COPY`, with PostgreSQL 18's
+/// `file_copy_method = clone` where the server offers it: on Linux that is `copy_file_range`,
+/// which reflinks on filesystems that can (Btrfs, XFS) and copies in the kernel elsewhere. A
+/// server that cannot clone a file copies it as before.
+pub fn run_copy(admin: &mut super::pgwire::Connection, major: u32, sql: &str) -> Result<()> {
+    if major < 18 {
+        return admin.query(sql).map(drop);
+    }
+    // Unknown to a build without copy_file_range: it then copies, as it would anyway.
+    let _ = admin.query("SET file_copy_method = clone");
+    match admin.query(sql) {
+        Err(e) if format!("{e:#}").contains("could not clone") => {
+            admin.query("SET file_copy_method = copy")?;
+            admin.query(sql).map(drop)
+        }
+        other => other.map(drop),
     }
 }
 
