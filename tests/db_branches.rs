@@ -222,6 +222,22 @@ fn branches_are_made_switched_listed_and_removed() {
     let err = db.fails(&dir, &["db", "branch", "new", "bad name"]);
     assert!(err.contains("not a branch name"), "{err}");
 
+    // A record lost: the branches' databases stay, are shown, and are never dropped by a new
+    // branch of the same name.
+    let record = dir.join(".pyenvx/branches/db/record.json");
+    let kept = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    let out = db.ok(&dir, &["db", "branch", "list"]);
+    assert!(
+        out.contains("no recorded branch names") && out.contains("pyenvx_branch_feature_isbn_"),
+        "{out}"
+    );
+    let err = db.fails(&dir, &["db", "branch", "new", "feature/isbn"]);
+    assert!(err.contains("has no record of"), "{err}");
+    std::fs::write(&record, kept).unwrap();
+    let (current, _) = layout(&db, &dir);
+    assert_eq!(current, "again");
+
     // A reset starts from nothing: the branches went with the data.
     db.ok(&dir, &["db", "reset", "--yes"]);
     let (current, all) = layout(&db, &dir);
@@ -329,7 +345,7 @@ fn a_kill_at_any_point_of_a_switch_or_a_copy_loses_nothing() {
             expected.push((name.clone(), f.clone()));
             expected.sort();
         }
-        // A name a killed copy left behind is free again, or a branch.
+        // A name a killed copy left behind is free again, or a branch (the repair kept it).
         let again = db.out(&dir, &["db", "branch", "new", &name]);
         if !again.status.success() {
             assert!(stderr(&again).contains("exists"), "{}", describe(&again));

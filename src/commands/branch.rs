@@ -15,12 +15,17 @@ pub fn run(env: &Env, project: &Project, cmd: DbBranchCommand, printer: &Printer
     let started = Instant::now();
     match cmd {
         DbBranchCommand::List(args) => {
-            let (listed, repaired) = services::branch_list(env, project)?;
-            say_repaired(printer, repaired.as_deref());
+            let report = services::branch_list(env, project)?;
+            say_repaired(printer, report.repaired.as_deref());
             if args.json {
-                printer.data(serde_json::to_string_pretty(&listed)?);
+                printer.data(serde_json::to_string_pretty(&report.branches)?);
             } else {
-                print_list(printer, &listed);
+                print_list(printer, &report.branches);
+            }
+            for database in &report.unrecorded {
+                printer.warn(format!(
+                    "the server has a branch database {database} that no recorded branch names (kept; `DROP DATABASE` in `pyenvx db psql` deletes it)"
+                ));
             }
         }
         DbBranchCommand::New(args) => {

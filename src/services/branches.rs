@@ -584,9 +584,16 @@ pub fn new(
         Source::Branch(b) => Some(database_name(b)),
     };
     let new_db = database_name(name);
-    // Not in the record after the repair: what a killed `new` left after its journal was
-    // read. Not a branch.
-    transfer::drop_db(identity, major, &new_db)?;
+    // Not in the record after the repair, so not left by a killed `new` (the repair keeps
+    // those): a record lost or restored from elsewhere. Its data is someone's; never dropped.
+    if exists(&mut admin, &new_db)? {
+        return Err(user_error!(
+            hint = format!(
+                "look at it with `pyenvx db psql -- -d {new_db}`; drop it (`DROP DATABASE \"{new_db}\"`) if it holds nothing you need, or choose another name. Nothing was changed"
+            ),
+            "the server has a database {new_db} for a branch `{name}` that pyenvx has no record of"
+        ));
+    }
     let branch = Branch {
         from: match source {
             Source::Branch(b) => Some(b.clone()),
@@ -764,8 +771,19 @@ pub fn migration_drift(
     })
 }
 
+/// What `db branch list` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListReport {
+    pub branches: Vec<Listed>,
+    /// What an interrupted command left, repaired first.
+    pub repaired: Option<String>,
+    /// Branch databases on the server that no recorded branch names (a record lost or
+    /// replaced): kept, and shown so that nobody forgets them.
+    pub unrecorded: Vec<String>,
+}
+
 /// Every branch with its database, size and migrations against the checkout.
-pub fn list(project: &Project, identity: &Identity) -> Result<(Vec<Listed>, Option<String>)> {
+pub fn list(project: &Project, identity: &Identity) -> Result<ListReport> {
     let mut admin = session(identity)?;
     let repaired = repair(project, &mut admin)?;
     let record = load_or_initial(project)?;
@@ -805,7 +823,21 @@ pub fn list(project: &Project, identity: &Identity) -> Result<(Vec<Listed>, Opti
             unmigrated,
         });
     }
-    Ok((out, repaired))
+    let recorded: Vec<String> = record.branches.keys().map(|b| database_name(b)).collect();
+    let unrecorded = admin
+        .query(&format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1",
+            PREFIX.replace('_', "\\_")
+        ))?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .filter(|d| !recorded.contains(d))
+        .collect();
+    Ok(ListReport {
+        branches: out,
+        repaired,
+        unrecorded,
+    })
 }
 
 /// The known branch `head` was made from, by git: the one whose merge-base with `head` has the

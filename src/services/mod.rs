@@ -489,10 +489,7 @@ fn require_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity)
 
 /// `db branch list`: every branch, its size, and its migrations against the checkout; with
 /// what an interrupted command left, repaired.
-pub fn branch_list(
-    env: &Env,
-    project: &Project,
-) -> Result<(Vec<branches::Listed>, Option<String>)> {
+pub fn branch_list(env: &Env, project: &Project) -> Result<branches::ListReport> {
     let (_, identity) = require_branches(env, project)?;
     let _lock = lock(project, env)?;
     branches::list(project, &identity)
