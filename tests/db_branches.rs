@@ -554,6 +554,45 @@ fn the_database_follows_git_main_feature_main_feature() {
     // A run that finds the database on the checked-out branch says nothing about branches.
     let out = db.ok(&dir, &["run", "--", "python", "-c", "pass"]);
     assert!(!out.contains("Switched"), "{out}");
+
+    // Checkouts while the server is stopped (and no hook runs): `db up` and `up` follow.
+    db.ok(&dir, &["db", "down"]);
+    let no_hooks = ["-c", "core.hooksPath=/nonexistent"];
+    git_out(
+        &db,
+        &dir,
+        &[&no_hooks[..], &["checkout", "-q", "main"]].concat(),
+    );
+    // A run with the server stopped leaves the switch to the start.
+    let out = db.ok(&dir, &["run", "--", "python", "-c", "pass"]);
+    assert!(
+        !out.contains("Switched") && !out.contains("warning"),
+        "{out}"
+    );
+    let out = db.ok(&dir, &["db", "up"]);
+    assert!(
+        out.contains("Switched the database to branch main (from feature)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), "on main -");
+    nothing_to_migrate(&db, &dir, "on main after db up");
+    git_out(
+        &db,
+        &dir,
+        &[&no_hooks[..], &["checkout", "-q", "feature"]].concat(),
+    );
+    let out = db.ok(&dir, &["up"]);
+    assert!(
+        out.contains("Switched the database to branch feature (from main)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), feature_rows);
+    nothing_to_migrate(&db, &dir, "on feature after up");
+    let status = db.ok(&dir, &["db", "status"]);
+    assert!(
+        status.contains("branch    feature (2 branches)"),
+        "{status}"
+    );
 }
 
 #[test]

@@ -228,13 +228,21 @@ struct StatusJson {
     #[serde(flatten)]
     status: services::Status,
     url: String,
+    /// The database branch in use, once `db branch` (or following git) has recorded one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
 }
 
 fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -> Result<i32> {
     let status = services::status(env, project)?;
     let url = services::identity(&env.settings.dirs, project)?.url();
+    let record = services::branches::load(project)?;
     if args.json {
-        printer.data(serde_json::to_string_pretty(&StatusJson { status, url })?);
+        printer.data(serde_json::to_string_pretty(&StatusJson {
+            status,
+            url,
+            branch: record.map(|r| r.current),
+        })?);
         return Ok(exit::OK);
     }
     let state = match (status.running, status.accepting_connections) {
@@ -260,6 +268,11 @@ fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -
         status.version
     ));
     printer.data(format!("state     {state}{pid}"));
+    if let Some(record) = record {
+        let n = record.branches.len();
+        let s = if n == 1 { "" } else { "es" };
+        printer.data(format!("branch    {} ({n} branch{s})", record.current));
+    }
     printer.data(format!("data      {}", status.data));
     Ok(exit::OK)
 }
