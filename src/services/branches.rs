@@ -975,6 +975,8 @@ pub fn install_hook(project: &Project, pyenvx: &Path) -> Result<HookInstalled> {
         .join(git(&["rev-parse", "--git-path", "hooks"])?);
     let prefix = git(&["rev-parse", "--show-prefix"])?;
     fs_err::create_dir_all(&hooks)?;
+    // `../.git/hooks` from a project in a subdirectory: said as the place it is.
+    let hooks = fs_err::canonicalize(&hooks)?;
     let hook = hooks.join("post-checkout");
     let kept = hooks.join(HOOK_KEPT);
     let existing = match std::fs::read(&hook) {
