@@ -593,6 +593,27 @@ fn the_database_follows_git_main_feature_main_feature() {
         status.contains("branch    feature (2 branches)"),
         "{status}"
     );
+    // From feature's checkout, main's database has not applied feature's migration.
+    let list = db.ok(&dir, &["db", "branch", "list"]);
+    assert!(list.contains("not applied: books.0002_isbn"), "{list}");
+
+    // A branch made from feature is a copy of feature's database (merge-base: no commit since
+    // feature's tip, one since main's), even when made while main is in use.
+    git_out(&db, &dir, &["checkout", "-q", "main"]);
+    git_out(&db, &dir, &["branch", "sub", "feature"]);
+    let out = git_out(&db, &dir, &["checkout", "-q", "sub"]);
+    assert!(
+        out.contains("Made database branch sub (a copy of feature)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), feature_rows);
+    // A branch with no history in common (an orphan) starts from the original branch, main.
+    let out = git_out(&db, &dir, &["checkout", "-q", "--orphan", "lonely"]);
+    assert!(
+        out.contains("Made database branch lonely (a copy of main)"),
+        "{out}"
+    );
+    assert_eq!(rows(&db), "on main -");
 }
 
 #[test]
