@@ -53,7 +53,7 @@ pub fn run(env: &Env, project: &Project, cmd: DbBranchCommand, printer: &Printer
         },
         DbBranchCommand::Hook(DbBranchHookCommand::Install) => {
             let exe = std::env::current_exe()?;
-            match branches::install_hook(project, &exe)? {
+            match services::branch_hook_install(env, project, &exe)? {
                 branches::HookInstalled::New(hook) => printer.success(format!(
                     "Installed {}: the database follows each branch checkout",
                     hook.display()

@@ -32,6 +32,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::config::BackendKind;
 use super::credentials::Identity;
 use super::pgwire::Connection;
 use super::transfer;
@@ -65,6 +66,10 @@ pub struct Record {
     /// The branch whose data the project's database holds.
     pub current: String,
     pub branches: BTreeMap<String, Branch>,
+    /// The backend whose server holds the branches' databases (the other backend's server has
+    /// none of them); set by the first command that runs with a server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendKind>,
 }
 
 impl Record {
@@ -213,8 +218,28 @@ pub fn load_or_initial(project: &Project) -> Result<Record> {
                     empty: false,
                 },
             )]),
+            backend: None,
         }
     }))
+}
+
+/// Refuse branch work on a server that does not hold the branches (the project switched
+/// backends); the first command to run with a server records its backend.
+pub fn claim(project: &Project, backend: BackendKind) -> Result<()> {
+    let Some(mut record) = load(project)? else {
+        return Ok(());
+    };
+    match record.backend {
+        Some(b) if b != backend => Err(user_error!(
+            hint = format!("`pyenvx db down`, then `pyenvx db up --backend {b}` to use them"),
+            "this project's database branches live in the {b} backend's server, and the database runs with the {backend} backend"
+        )),
+        Some(_) => Ok(()),
+        None => {
+            record.backend = Some(backend);
+            save(project, &record)
+        }
+    }
 }
 
 pub fn save(project: &Project, record: &Record) -> Result<()> {
@@ -883,21 +908,25 @@ pub struct FollowReport {
 }
 
 /// The checked-out git branch when the database is on another one: one read of `.git/HEAD`
-/// and of the record (written here the first time, so the branch the database holds is known
-/// before git moves).
+/// and of the record. Without a record, `None`: the caller records the branch the database
+/// holds first ([`record_initial`]), before git moves.
 pub fn wanted(project: &Project) -> Result<Option<String>> {
     let Some(head) = git_head(&project.root) else {
         return Ok(None);
     };
-    let record = match load(project)? {
-        Some(r) => r,
-        None => {
-            let initial = load_or_initial(project)?;
-            save(project, &initial)?;
-            initial
-        }
+    let Some(record) = load(project)? else {
+        return Ok(None);
     };
     Ok((record.current != head).then_some(head))
+}
+
+/// Write the record of the branch there is before any command (git's checked-out branch, else
+/// `main`) unless there is one; the caller holds the database lock.
+pub fn record_initial(project: &Project) -> Result<()> {
+    if load(project)?.is_none() {
+        save(project, &load_or_initial(project)?)?;
+    }
+    Ok(())
 }
 
 /// Switch to `head` (git's branch), making its database first when it is new (the caller holds
@@ -949,7 +978,8 @@ pub enum HookInstalled {
 }
 
 /// Add a `post-checkout` hook that runs `pyenvx db branch follow` after a branch checkout,
-/// keeping a hook the project has (renamed beside it, run first, its exit status kept).
+/// keeping a hook the project has (renamed beside it, run first, its exit status kept). The
+/// caller records the branch the database holds ([`record_initial`]).
 pub fn install_hook(project: &Project, pyenvx: &Path) -> Result<HookInstalled> {
     let git = |args: &[&str]| -> Result<String> {
         let out = std::process::Command::new("git")
@@ -1017,11 +1047,6 @@ pub fn install_hook(project: &Project, pyenvx: &Path) -> Result<HookInstalled> {
         exe = quote(&pyenvx.to_string_lossy()),
         prefix = quote(&prefix),
     );
-    // The database holds the checked-out branch's data now: recorded before git moves, so the
-    // first checkout the hook sees switches away from it.
-    if load(project)?.is_none() {
-        save(project, &load_or_initial(project)?)?;
-    }
     if existing.is_some() {
         fs_err::rename(&hook, &kept)?;
     }
@@ -1085,6 +1110,34 @@ mod tests {
     }
 
     #[test]
+    fn branches_belong_to_the_backend_that_first_ran_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("pyenvx.toml"),
+            "[project]\nname = \"b\"\n\n[services.db]\nversion = \"15\"\n",
+        )
+        .unwrap();
+        let project = Project::load(tmp.path()).unwrap();
+        // No record: nothing to claim, nothing written.
+        claim(&project, BackendKind::Native).unwrap();
+        assert!(load(&project).unwrap().is_none());
+        record_initial(&project).unwrap();
+        let record = load(&project).unwrap().unwrap();
+        assert_eq!((record.current.as_str(), record.backend), ("main", None));
+        claim(&project, BackendKind::Native).unwrap();
+        assert_eq!(
+            load(&project).unwrap().unwrap().backend,
+            Some(BackendKind::Native)
+        );
+        let err = claim(&project, BackendKind::Container).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("live in the native backend's server"),
+            "{err:#}"
+        );
+        claim(&project, BackendKind::Native).unwrap();
+    }
+
+    #[test]
     fn a_migration_is_applied_by_the_branch_that_held_the_data_then() {
         let b = |from: Option<&str>, at: i64| Branch {
             from: from.map(str::to_string),
@@ -1098,6 +1151,7 @@ mod tests {
                 ("feature".into(), b(Some("main"), 100)),
                 ("sub".into(), b(Some("feature"), 200)),
             ]),
+            backend: None,
         };
         assert_eq!(record.applied_by("sub", 250), "sub");
         assert_eq!(record.applied_by("sub", 150), "feature");

@@ -487,11 +487,50 @@ fn require_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity)
     Ok(running)
 }
 
+/// [`require_branches`], then the database lock, then the check that this server holds the
+/// branches (under the lock: the record is written there).
+fn lock_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity, FileLock)> {
+    let (config, identity) = require_branches(env, project)?;
+    let lock = lock(project, env)?;
+    branches::claim(project, active_backend(project, &config))?;
+    Ok((config, identity, lock))
+}
+
+/// Whether git has another branch checked out than the database holds. The first time (no
+/// record yet) the branch the database holds is recorded, under the lock, and nothing is
+/// wanted: it is git's branch now.
+fn recorded_then_wanted(env: &Env, project: &Project) -> Result<bool> {
+    if branches::load(project)?.is_none() {
+        if branches::git_head(&project.root).is_none() {
+            return Ok(false);
+        }
+        let _lock = lock(project, env)?;
+        branches::record_initial(project)?;
+    }
+    Ok(branches::wanted(project)?.is_some())
+}
+
+/// `db branch hook install`: the hook, and the branch the database holds recorded before git
+/// moves, so the first checkout the hook sees switches away from it.
+pub fn branch_hook_install(
+    env: &Env,
+    project: &Project,
+    pyenvx: &Path,
+) -> Result<branches::HookInstalled> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        require_branches(env, project)?;
+    }
+    let installed = branches::install_hook(project, pyenvx)?;
+    let _lock = lock(project, env)?;
+    branches::record_initial(project)?;
+    Ok(installed)
+}
+
 /// `db branch list`: every branch, its size, and its migrations against the checkout; with
 /// what an interrupted command left, repaired.
 pub fn branch_list(env: &Env, project: &Project) -> Result<branches::ListReport> {
-    let (_, identity) = require_branches(env, project)?;
-    let _lock = lock(project, env)?;
+    let (_, identity, _lock) = lock_branches(env, project)?;
     branches::list(project, &identity)
 }
 
@@ -504,8 +543,7 @@ pub fn branch_new(
     empty: bool,
 ) -> Result<branches::NewReport> {
     branches::check_name(name)?;
-    let (config, identity) = require_branches(env, project)?;
-    let _lock = lock(project, env)?;
+    let (config, identity, _lock) = lock_branches(env, project)?;
     let source = match (empty, from) {
         (true, _) => branches::Source::Empty,
         (false, Some(b)) => branches::Source::Branch(b.to_string()),
@@ -516,15 +554,13 @@ pub fn branch_new(
 
 /// `db branch switch NAME`.
 pub fn branch_switch(env: &Env, project: &Project, name: &str) -> Result<branches::SwitchReport> {
-    let (_, identity) = require_branches(env, project)?;
-    let _lock = lock(project, env)?;
+    let (_, identity, _lock) = lock_branches(env, project)?;
     branches::switch(project, &identity, name)
 }
 
 /// `db branch rm NAME`.
 pub fn branch_rm(env: &Env, project: &Project, name: &str) -> Result<()> {
-    let (config, identity) = require_branches(env, project)?;
-    let _lock = lock(project, env)?;
+    let (config, identity, _lock) = lock_branches(env, project)?;
     branches::remove(project, &identity, config.major, name)
 }
 
@@ -533,11 +569,10 @@ pub fn branch_rm(env: &Env, project: &Project, name: &str) -> Result<()> {
 /// checked out.
 pub fn branch_follow(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
     let config = require_db(project)?;
-    if config.engine != DbEngine::Postgres || branches::wanted(project)?.is_none() {
+    if config.engine != DbEngine::Postgres || !recorded_then_wanted(env, project)? {
         return Ok(None);
     }
-    let (config, identity) = require_branches(env, project)?;
-    let _lock = lock(project, env)?;
+    let (config, identity, _lock) = lock_branches(env, project)?;
     // Asked again under the lock: another pyenvx may have followed meanwhile.
     let Some(head) = branches::wanted(project)? else {
         return Ok(None);
@@ -551,7 +586,7 @@ pub fn branch_follow(env: &Env, project: &Project) -> Result<Option<branches::Fo
 pub fn follow_if_set(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
     match db_config(project)? {
         Some(config) if config.follow_git => {
-            if branches::wanted(project)?.is_none() {
+            if !recorded_then_wanted(env, project)? {
                 return Ok(None);
             }
             // A stopped server follows when `up` or `db up` starts it: a `run` meanwhile (tests
