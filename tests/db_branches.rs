@@ -692,6 +692,15 @@ fn branches_and_instant_restores_in_a_container() {
         "{out}"
     );
     psql(&db.0.ctx, &dir, "insert into t values (2)");
+    // A container upgrade dumps the database in use only: refused while other branches exist.
+    let err = db.0.fails(
+        &dir,
+        &["db", "upgrade", "18", "--image", "postgres:18", "--yes"],
+    );
+    assert!(
+        err.contains("carries only the database in use") && err.contains("db branch rm main"),
+        "{err}"
+    );
     db.0.ok(&dir, &["db", "snapshot", "two"]);
     psql(&db.0.ctx, &dir, "insert into t values (3)");
     db.0.ok(&dir, &["db", "branch", "switch", "main"]);
