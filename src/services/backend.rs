@@ -76,13 +76,13 @@ pub trait Backend {
     fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot>;
 
     /// Put a snapshot (checked with [`super::snapshot::check_restorable`]) in place of the
-    /// database: PostgreSQL renames the snapshot's ready copy into place when it has one;
-    /// otherwise it is copied into a scratch database, swapped in only once the copy
-    /// succeeded. The snapshot stays.
+    /// database: the snapshot's ready copy renamed into place when it has one (PostgreSQL the
+    /// database, MariaDB its tables); otherwise a copy into a scratch database, swapped in only
+    /// once the copy succeeded. The snapshot stays.
     fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<Restored>;
 
-    /// The work a take or a restore leaves for after the command returned (PostgreSQL: the
-    /// replaced database dropped, the snapshots' ready copies made). Nothing by default.
+    /// The work a take or a restore leaves for after the command returned: the replaced
+    /// database (MariaDB: tables) dropped, the snapshots' ready copies made. Nothing by default.
     fn snapshot_prepare(&self, _identity: &Identity) -> Result<()> {
         Ok(())
     }

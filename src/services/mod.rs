@@ -375,9 +375,7 @@ pub fn snapshot_take(
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
     let taken = active(env, project, &config).snapshot_take(&identity, name)?;
-    if config.engine == DbEngine::Postgres {
-        start_background(project);
-    }
+    start_background(project);
     Ok(taken)
 }
 
@@ -452,9 +450,7 @@ pub fn snapshot_restore(
     let _lock = lock(project, env)?;
     check_restorable(project, &config, snap)?;
     let restored = active(env, project, &config).snapshot_restore(&identity, snap)?;
-    if config.engine == DbEngine::Postgres {
-        start_background(project);
-    }
+    start_background(project);
     Ok(restored)
 }
 

@@ -34,7 +34,9 @@
 //!   are copied with reads and writes, and this machine's ext4 has no reflinks anyway. The spare
 //!   is what makes a restore constant-time on every filesystem.
 //! * MariaDB has no template copy: its backends copy table by table inside the server
-//!   ([`super::mariadb`]) and use the records, names and checks here. Its snapshots are checked
+//!   ([`super::mariadb`]) and use the records, names, ready copies, background lock and checks
+//!   here; its ready copy is complete once `<name>.spare-ready` is written (a copy of many
+//!   tables is not one statement), and a restore moves its tables in with one `RENAME TABLE`. Its snapshots are checked
 //!   by engine and backend, not by major: they live in one data directory, which a MariaDB
 //!   upgrade keeps.
 
@@ -96,6 +98,12 @@ pub fn database_name(name: &str) -> String {
 /// The ready copy of snapshot `name` that a restore renames into place.
 pub fn spare_name(name: &str) -> String {
     format!("{SPARE_PREFIX}{name}")
+}
+
+/// MariaDB: written once a snapshot's ready copy is complete, removed before a restore uses it
+/// (a copy of many tables is not one statement, so its schema existing says nothing).
+pub fn spare_ready_path(project: &Project, name: &str) -> PathBuf {
+    dir(project).join(format!("{name}.spare-ready"))
 }
 
 /// Held by the background work (dropping what a restore replaced, making spares) and by every
