@@ -54,16 +54,18 @@ pub fn run(env: &Env, project: &Project, cmd: DbBranchCommand, printer: &Printer
         DbBranchCommand::Hook(DbBranchHookCommand::Install) => {
             let exe = std::env::current_exe()?;
             match services::branch_hook_install(env, project, &exe)? {
-                branches::HookInstalled::New(hook) => printer.success(format!(
+                services::branch_hook::HookInstalled::New(hook) => printer.success(format!(
                     "Installed {}: the database follows each branch checkout",
                     hook.display()
                 )),
-                branches::HookInstalled::Beside { hook, kept } => printer.success(format!(
-                    "Installed {}; the project's own hook is now {} and runs first",
-                    hook.display(),
-                    kept.display()
-                )),
-                branches::HookInstalled::Already(hook) => {
+                services::branch_hook::HookInstalled::Beside { hook, kept } => {
+                    printer.success(format!(
+                        "Installed {}; the project's own hook is now {} and runs first",
+                        hook.display(),
+                        kept.display()
+                    ))
+                }
+                services::branch_hook::HookInstalled::Already(hook) => {
                     printer.info(format!("{} is pyenvx's already", hook.display()))
                 }
             }

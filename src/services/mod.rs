@@ -27,6 +27,7 @@
 //! ```
 
 pub mod backend;
+pub mod branch_hook;
 pub mod branches;
 pub mod config;
 pub mod container;
@@ -512,12 +513,12 @@ pub fn branch_hook_install(
     env: &Env,
     project: &Project,
     pyenvx: &Path,
-) -> Result<branches::HookInstalled> {
+) -> Result<branch_hook::HookInstalled> {
     let config = require_db(project)?;
     if config.engine != DbEngine::Postgres {
         require_branches(env, project)?;
     }
-    let installed = branches::install_hook(project, pyenvx)?;
+    let installed = branch_hook::install_hook(project, pyenvx)?;
     let _lock = lock(project, env)?;
     branches::record_initial(project)?;
     Ok(installed)
