@@ -5,9 +5,12 @@
 # ratio (dump + restore) / (snapshot + snapshot restore), with whether it meets TARGET_RATIO.
 #
 #   snapshot   CREATE DATABASE … TEMPLATE … STRATEGY = FILE_COPY inside the running server
-#   snap-rest  the same copy from the snapshot into a scratch database, then the swap
+#   ready      (not counted) the background work after the take: the snapshot's ready copy,
+#              timed from the take's return until its lock is free
+#   snap-rest  the renames that put the ready copy in place of the database
 #   dump       pg_dump -Fc of the database to a file (fsynced, renamed into place)
 #   restore    pg_restore of that file into a scratch database, then the swap
+#   switch     `db branch switch` to a branch (a copy of the database) and back: two renames
 #
 # Before each timed step a CHECKPOINT and a sync (untimed) write out what the previous step left
 # in memory, so each is timed for its own work.
@@ -31,7 +34,10 @@
 #   TMPDIR=/tmp            where the work directory goes (as root it is opened to the `postgres`
 #                          account, which runs the native server)
 #
-# Needs bash >= 4 and python3. Exit status: 0 when every command succeeded, target met or not.
+# The ready copy a take leaves to the background is waited for (untimed, shown) before the
+# restore: a restore right after a take waits for it, and is then a copy's time, not a rename's.
+#
+# Needs bash >= 4, flock (util-linux) and python3. Exit status: 0 when every command succeeded, target met or not.
 
 set -euo pipefail
 
@@ -83,7 +89,7 @@ trap cleanup EXIT
 timed() {
     local t0 t1 rc=0
     t0=$(bench_now_us)
-    (cd "$DIR" && "$BENCH_PYENVX" --quiet "$@" >"$WORK/last.log" 2>&1) || rc=$?
+    (cd "$DIR" && "$BENCH_PYENVX" "$@" >"$WORK/last.log" 2>&1) || rc=$?
     t1=$(bench_now_us)
     if ((rc != 0)); then
         cat "$WORK/last.log" >&2
@@ -108,6 +114,18 @@ size=$(sql "select pg_database_size(current_database())")
 rows_then=$(sql "select count(*) || ':' || sum(id) from big")
 bench_log "pyenvx $("$BENCH_PYENVX" --version | cut -d' ' -f2), PostgreSQL $BENCH_PG_VERSION, database $((size / 1048576)) MB, $RUNS runs, work in $WORK"
 
+# The background work a take or a restore starts (the snapshot's next ready copy, the replaced
+# database dropped): microseconds until its lock is free.
+background() {
+    local t0 t1 lock="$DIR/.pyenvx/snapshots/db/background.lock"
+    t0=$(bench_now_us)
+    if [[ -e "$lock" ]]; then
+        flock "$lock" true
+    fi
+    t1=$(bench_now_us)
+    printf '%s\n' "$((t1 - t0))"
+}
+
 # Before each timed step, untimed: a checkpoint and a sync, so that no step pays for writing out
 # what the one before it left in memory (a restore leaves its whole database to be written by
 # the next checkpoint, which a snapshot's FILE_COPY would otherwise perform).
@@ -116,23 +134,42 @@ settle() {
     sync
 }
 
-SNAP=() REST=() DUMP=() LOAD=()
+SNAP=() REST=() DUMP=() LOAD=() READY=()
 for ((i = 1; i <= RUNS; i++)); do
     settle
     snap=$(timed db snapshot "s$i")
+    ready=$(background)
     settle
     rest=$(timed db snapshot restore "s$i" --yes)
+    background >/dev/null
+    grep -q 'renamed into place' "$WORK/last.log" || bench_die "the restore copied instead of renaming: $(cat "$WORK/last.log")"
     timed db snapshot rm "s$i" >/dev/null
     settle
     dump=$(timed db dump "$WORK/db.dump" --force)
     settle
     load=$(timed db restore "$WORK/db.dump" --yes)
-    SNAP+=("$snap") REST+=("$rest") DUMP+=("$dump") LOAD+=("$load")
-    printf 'run %-5s snapshot %ss  snap-rest %ss  |  dump %ss  restore %ss\n' "$i/$RUNS" \
-        "$(bench_secs "$snap")" "$(bench_secs "$rest")" "$(bench_secs "$dump")" "$(bench_secs "$load")"
+    SNAP+=("$snap") REST+=("$rest") DUMP+=("$dump") LOAD+=("$load") READY+=("$ready")
+    printf 'run %-5s snapshot %ss (ready copy %ss after)  snap-rest %ss  |  dump %ss  restore %ss\n' "$i/$RUNS" \
+        "$(bench_secs "$snap")" "$(bench_secs "$ready")" "$(bench_secs "$rest")" "$(bench_secs "$dump")" "$(bench_secs "$load")"
 done
 [[ "$(sql "select count(*) || ':' || sum(id) from big")" == "$rows_then" ]] ||
     bench_die "the rows changed across the runs"
+
+# `db branch switch` between two branches holding the same database: two renames, whatever the
+# size. The branch copy (`db branch new`) is a snapshot's copy and is shown, not compared.
+settle
+new=$(timed db branch new other)
+SWITCH=()
+for ((i = 1; i <= RUNS; i++)); do
+    settle
+    there=$(timed db branch switch other)
+    settle
+    back=$(timed db branch switch main)
+    SWITCH+=("$there" "$back")
+done
+timed db branch rm other >/dev/null
+[[ "$(sql "select count(*) || ':' || sum(id) from big")" == "$rows_then" ]] ||
+    bench_die "the rows changed across the switches"
 
 snap_med=$(bench_median "${SNAP[@]}")
 rest_med=$(bench_median "${REST[@]}")
@@ -141,9 +178,13 @@ load_med=$(bench_median "${LOAD[@]}")
 fast=$((snap_med + rest_med))
 slow=$((dump_med + load_med))
 echo
-printf 'median snapshot %ss + restore %ss = %ss\n' "$(bench_secs "$snap_med")" "$(bench_secs "$rest_med")" "$(bench_secs "$fast")"
+printf 'median snapshot %ss + restore %ss = %ss  (the ready copy, in the background: %ss)\n' "$(bench_secs "$snap_med")" \
+    "$(bench_secs "$rest_med")" "$(bench_secs "$fast")" "$(bench_secs "$(bench_median "${READY[@]}")")"
 printf 'median dump     %ss + restore %ss = %ss  (file %s MB)\n' "$(bench_secs "$dump_med")" "$(bench_secs "$load_med")" \
     "$(bench_secs "$slow")" "$(($(stat -c %s "$WORK/db.dump") / 1048576))"
+printf 'branch: new (a copy) %ss, switch median %ss of %s (%s)\n' "$(bench_secs "$new")" \
+    "$(bench_secs "$(bench_median "${SWITCH[@]}")")" "${#SWITCH[@]}" \
+    "$(for t in "${SWITCH[@]}"; do printf '%ss ' "$(bench_secs "$t")"; done)"
 awk -v s="$slow" -v f="$fast" -v t="$TARGET_RATIO" 'BEGIN {
     r = s / f
     printf "ratio %.1fx (target >= %sx: %s)\n", r, t, (r >= t) ? "met" : "NOT met"

@@ -520,6 +520,10 @@ pub enum DbCommand {
     Restore(DbRestoreArgs),
     /// Take a snapshot of the database (a copy inside the server); `list`, `restore`, `rm`.
     Snapshot(DbSnapshotArgs),
+    /// A database per branch (PostgreSQL): `list`, `new`, `switch`, `rm`, `follow`, `hook
+    /// install`; the one in use keeps the project's database name.
+    #[command(subcommand)]
+    Branch(DbBranchCommand),
     /// Move the database to a newer PostgreSQL major (pg_upgrade natively, dump and load in a
     /// container); the old data is kept until you delete it.
     Upgrade(DbUpgradeArgs),
@@ -555,6 +559,51 @@ pub enum DbSnapshotCommand {
     Restore(DbSnapshotRestoreArgs),
     /// Delete a snapshot.
     Rm(DbSnapshotRmArgs),
+    /// The background work after a take or a restore (started by them): the replaced database
+    /// dropped, the snapshots' ready copies made.
+    #[command(hide = true)]
+    Prepare,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbBranchCommand {
+    /// List the branches: size, where each came from, and migrations against this checkout.
+    List(DbStatusArgs),
+    /// Make a branch: a copy of the branch in use (or `--from`), or an empty database.
+    New(DbBranchNewArgs),
+    /// Put a branch's database under the project's name (sessions on the old one are closed).
+    Switch(DbBranchNameArgs),
+    /// Delete a branch and its database (not the one in use).
+    Rm(DbBranchNameArgs),
+    /// Switch to the branch git has checked out, making its database on first sight.
+    Follow,
+    /// The git post-checkout hook that runs `follow`.
+    #[command(subcommand)]
+    Hook(DbBranchHookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbBranchHookCommand {
+    /// Add the post-checkout hook (a hook already there is kept and runs first).
+    Install,
+}
+
+#[derive(Debug, Args)]
+pub struct DbBranchNewArgs {
+    /// The branch's name (as git names branches, e.g. `feature/isbn`).
+    pub name: String,
+    /// Copy this branch's database instead of the one in use.
+    #[arg(long, conflicts_with = "empty")]
+    pub from: Option<String>,
+    /// Start with an empty database.
+    #[arg(long)]
+    pub empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbBranchNameArgs {
+    /// The branch.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

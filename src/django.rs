@@ -9,6 +9,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use crate::user_error;
 
+pub mod migrations;
 pub mod probe;
 pub mod settings_scan;
 pub mod support;

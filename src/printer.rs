@@ -208,3 +208,16 @@ impl Reporter for CliReporter {
         }
     }
 }
+
+/// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
+pub fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b >= KIB * KIB * KIB {
+        format!("{:.1} GiB", b / (KIB * KIB * KIB))
+    } else if b >= KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}

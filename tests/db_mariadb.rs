@@ -29,6 +29,21 @@ impl NativeMaria {
     }
 }
 
+/// Wait for the snapshots' background work: the ready copy of `name` made, and no replaced
+/// tables left.
+fn settled(db: &Maria, dir: &Path, name: &str) {
+    let marker = dir.join(format!(".pyenvx/snapshots/db/{name}.spare-ready"));
+    let started = std::time::Instant::now();
+    while !marker.exists() || db.databases(dir).contains("_pyenvx_old") {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the background work never finished: {}",
+            db.databases(dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -346,7 +361,10 @@ fn snapshots_take_list_restore_and_remove() {
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM later"), "0");
     db.sql(&dir, "DELETE FROM big");
-    db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
+    // The ready copy the background work made after the take moves in by one RENAME TABLE.
+    settled(&db, &dir, "before-migration");
+    let out = db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
+    assert!(out.contains("renamed into place"), "{out}");
     assert_eq!(
         db.sql(
             &dir,
@@ -377,8 +395,26 @@ fn snapshots_take_list_restore_and_remove() {
         "3",
         "the counter came back"
     );
-    // The snapshot stays, and can be restored again; rm deletes it and its copy.
-    assert_eq!(db.databases(&dir), "pyenvx_snapshot_before-migration,snaps");
+    // The snapshot stays, and can be restored again (twice in a row: the second waits for the
+    // ready copy the first one's background work makes); rm deletes it and its copies.
+    db.sql(&dir, "DELETE FROM big");
+    db.ok(
+        &dir,
+        &["db", "snapshot", "restore", "before-migration", "--yes"],
+    );
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM big"), "10000");
+    db.sql(&dir, "DELETE FROM big");
+    let out = db.ok(
+        &dir,
+        &["db", "snapshot", "restore", "before-migration", "--yes"],
+    );
+    assert!(out.contains("renamed into place"), "{out}");
+    assert_eq!(db.sql(&dir, "SELECT COUNT(*) FROM big"), "10000");
+    settled(&db, &dir, "before-migration");
+    assert_eq!(
+        db.databases(&dir),
+        "pyenvx_snapshot_before-migration,pyenvx_spare_before-migration,snaps"
+    );
     db.ok(&dir, &["db", "snapshot", "rm", "before-migration"]);
     assert_eq!(db.databases(&dir), "snaps");
     let err = db.fails(
@@ -549,4 +585,56 @@ fn a_project_database_in_a_mariadb_container() {
         ),
         "0"
     );
+}
+
+#[test]
+fn a_kill_at_any_point_of_a_snapshot_restore_loses_nothing() {
+    let db = Maria::new();
+    let dir = db.project("killrest");
+    db.ok(&dir, &["db", "up"]);
+    db.sql(
+        &dir,
+        "CREATE TABLE big (id INT PRIMARY KEY, body VARCHAR(200)); \
+         INSERT INTO big SELECT seq, MD5(seq) FROM seq_1_to_100000; \
+         CREATE TABLE small (x INT); INSERT INTO small VALUES (1), (2)",
+    );
+    // Every table's rows and a checksum of them.
+    let fingerprint = || {
+        db.sql(
+            &dir,
+            "SELECT CONCAT((SELECT COUNT(*) FROM big), ' ', \
+               (SELECT BIT_XOR(CRC32(CONCAT_WS('|', id, body))) FROM big), ' ', \
+               (SELECT GROUP_CONCAT(x ORDER BY x) FROM small))",
+        )
+    };
+    db.ok(&dir, &["db", "snapshot", "s"]);
+    let snapshot = fingerprint();
+    db.sql(&dir, "DELETE FROM big WHERE id % 3 = 0; DELETE FROM small");
+    let changed = fingerprint();
+    assert_ne!(snapshot, changed);
+    for delay_ms in [2u64, 15, 40, 80, 150, 300, 600] {
+        let mut child = db
+            .ctx
+            .cmd()
+            .current_dir(&dir)
+            .args(["db", "snapshot", "restore", "s", "--yes"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // A client the killed pyenvx started may still be finishing its one RENAME TABLE.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = fingerprint();
+        assert!(
+            now == snapshot || now == changed,
+            "restore killed after {delay_ms} ms left {now}"
+        );
+        db.ok(&dir, &["db", "snapshot", "restore", "s", "--yes"]);
+        assert_eq!(fingerprint(), snapshot, "after a kill at {delay_ms} ms");
+        db.sql(&dir, "DELETE FROM big WHERE id % 3 = 0; DELETE FROM small");
+        assert_eq!(fingerprint(), changed);
+    }
 }

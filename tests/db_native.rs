@@ -765,6 +765,30 @@ fn psql_in(db: &Db, dir: &std::path::Path, database: &str, sql: &str) -> String 
     assert_success(&out).trim().to_string()
 }
 
+/// Wait for the snapshots' background work: no replaced database left, a ready copy of every
+/// snapshot.
+fn settled(db: &Db, dir: &std::path::Path) {
+    let started = Instant::now();
+    loop {
+        let left = psql(
+            &db.ctx,
+            dir,
+            "select (select count(*) from pg_database where datname like '%\\_pyenvx\\_old') \
+                  + (select count(*) from pg_database s where s.datname like 'pyenvx\\_snapshot\\_%' \
+                       and not exists (select 1 from pg_database r \
+                         where r.datname = 'pyenvx_spare_' || substr(s.datname, 17)))",
+        );
+        if left == "0" {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the background work never finished ({left} left)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The values of `t`, in order, comma-separated.
 fn values(db: &Db, dir: &std::path::Path) -> String {
     psql(
@@ -819,14 +843,30 @@ fn snapshots_take_list_restore_and_remove() {
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(values(&db, &dir), "7");
 
-    db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    // The ready copies the background work makes after each take are renamed into place.
+    settled(&db, &dir);
+    let out = db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    assert!(out.contains("renamed into place"), "{out}");
     assert_eq!(values(&db, &dir), "1,2,3");
     db.ok(&dir, &["db", "snapshot", "restore", "--latest", "--yes"]);
     assert_eq!(values(&db, &dir), "2,3,40");
-    // A snapshot stays after a restore, unchanged by what happens to the database.
+    // A snapshot stays after a restore, unchanged by what happens to the database; two restores
+    // of it in a row both work (the second waits for the ready copy the first one's background
+    // work makes).
     psql(&db.ctx, &dir, "insert into t values (99)");
     db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
     assert_eq!(values(&db, &dir), "1,2,3");
+    psql(&db.ctx, &dir, "insert into t values (98)");
+    db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    assert_eq!(values(&db, &dir), "1,2,3");
+    // Without a ready copy (background work killed, say), a restore copies the snapshot.
+    settled(&db, &dir);
+    psql(&db.ctx, &dir, "drop database pyenvx_spare_before");
+    psql(&db.ctx, &dir, "insert into t values (97)");
+    let out = db.ok(&dir, &["db", "snapshot", "restore", "before", "--yes"]);
+    assert!(out.contains("copied"), "{out}");
+    assert_eq!(values(&db, &dir), "1,2,3");
+    settled(&db, &dir);
     assert_eq!(
         psql(
             &db.ctx,
@@ -863,9 +903,9 @@ fn snapshots_take_list_restore_and_remove() {
         psql(
             &db.ctx,
             &dir,
-            "select string_agg(datname, ',') from pg_database where datname like 'pyenvx\\_snapshot\\_%'"
+            "select string_agg(datname, ',' order by datname) from pg_database where datname like 'pyenvx\\_s%'"
         ),
-        "pyenvx_snapshot_before"
+        "pyenvx_snapshot_before,pyenvx_spare_before"
     );
     let err = db.fails(&dir, &["db", "snapshot", "restore", "later", "--yes"]);
     assert!(err.contains("no snapshot called `later`"), "{err}");

@@ -24,7 +24,7 @@ pub fn run(cmd: CacheCommand, settings: &Settings, printer: &Printer) -> Result<
             let report = crate::ops::cache::clean(&settings.dirs)?;
             printer.success(format!(
                 "Removed {} from {} ({} entries); the package store stays",
-                super::db::human_size(report.bytes),
+                crate::printer::human_size(report.bytes),
                 settings.dirs.cache().display(),
                 report.entries
             ));

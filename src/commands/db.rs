@@ -1,5 +1,5 @@
 //! `pyenvx db up | down | status | logs | shell | psql | url | reset | dump | restore | snapshot |
-//! upgrade`.
+//! upgrade` (`db branch` is [`super::branch`]).
 
 use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         DbCommand::Dump(args) => dump(&env, &project, args, printer),
         DbCommand::Restore(args) => restore(&env, &project, args, printer),
         DbCommand::Snapshot(args) => snapshot(&env, &project, args, printer),
+        DbCommand::Branch(cmd) => super::branch::run(&env, &project, cmd, printer),
         DbCommand::Upgrade(args) => upgrade(&env, &project, args, printer),
     }
 }
@@ -59,19 +60,6 @@ fn spinning<T>(env: &Env, what: &str, step: impl FnOnce() -> Result<T>) -> Resul
     result
 }
 
-/// `1.2 GiB`, `35.0 MiB`, `812 KiB`.
-pub(super) fn human_size(bytes: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let b = bytes as f64;
-    if b >= KIB * KIB * KIB {
-        format!("{:.1} GiB", b / (KIB * KIB * KIB))
-    } else if b >= KIB * KIB {
-        format!("{:.1} MiB", b / (KIB * KIB))
-    } else {
-        format!("{} KiB", bytes.div_ceil(1024))
-    }
-}
-
 fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printer) -> Result<i32> {
     let started = Instant::now();
     match args.command {
@@ -82,7 +70,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
             printer.success(format!(
                 "Took snapshot {} ({}, {} {}) in {} ms",
                 snap.name,
-                human_size(snap.size_bytes),
+                crate::printer::human_size(snap.size_bytes),
                 snap.engine.title(),
                 snap.major,
                 started.elapsed().as_millis()
@@ -114,7 +102,7 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                         "{:width$}  {:20}  {:>10}  {} ({})",
                         s.name,
                         s.created,
-                        human_size(s.size_bytes),
+                        crate::printer::human_size(s.size_bytes),
                         s.major,
                         s.backend
                     ));
@@ -139,14 +127,27 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
             }
-            spinning(env, &format!("restoring snapshot {}", snap.name), || {
+            let restored = spinning(env, &format!("restoring snapshot {}", snap.name), || {
                 services::snapshot_restore(env, project, &snap)
             })?;
+            let how = if restored.renamed {
+                "renamed into place"
+            } else {
+                "copied"
+            };
+            let ended = match restored.ended {
+                0 => String::new(),
+                1 => ", 1 session closed".to_string(),
+                n => format!(", {n} sessions closed"),
+            };
             printer.success(format!(
-                "Restored snapshot {} in {} ms",
+                "Restored snapshot {} in {} ms ({how}{ended})",
                 snap.name,
                 started.elapsed().as_millis()
             ));
+        }
+        Some(DbSnapshotCommand::Prepare) => {
+            services::snapshot_prepare(env, project)?;
         }
         Some(DbSnapshotCommand::Rm(rm)) => {
             services::snapshot_remove(env, project, &rm.name)?;
@@ -206,6 +207,7 @@ fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result
     };
     let report = services::up(env, project, &opts)?;
     report_up(printer, &report, started, "up");
+    super::branch::follow_quietly_failing(env, project, printer);
     if !super::project::ask_django_after_up(env, project, printer) {
         super::project::advise_literal_settings(printer, project);
     }
@@ -226,13 +228,21 @@ struct StatusJson {
     #[serde(flatten)]
     status: services::Status,
     url: String,
+    /// The database branch in use, once `db branch` (or following git) has recorded one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
 }
 
 fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -> Result<i32> {
     let status = services::status(env, project)?;
     let url = services::identity(&env.settings.dirs, project)?.url();
+    let record = services::branches::load(project)?;
     if args.json {
-        printer.data(serde_json::to_string_pretty(&StatusJson { status, url })?);
+        printer.data(serde_json::to_string_pretty(&StatusJson {
+            status,
+            url,
+            branch: record.map(|r| r.current),
+        })?);
         return Ok(exit::OK);
     }
     let state = match (status.running, status.accepting_connections) {
@@ -258,6 +268,11 @@ fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -
         status.version
     ));
     printer.data(format!("state     {state}{pid}"));
+    if let Some(record) = record {
+        let n = record.branches.len();
+        let s = if n == 1 { "" } else { "es" };
+        printer.data(format!("branch    {} ({n} branch{s})", record.current));
+    }
     printer.data(format!("data      {}", status.data));
     Ok(exit::OK)
 }

@@ -1,6 +1,7 @@
 //! One function per command: arguments and settings in, exit code out. The project commands
 //! and `python uninstall` call a workflow in `ops` and print the report it returns.
 
+pub mod branch;
 pub mod cache;
 pub mod db;
 pub mod export;

@@ -496,6 +496,8 @@ pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         }
         ops::django_check::trust(&env, &project)?;
     }
+    // `[services.db] branches = "git"`: nothing is read without it.
+    super::branch::follow_quietly_failing(&env, &project, printer);
     let mut command = std::process::Command::new(&args.command[0]);
     command.args(&args.command[1..]);
     for (k, v) in ops::run::environment(&project, &env)? {

@@ -117,6 +117,7 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
                 started.elapsed().as_millis()
             ));
         }
+        super::branch::follow_quietly_failing(&env, &project, printer);
     }
     if has_cache {
         cache_up(settings, &project, printer)?;

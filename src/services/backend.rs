@@ -26,7 +26,7 @@ use anyhow::Result;
 use super::config::BackendKind;
 use super::credentials::Identity;
 use super::shared::{Logs, Status, UpReport};
-use super::snapshot::Snapshot;
+use super::snapshot::{Restored, Snapshot};
 use super::transfer::{DumpTarget, RestorePlan};
 
 /// A project's database server, as one engine and backend run it.
@@ -76,9 +76,16 @@ pub trait Backend {
     fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot>;
 
     /// Put a snapshot (checked with [`super::snapshot::check_restorable`]) in place of the
-    /// database: copied into a scratch database, swapped in only once the copy succeeded. The
-    /// snapshot stays.
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;
+    /// database: the snapshot's ready copy renamed into place when it has one (PostgreSQL the
+    /// database, MariaDB its tables); otherwise a copy into a scratch database, swapped in only
+    /// once the copy succeeded. The snapshot stays.
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<Restored>;
+
+    /// The work a take or a restore leaves for after the command returned: the replaced
+    /// database (MariaDB: tables) dropped, the snapshots' ready copies made. Nothing by default.
+    fn snapshot_prepare(&self, _identity: &Identity) -> Result<()> {
+        Ok(())
+    }
 
     /// Delete a snapshot's copy, then its record.
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()>;

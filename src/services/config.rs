@@ -125,6 +125,9 @@ pub struct DbConfig {
     pub bin_dir: Option<PathBuf>,
     /// Extensions `db up` creates in the database and in `template1`.
     pub extensions: Vec<String>,
+    /// `branches = "git"`: the database follows the checked-out git branch
+    /// ([`super::branches`]).
+    pub follow_git: bool,
 }
 
 impl DbConfig {
@@ -170,6 +173,7 @@ struct RawDb {
     image: Option<Spanned<String>>,
     bin_dir: Option<Spanned<String>>,
     extensions: Option<Vec<Spanned<String>>>,
+    branches: Option<Spanned<String>>,
 }
 
 /// `[services.db]` of the project, or `None` when it declares no database.
@@ -340,6 +344,27 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
             extensions.push(name.to_string());
         }
     }
+    let follow_git = match &db.branches {
+        None => false,
+        Some(b) => {
+            let at = b.span().start;
+            let error = |msg: String| config_error(path, text, at, "services.db.branches", msg);
+            match b.get_ref().as_str() {
+                "git" if engine == DbEngine::Mariadb => {
+                    return Err(error(
+                        "database branches are PostgreSQL's: MariaDB cannot rename a database (see `pyenvx db branch`)".to_string(),
+                    ))
+                }
+                "git" => true,
+                "manual" => false,
+                other => {
+                    return Err(error(format!(
+                        "`{other}` is not a way to follow branches; use \"git\" (or \"manual\": `pyenvx db branch` only)"
+                    )))
+                }
+            }
+        }
+    };
     Ok(Some(DbConfig {
         engine,
         major,
@@ -348,6 +373,7 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
         image,
         bin_dir,
         extensions,
+        follow_git,
     }))
 }
 
@@ -401,7 +427,23 @@ mod tests {
                 image: Some("postgres:16-alpine".into()),
                 bin_dir: Some(PathBuf::from("/p/pg/bin")),
                 extensions: vec!["pg_trgm".into(), "uuid-ossp".into()],
+                follow_git: false,
             }
+        );
+        let db = parse_str("[services.db]\nbranches = \"git\"\n")
+            .unwrap()
+            .unwrap();
+        assert!(db.follow_git);
+        let err = parse_str("[services.db]\nbranches = \"svn\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("services.db.branches"),
+            "{err:#}"
+        );
+        let err =
+            parse_str("[services.db]\nengine = \"mariadb\"\nbranches = \"git\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("MariaDB cannot rename"),
+            "{err:#}"
         );
         let db = parse_str("[services.db]\nversion = 15\n").unwrap().unwrap();
         assert_eq!((db.major, db.backend), (15, BackendKind::Native));

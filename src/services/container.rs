@@ -247,8 +247,12 @@ impl Backend for Container<'_> {
         snapshot::take(self.project, identity, self.config.major, self.kind(), name)
     }
 
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
-        snapshot::restore(identity, snap)
+    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<snapshot::Restored> {
+        snapshot::restore(self.project, identity, snap)
+    }
+
+    fn snapshot_prepare(&self, identity: &Identity) -> Result<()> {
+        snapshot::prepare(self.project, identity, self.config.major, self.kind())
     }
 
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {

@@ -27,6 +27,8 @@
 //! ```
 
 pub mod backend;
+pub mod branch_hook;
+pub mod branches;
 pub mod config;
 pub mod container;
 pub mod credentials;
@@ -301,8 +303,9 @@ pub fn reset(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport>
     {
         let _lock = lock(project, env)?;
         active(env, project, &config).destroy()?;
-        // Snapshots live inside the server whose data was just deleted.
+        // Snapshots and branches live inside the server whose data was just deleted.
         snapshot::forget_engine(project, config.engine)?;
+        branches::forget(project)?;
     }
     up(env, project, opts)
 }
@@ -372,8 +375,45 @@ pub fn snapshot_take(
     }
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
-    let taken = active(env, project, &config).snapshot_take(&identity, name);
-    taken
+    let taken = active(env, project, &config).snapshot_take(&identity, name)?;
+    start_background(project);
+    Ok(taken)
+}
+
+/// Start `pyenvx db snapshot prepare` detached in the project (its own process group, so a
+/// Ctrl-C of the terminal does not reach it), writing to the background log. A failure to
+/// start is not the command's: the next restore copies instead of renaming.
+pub fn start_background(project: &Project) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let Ok(log) = crate::fs::open_log(&snapshot::background_log(project)) else {
+        return;
+    };
+    let Ok(err) = log.try_clone() else {
+        return;
+    };
+    let _ = std::process::Command::new(exe)
+        .args(["--quiet", "db", "snapshot", "prepare"])
+        .current_dir(&project.root)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .process_group(0)
+        .spawn();
+}
+
+/// The background work of snapshots (`pyenvx db snapshot prepare`): the database a restore
+/// replaced dropped, every snapshot's ready copy made. Nothing when the server is not running.
+pub fn snapshot_prepare(env: &Env, project: &Project) -> Result<()> {
+    let config = require_db(project)?;
+    let identity = identity(&env.settings.dirs, project)?;
+    let backend = active(env, project, &config);
+    if !backend.is_running()? {
+        return Ok(());
+    }
+    backend.snapshot_prepare(&identity)
 }
 
 /// Whether `snap` belongs to the server the project runs now.
@@ -400,14 +440,19 @@ pub fn snapshot_check(
     Ok(snap)
 }
 
-/// Put a checked snapshot in place of the database; the current one stays until the copy
-/// succeeded.
-pub fn snapshot_restore(env: &Env, project: &Project, snap: &snapshot::Snapshot) -> Result<()> {
+/// Put a checked snapshot in place of the database (its ready copy renamed in, else a copy);
+/// then the background work makes the next ready copy.
+pub fn snapshot_restore(
+    env: &Env,
+    project: &Project,
+    snap: &snapshot::Snapshot,
+) -> Result<snapshot::Restored> {
     let (config, identity) = require_running(env, project)?;
     let _lock = lock(project, env)?;
     check_restorable(project, &config, snap)?;
-    let restored = active(env, project, &config).snapshot_restore(&identity, snap);
-    restored
+    let restored = active(env, project, &config).snapshot_restore(&identity, snap)?;
+    start_background(project);
+    Ok(restored)
 }
 
 /// Delete a snapshot (its copy in the server, then its record).
@@ -420,6 +465,136 @@ pub fn snapshot_remove(env: &Env, project: &Project, name: &str) -> Result<()> {
     let _lock = lock(project, env)?;
     let removed = active(env, project, &config).snapshot_remove(&identity, &snap);
     removed
+}
+
+// ---------------------------------------------------------------------------------------------
+// Branches
+
+/// The configuration and identity of a running PostgreSQL for branch work, or one clear
+/// refusal.
+fn require_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity)> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        return Err(user_error!(
+            hint = "snapshots (`pyenvx db snapshot`) work with MariaDB; branches need `engine = \"postgres\"`",
+            "database branches need PostgreSQL: MariaDB cannot rename a database, and moving every table between schemas on each switch is not constant time"
+        ));
+    }
+    let running = require_running(env, project)?;
+    Ok(running)
+}
+
+/// [`require_branches`], then the database lock, then the check that this server holds the
+/// branches (under the lock: the record is written there).
+fn lock_branches(env: &Env, project: &Project) -> Result<(DbConfig, Identity, FileLock)> {
+    let (config, identity) = require_branches(env, project)?;
+    let lock = lock(project, env)?;
+    branches::claim(project, active_backend(project, &config))?;
+    Ok((config, identity, lock))
+}
+
+/// Whether git has another branch checked out than the database holds. The first time (no
+/// record yet) the branch the database holds is recorded, under the lock, and nothing is
+/// wanted: it is git's branch now.
+fn recorded_then_wanted(env: &Env, project: &Project) -> Result<bool> {
+    if branches::load(project)?.is_none() {
+        if branches::git_head(&project.root).is_none() {
+            return Ok(false);
+        }
+        let _lock = lock(project, env)?;
+        branches::record_initial(project)?;
+    }
+    Ok(branches::wanted(project)?.is_some())
+}
+
+/// `db branch hook install`: the hook, and the branch the database holds recorded before git
+/// moves, so the first checkout the hook sees switches away from it.
+pub fn branch_hook_install(
+    env: &Env,
+    project: &Project,
+    pyenvx: &Path,
+) -> Result<branch_hook::HookInstalled> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres {
+        require_branches(env, project)?;
+    }
+    let installed = branch_hook::install_hook(project, pyenvx)?;
+    let _lock = lock(project, env)?;
+    branches::record_initial(project)?;
+    Ok(installed)
+}
+
+/// `db branch list`: every branch, its size, and its migrations against the checkout; with
+/// what an interrupted command left, repaired.
+pub fn branch_list(env: &Env, project: &Project) -> Result<branches::ListReport> {
+    let (_, identity, _lock) = lock_branches(env, project)?;
+    branches::list(project, &identity)
+}
+
+/// `db branch new NAME [--from BRANCH | --empty]` (from the branch in use by default).
+pub fn branch_new(
+    env: &Env,
+    project: &Project,
+    name: &str,
+    from: Option<&str>,
+    empty: bool,
+) -> Result<branches::NewReport> {
+    branches::check_name(name)?;
+    let (config, identity, _lock) = lock_branches(env, project)?;
+    let source = match (empty, from) {
+        (true, _) => branches::Source::Empty,
+        (false, Some(b)) => branches::Source::Branch(b.to_string()),
+        (false, None) => branches::Source::Branch(branches::load_or_initial(project)?.current),
+    };
+    branches::new(project, &identity, config.major, name, &source)
+}
+
+/// `db branch switch NAME`.
+pub fn branch_switch(env: &Env, project: &Project, name: &str) -> Result<branches::SwitchReport> {
+    let (_, identity, _lock) = lock_branches(env, project)?;
+    branches::switch(project, &identity, name)
+}
+
+/// `db branch rm NAME`.
+pub fn branch_rm(env: &Env, project: &Project, name: &str) -> Result<()> {
+    let (config, identity, _lock) = lock_branches(env, project)?;
+    branches::remove(project, &identity, config.major, name)
+}
+
+/// `db branch follow` (and the post-checkout hook): the database of the branch git has
+/// checked out, made on first sight. `None` when it is in use already or git has no branch
+/// checked out.
+pub fn branch_follow(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
+    let config = require_db(project)?;
+    if config.engine != DbEngine::Postgres || !recorded_then_wanted(env, project)? {
+        return Ok(None);
+    }
+    let (config, identity, _lock) = lock_branches(env, project)?;
+    // Asked again under the lock: another pyenvx may have followed meanwhile.
+    let Some(head) = branches::wanted(project)? else {
+        return Ok(None);
+    };
+    branches::follow(project, &identity, config.major, &head).map(Some)
+}
+
+/// What `pyenvx run`, `up` and `db up` do with `[services.db] branches = "git"`: nothing
+/// without the setting (no file is read), else one read of `.git/HEAD` and of the record, and a
+/// switch when they differ.
+pub fn follow_if_set(env: &Env, project: &Project) -> Result<Option<branches::FollowReport>> {
+    match db_config(project)? {
+        Some(config) if config.follow_git => {
+            if !recorded_then_wanted(env, project)? {
+                return Ok(None);
+            }
+            // A stopped server follows when `up` or `db up` starts it: a `run` meanwhile (tests
+            // on SQLite, a script) has nothing to switch.
+            if !active(env, project, &config).is_running()? {
+                return Ok(None);
+            }
+            branch_follow(env, project)
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn logs(env: &Env, project: &Project, follow: bool) -> Result<Logs> {

@@ -13,10 +13,30 @@
 //! * What a snapshot is lives in `.pyenvx/snapshots/db/<name>.json` (time, size, major, backend):
 //!   listing needs no server. A snapshot belongs to its cluster, so one of another major or the
 //!   other backend is refused, and `db reset` (a new cluster) forgets them all.
-//! * A restore copies the snapshot into the scratch database of [`super::transfer`] and swaps it
-//!   in only when the copy succeeded: the snapshot stays, and can be restored again.
+//! * A restore is a rename, not a copy. Each snapshot has a ready copy, its spare
+//!   (`pyenvx_spare_<name>`), made in the background after the snapshot was taken and after
+//!   each restore used it (`pyenvx db snapshot prepare`, a detached process holding
+//!   `.pyenvx/snapshots/db/background.lock`). A restore takes that lock, so it waits for a copy
+//!   still being made rather than missing it, then renames the spare into the project database's
+//!   place in one transaction with the ending of its sessions ([`super::transfer::swap_from`]).
+//!   The database it replaced is left as `<db>_pyenvx_old` for the background work to drop: the
+//!   command returns after the renames. The snapshot itself is never renamed or opened, so it
+//!   stays restorable; two restores in a row both work, the second waiting for the spare the
+//!   first one's background work makes.
+//! * Without a spare (the background work was killed, failed, or the server was down), a restore
+//!   copies the snapshot into the scratch database of [`super::transfer`] and swaps it in only
+//!   when the copy succeeded, as before.
+//! * A kill at any moment leaves the project's database whole: `CREATE DATABASE` and the
+//!   renames are each one transaction, a spare is either complete or absent, and what a killed
+//!   restore leaves (`<db>_pyenvx_old`, a scratch database) is dropped by the next one.
+//! * Reflinks: from PostgreSQL 18 every copy asks for `file_copy_method = clone`
+//!   ([`super::transfer::run_copy`]: reflinks where the filesystem has them); before 18 files
+//!   are copied with reads and writes, and this machine's ext4 has no reflinks anyway. The spare
+//!   is what makes a restore constant-time on every filesystem.
 //! * MariaDB has no template copy: its backends copy table by table inside the server
-//!   ([`super::mariadb`]) and use the records, names and checks here. Its snapshots are checked
+//!   ([`super::mariadb`]) and use the records, names, ready copies, background lock and checks
+//!   here; its ready copy is complete once `<name>.spare-ready` is written (a copy of many
+//!   tables is not one statement), and a restore moves its tables in with one `RENAME TABLE`. Its snapshots are checked
 //!   by engine and backend, not by major: they live in one data directory, which a MariaDB
 //!   upgrade keeps.
 
@@ -35,6 +55,8 @@ use crate::user_error;
 /// Names are a part of a database name (63 bytes at most with the prefix) and of a file name.
 const MAX_NAME: usize = 40;
 const DB_PREFIX: &str = "pyenvx_snapshot_";
+/// A snapshot's ready copy, renamed into place by a restore.
+const SPARE_PREFIX: &str = "pyenvx_spare_";
 
 /// One snapshot, as recorded in `.pyenvx/snapshots/db/<name>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -73,6 +95,29 @@ pub fn database_name(name: &str) -> String {
     format!("{DB_PREFIX}{name}")
 }
 
+/// The ready copy of snapshot `name` that a restore renames into place.
+pub fn spare_name(name: &str) -> String {
+    format!("{SPARE_PREFIX}{name}")
+}
+
+/// MariaDB: written once a snapshot's ready copy is complete, removed before a restore uses it
+/// (a copy of many tables is not one statement, so its schema existing says nothing).
+pub fn spare_ready_path(project: &Project, name: &str) -> PathBuf {
+    dir(project).join(format!("{name}.spare-ready"))
+}
+
+/// Held by the background work (dropping what a restore replaced, making spares) and by every
+/// restore, take and removal, so they never meet halfway.
+pub fn background_lock(project: &Project) -> Result<crate::filelock::FileLock> {
+    crate::fs::owned_dirs(&project.root, &dir(project))?;
+    crate::filelock::FileLock::acquire(&dir(project).join("background.lock"), || {})
+}
+
+/// Where the background work writes what went wrong.
+pub fn background_log(project: &Project) -> PathBuf {
+    dir(project).join("background.log")
+}
+
 /// Lower-case letters, digits, `-` and `_`, starting with a letter or digit, at most 40.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -82,7 +127,7 @@ pub fn check_name(name: &str) -> Result<()> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         // The subcommands of `db snapshot`.
-        && !matches!(name, "list" | "restore" | "rm");
+        && !matches!(name, "list" | "restore" | "rm" | "prepare");
     if ok {
         Ok(())
     } else {
@@ -169,8 +214,11 @@ pub fn take(
     check_free(project, &name)?;
     let db = &identity.credentials.database;
     let snap_db = database_name(&name);
-    // A database without its record is what a killed snapshot leaves: not a snapshot.
+    // A database without its record is what a killed snapshot leaves: not a snapshot. Nor is
+    // its spare, which a removal killed halfway may have left.
+    let _background = background_lock(project)?;
     transfer::drop_db(identity, major, &snap_db)?;
+    transfer::drop_db(identity, major, &spare_name(&name))?;
     // Two statements: CREATE DATABASE cannot share an implicit transaction.
     let terminate = format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -186,8 +234,8 @@ pub fn take(
         admin.query(&terminate)?;
         // A client reconnecting between the terminate and the copy: "being accessed by other
         // users" (55006). Ending it again is what the user asked for by taking a snapshot.
-        match admin.query(&copy) {
-            Ok(_) => break,
+        match transfer::run_copy(&mut admin, major, &copy) {
+            Ok(()) => break,
             Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -297,24 +345,94 @@ pub(super) fn gone(snap: &Snapshot) -> anyhow::Error {
     )
 }
 
-/// Put the snapshot's copy in place of the project's database (the caller holds the lock and
-/// checked the snapshot with [`check_restorable`]).
-pub fn restore(identity: &Identity, snap: &Snapshot) -> Result<()> {
-    let exists = first(session(identity)?.query(&format!(
-        "SELECT count(*) FROM pg_database WHERE datname = '{}'",
-        snap.database
+fn exists(admin: &mut super::pgwire::Connection, database: &str) -> Result<bool> {
+    Ok(first(admin.query(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname = '{database}'"
     ))?)
-    .is_some_and(|n| n != "0");
-    if !exists {
+    .is_some_and(|n| n != "0"))
+}
+
+/// How a restore went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// The spare was renamed into place (else the snapshot was copied).
+    pub renamed: bool,
+    /// Sessions on the project's database that were ended.
+    pub ended: u64,
+}
+
+/// Put the snapshot's copy in place of the project's database (the caller holds the lock and
+/// checked the snapshot with [`check_restorable`]): its spare by rename when there is one,
+/// else a fresh copy. The caller starts the background work afterwards, which makes the next
+/// spare.
+pub fn restore(project: &Project, identity: &Identity, snap: &Snapshot) -> Result<Restored> {
+    // Waits for background work still making this spare.
+    let _background = background_lock(project)?;
+    let mut admin = session(identity)?;
+    if !exists(&mut admin, &snap.database)? {
         return Err(gone(snap));
+    }
+    let spare = spare_name(&snap.name);
+    if exists(&mut admin, &spare)? {
+        let ended = transfer::swap_from(identity, snap.major, &spare, transfer::Swap::Spare)?;
+        return Ok(Restored {
+            renamed: true,
+            ended,
+        });
     }
     transfer::create_scratch_from(identity, snap.major, Some(&snap.database))
         .with_context(|| format!("cannot copy snapshot `{}`; nothing was changed", snap.name))?;
-    transfer::swap_in(identity, snap.major)
+    let scratch = transfer::scratch_name(&identity.credentials.database);
+    let ended = transfer::swap_from(identity, snap.major, &scratch, transfer::Swap::Scratch)?;
+    Ok(Restored {
+        renamed: false,
+        ended,
+    })
 }
 
-/// Delete the snapshot's database, then its record.
+/// The background work after a take or a restore: drop the database a restore replaced, and
+/// make the spare of every snapshot of this server that lacks one.
+pub fn prepare(
+    project: &Project,
+    identity: &Identity,
+    major: u32,
+    backend: BackendKind,
+) -> Result<()> {
+    let _background = background_lock(project)?;
+    transfer::drop_db(
+        identity,
+        major,
+        &transfer::old_name(&identity.credentials.database),
+    )?;
+    let mut admin = session(identity)?;
+    // Read under the lock: a removal that came first has dropped its record.
+    for snap in list(project)? {
+        if snap.engine != DbEngine::Postgres || snap.major != major || snap.backend != backend {
+            continue;
+        }
+        let spare = spare_name(&snap.name);
+        if !exists(&mut admin, &snap.database)? || exists(&mut admin, &spare)? {
+            continue;
+        }
+        // One statement: the spare is complete or absent, whenever this process is killed.
+        transfer::run_copy(
+            &mut admin,
+            major,
+            &format!(
+                "CREATE DATABASE \"{spare}\" TEMPLATE \"{}\"{}",
+                snap.database,
+                transfer::copy_strategy(major)
+            ),
+        )
+        .with_context(|| format!("cannot make the ready copy of snapshot `{}`", snap.name))?;
+    }
+    Ok(())
+}
+
+/// Delete the snapshot's database and its spare, then its record.
 pub fn remove(project: &Project, identity: &Identity, snap: &Snapshot) -> Result<()> {
+    let _background = background_lock(project)?;
+    transfer::drop_db(identity, snap.major, &spare_name(&snap.name))?;
     transfer::drop_db(identity, snap.major, &snap.database)?;
     fs_err::remove_file(record_path(project, &snap.name))?;
     Ok(())

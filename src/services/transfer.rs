@@ -233,8 +233,7 @@ pub fn create_scratch_from(
             copy_strategy(major)
         ),
     };
-    admin
-        .query(&sql)
+    run_copy(&mut admin, major, &sql)
         .context("cannot create the scratch database for the restore")?;
     Ok(scratch)
 }
@@ -246,6 +245,25 @@ pub fn copy_strategy(major: u32) -> &'static str {
         " STRATEGY = FILE_COPY"
     } else {
         ""
+    }
+}
+
+/// Run `sql`, a `CREATE DATABASE … TEMPLATE … STRATEGY = FILE_COPY`, with PostgreSQL 18's
+/// `file_copy_method = clone` where the server offers it: on Linux that is `copy_file_range`,
+/// which reflinks on filesystems that can (Btrfs, XFS) and copies in the kernel elsewhere. A
+/// server that cannot clone a file copies it as before.
+pub fn run_copy(admin: &mut super::pgwire::Connection, major: u32, sql: &str) -> Result<()> {
+    if major < 18 {
+        return admin.query(sql).map(drop);
+    }
+    // Unknown to a build without copy_file_range: it then copies, as it would anyway.
+    let _ = admin.query("SET file_copy_method = clone");
+    match admin.query(sql) {
+        Err(e) if format!("{e:#}").contains("could not clone") => {
+            admin.query("SET file_copy_method = copy")?;
+            admin.query(sql).map(drop)
+        }
+        other => other.map(drop),
     }
 }
 
@@ -273,45 +291,79 @@ pub fn discard_scratch(identity: &Identity, major: u32) -> Result<()> {
 /// Other sessions on the project's database are ended in the same transaction as the renames;
 /// one that reconnects in between makes the rename fail, and the swap is tried again.
 pub fn swap_in(identity: &Identity, major: u32) -> Result<()> {
+    let scratch = scratch_name(&identity.credentials.database);
+    swap_from(identity, major, &scratch, Swap::Scratch)?;
+    Ok(())
+}
+
+/// What [`swap_from`] puts in place, which decides what happens around the renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    /// A scratch database made for this restore: dropped when the swap fails, and the replaced
+    /// database dropped once it succeeded.
+    Scratch,
+    /// A snapshot's ready copy: kept when the swap fails (it is still the snapshot's), and the
+    /// replaced database left as `<db>_pyenvx_old` for the background work to drop, so the
+    /// command returns after the renames alone.
+    Spare,
+}
+
+/// Rename `source` into the project database's place (the old one becomes `<db>_pyenvx_old`),
+/// in one transaction with the ending of the sessions on both. Returns the sessions ended.
+pub fn swap_from(identity: &Identity, major: u32, source: &str, kind: Swap) -> Result<u64> {
     let db = &identity.credentials.database;
-    let scratch = scratch_name(db);
     let old = old_name(db);
     let mut admin = admin(identity)?;
     let exists = !admin
         .query(&format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"))?
         .is_empty();
+    if exists {
+        // What an interrupted swap, or a spare swap whose leftover was not dropped yet, left.
+        drop_database(&mut admin, major, &old)?;
+    }
     let swap = if exists {
         format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-               WHERE datname IN ('{db}', '{scratch}') AND pid <> pg_backend_pid(); \
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+               WHERE datname IN ('{db}', '{source}') AND pid <> pg_backend_pid(); \
              ALTER DATABASE \"{db}\" RENAME TO \"{old}\"; \
-             ALTER DATABASE \"{scratch}\" RENAME TO \"{db}\""
+             ALTER DATABASE \"{source}\" RENAME TO \"{db}\""
         )
     } else {
-        format!("ALTER DATABASE \"{scratch}\" RENAME TO \"{db}\"")
+        format!("ALTER DATABASE \"{source}\" RENAME TO \"{db}\"")
     };
     let mut attempt = 0;
+    let mut ended = 0;
     loop {
         attempt += 1;
-        // Several statements in one simple query run as one implicit transaction.
+        // Several statements in one simple query run as one implicit transaction; the rows
+        // are those of the first statement (the renames return none).
         match admin.query(&swap) {
-            Ok(_) => break,
+            Ok(rows) => {
+                ended += rows
+                    .first()
+                    .and_then(|r| r.first().cloned().flatten())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+                break;
+            }
             Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
                 std::thread::sleep(Duration::from_millis(200));
             }
             Err(e) => {
-                let _ = drop_database(&mut admin, major, &scratch);
+                if kind == Swap::Scratch {
+                    let _ = drop_database(&mut admin, major, source);
+                }
                 return Err(e.context(format!(
                     "cannot put the restored database in place of {db} (it is unchanged)"
                 )));
             }
         }
     }
-    if exists {
+    if exists && kind == Swap::Scratch {
         drop_database(&mut admin, major, &old)
             .map_err(|e| leftover_error(e, &format!("the old database {old}")))?;
     }
-    Ok(())
+    Ok(ended)
 }
 
 /// A dump file that passed the checks a restore makes before touching anything.

@@ -211,6 +211,22 @@ fn check_container(
             snap.name
         ));
     }
+    // Branches too: each is a database of the volume, and the dump carries the one in use.
+    if let Some(record) = super::branches::load(project)?.filter(|r| r.branches.len() > 1) {
+        let other = record
+            .branches
+            .keys()
+            .find(|b| **b != record.current)
+            .cloned()
+            .unwrap_or_default();
+        return Err(user_error!(
+            hint = format!(
+                "switch to the branch to keep and delete the others (`pyenvx db branch rm {other}`) first"
+            ),
+            "the container upgrade carries only the database in use, and this project has {} database branches",
+            record.branches.len()
+        ));
+    }
     let keep = kept_dump(project, from);
     if keep.exists() {
         return Err(user_error!(

@@ -292,12 +292,25 @@ pub(super) fn restore(clients: &Clients, file: &Path) -> Result<()> {
 /// Put the filled scratch database's tables in place of the project's, in one `RENAME TABLE`
 /// (every table moves, or none does), then drop what is left.
 fn swap_in(clients: &Clients) -> Result<()> {
+    let scratch = transfer::scratch_name(&clients.identity.credentials.database);
+    swap_from(clients, &scratch, transfer::Swap::Scratch)
+}
+
+/// Move `source`'s tables in place of the project's in one `RENAME TABLE` (the project's go to
+/// `<db>_pyenvx_old`). A scratch source is dropped on failure and, with the replaced tables,
+/// after success; a snapshot's ready copy is kept on failure, and the replaced tables are left
+/// for the background work to drop, so the restore returns after the renames.
+fn swap_from(clients: &Clients, source: &str, kind: transfer::Swap) -> Result<()> {
     let db = &clients.identity.credentials.database;
-    let scratch = transfer::scratch_name(db);
     let old = transfer::old_name(db);
-    let (theirs, ours) = (unmovable(clients, &scratch)?, unmovable(clients, db)?);
+    let discard_source = || {
+        if kind == transfer::Swap::Scratch {
+            let _ = drop_database(clients, source);
+        }
+    };
+    let (theirs, ours) = (unmovable(clients, source)?, unmovable(clients, db)?);
     if theirs + ours > 0 {
-        let _ = drop_database(clients, &scratch);
+        discard_source();
         return Err(user_error!(
             hint =
                 "the database was not changed; load a dump yourself with `pyenvx db shell < FILE`",
@@ -305,6 +318,8 @@ fn swap_in(clients: &Clients) -> Result<()> {
              cannot swap in safely on MariaDB"
         ));
     }
+    // What a restore before this one left for its background work.
+    drop_database(clients, &old)?;
     let mut moves = Vec::new();
     for t in tables(clients, db)? {
         moves.push(format!(
@@ -315,10 +330,10 @@ fn swap_in(clients: &Clients) -> Result<()> {
             ident(&t)
         ));
     }
-    for t in tables(clients, &scratch)? {
+    for t in tables(clients, source)? {
         moves.push(format!(
             "{}.{} TO {}.{}",
-            ident(&scratch),
+            ident(source),
             ident(&t),
             ident(db),
             ident(&t)
@@ -335,20 +350,23 @@ fn swap_in(clients: &Clients) -> Result<()> {
             o = ident(&old)
         );
         if let Err(e) = clients.query(&swap) {
-            let _ = drop_database(clients, &scratch);
+            discard_source();
             let _ = drop_database(clients, &old);
             return Err(e.context(format!(
                 "cannot put the new tables in place of {db}'s (it is unchanged)"
             )));
         }
     }
+    if kind == transfer::Swap::Spare {
+        return Ok(());
+    }
     clients
         .query(&format!(
             "DROP DATABASE IF EXISTS {}; DROP DATABASE IF EXISTS {}",
             ident(&old),
-            ident(&scratch)
+            ident(source)
         ))
-        .map_err(|e| transfer::leftover_error(e, &format!("{old} or {scratch}")))?;
+        .map_err(|e| transfer::leftover_error(e, &format!("{old} or {source}")))?;
     Ok(())
 }
 
@@ -594,8 +612,11 @@ pub(super) fn snapshot_take(
     snapshot::check_free(project, &name)?;
     let db = &clients.identity.credentials.database;
     let snap_db = snapshot::database_name(&name);
-    // A database without its record is what a killed snapshot leaves: not a snapshot.
+    // A database without its record is what a killed snapshot leaves: not a snapshot. Nor is
+    // its ready copy.
+    let _background = snapshot::background_lock(project)?;
     drop_database(clients, &snap_db)?;
+    forget_spare(clients, project, &name)?;
     let recorded = (|| -> Result<Snapshot> {
         copy_database(clients, db, &snap_db)
             .with_context(|| format!("cannot copy {db} into a snapshot"))?;
@@ -629,14 +650,51 @@ pub(super) fn snapshot_take(
     recorded
 }
 
-/// Copy the snapshot into the scratch database and swap it in; the snapshot stays.
-pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()> {
-    let exists = clients.query(&format!(
-        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {}",
-        literal(&snap.database)
-    ))?;
-    if exists.trim() == "0" {
+fn schema_exists(clients: &Clients, name: &str) -> Result<bool> {
+    Ok(clients
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {}",
+            literal(name)
+        ))?
+        .trim()
+        != "0")
+}
+
+/// Drop a snapshot's ready copy, its marker first (a marker never names a partial copy).
+fn forget_spare(clients: &Clients, project: &Project, name: &str) -> Result<()> {
+    match std::fs::remove_file(snapshot::spare_ready_path(project, name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context("cannot delete a ready copy's marker")
+        }
+        _ => {}
+    }
+    drop_database(clients, &snapshot::spare_name(name))
+}
+
+/// Put the snapshot in place of the project's tables: its ready copy's tables moved in by one
+/// `RENAME TABLE` when the background work made one, else a copy of the snapshot swapped in.
+/// The snapshot stays.
+pub(super) fn snapshot_restore(
+    clients: &Clients,
+    project: &Project,
+    snap: &Snapshot,
+) -> Result<snapshot::Restored> {
+    // Waits for background work still making this ready copy.
+    let _background = snapshot::background_lock(project)?;
+    if !schema_exists(clients, &snap.database)? {
         return Err(crate::services::snapshot::gone(snap));
+    }
+    let spare = snapshot::spare_name(&snap.name);
+    let marker = snapshot::spare_ready_path(project, &snap.name);
+    if marker.exists() && schema_exists(clients, &spare)? {
+        // Gone before the move: after it the ready copy is empty, and a kill in between only
+        // costs the next restore a copy.
+        fs_err::remove_file(&marker)?;
+        swap_from(clients, &spare, transfer::Swap::Spare)?;
+        return Ok(snapshot::Restored {
+            renamed: true,
+            ended: 0,
+        });
     }
     // `copy_database` makes the scratch database itself.
     let scratch = fresh_scratch(clients)?;
@@ -648,11 +706,48 @@ pub(super) fn snapshot_restore(clients: &Clients, snap: &Snapshot) -> Result<()>
             snap.name
         )));
     }
-    swap_in(clients)
+    swap_in(clients)?;
+    Ok(snapshot::Restored {
+        renamed: false,
+        ended: 0,
+    })
 }
 
-/// Delete the snapshot's database, then its record.
+/// The background work after a take or a restore: drop the tables a restore replaced, and make
+/// the ready copy of every snapshot of this server that lacks one.
+pub(super) fn snapshot_prepare(
+    clients: &Clients,
+    project: &Project,
+    backend: BackendKind,
+) -> Result<()> {
+    let _background = snapshot::background_lock(project)?;
+    drop_database(
+        clients,
+        &transfer::old_name(&clients.identity.credentials.database),
+    )?;
+    for snap in snapshot::list(project)? {
+        if snap.engine != DbEngine::Mariadb || snap.backend != backend {
+            continue;
+        }
+        if snapshot::spare_ready_path(project, &snap.name).exists()
+            || !schema_exists(clients, &snap.database)?
+        {
+            continue;
+        }
+        let spare = snapshot::spare_name(&snap.name);
+        // What a restore emptied, or a copy a kill cut short.
+        drop_database(clients, &spare)?;
+        copy_database(clients, &snap.database, &spare)
+            .with_context(|| format!("cannot make the ready copy of snapshot `{}`", snap.name))?;
+        crate::fs::write_atomic(&snapshot::spare_ready_path(project, &snap.name), b"")?;
+    }
+    Ok(())
+}
+
+/// Delete the snapshot's database and its ready copy, then its record.
 pub(super) fn snapshot_remove(clients: &Clients, project: &Project, snap: &Snapshot) -> Result<()> {
+    let _background = snapshot::background_lock(project)?;
+    forget_spare(clients, project, &snap.name)?;
     drop_database(clients, &snap.database)?;
     fs_err::remove_file(snapshot::record_path(project, &snap.name))?;
     Ok(())

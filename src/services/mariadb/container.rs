@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::clients::{
-    literal, restore, snapshot_remove, snapshot_restore, snapshot_take, Clients, Runner,
+    literal, restore, snapshot_prepare, snapshot_remove, snapshot_restore, snapshot_take, Clients,
+    Runner,
 };
 use super::START_TIMEOUT;
 use crate::project::Project;
@@ -138,12 +139,23 @@ impl Backend for Container<'_> {
         snapshot_take(&clients, self.project, BackendKind::Container, name)
     }
 
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
+    fn snapshot_restore(
+        &self,
+        identity: &Identity,
+        snap: &Snapshot,
+    ) -> Result<crate::services::snapshot::Restored> {
         let engine = container::engine()?;
         snapshot_restore(
             &Clients::exec(&engine, container_name(self.project), identity),
+            self.project,
             snap,
         )
+    }
+
+    fn snapshot_prepare(&self, identity: &Identity) -> Result<()> {
+        let engine = container::engine()?;
+        let clients = Clients::exec(&engine, container_name(self.project), identity);
+        snapshot_prepare(&clients, self.project, BackendKind::Container)
     }
 
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {

@@ -36,8 +36,12 @@
 //! * Snapshots: MariaDB has no template copy, so `db snapshot` copies every table inside the
 //!   server into `pyenvx_snapshot_<name>`: each table's own definition, then natively its
 //!   files as transportable tablespaces (8–12× faster than a dump and restore of 184 MiB),
-//!   else every row in one transaction with a consistent snapshot. A restore copies it the
-//!   same way into the scratch database and swaps it in as `db restore` does.
+//!   else every row in one transaction with a consistent snapshot. A restore moves the tables
+//!   of the snapshot's ready copy (made the same way by the background work) in with one
+//!   `RENAME TABLE`; without a complete ready copy it copies the snapshot into the scratch
+//!   database and swaps it in as `db restore` does.
+//! * Branches (`db branch`) are refused: MariaDB cannot rename a database, and moving tables
+//!   between schemas would carry no views, triggers, routines or events.
 //!
 //! Its parts: this module runs the native server; [`container`] the container backend;
 //! [`clients`] the client programs and what is done through them (dump, the restore's swap,
@@ -68,7 +72,10 @@ use super::transfer::{DumpTarget, RestorePlan};
 use crate::fs::write_private;
 use crate::project::Project;
 use crate::user_error;
-use clients::{ident, literal, restore, snapshot_remove, snapshot_restore, snapshot_take, Clients};
+use clients::{
+    ident, literal, restore, snapshot_prepare, snapshot_remove, snapshot_restore, snapshot_take,
+    Clients,
+};
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -158,8 +165,21 @@ impl Backend for Native<'_> {
         snapshot_take(&clients, self.project, BackendKind::Native, name)
     }
 
-    fn snapshot_restore(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
-        snapshot_restore(&Clients::new(self.project, self.config, identity)?, snap)
+    fn snapshot_restore(
+        &self,
+        identity: &Identity,
+        snap: &Snapshot,
+    ) -> Result<crate::services::snapshot::Restored> {
+        snapshot_restore(
+            &Clients::new(self.project, self.config, identity)?,
+            self.project,
+            snap,
+        )
+    }
+
+    fn snapshot_prepare(&self, identity: &Identity) -> Result<()> {
+        let clients = Clients::new(self.project, self.config, identity)?;
+        snapshot_prepare(&clients, self.project, BackendKind::Native)
     }
 
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
