@@ -901,6 +901,81 @@ web:\n    build: .\n    environment:\n      POSTGRES_HOST: db\n      POSTGRES_PA
     }
 }
 
+/// Settings that write the database in (ENGINE, NAME, USER, PASSWORD; no compose file, no
+/// `--db`): the ENGINE declares the service, the server is made with that role, password and
+/// database, and the empty PORT reaches Django through PGPORT. No file of the project changes.
+#[test]
+fn hard_coded_settings_get_their_role_and_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("hardrole");
+    clone_project(
+        &sb,
+        "hardrole",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", &hard_coded_settings("")),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(
+        init.contains("PostgreSQL written in DATABASES ([services.db]); pyenvx's server gets the same role shopper, its password, database shop"),
+        "{init}"
+    );
+    assert!(!init.contains("literal dict"), "{init}");
+    assert!(
+        !migrate.contains("does not connect") && !migrate.contains("fix:"),
+        "{migrate}"
+    );
+    let url = sb.ok("hardrole", &["db", "url"]);
+    assert!(
+        url.contains("postgres://shopper:S3cret%40shop@127.0.0.1:")
+            && url.trim().ends_with("/shop"),
+        "{url}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "hardrole", &[]);
+
+    // A port written in that is not pyenvx's: said at init and by Django's check, with the fix.
+    let dir = sb.dir("hardport");
+    clone_project(
+        &sb,
+        "hardport",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", &hard_coded_settings("5999")),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let init = sb.ok("hardport", &["init"]);
+    assert!(
+        init.contains("PORT 5999 written in: `pyenvx db up --port 5999`"),
+        "{init}"
+    );
+    let check = pyenvx_ok(
+        &sb.ctx,
+        &dir,
+        &["run", "--", "python", "manage.py", "check"],
+    );
+    assert!(
+        check.contains("PORT     5999 (written in mysite/settings.py)")
+            && check.contains("fix: `pyenvx db up --port 5999`"),
+        "{check}"
+    );
+}
+
 /// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works
 /// on a module of a settings package whose `DATABASES` is annotated, and says what it changed.
 #[test]

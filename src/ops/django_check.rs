@@ -283,6 +283,19 @@ fn fix(project: &Project, check: &DjangoCheck) -> Option<String> {
             "`unset {var}` (the shell's value wins over .env), then `pyenvx db up`"
         ));
     }
+    // A port written in the settings (or left to MySQL's default): the server moves there.
+    if first.key == "PORT" && first.from.starts_with("written in") {
+        let port = if first.value.is_empty() || first.value == "(empty)" {
+            "3306".to_string()
+        } else {
+            first.value.clone()
+        };
+        if check.mismatches.len() == 1 {
+            return Some(format!(
+                "`pyenvx db up --port {port}` (the settings write port {port} in; pyenvx's server moves there)"
+            ));
+        }
+    }
     if crate::django::settings_scan::literal_advice(&project.root).is_some() {
         return Some(
             "`pyenvx init --wire-settings` (adds three lines after DATABASES that read DATABASE_URL)"

@@ -541,12 +541,47 @@ fn init_in(
     // table and in pyenvx.toml, never silently.
     // The compose file's PostgreSQL unless `--db` chose otherwise (`none`, or another engine).
     let db = args.db.unwrap_or(DbChoice::None);
-    let postgres_pick = adopted
+    let mut postgres_pick = adopted
         .as_mut()
         .filter(|_| matches!(args.db, None | Some(DbChoice::Postgres)))
         .and_then(|a| {
             a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
         });
+    // Settings that write in a server database: its ENGINE alone declares the service (unless
+    // `--db` said otherwise), and the server gets the role, password and database written there.
+    let hard = adopted
+        .as_ref()
+        .and_then(|_| django::settings_scan::hard_coded(&dir));
+    let mut settings_db = None;
+    if let (Some(h), None) = (&hard, args.db) {
+        if h.is_mysql() {
+            settings_db = Some(crate::services::DbEngine::Mariadb);
+            postgres_pick = None;
+        } else if postgres_pick.is_none() {
+            settings_db = Some(crate::services::DbEngine::Postgres);
+        }
+    }
+    let serves_settings = hard.as_ref().is_some_and(|h| {
+        if h.is_mysql() {
+            db == DbChoice::Mariadb || settings_db.is_some()
+        } else {
+            db == DbChoice::Postgres || postgres_pick.is_some() || settings_db.is_some()
+        }
+    });
+    let given =
+        hard.as_ref()
+            .filter(|_| serves_settings)
+            .map(|h| crate::services::credentials::Given {
+                user: h.user.clone(),
+                password: h.password.clone(),
+                database: h.name.clone(),
+            });
+    if let (Some(a), Some(h), Some(given)) = (adopted.as_mut(), &hard, &given) {
+        a.rows.push((
+            h.file.clone(),
+            hard_coded_row(h, given, settings_db.is_some()),
+        ));
+    }
     let startproject_wanted = !args.no_startproject && adopted.is_none();
     if startproject_wanted && holds_python_code(&dir) {
         return Err(user_error!(
@@ -688,6 +723,15 @@ fn init_in(
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());
     }
+    if settings_db == Some(crate::services::DbEngine::Postgres) {
+        // The settings' ENGINE imports a driver; the project's own stands in when it has one.
+        let pin = args.django.as_ref().or(adopted_django.as_ref());
+        let driver = match pin {
+            Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+            None => "psycopg[binary]",
+        };
+        dependencies.push(driver.to_string());
+    }
     if let Some(adopted) = &adopted {
         // The project's own requirements, as it pinned them, stand in for the unpinned ones the
         // options add: no `dj-database-url` beside `dj-database-url==3.1.2`, no psycopg beside
@@ -698,7 +742,8 @@ fn init_in(
     // The settings edit `--wire-settings` makes needs dj-database-url in the sandbox.
     let wiring = adopted.is_some()
         && args.wire_settings
-        && django::settings_scan::literal_advice(&dir).is_some();
+        && (django::settings_scan::literal_advice(&dir).is_some()
+            || django::settings_scan::hard_coded(&dir).is_some());
     if wiring
         && !dependencies
             .iter()
@@ -741,12 +786,12 @@ fn init_in(
         &groups,
         args.seed,
     ));
-    if db == DbChoice::Mariadb {
+    if db == DbChoice::Mariadb || settings_db == Some(crate::services::DbEngine::Mariadb) {
         text.push_str(&crate::services::init_table(
             crate::services::DbEngine::Mariadb,
             0,
         ));
-    } else if db == DbChoice::Postgres || postgres_pick.is_some() {
+    } else if db == DbChoice::Postgres || postgres_pick.is_some() || settings_db.is_some() {
         // The major adoption settled from the compose file, else the binaries `db up` will
         // use: the machine's newest, else the download.
         let table = crate::services::init_table(
@@ -812,6 +857,10 @@ fn init_in(
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
     }
+    if let Some(given) = &given {
+        // Before anything else asks for the credentials: they are made once.
+        crate::services::credentials::adopt(&project, given)?;
+    }
     if db != DbChoice::None || args.cache == CacheChoice::Redis {
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
@@ -855,7 +904,7 @@ fn init_in(
             args.cache == CacheChoice::Redis && redis_backend,
         )?;
     }
-    let has_db = db != DbChoice::None || postgres_pick.is_some();
+    let has_db = db != DbChoice::None || postgres_pick.is_some() || settings_db.is_some();
     Ok(InitReport {
         name,
         python: interp.version().to_string(),
@@ -870,6 +919,59 @@ fn init_in(
         venv_aside: None,
         dir,
     })
+}
+
+/// The adoption table's row for settings that write in a server database: what the server
+/// gets from them, and the port when the settings write one in (pyenvx's is allocated per
+/// project).
+fn hard_coded_row(
+    h: &django::settings_scan::HardCoded,
+    given: &crate::services::credentials::Given,
+    declared: bool,
+) -> String {
+    let engine = if h.is_mysql() { "MySQL" } else { "PostgreSQL" };
+    let taken = crate::services::credentials::servable(given);
+    let mut parts = Vec::new();
+    if let Some(u) = &taken.user {
+        parts.push(format!("role {u}"));
+    }
+    if taken.password.is_some() {
+        parts.push("its password".to_string());
+    }
+    if let Some(d) = &taken.database {
+        parts.push(format!("database {d}"));
+    }
+    let mut row = format!(
+        "{engine} written in DATABASES{}",
+        if declared { " ([services.db])" } else { "" }
+    );
+    if !parts.is_empty() {
+        row.push_str(&format!(
+            "; pyenvx's server gets the same {}",
+            parts.join(", ")
+        ));
+    }
+    let skipped: Vec<&str> = [
+        ("USER", &given.user, &taken.user),
+        ("PASSWORD", &given.password, &taken.password),
+        ("NAME", &given.database, &taken.database),
+    ]
+    .iter()
+    .filter(|(_, g, t)| g.is_some() && t.is_none())
+    .map(|(k, _, _)| *k)
+    .collect();
+    if !skipped.is_empty() {
+        row.push_str(&format!(
+            " ({} not taken: quotes, spaces or backslashes)",
+            skipped.join(", ")
+        ));
+    }
+    if let Some(port) = &h.port {
+        row.push_str(&format!(
+            "\nPORT {port} written in: `pyenvx db up --port {port}` puts pyenvx's server there"
+        ));
+    }
+    row
 }
 
 /// The one command that starts what init declared: both services, or the one there is.

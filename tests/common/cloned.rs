@@ -444,6 +444,19 @@ DATABASES = {{\n    \"default\": {{\n        \"ENGINE\": \"django.db.backends.po
     )
 }
 
+/// Settings that write the whole database in, as tutorials have it for a database on the
+/// developer's machine: ENGINE, NAME, USER and PASSWORD literals, HOST `localhost`, and `port`
+/// as PORT (`""` leaves it to libpq).
+pub fn hard_coded_settings(port: &str) -> String {
+    format!(
+        "SECRET_KEY = \"django-insecure-fixture\"\nDEBUG = True\n\
+DATABASES = {{\n    'default': {{\n        'ENGINE': 'django.db.backends.postgresql',\n        \
+'NAME': 'shop',\n        'USER': 'shopper',\n        'PASSWORD': 'S3cret@shop',\n        \
+'HOST': 'localhost',\n        'PORT': '{port}',\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
 /// Django, asked through `pyenvx run` which server it reaches: the server's own port, database
 /// and user (`inet_server_port()`, `current_database()`, `current_user`), which must be those of
 /// `pyenvx db url`. `label` names failures.
