@@ -1150,6 +1150,9 @@ POSTGRES_HOST: db\n";
         dir: dir.clone(),
     };
     let init = sb.ok("subdir", &["init"]);
+    // Named after its Django module, not the checkout's directory.
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(toml.contains("name = \"mysite\""), "{toml}");
     assert!(
         init.contains("app/manage.py")
             && init.contains("cd app && pyenvx run python manage.py migrate"),

@@ -46,18 +46,25 @@ DATABASES[\"default\"] = dj_database_url.config(default=None) or DATABASES[\"def
 /// The settings module `manage.py` names (`DJANGO_SETTINGS_MODULE` default), as a file under
 /// `root`: `mysite/settings.py`, or `mysite/settings/__init__.py` for a package.
 pub fn settings_file(root: &Path) -> Option<PathBuf> {
+    let module = settings_module(root)?.replace('.', "/");
     // `manage.py` in `app/` or `src/`: its settings module is relative to that directory.
     let root = &super::manage_dir(root)?;
-    let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
-    let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
-        .expect("valid regex");
-    let module = re.captures(&manage)?[1].replace('.', "/");
     let file = root.join(format!("{module}.py"));
     if file.is_file() {
         return Some(file);
     }
     let package = root.join(&module).join("__init__.py");
     package.is_file().then_some(package)
+}
+
+/// The settings module `manage.py` names as its `DJANGO_SETTINGS_MODULE` default
+/// (`mysite.settings`, `config.settings.local`).
+pub fn settings_module(root: &Path) -> Option<String> {
+    let root = &super::manage_dir(root)?;
+    let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
+    let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
+        .expect("valid regex");
+    Some(re.captures(&manage)?[1].to_string())
 }
 
 /// Scan the project's settings; `None` when there is no `manage.py` naming a settings file.

@@ -355,14 +355,20 @@ fn holds_python_code(dir: &Path) -> bool {
 }
 
 /// The project's name: `--name`, else the directory's.
+/// `--name`; for an adopted project, what its Django module calls it
+/// ([`adopt::project_name`]); else the directory's name.
 fn project_name(args: &InitInput, dir: &Path) -> String {
-    match &args.name {
-        Some(n) => n.clone(),
-        None => dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".into()),
+    if let Some(n) = &args.name {
+        return n.clone();
     }
+    if adopt::is_existing_project(dir) {
+        if let Some(n) = adopt::project_name(dir) {
+            return n;
+        }
+    }
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into())
 }
 
 /// The default interpreter for a new project: the newest stable CPython on the machine
