@@ -809,7 +809,7 @@ SQL_PASSWORD=hello_django\nSQL_HOST=db\nSQL_PORT=5432\n";
         "{dotenv}"
     );
     assert!(
-        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's database"),
+        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's services"),
         "{migrate}"
     );
     assert_only_pyenvx_files(&sb.ctx, &dir, "sqlenv", &[]);
@@ -974,6 +974,62 @@ fn hard_coded_settings_get_their_role_and_database() {
             && check.contains("fix: `pyenvx db up --port 5999`"),
         "{check}"
     );
+}
+
+/// A cache read from `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` (compose's `redis` by
+/// default): with `[services.cache]`, the first `manage.py` finds the variables that feed
+/// `CACHES` and points them at pyenvx's Redis, and a value set through Django's cache comes back.
+#[test]
+fn cache_variables_reach_the_pyenvx_redis() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("rediscache");
+    clone_project(
+        &sb,
+        "rediscache",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\ndj-database-url\nredis\n",
+                ),
+                ("mysite/settings.py", &redis_parts_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let _down = DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: dir.clone(),
+    };
+    struct RedisDown<'a>(&'a Sandbox);
+    impl Drop for RedisDown<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run_in("rediscache", &["redis", "down"]);
+        }
+    }
+    let _redis = RedisDown(&sb);
+    sb.ok(
+        "rediscache",
+        &["init", "--db", "postgres", "--cache", "redis"],
+    );
+    sb.ok("rediscache", &["up"]);
+    let code = "from django.core.cache import cache\ncache.set('k', 'through pyenvx')\nprint('CACHE', cache.get('k'))\n";
+    let out = pyenvx_ok(
+        &sb.ctx,
+        &dir,
+        &["run", "--", "python", "manage.py", "shell", "-c", code],
+    );
+    assert!(
+        out.contains("REDIS_HOST") && out.contains("REDIS_PORT") && out.contains("REDIS_PASSWORD"),
+        "{out}"
+    );
+    assert!(out.contains("CACHE through pyenvx"), "{out}");
+    assert!(!out.contains("does not use pyenvx's Redis"), "{out}");
+    let dotenv = read(dir.join(".env"));
+    assert!(dotenv.contains("REDIS_HOST=127.0.0.1"), "{dotenv}");
+    assert_only_pyenvx_files(&sb.ctx, &dir, "rediscache", &[]);
 }
 
 /// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works

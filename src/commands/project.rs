@@ -537,14 +537,26 @@ pub(super) fn print_django_check(
 ) {
     if let Some(file) = &check.wired_file {
         printer.info(format!(
-            "  {:<24} {} set for pyenvx's database (the settings read them for DATABASES)",
+            "  {:<24} {} set for pyenvx's services (the settings read them for DATABASES or CACHES)",
             printer.code(file.display().to_string()),
             check.wired.join(", ")
         ));
     }
     let settings = check.settings_module.as_deref().unwrap_or("the settings");
+    if let Some(m) = &check.cache_mismatch {
+        printer.warn(format!(
+            "Django's cache ({settings}) does not use pyenvx's Redis"
+        ));
+        printer.info(format!(
+            "  {:<9}{} ({}); pyenvx's: {}",
+            m.key, m.value, m.from, m.want
+        ));
+        printer.info(
+            "  fix: make CACHES['default'] read REDIS_URL, which `pyenvx run` sets              (`\"LOCATION\": os.environ[\"REDIS_URL\"]`)",
+        );
+    }
     if check.reaches() {
-        if !quiet_when_fine {
+        if !quiet_when_fine && check.db_checked {
             printer.success(format!("Django ({settings}) connects to pyenvx's database"));
         }
         return;

@@ -457,6 +457,20 @@ DATABASES = {{\n    'default': {{\n        'ENGINE': 'django.db.backends.postgre
     )
 }
 
+/// Settings whose cache is Redis at `REDIS_HOST`/`REDIS_PORT` with `REDIS_PASSWORD` (compose's
+/// `redis` service by default), the database on `DATABASE_URL`'s PostgreSQL.
+pub fn redis_parts_settings() -> String {
+    format!(
+        "import os\nimport dj_database_url\n\nSECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": dj_database_url.config(default=\"sqlite:///db.sqlite3\")}}\n\
+REDIS_HOST = os.environ.get(\"REDIS_HOST\", \"redis\")\n\
+REDIS_PORT = int(os.environ.get(\"REDIS_PORT\", \"6379\"))\n\
+CACHES = {{\n    \"default\": {{\n        \"BACKEND\": \"django.core.cache.backends.redis.RedisCache\",\n        \
+\"LOCATION\": \"redis://:%s@%s:%d/1\" % (os.environ.get(\"REDIS_PASSWORD\", \"\"), REDIS_HOST, REDIS_PORT),\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
 /// Django, asked through `pyenvx run` which server it reaches: the server's own port, database
 /// and user (`inet_server_port()`, `current_database()`, `current_user`), which must be those of
 /// `pyenvx db url`. `label` names failures.
