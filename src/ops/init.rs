@@ -583,10 +583,9 @@ fn init_in(
                 database: h.name.clone(),
             });
     if let (Some(a), Some(h), Some(given)) = (adopted.as_mut(), &hard, &given) {
-        a.rows.push((
-            h.file.clone(),
-            hard_coded_row(h, given, settings_db.is_some()),
-        ));
+        if let Some(row) = hard_coded_row(h, given, settings_db.is_some()) {
+            a.rows.push((h.file.clone(), row));
+        }
     }
     let startproject_wanted = !args.no_startproject && adopted.is_none();
     if startproject_wanted && holds_python_code(&dir) {
@@ -934,7 +933,7 @@ fn hard_coded_row(
     h: &django::settings_scan::HardCoded,
     given: &crate::services::credentials::Given,
     declared: bool,
-) -> String {
+) -> Option<String> {
     let engine = if h.is_mysql() { "MySQL" } else { "PostgreSQL" };
     let taken = crate::services::credentials::servable(given);
     let mut parts = Vec::new();
@@ -946,6 +945,10 @@ fn hard_coded_row(
     }
     if let Some(d) = &taken.database {
         parts.push(format!("database {d}"));
+    }
+    if parts.is_empty() && !declared && h.port.is_none() {
+        // The ENGINE alone, with a service declared otherwise: nothing to say.
+        return None;
     }
     let mut row = format!(
         "{engine} written in DATABASES{}",
@@ -977,7 +980,7 @@ fn hard_coded_row(
             "\nPORT {port} written in: `pyenvx db up --port {port}` puts pyenvx's server there"
         ));
     }
-    row
+    Some(row)
 }
 
 /// The one command that starts what init declared: both services, or the one there is.
