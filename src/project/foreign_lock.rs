@@ -72,6 +72,27 @@ impl ForeignLock {
         (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs))
     }
 
+    /// pip-compile's output without hashes: `X.txt` beside the `X.in` it was compiled from.
+    /// Its `name==version` lines are the project's resolution; lines of another form (a URL,
+    /// `-e`) are left to the requirements read from `X.in`.
+    pub fn from_compiled_requirements(file: &str, text: &str) -> Option<Self> {
+        let mut pairs = Vec::new();
+        for line in text.lines() {
+            let line = line.trim().trim_end_matches('\\').trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
+                continue;
+            }
+            let requirement = line.split(" --").next().unwrap_or(line);
+            let requirement = requirement.split(';').next().unwrap_or("").trim();
+            let Some((name, version)) = requirement.split_once("==") else {
+                continue;
+            };
+            let name = name.split('[').next().unwrap_or(name);
+            pairs.push((name.trim().to_string(), version.trim().to_string()));
+        }
+        (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs))
+    }
+
     fn from_pairs(file: &str, pairs: Vec<(String, String)>) -> Self {
         let mut versions: BTreeMap<String, String> = BTreeMap::new();
         let mut forked = Vec::new();
@@ -243,5 +264,12 @@ source = { registry = "https://example.invalid/simple" }
         let lock = ForeignLock::from_hashed_requirements("requirements.txt", text).unwrap();
         assert_eq!(lock.constraints(), ["asgiref==3.7.2", "django==4.2.30"]);
         assert!(ForeignLock::from_hashed_requirements("r.txt", "django==4.2\n").is_none());
+        let compiled = "# pip-compile\nasgiref==3.6.0\n    # via django\ndjango-recaptcha==3.0.0\n\
+            -e ./local\nx @ https://example.invalid/x.whl\n";
+        let lock = ForeignLock::from_compiled_requirements("requirements.txt", compiled).unwrap();
+        assert_eq!(
+            lock.constraints(),
+            ["asgiref==3.6.0", "django-recaptcha==3.0.0"]
+        );
     }
 }
