@@ -579,6 +579,31 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         );
     }
 
+    // Any other source build that failed (an old sdist against today's setuptools): the first
+    // line names the package and the build's last words, not every requirement resolved.
+    if let Some(package) = error_line.and_then(|l| {
+        l.strip_prefix("Failed to build `")
+            .and_then(|r| r.split('`').next())
+    }) {
+        let reason = body
+            .iter()
+            .rev()
+            .map(|l| l.trim_start_matches("cause:").trim())
+            .find(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("File \""))
+            .unwrap_or("");
+        return user_error!(
+            hint = format!(
+                "{package} has no wheel for this Python and its source does not build here; a \
+                 newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older Python \
+                 its release was made for",
+                package.split("==").next().unwrap_or(package)
+            ),
+            "{}",
+            // With `error: ` before it, the line stays under 200 characters.
+            within(&format!("{package} does not build: {reason}"), 190)
+        );
+    }
+
     if stderr.contains("Hash mismatch") {
         return user_error!(
             hint = "the index now serves a different file under the same name; resolve again, and \
@@ -782,6 +807,26 @@ mod tests {
         assert_eq!(
             not_found("Because only django<=6.1.3 is available"),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_failed_source_build_is_named_in_one_short_line() {
+        let stderr = "error: Failed to build `django-allauth==0.39.1`\n  \
+                      cause: The build backend returned an error\n  \
+                      cause: Call to `setuptools.build_meta:__legacy__.get_requires_for_build_wheel` failed (exit status: 1)\n\n  \
+                      [stderr]\n  Traceback (most recent call last):\n    File \"<string>\", line 14, in <module>\n  \
+                      ImportError: cannot import name 'convert_path' from 'setuptools' (/tmp/x/setuptools/__init__.py)\n\n\
+                      hint: Build failures usually indicate a problem with the package or the build environment\n";
+        let status = std::process::Command::new("false").status().unwrap();
+        let subject = "django==2.2.14, autopep8==1.4.4, certifi==2019.3.9, django-allauth==0.39.1";
+        let err = uv_failure("resolve", subject, stderr, status);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("django-allauth==0.39.1 does not build: ImportError: cannot import name 'convert_path'")
+                && text.chars().count() < 200
+                && !text.contains("autopep8"),
+            "{text}"
         );
     }
 
