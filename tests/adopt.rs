@@ -1032,6 +1032,41 @@ fn cache_variables_reach_the_pyenvx_redis() {
     assert_only_pyenvx_files(&sb.ctx, &dir, "rediscache", &[]);
 }
 
+/// A compose value that is a path inside the container under a bind mount of the project's own
+/// files (`./db:/srv/db`, `DATABASE_NAME=/srv/db/example.db`, as django-allauth's example has
+/// it) reaches `.env` as the same file in the checkout, so `migrate` opens it.
+#[test]
+fn container_paths_under_bind_mounts_become_the_checkouts_files() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("mounts");
+    let compose = "services:\n  web:\n    build: .\n    volumes:\n      - ./db:/srv/db\n    environment:\n      \
+DATABASE_NAME: /srv/db/example.db\n";
+    clone_project(
+        &sb,
+        "mounts",
+        &[
+            &[
+                ("requirements.txt", "Django==5.2.19\n"),
+                ("docker-compose.yml", compose),
+                ("db/.gitkeep", ""),
+                ("mysite/settings.py", &sqlite_name_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    sb.ok("mounts", &["init"]);
+    let dotenv = read(dir.join(".env"));
+    let want = format!("DATABASE_NAME={}", dir.join("db/example.db").display());
+    assert!(dotenv.contains(&want), "{want}: {dotenv}");
+    let migrate = sb.ok("mounts", &["run", "--", "python", "manage.py", "migrate"]);
+    assert!(
+        migrate.contains("Applying notes.0001_initial... OK"),
+        "{migrate}"
+    );
+    assert!(dir.join("db/example.db").is_file());
+}
+
 /// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works
 /// on a module of a settings package whose `DATABASES` is annotated, and says what it changed.
 #[test]

@@ -471,6 +471,18 @@ CACHES = {{\n    \"default\": {{\n        \"BACKEND\": \"django.core.cache.backe
     )
 }
 
+/// Settings on SQLite whose file comes from `DATABASE_NAME`, as django-allauth's example has
+/// it (its compose file gives `/srv/db/example.db`, a bind mount of `./db`).
+pub fn sqlite_name_settings() -> String {
+    format!(
+        "import os\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": {{\"ENGINE\": \"django.db.backends.sqlite3\", \
+\"NAME\": os.environ.get(\"DATABASE_NAME\", str(BASE_DIR / \"db\" / \"example.db\"))}}}}\n{}",
+        notes_settings_tail()
+    )
+}
+
 /// Django, asked through `pyenvx run` which server it reaches: the server's own port, database
 /// and user (`inet_server_port()`, `current_database()`, `current_user`), which must be those of
 /// `pyenvx db url`. `label` names failures.
