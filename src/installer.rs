@@ -412,6 +412,23 @@ pub fn is_no_solution(err: &anyhow::Error) -> bool {
         .any(|u| u.message.starts_with(NO_SOLUTION))
 }
 
+/// How the error for a source build that failed continues after the package (`x==1 does not
+/// build: …`); see [`is_seed_conflict`].
+const DOES_NOT_BUILD: &str = " does not build: ";
+
+/// Whether `err` says the requirements cannot be met as asked: no versions satisfy them, or a
+/// release the resolver had to build does not build here. Another version may do in either
+/// case (an adopted lock's pin left out), unlike an index that cannot be reached.
+pub fn is_seed_conflict(err: &anyhow::Error) -> bool {
+    use crate::error::UserError;
+    is_no_solution(err)
+        || err
+            .downcast_ref::<UserError>()
+            .into_iter()
+            .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
+            .any(|u| u.message.contains(DOES_NOT_BUILD))
+}
+
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
 /// failed ("resolve"), `subject` what it was about.
 pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> {
@@ -600,7 +617,7 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             ),
             "{}",
             // With `error: ` before it, the line stays under 200 characters.
-            within(&format!("{package} does not build: {reason}"), 190)
+            within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190)
         );
     }
 

@@ -118,15 +118,33 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                 ""
             }
         )),
-        ops::init::Step::LockSeeded { file, kept, total } => printer.info(format!(
-            "  {:<24} {kept} of {total} versions locked as {file} has them{}",
-            printer.code("→"),
-            if kept < total {
+        ops::init::Step::LockSeeded {
+            file,
+            kept,
+            total,
+            unkept,
+        } => {
+            let rest = if kept + unkept.len() >= total {
+                ""
+            } else if unkept.is_empty() {
                 " (the rest do not resolve for this Python, or nothing needs them)"
             } else {
-                ""
+                " (nothing needs the rest but for those below, which do not resolve)"
+            };
+            printer.info(format!(
+                "  {:<24} {kept} of {total} versions locked as {file} has them{rest}",
+                printer.code("→"),
+            ));
+            // Each pin that was left out, with the resolver's reason: the user may want it back.
+            const SHOWN: usize = 8;
+            for u in unkept.iter().take(SHOWN) {
+                printer.info(format!("  {:<24} not kept: {} ({})", "", u.pin, u.why));
             }
-        )),
+            if unkept.len() > SHOWN {
+                let more: Vec<&str> = unkept[SHOWN..].iter().map(|u| u.pin.as_str()).collect();
+                printer.info(format!("  {:<24} not kept either: {}", "", more.join(", ")));
+            }
+        }
         ops::init::Step::IntoNonEmpty {
             dir,
             entries,

@@ -75,6 +75,8 @@ pub enum Step<'a> {
         file: &'a str,
         kept: usize,
         total: usize,
+        /// The locked versions left out because they did not resolve, with the reason.
+        unkept: &'a [crate::project::foreign_lock::Unkept],
     },
     /// A directory that holds files but no project to adopt: what init adds beside them.
     IntoNonEmpty {
@@ -828,7 +830,11 @@ fn init_in(
         .and_then(|a| a.locked.as_ref())
         .map(|l| l.constraints())
         .unwrap_or_default();
-    let (packages, allowed) = super::pin::resolve_pin(
+    let sync::Supported {
+        resolution: packages,
+        allowed,
+        unkept,
+    } = super::pin::resolve_pin(
         env,
         &interp,
         &project.config,
@@ -842,6 +848,7 @@ fn init_in(
             file: &locked.file,
             kept: locked.kept(&packages.packages),
             total: locked.versions.len(),
+            unkept: &unkept,
         });
     }
     wrote.set(true);
