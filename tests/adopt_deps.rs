@@ -305,6 +305,46 @@ fn a_conflicting_locked_version_costs_only_itself() {
     assert_eq!(installed(&sb, "stale", "django"), "4.2.30");
 }
 
+/// Python 3.7's wheels carry pymalloc's ABI flag (`cp37-cp37m`), as psycopg2 2.7's do: they
+/// install. LondonAppDeveloper's recipe-app-api got the sdist instead, built by a setuptools
+/// that no longer runs 2to3, and `import psycopg2` failed on `basestring`.
+#[test]
+fn a_cp37m_wheel_installs_on_python_3_7() {
+    let mut sb = Sandbox::new(&["3.7"]);
+    let links = stand_in_wheel_tagged(
+        sb.ctx.root(),
+        "fastpg",
+        "2.7.7",
+        "fastpg",
+        "cp37-cp37m-manylinux1_x86_64",
+    );
+    sb.ctx.env("PYENVX_FIND_LINKS", &links);
+    clone_project(
+        &sb,
+        "py37",
+        &[
+            (
+                "requirements.txt",
+                "Django>=2.1.3,<2.2.0\nfastpg>=2.7.5,<2.8.0\n",
+            ),
+            ("Dockerfile", "FROM python:3.7-alpine\n"),
+        ],
+    );
+    let out = sb.ok("py37", &["init"]);
+    assert!(out.contains("Python 3.7"), "{out}");
+    let seen = sb.ok(
+        "py37",
+        &[
+            "run",
+            "--",
+            "python",
+            "-c",
+            "import fastpg; print('FASTPG', fastpg.VERSION)",
+        ],
+    );
+    assert!(seen.contains("FASTPG 2.7.7"), "{seen}");
+}
+
 #[test]
 fn djangos_exact_pin_and_extras_are_kept() {
     let mut sb = Sandbox::new(&["3.12"]);
