@@ -412,6 +412,23 @@ pub fn is_no_solution(err: &anyhow::Error) -> bool {
         .any(|u| u.message.starts_with(NO_SOLUTION))
 }
 
+/// How the error for a source build that failed continues after the package (`x==1 does not
+/// build: …`); see [`is_seed_conflict`].
+const DOES_NOT_BUILD: &str = " does not build: ";
+
+/// Whether `err` says the requirements cannot be met as asked: no versions satisfy them, or a
+/// release the resolver had to build does not build here. Another version may do in either
+/// case (an adopted lock's pin left out), unlike an index that cannot be reached.
+pub fn is_seed_conflict(err: &anyhow::Error) -> bool {
+    use crate::error::UserError;
+    is_no_solution(err)
+        || err
+            .downcast_ref::<UserError>()
+            .into_iter()
+            .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
+            .any(|u| u.message.contains(DOES_NOT_BUILD))
+}
+
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
 /// failed ("resolve"), `subject` what it was about.
 pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> {
@@ -576,6 +593,31 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                     or set MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS; then run the command again",
             "mysqlclient, Django's MySQL/MariaDB driver, is built from source here and needs the \
              MariaDB client library, which this machine lacks"
+        );
+    }
+
+    // Any other source build that failed (an old sdist against today's setuptools): the first
+    // line names the package and the build's last words, not every requirement resolved.
+    if let Some(package) = error_line.and_then(|l| {
+        l.strip_prefix("Failed to build `")
+            .and_then(|r| r.split('`').next())
+    }) {
+        let reason = body
+            .iter()
+            .rev()
+            .map(|l| l.trim_start_matches("cause:").trim())
+            .find(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("File \""))
+            .unwrap_or("");
+        return user_error!(
+            hint = format!(
+                "{package} has no wheel for this Python and its source does not build here; a \
+                 newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older Python \
+                 its release was made for",
+                package.split("==").next().unwrap_or(package)
+            ),
+            "{}",
+            // With `error: ` before it, the line stays under 200 characters.
+            within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190)
         );
     }
 
@@ -782,6 +824,26 @@ mod tests {
         assert_eq!(
             not_found("Because only django<=6.1.3 is available"),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_failed_source_build_is_named_in_one_short_line() {
+        let stderr = "error: Failed to build `django-allauth==0.39.1`\n  \
+                      cause: The build backend returned an error\n  \
+                      cause: Call to `setuptools.build_meta:__legacy__.get_requires_for_build_wheel` failed (exit status: 1)\n\n  \
+                      [stderr]\n  Traceback (most recent call last):\n    File \"<string>\", line 14, in <module>\n  \
+                      ImportError: cannot import name 'convert_path' from 'setuptools' (/tmp/x/setuptools/__init__.py)\n\n\
+                      hint: Build failures usually indicate a problem with the package or the build environment\n";
+        let status = std::process::Command::new("false").status().unwrap();
+        let subject = "django==2.2.14, autopep8==1.4.4, certifi==2019.3.9, django-allauth==0.39.1";
+        let err = uv_failure("resolve", subject, stderr, status);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("django-allauth==0.39.1 does not build: ImportError: cannot import name 'convert_path'")
+                && text.chars().count() < 200
+                && !text.contains("autopep8"),
+            "{text}"
         );
     }
 

@@ -131,7 +131,17 @@ impl Tags {
     /// `packaging.tags.sys_tags()` order.
     pub fn cpython(major: u32, minor: u32, freethreaded: bool, platforms: &[String]) -> Self {
         let interp = format!("cp{major}{minor}");
-        let abi = format!("{interp}{}", if freethreaded { "t" } else { "" });
+        // The ABI flags of the build, as `packaging.tags` reads them from SOABI: pymalloc's `m`
+        // until 3.8 dropped it (psycopg2 2.7's wheels are `cp37-cp37m`: without it the sdist
+        // was built instead, with a setuptools that no longer runs its 2to3), and before 3.3
+        // the wide-unicode `u` of Linux builds (pyenv's, Debian's, manylinux1's `cp27mu`).
+        let flags = match (major, minor) {
+            (2, _) => "mu",
+            (3, m) if m < 8 => "m",
+            _ if freethreaded => "t",
+            _ => "",
+        };
+        let abi = format!("{interp}{flags}");
         // abi3 is the limited API of the GIL build: a free-threaded interpreter cannot load it.
         let abi3 = major == 3 && minor >= 2 && !freethreaded;
         let mut ordered = Vec::new();
@@ -347,6 +357,22 @@ mod tests {
             Some((2, "b".into()))
         );
         assert_eq!(build_number("a-1-py3-none-any.whl"), None);
+    }
+
+    #[test]
+    fn pythons_before_3_8_carry_their_abi_flags() {
+        let glibc = x86_glibc(36);
+        let py37 = Tags::cpython(3, 7, false, &glibc);
+        assert!(py37
+            .rank("psycopg2-2.7.7-cp37-cp37m-manylinux1_x86_64.whl")
+            .is_some());
+        assert!(py37.rank("x-1-cp37-cp37-manylinux1_x86_64.whl").is_none());
+        assert!(Tags::cpython(2, 7, false, &glibc)
+            .rank("psycopg2-2.7.7-cp27-cp27mu-manylinux1_x86_64.whl")
+            .is_some());
+        assert!(Tags::cpython(3, 8, false, &glibc)
+            .rank("x-1-cp38-cp38-manylinux1_x86_64.whl")
+            .is_some());
     }
 
     #[test]

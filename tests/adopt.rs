@@ -809,7 +809,7 @@ SQL_PASSWORD=hello_django\nSQL_HOST=db\nSQL_PORT=5432\n";
         "{dotenv}"
     );
     assert!(
-        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's database"),
+        migrate.contains("SQL_DATABASE") && migrate.contains("set for pyenvx's services"),
         "{migrate}"
     );
     assert_only_pyenvx_files(&sb.ctx, &dir, "sqlenv", &[]);
@@ -899,6 +899,172 @@ web:\n    build: .\n    environment:\n      POSTGRES_HOST: db\n      POSTGRES_PA
     ] {
         assert!(dotenv.contains(var), "{var}: {dotenv}");
     }
+}
+
+/// Settings that write the database in (ENGINE, NAME, USER, PASSWORD; no compose file, no
+/// `--db`): the ENGINE declares the service, the server is made with that role, password and
+/// database, and the empty PORT reaches Django through PGPORT. No file of the project changes.
+#[test]
+fn hard_coded_settings_get_their_role_and_database() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("hardrole");
+    clone_project(
+        &sb,
+        "hardrole",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", &hard_coded_settings("")),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(
+        init.contains("PostgreSQL written in DATABASES ([services.db]); pyenvx's server gets the same role shopper, its password, database shop"),
+        "{init}"
+    );
+    assert!(!init.contains("literal dict"), "{init}");
+    assert!(
+        !migrate.contains("does not connect") && !migrate.contains("fix:"),
+        "{migrate}"
+    );
+    let url = sb.ok("hardrole", &["db", "url"]);
+    assert!(
+        url.contains("postgres://shopper:S3cret%40shop@127.0.0.1:")
+            && url.trim().ends_with("/shop"),
+        "{url}"
+    );
+    assert_only_pyenvx_files(&sb.ctx, &dir, "hardrole", &[]);
+
+    // A port written in that is not pyenvx's: said at init and by Django's check, with the fix.
+    let dir = sb.dir("hardport");
+    clone_project(
+        &sb,
+        "hardport",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", &hard_coded_settings("5999")),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let init = sb.ok("hardport", &["init"]);
+    assert!(
+        init.contains("PORT 5999 written in: `pyenvx db up --port 5999`"),
+        "{init}"
+    );
+    let check = pyenvx_ok(
+        &sb.ctx,
+        &dir,
+        &["run", "--", "python", "manage.py", "check"],
+    );
+    assert!(
+        check.contains("PORT     5999 (written in mysite/settings.py)")
+            && check.contains("fix: `pyenvx db up --port 5999`"),
+        "{check}"
+    );
+}
+
+/// A cache read from `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` (compose's `redis` by
+/// default): with `[services.cache]`, the first `manage.py` finds the variables that feed
+/// `CACHES` and points them at pyenvx's Redis, and a value set through Django's cache comes back.
+#[test]
+fn cache_variables_reach_the_pyenvx_redis() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("rediscache");
+    clone_project(
+        &sb,
+        "rediscache",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\ndj-database-url\nredis\n",
+                ),
+                ("mysite/settings.py", &redis_parts_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let _down = DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: dir.clone(),
+    };
+    struct RedisDown<'a>(&'a Sandbox);
+    impl Drop for RedisDown<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run_in("rediscache", &["redis", "down"]);
+        }
+    }
+    let _redis = RedisDown(&sb);
+    sb.ok(
+        "rediscache",
+        &["init", "--db", "postgres", "--cache", "redis"],
+    );
+    sb.ok("rediscache", &["up"]);
+    let code = "from django.core.cache import cache\ncache.set('k', 'through pyenvx')\nprint('CACHE', cache.get('k'))\n";
+    let out = pyenvx_ok(
+        &sb.ctx,
+        &dir,
+        &["run", "--", "python", "manage.py", "shell", "-c", code],
+    );
+    assert!(
+        out.contains("REDIS_HOST") && out.contains("REDIS_PORT") && out.contains("REDIS_PASSWORD"),
+        "{out}"
+    );
+    assert!(out.contains("CACHE through pyenvx"), "{out}");
+    assert!(!out.contains("does not use pyenvx's Redis"), "{out}");
+    let dotenv = read(dir.join(".env"));
+    assert!(dotenv.contains("REDIS_HOST=127.0.0.1"), "{dotenv}");
+    assert_only_pyenvx_files(&sb.ctx, &dir, "rediscache", &[]);
+}
+
+/// A compose value that is a path inside the container under a bind mount of the project's own
+/// files (`./db:/srv/db`, `DATABASE_NAME=/srv/db/example.db`, as django-allauth's example has
+/// it) reaches `.env` as the same file in the checkout, so `migrate` opens it.
+#[test]
+fn container_paths_under_bind_mounts_become_the_checkouts_files() {
+    let sb = Sandbox::new(&["3.12"]);
+    let dir = sb.dir("mounts");
+    let compose = "services:\n  web:\n    build: .\n    volumes:\n      - ./db:/srv/db\n    environment:\n      \
+DATABASE_NAME: /srv/db/example.db\n";
+    clone_project(
+        &sb,
+        "mounts",
+        &[
+            &[
+                ("requirements.txt", "Django==5.2.19\n"),
+                ("docker-compose.yml", compose),
+                ("db/.gitkeep", ""),
+                ("mysite/settings.py", &sqlite_name_settings()),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    sb.ok("mounts", &["init"]);
+    let dotenv = read(dir.join(".env"));
+    let want = format!("DATABASE_NAME={}", dir.join("db/example.db").display());
+    assert!(dotenv.contains(&want), "{want}: {dotenv}");
+    let migrate = sb.ok("mounts", &["run", "--", "python", "manage.py", "migrate"]);
+    assert!(
+        migrate.contains("Applying notes.0001_initial... OK"),
+        "{migrate}"
+    );
+    assert!(dir.join("db/example.db").is_file());
 }
 
 /// `init` again in an adopted project succeeds and changes nothing; `--wire-settings` then works
@@ -1075,6 +1241,9 @@ POSTGRES_HOST: db\n";
         dir: dir.clone(),
     };
     let init = sb.ok("subdir", &["init"]);
+    // Named after its Django module, not the checkout's directory.
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(toml.contains("name = \"mysite\""), "{toml}");
     assert!(
         init.contains("app/manage.py")
             && init.contains("cd app && pyenvx run python manage.py migrate"),

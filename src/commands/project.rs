@@ -118,15 +118,33 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
                 ""
             }
         )),
-        ops::init::Step::LockSeeded { file, kept, total } => printer.info(format!(
-            "  {:<24} {kept} of {total} versions locked as {file} has them{}",
-            printer.code("→"),
-            if kept < total {
+        ops::init::Step::LockSeeded {
+            file,
+            kept,
+            total,
+            unkept,
+        } => {
+            let rest = if kept + unkept.len() >= total {
+                ""
+            } else if unkept.is_empty() {
                 " (the rest do not resolve for this Python, or nothing needs them)"
             } else {
-                ""
+                " (nothing needs the rest but for those below, which do not resolve)"
+            };
+            printer.info(format!(
+                "  {:<24} {kept} of {total} versions locked as {file} has them{rest}",
+                printer.code("→"),
+            ));
+            // Each pin that was left out, with the resolver's reason: the user may want it back.
+            const SHOWN: usize = 8;
+            for u in unkept.iter().take(SHOWN) {
+                printer.info(format!("  {:<24} not kept: {} ({})", "", u.pin, u.why));
             }
-        )),
+            if unkept.len() > SHOWN {
+                let more: Vec<&str> = unkept[SHOWN..].iter().map(|u| u.pin.as_str()).collect();
+                printer.info(format!("  {:<24} not kept either: {}", "", more.join(", ")));
+            }
+        }
         ops::init::Step::IntoNonEmpty {
             dir,
             entries,
@@ -539,14 +557,26 @@ pub(super) fn print_django_check(
 ) {
     if let Some(file) = &check.wired_file {
         printer.info(format!(
-            "  {:<24} {} set for pyenvx's database (the settings read them for DATABASES)",
+            "  {:<24} {} set for pyenvx's services (the settings read them for DATABASES or CACHES)",
             printer.code(file.display().to_string()),
             check.wired.join(", ")
         ));
     }
     let settings = check.settings_module.as_deref().unwrap_or("the settings");
+    if let Some(m) = &check.cache_mismatch {
+        printer.warn(format!(
+            "Django's cache ({settings}) does not use pyenvx's Redis"
+        ));
+        printer.info(format!(
+            "  {:<9}{} ({}); pyenvx's: {}",
+            m.key, m.value, m.from, m.want
+        ));
+        printer.info(
+            "  fix: make CACHES['default'] read REDIS_URL, which `pyenvx run` sets              (`\"LOCATION\": os.environ[\"REDIS_URL\"]`)",
+        );
+    }
     if check.reaches() {
-        if !quiet_when_fine {
+        if !quiet_when_fine && check.db_checked {
             printer.success(format!("Django ({settings}) connects to pyenvx's database"));
         }
         return;

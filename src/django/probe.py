@@ -111,9 +111,12 @@ def main():
         location = cache.get("LOCATION")
         if isinstance(location, (list, tuple)):
             location = location[0] if location else ""
+        options = cache.get("OPTIONS") or {}
         answer["cache"] = {
             "BACKEND": text(cache.get("BACKEND")),
             "LOCATION": text(location),
+            # django-redis takes the password here as well as in the URL.
+            "PASSWORD": text(options.get("PASSWORD") if isinstance(options, dict) else None),
         }
         loaded = sys.modules.get(module or "")
         answer["settings_file"] = getattr(loaded, "__file__", None)

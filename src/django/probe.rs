@@ -58,12 +58,117 @@ impl Database {
     }
 }
 
-/// `CACHES['default']`.
+/// `CACHES['default']` (its first `LOCATION` when it has several).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub struct Cache {
     pub backend: String,
     pub location: String,
+    /// `OPTIONS['PASSWORD']` (django-redis).
+    #[serde(default)]
+    pub password: String,
+}
+
+impl Cache {
+    /// Whether the cache is a Redis one (Django's own backend, django-redis, or a `redis://`
+    /// location): only then is pyenvx's Redis its place.
+    pub fn is_redis(&self) -> bool {
+        self.backend.to_ascii_lowercase().contains("redis") || self.location.starts_with("redis")
+    }
+}
+
+/// What part of a Redis location a variable gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePart {
+    /// The whole `redis://…` URL (`REDIS_URL`, `CACHE_URL`, `REDIS_LOCATION`).
+    Url,
+    Host,
+    Port,
+    Password,
+}
+
+/// A variable that feeds `CACHES['default']`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFeed {
+    pub var: String,
+    pub part: CachePart,
+}
+
+/// Whether a variable's name says it may configure a cache.
+pub fn is_cache_variable(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["REDIS", "CACHE", "VALKEY"].iter().any(|w| n.contains(w))
+}
+
+/// What part of a location a cache variable's name says it gives.
+fn cache_part(var: &str) -> Option<CachePart> {
+    let n = var.to_ascii_uppercase();
+    if n.ends_with("URL") || n.ends_with("LOCATION") || n.ends_with("URI") {
+        Some(CachePart::Url)
+    } else if n.ends_with("HOST") {
+        Some(CachePart::Host)
+    } else if n.ends_with("PORT") {
+        Some(CachePart::Port)
+    } else if n.ends_with("PASSWORD") || n.ends_with("PASS") {
+        Some(CachePart::Password)
+    } else {
+        None
+    }
+}
+
+/// Which of `candidates` feed `CACHES['default']`, each given a sentinel shaped like what its
+/// name says it holds (a URL for `*_URL`, a number for `*_PORT`), alone, the others keeping
+/// their values. A sentinel that lands in the location or the password names a feed.
+pub fn trace_cache(candidates: &[String], load: &mut Load) -> Result<Vec<CacheFeed>> {
+    let mut feeds = Vec::new();
+    for (i, var) in candidates.iter().enumerate().take(20) {
+        let Some(part) = cache_part(var) else {
+            continue;
+        };
+        let word = format!("pyenvxprobe{i}x");
+        let sentinel = match part {
+            CachePart::Url => format!("redis://{word}:6379/0"),
+            CachePart::Port => (47_100 + i).to_string(),
+            CachePart::Host | CachePart::Password => word.clone(),
+        };
+        let answer = load(&[(var.clone(), sentinel.clone())])?;
+        let Some(cache) = answer.cache.filter(|_| answer.error.is_none()) else {
+            continue;
+        };
+        let found = if part == CachePart::Port {
+            cache.location.contains(&format!(":{sentinel}"))
+        } else {
+            cache.location.contains(&word) || cache.password.contains(&word)
+        };
+        if found {
+            feeds.push(CacheFeed {
+                var: var.clone(),
+                part,
+            });
+        }
+    }
+    Ok(feeds)
+}
+
+/// A `redis://[user][:password]@host:port/db` location's host, port and password.
+pub fn redis_location(location: &str) -> Option<(String, u16, String)> {
+    let rest = location
+        .strip_prefix("rediss://")
+        .or_else(|| location.strip_prefix("redis://"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (auth, hostport) = match authority.rsplit_once('@') {
+        Some((a, h)) => (a, h),
+        None => ("", authority),
+    };
+    let password = auth.split_once(':').map_or("", |(_, p)| p);
+    let password = percent_encoding::percent_decode_str(password)
+        .decode_utf8_lossy()
+        .into_owned();
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (hostport, 6379),
+    };
+    Some((host.to_string(), port, password))
 }
 
 /// What Django said.
@@ -235,6 +340,49 @@ pub fn trace(candidates: &[String], load: &mut Load) -> Result<Vec<Feed>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_locations_and_the_variables_that_feed_them() {
+        assert_eq!(
+            redis_location("redis://:p%40w@127.0.0.1:6380/1"),
+            Some(("127.0.0.1".into(), 6380, "p@w".into()))
+        );
+        assert_eq!(
+            redis_location("redis://redis/0"),
+            Some(("redis".into(), 6379, String::new()))
+        );
+        assert_eq!(redis_location("127.0.0.1:11211"), None);
+        // Settings: LOCATION = f"redis://{REDIS_HOST}:{REDIS_PORT}/1", or CACHE_URL whole.
+        let feeds = trace_cache(
+            &[
+                "REDIS_HOST".into(),
+                "REDIS_PORT".into(),
+                "CACHE_URL".into(),
+                "REDIS_DB".into(),
+            ],
+            &mut |set| {
+                let get = |k: &str| set.iter().find(|(v, _)| v == k).map(|(_, s)| s.clone());
+                let location = get("CACHE_URL").unwrap_or_else(|| {
+                    format!(
+                        "redis://{}:{}/1",
+                        get("REDIS_HOST").unwrap_or("redis".into()),
+                        get("REDIS_PORT").unwrap_or("6379".into())
+                    )
+                });
+                Ok(Answer {
+                    cache: Some(Cache {
+                        backend: "django_redis.cache.RedisCache".into(),
+                        location,
+                        password: String::new(),
+                    }),
+                    ..Answer::default()
+                })
+            },
+        )
+        .unwrap();
+        let parts: Vec<CachePart> = feeds.iter().map(|f| f.part).collect();
+        assert_eq!(parts, [CachePart::Host, CachePart::Port, CachePart::Url]);
+    }
 
     #[test]
     fn database_variable_names() {

@@ -46,18 +46,25 @@ DATABASES[\"default\"] = dj_database_url.config(default=None) or DATABASES[\"def
 /// The settings module `manage.py` names (`DJANGO_SETTINGS_MODULE` default), as a file under
 /// `root`: `mysite/settings.py`, or `mysite/settings/__init__.py` for a package.
 pub fn settings_file(root: &Path) -> Option<PathBuf> {
+    let module = settings_module(root)?.replace('.', "/");
     // `manage.py` in `app/` or `src/`: its settings module is relative to that directory.
     let root = &super::manage_dir(root)?;
-    let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
-    let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
-        .expect("valid regex");
-    let module = re.captures(&manage)?[1].replace('.', "/");
     let file = root.join(format!("{module}.py"));
     if file.is_file() {
         return Some(file);
     }
     let package = root.join(&module).join("__init__.py");
     package.is_file().then_some(package)
+}
+
+/// The settings module `manage.py` names as its `DJANGO_SETTINGS_MODULE` default
+/// (`mysite.settings`, `config.settings.local`).
+pub fn settings_module(root: &Path) -> Option<String> {
+    let root = &super::manage_dir(root)?;
+    let manage = std::fs::read_to_string(root.join("manage.py")).ok()?;
+    let re = regex::Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z_][\w.]*)['"]"#)
+        .expect("valid regex");
+    Some(re.captures(&manage)?[1].to_string())
 }
 
 /// Scan the project's settings; `None` when there is no `manage.py` naming a settings file.
@@ -135,6 +142,77 @@ pub fn style_of(text: &str) -> DatabaseStyle {
         host: value("HOST").filter(|h| !h.is_empty()),
         end_line: code[..end].matches('\n').count() + 1,
     }
+}
+
+/// What a literal `DATABASES` dict writes in for a server database: the engine and whichever
+/// of the role, password, database and port are plain literals (a value read from a variable is
+/// wired through that variable instead, `ops::django_check`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HardCoded {
+    /// The settings file, relative to the project.
+    pub file: String,
+    pub engine: String,
+    pub name: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+}
+
+impl HardCoded {
+    pub fn is_postgres(&self) -> bool {
+        self.engine.contains("postg")
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        self.engine.contains("mysql")
+    }
+
+    /// Whether the dict names a host that is not this machine (a compose service such as
+    /// `db`): then the role alone does not bring Django here.
+    pub fn remote_host(&self) -> bool {
+        self.host
+            .as_deref()
+            .is_some_and(|h| !["localhost", "127.0.0.1", "::1"].contains(&h))
+    }
+}
+
+/// The server database a literal `DATABASES` dict in the project's settings writes in, when its
+/// ENGINE is PostgreSQL's or MySQL's (written in, not read from a variable).
+pub fn hard_coded(root: &Path) -> Option<HardCoded> {
+    let scan = scan(root)?;
+    if !matches!(scan.style, DatabaseStyle::Literal { .. }) {
+        return None;
+    }
+    let code = without_comments(&std::fs::read_to_string(&scan.path).ok()?);
+    let (start, end) = literal_dict(&code)?;
+    let dict = &code[start..end];
+    // The first value of each key: `default` comes first in every settings file seen.
+    let value = |key: &str| {
+        let re = regex::Regex::new(&format!(
+            r#"['"]{key}['"]\s*:\s*(?:['"]([^'"\n]*)['"]|(\d+))\s*[,}}\n]"#
+        ))
+        .expect("valid regex");
+        re.captures(dict)
+            .and_then(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_string()))
+            .filter(|v| !v.is_empty())
+    };
+    let engine = value("ENGINE")?;
+    let out = HardCoded {
+        file: scan
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&scan.path)
+            .display()
+            .to_string(),
+        engine,
+        name: value("NAME"),
+        user: value("USER"),
+        password: value("PASSWORD"),
+        host: value("HOST"),
+        port: value("PORT"),
+    };
+    (out.is_postgres() || out.is_mysql()).then_some(out)
 }
 
 /// Whether the literal `DATABASES` dict in `text` takes values from the environment.
@@ -245,6 +323,11 @@ pub fn literal_advice(root: &Path) -> Option<(String, String)> {
     // A dict that reads the project's own variables (`os.environ.get("SQL_HOST")`) is wired
     // through them (`ops::django_check`): editing the settings is not the advice there.
     if reads_variables(&std::fs::read_to_string(&scan.path).ok()?) {
+        return None;
+    }
+    // A server database written in with this machine as its host is met where it is: pyenvx's
+    // server gets its role and database, and libpq's PGPORT its port (`hard_coded`).
+    if hard_coded(root).is_some_and(|h| !h.remote_host()) {
         return None;
     }
     let DatabaseStyle::Literal {
@@ -358,6 +441,41 @@ mod tests {
 #[cfg(test)]
 mod issue_20 {
     use super::*;
+
+    #[test]
+    fn a_database_written_in_is_read_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("manage.py"),
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+        let settings = |dict: &str| {
+            std::fs::write(
+                dir.path().join("shop/settings.py"),
+                format!("import os\nDATABASES = {{'default': {{{dict}}}}}\n"),
+            )
+            .unwrap();
+            hard_coded(dir.path())
+        };
+        let h = settings(
+            "'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop', 'USER': 'shopper', \
+             'PASSWORD': os.environ.get('DB_PASSWORD', 'x'), 'HOST': '', 'PORT': 5433",
+        )
+        .unwrap();
+        assert_eq!(h.name.as_deref(), Some("shop"));
+        assert_eq!(h.user.as_deref(), Some("shopper"));
+        // Read from a variable: wired through it, not taken.
+        assert_eq!(h.password, None);
+        assert_eq!(h.port.as_deref(), Some("5433"));
+        assert!(h.is_postgres() && !h.remote_host());
+        assert!(literal_advice(dir.path()).is_none());
+        let maria = settings("'ENGINE': 'django.db.backends.mysql', 'HOST': 'db'").unwrap();
+        assert!(maria.is_mysql() && maria.remote_host());
+        assert!(settings("'ENGINE': 'django.db.backends.sqlite3', 'NAME': 'x'").is_none());
+        assert!(settings("'ENGINE': os.environ['SQL_ENGINE']").is_none());
+    }
 
     #[test]
     fn an_annotated_dict_and_a_module_of_a_settings_package() {

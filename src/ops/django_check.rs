@@ -46,12 +46,19 @@ pub struct DjangoCheck {
     pub mismatches: Vec<Mismatch>,
     /// The command or edit that makes Django reach the pyenvx database.
     pub fix: Option<String>,
+    /// Whether the project declares a database (`[services.db]`): else only the cache is asked.
+    pub db_checked: bool,
+    /// A Redis cache that is not pyenvx's Redis (`[services.cache]`): its location, where it
+    /// comes from, and the fix.
+    pub cache_mismatch: Option<Mismatch>,
 }
 
 impl DjangoCheck {
-    /// Whether `migrate` would reach the pyenvx database.
+    /// Whether `migrate` would reach the pyenvx database (or there is none to reach).
     pub fn reaches(&self) -> bool {
-        self.error.is_none() && self.database.is_some() && self.mismatches.is_empty()
+        self.error.is_none()
+            && (!self.db_checked || self.database.is_some())
+            && self.mismatches.is_empty()
     }
 }
 
@@ -138,20 +145,94 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
     let Some(dir) = manage_dir(project) else {
         return Ok(None);
     };
-    if crate::services::db_config(project)?.is_none() {
+    let has_db = crate::services::db_config(project)?.is_some();
+    let redis = match crate::services::redis::cache_config(project)? {
+        Some(_) => Some(crate::services::redis::identity(
+            &env.settings.dirs,
+            project,
+        )?),
+        None => None,
+    };
+    if !has_db && redis.is_none() {
         return Ok(None);
     }
     let python = project.venv_dir().join("bin/python");
     if !python.exists() {
         return Ok(None);
     }
-    let identity = crate::services::identity(&env.settings.dirs, project)?;
+    let identity = if has_db {
+        Some(crate::services::identity(&env.settings.dirs, project)?)
+    } else {
+        None
+    };
     let mut load = |set: &[(String, String)]| -> Result<Answer> {
         let vars = super::run::environment(project, env)?;
         probe::ask(&dir, &python, &vars, set)
     };
     let mut answer = load(&[])?;
-    let mut out = DjangoCheck::default();
+    let mut out = DjangoCheck {
+        db_checked: has_db,
+        ..DjangoCheck::default()
+    };
+    if let (Some(redis), None) = (&redis, &answer.error) {
+        if cache_off(answer.cache.as_ref(), redis).is_some() {
+            let candidates: Vec<String> = answer
+                .reads
+                .iter()
+                .filter(|r| probe::is_cache_variable(r))
+                .cloned()
+                .collect();
+            let cache_feeds = probe::trace_cache(&candidates, &mut load)?;
+            let mut vars: Vec<(String, String)> = Vec::new();
+            for feed in &cache_feeds {
+                let value = match feed.part {
+                    probe::CachePart::Url => redis.url(),
+                    probe::CachePart::Host => "127.0.0.1".to_string(),
+                    probe::CachePart::Port => redis.port.to_string(),
+                    probe::CachePart::Password => redis.password.clone(),
+                };
+                vars.push((feed.var.clone(), value));
+            }
+            if wire && !vars.is_empty() {
+                write_vars(
+                    project,
+                    &vars,
+                    "# The project's own cache variables, pointed at pyenvx's Redis (pyenvx keeps them current).\n",
+                    &mut out,
+                )?;
+                answer = load(&[])?;
+            }
+            if let Some(why) = cache_off(answer.cache.as_ref(), redis) {
+                let cache = answer.cache.clone().unwrap_or_default();
+                let sources = envfile::project_vars(project).unwrap_or_default();
+                let from = match cache_feeds.first() {
+                    Some(f) if std::env::var_os(&f.var).is_some() => {
+                        format!("{} in your shell's environment", f.var)
+                    }
+                    Some(f) if sources.iter().any(|(k, _)| *k == f.var) => {
+                        format!("{} in {}", f.var, where_set(project, &f.var))
+                    }
+                    Some(f) => format!("{} (not set: the settings' default)", f.var),
+                    None => format!(
+                        "written in {}",
+                        settings_rel(project, answer.settings_file.as_deref())
+                    ),
+                };
+                out.cache_mismatch = Some(Mismatch {
+                    key: "LOCATION",
+                    value: hide_password(&cache.location),
+                    want: format!("{} (`pyenvx redis url`)", why),
+                    from,
+                });
+            }
+        }
+    }
+    let Some(identity) = identity else {
+        out.settings_module = answer.settings_module.clone();
+        out.error = answer.error.clone();
+        out.fix = fix(project, &out);
+        return Ok(Some(out));
+    };
     let mut feeds = Vec::new();
     let off = |a: &Answer| {
         a.database
@@ -180,23 +261,12 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
                 }
             }
             if !vars.is_empty() {
-                let target = envfile::target(project);
-                if target == project.dotenv_path() {
-                    // Secrets: never in git.
-                    crate::project::ignore::ignore(&project.root, &[".env"])?;
-                }
-                envfile::upsert(
-                    &target,
+                write_vars(
+                    project,
                     &vars,
                     "# The project's own database variables, pointed at pyenvx's database (pyenvx keeps them current).\n",
+                    &mut out,
                 )?;
-                out.wired = vars.into_iter().map(|(k, _)| k).collect();
-                out.wired_file = Some(
-                    target
-                        .strip_prefix(&project.root)
-                        .unwrap_or(&target)
-                        .to_path_buf(),
-                );
                 answer = load(&[])?;
             }
         }
@@ -244,6 +314,69 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
     Ok(Some(out))
 }
 
+/// Write the project's own variables (pyenvx's values under its names) to `.env`, or
+/// `.pyenvx/env` when git tracks `.env`, and note them in `out`.
+fn write_vars(
+    project: &Project,
+    vars: &[(String, String)],
+    header: &str,
+    out: &mut DjangoCheck,
+) -> Result<()> {
+    let target = envfile::target(project);
+    if target == project.dotenv_path() {
+        // Secrets: never in git.
+        crate::project::ignore::ignore(&project.root, &[".env"])?;
+    }
+    envfile::upsert(&target, vars, header)?;
+    for (k, _) in vars {
+        if !out.wired.contains(k) {
+            out.wired.push(k.clone());
+        }
+    }
+    out.wired_file = Some(
+        target
+            .strip_prefix(&project.root)
+            .unwrap_or(&target)
+            .to_path_buf(),
+    );
+    Ok(())
+}
+
+/// Why a Redis cache does not reach pyenvx's Redis (what it should be instead), or `None` when
+/// it does, or when the cache is not a Redis one (then it is not pyenvx's business).
+fn cache_off(
+    cache: Option<&probe::Cache>,
+    redis: &crate::services::redis::CacheIdentity,
+) -> Option<String> {
+    let cache = cache.filter(|c| c.is_redis())?;
+    let want = format!("redis://:…@127.0.0.1:{}/0", redis.port);
+    let Some((host, port, password)) = probe::redis_location(&cache.location) else {
+        return Some(want);
+    };
+    let password = if password.is_empty() {
+        cache.password.clone()
+    } else {
+        password
+    };
+    let local = ["127.0.0.1", "localhost"].contains(&host.as_str());
+    (!local || port != redis.port || password != redis.password).then_some(want)
+}
+
+/// A location with its password replaced, for printing.
+fn hide_password(location: &str) -> String {
+    match probe::redis_location(location) {
+        Some((host, port, password)) if !password.is_empty() => {
+            let scheme = location.split("://").next().unwrap_or("redis");
+            let path = location
+                .split_once("://")
+                .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+                .unwrap_or_default();
+            format!("{scheme}://:…@{host}:{port}{path}")
+        }
+        _ => location.to_string(),
+    }
+}
+
 /// Variables pyenvx sets itself for every project with a database.
 fn pyenvx_sets(name: &str) -> bool {
     name == "DATABASE_URL" || name.starts_with("PG")
@@ -282,6 +415,19 @@ fn fix(project: &Project, check: &DjangoCheck) -> Option<String> {
         return Some(format!(
             "`unset {var}` (the shell's value wins over .env), then `pyenvx db up`"
         ));
+    }
+    // A port written in the settings (or left to MySQL's default): the server moves there.
+    if first.key == "PORT" && first.from.starts_with("written in") {
+        let port = if first.value.is_empty() || first.value == "(empty)" {
+            "3306".to_string()
+        } else {
+            first.value.clone()
+        };
+        if check.mismatches.len() == 1 {
+            return Some(format!(
+                "`pyenvx db up --port {port}` (the settings write port {port} in; pyenvx's server moves there)"
+            ));
+        }
     }
     if crate::django::settings_scan::literal_advice(&project.root).is_some() {
         return Some(

@@ -75,6 +75,8 @@ pub enum Step<'a> {
         file: &'a str,
         kept: usize,
         total: usize,
+        /// The locked versions left out because they did not resolve, with the reason.
+        unkept: &'a [crate::project::foreign_lock::Unkept],
     },
     /// A directory that holds files but no project to adopt: what init adds beside them.
     IntoNonEmpty {
@@ -355,14 +357,20 @@ fn holds_python_code(dir: &Path) -> bool {
 }
 
 /// The project's name: `--name`, else the directory's.
+/// `--name`; for an adopted project, what its Django module calls it
+/// ([`adopt::project_name`]); else the directory's name.
 fn project_name(args: &InitInput, dir: &Path) -> String {
-    match &args.name {
-        Some(n) => n.clone(),
-        None => dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".into()),
+    if let Some(n) = &args.name {
+        return n.clone();
     }
+    if adopt::is_existing_project(dir) {
+        if let Some(n) = adopt::project_name(dir) {
+            return n;
+        }
+    }
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into())
 }
 
 /// The default interpreter for a new project: the newest stable CPython on the machine
@@ -541,12 +549,46 @@ fn init_in(
     // table and in pyenvx.toml, never silently.
     // The compose file's PostgreSQL unless `--db` chose otherwise (`none`, or another engine).
     let db = args.db.unwrap_or(DbChoice::None);
-    let postgres_pick = adopted
+    let mut postgres_pick = adopted
         .as_mut()
         .filter(|_| matches!(args.db, None | Some(DbChoice::Postgres)))
         .and_then(|a| {
             a.settle_postgres(&crate::services::postgres::runnable_majors(&settings.dirs))
         });
+    // Settings that write in a server database: its ENGINE alone declares the service (unless
+    // `--db` said otherwise), and the server gets the role, password and database written there.
+    let hard = adopted
+        .as_ref()
+        .and_then(|_| django::settings_scan::hard_coded(&dir));
+    let mut settings_db = None;
+    if let (Some(h), None) = (&hard, args.db) {
+        if h.is_mysql() {
+            settings_db = Some(crate::services::DbEngine::Mariadb);
+            postgres_pick = None;
+        } else if postgres_pick.is_none() {
+            settings_db = Some(crate::services::DbEngine::Postgres);
+        }
+    }
+    let serves_settings = hard.as_ref().is_some_and(|h| {
+        if h.is_mysql() {
+            db == DbChoice::Mariadb || settings_db.is_some()
+        } else {
+            db == DbChoice::Postgres || postgres_pick.is_some() || settings_db.is_some()
+        }
+    });
+    let given =
+        hard.as_ref()
+            .filter(|_| serves_settings)
+            .map(|h| crate::services::credentials::Given {
+                user: h.user.clone(),
+                password: h.password.clone(),
+                database: h.name.clone(),
+            });
+    if let (Some(a), Some(h), Some(given)) = (adopted.as_mut(), &hard, &given) {
+        if let Some(row) = hard_coded_row(h, given, settings_db.is_some()) {
+            a.rows.push((h.file.clone(), row));
+        }
+    }
     let startproject_wanted = !args.no_startproject && adopted.is_none();
     if startproject_wanted && holds_python_code(&dir) {
         return Err(user_error!(
@@ -688,6 +730,15 @@ fn init_in(
     if args.cache == CacheChoice::Redis {
         dependencies.push("redis".to_string());
     }
+    if settings_db == Some(crate::services::DbEngine::Postgres) {
+        // The settings' ENGINE imports a driver; the project's own stands in when it has one.
+        let pin = args.django.as_ref().or(adopted_django.as_ref());
+        let driver = match pin {
+            Some(pin) => DjangoSpec::parse(pin)?.postgres_driver(),
+            None => "psycopg[binary]",
+        };
+        dependencies.push(driver.to_string());
+    }
     if let Some(adopted) = &adopted {
         // The project's own requirements, as it pinned them, stand in for the unpinned ones the
         // options add: no `dj-database-url` beside `dj-database-url==3.1.2`, no psycopg beside
@@ -698,7 +749,8 @@ fn init_in(
     // The settings edit `--wire-settings` makes needs dj-database-url in the sandbox.
     let wiring = adopted.is_some()
         && args.wire_settings
-        && django::settings_scan::literal_advice(&dir).is_some();
+        && (django::settings_scan::literal_advice(&dir).is_some()
+            || django::settings_scan::hard_coded(&dir).is_some());
     if wiring
         && !dependencies
             .iter()
@@ -741,12 +793,12 @@ fn init_in(
         &groups,
         args.seed,
     ));
-    if db == DbChoice::Mariadb {
+    if db == DbChoice::Mariadb || settings_db == Some(crate::services::DbEngine::Mariadb) {
         text.push_str(&crate::services::init_table(
             crate::services::DbEngine::Mariadb,
             0,
         ));
-    } else if db == DbChoice::Postgres || postgres_pick.is_some() {
+    } else if db == DbChoice::Postgres || postgres_pick.is_some() || settings_db.is_some() {
         // The major adoption settled from the compose file, else the binaries `db up` will
         // use: the machine's newest, else the download.
         let table = crate::services::init_table(
@@ -778,7 +830,11 @@ fn init_in(
         .and_then(|a| a.locked.as_ref())
         .map(|l| l.constraints())
         .unwrap_or_default();
-    let (packages, allowed) = super::pin::resolve_pin(
+    let sync::Supported {
+        resolution: packages,
+        allowed,
+        unkept,
+    } = super::pin::resolve_pin(
         env,
         &interp,
         &project.config,
@@ -792,6 +848,7 @@ fn init_in(
             file: &locked.file,
             kept: locked.kept(&packages.packages),
             total: locked.versions.len(),
+            unkept: &unkept,
         });
     }
     wrote.set(true);
@@ -811,6 +868,10 @@ fn init_in(
             &dir,
             &[".venv/", ".pyenvx/", ".env", "__pycache__/", "db.sqlite3"],
         )?;
+    }
+    if let Some(given) = &given {
+        // Before anything else asks for the credentials: they are made once.
+        crate::services::credentials::adopt(&project, given)?;
     }
     if db != DbChoice::None || args.cache == CacheChoice::Redis {
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
@@ -855,7 +916,7 @@ fn init_in(
             args.cache == CacheChoice::Redis && redis_backend,
         )?;
     }
-    let has_db = db != DbChoice::None || postgres_pick.is_some();
+    let has_db = db != DbChoice::None || postgres_pick.is_some() || settings_db.is_some();
     Ok(InitReport {
         name,
         python: interp.version().to_string(),
@@ -870,6 +931,63 @@ fn init_in(
         venv_aside: None,
         dir,
     })
+}
+
+/// The adoption table's row for settings that write in a server database: what the server
+/// gets from them, and the port when the settings write one in (pyenvx's is allocated per
+/// project).
+fn hard_coded_row(
+    h: &django::settings_scan::HardCoded,
+    given: &crate::services::credentials::Given,
+    declared: bool,
+) -> Option<String> {
+    let engine = if h.is_mysql() { "MySQL" } else { "PostgreSQL" };
+    let taken = crate::services::credentials::servable(given);
+    let mut parts = Vec::new();
+    if let Some(u) = &taken.user {
+        parts.push(format!("role {u}"));
+    }
+    if taken.password.is_some() {
+        parts.push("its password".to_string());
+    }
+    if let Some(d) = &taken.database {
+        parts.push(format!("database {d}"));
+    }
+    if parts.is_empty() && !declared && h.port.is_none() {
+        // The ENGINE alone, with a service declared otherwise: nothing to say.
+        return None;
+    }
+    let mut row = format!(
+        "{engine} written in DATABASES{}",
+        if declared { " ([services.db])" } else { "" }
+    );
+    if !parts.is_empty() {
+        row.push_str(&format!(
+            "; pyenvx's server gets the same {}",
+            parts.join(", ")
+        ));
+    }
+    let skipped: Vec<&str> = [
+        ("USER", &given.user, &taken.user),
+        ("PASSWORD", &given.password, &taken.password),
+        ("NAME", &given.database, &taken.database),
+    ]
+    .iter()
+    .filter(|(_, g, t)| g.is_some() && t.is_none())
+    .map(|(k, _, _)| *k)
+    .collect();
+    if !skipped.is_empty() {
+        row.push_str(&format!(
+            " ({} not taken: quotes, spaces or backslashes)",
+            skipped.join(", ")
+        ));
+    }
+    if let Some(port) = &h.port {
+        row.push_str(&format!(
+            "\nPORT {port} written in: `pyenvx db up --port {port}` puts pyenvx's server there"
+        ));
+    }
+    Some(row)
 }
 
 /// The one command that starts what init declared: both services, or the one there is.

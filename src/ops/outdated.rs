@@ -35,7 +35,7 @@ pub fn outdated(project: &Project, env: &Env) -> Result<Vec<Outdated>> {
         suggest: &suggest,
         available: &available,
     };
-    let (allowed, _) = sync::resolve_supported(
+    let allowed = sync::resolve_supported(
         env,
         &get_uv,
         &interp,
@@ -43,7 +43,8 @@ pub fn outdated(project: &Project, env: &Env) -> Result<Vec<Outdated>> {
         &index,
         (true, &[]),
         &policy,
-    )?;
+    )?
+    .resolution;
     // Local directories and VCS checkouts have no newer release to ask an index about.
     let indexed: Vec<String> = lock
         .packages

@@ -65,7 +65,11 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
     };
     let index = env.index(&candidate);
     let interp = sync::interpreter(&candidate, None, env)?;
-    let (packages, allowed) = resolve_pin(
+    let sync::Supported {
+        resolution: packages,
+        allowed,
+        ..
+    } = resolve_pin(
         env,
         &interp,
         &candidate.config,
@@ -146,10 +150,7 @@ pub(super) fn resolve_pin(
     (upgrade, seeds): (bool, &[String]),
     allow_unsupported: bool,
     during: PinContext,
-) -> Result<(
-    crate::project::lock::Resolution,
-    Option<django::support::Pair>,
-)> {
+) -> Result<sync::Supported> {
     let get_uv = || env.uv(index);
     let allow = |pair| allow_unsupported || config.allow_unsupported.contains(&pair);
     let suggest = |key: &str, value: &str| during.suggest(key, value);

@@ -154,6 +154,50 @@ pub fn is_existing_project(dir: &Path) -> bool {
         || !deps::requirements_files(dir).is_empty()
 }
 
+/// Package names that say where settings live, not what the project is (cookiecutter-django's
+/// `config`, `core`, `project`, …): the project's name is looked for elsewhere then.
+const GENERIC_MODULES: [&str; 12] = [
+    "config",
+    "conf",
+    "core",
+    "settings",
+    "project",
+    "django_project",
+    "src",
+    "app",
+    "main",
+    "backend",
+    "server",
+    "web",
+];
+
+/// An existing project's name: the package of its Django settings (`hello_django.settings` →
+/// `hello_django`), unless that is a generic name such as `config`; then the name its
+/// `pyproject.toml` gives (`[project]`, or Poetry's). `None` leaves the directory's name.
+/// Why not the directory: a checkout is named after the repository (`django-on-docker`,
+/// `main`, a fork's name), while the Django module is what the code calls itself.
+pub fn project_name(dir: &Path) -> Option<String> {
+    let module = crate::django::settings_scan::settings_module(dir);
+    let package = module
+        .as_deref()
+        .and_then(|m| m.split('.').next())
+        .filter(|p| !p.is_empty());
+    if let Some(p) = package.filter(|p| !GENERIC_MODULES.contains(&p.to_ascii_lowercase().as_str()))
+    {
+        return Some(p.to_string());
+    }
+    let text = std::fs::read_to_string(dir.join("pyproject.toml")).ok()?;
+    let doc: toml::Table = toml::from_str(&text).ok()?;
+    let name = |t: Option<&toml::Value>| {
+        t.and_then(|t| t.get("name"))
+            .and_then(|n| n.as_str())
+            .map(str::to_string)
+    };
+    name(doc.get("project"))
+        .or_else(|| name(doc.get("tool").and_then(|t| t.get("poetry"))))
+        .filter(|n| !n.trim().is_empty())
+}
+
 fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -534,6 +578,29 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn the_name_comes_from_the_django_module() {
+        let manage = |m: &str| {
+            format!("import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"{m}\")\n")
+        };
+        let d = project(&[("app/manage.py", &manage("hello_django.settings"))]);
+        assert_eq!(project_name(d.path()).as_deref(), Some("hello_django"));
+        // cookiecutter-django's `config`: the pyproject's name instead.
+        let d = project(&[
+            ("manage.py", &manage("config.settings.local")),
+            (
+                "pyproject.toml",
+                "[project]\nname = \"my_awesome_project\"\n",
+            ),
+        ]);
+        assert_eq!(
+            project_name(d.path()).as_deref(),
+            Some("my_awesome_project")
+        );
+        let d = project(&[("manage.py", &manage("config.settings"))]);
+        assert_eq!(project_name(d.path()), None);
     }
 
     fn versions(list: &[&str]) -> Vec<Version> {

@@ -227,7 +227,70 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
         }
         _ => {}
     }
+    // A path inside the container that a bind mount of the project's own files serves
+    // (`./db:/srv/db`, `DATABASE_NAME=/srv/db/example.db`) is that file here; as it is, the
+    // SQLite file or upload directory would be looked for at a path this machine lacks.
+    let mounts = bind_mounts(service.get("volumes"));
+    for (_, value) in out.vars.iter_mut() {
+        if let Value::Plain(v) = value {
+            if let Some(local) = on_host(v, &mounts, dir) {
+                *v = local;
+            }
+        }
+    }
     Ok(Some(out))
+}
+
+/// The service's bind mounts of relative host paths (`./db:/srv/db`, or the long form with
+/// `type: bind`): (container path, host path relative to the compose file).
+fn bind_mounts(volumes: Option<&serde_yaml_ng::Value>) -> Vec<(String, String)> {
+    let Some(list) = volumes.and_then(|v| v.as_sequence()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let (source, target) = match item {
+            serde_yaml_ng::Value::String(short) => {
+                let mut parts = short.split(':');
+                match (parts.next(), parts.next()) {
+                    (Some(s), Some(t)) => (s.to_string(), t.to_string()),
+                    _ => continue,
+                }
+            }
+            serde_yaml_ng::Value::Mapping(_) => {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                match (get("source"), get("target")) {
+                    (Some(s), Some(t)) => (s, t),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        // Only the project's own files: `.`/`..`-relative sources, never a named volume or
+        // a path of the host outside the project.
+        if (source == "." || source.starts_with("./") || source.starts_with("../"))
+            && target.starts_with('/')
+            && target.len() > 1
+        {
+            out.push((target.trim_end_matches('/').to_string(), source));
+        }
+    }
+    out
+}
+
+/// `value` when it is a path under one of `mounts`' container paths: the same path under the
+/// host directory (absolute, `dir` being the compose file's directory).
+fn on_host(value: &str, mounts: &[(String, String)], dir: &Path) -> Option<String> {
+    let (source, rest) = mounts.iter().find_map(|(t, s)| {
+        let rest = value.strip_prefix(t.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some((s, rest))
+    })?;
+    let host = std::path::absolute(dir.join(source)).ok()?;
+    let host = host.to_string_lossy().trim_end_matches('/').to_string();
+    // `absolute` keeps `.` and `..` as written: normalize the common `./x` form.
+    let host = host.replace("/./", "/");
+    let host = host.strip_suffix("/.").unwrap_or(&host).to_string();
+    Some(format!("{host}{rest}"))
 }
 
 fn rel_to(root: &Path, path: &Path) -> String {
@@ -474,6 +537,35 @@ pub use super::envfile::dotenv_quote;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_paths_of_bind_mounts_become_the_projects_files() {
+        let volumes: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            "- ./db:/srv/db\n- ../../allauth:/code/allauth\n- data:/var/lib/data\n\
+             - /etc/ssl:/etc/ssl:ro\n- type: bind\n  source: ./media\n  target: /app/media/\n",
+        )
+        .unwrap();
+        let mounts = bind_mounts(Some(&volumes));
+        assert_eq!(
+            mounts,
+            [
+                ("/srv/db".to_string(), "./db".to_string()),
+                ("/code/allauth".to_string(), "../../allauth".to_string()),
+                ("/app/media".to_string(), "./media".to_string()),
+            ]
+        );
+        let dir = Path::new("/p/example");
+        assert_eq!(
+            on_host("/srv/db/example.db", &mounts, dir).as_deref(),
+            Some("/p/example/db/example.db")
+        );
+        assert_eq!(
+            on_host("/app/media", &mounts, dir).as_deref(),
+            Some("/p/example/media")
+        );
+        assert_eq!(on_host("/srv/dbx", &mounts, dir), None);
+        assert_eq!(on_host("/var/lib/data/x", &mounts, dir), None);
+    }
     use std::os::unix::fs::PermissionsExt;
 
     const COMPOSE: &str = "services:\n  db:\n    image: postgres:13\n    environment:\n      POSTGRES_PASSWORD: x\n  web:\n    build: .\n    env_file: .env.web\n    environment:\n      - DJANGO_SECRET_KEY=changeme\n      - DJANGO_DEBUG=1\n      - DJANGO_ALLOWED_HOSTS=${HOSTS:-localhost,127.0.0.1}\n      - SENTRY_DSN=${SENTRY_DSN}\n      - DATABASE_URL=postgres://u:p@db:5432/u\n      - FROM_FILE=overridden\n";

@@ -902,7 +902,11 @@ pub(crate) fn relock(
         suggest: &suggest,
         available: &available,
     };
-    let (resolution, allowed) = resolve_supported(
+    let Supported {
+        resolution,
+        allowed,
+        ..
+    } = resolve_supported(
         env,
         get_uv,
         interp,
@@ -973,8 +977,8 @@ pub fn record_allowed(project: &Project, pair: Pair) -> Result<()> {
 /// and every dependency group are resolved together, so one version of each package serves
 /// them all; which part needs which package is then found by resolving each part alone under
 /// those versions. `seeds` (`name==version`, a project's own lock adopted by `init`) constrain
-/// the resolution where they can; when they cannot all hold for this Python, it is made
-/// without them. Returns the resolution and the unsupported pair that was let through.
+/// the resolution where they can; those that cannot hold for this Python are left out one by
+/// one (`foreign_lock::resolve_keeping`) and returned with the reason.
 pub fn resolve_supported(
     env: &Env,
     get_uv: &dyn Fn() -> Result<Uv>,
@@ -983,7 +987,7 @@ pub fn resolve_supported(
     index: &IndexSettings,
     (upgrade, seeds): (bool, &[String]),
     policy: &Policy,
-) -> Result<(Resolution, Option<Pair>)> {
+) -> Result<Supported> {
     let checked = support::check_pin(
         &config.requirements(),
         config.django.as_ref(),
@@ -1011,22 +1015,22 @@ pub fn resolve_supported(
         }
     }
     let blame = |e: anyhow::Error| blame_groups(e, config, &checked.requirements);
-    let mut packages = match seeds {
-        [] => resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade),
-        seeds => resolve_constrained(env, get_uv, interp, &all, seeds, index, upgrade).or_else(
-            |e| {
-                if !installer::is_no_solution(&e) {
-                    return Err(e);
-                }
-                env.reporter.detail(&format!(
-                    "the project's locked versions do not all resolve for Python {}: resolved without them",
-                    interp.version()
-                ));
-                resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade)
-            },
-        ),
+    let (mut packages, unkept) = match seeds {
+        [] => resolve_constrained(env, get_uv, interp, &all, &[], index, upgrade)
+            .map(|p| (p, Vec::new())),
+        seeds => super::foreign_lock::resolve_keeping(seeds, |kept| {
+            resolve_constrained(env, get_uv, interp, &all, kept, index, upgrade)
+        }),
     }
     .map_err(blame)?;
+    for u in &unkept {
+        env.reporter.detail(&format!(
+            "{} left out for Python {}: {}",
+            u.pin,
+            interp.version(),
+            u.why
+        ));
+    }
     local::for_lock(&mut packages, &every_requirement, &config.editable);
     let membership = if config.groups.is_empty() {
         None
@@ -1048,13 +1052,24 @@ pub fn resolve_supported(
             allowed = allowed.or(let_through);
         }
     }
-    Ok((
-        Resolution {
+    Ok(Supported {
+        resolution: Resolution {
             packages,
             membership,
         },
         allowed,
-    ))
+        unkept,
+    })
+}
+
+/// A resolution under Django's support policy.
+#[derive(Debug)]
+pub struct Supported {
+    pub resolution: Resolution,
+    /// The unsupported Django × Python pair that was let through.
+    pub allowed: Option<Pair>,
+    /// The seeds (an adopted project's own lock) that could not be kept, and why.
+    pub unkept: Vec<super::foreign_lock::Unkept>,
 }
 
 /// A failed resolution whose first line names a package only a dependency group requires: the

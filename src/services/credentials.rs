@@ -40,17 +40,28 @@ impl Identity {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    /// `postgres://user:password@127.0.0.1:port/database` (`mysql://…` for MariaDB); the
-    /// generated names and password need no escaping.
+    /// `postgres://user:password@127.0.0.1:port/database` (`mysql://…` for MariaDB). Generated
+    /// names and passwords need no escaping; a password the project's settings wrote in may
+    /// hold `@`, `:` or `/`, which are percent-encoded as URL parsers expect.
     pub fn url(&self) -> String {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
         let c = &self.credentials;
+        let esc = |s: &str| {
+            if s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
+            {
+                s.to_string()
+            } else {
+                utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+            }
+        };
         format!(
             "{}://{}:{}@127.0.0.1:{}/{}",
             self.engine.scheme(),
-            c.user,
-            c.password,
+            esc(&c.user),
+            esc(&c.password),
             self.port,
-            c.database
+            esc(&c.database)
         )
     }
 
@@ -114,6 +125,75 @@ pub fn sql_name(project_name: &str) -> String {
     name
 }
 
+/// A role, password and database the project's settings write in (`DATABASES` with `USER`,
+/// `PASSWORD`, `NAME` as literals): the server is made with exactly those, since the settings
+/// cannot be pointed elsewhere without editing them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Given {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+}
+
+/// Whether `name` can be a role or database name as pyenvx writes them: quoted in SQL and
+/// bare in URLs, so only the characters that need no escaping in either.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Whether `password` can be passed as it is to every client and server pyenvx starts (a file
+/// line for initdb, an environment variable, an SQL literal).
+fn plain_password(password: &str) -> bool {
+    !password.is_empty()
+        && password.len() <= 100
+        && password
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\'))
+}
+
+/// What of `given` pyenvx can serve as it is (names and a password that need no quoting).
+pub fn servable(given: &Given) -> Given {
+    Given {
+        user: given.user.clone().filter(|u| plain_name(u)),
+        database: given.database.clone().filter(|d| plain_name(d)),
+        password: given.password.clone().filter(|p| plain_password(p)),
+    }
+}
+
+/// The project's credentials with what the settings write in, where pyenvx can serve it; the
+/// rest generated. Only before the first use: a server made with other credentials keeps them.
+/// What was taken from `given`.
+pub fn adopt(project: &Project, given: &Given) -> Result<Given> {
+    if credentials_path(project).exists() {
+        return Ok(Given::default());
+    }
+    let name = sql_name(&project.config.name);
+    let taken = servable(given);
+    let fresh = Credentials {
+        user: taken.user.clone().unwrap_or_else(|| name.clone()),
+        password: match &taken.password {
+            Some(p) => p.clone(),
+            None => random_password(24)?,
+        },
+        database: taken.database.clone().unwrap_or(name),
+    };
+    write_new(project, &fresh)?;
+    Ok(taken)
+}
+
+fn write_new(project: &Project, fresh: &Credentials) -> Result<()> {
+    crate::fs::owned_dirs(&project.root, &super::shared::state_dir(project))?;
+    write_private_new(
+        &credentials_path(project),
+        serde_json::to_string_pretty(fresh)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// The project's credentials, generated on first use.
 pub fn credentials(project: &Project) -> Result<Credentials> {
     let path = credentials_path(project);
@@ -124,8 +204,7 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
             password: random_password(24)?,
             database: name,
         };
-        crate::fs::owned_dirs(&project.root, &super::shared::state_dir(project))?;
-        write_private_new(&path, serde_json::to_string_pretty(&fresh)?.as_bytes())?;
+        write_new(project, &fresh)?;
     }
     let text = fs_err::read_to_string(&path)?;
     serde_json::from_str(&text).map_err(|e| {
@@ -152,6 +231,25 @@ pub fn identity(dirs: &Dirs, project: &Project) -> Result<Identity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_in_passwords_are_escaped_in_the_url_and_odd_names_refused() {
+        let id = Identity {
+            credentials: Credentials {
+                user: "shop".into(),
+                password: "p@ss:w/rd".into(),
+                database: "shop".into(),
+            },
+            port: 5433,
+            engine: DbEngine::Postgres,
+        };
+        assert_eq!(
+            id.url(),
+            "postgres://shop:p%40ss%3Aw%2Frd@127.0.0.1:5433/shop"
+        );
+        assert!(plain_name("my-db.1") && !plain_name("a\"b") && !plain_name(""));
+        assert!(plain_password("p@ss:w/rd") && !plain_password("it's") && !plain_password("a b"));
+    }
 
     #[test]
     fn sql_names() {

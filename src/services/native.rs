@@ -395,12 +395,19 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         let mut admin = identity
             .connect(Some("postgres"), Duration::from_secs(10))
             .context("cannot connect to the new server")?;
-        admin
+        // Settings that write in `NAME: "postgres"` get initdb's own database.
+        let db = &identity.credentials.database;
+        let exists = admin
             .query(&format!(
-                "CREATE DATABASE \"{}\"",
-                identity.credentials.database
+                "SELECT 1 FROM pg_database WHERE datname = '{}'",
+                db.replace('\'', "''")
             ))
-            .context("cannot create the project's database")?;
+            .context("cannot list the server's databases")?;
+        if exists.is_empty() {
+            admin
+                .query(&format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))
+                .context("cannot create the project's database")?;
+        }
         drop(admin);
         crate::fs::write_atomic(
             &marker(project, major),

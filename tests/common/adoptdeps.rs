@@ -91,6 +91,17 @@ fn record_hash(bytes: &[u8]) -> String {
 /// The wheelhouse has no argon2-cffi, which `Django[argon2]` needs; this stands in for it so
 /// the test can see an extra's package installed.
 pub fn stand_in_wheel(dir: &Path, name: &str, version: &str, module: &str) -> PathBuf {
+    stand_in_wheel_tagged(dir, name, version, module, "py3-none-any")
+}
+
+/// [`stand_in_wheel`] with the wheel's tag (`cp37-cp37m-manylinux1_x86_64`).
+pub fn stand_in_wheel_tagged(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    module: &str,
+    tag: &str,
+) -> PathBuf {
     let links = dir.join("stand-in-wheels");
     fs::create_dir_all(&links).unwrap();
     let dist = name.replace('-', "_");
@@ -106,8 +117,9 @@ pub fn stand_in_wheel(dir: &Path, name: &str, version: &str, module: &str) -> Pa
         ),
         (
             format!("{info}/WHEEL"),
-            "Wheel-Version: 1.0\nGenerator: pyenvx-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-                .to_string(),
+            format!(
+                "Wheel-Version: 1.0\nGenerator: pyenvx-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
+            ),
         ),
     ];
     let mut record: String = files
@@ -115,7 +127,7 @@ pub fn stand_in_wheel(dir: &Path, name: &str, version: &str, module: &str) -> Pa
         .map(|(path, text)| format!("{path},{},{}\n", record_hash(text.as_bytes()), text.len()))
         .collect();
     record.push_str(&format!("{info}/RECORD,,\n"));
-    let path = links.join(format!("{dist}-{version}-py3-none-any.whl"));
+    let path = links.join(format!("{dist}-{version}-{tag}.whl"));
     let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
     let options =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -444,6 +444,45 @@ DATABASES = {{\n    \"default\": {{\n        \"ENGINE\": \"django.db.backends.po
     )
 }
 
+/// Settings that write the whole database in, as tutorials have it for a database on the
+/// developer's machine: ENGINE, NAME, USER and PASSWORD literals, HOST `localhost`, and `port`
+/// as PORT (`""` leaves it to libpq).
+pub fn hard_coded_settings(port: &str) -> String {
+    format!(
+        "SECRET_KEY = \"django-insecure-fixture\"\nDEBUG = True\n\
+DATABASES = {{\n    'default': {{\n        'ENGINE': 'django.db.backends.postgresql',\n        \
+'NAME': 'shop',\n        'USER': 'shopper',\n        'PASSWORD': 'S3cret@shop',\n        \
+'HOST': 'localhost',\n        'PORT': '{port}',\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Settings whose cache is Redis at `REDIS_HOST`/`REDIS_PORT` with `REDIS_PASSWORD` (compose's
+/// `redis` service by default), the database on `DATABASE_URL`'s PostgreSQL.
+pub fn redis_parts_settings() -> String {
+    format!(
+        "import os\nimport dj_database_url\n\nSECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": dj_database_url.config(default=\"sqlite:///db.sqlite3\")}}\n\
+REDIS_HOST = os.environ.get(\"REDIS_HOST\", \"redis\")\n\
+REDIS_PORT = int(os.environ.get(\"REDIS_PORT\", \"6379\"))\n\
+CACHES = {{\n    \"default\": {{\n        \"BACKEND\": \"django.core.cache.backends.redis.RedisCache\",\n        \
+\"LOCATION\": \"redis://:%s@%s:%d/1\" % (os.environ.get(\"REDIS_PASSWORD\", \"\"), REDIS_HOST, REDIS_PORT),\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Settings on SQLite whose file comes from `DATABASE_NAME`, as django-allauth's example has
+/// it (its compose file gives `/srv/db/example.db`, a bind mount of `./db`).
+pub fn sqlite_name_settings() -> String {
+    format!(
+        "import os\nfrom pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\
+SECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": {{\"ENGINE\": \"django.db.backends.sqlite3\", \
+\"NAME\": os.environ.get(\"DATABASE_NAME\", str(BASE_DIR / \"db\" / \"example.db\"))}}}}\n{}",
+        notes_settings_tail()
+    )
+}
+
 /// Django, asked through `pyenvx run` which server it reaches: the server's own port, database
 /// and user (`inet_server_port()`, `current_database()`, `current_user`), which must be those of
 /// `pyenvx db url`. `label` names failures.

@@ -362,6 +362,11 @@ impl Adopted {
             if self.locked.is_none() {
                 self.locked = ForeignLock::from_hashed_requirements(&file, &texts[i]);
             }
+            // pip-compile's output without hashes is the project's resolution all the same:
+            // `X.in`'s loose names must not float to releases the project never ran.
+            if self.locked.is_none() && compiled && *role == Role::Main {
+                self.locked = ForeignLock::from_compiled_requirements(&file, &texts[i]);
+            }
             // A line pyenvx cannot take (`-e git+…`) leaves that file out, said in the report,
             // rather than stopping the adoption. A local `-e .` (common in a dev file) is left
             // for the user to add: the rest of the file is taken.
