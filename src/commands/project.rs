@@ -84,7 +84,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         django: args.django,
         drf: args.drf,
         db: args.db.map(Into::into),
-        cache: args.cache.into(),
+        cache: args.cache.map(Into::into),
         no_startproject: args.no_startproject,
         seed: args.seed,
         allow_unsupported: args.allow_unsupported,
@@ -271,7 +271,9 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
                 .added
                 .iter()
                 .map(|(k, secret)| {
-                    if *secret {
+                    if merged.local.contains(k) {
+                        format!("{k} (pyenvx's Redis)")
+                    } else if *secret {
                         format!("{k} (fresh)")
                     } else {
                         k.clone()

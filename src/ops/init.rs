@@ -50,7 +50,9 @@ pub struct InitInput {
     pub drf: bool,
     /// `None` when `--db` was not given: an adopted project's compose database then counts.
     pub db: Option<DbChoice>,
-    pub cache: CacheChoice,
+    /// `None` when `--cache` was not given: an adopted project's Redis (compose, settings) then
+    /// counts.
+    pub cache: Option<CacheChoice>,
     pub no_startproject: bool,
     pub seed: bool,
     pub allow_unsupported: bool,
@@ -244,7 +246,7 @@ fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
         || args.name.is_some()
         || args.db.is_some()
         || args.drf
-        || args.cache != CacheChoice::None;
+        || args.cache.is_some();
     if asked {
         return Err(user_error!(
             hint = "change it with `pyenvx pin python|django`, `pyenvx add`, or [services] in pyenvx.toml; `pyenvx init` alone changes nothing",
@@ -589,6 +591,31 @@ fn init_in(
             a.rows.push((h.file.clone(), row));
         }
     }
+    // The compose file's Redis, or settings whose cache or broker is Redis, declare
+    // [services.cache] as a postgres image declares the database (unless `--cache` said).
+    let settings_redis = adopted
+        .as_ref()
+        .filter(|a| a.redis.is_none())
+        .and_then(|_| django::settings_scan::redis_use(&dir));
+    let cache = match (args.cache, &adopted) {
+        (Some(c), _) => c,
+        (None, Some(a)) if a.redis.is_some() || settings_redis.is_some() => CacheChoice::Redis,
+        (None, _) => CacheChoice::None,
+    };
+    if let (Some(a), Some((file, what))) = (adopted.as_mut(), &settings_redis) {
+        if cache == CacheChoice::Redis {
+            let file = file
+                .strip_prefix(&dir)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            let row = format!("Redis ({what}) ([services.cache])");
+            match a.rows.iter_mut().find(|r| r.0 == file) {
+                Some(r) => r.1 = format!("{}; {row}", r.1),
+                None => a.rows.push((file, row)),
+            }
+        }
+    }
     let startproject_wanted = !args.no_startproject && adopted.is_none();
     if startproject_wanted && holds_python_code(&dir) {
         return Err(user_error!(
@@ -727,7 +754,8 @@ fn init_in(
         }
         DbChoice::None => {}
     }
-    if args.cache == CacheChoice::Redis {
+    // An adopted project that uses Redis brings its own client (redis, django-redis, celery's).
+    if args.cache == Some(CacheChoice::Redis) {
         dependencies.push("redis".to_string());
     }
     if settings_db == Some(crate::services::DbEngine::Postgres) {
@@ -816,7 +844,7 @@ fn init_in(
             _ => text.push_str(&table),
         }
     }
-    if args.cache == CacheChoice::Redis {
+    if cache == CacheChoice::Redis {
         text.push_str(&crate::services::redis::init_table());
     }
     let project = Project {
@@ -873,7 +901,7 @@ fn init_in(
         // Before anything else asks for the credentials: they are made once.
         crate::services::credentials::adopt(&project, given)?;
     }
-    if db != DbChoice::None || args.cache == CacheChoice::Redis {
+    if db != DbChoice::None || cache == CacheChoice::Redis {
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
         if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
@@ -884,7 +912,11 @@ fn init_in(
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
     let mut adoption = if adopted.is_some() {
-        Some(adopt_environment(&project, args.wire_settings)?)
+        Some(adopt_environment(
+            &project,
+            args.wire_settings,
+            &settings.dirs,
+        )?)
     } else {
         None
     };
@@ -913,7 +945,7 @@ fn init_in(
             django.as_ref(),
             args.drf,
             db != DbChoice::None,
-            args.cache == CacheChoice::Redis && redis_backend,
+            cache == CacheChoice::Redis && redis_backend,
         )?;
     }
     let has_db = db != DbChoice::None || postgres_pick.is_some() || settings_db.is_some();
@@ -923,7 +955,7 @@ fn init_in(
         django: lock.package("django").map(|p| p.version.clone()),
         sync: report,
         adoption,
-        next_services: next_services(has_db, args.cache == CacheChoice::Redis),
+        next_services: next_services(has_db, cache == CacheChoice::Redis),
         next_migrate: !django_elsewhere
             && (startproject_wanted || crate::django::manage_dir(&dir).is_some()),
         again: false,
@@ -1002,9 +1034,18 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 
 /// An adopted project's environment: the compose file's web variables offered to `.env`, and
 /// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
-fn adopt_environment(project: &Project, wire_requested: bool) -> Result<AdoptionReport> {
+fn adopt_environment(
+    project: &Project,
+    wire_requested: bool,
+    dirs: &crate::dirs::Dirs,
+) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
+    // With [services.cache], a URL naming the compose file's Redis becomes pyenvx's.
+    let local_redis = match crate::services::redis::cache_config(project)? {
+        Some(_) => Some(crate::services::redis::identity(dirs, project)?.url()),
+        None => None,
+    };
     // `.env`, or `.pyenvx/env` when git tracks `.env`: a tracked file is never written.
     let dotenv = crate::project::envfile::target(project);
     // A compose file pyenvx cannot read costs the variables, not the adoption.
@@ -1013,9 +1054,12 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
         None
     });
     let mut services = Vec::new();
-    if let Some(web) = web {
+    let mut redis_services = Vec::new();
+    if let Some(mut web) = web {
+        web.local_redis = local_redis.clone();
         let merged = web.merge_into(&dotenv)?;
         services = web.services.clone();
+        redis_services = web.redis_services.clone();
         report.compose = Some(ComposeVars {
             file: web.file,
             service: web.service,
@@ -1024,7 +1068,9 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
             samples: web.samples,
         });
     }
-    if let Some(sample) = crate::project::environment::sample_environment(dir, &services)? {
+    if let Some(mut sample) = crate::project::environment::sample_environment(dir, &services)? {
+        sample.redis_services = redis_services;
+        sample.local_redis = local_redis;
         let merged = sample.merge_into(&dotenv)?;
         report.sample = Some(ComposeVars {
             file: sample.file,
@@ -1125,7 +1171,7 @@ mod tests {
             django: None,
             drf: false,
             db: None,
-            cache: CacheChoice::None,
+            cache: None,
             no_startproject: false,
             seed: false,
             allow_unsupported: false,
@@ -1183,7 +1229,8 @@ mod tests {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
         };
-        let report = adopt_environment(&project, false).unwrap();
+        let dirs = crate::dirs::Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let report = adopt_environment(&project, false, &dirs).unwrap();
         assert!(report.compose_error.is_none());
         assert!(report.compose.is_none());
         assert!(report.wired.is_none());

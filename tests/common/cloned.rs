@@ -471,6 +471,19 @@ CACHES = {{\n    \"default\": {{\n        \"BACKEND\": \"django.core.cache.backe
     )
 }
 
+/// Settings whose cache is the Celery broker's Redis, read from `CELERY_BROKER_URL` (compose's
+/// `redis` service by default), the database on `DATABASE_URL`'s PostgreSQL.
+pub fn redis_broker_settings() -> String {
+    format!(
+        "import os\nimport dj_database_url\n\nSECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": dj_database_url.config(default=\"sqlite:///db.sqlite3\")}}\n\
+CELERY_BROKER_URL = os.environ.get(\"CELERY_BROKER_URL\", \"redis://redis:6379/0\")\n\
+CACHES = {{\"default\": {{\"BACKEND\": \"django.core.cache.backends.redis.RedisCache\", \
+\"LOCATION\": CELERY_BROKER_URL}}}}\n{}",
+        notes_settings_tail()
+    )
+}
+
 /// Settings on SQLite whose file comes from `DATABASE_NAME`, as django-allauth's example has
 /// it (its compose file gives `/srv/db/example.db`, a bind mount of `./db`).
 pub fn sqlite_name_settings() -> String {
