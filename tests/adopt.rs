@@ -995,6 +995,54 @@ fn hard_coded_settings_get_their_role_and_database() {
     );
 }
 
+/// Settings that write their role, password and database in where the text scan cannot read
+/// them (built with `dict(...)`), found only by asking Django once the server runs with
+/// pyenvx's own role: the first `manage.py` gives the running server that role and database,
+/// makes them the project's credentials, and migrate reaches it.
+#[test]
+fn a_role_only_django_names_is_given_to_the_running_server() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("probedrole");
+    let settings = format!(
+        "_DB = dict(ENGINE=\"django.db.backends.postgresql\", NAME=\"recipes\", USER=\"chef\", \
+         PASSWORD=\"s3cret-pw\", HOST=\"localhost\", PORT=\"\")\n\
+         SECRET_KEY = \"dev\"\nDATABASES = {{\"default\": _DB}}\n{}",
+        NOTES_SETTINGS_TAIL
+    );
+    clone_project(
+        &sb,
+        "probedrole",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", settings.as_str()),
+                (
+                    "docker-compose.yml",
+                    "services:\n  db:\n    image: postgres:15\n",
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(init.contains("PostgreSQL 15 ([services.db])"), "{init}");
+    assert!(
+        migrate.contains("pyenvx's server now serves chef on recipes")
+            && !migrate.contains("does not connect"),
+        "{migrate}"
+    );
+    let url = sb.ok("probedrole", &["db", "url"]);
+    assert!(
+        url.starts_with("postgres://chef:s3cret-pw@127.0.0.1:") && url.trim().ends_with("/recipes"),
+        "{url}"
+    );
+}
+
 /// A cache read from `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` (compose's `redis` by
 /// default): with `[services.cache]`, the first `manage.py` finds the variables that feed
 /// `CACHES` and points them at pyenvx's Redis, and a value set through Django's cache comes back.

@@ -562,6 +562,12 @@ pub(super) fn print_django_check(
             check.wired.join(", ")
         ));
     }
+    if let Some(role) = &check.served_role {
+        printer.info(format!(
+            "  {:<24} pyenvx's server now serves {role}, the role and database the settings write in",
+            printer.code("DATABASES")
+        ));
+    }
     let settings = check.settings_module.as_deref().unwrap_or("the settings");
     if let Some(m) = &check.cache_mismatch {
         printer.warn(format!(

@@ -392,11 +392,14 @@ pub fn assert_export_beside(ctx: &TestContext, dir: &Path) {
 
 /// The `notes` settings tail every issue-20 fixture shares, after its own `DATABASES`.
 fn notes_settings_tail() -> &'static str {
-    "ALLOWED_HOSTS = [\"localhost\", \"127.0.0.1\"]\n\
+    NOTES_SETTINGS_TAIL
+}
+
+/// What the `notes` app needs of any settings, after their `DATABASES`.
+pub const NOTES_SETTINGS_TAIL: &str = "ALLOWED_HOSTS = [\"localhost\", \"127.0.0.1\"]\n\
 INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\", \"notes\"]\n\
 ROOT_URLCONF = \"mysite.urls\"\n\
-USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n"
-}
+USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
 
 /// Settings as in testdriven.io's tutorials: `SQL_ENGINE`, `SQL_DATABASE`, `SQL_USER`,
 /// `SQL_PASSWORD`, `SQL_HOST`, `SQL_PORT`, with SQLite as the silent default.
