@@ -123,6 +123,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             kept,
             total,
             unkept,
+            environment,
         } => {
             let rest = if kept + unkept.len() >= total {
                 ""
@@ -143,6 +144,12 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             if unkept.len() > SHOWN {
                 let more: Vec<&str> = unkept[SHOWN..].iter().map(|u| u.pin.as_str()).collect();
                 printer.info(format!("  {:<24} not kept either: {}", "", more.join(", ")));
+            }
+            if let Some((version, python)) = environment {
+                printer.info(format!(
+                    "  {:<24} setuptools {version}, as a Python {python} virtual environment has it ({file} leaves it to the environment)",
+                    printer.code("→"),
+                ));
             }
         }
         ops::init::Step::IntoNonEmpty {

@@ -79,6 +79,9 @@ pub enum Step<'a> {
         total: usize,
         /// The locked versions left out because they did not resolve, with the reason.
         unkept: &'a [crate::project::foreign_lock::Unkept],
+        /// The setuptools a virtual environment of this Python has (its version, the
+        /// Python's), locked because the file leaves it to the environment.
+        environment: Option<(&'a str, String)>,
     },
     /// A directory that holds files but no project to adopt: what init adds beside them.
     IntoNonEmpty {
@@ -853,11 +856,22 @@ fn init_in(
     };
     // Resolve before writing: an impossible pin leaves the directory as it was. The project's
     // own lock holds the versions where they resolve for this Python.
-    let seeds: Vec<String> = adopted
+    let mut seeds: Vec<String> = adopted
         .as_ref()
         .and_then(|a| a.locked.as_ref())
         .map(|l| l.constraints())
         .unwrap_or_default();
+    // pip-compile leaves setuptools to the environment: a virtual environment of this Python
+    // (before 3.12) has ensurepip's, which old code's `import pkg_resources` still finds; the
+    // newest setuptools no longer ships it.
+    let environment_setuptools = adopted
+        .as_ref()
+        .and_then(|a| a.locked.as_ref())
+        .filter(|l| l.from_environment.iter().any(|n| n == "setuptools"))
+        .and_then(|_| interp.bundled_version("setuptools"));
+    if let Some(v) = &environment_setuptools {
+        seeds.push(format!("setuptools=={v}"));
+    }
     let sync::Supported {
         resolution: packages,
         allowed,
@@ -877,6 +891,15 @@ fn init_in(
             kept: locked.kept(&packages.packages),
             total: locked.versions.len(),
             unkept: &unkept,
+            environment: environment_setuptools
+                .as_deref()
+                .filter(|v| {
+                    packages
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "setuptools" && p.version == *v)
+                })
+                .map(|v| (v, interp.version().to_string())),
         });
     }
     wrote.set(true);
