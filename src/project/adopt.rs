@@ -593,15 +593,7 @@ fn django_pin(req: &str) -> Result<Option<String>> {
 mod tests {
     use super::*;
 
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = crate::test_machine::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_machine::tempdir_with as project;
 
     #[test]
     fn the_name_comes_from_the_django_module() {
