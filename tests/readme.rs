@@ -1,21 +1,23 @@
-//! README.md, run line by line, so what it tells a newcomer to type keeps working.
+//! README.md and the guides' shell blocks, run line by line, so what they tell a reader to type
+//! keeps working (docs/tutorial.md has its own walk, tests/tutorial.rs).
 //!
 //! The Markdown is the script, read when the test runs: every line of every ```` ```sh ````
 //! block is a command, run by `bash -c` with the binary under test on `PATH` as `pyenvx`.
 //! Each block is a new terminal, started in the home directory: a `cd` (alone or in a `&&`
-//! chain) moves the lines after it in its block. Lines that are only a comment are prose; a
-//! trailing comment is the reader's explanation, and when it says `(needs WHAT)` the line needs
-//! what a hermetic run cannot have (Docker Compose): the plain test stops before the first
-//! such line, naming it, and the `#[ignore]`d test of that tier runs it (.ci/run runs it where
-//! the tool exists). A failing line fails the test with its line number in README.md.
+//! chain) moves the lines after it, and what a line exports or defines (`eval "$(pyenvx
+//! shell-init bash)"`) the next lines of its block see. Lines that are only a comment are prose;
+//! a trailing comment is the reader's explanation, and when it says `(needs WHAT)` the line needs
+//! what a hermetic run cannot have (Docker Compose): the plain test stops before the first such
+//! line, naming it, and the `#[ignore]`d test of that tier runs it (.ci/run runs it where the
+//! tool exists). A failing line fails the test with its file and line number.
 //!
 //! What the reader has and the sandbox gives instead, and nothing else:
 //! * Pythons come from a local mirror of this machine's pyenv builds, packages from the shared
-//!   wheelhouse served on 127.0.0.1 (the plain test needs no network), plus stand-in wheels
-//!   for the few packages the README adds that the wheelhouse lacks ([`STAND_INS`]).
-//! * The reader's own files the README names (a `requirements.txt`, `./libs/pkg`, a cloned
-//!   project, another project) are made just before the line that names them ([`Fixture`]);
-//!   a fixture whose line is gone fails the test, so the list cannot outlive the README.
+//!   wheelhouse served on 127.0.0.1 (the plain tests need no network), plus stand-in wheels
+//!   for the few releases the lines need that the wheelhouse lacks ([`STAND_INS`]).
+//! * The reader's own files a line names (a `requirements.txt`, `./libs/pkg`, a cloned
+//!   project, another project) are made just before the line that names them ([`FIXTURES`]);
+//!   a fixture whose line is gone fails the test, so the list cannot outlive the documents.
 //! * `cargo install --path .`, the README's install command, built the binary under test: the
 //!   rest of its line runs with that binary. tests/real_index.rs runs the same line after the
 //!   install ways a Python developer uses (the wheel with pip and `uv tool install`).
@@ -31,7 +33,7 @@ use std::time::Instant;
 
 use common::*;
 
-const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run");
 
 /// The README's install command, which built the binary this test runs.
@@ -40,27 +42,42 @@ const INSTALL: &str = "cargo install --path . && ";
 /// Lines run elsewhere, as written, and the file that runs them.
 const RUN_ELSEWHERE: &[(&str, &str)] = &[("script/test", CI)];
 
-/// Releases the README's lines need that the wheelhouse does not have: (name, version, module,
-/// requirements). The wheelhouse's Django REST Framework (3.18) needs Django 5.2, so the tour's
+/// Releases the lines need that the wheelhouse does not have: (name, version, module,
+/// requirements, what the module defines for its importers). The wheelhouse's Django REST Framework (3.18) needs Django 5.2, so the tour's
 /// `pin django 4.2` needs the older release a reader's index has.
-const STAND_INS: &[(&str, &str, &str, &[&str])] = &[
-    ("gunicorn", "23.0.0", "gunicorn", &[]),
+const STAND_INS: &[(&str, &str, &str, &[&str], &str)] = &[
+    ("gunicorn", "23.0.0", "gunicorn", &[], ""),
     (
         "django-debug-toolbar",
         "5.2.0",
         "debug_toolbar",
         &["django>=4.2"],
+        "",
     ),
-    ("pytest-django", "4.11.1", "pytest_django", &[]),
+    ("pytest-django", "4.11.1", "pytest_django", &[], ""),
     (
         "djangorestframework",
         "3.16.1",
         "rest_framework",
         &["django>=4.2"],
+        "",
     ),
     // Built from source on a reader's machine; installed here, never imported.
-    ("mysqlclient", "2.2.7", "MySQLdb", &[]),
+    ("mysqlclient", "2.2.7", "MySQLdb", &[], ""),
+    // redis's dependency below Python 3.11.3 (Debian's python3 is 3.11.2), which redis imports
+    // `timeout` from.
+    (
+        "async-timeout",
+        "4.0.3",
+        "async_timeout",
+        &[],
+        ASYNC_TIMEOUT,
+    ),
 ];
+
+const ASYNC_TIMEOUT: &str = "class timeout:\n    def __init__(self, delay=None):\n        \
+    self.delay = delay\n    async def __aenter__(self):\n        return self\n    \
+    async def __aexit__(self, *exc):\n        return False\n";
 
 #[derive(Debug, Clone, PartialEq)]
 struct Line {
@@ -134,23 +151,27 @@ fn split_comment(line: &str) -> (&str, Option<&str>) {
     (line.trim_end(), None)
 }
 
-/// A reader's own thing that a README line names, made just before the first line that
+/// A reader's own thing that a line of `doc` names, made just before the first line that
 /// contains `names`.
 struct Fixture {
+    doc: &'static str,
     names: &'static str,
     make: fn(&TestContext, &Path),
 }
 
 const FIXTURES: &[Fixture] = &[
     Fixture {
+        doc: "README.md",
         names: "add -r requirements.txt",
         make: |_, cwd| fs::write(cwd.join("requirements.txt"), "requests>=2.30\n").unwrap(),
     },
     Fixture {
+        doc: "README.md",
         names: "add -e ./libs/pkg",
         make: |_, cwd| write_package(&cwd.join("libs/pkg"), "pkg", "the library's own"),
     },
     Fixture {
+        doc: "README.md",
         names: "-C ~/src/other",
         make: |ctx, _| {
             let dir = ctx.home().join("src/other");
@@ -165,6 +186,7 @@ const FIXTURES: &[Fixture] = &[
         },
     },
     Fixture {
+        doc: "README.md",
         names: "cd ~/src/cloned-project",
         make: |ctx, _| {
             let dir = ctx.home().join("src/cloned-project");
@@ -189,6 +211,21 @@ const FIXTURES: &[Fixture] = &[
                     ("notes/migrations/0001_initial.py", NOTES_MIGRATION),
                 ],
             );
+        },
+    },
+    Fixture {
+        doc: "docs/shims.md",
+        names: "cd ~/src/library",
+        make: |ctx, _| {
+            let dir = ctx.home().join("src/library");
+            fs::create_dir_all(&dir).unwrap();
+            let out = ctx
+                .cmd()
+                .current_dir(&dir)
+                .args(["init", "--python", "3.12", "--django", "5.2"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", describe(&out));
         },
     },
 ];
@@ -232,7 +269,7 @@ fn project_of(dir: &Path) -> Option<PathBuf> {
 /// tier's, so what this one checks never depends on what the machine has.
 #[test]
 fn the_readme_works_as_written() {
-    walk(None);
+    walk("README.md", None);
 }
 
 /// The whole README, its Docker Compose lines included.
@@ -245,37 +282,77 @@ fn the_readme_works_to_the_end_with_docker_compose() {
         &["compose", "version"],
         "Docker Compose v2 (`docker compose`)",
     );
-    walk(Some("Docker Compose"));
+    walk("README.md", Some("Docker Compose"));
 }
 
-/// Runs the README's lines in order; with `tier`, the lines that need it too.
-fn walk(tier: Option<&str>) {
+#[test]
+fn the_services_guide_works_as_written() {
+    walk("docs/services.md", None);
+}
+
+#[test]
+fn the_shims_guide_works_as_written() {
+    walk("docs/shims.md", None);
+}
+
+/// Every guide with shell blocks has its walk here (or, for the tutorial, in tests/tutorial.rs).
+#[test]
+fn every_guide_with_shell_blocks_is_walked() {
+    let walked = [
+        "README.md",
+        "docs/services.md",
+        "docs/shims.md",
+        "docs/tutorial.md",
+    ];
+    let mut docs = vec!["README.md".to_string()];
+    for dir in ["docs", "docs/reference"] {
+        for entry in fs::read_dir(Path::new(ROOT).join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".md") {
+                docs.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    for doc in docs {
+        let text = fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap();
+        assert!(
+            parse(&text).is_empty() || walked.contains(&doc.as_str()),
+            "{doc} has ```sh blocks that no test runs: add a walk for it to tests/readme.rs"
+        );
+    }
+}
+
+/// Runs the lines of `doc` in order; with `tier`, the lines that need it too.
+fn walk(doc: &str, tier: Option<&str>) {
     let started = Instant::now();
-    let markdown = fs::read_to_string(README).unwrap();
+    let markdown = fs::read_to_string(Path::new(ROOT).join(doc)).unwrap();
     let lines = parse(&markdown);
-    assert!(lines.len() >= 30, "README.md has {} commands?", lines.len());
-    for fixture in FIXTURES {
+    assert!(lines.len() >= 4, "{doc} has {} commands?", lines.len());
+    let fixtures: Vec<&Fixture> = FIXTURES.iter().filter(|f| f.doc == doc).collect();
+    for fixture in &fixtures {
         assert!(
             lines.iter().any(|l| l.command.contains(fixture.names)),
-            "no README line contains `{}` any more: take its fixture out of tests/readme.rs",
+            "no line of {doc} contains `{}` any more: take its fixture out of tests/readme.rs",
             fixture.names
         );
     }
-    assert!(
-        lines[0].command.starts_with(INSTALL),
-        "README.md's first line no longer starts with `{INSTALL}`: {}",
-        lines[0].command
-    );
-    for (line, runner) in RUN_ELSEWHERE {
+    if doc == "README.md" {
         assert!(
-            lines.iter().any(|l| l.command == *line),
-            "README.md no longer has `{line}`: take it out of RUN_ELSEWHERE"
+            lines[0].command.starts_with(INSTALL),
+            "README.md's first line no longer starts with `{INSTALL}`: {}",
+            lines[0].command
         );
-        let text = fs::read_to_string(runner).unwrap();
-        assert!(
-            text.lines().any(|l| l.trim() == *line),
-            "{runner} does not run `{line}` as README.md writes it"
-        );
+        for (line, runner) in RUN_ELSEWHERE {
+            assert!(
+                lines.iter().any(|l| l.command == *line),
+                "README.md no longer has `{line}`: take it out of RUN_ELSEWHERE"
+            );
+            let text = fs::read_to_string(runner).unwrap();
+            assert!(
+                text.lines().any(|l| l.trim() == *line),
+                "{runner} does not run `{line}` as README.md writes it"
+            );
+        }
     }
 
     let mut ctx = TestContext::new();
@@ -285,7 +362,7 @@ fn walk(tier: Option<&str>) {
     ctx.env("PYENVX_DB_PORTS", port_range());
     open_for_postgres(&ctx);
     let mut links = None;
-    for (name, version, module, requires) in STAND_INS {
+    for (name, version, module, requires, code) in STAND_INS {
         links = Some(stand_in_wheel_requiring(
             ctx.root(),
             name,
@@ -293,6 +370,7 @@ fn walk(tier: Option<&str>) {
             module,
             "py3-none-any",
             requires,
+            code,
         ));
     }
     ctx.env("PYENVX_FIND_LINKS", links.unwrap());
@@ -302,7 +380,7 @@ fn walk(tier: Option<&str>) {
     ctx.with_path(format!("{}:{DEFAULT_PATH}", bin.display()));
     ctx.env(
         "COMPOSE_PROJECT_NAME",
-        format!("pyenvx-readme-{}", std::process::id()),
+        format!("pyenvx-docs-{}", std::process::id()),
     );
     if let Some(host) = std::env::var_os("DOCKER_HOST") {
         ctx.env("DOCKER_HOST", host);
@@ -314,16 +392,19 @@ fn walk(tier: Option<&str>) {
     };
     let mut compose_images: Vec<String> = Vec::new();
     let mut base_image: Option<PythonImage> = None;
-    let mut made = vec![false; FIXTURES.len()];
+    let mut made = vec![false; fixtures.len()];
     let mut cwd = ctx.home();
     let mut block = 0;
     let marker = ctx.root().join("cwd-after");
+    // What a line exported or defined, for the next lines of its block.
+    let shell_state = ctx.root().join("shell-state");
     let mut ran = 0;
     for line in &lines {
         let number = line.number;
         if line.block != block {
             block = line.block;
             cwd = ctx.home();
+            let _ = fs::remove_file(&shell_state);
         }
         if RUN_ELSEWHERE.iter().any(|(l, _)| *l == line.command) {
             continue;
@@ -331,14 +412,14 @@ fn walk(tier: Option<&str>) {
         if let Some(needs) = &line.needs {
             if tier != Some(needs.as_str()) {
                 eprintln!(
-                    "readme: stopping before `{}` (README.md:{number}): it needs {needs}, \
+                    "walk: stopping before `{}` ({doc}:{number}): it needs {needs}, \
                      which the ignored tier has",
                     line.command
                 );
                 break;
             }
         }
-        for (i, fixture) in FIXTURES.iter().enumerate() {
+        for (i, fixture) in fixtures.iter().enumerate() {
             if !made[i] && line.command.contains(fixture.names) {
                 (fixture.make)(&ctx, &cwd);
                 made[i] = true;
@@ -372,8 +453,10 @@ fn walk(tier: Option<&str>) {
         }
         let t = Instant::now();
         let script = format!(
-            "{command}\nstatus=$?\npwd > '{}'\nexit $status",
-            marker.display()
+            "[ -f '{state}' ] && . '{state}'\n{command}\n__status=$?\n\
+             {{ export -p; declare -f; }} > '{state}'\npwd > '{}'\nexit $__status",
+            marker.display(),
+            state = shell_state.display(),
         );
         let out: Output = ctx
             .command("bash")
@@ -383,12 +466,12 @@ fn walk(tier: Option<&str>) {
             .unwrap();
         assert!(
             out.status.success(),
-            "README.md:{number}: `{}` failed in {}\n{}",
+            "{doc}:{number}: `{}` failed in {}\n{}",
             line.command,
             cwd.display(),
             describe(&out)
         );
-        eprintln!("readme: {}  ({:.1?})", line.command, t.elapsed());
+        eprintln!("{doc}: {}  ({:.1?})", line.command, t.elapsed());
         ran += 1;
         cwd = PathBuf::from(fs::read_to_string(&marker).unwrap().trim_end());
         if let Some(project) = project_of(&cwd) {
@@ -413,13 +496,13 @@ fn walk(tier: Option<&str>) {
                 .output();
         }
     }
-    assert!(ran >= 25, "only {ran} README lines ran");
+    assert!(ran >= lines.len() / 2, "only {ran} lines of {doc} ran");
     drop(cleanup);
     for image in &compose_images {
         remove_pg_image(image);
     }
     drop(base_image);
-    eprintln!("readme: {ran} lines in {:.1?}", started.elapsed());
+    eprintln!("{doc}: {ran} lines in {:.1?}", started.elapsed());
 }
 
 #[test]

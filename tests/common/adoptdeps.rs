@@ -102,11 +102,12 @@ pub fn stand_in_wheel_tagged(
     module: &str,
     tag: &str,
 ) -> PathBuf {
-    stand_in_wheel_requiring(dir, name, version, module, tag, &[])
+    stand_in_wheel_requiring(dir, name, version, module, tag, &[], "")
 }
 
 /// [`stand_in_wheel_tagged`] whose METADATA requires `requires` (`django>=4.2`), for an older
-/// release whose dependencies the resolver must weigh.
+/// release whose dependencies the resolver must weigh, and whose module ends with `code` (the
+/// names an importer takes from it).
 pub fn stand_in_wheel_requiring(
     dir: &Path,
     name: &str,
@@ -114,6 +115,7 @@ pub fn stand_in_wheel_requiring(
     module: &str,
     tag: &str,
     requires: &[&str],
+    code: &str,
 ) -> PathBuf {
     let links = dir.join("stand-in-wheels");
     fs::create_dir_all(&links).unwrap();
@@ -122,7 +124,7 @@ pub fn stand_in_wheel_requiring(
     let files: Vec<(String, String)> = vec![
         (
             format!("{module}/__init__.py"),
-            format!("VERSION = \"{version}\"\n"),
+            format!("VERSION = \"{version}\"\n{code}"),
         ),
         (
             format!("{info}/METADATA"),
