@@ -18,7 +18,7 @@
 //! * The reader's own files a line names (a `requirements.txt`, `./libs/pkg`, a cloned
 //!   project, another project) are made just before the line that names them ([`FIXTURES`]);
 //!   a fixture whose line is gone fails the test, so the list cannot outlive the documents.
-//! * `cargo install --path .`, the README's install command, built the binary under test: the
+//! * `cargo install --locked --path .`, the README's install command, built the binary under test: the
 //!   rest of its line runs with that binary. tests/real_index.rs runs the same line after the
 //!   install ways a Python developer uses (the wheel with pip and `uv tool install`).
 //! * `script/test` is the whole suite, this test included: .ci/run runs it as written, which
@@ -37,7 +37,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run");
 
 /// The README's install command, which built the binary this test runs.
-const INSTALL: &str = "cargo install --path . && ";
+const INSTALL: &str = "cargo install --locked --path . && ";
 
 /// Lines run elsewhere, as written, and the file that runs them.
 const RUN_ELSEWHERE: &[(&str, &str)] = &[("script/test", CI)];
