@@ -520,3 +520,98 @@ fn the_parser_reads_the_conventions() {
     assert_eq!(lines[0].needs, None);
     assert_eq!(lines[2].needs.as_deref(), Some("Docker Compose"));
 }
+
+/// The words of a shell command: blanks split, quotes group (no expansions).
+fn words(command: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in command.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if quote.is_some() {
+        return None;
+    }
+    words.extend(word);
+    Some(words)
+}
+
+/// Every `pyenvx …` the documents show inline (tables, prose) is a command pyenvx's parser
+/// takes: the verbs, subcommands and flags a reader copies exist. Prose may name a command
+/// without its arguments (`pyenvx db branch`, `db up --port`): what is missing is not checked,
+/// what is there is. Spans with a placeholder (`FILE`, `[--yes]`, `a|b`, `…`) or a shell
+/// construct (`$(…)`, `&&`, a pipe) are shapes, not commands, and are left out.
+#[test]
+fn every_inline_command_in_the_documents_parses() {
+    use clap::Parser;
+    let mut docs = vec!["README.md".to_string()];
+    for dir in ["docs", "docs/reference"] {
+        for entry in fs::read_dir(Path::new(ROOT).join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".md") {
+                docs.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for doc in &docs {
+        let text = fs::read_to_string(Path::new(ROOT).join(doc)).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for (i, span) in line.split('`').enumerate() {
+                let Some(rest) = span.strip_prefix("pyenvx ") else {
+                    continue;
+                };
+                if i % 2 == 0
+                    || ["[", "|", "…", "...", "$", "&&", ";", "<", ">"]
+                        .iter()
+                        .any(|s| rest.contains(s))
+                {
+                    continue;
+                }
+                let Some(args) = words(rest) else { continue };
+                let placeholder = |w: &String| {
+                    !w.is_empty()
+                        && w.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                        && !w.starts_with('-')
+                };
+                if args.iter().any(placeholder) {
+                    continue;
+                }
+                checked += 1;
+                let Err(e) = pyenvx::cli::Cli::try_parse_from(
+                    std::iter::once("pyenvx".to_string()).chain(args),
+                ) else {
+                    continue;
+                };
+                let text = e.to_string();
+                let named_only = matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::MissingRequiredArgument
+                        | clap::error::ErrorKind::MissingSubcommand
+                        | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                ) || text.contains("but none was supplied");
+                if !named_only {
+                    let first = text.lines().next().unwrap_or_default().to_string();
+                    failures.push(format!("{doc}:{}: `pyenvx {rest}`: {first}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} inline commands found");
+    assert!(
+        failures.is_empty(),
+        "{} inline commands pyenvx does not take:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
