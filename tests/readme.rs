@@ -43,8 +43,9 @@ const INSTALL: &str = "cargo install --locked --path . && ";
 const RUN_ELSEWHERE: &[(&str, &str)] = &[("script/test", CI)];
 
 /// Releases the lines need that the wheelhouse does not have: (name, version, module,
-/// requirements, what the module defines for its importers). The wheelhouse's Django REST Framework (3.18) needs Django 5.2, so the tour's
-/// `pin django 4.2` needs the older release a reader's index has.
+/// requirements, what the module defines for its importers). The wheelhouse's Django REST
+/// Framework (3.18) needs Django 5.2, so the tour's `pin django 4.2` needs the older release a
+/// reader's index has.
 const STAND_INS: &[(&str, &str, &str, &[&str], &str)] = &[
     ("gunicorn", "23.0.0", "gunicorn", &[], ""),
     (
@@ -81,7 +82,7 @@ const ASYNC_TIMEOUT: &str = "class timeout:\n    def __init__(self, delay=None):
 
 #[derive(Debug, Clone, PartialEq)]
 struct Line {
-    /// 1-based, in README.md.
+    /// 1-based, in its document.
     number: usize,
     /// Which `sh` block (each starts a new terminal in the home directory).
     block: usize,
@@ -238,14 +239,27 @@ operations = [\n        migrations.CreateModel(\n            name=\"Note\",\n   
 fields=[\n                (\"id\", models.AutoField(primary_key=True, serialize=False)),\n                \
 (\"text\", models.TextField()),\n            ],\n        ),\n    ]\n";
 
-/// What the walk started, stopped even when it fails: every project's services.
+/// What the walk started, stopped and removed even when it fails: the Compose project, every
+/// project's services, the stand-in images.
 struct Cleanup<'a> {
     ctx: &'a TestContext,
     projects: Vec<PathBuf>,
+    compose_dir: Option<PathBuf>,
+    compose_images: Vec<String>,
+    base_image: Option<PythonImage>,
 }
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
+        if let Some(dir) = &self.compose_dir {
+            let _ = self
+                .ctx
+                .command("docker")
+                .args(["compose", "down", "--volumes", "--rmi", "local"])
+                .arg("--remove-orphans")
+                .current_dir(dir)
+                .output();
+        }
         for dir in &self.projects {
             let _ = self.ctx.cmd().current_dir(dir).arg("down").output();
             let _ = self
@@ -255,6 +269,10 @@ impl Drop for Cleanup<'_> {
                 .args(["db", "down"])
                 .output();
         }
+        for image in &self.compose_images {
+            remove_pg_image(image);
+        }
+        drop(self.base_image.take());
     }
 }
 
@@ -378,6 +396,10 @@ fn walk(doc: &str, tier: Option<&str>) {
     fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_pyenvx"), bin.join("pyenvx")).unwrap();
     ctx.with_path(format!("{}:{DEFAULT_PATH}", bin.display()));
+    // The exported compose file publishes web on WEB_PORT (default 8000): a free one here.
+    let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ctx.env("WEB_PORT", web.local_addr().unwrap().port().to_string());
+    drop(web);
     ctx.env(
         "COMPOSE_PROJECT_NAME",
         format!("pyenvx-docs-{}", std::process::id()),
@@ -389,9 +411,10 @@ fn walk(doc: &str, tier: Option<&str>) {
     let mut cleanup = Cleanup {
         ctx: &ctx,
         projects: Vec::new(),
+        compose_dir: None,
+        compose_images: Vec::new(),
+        base_image: None,
     };
-    let mut compose_images: Vec<String> = Vec::new();
-    let mut base_image: Option<PythonImage> = None;
     let mut made = vec![false; fixtures.len()];
     let mut cwd = ctx.home();
     let mut block = 0;
@@ -434,13 +457,15 @@ fn walk(doc: &str, tier: Option<&str>) {
             let minor = fs::read_to_string(cwd.join(".python-version")).unwrap();
             let image = python_image(minor.trim());
             command.push_str(&format!(" --base-image {}", image.tag));
-            base_image = Some(image);
+            cleanup.base_image = Some(image);
         }
-        if tier.is_some() && command.starts_with("docker compose") && compose_images.is_empty() {
+        if tier.is_some() && command.starts_with("docker compose") && cleanup.compose_dir.is_none()
+        {
             // No registry here: the stand-in PostgreSQL image, and the build reaches the
             // local index.
             let (pg, images) = compose_pg_image();
-            compose_images = images;
+            cleanup.compose_images = images;
+            cleanup.compose_dir = Some(cwd.clone());
             fs::write(
                 cwd.join("docker-compose.override.yml"),
                 format!(
@@ -480,28 +505,8 @@ fn walk(doc: &str, tier: Option<&str>) {
             }
         }
     }
-    if tier.is_some() {
-        if let Some(dir) = cleanup.projects.last() {
-            let _ = ctx
-                .command("docker")
-                .args([
-                    "compose",
-                    "down",
-                    "--volumes",
-                    "--rmi",
-                    "local",
-                    "--remove-orphans",
-                ])
-                .current_dir(dir)
-                .output();
-        }
-    }
     assert!(ran >= lines.len() / 2, "only {ran} lines of {doc} ran");
     drop(cleanup);
-    for image in &compose_images {
-        remove_pg_image(image);
-    }
-    drop(base_image);
     eprintln!("{doc}: {ran} lines in {:.1?}", started.elapsed());
 }
 
