@@ -91,6 +91,10 @@ pub enum Outcome {
     Kept,
     /// The user's own file (a `.dockerignore`), used as it is.
     Yours,
+    /// A file pyenvx wrote that already holds exactly what this export would write (the
+    /// `requirements.txt` of `export requirements`, a second export): left alone, so it is no
+    /// clash and needs no --force.
+    Unchanged,
     /// The user's own `.dockerignore`, with the lines it lacked to keep secrets and pyenvx's
     /// state out of the image added at its end.
     Amended(Vec<String>),
@@ -245,11 +249,17 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     let mut yours = Vec::new();
     let mut generated = Vec::new();
     let mut keep_yours = Vec::new();
-    for (path, _) in &plan {
+    let mut unchanged = Vec::new();
+    for (path, text) in &plan {
         if std::fs::symlink_metadata(path).is_err() {
             continue;
         }
-        if generated_by_pyenvx(path) {
+        // A link is never read through: only a regular file can be what we would write.
+        let same = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+            && std::fs::read(path).is_ok_and(|bytes| bytes == text.as_bytes());
+        if generated_by_pyenvx(path) && same {
+            unchanged.push(path.clone());
+        } else if generated_by_pyenvx(path) {
             generated.push(display_rel(&root, path));
         } else if path.ends_with(DOCKERIGNORE) {
             keep_yours.push(path.clone());
@@ -330,7 +340,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             ));
         }
         for (path, text) in &plan {
-            if keep_yours.contains(path) {
+            if keep_yours.contains(path) || unchanged.contains(path) {
                 continue;
             }
             if let Some(parent) = path.parent() {
@@ -383,6 +393,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
             files.push((path, Outcome::Yours));
         }
     }
+    files.extend(unchanged.into_iter().map(|p| (p, Outcome::Unchanged)));
     if spec.env_file {
         if env_text.is_none() {
             // A cache declared after the first export: its lines join the file, the rest
