@@ -30,7 +30,7 @@ pub use find::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard};
 pub use index::IndexSettings;
 pub use uv::Uv;
 
-use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
+use crate::resolution::{Directory, DistFile, Resolved, Vcs};
 
 const UNREACHABLE_HINT: &str =
     "use --offline to work from the cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS";
@@ -777,7 +777,7 @@ pub(crate) mod test_support {
     }
 
     /// The file of each release that [`PYTHON`] (3.12) installs on this machine.
-    pub fn picked(resolved: &[crate::project::lock::Resolved]) -> Vec<crate::project::lock::Dist> {
+    pub fn picked(resolved: &[crate::resolution::Resolved]) -> Vec<crate::resolution::Dist> {
         let tags = crate::tags::Tags::cpython(
             3,
             12,

@@ -31,6 +31,7 @@ pub mod printer;
 pub mod project;
 pub mod python;
 pub mod reporter;
+pub mod resolution;
 pub mod secrets;
 pub mod services;
 pub mod settings;

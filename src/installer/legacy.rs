@@ -258,7 +258,7 @@ pub fn resolve(
         });
     }
     packages.sort_by(|a, b| a.name.cmp(&b.name));
-    crate::project::lock::validate_packages(&packages)
+    crate::resolution::validate_packages(&packages)
         .map_err(|e| anyhow::anyhow!("pip's resolution cannot be locked: {e}"))?;
     Ok(packages)
 }

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
 use crate::installer::{run_uv, IndexSettings, Uv};
-use crate::project::lock::Dist;
 use crate::reporter::Reporter;
+use crate::resolution::Dist;
 
 mod link;
 mod metadata;
