@@ -432,7 +432,7 @@ pub fn is_seed_conflict(err: &anyhow::Error) -> bool {
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
 /// failed ("resolve"), `subject` what it was about.
 pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> {
-    let deadline = crate::download::subprocess_deadline()?;
+    let deadline = crate::download::subprocess_deadline();
     let out = crate::children::output_within(&mut cmd, deadline)
         .with_context(|| format!("cannot run {:?}", cmd.get_program()))?
         .ok_or_else(|| {

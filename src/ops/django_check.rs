@@ -147,10 +147,7 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
     };
     let has_db = crate::services::db_config(project)?.is_some();
     let redis = match crate::services::redis::cache_config(project)? {
-        Some(_) => Some(crate::services::redis::identity(
-            &env.settings.dirs,
-            project,
-        )?),
+        Some(_) => Some(crate::services::redis::identity(env.settings, project)?),
         None => None,
     };
     if !has_db && redis.is_none() {
@@ -161,7 +158,7 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
         return Ok(None);
     }
     let identity = if has_db {
-        Some(crate::services::identity(&env.settings.dirs, project)?)
+        Some(crate::services::identity(env.settings, project)?)
     } else {
         None
     };

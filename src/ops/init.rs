@@ -653,9 +653,8 @@ fn init_in(
     };
     let _uv = (!legacy_only).then(|| {
         crate::installer::prefetch_uv(
-            &settings.dirs,
-            &crate::installer::IndexSettings::from_env(),
-            settings.offline,
+            settings,
+            &crate::installer::IndexSettings::from_settings(settings),
         )
     });
     if let Some(adopted) = &adopted {
@@ -877,9 +876,9 @@ fn init_in(
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
         if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
-            crate::services::identity(&settings.dirs, &project)?;
+            crate::services::identity(settings, &project)?;
         } else {
-            crate::services::init_project(&settings.dirs, &project)?;
+            crate::services::init_project(settings, &project)?;
         }
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;

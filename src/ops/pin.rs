@@ -408,13 +408,15 @@ mod tests {
     /// Settings under `tmp`, offline, with no build list: nothing is downloaded.
     fn sealed(tmp: &std::path::Path) -> crate::settings::Settings {
         crate::settings::Settings {
-            dirs: crate::dirs::Dirs::new(tmp.join("home"), tmp.join("cache")),
             offline: true,
             preference: crate::settings::PythonPreference::OnlyManaged,
             catalog: crate::settings::CatalogSource::UvJson(
                 tmp.join("none.json").display().to_string(),
             ),
-            mirror: None,
+            ..crate::settings::Settings::new(crate::dirs::Dirs::new(
+                tmp.join("home"),
+                tmp.join("cache"),
+            ))
         }
     }
 

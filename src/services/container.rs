@@ -37,10 +37,11 @@ use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
 use crate::project::Env;
 use crate::project::Project;
+use crate::settings::Settings;
 use crate::user_error;
 
-/// Variable naming the engine's CLI (a name on PATH or a path).
-pub const ENGINE_VAR: &str = "PYENVX_CONTAINER_ENGINE";
+/// Variable naming the engine's CLI (a name on PATH or a path), read and checked by `Settings`.
+pub const ENGINE_VAR: &str = crate::settings::CONTAINER_ENGINE_VAR;
 
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -88,11 +89,8 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Find and ask the engine: `PYENVX_CONTAINER_ENGINE`, else `docker`, else `podman` on PATH.
-pub fn engine() -> Result<Engine> {
-    let chosen = std::env::var(ENGINE_VAR)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
+pub fn engine(settings: &Settings) -> Result<Engine> {
+    let chosen = settings.programs.container_engine.as_ref();
     let program = match &chosen {
         Some(name) => find_on_path(name).ok_or_else(|| {
             user_error!(
@@ -200,7 +198,7 @@ impl Backend for Container<'_> {
     }
 
     fn is_running(&self) -> Result<bool> {
-        is_running(self.project)
+        is_running(self.env.settings, self.project)
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
@@ -208,38 +206,45 @@ impl Backend for Container<'_> {
     }
 
     fn down(&self) -> Result<bool> {
-        down(self.project)
+        down(self.env.settings, self.project)
     }
 
     fn destroy(&self) -> Result<()> {
-        destroy(self.project)
+        destroy(self.env.settings, self.project)
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
-        status(self.project, self.config, identity)
+        status(self.env.settings, self.project, self.config, identity)
     }
 
     fn logs(&self, follow: bool) -> Result<Logs> {
-        logs(self.project, follow).map(Logs::Command)
+        logs(self.env.settings, self.project, follow).map(Logs::Command)
     }
 
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
-        psql(self.project, identity, args)
+        psql(self.env.settings, self.project, identity, args)
     }
 
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
-        dump(self.project, identity, target)
+        dump(self.env.settings, self.project, identity, target)
     }
 
     fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
         transfer::pg_check_restore(identity, file, shown, |kind| {
-            check_archive(self.project, identity, file, kind, shown)
+            check_archive(self.env.settings, self.project, identity, file, kind, shown)
         })
     }
 
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
         transfer::pg_restore(identity, self.config.major, |database| {
-            load(self.project, identity, &plan.file, plan.kind, database)
+            load(
+                self.env.settings,
+                self.project,
+                identity,
+                &plan.file,
+                plan.kind,
+                database,
+            )
         })
     }
 
@@ -446,14 +451,14 @@ fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String
     out
 }
 
-fn is_running(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+fn is_running(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     Ok(inspect(&engine, &stem(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the project's container (creating it and its volume on first use) and wait for a login.
 fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
-    let engine = engine()?;
+    let engine = engine(env.settings)?;
     let name = stem(project);
     let image = config.image();
     match volume_major(&engine, &name)? {
@@ -501,7 +506,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         }
     }
     if !ports::is_free(identity.port) {
-        return Err(ports::taken(&env.settings.dirs, identity.port));
+        return Err(ports::taken(env.settings, identity.port));
     }
     let had_volume = volume_major(&engine, &name)?.is_some();
     if existing.is_some() {
@@ -604,8 +609,8 @@ pub(super) fn container_log_tail(engine: &Engine, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn down(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+fn down(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     let name = stem(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
         return Ok(false);
@@ -625,8 +630,8 @@ fn down(project: &Project) -> Result<bool> {
 }
 
 /// Remove the container and its volume.
-fn destroy(project: &Project) -> Result<()> {
-    let engine = engine()?;
+fn destroy(settings: &Settings, project: &Project) -> Result<()> {
+    let engine = engine(settings)?;
     let name = stem(project);
     if inspect(&engine, &name)?.is_some() {
         let mut rm = engine.command();
@@ -641,8 +646,13 @@ fn destroy(project: &Project) -> Result<()> {
     Ok(())
 }
 
-fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
-    let engine = engine()?;
+fn status(
+    settings: &Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<Status> {
+    let engine = engine(settings)?;
     let name = stem(project);
     let info = inspect(&engine, &name)?;
     let running = info.as_ref().is_some_and(|i| i.running);
@@ -663,8 +673,8 @@ fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<S
     })
 }
 
-fn logs(project: &Project, follow: bool) -> Result<Command> {
-    let engine = engine()?;
+fn logs(settings: &Settings, project: &Project, follow: bool) -> Result<Command> {
+    let engine = engine(settings)?;
     let mut cmd = engine.command();
     cmd.arg("logs");
     if follow {
@@ -702,8 +712,13 @@ fn exec_client(
     cmd
 }
 
-fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Command> {
-    let engine = engine()?;
+fn psql(
+    settings: &Settings,
+    project: &Project,
+    identity: &Identity,
+    args: &[OsString],
+) -> Result<Command> {
+    let engine = engine(settings)?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut cmd = exec_client(&engine, project, identity, None, true, tty);
     cmd.arg("psql").args(args).stdin(Stdio::inherit());
@@ -711,8 +726,13 @@ fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Com
 }
 
 /// `pg_dump --format=custom` inside the container, into the dump's temporary file.
-fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
-    let engine = engine()?;
+fn dump(
+    settings: &Settings,
+    project: &Project,
+    identity: &Identity,
+    target: &DumpTarget,
+) -> Result<()> {
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, None, false, false);
     cmd.args(["pg_dump", "--format=custom", "--no-owner"])
         .stdout(Stdio::from(target.file()?))
@@ -750,6 +770,7 @@ fn no_directories(kind: DumpKind) -> Result<()> {
 
 /// `pg_restore --list` inside the container: the archive's table of contents is readable.
 fn check_archive(
+    settings: &Settings,
     project: &Project,
     identity: &Identity,
     file: &Path,
@@ -757,7 +778,7 @@ fn check_archive(
     shown: &Path,
 ) -> Result<()> {
     no_directories(kind)?;
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, None, true, false);
     cmd.args(["pg_restore", "--list"]);
     let result = with_input(cmd, file)?;
@@ -772,6 +793,7 @@ fn check_archive(
 
 /// Load `file` into `database` (the restore's scratch database) inside the container.
 fn load(
+    settings: &Settings,
     project: &Project,
     identity: &Identity,
     file: &Path,
@@ -783,7 +805,7 @@ fn load(
         // Over the published port, not psql in the container: see `transfer::pg_load_script`.
         return transfer::pg_load_script(identity, database, file);
     }
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, Some(database), true, false);
     cmd.args([
         "pg_restore",

@@ -43,6 +43,7 @@ use super::postgres::{self, Binaries, DumpKind, ServerUser};
 use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
+use crate::dirs::Dirs;
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -75,11 +76,11 @@ impl Backend for Native<'_> {
     }
 
     fn down(&self) -> Result<bool> {
-        down(self.project, self.config)
+        down(&self.env.settings.dirs, self.project, self.config)
     }
 
     fn destroy(&self) -> Result<()> {
-        destroy(self.project, self.config)
+        destroy(&self.env.settings.dirs, self.project, self.config)
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
@@ -362,7 +363,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         stop(&bins, &data, user.as_ref(), "fast")?;
     }
     if !ports::is_free(identity.port) {
-        return Err(ports::taken(&env.settings.dirs, identity.port));
+        return Err(ports::taken(env.settings, identity.port));
     }
     crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     let socket = socket_dir(project, user.as_ref())?;
@@ -917,12 +918,12 @@ pub(super) fn stop(
 }
 
 /// Stop the server if it runs; returns whether it did.
-fn down(project: &Project, config: &DbConfig) -> Result<bool> {
+fn down(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<bool> {
     let Some(_pid) = running(project, config)? else {
         return Ok(false);
     };
     // Stopping needs the same binaries, which are on the machine (they started it).
-    let bins = stop_binaries(project, config)?;
+    let bins = stop_binaries(dirs, project, config)?;
     let user = postgres::server_user()?;
     stop(
         &bins,
@@ -935,7 +936,7 @@ fn down(project: &Project, config: &DbConfig) -> Result<bool> {
 }
 
 /// The binaries that run this project's server: from the running process when it runs.
-fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
+fn stop_binaries(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<Binaries> {
     let data = data_dir(project, config.major);
     if let Some(pid) = read_pid_file(&data) {
         if let Ok(exe) = std::fs::read_link(format!("/proc/{}/exe", pid.pid)) {
@@ -955,8 +956,7 @@ fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
         }
     }
     // Unreadable /proc: whatever the lookup finds, without downloading.
-    let dirs = crate::dirs::Dirs::from_env()?;
-    postgres::find(&dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
+    postgres::find(dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
         format!(
             "cannot find the PostgreSQL {} binaries to stop the server with",
             config.major
@@ -965,8 +965,8 @@ fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
 }
 
 /// Stop the server and delete every data directory of the project (all majors) and its markers.
-fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
-    down(project, config)?;
+fn destroy(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<()> {
+    down(dirs, project, config)?;
     let dir = state_dir(project);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());

@@ -247,7 +247,7 @@ fn check_container(
 /// Upgrade the project's database as planned; on failure the old major runs with its data and
 /// the configuration is untouched.
 pub fn upgrade(env: &Env, project: &Project, plan: &Plan) -> Result<Report> {
-    let identity = super::identity(&env.settings.dirs, project)?;
+    let identity = super::identity(env.settings, project)?;
     let (method, transfer_ms, snapshots) = {
         let _lock = super::lock(project, env)?;
         // Read and checked again under the lock: another pyenvx may have moved things since.
@@ -796,7 +796,7 @@ fn container_upgrade(
     };
     // Before anything is touched: an image the engine cannot get ends here.
     let image = new_config.image();
-    let engine = super::container::engine()?;
+    let engine = super::container::engine(env.settings)?;
     let mut inspect = engine.command();
     inspect.args(["image", "inspect", "--format", "{{.Id}}", &image]);
     if super::container::run_engine(inspect, &format!("inspect {image}")).is_err() {

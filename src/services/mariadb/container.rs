@@ -25,6 +25,7 @@ use crate::user_error;
 
 /// The MariaDB container backend: the official `mariadb` image under Docker or Podman.
 pub struct Container<'a> {
+    pub settings: &'a crate::settings::Settings,
     pub project: &'a Project,
     pub config: &'a DbConfig,
 }
@@ -35,16 +36,16 @@ impl Backend for Container<'_> {
     }
 
     fn is_running(&self) -> Result<bool> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         Ok(container::inspect(&engine, &container_name(self.project))?.is_some_and(|i| i.running))
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
-        container_up(self.project, self.config, identity)
+        container_up(self.settings, self.project, self.config, identity)
     }
 
     fn down(&self) -> Result<bool> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let name = container_name(self.project);
         if !container::inspect(&engine, &name)?.is_some_and(|i| i.running) {
             return Ok(false);
@@ -57,7 +58,7 @@ impl Backend for Container<'_> {
     }
 
     fn destroy(&self) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let name = container_name(self.project);
         if container::inspect(&engine, &name)?.is_some() {
             let mut rm = engine.command();
@@ -73,7 +74,7 @@ impl Backend for Container<'_> {
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let name = container_name(self.project);
         let running = container::inspect(&engine, &name)?.is_some_and(|i| i.running);
         let clients = Clients::exec(&engine, name.clone(), identity);
@@ -98,7 +99,7 @@ impl Backend for Container<'_> {
     }
 
     fn logs(&self, follow: bool) -> Result<Logs> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let mut cmd = engine.command();
         cmd.arg("logs");
         if follow {
@@ -109,24 +110,24 @@ impl Backend for Container<'_> {
     }
 
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let mut cmd = Clients::exec(&engine, container_name(self.project), identity).shell(args)?;
         cmd.stdin(Stdio::inherit());
         Ok(cmd)
     }
 
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         Clients::exec(&engine, container_name(self.project), identity).dump(target)
     }
 
     fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         Clients::exec(&engine, container_name(self.project), identity).check_restore(file, shown)
     }
 
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         restore(
             &Clients::exec(&engine, container_name(self.project), identity),
             &plan.file,
@@ -134,7 +135,7 @@ impl Backend for Container<'_> {
     }
 
     fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_take(&clients, self.project, BackendKind::Container, name)
     }
@@ -144,7 +145,7 @@ impl Backend for Container<'_> {
         identity: &Identity,
         snap: &Snapshot,
     ) -> Result<crate::services::snapshot::Restored> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         snapshot_restore(
             &Clients::exec(&engine, container_name(self.project), identity),
             self.project,
@@ -153,13 +154,13 @@ impl Backend for Container<'_> {
     }
 
     fn snapshot_prepare(&self, identity: &Identity) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_prepare(&clients, self.project, BackendKind::Container)
     }
 
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = container::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_remove(&clients, self.project, snap)
     }
@@ -175,8 +176,13 @@ pub fn container_name(project: &Project) -> String {
 /// Start the project's container (creating it and its volume on first use), wait for a login,
 /// and give the project's user every privilege (the image grants only its database; restores
 /// and Django's test database need more, as on the native backend).
-fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
-    let engine = container::engine()?;
+fn container_up(
+    settings: &crate::settings::Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
+    let engine = container::engine(settings)?;
     let name = container_name(project);
     let image = config.image();
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
@@ -206,8 +212,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
         }
     }
     if !ports::is_free(identity.port) {
-        let dirs = crate::dirs::Dirs::from_env()?;
-        return Err(ports::taken(&dirs, identity.port));
+        return Err(ports::taken(settings, identity.port));
     }
     let had_volume = container::volume_exists(&engine, &name)?;
     let labels = [

@@ -85,6 +85,7 @@ const INSTALL_HINT: &str = "install it (Debian and Ubuntu: `apt-get install mari
 
 /// The native MariaDB backend of a project's `[services.db]`.
 pub struct Native<'a> {
+    pub settings: &'a crate::settings::Settings,
     pub project: &'a Project,
     pub config: &'a DbConfig,
 }
@@ -99,7 +100,7 @@ impl Backend for Native<'_> {
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
-        up(self.project, self.config, identity)
+        up(self.settings, self.project, self.config, identity)
     }
 
     fn down(&self) -> Result<bool> {
@@ -358,7 +359,12 @@ fn init_sql(identity: &Identity) -> String {
     sql
 }
 
-fn up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
+fn up(
+    settings: &crate::settings::Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
     let server = find_tool(config, "mariadbd")?;
     let (_, version) = server_version(&server)?;
     if let Some(asked) = config.version.as_deref() {
@@ -409,8 +415,7 @@ fn up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpRep
         stop(project, pid)?;
     }
     if !ports::is_free(identity.port) {
-        let dirs = crate::dirs::Dirs::from_env()?;
-        return Err(ports::taken(&dirs, identity.port));
+        return Err(ports::taken(settings, identity.port));
     }
     let socket = socket_dir(project, user.as_ref())?;
     // A killed server's socket would pass for the new one's.

@@ -18,6 +18,7 @@ use super::super::container::{
 };
 use super::{probe, CacheConfig, CacheIdentity, ProbeError};
 use crate::project::Project;
+use crate::settings::Settings;
 use crate::user_error;
 
 /// What the container runs: the password into a private file, then Redis on it, data in /data.
@@ -29,19 +30,19 @@ pub fn name(project: &Project) -> String {
     format!("{}-cache", db.strip_suffix("-db").unwrap_or(&db))
 }
 
-pub fn is_running(project: &Project) -> Result<bool> {
-    Ok(inspect(&engine()?, &name(project))?.is_some_and(|i| i.running))
+pub fn is_running(settings: &Settings, project: &Project) -> Result<bool> {
+    Ok(inspect(&engine(settings)?, &name(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the container (creating it and its volume on first use); returns the server's
 /// version and whether it was already running, once AUTH + PING work through the port.
 pub fn up(
-    dirs: &crate::dirs::Dirs,
+    settings: &Settings,
     project: &Project,
     config: &CacheConfig,
     identity: &CacheIdentity,
 ) -> Result<(String, bool)> {
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let name = name(project);
     let image = config.image();
     let mut existing = inspect(&engine, &name)?;
@@ -61,7 +62,7 @@ pub fn up(
         }
     }
     if !super::super::ports::is_free(identity.port) {
-        return Err(super::super::ports::taken(dirs, identity.port));
+        return Err(super::super::ports::taken(settings, identity.port));
     }
     if existing.is_some() {
         let mut start = engine.command();
@@ -129,8 +130,8 @@ pub fn up(
 }
 
 /// Stop the container (SIGTERM: Redis flushes its append-only file); container and volume stay.
-pub fn down(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+pub fn down(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     let name = name(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
         return Ok(false);

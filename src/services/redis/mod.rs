@@ -34,12 +34,12 @@ use toml::Spanned;
 
 use super::config::BackendKind;
 use super::ports;
-use crate::dirs::Dirs;
 use crate::filelock::FileLock;
 use crate::fs::{write_private, write_private_new};
 use crate::project::config::{config_error, toml_error};
 use crate::project::Project;
 use crate::secrets::random_password;
+use crate::settings::Settings;
 use crate::user_error;
 
 pub mod container;
@@ -228,7 +228,7 @@ impl CacheIdentity {
 }
 
 /// Password and port, each generated or allocated on first use. Starts nothing.
-pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
+pub fn identity(settings: &Settings, project: &Project) -> Result<CacheIdentity> {
     let path = password_path(project);
     if !path.exists() {
         crate::fs::owned_dirs(&project.root, &state_dir(project))?;
@@ -242,7 +242,7 @@ pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
             path.display()
         ));
     }
-    let port = ports::ensure(dirs, &ports::key(&project.root, CACHE))?;
+    let port = ports::ensure(settings, &ports::key(&project.root, CACHE))?;
     Ok(CacheIdentity { password, port })
 }
 
@@ -333,9 +333,9 @@ pub fn probe(identity: &CacheIdentity, timeout: Duration) -> Result<String, Prob
 // The native server
 
 /// The machine's `redis-server`: `PYENVX_REDIS_SERVER`, else `PATH`, else `/usr/bin`.
-fn find_server() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("PYENVX_REDIS_SERVER").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+fn find_server(settings: &Settings) -> Result<PathBuf> {
+    if let Some(p) = &settings.programs.redis_server {
+        return Ok(p.clone());
     }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -443,9 +443,9 @@ fn redis_conf(project: &Project, identity: &CacheIdentity) -> String {
 }
 
 /// Start the cache (creating its data directory on first use); returns once AUTH + PING work.
-pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
+pub fn up(settings: &Settings, project: &Project) -> Result<CacheUp> {
     let config = require_cache(project)?;
-    let identity = identity(dirs, project)?;
+    let identity = identity(settings, project)?;
     let _lock = lock(project)?;
     if config.backend == BackendKind::Container {
         if running_pid(project).is_some() {
@@ -454,7 +454,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
                 "this project's cache is running with the native backend"
             ));
         }
-        let (version, already_running) = container::up(dirs, project, &config, &identity)?;
+        let (version, already_running) = container::up(settings, project, &config, &identity)?;
         return Ok(CacheUp {
             version,
             port: identity.port,
@@ -470,7 +470,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
             });
         }
     }
-    let server = find_server()?;
+    let server = find_server(settings)?;
     let (major, version) = server_version(&server)?;
     if let Some(want) = config.major.filter(|w| *w != major) {
         return Err(user_error!(
@@ -484,7 +484,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
         return Err(user_error!(
             hint = format!(
                 "stop that program, or remove this project's `#cache` entry from {} to get another port",
-                dirs.service_ports().display()
+                settings.dirs.service_ports().display()
             ),
             "port {}, this project's cache port, is taken by another program",
             identity.port
@@ -556,12 +556,12 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
 
 /// Stop the cache (SIGTERM: Redis flushes its append-only file and exits); the data stays.
 /// Returns whether it was running.
-pub fn down(project: &Project) -> Result<bool> {
+pub fn down(settings: &Settings, project: &Project) -> Result<bool> {
     let config = require_cache(project)?;
     let _lock = lock(project)?;
     let Some(pid) = running_pid(project) else {
         if config.backend == BackendKind::Container {
-            return container::down(project);
+            return container::down(settings, project);
         }
         return Ok(false);
     };
@@ -581,15 +581,16 @@ pub fn down(project: &Project) -> Result<bool> {
 }
 
 /// Where the cache stands, asked now.
-pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
+pub fn status(settings: &Settings, project: &Project) -> Result<CacheStatus> {
     let config = require_cache(project)?;
-    let identity = identity(dirs, project)?;
+    let identity = identity(settings, project)?;
     let pid = running_pid(project);
     let (backend, running) = match pid {
         Some(_) => (BackendKind::Native, true),
-        None if config.backend == BackendKind::Container => {
-            (BackendKind::Container, container::is_running(project)?)
-        }
+        None if config.backend == BackendKind::Container => (
+            BackendKind::Container,
+            container::is_running(settings, project)?,
+        ),
         None => (BackendKind::Native, false),
     };
     let accepting = running && probe(&identity, Duration::from_secs(2)).is_ok();
@@ -607,11 +608,11 @@ pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
 }
 
 /// The variables `pyenvx run` adds when the project declares a cache.
-pub fn env_vars(dirs: &Dirs, project: &Project) -> Result<Vec<(String, String)>> {
+pub fn env_vars(settings: &Settings, project: &Project) -> Result<Vec<(String, String)>> {
     if cache_config(project)?.is_none() {
         return Ok(Vec::new());
     }
-    Ok(identity(dirs, project)?.vars())
+    Ok(identity(settings, project)?.vars())
 }
 
 #[cfg(test)]
