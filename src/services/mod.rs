@@ -40,6 +40,7 @@ pub mod ports;
 pub mod postgres;
 pub mod redis;
 pub mod script;
+pub mod server;
 pub mod shared;
 pub mod snapshot;
 pub mod transfer;

@@ -516,7 +516,7 @@ fn native_upgrade(
         remove_dir_if_exists(&work)?;
         fs_err::create_dir(&work)?;
         fs_err::set_permissions(&work, std::fs::Permissions::from_mode(0o700))?;
-        native::give(&work, user.as_ref())?;
+        super::server::give(&work, user.as_ref())?;
         let socket = native::socket_dir(project, user.as_ref())?;
         initdb(
             &new_bins,
@@ -657,7 +657,7 @@ fn pg_upgrade(
         .env_remove("PGPORT")
         .env_remove("PGUSER")
         .current_dir(work);
-    let out = native::output_as(cmd, user)?;
+    let out = super::server::output_as(cmd, user)?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     let name = if check {
@@ -667,7 +667,7 @@ fn pg_upgrade(
     };
     let _ = std::fs::write(work.join(name), &text);
     if !out.status.success() {
-        let tail = native::last_lines(&text, 12);
+        let tail = super::server::last_lines(&text, 12);
         anyhow::bail!(
             "pg_upgrade{} failed ({}):\n{tail}",
             if check { " --check" } else { "" },

@@ -63,9 +63,9 @@ use anyhow::{Context, Result};
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::native::ServerChild;
 use super::ports;
 use super::postgres::{self, ServerUser};
+use super::server::ServerChild;
 use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
@@ -300,7 +300,7 @@ fn server_user() -> Result<Option<ServerUser>> {
 /// The live server of this project: the pid file's process, not a zombie, serving this data
 /// directory (a recycled pid is someone else).
 fn running(project: &Project) -> Option<u32> {
-    let (pid, _) = super::native::live_pid_in(&pid_path(project))?;
+    let (pid, _) = super::server::live_pid_in(&pid_path(project))?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let want = format!("--datadir={}", data_dir(project).display());
     cmdline
@@ -324,12 +324,12 @@ fn running_port(pid: u32) -> Option<u16> {
 /// A short private directory (0700, the server's user's) for the server's Unix socket: socket
 /// paths are limited to ~107 bytes, project paths are not.
 fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
-    super::native::private_socket_dir(project, user, "my", "mysqld.sock.lock", "MariaDB")
+    super::server::private_socket_dir(project, user, "my", "mysqld.sock.lock", "MariaDB")
 }
 
 fn remove_socket_dir(project: &Project) {
     let user = server_user().ok().flatten();
-    super::native::remove_socket_dirs(project, user.as_ref(), "my");
+    super::server::remove_socket_dirs(project, user.as_ref(), "my");
 }
 
 /// The settings every start passes; install-db gets the same InnoDB sizes so the files it makes
@@ -473,7 +473,7 @@ fn install_db(
     let tmp = private_tmp(project, user)?;
     fs_err::create_dir_all(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    super::native::give(data, user)?;
+    super::server::give(data, user)?;
     let mut cmd = Command::new(&tool);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
@@ -485,12 +485,12 @@ fn install_db(
         .args(INNODB)
         .env("TMPDIR", &tmp)
         .current_dir(state_dir(project));
-    let out = super::native::output_as(cmd, user)?;
+    let out = super::server::output_as(cmd, user)?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
             "mariadb-install-db failed ({}):\n{}",
             out.status,
-            super::native::last_lines(
+            super::server::last_lines(
                 &format!(
                     "{}\n{}",
                     String::from_utf8_lossy(&out.stdout),
@@ -506,7 +506,7 @@ fn install_db(
 /// [`tmp_dir`], 0700 and the server's user's.
 fn private_tmp(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
     let dir = tmp_dir(project);
-    super::native::ensure_private_dir(&dir, user)?;
+    super::server::ensure_private_dir(&dir, user)?;
     Ok(dir)
 }
 

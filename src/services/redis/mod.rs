@@ -378,7 +378,7 @@ fn server_version(server: &Path) -> Result<(u32, String)> {
 /// The live server of this project, if any: the pid file's process, still a redis-server (not
 /// a zombie, not a recycled pid) working in this project's data directory.
 fn running_pid(project: &Project) -> Option<u32> {
-    let (pid, name) = super::native::live_pid_in(&pid_path(project))?;
+    let (pid, name) = super::server::live_pid_in(&pid_path(project))?;
     if !name.contains("redis-server") {
         return None;
     }
