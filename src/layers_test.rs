@@ -33,6 +33,7 @@ const ROWS: &[&[&str]] = &[
         "reporter",
         "error",
         "children",
+        "process",
         "interrupt",
         "certs",
         "names",

@@ -28,6 +28,7 @@ pub mod names;
 pub mod ops;
 pub mod platform;
 pub mod printer;
+pub mod process;
 pub mod project;
 pub mod python;
 pub mod reporter;

@@ -35,6 +35,7 @@ use super::postgres::DumpKind;
 use super::shared::{Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
+use crate::process::Pace;
 use crate::project::Env;
 use crate::project::Project;
 use crate::settings::Settings;
@@ -554,12 +555,12 @@ fn wait_ready(
     identity: &Identity,
     timeout: Duration,
 ) -> Result<String> {
-    let started = Instant::now();
     let mut last_check = Instant::now();
-    let mut last_error: String;
-    loop {
+    let mut last_error = String::new();
+    let pace = Pace::every(Duration::from_millis(50));
+    let ready = crate::process::wait_until(timeout, pace, || {
         match identity.connect(None, Duration::from_secs(2)) {
-            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
+            Ok(mut conn) => return Ok(Some(conn.server_version().unwrap_or_default())),
             Err(e) if e.is_transient() => last_error = e.to_string(),
             Err(ConnectError::Rejected { code, message }) if code == "28P01" || code == "28000" => {
                 return Err(user_error!(
@@ -581,15 +582,15 @@ fn wait_ready(
             last_check = Instant::now();
             check_running(engine, name)?;
         }
-        if started.elapsed() > timeout {
-            return Err(anyhow::anyhow!(
-                "PostgreSQL in container {name} did not accept connections within {} s ({last_error})\n{}",
-                timeout.as_secs(),
-                container_log_tail(engine, name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        Ok(None)
+    })?;
+    ready.ok_or_else(|| {
+        anyhow::anyhow!(
+            "PostgreSQL in container {name} did not accept connections within {} s ({last_error})\n{}",
+            timeout.as_secs(),
+            container_log_tail(engine, name)
+        )
+    })
 }
 
 pub(super) fn container_log_tail(engine: &Engine, name: &str) -> String {

@@ -158,48 +158,12 @@ pub fn is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
-/// Who listens on TCP `port` (any local address), as "pid 123 (nginx)", when /proc tells.
+/// Who listens on TCP `port` (any local address), as "pid 123 (nginx)", when the system tells.
 /// Only processes we may inspect are found: all of them as root, our own otherwise.
 pub fn listener(port: u16) -> Option<String> {
-    let inode = listening_inode(port)?;
-    let needle = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == needle.as_str()) {
-                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-                return Some(format!("pid {pid} ({})", comm.trim()));
-            }
-        }
-    }
-    None
-}
-
-/// The socket inode of a listener on `port` from /proc/net/tcp{,6}.
-fn listening_inode(port: u16) -> Option<String> {
-    let port_hex = format!(":{port:04X}");
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // local_address, rem_address, st (0A = LISTEN), …, inode is the 10th field.
-            if fields.len() > 9 && fields[1].ends_with(&port_hex) && fields[3] == "0A" {
-                return Some(fields[9].to_string());
-            }
-        }
-    }
-    None
+    let pid = crate::process::listening_on(port)?;
+    let name = crate::process::name(pid).unwrap_or_default();
+    Some(format!("pid {pid} ({name})"))
 }
 
 /// The error for a registered port that a stranger holds, naming it when /proc tells, with a

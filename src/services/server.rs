@@ -1,8 +1,8 @@
 //! What any native server is to pyenvx, whatever its engine (PostgreSQL in
 //! [`super::native`], MariaDB in [`super::mariadb`], Redis in [`super::redis`]): the short
 //! private socket directory, the programs run as the server's user, the launched child with its
-//! log ([`ServerChild`]) and the errors of a start that failed, and whether a pid file names a
-//! live process.
+//! log ([`ServerChild`]) and the errors of a start that failed (which process is whose is
+//! [`crate::process`]'s).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
@@ -201,31 +201,6 @@ impl ServerChild {
             timeout.as_secs()
         )
     }
-}
-
-/// The pid a single-line pid file names and, when that process is alive, its command name
-/// (from `/proc/PID/stat`); `None` without the file or the process, or for a zombie (already
-/// dead, not yet reaped). What identifies the server beyond that is the caller's.
-pub(super) fn live_pid_in(pid_file: &Path) -> Option<(u32, String)> {
-    live_pid(
-        std::fs::read_to_string(pid_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?,
-    )
-}
-
-/// `pid` and its program's name, when it is a live process (not a zombie).
-pub(super) fn live_pid(pid: u32) -> Option<(u32, String)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 3, after the parenthesised command name: Z is a zombie.
-    let (name, rest) = stat.rsplit_once(')')?;
-    if rest.trim_start().starts_with('Z') {
-        return None;
-    }
-    let name = name.split_once('(').map_or(name, |(_, n)| n);
-    Some((pid, name.to_string()))
 }
 
 pub(super) fn last_lines(text: &str, n: usize) -> String {

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -13,6 +13,7 @@ use super::clients::{
     Runner,
 };
 use super::START_TIMEOUT;
+use crate::process::Pace;
 use crate::project::Project;
 use crate::services::backend::Backend;
 use crate::services::config::{BackendKind, DbConfig, DbEngine};
@@ -317,10 +318,11 @@ fn container_ready(
     else {
         unreachable!("container clients run in the container");
     };
-    let started = Instant::now();
-    loop {
-        let last_error = match clients.server_version() {
-            Ok(version) if published(clients.identity) => return Ok(version),
+    let mut last_error = String::new();
+    let pace = Pace::every(Duration::from_millis(200));
+    let ready = crate::process::wait_until(timeout, pace, || {
+        last_error = match clients.server_version() {
+            Ok(version) if published(clients.identity) => return Ok(Some(version)),
             Ok(_) => "the published port does not answer yet".to_string(),
             Err(e) => {
                 let text = format!("{e:#}");
@@ -336,16 +338,16 @@ fn container_ready(
             }
         };
         container::check_running(engine, name)?;
-        if started.elapsed() > timeout {
-            return Err(anyhow::anyhow!(
-                "MariaDB in container {name} did not accept connections within {} s ({})\n{}",
-                timeout.as_secs(),
-                last_error.trim(),
-                container::container_log_tail(engine, name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        Ok(None)
+    })?;
+    ready.ok_or_else(|| {
+        anyhow::anyhow!(
+            "MariaDB in container {name} did not accept connections within {} s ({})\n{}",
+            timeout.as_secs(),
+            last_error.trim(),
+            container::container_log_tail(engine, name)
+        )
+    })
 }
 
 /// The published port answers with MariaDB's greeting (protocol version 10), so a client on

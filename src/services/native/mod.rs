@@ -26,7 +26,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -36,13 +36,12 @@ use super::credentials::Identity;
 use super::pgwire::ConnectError;
 use super::ports;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
-use super::server::{
-    give, live_pid, output_as, private_socket_dir, remove_socket_dirs, ServerChild,
-};
+use super::server::{give, output_as, private_socket_dir, remove_socket_dirs, ServerChild};
 use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
 use crate::dirs::Dirs;
+use crate::process::Pace;
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
@@ -415,9 +414,8 @@ pub(super) fn wait_ready(
     mut child: Option<&mut ServerChild>,
     timeout: Duration,
 ) -> Result<String> {
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(5);
-    loop {
+    let pace = Pace::backoff(Duration::from_millis(5), Duration::from_millis(50));
+    let ready = crate::process::wait_until(timeout, pace, || {
         if let Some(c) = child.as_deref_mut() {
             c.check_alive("PostgreSQL", identity.port, |log| {
                 log.contains("could not bind IPv4 address")
@@ -425,31 +423,21 @@ pub(super) fn wait_ready(
             })?;
         }
         match identity.connect(database, Duration::from_secs(2)) {
-            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
-            Err(e) if e.is_transient() => {}
+            Ok(mut conn) => Ok(Some(conn.server_version().unwrap_or_default())),
+            Err(e) if e.is_transient() => Ok(None),
             Err(ConnectError::Rejected { code, message }) if code == "3D000" => {
-                return Err(user_error!(
+                Err(user_error!(
                     hint = "`pyenvx db reset` recreates it (deleting the data), or restore a dump with `pyenvx db restore FILE`",
                     "the server is up but the project's database is missing: {message}"
                 ))
             }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "PostgreSQL on port {} refused the project's credentials",
-                    identity.port
-                )))
-            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "PostgreSQL on port {} refused the project's credentials",
+                identity.port
+            ))),
         }
-        if started.elapsed() > timeout {
-            return Err(ServerChild::not_ready(
-                child.as_deref(),
-                "PostgreSQL",
-                timeout,
-            ));
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+    })?;
+    ready.ok_or_else(|| ServerChild::not_ready(child.as_deref(), "PostgreSQL", timeout))
 }
 
 /// `pg_ctl stop -m <mode>` as the server's user; a server that is already gone is fine.
@@ -500,7 +488,7 @@ fn down(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<bool> {
 fn stop_binaries(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<Binaries> {
     let data = data_dir(project, config.major);
     if let Some(pid) = read_pid_file(&data) {
-        if let Ok(exe) = std::fs::read_link(format!("/proc/{}/exe", pid.pid)) {
+        if let Some(exe) = crate::process::executable(pid.pid) {
             if let Some(bin_dir) = exe.parent() {
                 let lib_dir = bin_dir.parent().map(|r| r.join("lib"));
                 let relocatable = bin_dir
@@ -516,7 +504,7 @@ fn stop_binaries(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<Bi
             }
         }
     }
-    // Unreadable /proc: whatever the lookup finds, without downloading.
+    // A process we may not inspect: whatever the lookup finds, without downloading.
     postgres::find(dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
         format!(
             "cannot find the PostgreSQL {} binaries to stop the server with",

@@ -2,7 +2,10 @@
 //! killed server's leftovers, a first start that died half-way (its data directory set aside
 //! once nothing works in it), and the servers an interrupted `db upgrade` left running.
 
+use std::ffi::OsStr;
+
 use super::*;
+use crate::process::{Pace, Signal};
 
 /// How long a start that fails because the killed server's children are still exiting is retried.
 pub(super) const STALE_RETRY: Duration = Duration::from_secs(15);
@@ -25,33 +28,7 @@ pub(super) fn read_pid_file(data: &Path) -> Option<PidFile> {
 
 /// Whether `pid` is a live postgres serving `data` (a recycled pid is someone else).
 pub(super) fn is_our_server(pid: u32, data: &Path) -> bool {
-    let data = data.as_os_str().as_encoded_bytes();
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        if Path::new("/proc/self").exists() {
-            return false; // Linux, and no such process.
-        }
-        // No /proc (macOS, the BSDs): ask ps; data paths with spaces are not told apart here.
-        return std::process::Command::new("ps")
-            .args(["-ww", "-o", "stat=,command=", "-p", &pid.to_string()])
-            .output()
-            .is_ok_and(|o| {
-                let text = String::from_utf8_lossy(&o.stdout);
-                let words: Vec<&[u8]> = text.split_whitespace().map(str::as_bytes).collect();
-                !text.trim_start().starts_with('Z')
-                    && words.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
-            });
-    };
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // Field 3, after the parenthesised command name: Z is a zombie, already dead.
-        if stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        {
-            return false;
-        }
-    }
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
+    crate::process::runs_with(pid, &[OsStr::new("-D"), data.as_os_str()])
 }
 
 /// The running server of this project's current major, if any.
@@ -77,7 +54,7 @@ pub(super) fn is_stale_start(err: &anyhow::Error) -> bool {
 pub(super) fn clear_after_crash(data: &Path, socket: &Path) -> Result<()> {
     wait_idle(data)?;
     if let Some(old) = read_pid_file(data) {
-        if Path::new(&format!("/proc/{}", old.pid)).exists() && !is_our_server(old.pid, data) {
+        if crate::process::exists(old.pid) && !is_our_server(old.pid, data) {
             fs_err::remove_file(data.join("postmaster.pid"))?;
             if let Ok(entries) = std::fs::read_dir(socket) {
                 for e in entries.flatten() {
@@ -115,58 +92,38 @@ pub(super) fn set_aside_interrupted(project: &Project, major: u32, data: &Path) 
 /// directory; initdb (and a server) name it after `-D`.
 pub(super) fn wait_idle(data: &Path) -> Result<()> {
     let canonical = fs_err::canonicalize(data)?;
-    let started = Instant::now();
-    while let Some(pid) = process_in(&canonical).or_else(|| process_naming(data, &canonical)) {
-        if started.elapsed() > STALE_RETRY {
-            return Err(user_error!(
-                hint = "stop that process (a PostgreSQL server, one of its children, or initdb), then `pyenvx db up`",
-                "process {pid} still works in {}, though no server of this project runs there",
-                data.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut busy = None;
+    let idle =
+        crate::process::wait_for(STALE_RETRY, Pace::every(Duration::from_millis(50)), || {
+            busy = process_in(&canonical).or_else(|| process_naming(data, &canonical));
+            busy.is_none()
+        });
+    match busy {
+        Some(pid) if !idle => Err(user_error!(
+            hint = "stop that process (a PostgreSQL server, one of its children, or initdb), then `pyenvx db up`",
+            "process {pid} still works in {}, though no server of this project runs there",
+            data.display()
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A live process whose working directory is `dir`.
 pub(super) fn process_in(dir: &Path) -> Option<u32> {
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
-            return Some(pid);
-        }
-    }
-    None
+    crate::process::all()
+        .into_iter()
+        .find(|pid| crate::process::cwd(*pid).is_some_and(|cwd| cwd == dir))
 }
 
 /// A live process with `-D <dir>` on its command line (initdb, postgres, pg_ctl).
 pub(super) fn process_naming(dir: &Path, canonical: &Path) -> Option<u32> {
-    let names = [
-        dir.as_os_str().as_encoded_bytes(),
-        canonical.as_os_str().as_encoded_bytes(),
-    ];
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args
-            .windows(2)
-            .any(|w| w[0] == b"-D" && names.contains(&w[1]))
-        {
-            return Some(pid);
-        }
-    }
-    None
+    let me = std::process::id();
+    crate::process::all().into_iter().find(|pid| {
+        *pid != me
+            && [dir, canonical]
+                .iter()
+                .any(|d| crate::process::runs_with(*pid, &[OsStr::new("-D"), d.as_os_str()]))
+    })
 }
 
 pub(super) fn retry_stale(
@@ -178,15 +135,24 @@ pub(super) fn retry_stale(
     identity: &Identity,
     database: Option<&str>,
 ) -> Result<String> {
-    let started = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
+    let mut last = None;
+    // A start that fails because the killed server's children are still exiting is tried again
+    // until they are gone; any other outcome ends the wait.
+    std::thread::sleep(Duration::from_millis(100));
+    crate::process::wait_until(STALE_RETRY, Pace::every(Duration::from_millis(100)), || {
         let mut child = spawn(bins, project, data, socket, user, identity.port)?;
         match wait_ready(identity, database, Some(&mut child), START_TIMEOUT) {
-            Err(e) if is_stale_start(&e) && started.elapsed() < STALE_RETRY => continue,
-            other => return other,
+            Err(e) if is_stale_start(&e) => {
+                last = Some(e);
+                Ok(None)
+            }
+            other => other.map(Some),
         }
-    }
+    })?
+    .map_or_else(
+        || Err(last.unwrap_or_else(|| anyhow::anyhow!("the server did not start"))),
+        Ok,
+    )
 }
 
 /// Stop the servers a killed pyenvx left running on the project's scratch data directories
@@ -208,7 +174,7 @@ pub fn stop_leftovers(project: &Project) -> Vec<String> {
         let Some((pid, program)) = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|t| t.lines().next()?.trim().parse().ok())
-            .and_then(live_pid)
+            .and_then(|pid| Some((pid, crate::process::name(pid)?)))
         else {
             continue;
         };
@@ -216,15 +182,14 @@ pub fn stop_leftovers(project: &Project) -> Vec<String> {
             continue;
         }
         // SIGINT: a fast shutdown. Give it a while, then SIGQUIT.
-        // SAFETY: plain kill(2) calls on a pid read from the server's own pid file.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
-        let started = std::time::Instant::now();
-        let alive = || live_pid(pid).is_some();
-        while alive() && started.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive() {
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
+        let _ = crate::process::signal(pid, Signal::Interrupt);
+        let gone = crate::process::wait_for(
+            Duration::from_secs(30),
+            Pace::every(Duration::from_millis(50)),
+            || !crate::process::is_alive(pid),
+        );
+        if !gone {
+            let _ = crate::process::signal(pid, Signal::Quit);
         }
         said.push(format!(
             "stopped a PostgreSQL server (pid {pid}) that an interrupted `pyenvx db upgrade` left running on {}",

@@ -17,6 +17,7 @@ use super::super::container::{
     inspect, run_engine, stem, volume_exists,
 };
 use super::{probe, CacheConfig, CacheIdentity, ProbeError};
+use crate::process::Pace;
 use crate::project::Project;
 use crate::settings::Settings;
 use crate::user_error;
@@ -102,11 +103,11 @@ pub fn up(
         started
             .map_err(|e| image_unavailable(e, &engine, &image, "the container engine", "cache"))?;
     }
-    let started = Instant::now();
     let mut last_check = Instant::now();
-    loop {
+    let pace = Pace::every(Duration::from_millis(50));
+    let version = crate::process::wait_until(Duration::from_secs(60), pace, || {
         match probe(identity, Duration::from_secs(2)) {
-            Ok(version) => return Ok((version, false)),
+            Ok(version) => return Ok(Some(version)),
             Err(ProbeError::Refused(m)) if !m.starts_with("LOADING") => {
                 return Err(user_error!(
                     hint = "`pyenvx redis down`, then `pyenvx redis up` again",
@@ -119,14 +120,15 @@ pub fn up(
             last_check = Instant::now();
             check_running(&engine, &name)?;
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(anyhow::anyhow!(
-                "Redis in container {name} did not answer within 60 s\n{}",
-                log_tail(&engine, &name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        Ok(None)
+    })?
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "Redis in container {name} did not answer within 60 s\n{}",
+            log_tail(&engine, &name)
+        )
+    })?;
+    Ok((version, false))
 }
 
 /// Stop the container (SIGTERM: Redis flushes its append-only file); container and volume stay.

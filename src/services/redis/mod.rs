@@ -26,7 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,7 @@ use super::config::BackendKind;
 use super::ports;
 use crate::filelock::FileLock;
 use crate::fs::{write_private, write_private_new};
+use crate::process::{Pace, Signal};
 use crate::project::config::{config_error, toml_error};
 use crate::project::Project;
 use crate::secrets::random_password;
@@ -378,11 +379,11 @@ fn server_version(server: &Path) -> Result<(u32, String)> {
 /// The live server of this project, if any: the pid file's process, still a redis-server (not
 /// a zombie, not a recycled pid) working in this project's data directory.
 fn running_pid(project: &Project) -> Option<u32> {
-    let (pid, name) = super::server::live_pid_in(&pid_path(project))?;
+    let (pid, name) = crate::process::from_pid_file(&pid_path(project))?;
     if !name.contains("redis-server") {
         return None;
     }
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let cwd = crate::process::cwd(pid)?;
     let data = data_dir(project).canonicalize().ok()?;
     (cwd == data).then_some(pid)
 }
@@ -513,9 +514,8 @@ pub fn up(settings: &Settings, project: &Project) -> Result<CacheUp> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", server.display()))?;
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(5);
-    loop {
+    let pace = Pace::backoff(Duration::from_millis(5), Duration::from_millis(50));
+    let version = crate::process::wait_until(Duration::from_secs(30), pace, || {
         if let Some(status) = child.try_wait()? {
             let log = std::fs::read_to_string(log_path(project)).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(8).collect();
@@ -526,32 +526,27 @@ pub fn up(settings: &Settings, project: &Project) -> Result<CacheUp> {
             ));
         }
         match probe(&identity, Duration::from_secs(2)) {
-            Ok(version) => {
-                return Ok(CacheUp {
-                    version,
-                    port: identity.port,
-                    already_running: false,
-                })
-            }
+            Ok(version) => Ok(Some(version)),
             // Loading a large append-only file answers -LOADING until done.
-            Err(ProbeError::Refused(m)) if m.starts_with("LOADING") => {}
-            Err(ProbeError::Refused(m)) => {
-                return Err(anyhow::anyhow!(
-                    "Redis on port {} refused the project's password: {m}",
-                    identity.port
-                ))
-            }
-            Err(ProbeError::Unreachable(_)) => {}
+            Err(ProbeError::Refused(m)) if m.starts_with("LOADING") => Ok(None),
+            Err(ProbeError::Refused(m)) => Err(anyhow::anyhow!(
+                "Redis on port {} refused the project's password: {m}",
+                identity.port
+            )),
+            Err(ProbeError::Unreachable(_)) => Ok(None),
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(anyhow::anyhow!(
-                "Redis did not answer within 30 s; see {}",
-                log_path(project).display()
-            ));
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+    })?
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "Redis did not answer within 30 s; see {}",
+            log_path(project).display()
+        )
+    })?;
+    Ok(CacheUp {
+        version,
+        port: identity.port,
+        already_running: false,
+    })
 }
 
 /// Stop the cache (SIGTERM: Redis flushes its append-only file and exits); the data stays.
@@ -565,17 +560,18 @@ pub fn down(settings: &Settings, project: &Project) -> Result<bool> {
         }
         return Ok(false);
     };
-    // SAFETY: kill(2) with a pid we just checked is this project's redis-server.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let started = Instant::now();
-    while running_pid(project) == Some(pid) {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(anyhow::anyhow!(
-                "redis-server (pid {pid}) did not stop within 30 s; see {}",
-                log_path(project).display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    crate::process::signal(pid, Signal::Terminate)
+        .with_context(|| format!("cannot stop redis-server (pid {pid})"))?;
+    let stopped = crate::process::wait_for(
+        Duration::from_secs(30),
+        Pace::every(Duration::from_millis(20)),
+        || running_pid(project) != Some(pid),
+    );
+    if !stopped {
+        return Err(anyhow::anyhow!(
+            "redis-server (pid {pid}) did not stop within 30 s; see {}",
+            log_path(project).display()
+        ));
     }
     Ok(true)
 }
