@@ -17,6 +17,7 @@ use std::process::{Command, ExitStatus};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::error::{Kind, UserError};
 use crate::user_error;
 
 mod bootstrap;
@@ -397,36 +398,25 @@ fn not_found(stderr: &str) -> Vec<String> {
     names
 }
 
-/// How the error for an unsatisfiable resolution begins; see [`is_no_solution`].
+/// How the error for an unsatisfiable resolution begins (its kind is [`Kind::NoSolution`]).
 const NO_SOLUTION: &str = "no versions satisfy";
 
 /// Whether `err` is [`resolve`]'s answer that no versions satisfy the requirements (as opposed to
 /// an unreachable index or a broken uv), so callers can explain or suggest alternatives. The
 /// error's text carries uv's explanation, e.g. which `Requires-Python` excluded a release.
 pub fn is_no_solution(err: &anyhow::Error) -> bool {
-    use crate::error::UserError;
-    // A `UserError` attached with `.context(…)` is visible only to `anyhow::Error::downcast_ref`.
-    err.downcast_ref::<UserError>()
-        .into_iter()
-        .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
-        .any(|u| u.message.starts_with(NO_SOLUTION))
+    crate::error::is_kind(err, Kind::NoSolution)
 }
 
 /// How the error for a source build that failed continues after the package (`x==1 does not
-/// build: …`); see [`is_seed_conflict`].
+/// build: …`; its kind is [`Kind::DoesNotBuild`]).
 const DOES_NOT_BUILD: &str = " does not build: ";
 
 /// Whether `err` says the requirements cannot be met as asked: no versions satisfy them, or a
 /// release the resolver had to build does not build here. Another version may do in either
 /// case (an adopted lock's pin left out), unlike an index that cannot be reached.
 pub fn is_seed_conflict(err: &anyhow::Error) -> bool {
-    use crate::error::UserError;
-    is_no_solution(err)
-        || err
-            .downcast_ref::<UserError>()
-            .into_iter()
-            .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
-            .any(|u| u.message.contains(DOES_NOT_BUILD))
+    is_no_solution(err) || crate::error::is_kind(err, Kind::DoesNotBuild)
 }
 
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
@@ -494,10 +484,13 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         // project's Django pin among them) are not part of it.
         let missing = not_found(stderr);
         if !missing.is_empty() {
-            return user_error!(
-                hint = "check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it",
-                "{NO_SOLUTION} {}: the package index has no package of that name",
-                missing.join(", ")
+            return anyhow::Error::new(
+                UserError::new(format!(
+                    "{NO_SOLUTION} {}: the package index has no package of that name",
+                    missing.join(", ")
+                ))
+                .hint("check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it")
+                .kind(Kind::NoSolution),
             );
         }
         let explanation = if causes.is_empty() {
@@ -505,13 +498,16 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
         } else {
             causes.join("\n  ")
         };
-        return user_error!(
-            hint = uv_hint.unwrap_or_else(|| {
+        return anyhow::Error::new(
+            UserError::new(format!(
+                "{NO_SOLUTION} {}:\n  {explanation}",
+                named_in(subject, &explanation)
+            ))
+            .hint(uv_hint.unwrap_or_else(|| {
                 "check the names and versions; the configured index may not carry that release"
                     .to_string()
-            }),
-            "{NO_SOLUTION} {}:\n  {explanation}",
-            named_in(subject, &explanation)
+            }))
+            .kind(Kind::NoSolution),
         );
     }
 
@@ -608,16 +604,16 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             .map(|l| l.trim_start_matches("cause:").trim())
             .find(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("File \""))
             .unwrap_or("");
-        return user_error!(
-            hint = format!(
-                "{package} has no wheel for this Python and its source does not build here; a \
-                 newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older Python \
-                 its release was made for",
-                package.split("==").next().unwrap_or(package)
-            ),
-            "{}",
+        return anyhow::Error::new(
             // With `error: ` before it, the line stays under 200 characters.
-            within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190)
+            UserError::new(within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190))
+                .hint(format!(
+                    "{package} has no wheel for this Python and its source does not build here; a \
+                     newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older \
+                     Python its release was made for",
+                    package.split("==").next().unwrap_or(package)
+                ))
+                .kind(Kind::DoesNotBuild),
         );
     }
 

@@ -463,7 +463,8 @@ mod tests {
         let spec = DjangoSpec::parse("6.1").unwrap();
         let uv_said = crate::error::UserError::new(
             "no versions satisfy django~=6.1.0:\n  Because django==6.1.3 depends on Python>=3.12 and you require django~=6.1.0, we can conclude that your requirements are unsatisfiable.",
-        );
+        )
+        .kind(crate::error::Kind::NoSolution);
         let err = explain_incompatible(
             anyhow::Error::new(uv_said),
             PinContext::Project,

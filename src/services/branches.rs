@@ -441,27 +441,19 @@ fn with_sessions_ended(
     } else {
         sql.to_string()
     };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if !together {
-            admin.query(&terminate)?;
-        }
-        let done = if together {
-            admin.query(&statement).map(drop)
-        } else {
-            // A copy: PostgreSQL 18 clones where it can.
-            transfer::run_copy(admin, major, &statement)
-        };
-        match done {
-            Ok(()) => return Ok(()),
-            // 55006: "being accessed by other users", a session not gone yet or a new one.
-            Err(e) if attempt < 25 && format!("{e:#}").contains("55006") => {
-                std::thread::sleep(Duration::from_millis(100));
+    super::pgwire::while_in_use(
+        Duration::from_millis(2500),
+        Duration::from_millis(100),
+        || {
+            if together {
+                admin.query(&statement).map(drop)
+            } else {
+                admin.query(&terminate)?;
+                // A copy: PostgreSQL 18 clones where it can.
+                transfer::run_copy(admin, major, &statement)
             }
-            Err(e) => return Err(e),
-        }
-    }
+        },
+    )
 }
 
 /// What a switch did.

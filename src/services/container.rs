@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::pgwire::ConnectError;
+use super::pgwire::{ConnectError, SqlState};
 use super::ports;
 use super::postgres::DumpKind;
 use super::shared::{Logs, Status, UpReport};
@@ -562,7 +562,9 @@ fn wait_ready(
         match identity.connect(None, Duration::from_secs(2)) {
             Ok(mut conn) => return Ok(Some(conn.server_version().unwrap_or_default())),
             Err(e) if e.is_transient() => last_error = e.to_string(),
-            Err(ConnectError::Rejected { code, message }) if code == "28P01" || code == "28000" => {
+            Err(ConnectError::Rejected { code, message }) if code == SqlState::INVALID_PASSWORD
+                || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
                 return Err(user_error!(
                     hint = "the volume was made with other credentials (was .pyenvx deleted?); `pyenvx db reset --yes` \
                             recreates it empty",
@@ -570,7 +572,7 @@ fn wait_ready(
                 ))
             }
             // The database does not exist *yet* while the image's first-run script works.
-            Err(ConnectError::Rejected { code, .. }) if code == "3D000" => {
+            Err(ConnectError::Rejected { code, .. }) if code == SqlState::INVALID_CATALOG_NAME => {
                 last_error = "the database does not exist yet".into()
             }
             Err(e) => {

@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::pgwire::ConnectError;
+use super::pgwire::{ConnectError, SqlState};
 use super::ports;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
 use super::server::{give, output_as, private_socket_dir, remove_socket_dirs, ServerChild};
@@ -425,7 +425,7 @@ pub(super) fn wait_ready(
         match identity.connect(database, Duration::from_secs(2)) {
             Ok(mut conn) => Ok(Some(conn.server_version().unwrap_or_default())),
             Err(e) if e.is_transient() => Ok(None),
-            Err(ConnectError::Rejected { code, message }) if code == "3D000" => {
+            Err(ConnectError::Rejected { code, message }) if code == SqlState::INVALID_CATALOG_NAME => {
                 Err(user_error!(
                     hint = "`pyenvx db reset` recreates it (deleting the data), or restore a dump with `pyenvx db restore FILE`",
                     "the server is up but the project's database is missing: {message}"
