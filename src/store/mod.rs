@@ -38,7 +38,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
-use crate::installer::{run_uv, IndexSettings, Uv};
+use crate::installer::{IndexSettings, Uv};
 use crate::reporter::Reporter;
 use crate::resolution::Dist;
 
@@ -47,6 +47,7 @@ mod metadata;
 mod park;
 mod remove;
 mod scripts;
+mod uv_install;
 
 pub use link::link_into;
 pub use metadata::{installed_dists, installed_sha256, InstalledDist};
@@ -56,6 +57,7 @@ pub use remove::remove_dist;
 use link::{make_dirs, write_new, Linker};
 use metadata::{check_component, parse_entry_points, safe_relative, scan_dist_infos, RecordRow};
 use scripts::unbind_script;
+use uv_install::UvInstall;
 
 const META: &str = "meta.json";
 const SITE: &str = "site";
@@ -350,15 +352,6 @@ fn is_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn describe<'a>(mut dists: impl ExactSizeIterator<Item = &'a Dist>) -> String {
-    let n = dists.len();
-    match dists.next() {
-        Some(first) if n > 1 => format!("{} {} and {} more", first.name, first.version, n - 1),
-        Some(first) => format!("{} {}", first.name, first.version),
-        None => String::new(),
-    }
-}
-
 fn same_version(a: &str, b: &str) -> bool {
     match (
         pep440_rs::Version::from_str(a),
@@ -464,63 +457,6 @@ struct Member {
     index: usize,
     script: bool,
     rel: String,
-}
-
-/// One `uv pip install --target` of what the store could not unpack itself, with the settings
-/// every run shares.
-struct UvInstall<'a> {
-    uv: &'a Uv,
-    python: &'a Path,
-    index: &'a IndexSettings,
-    offline: bool,
-    uv_cache: &'a Path,
-}
-
-impl UvInstall<'_> {
-    /// Install `wanted` into `target`, without dependencies (the lock has them all).
-    fn install(
-        &self,
-        staging: &Path,
-        target: &Path,
-        wanted: &BTreeMap<String, &Dist>,
-        reporter: &dyn Reporter,
-    ) -> Result<()> {
-        let subject = describe(wanted.values().copied());
-        // Hash-checked files in one uv call; git checkouts, which have no hash to check, in
-        // another (`--require-hashes` refuses them).
-        let (checked, checkouts): (Vec<&Dist>, Vec<&Dist>) =
-            wanted.values().copied().partition(|r| !r.vcs);
-        for (i, group) in [checked, checkouts].into_iter().enumerate() {
-            if group.is_empty() {
-                continue;
-            }
-            let requirements = staging.join(format!("requirements-{i}.txt"));
-            let lines: String = group
-                .iter()
-                .map(|r| format!("{}\n", r.requirement_line()))
-                .collect();
-            fs_err::write(&requirements, lines)?;
-            let mut cmd = self.uv.command(self.uv_cache, self.offline, staging);
-            cmd.args(["pip", "install", "--target"])
-                .arg(target)
-                .arg("--python")
-                .arg(self.python)
-                .arg("--no-deps")
-                .args(if group[0].vcs {
-                    None
-                } else {
-                    Some("--require-hashes")
-                })
-                .arg("-r")
-                .arg(&requirements)
-                .args(self.index.args());
-            let id = reporter.download_start(&subject, None);
-            let ran = run_uv(cmd, "install", &subject);
-            reporter.download_done(id);
-            ran?;
-        }
-        Ok(())
-    }
 }
 
 /// Download the wheel `r` (checked against its locked hash) and build its entry in `dest` from
