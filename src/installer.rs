@@ -451,68 +451,128 @@ pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> 
 
 /// uv reports `error: <summary>`, then `cause: …` lines (and indented continuations), then
 /// optionally `hint: …`.
-fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> anyhow::Error {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let hint_at = lines.iter().position(|l| l.starts_with("hint:"));
-    let uv_hint = hint_at.map(|i| {
-        let mut text = lines[i].trim_start_matches("hint:").trim().to_string();
-        for l in &lines[i + 1..] {
-            text.push(' ');
-            text.push_str(l);
-        }
-        text
-    });
-    let body = &lines[..hint_at.unwrap_or(lines.len())];
-    let causes: Vec<&str> = body
-        .iter()
-        .skip_while(|l| !l.starts_with("error:"))
-        .skip(1)
-        .map(|l| l.strip_prefix("cause:").map_or(*l, str::trim))
-        .collect();
-    let error_line = body
-        .iter()
-        .find_map(|l| l.strip_prefix("error:"))
-        .map(str::trim);
-    let lower = stderr.to_ascii_lowercase();
+/// uv's stderr, taken apart once for the classifiers of [`uv_failure`].
+struct UvStderr<'a> {
+    stderr: &'a str,
+    lower: String,
+    /// Non-empty trimmed lines before uv's `hint:`.
+    body: Vec<&'a str>,
+    /// The lines after `error:`, without their `cause:`.
+    causes: Vec<&'a str>,
+    /// The text of the `error:` line.
+    error_line: Option<&'a str>,
+    /// uv's own hint, joined into one line.
+    uv_hint: Option<String>,
+}
 
-    if stderr.contains("No solution found") {
-        // A name the index does not have is the whole story: the other requirements (the
-        // project's Django pin among them) are not part of it.
-        let missing = not_found(stderr);
-        if !missing.is_empty() {
-            return anyhow::Error::new(
-                UserError::new(format!(
-                    "{NO_SOLUTION} {}: the package index has no package of that name",
-                    missing.join(", ")
-                ))
-                .hint("check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it")
-                .kind(Kind::NoSolution),
-            );
+impl<'a> UvStderr<'a> {
+    fn parse(stderr: &'a str) -> Self {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let hint_at = lines.iter().position(|l| l.starts_with("hint:"));
+        let uv_hint = hint_at.map(|i| {
+            let mut text = lines[i].trim_start_matches("hint:").trim().to_string();
+            for l in &lines[i + 1..] {
+                text.push(' ');
+                text.push_str(l);
+            }
+            text
+        });
+        let body = lines[..hint_at.unwrap_or(lines.len())].to_vec();
+        let causes: Vec<&str> = body
+            .iter()
+            .skip_while(|l| !l.starts_with("error:"))
+            .skip(1)
+            .map(|l| l.strip_prefix("cause:").map_or(*l, str::trim))
+            .collect();
+        let error_line = body
+            .iter()
+            .find_map(|l| l.strip_prefix("error:"))
+            .map(str::trim);
+        Self {
+            stderr,
+            lower: stderr.to_ascii_lowercase(),
+            body,
+            causes,
+            error_line,
+            uv_hint,
         }
-        let explanation = if causes.is_empty() {
-            error_line.unwrap_or("").to_string()
-        } else {
-            causes.join("\n  ")
-        };
-        return anyhow::Error::new(
-            UserError::new(format!(
-                "{NO_SOLUTION} {}:\n  {explanation}",
-                named_in(subject, &explanation)
-            ))
-            .hint(uv_hint.unwrap_or_else(|| {
-                "check the names and versions; the configured index may not carry that release"
-                    .to_string()
-            }))
-            .kind(Kind::NoSolution),
-        );
     }
+}
 
-    // A source the resolver had to fetch or build (a git checkout, an sdist) failed: the first
-    // line names it and the last words of the tool that failed, not every requirement.
+fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> anyhow::Error {
+    let out = UvStderr::parse(stderr);
+    no_solution(&out, subject)
+        .or_else(|| git_failure(&out))
+        // Before the network check: a TLS failure also reads "error sending request".
+        .or_else(|| crate::certs::classify(stderr))
+        .or_else(|| index_unreachable(&out))
+        .or_else(|| mysqlclient_needs_headers(&out))
+        .or_else(|| does_not_build(&out))
+        .or_else(|| hash_mismatch(&out))
+        .unwrap_or_else(|| {
+            anyhow!(
+                "uv failed to {step} {subject} ({status}):\n{}",
+                stderr.trim()
+            )
+        })
+}
+
+/// No versions satisfy the requirements; a name the index does not have is the whole story.
+fn no_solution(out: &UvStderr, subject: &str) -> Option<anyhow::Error> {
+    let UvStderr {
+        stderr,
+        causes,
+        error_line,
+        uv_hint,
+        ..
+    } = out;
+    if !stderr.contains("No solution found") {
+        return None;
+    }
+    // A name the index does not have is the whole story: the other requirements (the
+    // project's Django pin among them) are not part of it.
+    let missing = not_found(stderr);
+    if !missing.is_empty() {
+        return Some(anyhow::Error::new(
+            UserError::new(format!(
+                "{NO_SOLUTION} {}: the package index has no package of that name",
+                missing.join(", ")
+            ))
+            .hint("check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it")
+            .kind(Kind::NoSolution),
+        ));
+    }
+    let explanation = if causes.is_empty() {
+        error_line.unwrap_or("").to_string()
+    } else {
+        causes.join("\n  ")
+    };
+    Some(anyhow::Error::new(
+        UserError::new(format!(
+            "{NO_SOLUTION} {}:\n  {explanation}",
+            named_in(subject, &explanation)
+        ))
+        .hint(uv_hint.clone().unwrap_or_else(|| {
+            "check the names and versions; the configured index may not carry that release"
+                .to_string()
+        }))
+        .kind(Kind::NoSolution),
+    ))
+}
+
+/// A git checkout the resolver had to fetch failed: the first line names it and git's last
+/// words, not every requirement.
+fn git_failure(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr {
+        stderr,
+        body,
+        error_line,
+        ..
+    } = out;
     if stderr.contains("Git operation failed") || error_line.is_some_and(|l| l.contains("git+")) {
         if let Some(line) = error_line {
             let reason = body
@@ -530,21 +590,22 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 Some(rest) => rest.split_once("': ").map_or(reason, |(_, why)| why),
                 None => reason,
             };
-            return user_error!(
+            return Some(user_error!(
                 hint = "check the URL, and that this machine can reach its host and may read the \
                         repository; or drop the requirement",
                 "{}",
                 // With `error: ` before it, the line stays under 200 characters.
                 within(&format!("{}: {reason}", line.trim_end_matches('.')), 190)
-            );
+            ));
         }
     }
 
-    // Before the network check: a TLS failure also reads "error sending request".
-    if let Some(err) = crate::certs::classify(stderr) {
-        return err;
-    }
+    None
+}
 
+/// The package index cannot be reached.
+fn index_unreachable(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { lower, body, .. } = out;
     const NETWORK: [&str; 9] = [
         "dns error",
         "tcp connect error",
@@ -571,29 +632,41 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             Some(f) => f.to_string(),
             None => last.to_string(),
         };
-        return user_error!(
+        return Some(user_error!(
             hint = UNREACHABLE_HINT,
             "the package index is unreachable ({detail})"
-        );
+        ));
     }
 
-    // mysqlclient (`init --db mariadb`'s driver) has no Linux wheels: its build looks for the
-    // client library through pkg-config, and on a machine without it fails deep in a traceback.
+    None
+}
+
+/// mysqlclient (`init --db mariadb`'s driver) has no Linux wheels: its build looks for the
+/// client library through pkg-config, and on a machine without it fails deep in a traceback.
+fn mysqlclient_needs_headers(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { stderr, lower, .. } = out;
     if stderr.contains("Failed to build `mysqlclient")
         && (lower.contains("pkg-config") || lower.contains("mysql_config"))
     {
-        return user_error!(
+        return Some(user_error!(
             hint = "install pkg-config and the MariaDB client library's headers (Debian/Ubuntu: \
                     `apt install pkg-config libmariadb-dev`; Fedora: `dnf install pkgconf \
                     mariadb-connector-c-devel`; macOS: `brew install pkg-config mariadb-connector-c`), \
                     or set MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS; then run the command again",
             "mysqlclient, Django's MySQL/MariaDB driver, is built from source here and needs the \
              MariaDB client library, which this machine lacks"
-        );
+        ));
     }
 
-    // Any other source build that failed (an old sdist against today's setuptools): the first
-    // line names the package and the build's last words, not every requirement resolved.
+    None
+}
+
+/// Any other source build that failed (an old sdist against today's setuptools): the first
+/// line names the package and the build's last words, not every requirement resolved.
+fn does_not_build(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr {
+        body, error_line, ..
+    } = out;
     if let Some(package) = error_line.and_then(|l| {
         l.strip_prefix("Failed to build `")
             .and_then(|r| r.split('`').next())
@@ -604,7 +677,7 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             .map(|l| l.trim_start_matches("cause:").trim())
             .find(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("File \""))
             .unwrap_or("");
-        return anyhow::Error::new(
+        return Some(anyhow::Error::new(
             // With `error: ` before it, the line stays under 200 characters.
             UserError::new(within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190))
                 .hint(format!(
@@ -614,11 +687,17 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                     package.split("==").next().unwrap_or(package)
                 ))
                 .kind(Kind::DoesNotBuild),
-        );
+        ));
     }
 
+    None
+}
+
+/// A downloaded file is not the one the lock's hash names.
+fn hash_mismatch(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { stderr, body, .. } = out;
     if stderr.contains("Hash mismatch") {
-        return user_error!(
+        return Some(user_error!(
             hint = "the index now serves a different file under the same name; resolve again, and \
                     distrust the index if the change is unexpected",
             "a downloaded file does not match its locked hash:\n  {}",
@@ -626,13 +705,10 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 .map(|l| l.trim_start_matches("error:").trim())
                 .collect::<Vec<_>>()
                 .join("\n  ")
-        );
+        ));
     }
 
-    anyhow!(
-        "uv failed to {step} {subject} ({status}):\n{}",
-        stderr.trim()
-    )
+    None
 }
 
 /// The requirements of `subject` (`a, b>=1, <2, c`: what was resolved) that `explanation`
