@@ -32,6 +32,7 @@ pub mod branches;
 pub mod config;
 pub mod container;
 pub mod credentials;
+pub mod engine;
 pub mod extensions;
 pub mod mariadb;
 pub mod native;

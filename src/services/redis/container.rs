@@ -2,7 +2,7 @@
 //! from `redis:<major>` (or `image`), the same identity as the native backend.
 //!
 //! Per project a container and a named volume `pyenvx-<name>-<hash>-cache` (the database's
-//! naming, [`super::super::container::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
+//! naming, [`super::super::engine::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
 //! (container) `pyenvx.port`, `pyenvx.image`. The port is published on 127.0.0.1 only. The
 //! password reaches the container as `REDIS_PASSWORD` through the engine CLI's environment
 //! (never its command line), and the container's shell writes it into a 0600 `redis.conf`
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::super::container::{
+use super::super::engine::{
     check_running, container_log_tail as log_tail, create_volume, engine, image_unavailable,
     inspect, run_engine, stem, volume_exists,
 };

@@ -18,13 +18,13 @@ pub(super) fn container_upgrade(
     };
     // Before anything is touched: an image the engine cannot get ends here.
     let image = new_config.image();
-    let engine = crate::services::container::engine(env.settings)?;
+    let engine = crate::services::engine::engine(env.settings)?;
     let mut inspect = engine.command();
     inspect.args(["image", "inspect", "--format", "{{.Id}}", &image]);
-    if crate::services::container::run_engine(inspect, &format!("inspect {image}")).is_err() {
+    if crate::services::engine::run_engine(inspect, &format!("inspect {image}")).is_err() {
         let mut pull = engine.command();
         pull.args(["pull", &image]);
-        crate::services::container::run_engine(pull, &format!("pull {image}")).map_err(|e| {
+        crate::services::engine::run_engine(pull, &format!("pull {image}")).map_err(|e| {
             e.context(
                 crate::error::UserError::new(format!(
                     "the image {image} for PostgreSQL {to} is not available"
