@@ -266,8 +266,10 @@ pub struct InitArgs {
     #[arg(long, value_enum)]
     pub db: Option<DbArg>,
     /// A cache service ([services.cache] and the `redis` client).
-    #[arg(long, value_enum, default_value_t = CacheArg::None)]
-    pub cache: CacheArg,
+    /// Adopting a project whose compose file runs Redis, or whose settings' cache or Celery
+    /// broker is Redis, takes that cache unless `--cache` says otherwise (`none` for no cache).
+    #[arg(long, value_enum)]
+    pub cache: Option<CacheArg>,
     /// Do not run Django's startproject.
     #[arg(long)]
     pub no_startproject: bool,

@@ -68,6 +68,19 @@ pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
         .tempdir_in(test_tmp_dir())
 }
 
+/// A [`tempdir`] holding `files` (relative path, text), their directories made: a project's
+/// files for the tests that read one.
+pub fn tempdir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempdir().expect("a temporary directory");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("a file under the directory"))
+            .expect("create the file's directory");
+        std::fs::write(path, text).expect("write the file");
+    }
+    dir
+}
+
 /// Whether this process can write in `dir` and owns it (a directory another user made there
 /// is not ours to fill, nor to trust); a read-only or full memory filesystem says no.
 fn ours(dir: &Path) -> bool {

@@ -504,7 +504,14 @@ fn postgres_13_runs_on_the_nearest_newer_major() {
         run.init
     );
     assert!(run.init.contains("Python 3.10"), "{}", run.init);
-    assert!(run.init.contains("next: pyenvx db up"), "{}", run.init);
+    // The compose file's `redis:7` declares the cache beside the database: `up` starts both.
+    assert!(run.init.contains("next: pyenvx up"), "{}", run.init);
+    assert!(
+        run.init
+            .contains("\n                           Redis ([services.cache])"),
+        "{}",
+        run.init
+    );
     let toml = read(dir.join("pyenvx.toml"));
     assert_eq!(db_version(&dir), expected, "{toml}");
     assert!(
@@ -517,21 +524,33 @@ fn postgres_13_runs_on_the_nearest_newer_major() {
     assert_eq!(sb.python_version("compose13"), "3.10.13");
     // Values naming another compose service as their host resolve only inside the containers:
     // not copied, and said.
-    for (key, service) in [("POSTGRES_HOST", "db"), ("CELERY_BROKER_URL", "redis")] {
-        assert!(
-            run.init.contains(&format!(
-                "{key} is not in .env: it names the compose service `{service}`, which resolves only inside the containers"
-            )),
-            "{}",
-            run.init
-        );
-    }
+    assert!(
+        run.init.contains(
+            "POSTGRES_HOST is not in .env: it names the compose service `db`, which resolves only inside the containers"
+        ),
+        "{}",
+        run.init
+    );
     let dotenv = read(dir.join(".env"));
     assert!(
         dotenv.contains("DJANGO_SECURE_SSL_REDIRECT=False")
             && !dotenv.contains("POSTGRES_HOST")
-            && !dotenv.contains("redis://"),
+            && !dotenv.contains("@redis:"),
         "{dotenv}"
+    );
+    // The broker that named the compose file's Redis names pyenvx's, its database kept.
+    assert!(
+        run.init.contains("CELERY_BROKER_URL (pyenvx's Redis)"),
+        "{}",
+        run.init
+    );
+    let broker = dotenv
+        .lines()
+        .find_map(|l| l.strip_prefix("CELERY_BROKER_URL="))
+        .unwrap_or_else(|| panic!("{dotenv}"));
+    assert!(
+        broker.starts_with("redis://:") && broker.contains("@127.0.0.1:") && broker.ends_with("/0"),
+        "{broker}"
     );
 }
 
@@ -976,6 +995,54 @@ fn hard_coded_settings_get_their_role_and_database() {
     );
 }
 
+/// Settings that write their role, password and database in where the text scan cannot read
+/// them (built with `dict(...)`), found only by asking Django once the server runs with
+/// pyenvx's own role: the first `manage.py` gives the running server that role and database,
+/// makes them the project's credentials, and migrate reaches it.
+#[test]
+fn a_role_only_django_names_is_given_to_the_running_server() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("probedrole");
+    let settings = format!(
+        "_DB = dict(ENGINE=\"django.db.backends.postgresql\", NAME=\"recipes\", USER=\"chef\", \
+         PASSWORD=\"s3cret-pw\", HOST=\"localhost\", PORT=\"\")\n\
+         SECRET_KEY = \"dev\"\nDATABASES = {{\"default\": _DB}}\n{}",
+        NOTES_SETTINGS_TAIL
+    );
+    clone_project(
+        &sb,
+        "probedrole",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\n",
+                ),
+                ("mysite/settings.py", settings.as_str()),
+                (
+                    "docker-compose.yml",
+                    "services:\n  db:\n    image: postgres:15\n",
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let (init, _up, migrate) = adopt_up_migrate(&sb.ctx, &dir, &[]);
+    assert!(init.contains("PostgreSQL 15 ([services.db])"), "{init}");
+    assert!(
+        migrate.contains("pyenvx's server now serves chef on recipes")
+            && !migrate.contains("does not connect"),
+        "{migrate}"
+    );
+    let url = sb.ok("probedrole", &["db", "url"]);
+    assert!(
+        url.starts_with("postgres://chef:s3cret-pw@127.0.0.1:") && url.trim().ends_with("/recipes"),
+        "{url}"
+    );
+}
+
 /// A cache read from `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD` (compose's `redis` by
 /// default): with `[services.cache]`, the first `manage.py` finds the variables that feed
 /// `CACHES` and points them at pyenvx's Redis, and a value set through Django's cache comes back.
@@ -1030,6 +1097,107 @@ fn cache_variables_reach_the_pyenvx_redis() {
     let dotenv = read(dir.join(".env"));
     assert!(dotenv.contains("REDIS_HOST=127.0.0.1"), "{dotenv}");
     assert_only_pyenvx_files(&sb.ctx, &dir, "rediscache", &[]);
+}
+
+/// A compose file's `redis` image declares `[services.cache]` at adoption, as its `postgres`
+/// image declares the database: `up` starts both, the broker URL that named the compose
+/// service names pyenvx's Redis (its database number kept), and Django's cache works through
+/// it. Settings alone (a cache on `REDIS_URL`, no compose file) declare it too; `--cache none`
+/// is the user's word over both.
+#[test]
+fn a_compose_redis_declares_the_cache() {
+    let sb = Sandbox::new(&["3.12"]);
+    open_for_postgres(&sb.ctx);
+    let dir = sb.dir("broker");
+    clone_project(
+        &sb,
+        "broker",
+        &[
+            &[
+                (
+                    "requirements.txt",
+                    "Django==5.2.19\npsycopg[binary]==3.3.9\ndj-database-url\nredis\n",
+                ),
+                ("mysite/settings.py", &redis_broker_settings()),
+                (
+                    "docker-compose.yml",
+                    "services:\n  db:\n    image: postgres:15\n  cache:\n    image: redis:7-alpine\n  \
+                     web:\n    build: .\n    environment:\n      - CELERY_BROKER_URL=redis://cache:6379/1\n",
+                ),
+            ][..],
+            NOTES_APP,
+        ]
+        .concat(),
+    );
+    let _down = DbDownOnDrop {
+        ctx: &sb.ctx,
+        dir: dir.clone(),
+    };
+    struct RedisDown<'a>(&'a Sandbox);
+    impl Drop for RedisDown<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run_in("broker", &["redis", "down"]);
+        }
+    }
+    let _redis = RedisDown(&sb);
+    let init = sb.ok("broker", &["init"]);
+    assert!(
+        init.contains("PostgreSQL 15 ([services.db]), Redis ([services.cache])")
+            && init.contains("CELERY_BROKER_URL (pyenvx's Redis)")
+            && init.contains("next: pyenvx up"),
+        "{init}"
+    );
+    let toml = read(dir.join("pyenvx.toml"));
+    assert!(toml.contains("[services.cache]"), "{toml}");
+    sb.ok("broker", &["up"]);
+    sb.ok("broker", &["run", "--", "python", "manage.py", "migrate"]);
+    assert_django_reaches_pyenvx(&sb.ctx, &dir, "broker");
+    let code = "from django.conf import settings\nfrom django.core.cache import cache\n\
+cache.set('k', 'through pyenvx')\nprint('CACHE', cache.get('k'), settings.CELERY_BROKER_URL)\n";
+    let out = pyenvx_ok(
+        &sb.ctx,
+        &dir,
+        &["run", "--", "python", "manage.py", "shell", "-c", code],
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("CACHE "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.starts_with("CACHE through pyenvx redis://:")
+            && line.contains("@127.0.0.1:")
+            && line.ends_with("/1"),
+        "{out}"
+    );
+    assert!(!out.contains("does not use pyenvx's Redis"), "{out}");
+    assert_only_pyenvx_files(&sb.ctx, &dir, "broker", &[]);
+
+    // No compose file: the settings' cache on `REDIS_URL` says Redis all the same.
+    let settings = "import os\nSECRET_KEY = 'dev'\nINSTALLED_APPS = []\n\
+CACHES = {'default': {'BACKEND': 'django.core.cache.backends.redis.RedisCache', \
+'LOCATION': os.environ.get('REDIS_URL', 'redis://localhost:6379/0')}}\n";
+    for (name, args) in [
+        ("plain", &["init"][..]),
+        ("nocache", &["init", "--cache", "none"]),
+    ] {
+        clone_project(
+            &sb,
+            name,
+            &[
+                ("requirements.txt", "Django==5.2.19\nredis\n"),
+                ("mysite/settings.py", settings),
+            ],
+        );
+        let init = sb.ok(name, args);
+        let toml = read(sb.dir(name).join("pyenvx.toml"));
+        let declared = name == "plain";
+        assert_eq!(toml.contains("[services.cache]"), declared, "{toml}");
+        assert_eq!(
+            init.contains("Redis (REDIS_URL) ([services.cache])"),
+            declared,
+            "{init}"
+        );
+    }
 }
 
 /// A compose value that is a path inside the container under a bind mount of the project's own

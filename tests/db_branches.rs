@@ -15,32 +15,9 @@ type Db = NativePg;
 
 const SERVICES: &str = "[services.db]\nversion = \"15\"\n";
 
-/// `sql` in database `database` of the project's server.
-fn psql_in(db: &Db, dir: &Path, database: &str, sql: &str) -> String {
-    let out = db.out(
-        dir,
-        &[
-            "db",
-            "psql",
-            "--",
-            "-X",
-            "-tA",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ],
-    );
-    assert_success(&out).trim().to_string()
-}
-
 /// Every user table of `database`: its row count and the md5 of its rows in a fixed order.
 fn fingerprint(db: &Db, dir: &Path, database: &str) -> String {
-    let tables = psql_in(
-        db,
-        dir,
+    let tables = db.psql_in(dir,
         database,
         "select coalesce(string_agg(tablename, ',' order by tablename), '') from pg_tables where schemaname = 'public'",
     );
@@ -50,9 +27,7 @@ fn fingerprint(db: &Db, dir: &Path, database: &str) -> String {
         .map(|t| {
             format!(
                 "{t}: {}",
-                psql_in(
-                    db,
-                    dir,
+                db.psql_in(dir,
                     database,
                     &format!(
                         "select count(*) || ' ' || md5(coalesce(string_agg(r::text, E'\\n' order by r::text), '')) from {t} r"

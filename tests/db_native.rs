@@ -744,27 +744,6 @@ fn a_data_directory_with_the_marker_is_never_deleted() {
     );
 }
 
-/// `sql` through `db psql` against another database of the project's server.
-fn psql_in(db: &Db, dir: &std::path::Path, database: &str, sql: &str) -> String {
-    let out = db.out(
-        dir,
-        &[
-            "db",
-            "psql",
-            "--",
-            "-X",
-            "-tA",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ],
-    );
-    assert_success(&out).trim().to_string()
-}
-
 /// Wait for the snapshots' background work: no replaced database left, a ready copy of every
 /// snapshot.
 fn settled(db: &Db, dir: &std::path::Path) {
@@ -927,13 +906,13 @@ fn extensions_are_created_in_the_database_and_template1() {
     let query = "select string_agg(extname, ',' order by extname) from pg_extension where extname <> 'plpgsql'";
     assert_eq!(psql(&db.ctx, &dir, query), "citext,hstore,pg_trgm");
     assert_eq!(
-        psql_in(&db, &dir, "template1", query),
+        db.psql_in(&dir, "template1", query),
         "citext,hstore,pg_trgm"
     );
     // Django's test database is a copy of template1.
     psql(&db.ctx, &dir, "create database test_exts");
     assert_eq!(
-        psql_in(&db, &dir, "test_exts", "select 'A'::citext = 'a'::citext"),
+        db.psql_in(&dir, "test_exts", "select 'A'::citext = 'a'::citext"),
         "t"
     );
 

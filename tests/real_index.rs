@@ -405,9 +405,25 @@ fn built_wheel() -> &'static Path {
 }
 
 fn build_wheel() -> Result<PathBuf, String> {
+    // nextest runs each test in its own process, side by side: one builds while the others wait
+    // on the lock, then they take its wheel (one per run: NEXTEST_RUN_ID, else this process).
+    let run = std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| std::process::id().to_string());
+    let out = fixtures_dir().join(format!("wheel-{run}"));
+    std::fs::create_dir_all(fixtures_dir()).unwrap();
+    let lock = std::fs::File::create(fixtures_dir().join("wheel.lock")).unwrap();
+    lock.lock().expect("lock the wheel fixture");
+    if let Ok(wheel) = only_wheel(&out) {
+        return Ok(wheel);
+    }
+    // Earlier runs' wheels, and this run's half-built one.
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("wheel-")
+            && entry.file_name() != "wheel-target"
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let python = pyenv_python("3.12").python();
-    let out = fixtures_dir().join("wheel");
-    let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     let started = Instant::now();
     let build = Command::new(&python)
@@ -426,17 +442,7 @@ fn build_wheel() -> Result<PathBuf, String> {
     if !build.status.success() {
         return Err(format!("pip wheel failed\n{}", describe(&build)));
     }
-    let mut wheels: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    if wheels.len() != 1 {
-        return Err(format!(
-            "one wheel expected in {}: {wheels:?}",
-            out.display()
-        ));
-    }
-    let wheel = wheels.remove(0);
+    let wheel = only_wheel(&out)?;
     eprintln!(
         "wheel: {} ({:.1} MB) built in {:.0?}",
         wheel.file_name().unwrap().to_string_lossy(),
@@ -444,6 +450,22 @@ fn build_wheel() -> Result<PathBuf, String> {
         started.elapsed()
     );
     Ok(wheel)
+}
+
+/// The one wheel in `dir`.
+fn only_wheel(dir: &Path) -> Result<PathBuf, String> {
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    if wheels.len() != 1 {
+        return Err(format!(
+            "one wheel expected in {}: {wheels:?}",
+            dir.display()
+        ));
+    }
+    Ok(wheels.remove(0))
 }
 
 /// The README's first line: the install command, then what to run with what it installed.

@@ -84,7 +84,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
         django: args.django,
         drf: args.drf,
         db: args.db.map(Into::into),
-        cache: args.cache.into(),
+        cache: args.cache.map(Into::into),
         no_startproject: args.no_startproject,
         seed: args.seed,
         allow_unsupported: args.allow_unsupported,
@@ -123,6 +123,7 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             kept,
             total,
             unkept,
+            environment,
         } => {
             let rest = if kept + unkept.len() >= total {
                 ""
@@ -143,6 +144,12 @@ pub fn init(args: InitArgs, settings: &Settings, printer: &Printer) -> Result<i3
             if unkept.len() > SHOWN {
                 let more: Vec<&str> = unkept[SHOWN..].iter().map(|u| u.pin.as_str()).collect();
                 printer.info(format!("  {:<24} not kept either: {}", "", more.join(", ")));
+            }
+            if let Some((version, python)) = environment {
+                printer.info(format!(
+                    "  {:<24} setuptools {version}, as a Python {python} virtual environment has it ({file} leaves it to the environment)",
+                    printer.code("→"),
+                ));
             }
         }
         ops::init::Step::IntoNonEmpty {
@@ -271,7 +278,9 @@ fn print_adoption(printer: &Printer, adoption: &ops::init::AdoptionReport) {
                 .added
                 .iter()
                 .map(|(k, secret)| {
-                    if *secret {
+                    if merged.local.contains(k) {
+                        format!("{k} (pyenvx's Redis)")
+                    } else if *secret {
                         format!("{k} (fresh)")
                     } else {
                         k.clone()
@@ -560,6 +569,12 @@ pub(super) fn print_django_check(
             "  {:<24} {} set for pyenvx's services (the settings read them for DATABASES or CACHES)",
             printer.code(file.display().to_string()),
             check.wired.join(", ")
+        ));
+    }
+    if let Some(role) = &check.served_role {
+        printer.info(format!(
+            "  {:<24} pyenvx's server now serves {role}, the role and database the settings write in",
+            printer.code("DATABASES")
         ));
     }
     let settings = check.settings_module.as_deref().unwrap_or("the settings");

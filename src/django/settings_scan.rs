@@ -73,23 +73,7 @@ pub fn settings_module(root: &Path) -> Option<String> {
 /// first that mentions `DATABASES` decides.
 pub fn scan(root: &Path) -> Option<SettingsScan> {
     let file = settings_file(root)?;
-    let mut candidates = vec![file.clone()];
-    // A module of a settings package (`config.settings.local`) starts from its siblings
-    // (`base.py`) as much as a package's `__init__.py` does.
-    let in_package = file.ends_with("__init__.py")
-        || file
-            .parent()
-            .is_some_and(|p| p.ends_with("settings") && p.join("__init__.py").is_file());
-    if in_package {
-        let mut others: Vec<PathBuf> = std::fs::read_dir(file.parent()?)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "py") && *p != file)
-            .collect();
-        others.sort();
-        candidates.extend(others);
-    }
-    for path in &candidates {
+    for path in &candidates(&file) {
         let Ok(text) = std::fs::read_to_string(path) else {
             continue;
         };
@@ -105,6 +89,52 @@ pub fn scan(root: &Path) -> Option<SettingsScan> {
         path: file,
         style: DatabaseStyle::Absent,
     })
+}
+
+/// Where the settings use Redis, and what says so: the first settings file (a package's files
+/// included) whose cache, channel layer or Celery broker is Redis, with the variable it reads
+/// (`REDIS_URL`, `CELERY_BROKER_URL`) or the backend it names (`django_redis`).
+pub fn redis_use(root: &Path) -> Option<(PathBuf, &'static str)> {
+    let file = settings_file(root)?;
+    candidates(&file).into_iter().find_map(|path| {
+        let text = without_comments(&std::fs::read_to_string(&path).ok()?);
+        let redis = text.to_ascii_lowercase().contains("redis");
+        let what = [
+            ("REDIS_URL", true),
+            // A broker read from a variable is Redis only when the settings say Redis somewhere.
+            ("CELERY_BROKER_URL", redis),
+            ("django_redis", true),
+            ("RedisCache", true),
+            ("channels_redis", true),
+        ]
+        .into_iter()
+        .find(|(needle, evident)| *evident && text.contains(needle))?
+        .0;
+        Some((path, what))
+    })
+}
+
+/// The settings file first, then, for a module of a settings package (`config.settings.local`,
+/// or the package's `__init__.py`), its siblings (`base.py`), which it starts from.
+fn candidates(file: &Path) -> Vec<PathBuf> {
+    let mut candidates = vec![file.to_path_buf()];
+    // A module of a settings package (`config.settings.local`) starts from its siblings
+    // (`base.py`) as much as a package's `__init__.py` does.
+    let in_package = file.ends_with("__init__.py")
+        || file
+            .parent()
+            .is_some_and(|p| p.ends_with("settings") && p.join("__init__.py").is_file());
+    if let Some(dir) = file.parent().filter(|_| in_package) {
+        let mut others: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "py") && p != file)
+            .collect();
+        others.sort();
+        candidates.extend(others);
+    }
+    candidates
 }
 
 /// What `text` (one settings file) does with `DATABASES`.

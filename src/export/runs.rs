@@ -187,15 +187,7 @@ pub fn generated_by_pyenvx(path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = crate::test_machine::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_machine::tempdir_with as project;
 
     #[test]
     fn reads_the_settings_package_manage_py_names() {

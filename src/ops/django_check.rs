@@ -48,6 +48,9 @@ pub struct DjangoCheck {
     pub fix: Option<String>,
     /// Whether the project declares a database (`[services.db]`): else only the cache is asked.
     pub db_checked: bool,
+    /// The role and database the settings write in, which pyenvx's server was given
+    /// (`app on app`).
+    pub served_role: Option<String>,
     /// A Redis cache that is not pyenvx's Redis (`[services.cache]`): its location, where it
     /// comes from, and the fix.
     pub cache_mismatch: Option<Mismatch>,
@@ -270,6 +273,31 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
     }
     out.settings_module = answer.settings_module.clone();
     out.error = answer.error.clone();
+    let mut identity = identity;
+    if let Some(db) = answer.database.as_ref().filter(|_| wire) {
+        // Settings that write in their role, password and database where the text scan could
+        // not read them (computed, or in a file it does not open), on pyenvx's host and port:
+        // the server is pyenvx's, so it gets that role, as init gives one it can read.
+        let diffs = differences(db, &identity);
+        let role_only = !diffs.is_empty()
+            && diffs.iter().all(|(k, _, _)| {
+                matches!(*k, "NAME" | "USER" | "PASSWORD") && !feeds.iter().any(|f| f.key == *k)
+            })
+            && ![&db.user, &db.password, &db.name]
+                .iter()
+                .any(|v| v.is_empty());
+        if role_only {
+            let given = crate::services::Credentials {
+                user: db.user.clone(),
+                password: db.password.clone(),
+                database: db.name.clone(),
+            };
+            if crate::services::serve_settings_role(env.settings, project, &given)? {
+                identity = crate::services::identity(env.settings, project)?;
+                out.served_role = Some(format!("{} on {}", db.user, db.name));
+            }
+        }
+    }
     if let Some(db) = &answer.database {
         let sources = envfile::project_vars(project).unwrap_or_default();
         for (key, value, want) in differences(db, &identity) {
@@ -412,6 +440,22 @@ fn fix(project: &Project, check: &DjangoCheck) -> Option<String> {
         return Some(format!(
             "`unset {var}` (the shell's value wins over .env), then `pyenvx db up`"
         ));
+    }
+    // A role, password and database written in: the server takes them once it runs.
+    let postgres = crate::services::db_config(project)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.engine == DbEngine::Postgres);
+    if postgres
+        && check.mismatches.iter().all(|m| {
+            matches!(m.key, "NAME" | "USER" | "PASSWORD") && m.from.starts_with("written in")
+        })
+    {
+        return Some(
+            "`pyenvx db up` (the running server is given the role, password and database the \
+             settings write in)"
+                .to_string(),
+        );
     }
     // A port written in the settings (or left to MySQL's default): the server moves there.
     if first.key == "PORT" && first.from.starts_with("written in") {

@@ -50,7 +50,9 @@ pub struct InitInput {
     pub drf: bool,
     /// `None` when `--db` was not given: an adopted project's compose database then counts.
     pub db: Option<DbChoice>,
-    pub cache: CacheChoice,
+    /// `None` when `--cache` was not given: an adopted project's Redis (compose, settings) then
+    /// counts.
+    pub cache: Option<CacheChoice>,
     pub no_startproject: bool,
     pub seed: bool,
     pub allow_unsupported: bool,
@@ -77,6 +79,9 @@ pub enum Step<'a> {
         total: usize,
         /// The locked versions left out because they did not resolve, with the reason.
         unkept: &'a [crate::project::foreign_lock::Unkept],
+        /// The setuptools a virtual environment of this Python has (its version, the
+        /// Python's), locked because the file leaves it to the environment.
+        environment: Option<(&'a str, String)>,
     },
     /// A directory that holds files but no project to adopt: what init adds beside them.
     IntoNonEmpty {
@@ -244,7 +249,7 @@ fn init_again(dir: &Path, args: &InitInput) -> Result<InitReport> {
         || args.name.is_some()
         || args.db.is_some()
         || args.drf
-        || args.cache != CacheChoice::None;
+        || args.cache.is_some();
     if asked {
         return Err(user_error!(
             hint = "change it with `pyenvx pin python|django`, `pyenvx add`, or [services] in pyenvx.toml; `pyenvx init` alone changes nothing",
@@ -589,6 +594,31 @@ fn init_in(
             a.rows.push((h.file.clone(), row));
         }
     }
+    // The compose file's Redis, or settings whose cache or broker is Redis, declare
+    // [services.cache] as a postgres image declares the database (unless `--cache` said).
+    let settings_redis = adopted
+        .as_ref()
+        .filter(|a| a.redis.is_none())
+        .and_then(|_| django::settings_scan::redis_use(&dir));
+    let cache = match (args.cache, &adopted) {
+        (Some(c), _) => c,
+        (None, Some(a)) if a.redis.is_some() || settings_redis.is_some() => CacheChoice::Redis,
+        (None, _) => CacheChoice::None,
+    };
+    if let (Some(a), Some((file, what))) = (adopted.as_mut(), &settings_redis) {
+        if cache == CacheChoice::Redis {
+            let file = file
+                .strip_prefix(&dir)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            let row = format!("Redis ({what}) ([services.cache])");
+            match a.rows.iter_mut().find(|r| r.0 == file) {
+                Some(r) => r.1 = format!("{}; {row}", r.1),
+                None => a.rows.push((file, row)),
+            }
+        }
+    }
     let startproject_wanted = !args.no_startproject && adopted.is_none();
     if startproject_wanted && holds_python_code(&dir) {
         return Err(user_error!(
@@ -726,7 +756,8 @@ fn init_in(
         }
         DbChoice::None => {}
     }
-    if args.cache == CacheChoice::Redis {
+    // An adopted project that uses Redis brings its own client (redis, django-redis, celery's).
+    if args.cache == Some(CacheChoice::Redis) {
         dependencies.push("redis".to_string());
     }
     if settings_db == Some(crate::services::DbEngine::Postgres) {
@@ -815,7 +846,7 @@ fn init_in(
             _ => text.push_str(&table),
         }
     }
-    if args.cache == CacheChoice::Redis {
+    if cache == CacheChoice::Redis {
         text.push_str(&crate::services::redis::init_table());
     }
     let project = Project {
@@ -824,11 +855,22 @@ fn init_in(
     };
     // Resolve before writing: an impossible pin leaves the directory as it was. The project's
     // own lock holds the versions where they resolve for this Python.
-    let seeds: Vec<String> = adopted
+    let mut seeds: Vec<String> = adopted
         .as_ref()
         .and_then(|a| a.locked.as_ref())
         .map(|l| l.constraints())
         .unwrap_or_default();
+    // pip-compile leaves setuptools to the environment: a virtual environment of this Python
+    // (before 3.12) has ensurepip's, which old code's `import pkg_resources` still finds; the
+    // newest setuptools no longer ships it.
+    let environment_setuptools = adopted
+        .as_ref()
+        .and_then(|a| a.locked.as_ref())
+        .filter(|l| l.from_environment.iter().any(|n| n == "setuptools"))
+        .and_then(|_| interp.bundled_version("setuptools"));
+    if let Some(v) = &environment_setuptools {
+        seeds.push(format!("setuptools=={v}"));
+    }
     let sync::Supported {
         resolution: packages,
         allowed,
@@ -848,6 +890,15 @@ fn init_in(
             kept: locked.kept(&packages.packages),
             total: locked.versions.len(),
             unkept: &unkept,
+            environment: environment_setuptools
+                .as_deref()
+                .filter(|v| {
+                    packages
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "setuptools" && p.version == *v)
+                })
+                .map(|v| (v, interp.version().to_string())),
         });
     }
     wrote.set(true);
@@ -872,7 +923,7 @@ fn init_in(
         // Before anything else asks for the credentials: they are made once.
         crate::services::credentials::adopt(&project, given)?;
     }
-    if db != DbChoice::None || args.cache == CacheChoice::Redis {
+    if db != DbChoice::None || cache == CacheChoice::Redis {
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
         if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
@@ -883,7 +934,7 @@ fn init_in(
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
     let mut adoption = if adopted.is_some() {
-        Some(adopt_environment(&project, args.wire_settings)?)
+        Some(adopt_environment(&project, args.wire_settings, settings)?)
     } else {
         None
     };
@@ -912,7 +963,7 @@ fn init_in(
             django.as_ref(),
             args.drf,
             db != DbChoice::None,
-            args.cache == CacheChoice::Redis && redis_backend,
+            cache == CacheChoice::Redis && redis_backend,
         )?;
     }
     let has_db = db != DbChoice::None || postgres_pick.is_some() || settings_db.is_some();
@@ -922,7 +973,7 @@ fn init_in(
         django: lock.package("django").map(|p| p.version.clone()),
         sync: report,
         adoption,
-        next_services: next_services(has_db, args.cache == CacheChoice::Redis),
+        next_services: next_services(has_db, cache == CacheChoice::Redis),
         next_migrate: !django_elsewhere
             && (startproject_wanted || crate::django::manage_dir(&dir).is_some()),
         again: false,
@@ -1001,9 +1052,18 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 
 /// An adopted project's environment: the compose file's web variables offered to `.env`, and
 /// its settings' `DATABASES` checked (and, with `--wire-settings`, wired to `DATABASE_URL`).
-fn adopt_environment(project: &Project, wire_requested: bool) -> Result<AdoptionReport> {
+fn adopt_environment(
+    project: &Project,
+    wire_requested: bool,
+    settings: &crate::settings::Settings,
+) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
+    // With [services.cache], a URL naming the compose file's Redis becomes pyenvx's.
+    let local_redis = match crate::services::redis::cache_config(project)? {
+        Some(_) => Some(crate::services::redis::identity(settings, project)?.url()),
+        None => None,
+    };
     // `.env`, or `.pyenvx/env` when git tracks `.env`: a tracked file is never written.
     let dotenv = crate::project::envfile::target(project);
     // A compose file pyenvx cannot read costs the variables, not the adoption.
@@ -1012,9 +1072,12 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
         None
     });
     let mut services = Vec::new();
-    if let Some(web) = web {
+    let mut redis_services = Vec::new();
+    if let Some(mut web) = web {
+        web.local_redis = local_redis.clone();
         let merged = web.merge_into(&dotenv)?;
         services = web.services.clone();
+        redis_services = web.redis_services.clone();
         report.compose = Some(ComposeVars {
             file: web.file,
             service: web.service,
@@ -1023,7 +1086,9 @@ fn adopt_environment(project: &Project, wire_requested: bool) -> Result<Adoption
             samples: web.samples,
         });
     }
-    if let Some(sample) = crate::project::environment::sample_environment(dir, &services)? {
+    if let Some(mut sample) = crate::project::environment::sample_environment(dir, &services)? {
+        sample.redis_services = redis_services;
+        sample.local_redis = local_redis;
         let merged = sample.merge_into(&dotenv)?;
         report.sample = Some(ComposeVars {
             file: sample.file,
@@ -1124,7 +1189,7 @@ mod tests {
             django: None,
             drf: false,
             db: None,
-            cache: CacheChoice::None,
+            cache: None,
             no_startproject: false,
             seed: false,
             allow_unsupported: false,
@@ -1182,7 +1247,11 @@ mod tests {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
         };
-        let report = adopt_environment(&project, false).unwrap();
+        let settings = crate::settings::Settings::new(crate::dirs::Dirs::new(
+            tmp.path().join("home"),
+            tmp.path().join("cache"),
+        ));
+        let report = adopt_environment(&project, false, &settings).unwrap();
         assert!(report.compose_error.is_none());
         assert!(report.compose.is_none());
         assert!(report.wired.is_none());

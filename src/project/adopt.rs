@@ -53,6 +53,8 @@ pub struct Adopted {
     pub index: IndexKeys,
     /// The PostgreSQL major of a compose file's `image: postgres:N`.
     pub postgres: Option<(String, u32)>,
+    /// The compose file whose service runs a `redis` image.
+    pub redis: Option<String>,
 }
 
 /// The `[services.db]` major adoption chose for a compose file's `image: postgres:N`.
@@ -356,7 +358,10 @@ impl Adopted {
     }
 
     fn read_compose(&mut self, dir: &Path) {
-        let re = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?postgres:(\d+)"#)
+        let postgres = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?postgres:(\d+)"#)
+            .expect("valid regex");
+        // `redis`, `redis:7-alpine`, `bitnami/redis:7.2`; not `redis-commander` nor `redisinsight`.
+        let redis = regex::Regex::new(r#"(?m)^\s*image:\s*["']?(?:\S+/)?redis(?:[:@"'\s]|$)"#)
             .expect("valid regex");
         let names = super::environment::COMPOSE_DIRS.iter().flat_map(|d| {
             super::environment::COMPOSE_FILES
@@ -367,11 +372,22 @@ impl Adopted {
             let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
                 continue;
             };
-            if let Some(major) = re.captures(&text).and_then(|c| c[1].parse::<u32>().ok()) {
+            let major = postgres
+                .captures(&text)
+                .and_then(|c| c[1].parse::<u32>().ok())
+                .filter(|_| self.postgres.is_none());
+            let has_redis = self.redis.is_none() && redis.is_match(&text);
+            let mut took = Vec::new();
+            if let Some(major) = major {
                 self.postgres = Some((name.clone(), major));
-                self.rows
-                    .push((name, format!("PostgreSQL {major} ([services.db])")));
-                return;
+                took.push(format!("PostgreSQL {major} ([services.db])"));
+            }
+            if has_redis {
+                self.redis = Some(name.clone());
+                took.push("Redis ([services.cache])".to_string());
+            }
+            if !took.is_empty() {
+                self.rows.push((name, took.join(", ")));
             }
         }
     }
@@ -407,7 +423,14 @@ impl Adopted {
             runnable: runnable.to_vec(),
         };
         if let Some(row) = self.rows.iter_mut().find(|r| r.0 == pick.file) {
-            row.1 = pick.row();
+            // The same file's Redis stays: beside the database, or below its explanation.
+            let redis = row.1.find(", Redis").map(|at| row.1[at + 2..].to_string());
+            let text = pick.row();
+            row.1 = match redis {
+                Some(redis) if text.contains('\n') => format!("{text}\n{redis}"),
+                Some(redis) => format!("{text}, {redis}"),
+                None => text,
+            };
         }
         Some(pick)
     }
@@ -570,15 +593,7 @@ fn django_pin(req: &str) -> Result<Option<String>> {
 mod tests {
     use super::*;
 
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = crate::test_machine::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_machine::tempdir_with as project;
 
     #[test]
     fn the_name_comes_from_the_django_module() {
@@ -722,6 +737,45 @@ mod tests {
         assert!(a.covers("psycopg[binary]"));
         assert!(!a.covers("redis"));
         assert!(!a.covers("djangorestframework"));
+    }
+
+    #[test]
+    fn a_compose_redis_declares_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("requirements.txt"), "Django==4.2.30\n").unwrap();
+        std::fs::write(
+            tmp.path().join("docker-compose.yml"),
+            "services:\n  db:\n    image: postgres:13\n  cache:\n    image: \"bitnami/redis:7.2\"\n  \
+             ui:\n    image: rediscommander/redis-commander\n",
+        )
+        .unwrap();
+        let mut a = Adopted::read(tmp.path()).unwrap();
+        assert_eq!(a.redis.as_deref(), Some("docker-compose.yml"));
+        a.settle_postgres(&[13]);
+        let row = &a
+            .rows
+            .iter()
+            .find(|r| r.0 == "docker-compose.yml")
+            .unwrap()
+            .1;
+        assert_eq!(
+            row,
+            "PostgreSQL 13 ([services.db]), Redis ([services.cache])"
+        );
+        a.settle_postgres(&[15]);
+        let row = &a
+            .rows
+            .iter()
+            .find(|r| r.0 == "docker-compose.yml")
+            .unwrap()
+            .1;
+        assert!(row.ends_with("\nRedis ([services.cache])"), "{row}");
+        std::fs::write(
+            tmp.path().join("docker-compose.yml"),
+            "services:\n  ui:\n    image: rediscommander/redis-commander:latest\n",
+        )
+        .unwrap();
+        assert_eq!(Adopted::read(tmp.path()).unwrap().redis, None);
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub struct WebEnv {
     pub samples: Vec<(String, String)>,
     /// The compose file's service names: host names inside its containers only.
     pub services: Vec<String>,
+    /// Those of them that run a `redis` image.
+    pub redis_services: Vec<String>,
+    /// pyenvx's Redis (`redis://:…@127.0.0.1:port/0`) when the project has `[services.cache]`:
+    /// a URL naming a Redis service of the compose file becomes this one, its database kept.
+    pub local_redis: Option<String>,
 }
 
 /// A variable with its value to write: (key, value, whether it is a fresh secret).
@@ -72,6 +77,9 @@ pub struct Merged {
     pub kept: Vec<String>,
     /// Keys with no value to write, with why.
     pub skipped: Vec<(String, String)>,
+    /// Keys added (also in `added`) whose value named the compose file's Redis and now names
+    /// pyenvx's.
+    pub local: Vec<String>,
 }
 
 /// Whether a variable name says it holds a secret.
@@ -185,6 +193,15 @@ pub fn web_environment(root: &Path) -> Result<Option<WebEnv>> {
         services: services
             .keys()
             .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+        redis_services: services
+            .iter()
+            .filter(|(_, v)| {
+                v.get("image")
+                    .and_then(|i| i.as_str())
+                    .is_some_and(is_redis_image)
+            })
+            .filter_map(|(k, _)| k.as_str().map(str::to_string))
             .collect(),
         ..WebEnv::default()
     };
@@ -445,9 +462,20 @@ impl WebEnv {
         let have = dotenv_keys(&existing);
         let values = self.resolved()?;
         let mut skipped = self.skipped();
+        let mut local = Vec::new();
         let values: Vec<Resolved> = values
             .into_iter()
-            .filter(|(k, v, _)| match self.service_host(k, v) {
+            .map(|(k, v, secret)| match self.on_local_redis(&k, &v) {
+                Some(url) => {
+                    local.push(k.clone());
+                    (k, url, secret)
+                }
+                None => (k, v, secret),
+            })
+            .collect();
+        let values: Vec<Resolved> = values
+            .into_iter()
+            .filter(|(k, v, _)| match self.service_host(k, v).filter(|_| !local.contains(k)) {
                 Some(service) => {
                     skipped.push((
                         k.clone(),
@@ -460,8 +488,10 @@ impl WebEnv {
                 None => true,
             })
             .collect();
+        local.retain(|k| !have.contains(k));
         let mut merged = Merged {
             skipped,
+            local,
             ..Merged::default()
         };
         let mut block = String::new();
@@ -499,6 +529,35 @@ impl WebEnv {
         )?;
         Ok(merged)
     }
+}
+
+impl WebEnv {
+    /// pyenvx's Redis for a URL `value` of `key` that names one of the compose file's Redis
+    /// services (`redis://redis:6379/1` → `redis://:…@127.0.0.1:port/1`), when there is one.
+    fn on_local_redis(&self, key: &str, value: &str) -> Option<String> {
+        let local = self.local_redis.as_deref()?;
+        let service = self.service_host(key, value)?;
+        let (scheme, rest) = value.trim().split_once("://")?;
+        if !scheme.starts_with("redis") || !self.redis_services.iter().any(|s| s == service) {
+            return None;
+        }
+        // The database number (and any query) the project chose stays; pyenvx's URL ends in `/0`.
+        let path = rest.find('/').map_or("", |at| &rest[at..]);
+        let base = local.rsplit_once('/').map_or(local, |(b, _)| b);
+        Some(if path.is_empty() {
+            local.to_string()
+        } else {
+            format!("{base}{path}")
+        })
+    }
+}
+
+/// Whether a compose `image:` is Redis (`redis`, `redis:7-alpine`, `bitnami/redis:7.2`), not
+/// a tool named after it (`redis-commander`, `redisinsight`).
+pub fn is_redis_image(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let name = last.split([':', '@']).next().unwrap_or(last);
+    name == "redis"
 }
 
 /// The host a value names, if it is a host, `host:port` or a URL; otherwise the value itself
@@ -689,6 +748,32 @@ mod tests {
         );
         // The containers resolve them: `resolved()`, which `.env.docker` is written from, keeps them.
         assert_eq!(env.resolved().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn a_url_naming_the_compose_redis_becomes_pyenvxs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  cache:\n    image: redis:7-alpine\n  queue:\n    image: rabbitmq:3\n  \
+             web:\n    build: .\n    environment:\n      - CELERY_BROKER_URL=redis://cache:6379/2\n      \
+             - AMQP_URL=amqp://queue:5672\n      - REDIS_HOST=cache\n",
+        )
+        .unwrap();
+        let mut web = web_environment(dir.path()).unwrap().unwrap();
+        assert_eq!(web.redis_services, ["cache"]);
+        web.local_redis = Some("redis://:pw@127.0.0.1:6390/0".into());
+        let dotenv = dir.path().join(".env");
+        let merged = web.merge_into(&dotenv).unwrap();
+        assert_eq!(merged.local, ["CELERY_BROKER_URL"]);
+        let text = std::fs::read_to_string(&dotenv).unwrap();
+        assert!(
+            text.contains("CELERY_BROKER_URL=redis://:pw@127.0.0.1:6390/2\n"),
+            "{text}"
+        );
+        // Not Redis, or not a URL: still the containers' only, and said.
+        let skipped: Vec<&str> = merged.skipped.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(skipped, ["AMQP_URL", "REDIS_HOST"]);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct ForeignLock {
     pub file: String,
     /// Normalized name → version, one per package.
     pub versions: BTreeMap<String, String>,
+    /// What pip-compile leaves to the environment ("considered to be unsafe in a requirements
+    /// file": setuptools, pip), unpinned: the project ran with the environment's own.
+    pub from_environment: Vec<String>,
 }
 
 /// The lock files read, in this order: the first found is the project's.
@@ -69,7 +72,7 @@ impl ForeignLock {
             let name = name.split('[').next().unwrap_or(name);
             pairs.push((name.trim().to_string(), version.trim().to_string()));
         }
-        (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs))
+        (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs).with_environment(text))
     }
 
     /// pip-compile's output without hashes: `X.txt` beside the `X.in` it was compiled from.
@@ -90,7 +93,21 @@ impl ForeignLock {
             let name = name.split('[').next().unwrap_or(name);
             pairs.push((name.trim().to_string(), version.trim().to_string()));
         }
-        (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs))
+        (!pairs.is_empty()).then(|| Self::from_pairs(file, pairs).with_environment(text))
+    }
+
+    /// The `# name` lines under pip-compile's "considered to be unsafe" header.
+    fn with_environment(mut self, text: &str) -> Self {
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.contains("considered to be unsafe"));
+        lines.next();
+        self.from_environment = lines
+            .map_while(|l| l.trim().strip_prefix('#'))
+            .map(|n| normalize_name(n.trim()))
+            .filter(|n| !n.is_empty() && !self.versions.contains_key(n))
+            .collect();
+        self
     }
 
     fn from_pairs(file: &str, pairs: Vec<(String, String)>) -> Self {
@@ -111,6 +128,7 @@ impl ForeignLock {
         Self {
             file: file.to_string(),
             versions,
+            from_environment: Vec::new(),
         }
     }
 
@@ -475,5 +493,11 @@ source = { registry = "https://example.invalid/simple" }
             lock.constraints(),
             ["asgiref==3.6.0", "django-recaptcha==3.0.0"]
         );
+        assert!(lock.from_environment.is_empty());
+        let unsafe_ = format!(
+            "{compiled}\n# The following packages are considered to be unsafe in a requirements file:\n# pip\n# setuptools\n"
+        );
+        let lock = ForeignLock::from_compiled_requirements("requirements.txt", &unsafe_).unwrap();
+        assert_eq!(lock.from_environment, ["pip", "setuptools"]);
     }
 }

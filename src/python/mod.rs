@@ -52,6 +52,28 @@ impl Interpreter {
     pub fn is_managed(&self) -> bool {
         matches!(self, Interpreter::Managed(_))
     }
+
+    /// The version of `name` (`setuptools`) that this interpreter's `ensurepip` bundles, which
+    /// `python -m venv` installs before 3.12: what a project that leaves it to its environment
+    /// ran with. `None` when the standard library has no such wheel (3.12 dropped setuptools;
+    /// some distributions strip `ensurepip`).
+    pub fn bundled_version(&self, name: &str) -> Option<String> {
+        let exe = std::fs::canonicalize(self.executable()).ok()?;
+        let r = self.version().release();
+        let bundled = exe.parent()?.parent()?.join(format!(
+            "lib/python{}.{}/ensurepip/_bundled",
+            r.first()?,
+            r.get(1)?
+        ));
+        let prefix = format!("{name}-");
+        std::fs::read_dir(bundled)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .find_map(|f| {
+                let rest = f.strip_prefix(&prefix)?.strip_suffix(".whl")?;
+                Some(rest.split('-').next()?.to_string())
+            })
+    }
 }
 
 /// The global pin (`pyenvx python pin --global`), if one is set: the first line that is not a

@@ -217,6 +217,54 @@ pub fn credentials(project: &Project) -> Result<Credentials> {
 }
 
 /// Credentials and port, allocating either on first use. Starts nothing.
+/// Give a running PostgreSQL server the role, password and database that settings write in
+/// (found by asking Django, after the server was made with pyenvx's own), and make them the
+/// project's credentials, so `DATABASE_URL`, `PG*` and `db psql` follow. The role is a
+/// superuser, as the one initdb makes for the project is: Django's test runner creates
+/// databases, and pyenvx's own operations log in as it. `false` (nothing changed) when the
+/// server cannot be reached or the names need quoting pyenvx does not do.
+pub fn serve_given(project: &Project, identity: &Identity, given: &Credentials) -> Result<bool> {
+    let taken = servable(&Given {
+        user: Some(given.user.clone()),
+        password: Some(given.password.clone()),
+        database: Some(given.database.clone()),
+    });
+    let (Some(user), Some(password), Some(database)) = (taken.user, taken.password, taken.database)
+    else {
+        return Ok(false);
+    };
+    let Ok(mut admin) = identity.connect(Some("postgres"), Duration::from_secs(5)) else {
+        return Ok(false);
+    };
+    // Names and password are plain (no quotes, no backslashes): quoted as they are.
+    let role_exists = !admin
+        .query(&format!("SELECT 1 FROM pg_roles WHERE rolname = '{user}'"))?
+        .is_empty();
+    let verb = if role_exists { "ALTER" } else { "CREATE" };
+    admin.query(&format!(
+        "{verb} ROLE \"{user}\" WITH SUPERUSER LOGIN PASSWORD '{password}'"
+    ))?;
+    if admin
+        .query(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{database}'"
+        ))?
+        .is_empty()
+    {
+        admin.query(&format!("CREATE DATABASE \"{database}\" OWNER \"{user}\""))?;
+    }
+    drop(admin);
+    let fresh = Credentials {
+        user,
+        password,
+        database,
+    };
+    crate::fs::write_private(
+        &credentials_path(project),
+        serde_json::to_string_pretty(&fresh)?.as_bytes(),
+    )?;
+    Ok(true)
+}
+
 pub fn identity(settings: &Settings, project: &Project) -> Result<Identity> {
     let credentials = credentials(project)?;
     let port = ports::ensure(settings, &ports::key(&project.root, super::config::DB))?;

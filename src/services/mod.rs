@@ -134,6 +134,25 @@ pub fn init_project(settings: &Settings, project: &Project) -> Result<()> {
     Ok(())
 }
 
+/// Serve the role and database the project's settings write in (Django, asked, named them) on
+/// the running server, and make them the project's: the identity, `.env`'s `DATABASE_URL` and
+/// the shims' variables follow. Whether it was done (a stopped server, or a name that needs
+/// quoting: not).
+pub fn serve_settings_role(
+    settings: &Settings,
+    project: &Project,
+    given: &Credentials,
+) -> Result<bool> {
+    let old = identity(settings, project)?;
+    if old.engine != DbEngine::Postgres || !credentials::serve_given(project, &old, given)? {
+        return Ok(false);
+    }
+    let new = identity(settings, project)?;
+    update_dotenv(project, &old.url(), &new.url())?;
+    write_shim_env(settings, project)?;
+    Ok(true)
+}
+
 /// After a port move, `.env` lines pyenvx wrote (`DATABASE_URL=<old url>`) follow.
 fn update_dotenv(project: &Project, old_url: &str, new_url: &str) -> Result<()> {
     let path = project.dotenv_path();

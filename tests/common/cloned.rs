@@ -392,11 +392,14 @@ pub fn assert_export_beside(ctx: &TestContext, dir: &Path) {
 
 /// The `notes` settings tail every issue-20 fixture shares, after its own `DATABASES`.
 fn notes_settings_tail() -> &'static str {
-    "ALLOWED_HOSTS = [\"localhost\", \"127.0.0.1\"]\n\
+    NOTES_SETTINGS_TAIL
+}
+
+/// What the `notes` app needs of any settings, after their `DATABASES`.
+pub const NOTES_SETTINGS_TAIL: &str = "ALLOWED_HOSTS = [\"localhost\", \"127.0.0.1\"]\n\
 INSTALLED_APPS = [\"django.contrib.contenttypes\", \"django.contrib.auth\", \"notes\"]\n\
 ROOT_URLCONF = \"mysite.urls\"\n\
-USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n"
-}
+USE_TZ = True\nDEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"\n";
 
 /// Settings as in testdriven.io's tutorials: `SQL_ENGINE`, `SQL_DATABASE`, `SQL_USER`,
 /// `SQL_PASSWORD`, `SQL_HOST`, `SQL_PORT`, with SQLite as the silent default.
@@ -467,6 +470,19 @@ REDIS_HOST = os.environ.get(\"REDIS_HOST\", \"redis\")\n\
 REDIS_PORT = int(os.environ.get(\"REDIS_PORT\", \"6379\"))\n\
 CACHES = {{\n    \"default\": {{\n        \"BACKEND\": \"django.core.cache.backends.redis.RedisCache\",\n        \
 \"LOCATION\": \"redis://:%s@%s:%d/1\" % (os.environ.get(\"REDIS_PASSWORD\", \"\"), REDIS_HOST, REDIS_PORT),\n    }}\n}}\n{}",
+        notes_settings_tail()
+    )
+}
+
+/// Settings whose cache is the Celery broker's Redis, read from `CELERY_BROKER_URL` (compose's
+/// `redis` service by default), the database on `DATABASE_URL`'s PostgreSQL.
+pub fn redis_broker_settings() -> String {
+    format!(
+        "import os\nimport dj_database_url\n\nSECRET_KEY = \"dev\"\nDEBUG = True\n\
+DATABASES = {{\"default\": dj_database_url.config(default=\"sqlite:///db.sqlite3\")}}\n\
+CELERY_BROKER_URL = os.environ.get(\"CELERY_BROKER_URL\", \"redis://redis:6379/0\")\n\
+CACHES = {{\"default\": {{\"BACKEND\": \"django.core.cache.backends.redis.RedisCache\", \
+\"LOCATION\": CELERY_BROKER_URL}}}}\n{}",
         notes_settings_tail()
     )
 }

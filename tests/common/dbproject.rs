@@ -105,6 +105,28 @@ impl DbProjects {
         self.ctx.cmd().current_dir(dir).args(args).output().unwrap()
     }
 
+    /// `sql` through `db psql` against `database` of the project's server (not only the
+    /// project's own: a branch's, a snapshot's, `template1`), unaligned, tuples only.
+    pub fn psql_in(&self, dir: &Path, database: &str, sql: &str) -> String {
+        let out = self.out(
+            dir,
+            &[
+                "db",
+                "psql",
+                "--",
+                "-X",
+                "-tA",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+        );
+        assert_success(&out).trim().to_string()
+    }
+
     /// Remove every container and volume of the projects made so far, then the stand-in
     /// `image` they ran: the clean-up of container tests.
     pub fn remove_containers_then(&self, image: &str) {
