@@ -22,38 +22,34 @@ pub struct Body {
     pub len: Option<u64>,
 }
 
-/// How long a connection may take to open, and how long a server may then stay silent (before
-/// its answer, or in the middle of a body), unless `PYENVX_HTTP_TIMEOUT` says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const TIMEOUT_VAR: &str = "PYENVX_HTTP_TIMEOUT";
+/// The variable that sets the timeout, named in errors.
+pub const TIMEOUT_VAR: &str = crate::settings::HTTP_TIMEOUT_VAR;
 
-/// The connect and idle timeout: `PYENVX_HTTP_TIMEOUT` in seconds (fractions allowed).
-pub fn http_timeout() -> Result<Duration> {
-    let Some(value) = std::env::var(TIMEOUT_VAR)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(DEFAULT_TIMEOUT);
-    };
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            user_error!(
-                hint = "give a number of seconds, such as `60`",
-                "{TIMEOUT_VAR} is `{value}`, not a number of seconds above 0 and at most 86400"
-            )
-        })
+/// `Settings`' `PYENVX_HTTP_TIMEOUT`, handed over once at start ([`configure`]): the HTTP
+/// client is one per process (its connection pool shared by every download), so its timeout is
+/// too.
+static CONFIGURED: std::sync::Mutex<Option<Duration>> = std::sync::Mutex::new(None);
+
+/// Take the timeout from `settings`; before the first download, as `main` does.
+pub fn configure(settings: &crate::settings::Settings) {
+    if let Ok(mut slot) = CONFIGURED.lock() {
+        *slot = settings.network.http_timeout;
+    }
 }
 
-/// `PYENVX_HTTP_TIMEOUT` for uv's own requests (`UV_HTTP_TIMEOUT`, whole seconds), when set
-/// and valid; otherwise uv keeps its own setting.
+fn configured() -> Option<Duration> {
+    CONFIGURED.lock().ok().and_then(|slot| *slot)
+}
+
+/// The connect and idle timeout: `PYENVX_HTTP_TIMEOUT`, else 30 s.
+pub fn http_timeout() -> Duration {
+    configured().unwrap_or(crate::settings::DEFAULT_HTTP_TIMEOUT)
+}
+
+/// `PYENVX_HTTP_TIMEOUT` for uv's own requests (`UV_HTTP_TIMEOUT`, whole seconds), when set;
+/// otherwise uv keeps its own setting.
 pub fn uv_http_timeout() -> Option<String> {
-    std::env::var_os(TIMEOUT_VAR)?;
-    let secs = http_timeout().ok()?.as_secs_f64().ceil() as u64;
+    let secs = configured()?.as_secs_f64().ceil() as u64;
     Some(secs.max(1).to_string())
 }
 
@@ -62,7 +58,7 @@ fn client() -> Result<(&'static reqwest::blocking::Client, Duration)> {
     if let Some((c, t)) = CLIENT.get() {
         return Ok((c, *t));
     }
-    let timeout = http_timeout()?;
+    let timeout = http_timeout();
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("pyenvx/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(timeout)
@@ -115,8 +111,8 @@ pub const DEADLINE_TIMEOUTS: u32 = 120;
 pub const SUBPROCESS_DEADLINE_TIMEOUTS: u32 = 60;
 
 /// The deadline for a subprocess doing network work (uv).
-pub fn subprocess_deadline() -> Result<Duration> {
-    Ok(http_timeout()? * SUBPROCESS_DEADLINE_TIMEOUTS)
+pub fn subprocess_deadline() -> Duration {
+    http_timeout() * SUBPROCESS_DEADLINE_TIMEOUTS
 }
 
 /// The idle timeout's companions on a body: the overall deadline and the low-speed limit.

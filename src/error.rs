@@ -24,6 +24,19 @@ pub struct UserError {
     pub message: String,
     pub hint: Option<String>,
     pub code: i32,
+    /// What failed, for the code that branches on it; the message is for people.
+    pub kind: Kind,
+}
+
+/// The failures code looks for in an error, rather than reading its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Other,
+    /// The resolver's answer that no versions satisfy the requirements.
+    NoSolution,
+    /// A release the resolver had to build from source does not build here.
+    DoesNotBuild,
 }
 
 impl UserError {
@@ -32,6 +45,7 @@ impl UserError {
             message: message.into(),
             hint: None,
             code: exit::FAILURE,
+            kind: Kind::Other,
         }
     }
 
@@ -44,6 +58,16 @@ impl UserError {
         self.code = code;
         self
     }
+
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// Whether a user error of `kind` is anywhere in the chain.
+pub fn is_kind(err: &anyhow::Error, kind: Kind) -> bool {
+    user_errors(err).any(|u| u.kind == kind)
 }
 
 impl fmt::Display for UserError {

@@ -17,6 +17,7 @@ use std::process::{Command, ExitStatus};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::error::{Kind, UserError};
 use crate::user_error;
 
 mod bootstrap;
@@ -30,7 +31,7 @@ pub use find::{ensure_uv, prefetch as prefetch_uv, PrefetchGuard};
 pub use index::IndexSettings;
 pub use uv::Uv;
 
-use crate::project::lock::{Directory, DistFile, Resolved, Vcs};
+use crate::resolution::{Directory, DistFile, Resolved, Vcs};
 
 const UNREACHABLE_HINT: &str =
     "use --offline to work from the cache, or set PYENVX_INDEX_URL / PYENVX_FIND_LINKS";
@@ -397,42 +398,31 @@ fn not_found(stderr: &str) -> Vec<String> {
     names
 }
 
-/// How the error for an unsatisfiable resolution begins; see [`is_no_solution`].
+/// How the error for an unsatisfiable resolution begins (its kind is [`Kind::NoSolution`]).
 const NO_SOLUTION: &str = "no versions satisfy";
 
 /// Whether `err` is [`resolve`]'s answer that no versions satisfy the requirements (as opposed to
 /// an unreachable index or a broken uv), so callers can explain or suggest alternatives. The
 /// error's text carries uv's explanation, e.g. which `Requires-Python` excluded a release.
 pub fn is_no_solution(err: &anyhow::Error) -> bool {
-    use crate::error::UserError;
-    // A `UserError` attached with `.context(…)` is visible only to `anyhow::Error::downcast_ref`.
-    err.downcast_ref::<UserError>()
-        .into_iter()
-        .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
-        .any(|u| u.message.starts_with(NO_SOLUTION))
+    crate::error::is_kind(err, Kind::NoSolution)
 }
 
 /// How the error for a source build that failed continues after the package (`x==1 does not
-/// build: …`); see [`is_seed_conflict`].
+/// build: …`; its kind is [`Kind::DoesNotBuild`]).
 const DOES_NOT_BUILD: &str = " does not build: ";
 
 /// Whether `err` says the requirements cannot be met as asked: no versions satisfy them, or a
 /// release the resolver had to build does not build here. Another version may do in either
 /// case (an adopted lock's pin left out), unlike an index that cannot be reached.
 pub fn is_seed_conflict(err: &anyhow::Error) -> bool {
-    use crate::error::UserError;
-    is_no_solution(err)
-        || err
-            .downcast_ref::<UserError>()
-            .into_iter()
-            .chain(err.chain().filter_map(|e| e.downcast_ref::<UserError>()))
-            .any(|u| u.message.contains(DOES_NOT_BUILD))
+    is_no_solution(err) || crate::error::is_kind(err, Kind::DoesNotBuild)
 }
 
 /// Run a uv command to completion; on failure, the error a user can act on. `step` names what
 /// failed ("resolve"), `subject` what it was about.
 pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> {
-    let deadline = crate::download::subprocess_deadline()?;
+    let deadline = crate::download::subprocess_deadline();
     let out = crate::children::output_within(&mut cmd, deadline)
         .with_context(|| format!("cannot run {:?}", cmd.get_program()))?
         .ok_or_else(|| {
@@ -461,62 +451,128 @@ pub(crate) fn run_uv(mut cmd: Command, step: &str, subject: &str) -> Result<()> 
 
 /// uv reports `error: <summary>`, then `cause: …` lines (and indented continuations), then
 /// optionally `hint: …`.
-fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> anyhow::Error {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let hint_at = lines.iter().position(|l| l.starts_with("hint:"));
-    let uv_hint = hint_at.map(|i| {
-        let mut text = lines[i].trim_start_matches("hint:").trim().to_string();
-        for l in &lines[i + 1..] {
-            text.push(' ');
-            text.push_str(l);
-        }
-        text
-    });
-    let body = &lines[..hint_at.unwrap_or(lines.len())];
-    let causes: Vec<&str> = body
-        .iter()
-        .skip_while(|l| !l.starts_with("error:"))
-        .skip(1)
-        .map(|l| l.strip_prefix("cause:").map_or(*l, str::trim))
-        .collect();
-    let error_line = body
-        .iter()
-        .find_map(|l| l.strip_prefix("error:"))
-        .map(str::trim);
-    let lower = stderr.to_ascii_lowercase();
+/// uv's stderr, taken apart once for the classifiers of [`uv_failure`].
+struct UvStderr<'a> {
+    stderr: &'a str,
+    lower: String,
+    /// Non-empty trimmed lines before uv's `hint:`.
+    body: Vec<&'a str>,
+    /// The lines after `error:`, without their `cause:`.
+    causes: Vec<&'a str>,
+    /// The text of the `error:` line.
+    error_line: Option<&'a str>,
+    /// uv's own hint, joined into one line.
+    uv_hint: Option<String>,
+}
 
-    if stderr.contains("No solution found") {
-        // A name the index does not have is the whole story: the other requirements (the
-        // project's Django pin among them) are not part of it.
-        let missing = not_found(stderr);
-        if !missing.is_empty() {
-            return user_error!(
-                hint = "check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it",
+impl<'a> UvStderr<'a> {
+    fn parse(stderr: &'a str) -> Self {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let hint_at = lines.iter().position(|l| l.starts_with("hint:"));
+        let uv_hint = hint_at.map(|i| {
+            let mut text = lines[i].trim_start_matches("hint:").trim().to_string();
+            for l in &lines[i + 1..] {
+                text.push(' ');
+                text.push_str(l);
+            }
+            text
+        });
+        let body = lines[..hint_at.unwrap_or(lines.len())].to_vec();
+        let causes: Vec<&str> = body
+            .iter()
+            .skip_while(|l| !l.starts_with("error:"))
+            .skip(1)
+            .map(|l| l.strip_prefix("cause:").map_or(*l, str::trim))
+            .collect();
+        let error_line = body
+            .iter()
+            .find_map(|l| l.strip_prefix("error:"))
+            .map(str::trim);
+        Self {
+            stderr,
+            lower: stderr.to_ascii_lowercase(),
+            body,
+            causes,
+            error_line,
+            uv_hint,
+        }
+    }
+}
+
+fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> anyhow::Error {
+    let out = UvStderr::parse(stderr);
+    no_solution(&out, subject)
+        .or_else(|| git_failure(&out))
+        // Before the network check: a TLS failure also reads "error sending request".
+        .or_else(|| crate::certs::classify(stderr))
+        .or_else(|| index_unreachable(&out))
+        .or_else(|| mysqlclient_needs_headers(&out))
+        .or_else(|| does_not_build(&out))
+        .or_else(|| hash_mismatch(&out))
+        .unwrap_or_else(|| {
+            anyhow!(
+                "uv failed to {step} {subject} ({status}):\n{}",
+                stderr.trim()
+            )
+        })
+}
+
+/// No versions satisfy the requirements; a name the index does not have is the whole story.
+fn no_solution(out: &UvStderr, subject: &str) -> Option<anyhow::Error> {
+    let UvStderr {
+        stderr,
+        causes,
+        error_line,
+        uv_hint,
+        ..
+    } = out;
+    if !stderr.contains("No solution found") {
+        return None;
+    }
+    // A name the index does not have is the whole story: the other requirements (the
+    // project's Django pin among them) are not part of it.
+    let missing = not_found(stderr);
+    if !missing.is_empty() {
+        return Some(anyhow::Error::new(
+            UserError::new(format!(
                 "{NO_SOLUTION} {}: the package index has no package of that name",
                 missing.join(", ")
-            );
-        }
-        let explanation = if causes.is_empty() {
-            error_line.unwrap_or("").to_string()
-        } else {
-            causes.join("\n  ")
-        };
-        return user_error!(
-            hint = uv_hint.unwrap_or_else(|| {
-                "check the names and versions; the configured index may not carry that release"
-                    .to_string()
-            }),
+            ))
+            .hint("check the spelling; the configured index (PYENVX_INDEX_URL, PYENVX_FIND_LINKS, [tool.pyenvx]) may not carry it")
+            .kind(Kind::NoSolution),
+        ));
+    }
+    let explanation = if causes.is_empty() {
+        error_line.unwrap_or("").to_string()
+    } else {
+        causes.join("\n  ")
+    };
+    Some(anyhow::Error::new(
+        UserError::new(format!(
             "{NO_SOLUTION} {}:\n  {explanation}",
             named_in(subject, &explanation)
-        );
-    }
+        ))
+        .hint(uv_hint.clone().unwrap_or_else(|| {
+            "check the names and versions; the configured index may not carry that release"
+                .to_string()
+        }))
+        .kind(Kind::NoSolution),
+    ))
+}
 
-    // A source the resolver had to fetch or build (a git checkout, an sdist) failed: the first
-    // line names it and the last words of the tool that failed, not every requirement.
+/// A git checkout the resolver had to fetch failed: the first line names it and git's last
+/// words, not every requirement.
+fn git_failure(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr {
+        stderr,
+        body,
+        error_line,
+        ..
+    } = out;
     if stderr.contains("Git operation failed") || error_line.is_some_and(|l| l.contains("git+")) {
         if let Some(line) = error_line {
             let reason = body
@@ -534,21 +590,22 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 Some(rest) => rest.split_once("': ").map_or(reason, |(_, why)| why),
                 None => reason,
             };
-            return user_error!(
+            return Some(user_error!(
                 hint = "check the URL, and that this machine can reach its host and may read the \
                         repository; or drop the requirement",
                 "{}",
                 // With `error: ` before it, the line stays under 200 characters.
                 within(&format!("{}: {reason}", line.trim_end_matches('.')), 190)
-            );
+            ));
         }
     }
 
-    // Before the network check: a TLS failure also reads "error sending request".
-    if let Some(err) = crate::certs::classify(stderr) {
-        return err;
-    }
+    None
+}
 
+/// The package index cannot be reached.
+fn index_unreachable(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { lower, body, .. } = out;
     const NETWORK: [&str; 9] = [
         "dns error",
         "tcp connect error",
@@ -575,29 +632,41 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             Some(f) => f.to_string(),
             None => last.to_string(),
         };
-        return user_error!(
+        return Some(user_error!(
             hint = UNREACHABLE_HINT,
             "the package index is unreachable ({detail})"
-        );
+        ));
     }
 
-    // mysqlclient (`init --db mariadb`'s driver) has no Linux wheels: its build looks for the
-    // client library through pkg-config, and on a machine without it fails deep in a traceback.
+    None
+}
+
+/// mysqlclient (`init --db mariadb`'s driver) has no Linux wheels: its build looks for the
+/// client library through pkg-config, and on a machine without it fails deep in a traceback.
+fn mysqlclient_needs_headers(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { stderr, lower, .. } = out;
     if stderr.contains("Failed to build `mysqlclient")
         && (lower.contains("pkg-config") || lower.contains("mysql_config"))
     {
-        return user_error!(
+        return Some(user_error!(
             hint = "install pkg-config and the MariaDB client library's headers (Debian/Ubuntu: \
                     `apt install pkg-config libmariadb-dev`; Fedora: `dnf install pkgconf \
                     mariadb-connector-c-devel`; macOS: `brew install pkg-config mariadb-connector-c`), \
                     or set MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS; then run the command again",
             "mysqlclient, Django's MySQL/MariaDB driver, is built from source here and needs the \
              MariaDB client library, which this machine lacks"
-        );
+        ));
     }
 
-    // Any other source build that failed (an old sdist against today's setuptools): the first
-    // line names the package and the build's last words, not every requirement resolved.
+    None
+}
+
+/// Any other source build that failed (an old sdist against today's setuptools): the first
+/// line names the package and the build's last words, not every requirement resolved.
+fn does_not_build(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr {
+        body, error_line, ..
+    } = out;
     if let Some(package) = error_line.and_then(|l| {
         l.strip_prefix("Failed to build `")
             .and_then(|r| r.split('`').next())
@@ -608,21 +677,27 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
             .map(|l| l.trim_start_matches("cause:").trim())
             .find(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("File \""))
             .unwrap_or("");
-        return user_error!(
-            hint = format!(
-                "{package} has no wheel for this Python and its source does not build here; a \
-                 newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older Python \
-                 its release was made for",
-                package.split("==").next().unwrap_or(package)
-            ),
-            "{}",
+        return Some(anyhow::Error::new(
             // With `error: ` before it, the line stays under 200 characters.
-            within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190)
-        );
+            UserError::new(within(&format!("{package}{DOES_NOT_BUILD}{reason}"), 190))
+                .hint(format!(
+                    "{package} has no wheel for this Python and its source does not build here; a \
+                     newer release may have one (`pyenvx add '{}>=…'`), or `--python` an older \
+                     Python its release was made for",
+                    package.split("==").next().unwrap_or(package)
+                ))
+                .kind(Kind::DoesNotBuild),
+        ));
     }
 
+    None
+}
+
+/// A downloaded file is not the one the lock's hash names.
+fn hash_mismatch(out: &UvStderr) -> Option<anyhow::Error> {
+    let UvStderr { stderr, body, .. } = out;
     if stderr.contains("Hash mismatch") {
-        return user_error!(
+        return Some(user_error!(
             hint = "the index now serves a different file under the same name; resolve again, and \
                     distrust the index if the change is unexpected",
             "a downloaded file does not match its locked hash:\n  {}",
@@ -630,13 +705,10 @@ fn uv_failure(step: &str, subject: &str, stderr: &str, status: ExitStatus) -> an
                 .map(|l| l.trim_start_matches("error:").trim())
                 .collect::<Vec<_>>()
                 .join("\n  ")
-        );
+        ));
     }
 
-    anyhow!(
-        "uv failed to {step} {subject} ({status}):\n{}",
-        stderr.trim()
-    )
+    None
 }
 
 /// The requirements of `subject` (`a, b>=1, <2, c`: what was resolved) that `explanation`
@@ -777,7 +849,7 @@ pub(crate) mod test_support {
     }
 
     /// The file of each release that [`PYTHON`] (3.12) installs on this machine.
-    pub fn picked(resolved: &[crate::project::lock::Resolved]) -> Vec<crate::project::lock::Dist> {
+    pub fn picked(resolved: &[crate::resolution::Resolved]) -> Vec<crate::resolution::Dist> {
         let tags = crate::tags::Tags::cpython(
             3,
             12,

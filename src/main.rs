@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let printer = Printer::from_args(&cli.global);
     let code = match enter(cli.global.directory.as_deref())
         .and_then(|()| Settings::from_env(cli.global.offline))
+        .inspect(pyenvx::download::configure)
         .and_then(|settings| pyenvx::commands::run(cli.command, &settings, &printer))
     {
         Ok(code) => code,

@@ -39,7 +39,7 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
         }
         DbCommand::Url => {
             services::require_db(&project)?;
-            printer.data(services::identity(&settings.dirs, &project)?.url());
+            printer.data(services::identity(settings, &project)?.url());
             Ok(exit::OK)
         }
         DbCommand::Reset(args) => reset(&env, &project, args, printer),
@@ -230,7 +230,7 @@ struct StatusJson {
 
 fn status(env: &Env, project: &Project, args: DbStatusArgs, printer: &Printer) -> Result<i32> {
     let status = services::status(env, project)?;
-    let url = services::identity(&env.settings.dirs, project)?.url();
+    let url = services::identity(env.settings, project)?.url();
     let record = services::branches::load(project)?;
     if args.json {
         printer.data(serde_json::to_string_pretty(&StatusJson {

@@ -16,18 +16,17 @@ use crate::settings::Settings;
 
 pub fn run(cmd: RedisCommand, settings: &Settings, printer: &Printer) -> Result<i32> {
     let project = Project::from_cwd()?;
-    let dirs = &settings.dirs;
     match cmd {
         RedisCommand::Up => {
             cache_up(settings, &project, printer)?;
         }
-        RedisCommand::Down => cache_down(&project, printer)?,
+        RedisCommand::Down => cache_down(settings, &project, printer)?,
         RedisCommand::Url => {
             redis::require_cache(&project)?;
-            printer.data(redis::identity(dirs, &project)?.url());
+            printer.data(redis::identity(settings, &project)?.url());
         }
         RedisCommand::Status(args) => {
-            let status = redis::status(dirs, &project)?;
+            let status = redis::status(settings, &project)?;
             if args.json {
                 printer.data(serde_json::to_string_pretty(&status)?);
                 return Ok(exit::OK);
@@ -52,9 +51,9 @@ pub fn run(cmd: RedisCommand, settings: &Settings, printer: &Printer) -> Result<
 
 fn cache_up(settings: &Settings, project: &Project, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let report = redis::up(&settings.dirs, project)?;
+    let report = redis::up(settings, project)?;
     // The shims read the services' variables from one file; REDIS_URL joins DATABASE_URL there.
-    services::write_shim_env(&settings.dirs, project)?;
+    services::write_shim_env(settings, project)?;
     if report.already_running {
         printer.success(format!(
             "Redis {} is already running on 127.0.0.1:{}",
@@ -71,8 +70,8 @@ fn cache_up(settings: &Settings, project: &Project, printer: &Printer) -> Result
     Ok(())
 }
 
-fn cache_down(project: &Project, printer: &Printer) -> Result<()> {
-    if redis::down(project)? {
+fn cache_down(settings: &Settings, project: &Project, printer: &Printer) -> Result<()> {
+    if redis::down(settings, project)? {
         printer.success("Stopped the cache (the data stays)");
     } else {
         printer.info("The cache is not running");
@@ -145,7 +144,7 @@ pub fn down_all(settings: &Settings, printer: &Printer) -> Result<i32> {
     }
     let mut first_error = None;
     if redis::cache_config(&project)?.is_some() {
-        if let Err(e) = cache_down(&project, printer) {
+        if let Err(e) = cache_down(settings, &project, printer) {
             first_error = Some(e);
         }
     }

@@ -12,6 +12,7 @@ use super::index::IndexSettings;
 use super::uv::{managed_uv, too_old, tools_dir, Uv};
 use crate::dirs::Dirs;
 use crate::reporter::Reporter;
+use crate::settings::Settings;
 use crate::user_error;
 
 /// Find uv, or install it: `PYENVX_UV`, then pyenvx's own copy in `$PYENVX_HOME/tools/uv`, then
@@ -20,19 +21,18 @@ use crate::user_error;
 ///
 /// Offline, the bootstrap only runs when the index settings are find-links alone (no server).
 pub fn ensure_uv(
-    dirs: &Dirs,
+    settings: &Settings,
     index: &IndexSettings,
-    offline: bool,
     bootstrap_python: &dyn Fn() -> Result<PathBuf>,
     reporter: &dyn Reporter,
 ) -> Result<Uv> {
+    let (dirs, offline) = (&settings.dirs, settings.offline);
     if let Some(uv) = prefetched(dirs, index, offline, reporter) {
         return Ok(uv);
     }
-    let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
     find_or_bootstrap(
         dirs,
-        from_env.map(PathBuf::from),
+        settings.programs.uv.clone(),
         std::env::var_os("PATH"),
         index,
         offline,
@@ -70,14 +70,13 @@ impl Drop for PrefetchGuard {
 /// what needs no Python runs there, silently; [`ensure_uv`] for the same dirs and settings takes
 /// the result, and does the search again itself (with progress, and pip as a way out) if the
 /// thread found nothing.
-pub fn prefetch(dirs: &Dirs, index: &IndexSettings, offline: bool) -> PrefetchGuard {
-    let from_env = std::env::var_os("PYENVX_UV").filter(|v| !v.is_empty());
+pub fn prefetch(settings: &Settings, index: &IndexSettings) -> PrefetchGuard {
     prefetch_with(
-        dirs,
-        from_env.map(PathBuf::from),
+        &settings.dirs,
+        settings.programs.uv.clone(),
         std::env::var_os("PATH"),
         index,
-        offline,
+        settings.offline,
     )
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Index settings passed through to the installer (from `PYENVX_INDEX_URL` /
+/// Index settings passed through to the installer (from `Settings`' `PYENVX_INDEX_URL` /
 /// `PYENVX_FIND_LINKS` and the project's `[tool.pyenvx]` `index-url` / `find-links`). Our code
 /// names no public index: when unset, uv's/pip's own defaults and the user's own config apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,28 +19,12 @@ pub struct IndexSettings {
 }
 
 impl IndexSettings {
-    /// `PYENVX_INDEX_URL`, and `PYENVX_FIND_LINKS` split at whitespace (as pip splits
-    /// `PIP_FIND_LINKS`). Relative directories are made absolute here, because uv runs in a
-    /// scratch directory.
-    pub fn from_env() -> Self {
-        Self::from_values(
-            std::env::var("PYENVX_INDEX_URL").ok(),
-            std::env::var("PYENVX_FIND_LINKS").ok(),
-        )
-    }
-
-    fn from_values(index_url: Option<String>, find_links: Option<String>) -> Self {
-        let index_url = index_url
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty());
-        let find_links = find_links
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(absolute_location)
-            .collect();
+    /// `PYENVX_INDEX_URL` and `PYENVX_FIND_LINKS`, as `Settings` read and checked them (find-links
+    /// directories already absolute, because uv runs in a scratch directory).
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
         Self {
-            index_url,
-            find_links,
+            index_url: settings.network.index_url.clone(),
+            find_links: settings.network.find_links.clone(),
             extra_index_urls: Vec::new(),
         }
     }
@@ -107,15 +91,6 @@ impl IndexSettings {
         }
         args
     }
-}
-
-fn absolute_location(location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    std::path::absolute(location)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| location.to_string())
 }
 
 /// The index the user's own uv or pip configuration names, for fetching uv itself when pyenvx's
@@ -219,11 +194,12 @@ mod tests {
             .map(String::from)
         );
 
-        let env = IndexSettings::from_values(Some("  ".into()), Some(" /a  rel/b ".into()));
+        let mut settings =
+            crate::settings::Settings::new(crate::dirs::Dirs::new("/h".into(), "/c".into()));
+        settings.network.find_links = vec!["/a".into(), "/b".into()];
+        let env = IndexSettings::from_settings(&settings);
         assert_eq!(env.index_url, None);
-        assert_eq!(env.find_links[0], "/a");
-        assert!(Path::new(&env.find_links[1]).is_absolute());
-        assert!(env.find_links[1].ends_with("rel/b"));
+        assert_eq!(env.find_links, ["/a", "/b"]);
 
         let project_links = vec!["/project/wheels".to_string()];
         let from_project = IndexSettings::default().merged(Some("http://p/simple"), &project_links);

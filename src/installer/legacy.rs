@@ -258,7 +258,7 @@ pub fn resolve(
         });
     }
     packages.sort_by(|a, b| a.name.cmp(&b.name));
-    crate::project::lock::validate_packages(&packages)
+    crate::resolution::validate_packages(&packages)
         .map_err(|e| anyhow::anyhow!("pip's resolution cannot be locked: {e}"))?;
     Ok(packages)
 }
@@ -293,11 +293,19 @@ fn no_solution_or_failure(subject: &str, stderr: &str) -> anyhow::Error {
         || stderr.contains("ResolutionImpossible")
         || stderr.contains("conflicting dependencies")
     {
-        return super::bootstrap::pip_error(
+        let err = super::bootstrap::pip_error(
             &format!("no versions satisfy {subject} on this Python (pip 20.3.4)"),
             stderr,
             "check the pins against what the index offers for this Python version",
         );
+        // A certificate pip could not verify stays that error; anything else is no solution.
+        if crate::certs::classify(stderr).is_some() {
+            return err;
+        }
+        return match err.downcast::<crate::error::UserError>() {
+            Ok(user) => anyhow::Error::new(user.kind(crate::error::Kind::NoSolution)),
+            Err(other) => other,
+        };
     }
     super::bootstrap::pip_error(
         &format!("pip 20.3.4 could not resolve {subject}"),

@@ -150,10 +150,7 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
     };
     let has_db = crate::services::db_config(project)?.is_some();
     let redis = match crate::services::redis::cache_config(project)? {
-        Some(_) => Some(crate::services::redis::identity(
-            &env.settings.dirs,
-            project,
-        )?),
+        Some(_) => Some(crate::services::redis::identity(env.settings, project)?),
         None => None,
     };
     if !has_db && redis.is_none() {
@@ -164,7 +161,7 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
         return Ok(None);
     }
     let identity = if has_db {
-        Some(crate::services::identity(&env.settings.dirs, project)?)
+        Some(crate::services::identity(env.settings, project)?)
     } else {
         None
     };
@@ -295,8 +292,8 @@ pub fn check(project: &Project, env: &Env, wire: bool) -> Result<Option<DjangoCh
                 password: db.password.clone(),
                 database: db.name.clone(),
             };
-            if crate::services::serve_settings_role(&env.settings.dirs, project, &given)? {
-                identity = crate::services::identity(&env.settings.dirs, project)?;
+            if crate::services::serve_settings_role(env.settings, project, &given)? {
+                identity = crate::services::identity(env.settings, project)?;
                 out.served_role = Some(format!("{} on {}", db.user, db.name));
             }
         }

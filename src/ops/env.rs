@@ -14,7 +14,7 @@ use crate::project::{Env, Project};
 
 pub fn variables(project: &Project, env: &Env) -> Result<Vec<EnvChange>> {
     let dotenv = dotenv_vars(project)?;
-    let services = crate::services::env_vars(&env.settings.dirs, project)?;
+    let services = crate::services::env_vars(env.settings, project)?;
     layer(&project.venv_dir(), services, dotenv, &|k| {
         (k == "PATH").then(|| std::env::var_os(k)).flatten()
     })

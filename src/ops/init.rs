@@ -683,9 +683,8 @@ fn init_in(
     };
     let _uv = (!legacy_only).then(|| {
         crate::installer::prefetch_uv(
-            &settings.dirs,
-            &crate::installer::IndexSettings::from_env(),
-            settings.offline,
+            settings,
+            &crate::installer::IndexSettings::from_settings(settings),
         )
     });
     if let Some(adopted) = &adopted {
@@ -928,18 +927,14 @@ fn init_in(
         // Credentials, ports, and `.env` (0600) with DATABASE_URL and REDIS_URL; a `.env` git tracks is the
         // project's and stays as it is (`pyenvx run` sets DATABASE_URL itself).
         if adopted.is_some() && crate::project::envfile::git_tracks(&dir, ".env") {
-            crate::services::identity(&settings.dirs, &project)?;
+            crate::services::identity(settings, &project)?;
         } else {
-            crate::services::init_project(&settings.dirs, &project)?;
+            crate::services::init_project(settings, &project)?;
         }
     }
     let report = sync::sync(&project, &SyncOptions::default(), env)?;
     let mut adoption = if adopted.is_some() {
-        Some(adopt_environment(
-            &project,
-            args.wire_settings,
-            &settings.dirs,
-        )?)
+        Some(adopt_environment(&project, args.wire_settings, settings)?)
     } else {
         None
     };
@@ -1060,13 +1055,13 @@ fn next_services(has_db: bool, has_cache: bool) -> Option<&'static str> {
 fn adopt_environment(
     project: &Project,
     wire_requested: bool,
-    dirs: &crate::dirs::Dirs,
+    settings: &crate::settings::Settings,
 ) -> Result<AdoptionReport> {
     let mut report = AdoptionReport::default();
     let dir = &project.root;
     // With [services.cache], a URL naming the compose file's Redis becomes pyenvx's.
     let local_redis = match crate::services::redis::cache_config(project)? {
-        Some(_) => Some(crate::services::redis::identity(dirs, project)?.url()),
+        Some(_) => Some(crate::services::redis::identity(settings, project)?.url()),
         None => None,
     };
     // `.env`, or `.pyenvx/env` when git tracks `.env`: a tracked file is never written.
@@ -1252,8 +1247,11 @@ mod tests {
             root: tmp.path().to_path_buf(),
             config: config::Config::parse(&text, &tmp.path().join(CONFIG_FILE)).unwrap(),
         };
-        let dirs = crate::dirs::Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
-        let report = adopt_environment(&project, false, &dirs).unwrap();
+        let settings = crate::settings::Settings::new(crate::dirs::Dirs::new(
+            tmp.path().join("home"),
+            tmp.path().join("cache"),
+        ));
+        let report = adopt_environment(&project, false, &settings).unwrap();
         assert!(report.compose_error.is_none());
         assert!(report.compose.is_none());
         assert!(report.wired.is_none());

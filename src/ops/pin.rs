@@ -408,13 +408,15 @@ mod tests {
     /// Settings under `tmp`, offline, with no build list: nothing is downloaded.
     fn sealed(tmp: &std::path::Path) -> crate::settings::Settings {
         crate::settings::Settings {
-            dirs: crate::dirs::Dirs::new(tmp.join("home"), tmp.join("cache")),
             offline: true,
             preference: crate::settings::PythonPreference::OnlyManaged,
             catalog: crate::settings::CatalogSource::UvJson(
                 tmp.join("none.json").display().to_string(),
             ),
-            mirror: None,
+            ..crate::settings::Settings::new(crate::dirs::Dirs::new(
+                tmp.join("home"),
+                tmp.join("cache"),
+            ))
         }
     }
 
@@ -461,7 +463,8 @@ mod tests {
         let spec = DjangoSpec::parse("6.1").unwrap();
         let uv_said = crate::error::UserError::new(
             "no versions satisfy django~=6.1.0:\n  Because django==6.1.3 depends on Python>=3.12 and you require django~=6.1.0, we can conclude that your requirements are unsatisfiable.",
-        );
+        )
+        .kind(crate::error::Kind::NoSolution);
         let err = explain_incompatible(
             anyhow::Error::new(uv_said),
             PinContext::Project,

@@ -34,7 +34,7 @@ pub fn environment(project: &Project, env: &Env) -> Result<Vec<EnvChange>> {
     let dotenv = dotenv_vars(project)?;
     // The database's DATABASE_URL and PG* variables, read from the port registry and the
     // project's credentials (nothing is started); .env and the process environment win.
-    let services = crate::services::env_vars(&env.settings.dirs, project)?;
+    let services = crate::services::env_vars(env.settings, project)?;
     layer(&project.venv_dir(), services, dotenv, &|k| {
         std::env::var_os(k)
     })

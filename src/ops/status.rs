@@ -75,7 +75,7 @@ fn services_status(env: &Env, project: &Project) -> Vec<ServiceJson> {
                 error: None,
             };
             if name == crate::services::redis::CACHE {
-                match crate::services::redis::status(&settings.dirs, project) {
+                match crate::services::redis::status(settings, project) {
                     Ok(state) => {
                         service.url = Some(state.url.clone());
                         service.cache = Some(state);
@@ -85,7 +85,7 @@ fn services_status(env: &Env, project: &Project) -> Vec<ServiceJson> {
             }
             if name == "db" {
                 let read = crate::services::status(env, project).and_then(|state| {
-                    let url = crate::services::identity(&settings.dirs, project)?.url();
+                    let url = crate::services::identity(settings, project)?.url();
                     Ok((state, url))
                 });
                 match read {
@@ -175,13 +175,15 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let project = Project::load(tmp.path()).unwrap();
         let settings = crate::settings::Settings {
-            dirs: crate::dirs::Dirs::new(tmp.path().join("home"), tmp.path().join("cache")),
             offline: true,
             preference: crate::settings::PythonPreference::OnlyManaged,
             catalog: crate::settings::CatalogSource::UvJson(
                 tmp.path().join("none.json").display().to_string(),
             ),
-            mirror: None,
+            ..crate::settings::Settings::new(crate::dirs::Dirs::new(
+                tmp.path().join("home"),
+                tmp.path().join("cache"),
+            ))
         };
         let env = Env::new(&settings, &crate::reporter::Silent);
         let status = status(&project, &env).unwrap();

@@ -46,7 +46,7 @@ impl<'a> Env<'a> {
     }
 
     pub fn index(&self, project: &Project) -> IndexSettings {
-        IndexSettings::from_env()
+        IndexSettings::from_settings(self.settings)
             .merged(
                 project.config.index_url.as_deref(),
                 &project.config.find_links,
@@ -63,9 +63,8 @@ impl<'a> Env<'a> {
         let platform = &self.platform;
         let reporter = self.reporter;
         let uv = installer::ensure_uv(
-            &settings.dirs,
+            settings,
             index,
-            settings.offline,
             &|| {
                 let interp = python::find_or_install(
                     settings,

@@ -424,8 +424,11 @@ source = { registry = "https://example.invalid/simple" }
                 } else {
                     "Because some dependency conflicts".to_string()
                 };
-                return Err(user_error!(
-                    "no versions satisfy x:\n  {because}, we can conclude that your requirements are unsatisfiable."
+                return Err(anyhow::Error::new(
+                    crate::error::UserError::new(format!(
+                        "no versions satisfy x:\n  {because}, we can conclude that your requirements are unsatisfiable."
+                    ))
+                    .kind(crate::error::Kind::NoSolution),
                 ));
             }
             Ok(kept.len())

@@ -45,6 +45,46 @@ impl Outcome {
     }
 }
 
+/// Unpack the archive into `target`'s staging directory: from the download cache when it holds
+/// the archive and it still verifies (a bad one is discarded), else downloaded (into the cache).
+fn unpack_cached_or_fetched(
+    dirs: &Dirs,
+    download: &Download,
+    url: &str,
+    offline: bool,
+    cached: &Path,
+    target: &Unpack,
+) -> Result<()> {
+    if cached.is_file() {
+        // Re-verified on every reuse: a cache file can rot or be swapped.
+        match unpack_verified(&cached.display().to_string(), cached, target) {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = fs_err::remove_file(cached);
+                target.reporter.warn(&format!(
+                    "discarded the cached archive {}: {e:#}",
+                    cached.display()
+                ));
+                if offline {
+                    return Err(e);
+                }
+                clear_dir(target.staging)?;
+                fetch_and_unpack(dirs, url, cached, target)?;
+            }
+        }
+    } else if offline {
+        return Err(user_error!(
+            hint = "run the same command without --offline once to download it",
+            "offline, and {} is not in the download cache ({} is missing)",
+            download.file_name(),
+            cached.display()
+        ));
+    } else {
+        fetch_and_unpack(dirs, url, cached, target)?;
+    }
+    Ok(())
+}
+
 /// Install `download`, unless it already is (or `reinstall` is set).
 pub fn install(
     dirs: &Dirs,
@@ -104,33 +144,7 @@ pub fn install(
         staging: staging.path(),
         reporter,
     };
-    if cached.is_file() {
-        // Re-verified on every reuse: a cache file can rot or be swapped.
-        match unpack_verified(&cached.display().to_string(), &cached, &target) {
-            Ok(()) => {}
-            Err(e) => {
-                let _ = fs_err::remove_file(&cached);
-                reporter.warn(&format!(
-                    "discarded the cached archive {}: {e:#}",
-                    cached.display()
-                ));
-                if opts.offline {
-                    return Err(e);
-                }
-                clear_dir(staging.path())?;
-                fetch_and_unpack(dirs, &url, &cached, &target)?;
-            }
-        }
-    } else if opts.offline {
-        return Err(user_error!(
-            hint = "run the same command without --offline once to download it",
-            "offline, and {} is not in the download cache ({} is missing)",
-            download.file_name(),
-            cached.display()
-        ));
-    } else {
-        fetch_and_unpack(dirs, &url, &cached, &target)?;
-    }
+    unpack_cached_or_fetched(dirs, download, &url, opts.offline, &cached, &target)?;
 
     let root = staging.path().join("python");
     if !root.join("bin").is_dir() {

@@ -190,180 +190,60 @@ pub fn db_config(project: &Project) -> Result<Option<DbConfig>> {
     parse(&text, path, &project.root)
 }
 
+/// The file being read, for errors that name its path, line and key.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, at: usize, key: &str, message: impl std::fmt::Display) -> anyhow::Error {
+        config_error(self.path, self.text, at, key, message)
+    }
+}
+
 fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
+    let src = Source { path, text };
     let err_at = |e: toml::de::Error| toml_error(path, text, &e);
     let names: RawNames = toml::from_str(text).map_err(err_at)?;
-    for (name, value) in &names.services {
-        if name == CACHE {
-            continue; // [services.cache] is read by `services::redis`.
-        }
-        if name != DB {
-            return Err(config_error(
-                path,
-                text,
-                value.span().start,
-                &format!("services.{name}"),
-                format!("unknown service `{name}`: pyenvx runs [services.db] and [services.cache]"),
-            ));
-        }
-        if !value.get_ref().is_table() {
-            return Err(config_error(
-                path,
-                text,
-                value.span().start,
-                "services.db",
-                "[services.db] must be a table",
-            ));
-        }
-    }
+    check_service_names(src, &names)?;
     let raw: RawFile = toml::from_str(text).map_err(err_at)?;
     let Some(db) = raw.services.and_then(|s| s.db) else {
         return Ok(None);
     };
     let db = db.into_inner();
-    let mut engine = DbEngine::Postgres;
-    if let Some(e) = &db.engine {
-        engine = match e.get_ref().as_str() {
-            "postgres" | "postgresql" => DbEngine::Postgres,
-            "mariadb" => DbEngine::Mariadb,
-            other => {
-                return Err(config_error(
-                    path,
-                    text,
-                    e.span().start,
-                    "services.db.engine",
-                    format!(
-                        "unsupported engine `{other}`; pyenvx runs \"postgres\" and \"mariadb\""
-                    ),
-                ))
-            }
-        }
-    }
-    let mut version = None;
-    let major = match &db.version {
+    let engine = match &db.engine {
+        Some(e) => parse_engine(src, e)?,
+        None => DbEngine::Postgres,
+    };
+    let (major, version) = match &db.version {
         Some(v) if engine == DbEngine::Mariadb => {
-            let s = match v.get_ref() {
-                toml::Value::String(s) => s.trim().to_string(),
-                other => other.to_string(),
-            };
-            let parts: Vec<&str> = s.split('.').collect();
-            let valid = (1..=2).contains(&parts.len())
-                && parts.iter().all(|p| {
-                    !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
-                });
-            if !valid {
-                return Err(config_error(
-                    path,
-                    text,
-                    v.span().start,
-                    "services.db.version",
-                    format!("`{s}` is not a MariaDB version such as \"10.11\" or \"11\""),
-                ));
-            }
-            let major = parts[0].parse().unwrap_or(0);
-            version = Some(s);
-            major
+            let (major, version) = parse_mariadb_version(src, v)?;
+            (major, Some(version))
         }
-        None if engine == DbEngine::Mariadb => 0,
-        None => super::postgres::default_major(),
-        Some(v) => {
-            let s = match v.get_ref() {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                other => other.to_string(),
-            };
-            match s.trim().parse::<u32>() {
-                Ok(m) if (9..=99).contains(&m) => m,
-                _ => {
-                    return Err(config_error(
-                        path,
-                        text,
-                        v.span().start,
-                        "services.db.version",
-                        format!("`{s}` is not a PostgreSQL major version such as \"16\""),
-                    ))
-                }
-            }
-        }
+        Some(v) => (parse_postgres_major(src, v)?, None),
+        None if engine == DbEngine::Mariadb => (0, None),
+        None => (super::postgres::default_major(), None),
     };
     let backend = match &db.backend {
         None => BackendKind::Native,
         Some(b) => b.get_ref().parse().map_err(|e: anyhow::Error| {
-            config_error(
-                path,
-                text,
-                b.span().start,
-                "services.db.backend",
-                e.to_string(),
-            )
+            src.error(b.span().start, "services.db.backend", e.to_string())
         })?,
     };
     let image = match &db.image {
         Some(i) if i.get_ref().trim().is_empty() => {
-            return Err(config_error(
-                path,
-                text,
-                i.span().start,
-                "services.db.image",
-                "the image is empty",
-            ))
+            return Err(src.error(i.span().start, "services.db.image", "the image is empty"))
         }
         Some(i) => Some(i.get_ref().trim().to_string()),
         None => None,
     };
     let bin_dir = db.bin_dir.as_ref().map(|b| root.join(b.get_ref()));
-    let mut extensions = Vec::new();
-    if let (DbEngine::Mariadb, Some(first)) =
-        (engine, db.extensions.as_ref().and_then(|e| e.first()))
-    {
-        return Err(config_error(
-            path,
-            text,
-            first.span().start,
-            "services.db.extensions",
-            "extensions are PostgreSQL's; MariaDB has none to create",
-        ));
-    }
-    for e in db.extensions.unwrap_or_default() {
-        let name = e.get_ref().trim();
-        // Names go into SQL; PostgreSQL's own are lower-case words (`uuid-ossp` has a dash).
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !valid {
-            return Err(config_error(
-                path,
-                text,
-                e.span().start,
-                "services.db.extensions",
-                format!("`{name}` is not an extension name such as \"pg_trgm\""),
-            ));
-        }
-        if !extensions.iter().any(|x| x == name) {
-            extensions.push(name.to_string());
-        }
-    }
+    let extensions = parse_extensions(src, engine, db.extensions.unwrap_or_default())?;
     let follow_git = match &db.branches {
         None => false,
-        Some(b) => {
-            let at = b.span().start;
-            let error = |msg: String| config_error(path, text, at, "services.db.branches", msg);
-            match b.get_ref().as_str() {
-                "git" if engine == DbEngine::Mariadb => {
-                    return Err(error(
-                        "database branches are PostgreSQL's: MariaDB cannot rename a database (see `pyenvx db branch`)".to_string(),
-                    ))
-                }
-                "git" => true,
-                "manual" => false,
-                other => {
-                    return Err(error(format!(
-                        "`{other}` is not a way to follow branches; use \"git\" (or \"manual\": `pyenvx db branch` only)"
-                    )))
-                }
-            }
-        }
+        Some(b) => parse_branches(src, engine, b)?,
     };
     Ok(Some(DbConfig {
         engine,
@@ -375,6 +255,130 @@ fn parse(text: &str, path: &Path, root: &Path) -> Result<Option<DbConfig>> {
         extensions,
         follow_git,
     }))
+}
+
+/// `[services.*]` names only `db` and `cache` (read by `services::redis`), and `db` is a table.
+fn check_service_names(src: Source, names: &RawNames) -> Result<()> {
+    for (name, value) in &names.services {
+        if name == CACHE {
+            continue;
+        }
+        if name != DB {
+            return Err(src.error(
+                value.span().start,
+                &format!("services.{name}"),
+                format!("unknown service `{name}`: pyenvx runs [services.db] and [services.cache]"),
+            ));
+        }
+        if !value.get_ref().is_table() {
+            return Err(src.error(
+                value.span().start,
+                "services.db",
+                "[services.db] must be a table",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_engine(src: Source, e: &Spanned<String>) -> Result<DbEngine> {
+    match e.get_ref().as_str() {
+        "postgres" | "postgresql" => Ok(DbEngine::Postgres),
+        "mariadb" => Ok(DbEngine::Mariadb),
+        other => Err(src.error(
+            e.span().start,
+            "services.db.engine",
+            format!("unsupported engine `{other}`; pyenvx runs \"postgres\" and \"mariadb\""),
+        )),
+    }
+}
+
+/// A MariaDB `version`: `"11"` or `"10.11"`, as its major and the text.
+fn parse_mariadb_version(src: Source, v: &Spanned<toml::Value>) -> Result<(u32, String)> {
+    let s = match v.get_ref() {
+        toml::Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    let parts: Vec<&str> = s.split('.').collect();
+    let valid = (1..=2).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    if !valid {
+        return Err(src.error(
+            v.span().start,
+            "services.db.version",
+            format!("`{s}` is not a MariaDB version such as \"10.11\" or \"11\""),
+        ));
+    }
+    Ok((parts[0].parse().unwrap_or(0), s))
+}
+
+/// A PostgreSQL `version`: its major, 9 to 99, as a string or a number.
+fn parse_postgres_major(src: Source, v: &Spanned<toml::Value>) -> Result<u32> {
+    let s = match v.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        other => other.to_string(),
+    };
+    match s.trim().parse::<u32>() {
+        Ok(m) if (9..=99).contains(&m) => Ok(m),
+        _ => Err(src.error(
+            v.span().start,
+            "services.db.version",
+            format!("`{s}` is not a PostgreSQL major version such as \"16\""),
+        )),
+    }
+}
+
+/// `extensions`: PostgreSQL's only, names that can go into SQL, each once.
+fn parse_extensions(
+    src: Source,
+    engine: DbEngine,
+    list: Vec<Spanned<String>>,
+) -> Result<Vec<String>> {
+    if let (DbEngine::Mariadb, Some(first)) = (engine, list.first()) {
+        return Err(src.error(
+            first.span().start,
+            "services.db.extensions",
+            "extensions are PostgreSQL's; MariaDB has none to create",
+        ));
+    }
+    let mut extensions = Vec::new();
+    for e in list {
+        let name = e.get_ref().trim();
+        // Names go into SQL; PostgreSQL's own are lower-case words (`uuid-ossp` has a dash).
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(src.error(
+                e.span().start,
+                "services.db.extensions",
+                format!("`{name}` is not an extension name such as \"pg_trgm\""),
+            ));
+        }
+        if !extensions.iter().any(|x| x == name) {
+            extensions.push(name.to_string());
+        }
+    }
+    Ok(extensions)
+}
+
+/// `branches`: `"git"` (PostgreSQL only) to follow git's branch, or `"manual"`.
+fn parse_branches(src: Source, engine: DbEngine, b: &Spanned<String>) -> Result<bool> {
+    let error = |msg: String| src.error(b.span().start, "services.db.branches", msg);
+    match b.get_ref().as_str() {
+        "git" if engine == DbEngine::Mariadb => Err(error(
+            "database branches are PostgreSQL's: MariaDB cannot rename a database (see `pyenvx db branch`)".to_string(),
+        )),
+        "git" => Ok(true),
+        "manual" => Ok(false),
+        other => Err(error(format!(
+            "`{other}` is not a way to follow branches; use \"git\" (or \"manual\": `pyenvx db branch` only)"
+        ))),
+    }
 }
 
 /// `[services.db]` or a user error saying how to declare it.

@@ -14,13 +14,11 @@
 //!   CLI through its environment (`-e NAME` without a value), never its command line.
 //! * Ready means a login from the host succeeded, through the published port.
 //!
-//! It also owns the engine plumbing every pyenvx container uses (MariaDB's, the Redis cache's):
-//! the engine, `inspect`, volumes, `run_engine`, the error of an image the engine cannot get and
-//! that of a container that stopped while starting.
+//! The engine plumbing every pyenvx container uses is [`super::engine`]'s.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,163 +27,23 @@ use anyhow::{Context, Result};
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::pgwire::ConnectError;
+use super::engine::{
+    check_running, container_log_tail, create_volume, engine, image_unavailable, inspect,
+    run_engine, stem, Engine,
+};
+use super::pgwire::{ConnectError, SqlState};
 use super::ports;
 use super::postgres::DumpKind;
 use super::shared::{Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
+use crate::process::Pace;
 use crate::project::Env;
 use crate::project::Project;
+use crate::settings::Settings;
 use crate::user_error;
 
-/// Variable naming the engine's CLI (a name on PATH or a path).
-pub const ENGINE_VAR: &str = "PYENVX_CONTAINER_ENGINE";
-
 const START_TIMEOUT: Duration = Duration::from_secs(180);
-
-const NATIVE_HINT: &str = "start the engine, set PYENVX_CONTAINER_ENGINE to its CLI, or run the database natively: \
-                           backend = \"native\" in [services.db] (or `pyenvx db up --backend native`)";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineKind {
-    Docker,
-    Podman,
-}
-
-/// A container engine that answered.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    pub program: PathBuf,
-    pub kind: EngineKind,
-    /// The server's (or, for Podman without a service, the client's) version.
-    pub version: String,
-}
-
-impl Engine {
-    pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.stdin(Stdio::null());
-        cmd
-    }
-
-    fn name(&self) -> &'static str {
-        match self.kind {
-            EngineKind::Docker => "Docker",
-            EngineKind::Podman => "Podman",
-        }
-    }
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        return Some(PathBuf::from(name));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Find and ask the engine: `PYENVX_CONTAINER_ENGINE`, else `docker`, else `podman` on PATH.
-pub fn engine() -> Result<Engine> {
-    let chosen = std::env::var(ENGINE_VAR)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    let program = match &chosen {
-        Some(name) => find_on_path(name).ok_or_else(|| {
-            user_error!(
-                hint = NATIVE_HINT,
-                "{ENGINE_VAR}={name}, but there is no such program"
-            )
-        })?,
-        None => ["docker", "podman"]
-            .iter()
-            .find_map(|n| find_on_path(n))
-            .ok_or_else(|| {
-                user_error!(
-                    hint = NATIVE_HINT,
-                    "no container engine: neither `docker` nor `podman` is installed"
-                )
-            })?,
-    };
-    let out = Command::new(&program)
-        .args(["version", "--format", "{{json .}}"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            user_error!(
-                hint = NATIVE_HINT,
-                "cannot run the container engine {}: {e}",
-                program.display()
-            )
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let kind = engine_kind(&json, &stdout);
-    let server = &json["Server"];
-    let running = out.status.success()
-        && match kind {
-            Some(EngineKind::Docker) => server.is_object(),
-            // Podman needs no service: the client runs containers itself.
-            Some(EngineKind::Podman) => true,
-            None => false,
-        };
-    if !running {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let reason = stderr
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("it gave no answer");
-        return Err(match kind {
-            None if out.status.success() => user_error!(
-                hint = NATIVE_HINT,
-                "{} does not answer like Docker or Podman",
-                program.display()
-            ),
-            _ => user_error!(
-                hint = NATIVE_HINT,
-                "the container engine ({}) is not running: {reason}",
-                program.display()
-            ),
-        });
-    }
-    let kind = kind.unwrap_or(EngineKind::Docker);
-    let version = server["Version"]
-        .as_str()
-        .or_else(|| json["Client"]["Version"].as_str())
-        .unwrap_or("?")
-        .to_string();
-    Ok(Engine {
-        program,
-        kind,
-        version,
-    })
-}
-
-/// Docker's `version` JSON has `Client.ApiVersion` and an `Engine` component; Podman's has
-/// `Client.APIVersion` and `OsArch`, and Podman's docker alias mentions itself.
-fn engine_kind(json: &serde_json::Value, raw: &str) -> Option<EngineKind> {
-    let client = &json["Client"];
-    if client.get("OsArch").is_some()
-        || client.get("APIVersion").is_some()
-        || raw.to_ascii_lowercase().contains("podman")
-    {
-        return Some(EngineKind::Podman);
-    }
-    let has_engine = json["Server"]["Components"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|x| x["Name"] == "Engine"));
-    if client.get("ApiVersion").is_some() || has_engine {
-        return Some(EngineKind::Docker);
-    }
-    None
-}
 
 /// The container backend of a project's `[services.db]`.
 pub struct Container<'a> {
@@ -200,7 +58,7 @@ impl Backend for Container<'_> {
     }
 
     fn is_running(&self) -> Result<bool> {
-        is_running(self.project)
+        is_running(self.env.settings, self.project)
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
@@ -208,38 +66,45 @@ impl Backend for Container<'_> {
     }
 
     fn down(&self) -> Result<bool> {
-        down(self.project)
+        down(self.env.settings, self.project)
     }
 
     fn destroy(&self) -> Result<()> {
-        destroy(self.project)
+        destroy(self.env.settings, self.project)
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
-        status(self.project, self.config, identity)
+        status(self.env.settings, self.project, self.config, identity)
     }
 
     fn logs(&self, follow: bool) -> Result<Logs> {
-        logs(self.project, follow).map(Logs::Command)
+        logs(self.env.settings, self.project, follow).map(Logs::Command)
     }
 
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
-        psql(self.project, identity, args)
+        psql(self.env.settings, self.project, identity, args)
     }
 
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
-        dump(self.project, identity, target)
+        dump(self.env.settings, self.project, identity, target)
     }
 
     fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
         transfer::pg_check_restore(identity, file, shown, |kind| {
-            check_archive(self.project, identity, file, kind, shown)
+            check_archive(self.env.settings, self.project, identity, file, kind, shown)
         })
     }
 
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
         transfer::pg_restore(identity, self.config.major, |database| {
-            load(self.project, identity, &plan.file, plan.kind, database)
+            load(
+                self.env.settings,
+                self.project,
+                identity,
+                &plan.file,
+                plan.kind,
+                database,
+            )
         })
     }
 
@@ -260,33 +125,6 @@ impl Backend for Container<'_> {
     }
 }
 
-/// `pyenvx-<name>-<hash>-db`: the container's and the volume's name.
-pub fn stem(project: &Project) -> String {
-    let mut name: String = project
-        .config
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    name = name
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    name.truncate(40);
-    if name.is_empty() {
-        name = "project".into();
-    }
-    format!(
-        "pyenvx-{name}-{}-db",
-        super::shared::short_hash(&project.root)
-    )
-}
-
 /// Where the official image keeps its data for `major`.
 fn data_mount(major: u32) -> &'static str {
     if major >= 18 {
@@ -294,40 +132,6 @@ fn data_mount(major: u32) -> &'static str {
     } else {
         "/var/lib/postgresql/data"
     }
-}
-
-/// What `container inspect` tells of a pyenvx container (its labels; `major` only for the database).
-#[derive(Debug)]
-pub(super) struct ContainerInfo {
-    pub(super) running: bool,
-    pub(super) port: Option<u16>,
-    pub(super) image: String,
-    pub(super) major: Option<u32>,
-}
-
-pub(super) fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerInfo>> {
-    let out = engine
-        .command()
-        .args([
-            "container",
-            "inspect",
-            "--format",
-            "{{.State.Running}}|{{index .Config.Labels \"pyenvx.port\"}}|{{index .Config.Labels \"pyenvx.image\"}}|{{index .Config.Labels \"pyenvx.major\"}}",
-            name,
-        ])
-        .output()
-        .context("cannot run the container engine")?;
-    if !out.status.success() {
-        return Ok(None);
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let fields: Vec<&str> = text.trim().split('|').collect();
-    Ok(Some(ContainerInfo {
-        running: fields.first() == Some(&"true"),
-        port: fields.get(1).and_then(|p| p.parse().ok()),
-        image: fields.get(2).unwrap_or(&"").to_string(),
-        major: fields.get(3).and_then(|m| m.parse().ok()),
-    }))
 }
 
 /// The major recorded on the volume, `Some(None)` for a volume without our label, `None` when
@@ -352,87 +156,6 @@ fn volume_major(engine: &Engine, name: &str) -> Result<Option<Option<u32>>> {
     ))
 }
 
-/// Whether the volume `name` exists.
-pub(super) fn volume_exists(engine: &Engine, name: &str) -> Result<bool> {
-    let out = engine
-        .command()
-        .args(["volume", "inspect", "--format", "{{.Name}}", name])
-        .output()
-        .context("cannot run the container engine")?;
-    Ok(out.status.success())
-}
-
-/// Create the volume `name` with `labels` (`key=value`).
-pub(super) fn create_volume(engine: &Engine, name: &str, labels: &[String]) -> Result<()> {
-    let mut create = engine.command();
-    create.args(["volume", "create"]);
-    for l in labels {
-        create.args(["--label", l]);
-    }
-    create.arg(name);
-    run_engine(create, &format!("create volume {name}")).map(drop)
-}
-
-/// The error of a `run` from `image`: when the engine could not get the image, the user's error
-/// that `puller` cannot pull it, with `[services.<section>] image` among the ways out; any other
-/// failure as it was.
-pub(super) fn image_unavailable(
-    err: anyhow::Error,
-    engine: &Engine,
-    image: &str,
-    puller: &str,
-    section: &str,
-) -> anyhow::Error {
-    let text = format!("{err:#}");
-    let cannot_pull = [
-        "pull access denied",
-        "Unable to find image",
-        "manifest unknown",
-        "failed to resolve reference",
-        "dial tcp",
-    ]
-    .iter()
-    .any(|m| text.contains(m));
-    if !cannot_pull {
-        return err;
-    }
-    err.context(
-        crate::error::UserError::new(format!(
-            "the image {image} is not available, and {puller} cannot pull it"
-        ))
-        .hint(format!(
-            "pull it (`{} pull {image}`), set [services.{section}] image to one you have, or use backend = \"native\"",
-            engine.program.display()
-        )),
-    )
-}
-
-/// Fails, with the end of its log, once the container `name` stopped (it was starting).
-pub(super) fn check_running(engine: &Engine, name: &str) -> Result<()> {
-    if inspect(engine, name)?.is_some_and(|i| !i.running) {
-        return Err(anyhow::anyhow!(
-            "container {name} stopped while starting:\n{}",
-            container_log_tail(engine, name)
-        ));
-    }
-    Ok(())
-}
-
-pub(super) fn run_engine(mut cmd: Command, what: &str) -> Result<String> {
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run the container engine to {what}"))?;
-    if !out.status.success() {
-        return Err(anyhow::anyhow!(
-            "cannot {what}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String> {
     let mut out = vec![
         format!("pyenvx.project={}", project.root.display()),
@@ -446,14 +169,14 @@ fn labels(project: &Project, config: &DbConfig, port: Option<u16>) -> Vec<String
     out
 }
 
-fn is_running(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+fn is_running(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     Ok(inspect(&engine, &stem(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the project's container (creating it and its volume on first use) and wait for a login.
 fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
-    let engine = engine()?;
+    let engine = engine(env.settings)?;
     let name = stem(project);
     let image = config.image();
     match volume_major(&engine, &name)? {
@@ -501,7 +224,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         }
     }
     if !ports::is_free(identity.port) {
-        return Err(ports::taken(&env.settings.dirs, identity.port));
+        return Err(ports::taken(env.settings, identity.port));
     }
     let had_volume = volume_major(&engine, &name)?.is_some();
     if existing.is_some() {
@@ -549,14 +272,16 @@ fn wait_ready(
     identity: &Identity,
     timeout: Duration,
 ) -> Result<String> {
-    let started = Instant::now();
     let mut last_check = Instant::now();
-    let mut last_error: String;
-    loop {
+    let mut last_error = String::new();
+    let pace = Pace::every(Duration::from_millis(50));
+    let ready = crate::process::wait_until(timeout, pace, || {
         match identity.connect(None, Duration::from_secs(2)) {
-            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
+            Ok(mut conn) => return Ok(Some(conn.server_version().unwrap_or_default())),
             Err(e) if e.is_transient() => last_error = e.to_string(),
-            Err(ConnectError::Rejected { code, message }) if code == "28P01" || code == "28000" => {
+            Err(ConnectError::Rejected { code, message }) if code == SqlState::INVALID_PASSWORD
+                || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
                 return Err(user_error!(
                     hint = "the volume was made with other credentials (was .pyenvx deleted?); `pyenvx db reset --yes` \
                             recreates it empty",
@@ -564,7 +289,7 @@ fn wait_ready(
                 ))
             }
             // The database does not exist *yet* while the image's first-run script works.
-            Err(ConnectError::Rejected { code, .. }) if code == "3D000" => {
+            Err(ConnectError::Rejected { code, .. }) if code == SqlState::INVALID_CATALOG_NAME => {
                 last_error = "the database does not exist yet".into()
             }
             Err(e) => {
@@ -576,36 +301,19 @@ fn wait_ready(
             last_check = Instant::now();
             check_running(engine, name)?;
         }
-        if started.elapsed() > timeout {
-            return Err(anyhow::anyhow!(
-                "PostgreSQL in container {name} did not accept connections within {} s ({last_error})\n{}",
-                timeout.as_secs(),
-                container_log_tail(engine, name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        Ok(None)
+    })?;
+    ready.ok_or_else(|| {
+        anyhow::anyhow!(
+            "PostgreSQL in container {name} did not accept connections within {} s ({last_error})\n{}",
+            timeout.as_secs(),
+            container_log_tail(engine, name)
+        )
+    })
 }
 
-pub(super) fn container_log_tail(engine: &Engine, name: &str) -> String {
-    engine
-        .command()
-        .args(["logs", "--tail", "20", name])
-        .output()
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-            .trim()
-            .to_string()
-        })
-        .unwrap_or_default()
-}
-
-fn down(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+fn down(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     let name = stem(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
         return Ok(false);
@@ -625,8 +333,8 @@ fn down(project: &Project) -> Result<bool> {
 }
 
 /// Remove the container and its volume.
-fn destroy(project: &Project) -> Result<()> {
-    let engine = engine()?;
+fn destroy(settings: &Settings, project: &Project) -> Result<()> {
+    let engine = engine(settings)?;
     let name = stem(project);
     if inspect(&engine, &name)?.is_some() {
         let mut rm = engine.command();
@@ -641,8 +349,13 @@ fn destroy(project: &Project) -> Result<()> {
     Ok(())
 }
 
-fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<Status> {
-    let engine = engine()?;
+fn status(
+    settings: &Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<Status> {
+    let engine = engine(settings)?;
     let name = stem(project);
     let info = inspect(&engine, &name)?;
     let running = info.as_ref().is_some_and(|i| i.running);
@@ -663,8 +376,8 @@ fn status(project: &Project, config: &DbConfig, identity: &Identity) -> Result<S
     })
 }
 
-fn logs(project: &Project, follow: bool) -> Result<Command> {
-    let engine = engine()?;
+fn logs(settings: &Settings, project: &Project, follow: bool) -> Result<Command> {
+    let engine = engine(settings)?;
     let mut cmd = engine.command();
     cmd.arg("logs");
     if follow {
@@ -702,8 +415,13 @@ fn exec_client(
     cmd
 }
 
-fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Command> {
-    let engine = engine()?;
+fn psql(
+    settings: &Settings,
+    project: &Project,
+    identity: &Identity,
+    args: &[OsString],
+) -> Result<Command> {
+    let engine = engine(settings)?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut cmd = exec_client(&engine, project, identity, None, true, tty);
     cmd.arg("psql").args(args).stdin(Stdio::inherit());
@@ -711,8 +429,13 @@ fn psql(project: &Project, identity: &Identity, args: &[OsString]) -> Result<Com
 }
 
 /// `pg_dump --format=custom` inside the container, into the dump's temporary file.
-fn dump(project: &Project, identity: &Identity, target: &DumpTarget) -> Result<()> {
-    let engine = engine()?;
+fn dump(
+    settings: &Settings,
+    project: &Project,
+    identity: &Identity,
+    target: &DumpTarget,
+) -> Result<()> {
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, None, false, false);
     cmd.args(["pg_dump", "--format=custom", "--no-owner"])
         .stdout(Stdio::from(target.file()?))
@@ -750,6 +473,7 @@ fn no_directories(kind: DumpKind) -> Result<()> {
 
 /// `pg_restore --list` inside the container: the archive's table of contents is readable.
 fn check_archive(
+    settings: &Settings,
     project: &Project,
     identity: &Identity,
     file: &Path,
@@ -757,7 +481,7 @@ fn check_archive(
     shown: &Path,
 ) -> Result<()> {
     no_directories(kind)?;
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, None, true, false);
     cmd.args(["pg_restore", "--list"]);
     let result = with_input(cmd, file)?;
@@ -772,6 +496,7 @@ fn check_archive(
 
 /// Load `file` into `database` (the restore's scratch database) inside the container.
 fn load(
+    settings: &Settings,
     project: &Project,
     identity: &Identity,
     file: &Path,
@@ -783,7 +508,7 @@ fn load(
         // Over the published port, not psql in the container: see `transfer::pg_load_script`.
         return transfer::pg_load_script(identity, database, file);
     }
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let mut cmd = exec_client(&engine, project, identity, Some(database), true, false);
     cmd.args([
         "pg_restore",
@@ -810,36 +535,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tells_docker_from_podman() {
-        let docker: serde_json::Value = serde_json::from_str(
-            r#"{"Client":{"Version":"28.2.2","ApiVersion":"1.41"},"Server":{"Components":[{"Name":"Engine","Version":"20.10.24"}],"Version":"20.10.24"}}"#,
-        )
-        .unwrap();
-        assert_eq!(engine_kind(&docker, ""), Some(EngineKind::Docker));
-        let podman: serde_json::Value = serde_json::from_str(
-            r#"{"Client":{"APIVersion":"4.9.3","Version":"4.9.3","OsArch":"linux/amd64"}}"#,
-        )
-        .unwrap();
-        assert_eq!(engine_kind(&podman, ""), Some(EngineKind::Podman));
-        assert_eq!(engine_kind(&serde_json::Value::Null, "hello"), None);
-    }
-
-    #[test]
-    fn names_per_project() {
-        let project = |name: &str, root: &str| Project {
-            root: PathBuf::from(root),
-            config: crate::project::Config::parse(
-                &format!("[project]\nname = \"{name}\"\n"),
-                Path::new("/x/pyenvx.toml"),
-            )
-            .unwrap(),
-        };
-        let a = stem(&project("My Library!", "/home/a/lib"));
-        assert!(
-            a.starts_with("pyenvx-my-library-") && a.ends_with("-db"),
-            "{a}"
-        );
-        assert_ne!(a, stem(&project("My Library!", "/home/b/lib")));
+    fn the_data_path_follows_the_official_image() {
         assert_eq!(data_mount(17), "/var/lib/postgresql/data");
         assert_eq!(data_mount(18), "/var/lib/postgresql");
     }

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::DbEngine;
 use super::{pgwire, ports};
-use crate::dirs::Dirs;
 use crate::fs::write_private_new;
 use crate::project::Project;
 use crate::secrets::random_password;
+use crate::settings::Settings;
 use crate::user_error;
 
 /// What clients log in with; generated once per project.
@@ -265,9 +265,9 @@ pub fn serve_given(project: &Project, identity: &Identity, given: &Credentials) 
     Ok(true)
 }
 
-pub fn identity(dirs: &Dirs, project: &Project) -> Result<Identity> {
+pub fn identity(settings: &Settings, project: &Project) -> Result<Identity> {
     let credentials = credentials(project)?;
-    let port = ports::ensure(dirs, &ports::key(&project.root, super::config::DB))?;
+    let port = ports::ensure(settings, &ports::key(&project.root, super::config::DB))?;
     let engine = super::config::db_config(project)?.map_or(DbEngine::Postgres, |c| c.engine);
     Ok(Identity {
         credentials,

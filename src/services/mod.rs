@@ -32,6 +32,7 @@ pub mod branches;
 pub mod config;
 pub mod container;
 pub mod credentials;
+pub mod engine;
 pub mod extensions;
 pub mod mariadb;
 pub mod native;
@@ -40,6 +41,7 @@ pub mod ports;
 pub mod postgres;
 pub mod redis;
 pub mod script;
+pub mod server;
 pub mod shared;
 pub mod snapshot;
 pub mod transfer;
@@ -55,28 +57,28 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::dirs::Dirs;
 use crate::filelock::FileLock;
 use crate::fs::{write_private, write_private_new};
 use crate::project::Env;
 use crate::project::Project;
+use crate::settings::Settings;
 use crate::user_error;
 
 /// The variables `pyenvx run` adds when the project declares a database: `DATABASE_URL` and the
 /// libpq `PG*` variables. Reads the registry and the credentials; starts nothing.
-pub fn env_vars(dirs: &Dirs, project: &Project) -> Result<Vec<(String, String)>> {
+pub fn env_vars(settings: &Settings, project: &Project) -> Result<Vec<(String, String)>> {
     let mut vars = Vec::new();
     if db_config(project)?.is_some() {
-        vars = identity(dirs, project)?.vars();
+        vars = identity(settings, project)?.vars();
     }
-    vars.extend(redis::env_vars(dirs, project)?);
+    vars.extend(redis::env_vars(settings, project)?);
     Ok(vars)
 }
 
 /// Rewrite the shims' variables file from every declared service's variables: the shims cannot
 /// afford to read the registry and credentials on every `python`.
-pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
-    let vars: String = env_vars(dirs, project)?
+pub fn write_shim_env(settings: &Settings, project: &Project) -> Result<()> {
+    let vars: String = env_vars(settings, project)?
         .into_iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
@@ -86,19 +88,19 @@ pub fn write_shim_env(dirs: &Dirs, project: &Project) -> Result<()> {
 /// What `pyenvx init --db …` or `--cache redis` sets up besides the `[services.*]` tables: the
 /// identities, and `.env` (mode 0600) with every service's URL (`DATABASE_URL`, `REDIS_URL`) for
 /// tools that read `.env` themselves. A key `.env` holds already is the user's and stays.
-pub fn init_project(dirs: &Dirs, project: &Project) -> Result<()> {
+pub fn init_project(settings: &Settings, project: &Project) -> Result<()> {
     let mut wanted: Vec<(&str, String, &str)> = Vec::new();
     if db_config(project)?.is_some() {
         wanted.push((
             "DATABASE_URL",
-            identity(dirs, project)?.url(),
+            identity(settings, project)?.url(),
             "# The development database (`pyenvx db up`); pyenvx keeps this line current.\n",
         ));
     }
     if redis::cache_config(project)?.is_some() {
         wanted.push((
             "REDIS_URL",
-            redis::identity(dirs, project)?.url(),
+            redis::identity(settings, project)?.url(),
             "# The project's Redis (`pyenvx redis up`).\n",
         ));
     }
@@ -136,14 +138,18 @@ pub fn init_project(dirs: &Dirs, project: &Project) -> Result<()> {
 /// the running server, and make them the project's: the identity, `.env`'s `DATABASE_URL` and
 /// the shims' variables follow. Whether it was done (a stopped server, or a name that needs
 /// quoting: not).
-pub fn serve_settings_role(dirs: &Dirs, project: &Project, given: &Credentials) -> Result<bool> {
-    let old = identity(dirs, project)?;
+pub fn serve_settings_role(
+    settings: &Settings,
+    project: &Project,
+    given: &Credentials,
+) -> Result<bool> {
+    let old = identity(settings, project)?;
     if old.engine != DbEngine::Postgres || !credentials::serve_given(project, &old, given)? {
         return Ok(false);
     }
-    let new = identity(dirs, project)?;
+    let new = identity(settings, project)?;
     update_dotenv(project, &old.url(), &new.url())?;
-    write_shim_env(dirs, project)?;
+    write_shim_env(settings, project)?;
     Ok(true)
 }
 
@@ -200,10 +206,16 @@ pub fn open<'a>(
             project,
             config,
         }),
-        (DbEngine::Mariadb, BackendKind::Native) => Box::new(mariadb::Native { project, config }),
-        (DbEngine::Mariadb, BackendKind::Container) => {
-            Box::new(mariadb::Container { project, config })
-        }
+        (DbEngine::Mariadb, BackendKind::Native) => Box::new(mariadb::Native {
+            settings: env.settings,
+            project,
+            config,
+        }),
+        (DbEngine::Mariadb, BackendKind::Container) => Box::new(mariadb::Container {
+            settings: env.settings,
+            project,
+            config,
+        }),
     }
 }
 
@@ -244,21 +256,20 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     stop_leftovers(env, project);
     let backend = opts.backend.unwrap_or(config.backend);
     let _lock = lock(project, env)?;
-    let dirs = &env.settings.dirs;
-    let mut identity = identity(dirs, project)?;
+    let settings = env.settings;
+    let mut identity = identity(settings, project)?;
     if let Some(port) = opts.port.filter(|p| *p != identity.port) {
         if port < 1024 {
             return Err(user_error!(
                 hint = format!(
                     "ports {}–{} are pyenvx's usual range",
-                    ports::FIRST_PORT,
-                    ports::LAST_PORT
+                    settings.db_ports.first, settings.db_ports.last
                 ),
                 "port {port} is a privileged port"
             ));
         }
         let old_url = identity.url();
-        ports::assign(dirs, &ports::key(&project.root, DB), port)?;
+        ports::assign(env.settings, &ports::key(&project.root, DB), port)?;
         identity.port = port;
         update_dotenv(project, &old_url, &identity.url())?;
     }
@@ -280,7 +291,7 @@ pub fn up(env: &Env, project: &Project, opts: &UpOptions) -> Result<UpReport> {
     }
     // The shims cannot afford to read the registry and credentials on every `python`; they
     // read one small file instead.
-    write_shim_env(dirs, project)?;
+    write_shim_env(settings, project)?;
     // Last: a missing extension fails `db up` with the server running and recorded, so
     // `db down` and the rest still find it.
     if config.engine == DbEngine::Postgres {
@@ -307,7 +318,7 @@ pub fn down(env: &Env, project: &Project) -> Result<bool> {
 pub fn status(env: &Env, project: &Project) -> Result<Status> {
     let config = require_db(project)?;
     stop_leftovers(env, project);
-    let identity = identity(&env.settings.dirs, project)?;
+    let identity = identity(env.settings, project)?;
     let status = active(env, project, &config).status(&identity);
     status
 }
@@ -337,7 +348,7 @@ fn active<'a>(
 /// The configuration and identity of a running database, or a user error saying to start it.
 fn require_running(env: &Env, project: &Project) -> Result<(DbConfig, Identity)> {
     let config = require_db(project)?;
-    let identity = identity(&env.settings.dirs, project)?;
+    let identity = identity(env.settings, project)?;
     if !active(env, project, &config).is_running()? {
         return Err(user_error!(
             hint = "`pyenvx db up` starts it",
@@ -423,7 +434,7 @@ pub fn start_background(project: &Project) {
 /// replaced dropped, every snapshot's ready copy made. Nothing when the server is not running.
 pub fn snapshot_prepare(env: &Env, project: &Project) -> Result<()> {
     let config = require_db(project)?;
-    let identity = identity(&env.settings.dirs, project)?;
+    let identity = identity(env.settings, project)?;
     let backend = active(env, project, &config);
     if !backend.is_running()? {
         return Ok(());

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
+pub use postgres::error::SqlState;
 
 /// Why a connection attempt failed, classified for readiness polling.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ pub enum ConnectError {
     /// shutting down, recovering).
     NotReady(String),
     /// The server answered and refused us: wrong password, unknown role or database.
-    Rejected { code: String, message: String },
+    Rejected { code: SqlState, message: String },
     /// The peer does not speak the PostgreSQL protocol as we expect.
     Protocol(String),
 }
@@ -33,7 +34,9 @@ impl fmt::Display for ConnectError {
         match self {
             Self::Unreachable(e) => write!(f, "cannot connect: {e}"),
             Self::NotReady(m) => write!(f, "the server is not ready: {m}"),
-            Self::Rejected { code, message } => write!(f, "{message} (SQLSTATE {code})"),
+            Self::Rejected { code, message } => {
+                write!(f, "{message} (SQLSTATE {})", code.code())
+            }
             Self::Protocol(m) => write!(f, "not a PostgreSQL server: {m}"),
         }
     }
@@ -49,12 +52,11 @@ impl ConnectError {
 
     fn classify(err: postgres::Error) -> Self {
         if let Some(db) = err.as_db_error() {
-            let code = db.code().code().to_string();
-            return if code == "57P03" {
+            return if *db.code() == SqlState::CANNOT_CONNECT_NOW {
                 Self::NotReady(db.message().to_string())
             } else {
                 Self::Rejected {
-                    code,
+                    code: db.code().clone(),
                     message: db.message().to_string(),
                 }
             };
@@ -75,6 +77,54 @@ impl ConnectError {
             ));
         }
         Self::Protocol(err.to_string())
+    }
+}
+
+/// A statement the server refused: its message, and its SQLSTATE for the code that branches on
+/// it (shown as the server's five characters).
+#[derive(Debug)]
+pub struct DbError {
+    pub code: SqlState,
+    pub message: String,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (SQLSTATE {})", self.message, self.code.code())
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// The SQLSTATE of the server's refusal anywhere in `err`'s chain.
+pub fn sqlstate(err: &anyhow::Error) -> Option<&SqlState> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<DbError>())
+        .map(|d| &d.code)
+}
+
+/// Run `op` again while the server answers that a database is being accessed by other users
+/// (55006: a session not gone yet, or a client that connected again), for at most `timeout`;
+/// then its last answer.
+pub fn while_in_use<T>(
+    timeout: Duration,
+    delay: Duration,
+    mut op: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut last = None;
+    let done =
+        crate::process::wait_until(timeout, crate::process::Pace::every(delay), || match op() {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if sqlstate(&e) == Some(&SqlState::OBJECT_IN_USE) => {
+                last = Some(e);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        })?;
+    match (done, last) {
+        (Some(v), _) => Ok(v),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(anyhow::anyhow!("the database stayed in use")),
     }
 }
 
@@ -121,7 +171,10 @@ impl Connection {
             .client
             .simple_query(sql)
             .map_err(|e| match e.as_db_error() {
-                Some(db) => anyhow::anyhow!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                Some(db) => anyhow::Error::new(DbError {
+                    code: db.code().clone(),
+                    message: db.message().to_string(),
+                }),
                 None => anyhow::Error::new(e),
             })?;
         let mut rows = Vec::new();

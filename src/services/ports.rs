@@ -18,38 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
 use crate::filelock::FileLock;
+use crate::settings::{PortRange, Settings};
 use crate::user_error;
 
-/// The first port handed out. Above PostgreSQL's 5432 and the 5433… of side-by-side system
-/// clusters. (Linux hands out 32768+ for outgoing connections, so one of these can be busy for a
-/// moment; the bind check below skips such a port.)
-pub const FIRST_PORT: u16 = 54320;
-/// The last port handed out.
-pub const LAST_PORT: u16 = 54999;
-
-/// `PYENVX_DB_PORTS=FIRST-LAST` narrows or moves the range (a firewall's open range, or several
-/// users on one machine, each with their own registry).
-pub const RANGE_VAR: &str = "PYENVX_DB_PORTS";
-
-/// The range ports are handed out from.
-pub fn range() -> Result<(u16, u16)> {
-    let Some(text) = std::env::var(RANGE_VAR)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok((FIRST_PORT, LAST_PORT));
-    };
-    text.trim()
-        .split_once('-')
-        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
-        .filter(|(a, b)| *a >= 1024 && a <= b)
-        .ok_or_else(|| {
-            user_error!(
-                hint = format!("set it like `{RANGE_VAR}={FIRST_PORT}-{LAST_PORT}` (unprivileged ports), or unset it"),
-                "{RANGE_VAR}={text} is not a port range"
-            )
-        })
-}
+/// The variable that narrows or moves the range (a firewall's open range, or several users on
+/// one machine, each with their own registry), read and checked by `Settings`.
+pub const RANGE_VAR: &str = crate::settings::DB_PORTS_VAR;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Registry {
@@ -100,13 +74,12 @@ fn save(dirs: &Dirs, registry: &Registry) -> Result<()> {
 
 /// The registered port, without locking or allocating (for readers such as `pyenvx run`).
 pub fn lookup(dirs: &Dirs, key: &str) -> Result<Option<u16>> {
-    // A registered port needs no range, but a malformed one is an error, not ignored.
-    range()?;
     Ok(load(dirs)?.ports.get(key).copied())
 }
 
 /// The registered port, or a newly allocated one.
-pub fn ensure(dirs: &Dirs, key: &str) -> Result<u16> {
+pub fn ensure(settings: &Settings, key: &str) -> Result<u16> {
+    let dirs = &settings.dirs;
     if let Some(port) = lookup(dirs, key)? {
         return Ok(port);
     }
@@ -116,8 +89,9 @@ pub fn ensure(dirs: &Dirs, key: &str) -> Result<u16> {
         return Ok(*port);
     }
     prune(&mut registry);
-    let (first, last) = range()?;
-    let port = free_port(&registry, None)?.ok_or_else(|| {
+    let range = settings.db_ports;
+    let (first, last) = (range.first, range.last);
+    let port = free_port(&registry, range, None).ok_or_else(|| {
         user_error!(
             hint = format!(
                 "stop other projects' databases, remove entries from {}, or widen {RANGE_VAR}",
@@ -133,8 +107,8 @@ pub fn ensure(dirs: &Dirs, key: &str) -> Result<u16> {
 
 /// Give `key` the port `port` (`db up --port`). Fails if another project has it; returns the
 /// port `key` had before.
-pub fn assign(dirs: &Dirs, key: &str, port: u16) -> Result<Option<u16>> {
-    range()?;
+pub fn assign(settings: &Settings, key: &str, port: u16) -> Result<Option<u16>> {
+    let dirs = &settings.dirs;
     let _lock = lock(dirs)?;
     let mut registry = load(dirs)?;
     prune(&mut registry);
@@ -147,7 +121,7 @@ pub fn assign(dirs: &Dirs, key: &str, port: u16) -> Result<Option<u16>> {
             .rsplit_once('#')
             .map_or(owner.as_str(), |(root, _)| root);
         return Err(user_error!(
-            hint = match free_port(&registry, None).ok().flatten() {
+            hint = match free_port(&registry, settings.db_ports, None) {
                 Some(free) => format!("`pyenvx db up --port {free}` is free"),
                 None => "choose another port".to_string(),
             },
@@ -160,18 +134,15 @@ pub fn assign(dirs: &Dirs, key: &str, port: u16) -> Result<Option<u16>> {
 }
 
 /// A port no project has and nothing listens on, for suggestions; `after` skips ports up to it.
-pub fn suggest(dirs: &Dirs, after: Option<u16>) -> Option<u16> {
-    let registry = load(dirs).ok()?;
-    free_port(&registry, after)
-        .ok()
-        .flatten()
-        .or_else(|| free_port(&registry, None).ok().flatten())
+pub fn suggest(settings: &Settings, after: Option<u16>) -> Option<u16> {
+    let registry = load(&settings.dirs).ok()?;
+    free_port(&registry, settings.db_ports, after)
+        .or_else(|| free_port(&registry, settings.db_ports, None))
 }
 
-fn free_port(registry: &Registry, after: Option<u16>) -> Result<Option<u16>> {
-    let (first, last) = range()?;
-    let start = after.map_or(first, |a| a.saturating_add(1).max(first));
-    Ok((start..=last).find(|p| !registry.ports.values().any(|q| q == p) && is_free(*p)))
+fn free_port(registry: &Registry, range: PortRange, after: Option<u16>) -> Option<u16> {
+    let start = after.map_or(range.first, |a| a.saturating_add(1).max(range.first));
+    (start..=range.last).find(|p| !registry.ports.values().any(|q| q == p) && is_free(*p))
 }
 
 /// Entries of projects that no longer exist give their ports back.
@@ -187,57 +158,21 @@ pub fn is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
-/// Who listens on TCP `port` (any local address), as "pid 123 (nginx)", when /proc tells.
+/// Who listens on TCP `port` (any local address), as "pid 123 (nginx)", when the system tells.
 /// Only processes we may inspect are found: all of them as root, our own otherwise.
 pub fn listener(port: u16) -> Option<String> {
-    let inode = listening_inode(port)?;
-    let needle = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == needle.as_str()) {
-                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-                return Some(format!("pid {pid} ({})", comm.trim()));
-            }
-        }
-    }
-    None
-}
-
-/// The socket inode of a listener on `port` from /proc/net/tcp{,6}.
-fn listening_inode(port: u16) -> Option<String> {
-    let port_hex = format!(":{port:04X}");
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // local_address, rem_address, st (0A = LISTEN), …, inode is the 10th field.
-            if fields.len() > 9 && fields[1].ends_with(&port_hex) && fields[3] == "0A" {
-                return Some(fields[9].to_string());
-            }
-        }
-    }
-    None
+    let pid = crate::process::listening_on(port)?;
+    let name = crate::process::name(pid).unwrap_or_default();
+    Some(format!("pid {pid} ({name})"))
 }
 
 /// The error for a registered port that a stranger holds, naming it when /proc tells, with a
 /// free port to move to.
-pub fn taken(dirs: &Dirs, port: u16) -> anyhow::Error {
+pub fn taken(settings: &Settings, port: u16) -> anyhow::Error {
     let who = listener(port)
         .map(|w| format!(" ({w})"))
         .unwrap_or_default();
-    let hint = match suggest(dirs, Some(port)) {
+    let hint = match suggest(settings, Some(port)) {
         Some(free) => format!(
             "stop that program, or move this project's database with `pyenvx db up --port {free}` \
              (remembered; `pyenvx run` and `pyenvx db url` follow)"
@@ -307,37 +242,37 @@ mod tests {
     #[test]
     fn allocates_once_never_twice_and_prunes() {
         let tmp = crate::test_machine::tempdir().unwrap();
-        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let settings = Settings::new(Dirs::new(tmp.path().join("home"), tmp.path().join("cache")));
         let a = key(&project(tmp.path(), "a"), "db");
         let b = key(&project(tmp.path(), "b"), "db");
-        let pa = ensure(&dirs, &a).unwrap();
-        let pb = ensure(&dirs, &b).unwrap();
+        let pa = ensure(&settings, &a).unwrap();
+        let pb = ensure(&settings, &b).unwrap();
         assert_ne!(pa, pb);
-        assert_eq!(ensure(&dirs, &a).unwrap(), pa, "stable");
-        assert_eq!(lookup(&dirs, &b).unwrap(), Some(pb));
+        assert_eq!(ensure(&settings, &a).unwrap(), pa, "stable");
+        assert_eq!(lookup(&settings.dirs, &b).unwrap(), Some(pb));
 
-        let err = assign(&dirs, &a, pb).unwrap_err();
+        let err = assign(&settings, &a, pb).unwrap_err();
         assert!(
             err.to_string().contains("belongs to the project"),
             "{err:#}"
         );
-        let free = suggest(&dirs, None).unwrap();
-        assert_eq!(assign(&dirs, &a, free).unwrap(), Some(pa));
-        assert_eq!(lookup(&dirs, &a).unwrap(), Some(free));
+        let free = suggest(&settings, None).unwrap();
+        assert_eq!(assign(&settings, &a, free).unwrap(), Some(pa));
+        assert_eq!(lookup(&settings.dirs, &a).unwrap(), Some(free));
 
         // A deleted project's port goes back to the pool.
         fs_err::remove_file(tmp.path().join("b/pyenvx.toml")).unwrap();
         let c = key(&project(tmp.path(), "c"), "db");
-        ensure(&dirs, &c).unwrap();
-        assert_eq!(lookup(&dirs, &b).unwrap(), None);
+        ensure(&settings, &c).unwrap();
+        assert_eq!(lookup(&settings.dirs, &b).unwrap(), None);
     }
 
     #[test]
     fn skips_ports_in_use_and_names_the_listener() {
         let tmp = crate::test_machine::tempdir().unwrap();
-        let dirs = Dirs::new(tmp.path().join("home"), tmp.path().join("cache"));
+        let settings = Settings::new(Dirs::new(tmp.path().join("home"), tmp.path().join("cache")));
         // Other tests take ports too: hold whichever is free first.
-        let (first, held) = (FIRST_PORT..=LAST_PORT)
+        let (first, held) = (PortRange::default().first..=PortRange::default().last)
             .find_map(|p| {
                 TcpListener::bind((Ipv4Addr::LOCALHOST, p))
                     .ok()
@@ -345,7 +280,7 @@ mod tests {
             })
             .unwrap();
         assert!(!is_free(first));
-        let port = ensure(&dirs, &key(&project(tmp.path(), "a"), "db")).unwrap();
+        let port = ensure(&settings, &key(&project(tmp.path(), "a"), "db")).unwrap();
         assert_ne!(port, first);
         let who = listener(first).unwrap();
         assert!(

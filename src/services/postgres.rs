@@ -656,18 +656,7 @@ impl ServerUser {
 
 /// The effective uid of this process.
 pub fn effective_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|u| u.parse().ok()))
-        })
-        .or_else(|| {
-            let out = Command::new("id").arg("-u").output().ok()?;
-            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        })
-        .unwrap_or(u32::MAX)
+    rustix::process::geteuid().as_raw()
 }
 
 /// `None` when not root; as root, the `postgres` account the server runs as.

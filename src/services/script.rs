@@ -157,23 +157,8 @@ pub fn pg_split(s: &[u8]) -> Result<Vec<Piece>, Refused> {
                 i += 1;
                 for (stmt, at) in pending.drain(..) {
                     let data_start = i;
-                    // Data lines up to a line that is exactly `\.`, or the end of the file.
-                    let (data_end, next) = loop {
-                        if i >= s.len() {
-                            break (s.len(), s.len());
-                        }
-                        let eol = find(s, b"\n", i).map_or(s.len(), |e| e + 1);
-                        let l = &s[i..eol];
-                        if l == b"\\.\n" || l == b"\\.\r\n" || l == b"\\." {
-                            break (i, eol);
-                        }
-                        line += 1;
-                        i = eol;
-                    };
-                    if next > data_end {
-                        line += 1;
-                    }
-                    i = next;
+                    let data_end;
+                    (data_end, i) = copy_data(s, i, &mut line);
                     pieces.push(Piece::Copy {
                         stmt,
                         data: data_start..data_end,
@@ -184,33 +169,7 @@ pub fn pg_split(s: &[u8]) -> Result<Vec<Piece>, Refused> {
                     start = i;
                 }
             }
-            b'\'' => {
-                // E'…' escapes with backslashes; '…' (standard_conforming_strings on) does not.
-                let escapes = i > 0 && matches!(s[i - 1], b'e' | b'E') && {
-                    let mut k = i - 1;
-                    while k > 0 && ident_cont(s[k - 1]) {
-                        k -= 1;
-                    }
-                    k == i - 1
-                };
-                i += 1;
-                while i < s.len() {
-                    match s[i] {
-                        b'\\' if escapes => {
-                            if s.get(i + 1) == Some(&b'\n') {
-                                line += 1;
-                            }
-                            i += 1;
-                        }
-                        b'\'' if s.get(i + 1) == Some(&b'\'') => i += 1,
-                        b'\'' => break,
-                        b'\n' => line += 1,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
+            b'\'' => i = skip_string(s, i, &mut line),
             b'"' => {
                 let end = find(s, b"\"", i + 1).map_or(s.len(), |e| e + 1);
                 line += lines_in(&s[i..end]);
@@ -219,60 +178,13 @@ pub fn pg_split(s: &[u8]) -> Result<Vec<Piece>, Refused> {
             b'-' if s.get(i + 1) == Some(&b'-') => {
                 i = find(s, b"\n", i).unwrap_or(s.len());
             }
-            b'/' if s.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < s.len() {
-                    if s[i..].starts_with(b"/*") {
-                        depth += 1;
-                        i += 2;
-                    } else if s[i..].starts_with(b"*/") {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        if s[i] == b'\n' {
-                            line += 1;
-                        }
-                        i += 1;
-                    }
-                }
-            }
-            b'$' => {
-                if let Some(after) = dollar_tag(s, i) {
-                    let tag = &s[i..after];
-                    let end = find(s, tag, after).map_or(s.len(), |e| e + tag.len());
-                    line += lines_in(&s[i..end]);
-                    i = end;
-                } else {
-                    // A parameter (`$1`) and whatever sticks to it.
-                    i += 1;
-                    while i < s.len() && ident_cont(s[i]) {
-                        i += 1;
-                    }
-                }
-            }
+            b'/' if s.get(i + 1) == Some(&b'*') => i = skip_block_comment(s, i, &mut line),
+            b'$' => i = skip_dollar(s, i, &mut line),
             b'\\' => {
-                let eol = find(s, b"\n", i).unwrap_or(s.len());
-                let command = String::from_utf8_lossy(&s[i..eol]).trim_end().to_string();
-                let name = command[1..].split_whitespace().next().unwrap_or("");
-                // pg_dump's guard for psql, alone on its line between statements.
-                let line_start = s[..i]
-                    .iter()
-                    .rposition(|&c| c == b'\n')
-                    .map_or(0, |p| p + 1);
-                let alone = s[line_start..i].iter().all(u8::is_ascii_whitespace);
-                if empty && alone && matches!(name, "restrict" | "unrestrict") {
-                    i = eol;
-                    start = i;
-                    empty = true;
-                    continue;
-                }
-                return Err(Refused {
-                    line,
-                    what: command,
-                });
+                // Only pg_dump's guard for psql passes, alone on its line between statements.
+                i = psql_guard(s, i, line, empty)?;
+                start = i;
+                empty = true;
             }
             b'(' => {
                 paren += 1;
@@ -334,6 +246,114 @@ pub fn pg_split(s: &[u8]) -> Result<Vec<Piece>, Refused> {
         });
     }
     Ok(pieces)
+}
+
+/// After a COPY statement's line, its data: lines up to one that is exactly `\.`, or the end of
+/// the file. Returns where the data ends and where the script goes on.
+fn copy_data(s: &[u8], mut i: usize, line: &mut usize) -> (usize, usize) {
+    let (data_end, next) = loop {
+        if i >= s.len() {
+            break (s.len(), s.len());
+        }
+        let eol = find(s, b"\n", i).map_or(s.len(), |e| e + 1);
+        let l = &s[i..eol];
+        if l == b"\\.\n" || l == b"\\.\r\n" || l == b"\\." {
+            break (i, eol);
+        }
+        *line += 1;
+        i = eol;
+    };
+    if next > data_end {
+        *line += 1;
+    }
+    (data_end, next)
+}
+
+/// Past the string literal opening at `i`: `E'…'` escapes with backslashes; `'…'`
+/// (standard_conforming_strings on) does not.
+fn skip_string(s: &[u8], mut i: usize, line: &mut usize) -> usize {
+    let escapes = i > 0 && matches!(s[i - 1], b'e' | b'E') && {
+        let mut k = i - 1;
+        while k > 0 && ident_cont(s[k - 1]) {
+            k -= 1;
+        }
+        k == i - 1
+    };
+    i += 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' if escapes => {
+                if s.get(i + 1) == Some(&b'\n') {
+                    *line += 1;
+                }
+                i += 1;
+            }
+            b'\'' if s.get(i + 1) == Some(&b'\'') => i += 1,
+            b'\'' => break,
+            b'\n' => *line += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    i + 1
+}
+
+/// Past the `$tag$…$tag$` string at `i`, or a parameter (`$1`) and whatever sticks to it.
+fn skip_dollar(s: &[u8], mut i: usize, line: &mut usize) -> usize {
+    if let Some(after) = dollar_tag(s, i) {
+        let tag = &s[i..after];
+        let end = find(s, tag, after).map_or(s.len(), |e| e + tag.len());
+        *line += lines_in(&s[i..end]);
+        return end;
+    }
+    i += 1;
+    while i < s.len() && ident_cont(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the `/* … */` comment opening at `i`, nested ones included.
+fn skip_block_comment(s: &[u8], mut i: usize, line: &mut usize) -> usize {
+    let mut depth = 0;
+    while i < s.len() {
+        if s[i..].starts_with(b"/*") {
+            depth += 1;
+            i += 2;
+        } else if s[i..].starts_with(b"*/") {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            if s[i] == b'\n' {
+                *line += 1;
+            }
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The psql command at `i`: past its line when it is pg_dump's guard (`\restrict`,
+/// `\unrestrict`) alone on its line between statements; refused otherwise.
+fn psql_guard(s: &[u8], i: usize, line: usize, between: bool) -> Result<usize, Refused> {
+    let eol = find(s, b"\n", i).unwrap_or(s.len());
+    let command = String::from_utf8_lossy(&s[i..eol]).trim_end().to_string();
+    let name = command[1..].split_whitespace().next().unwrap_or("");
+    let line_start = s[..i]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |p| p + 1);
+    let alone = s[line_start..i].iter().all(u8::is_ascii_whitespace);
+    if between && alone && matches!(name, "restrict" | "unrestrict") {
+        return Ok(eol);
+    }
+    Err(Refused {
+        line,
+        what: command,
+    })
 }
 
 /// Whether `s` holds nothing but whitespace and `--` comments.
@@ -467,17 +487,8 @@ fn maria_scan(s: &[u8], db: &str, escapes: bool) -> Result<Vec<Range<usize>>, Re
             }
             b'\'' | b'"' | b'`' => {
                 let from = i + 1;
-                i += 1;
-                while i < s.len() {
-                    match s[i] {
-                        b'\\' if escapes && b != b'`' => i += 1,
-                        q if q == b && s.get(i + 1) == Some(&b) => i += 1,
-                        q if q == b => break,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                let end = i.min(s.len());
+                let end = maria_quoted_end(s, from, b, escapes);
+                i = end;
                 line += lines_in(&s[from - 1..end]);
                 if b == b'`' && words.len() < 8 {
                     words.push(String::from_utf8_lossy(&s[from..end]).replace("``", "`"));
@@ -493,12 +504,9 @@ fn maria_scan(s: &[u8], db: &str, escapes: bool) -> Result<Vec<Range<usize>>, Re
             {
                 i = find(s, b"\n", i).unwrap_or(s.len())
             }
+            // Executable comments: their text is SQL.
             b'/' if s[i..].starts_with(b"/*!") || s[i..].starts_with(b"/*M!") => {
-                // Executable comments: their text is SQL.
-                i += if s[i + 2] == b'M' { 4 } else { 3 };
-                while i < s.len() && s[i].is_ascii_digit() {
-                    i += 1;
-                }
+                i = executable_comment_text(s, i)
             }
             b'/' if s[i..].starts_with(b"/*") => {
                 let end = find(s, b"*/", i + 2).map_or(s.len(), |e| e + 2);
@@ -533,6 +541,30 @@ fn maria_scan(s: &[u8], db: &str, escapes: bool) -> Result<Vec<Range<usize>>, Re
         statement(&mut blanks, s, at..s.len(), start_line, &words, db)?;
     }
     Ok(blanks)
+}
+
+/// Where the quoted text starting at `from` (after its opening `quote`) ends: at its closing
+/// quote, a doubled one being part of it, and backslash escapes in strings when `escapes`.
+fn maria_quoted_end(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> usize {
+    while i < s.len() {
+        match s[i] {
+            b'\\' if escapes && quote != b'`' => i += 1,
+            q if q == quote && s.get(i + 1) == Some(&quote) => i += 1,
+            q if q == quote => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    i.min(s.len())
+}
+
+/// Where the SQL of the executable comment (`/*!40101 …`, `/*M!100100 …`) at `i` starts.
+fn executable_comment_text(s: &[u8], mut i: usize) -> usize {
+    i += if s[i + 2] == b'M' { 4 } else { 3 };
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 fn refuse<T>(line: usize, what: &str) -> Result<T, Refused> {

@@ -228,20 +228,13 @@ pub fn take(
         "CREATE DATABASE \"{snap_db}\" TEMPLATE \"{db}\"{}",
         transfer::copy_strategy(major)
     );
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    // A client reconnecting between the terminate and the copy: "being accessed by other
+    // users". Ending it again is what the user asked for by taking a snapshot.
+    super::pgwire::while_in_use(Duration::from_secs(1), Duration::from_millis(200), || {
         admin.query(&terminate)?;
-        // A client reconnecting between the terminate and the copy: "being accessed by other
-        // users" (55006). Ending it again is what the user asked for by taking a snapshot.
-        match transfer::run_copy(&mut admin, major, &copy) {
-            Ok(()) => break,
-            Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => return Err(e.context(format!("cannot copy {db} into a snapshot"))),
-        }
-    }
+        transfer::run_copy(&mut admin, major, &copy)
+    })
+    .with_context(|| format!("cannot copy {db} into a snapshot"))?;
     let recorded = (|| -> Result<Snapshot> {
         admin.query(&format!(
             "ALTER DATABASE \"{snap_db}\" ALLOW_CONNECTIONS false"

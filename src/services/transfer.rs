@@ -170,7 +170,9 @@ pub fn has_data(identity: &Identity) -> Result<bool> {
     let mut conn = match identity.connect(None, Duration::from_secs(10)) {
         Ok(c) => c,
         // The project's database does not exist: nothing to lose.
-        Err(super::pgwire::ConnectError::Rejected { code, .. }) if code == "3D000" => {
+        Err(super::pgwire::ConnectError::Rejected { code, .. })
+            if code == super::pgwire::SqlState::INVALID_CATALOG_NAME =>
+        {
             return Ok(false)
         }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot connect to the database")),
@@ -331,34 +333,27 @@ pub fn swap_from(identity: &Identity, major: u32, source: &str, kind: Swap) -> R
     } else {
         format!("ALTER DATABASE \"{source}\" RENAME TO \"{db}\"")
     };
-    let mut attempt = 0;
-    let mut ended = 0;
-    loop {
-        attempt += 1;
-        // Several statements in one simple query run as one implicit transaction; the rows
-        // are those of the first statement (the renames return none).
-        match admin.query(&swap) {
-            Ok(rows) => {
-                ended += rows
-                    .first()
-                    .and_then(|r| r.first().cloned().flatten())
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0);
-                break;
+    // Several statements in one simple query run as one implicit transaction; the rows are
+    // those of the first statement (the renames return none).
+    let swapped =
+        super::pgwire::while_in_use(Duration::from_secs(1), Duration::from_millis(200), || {
+            admin.query(&swap)
+        });
+    let ended: u64 = match swapped {
+        Ok(rows) => rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0),
+        Err(e) => {
+            if kind == Swap::Scratch {
+                let _ = drop_database(&mut admin, major, source);
             }
-            Err(e) if attempt < 5 && format!("{e:#}").contains("55006") => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => {
-                if kind == Swap::Scratch {
-                    let _ = drop_database(&mut admin, major, source);
-                }
-                return Err(e.context(format!(
-                    "cannot put the restored database in place of {db} (it is unchanged)"
-                )));
-            }
+            return Err(e.context(format!(
+                "cannot put the restored database in place of {db} (it is unchanged)"
+            )));
         }
-    }
+    };
     if exists && kind == Swap::Scratch {
         drop_database(&mut admin, major, &old)
             .map_err(|e| leftover_error(e, &format!("the old database {old}")))?;

@@ -38,15 +38,16 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
-use crate::installer::{run_uv, IndexSettings, Uv};
-use crate::project::lock::Dist;
+use crate::installer::{IndexSettings, Uv};
 use crate::reporter::Reporter;
+use crate::resolution::Dist;
 
 mod link;
 mod metadata;
 mod park;
 mod remove;
 mod scripts;
+mod uv_install;
 
 pub use link::link_into;
 pub use metadata::{installed_dists, installed_sha256, InstalledDist};
@@ -56,6 +57,7 @@ pub use remove::remove_dist;
 use link::{make_dirs, write_new, Linker};
 use metadata::{check_component, parse_entry_points, safe_relative, scan_dist_infos, RecordRow};
 use scripts::unbind_script;
+use uv_install::UvInstall;
 
 const META: &str = "meta.json";
 const SITE: &str = "site";
@@ -186,71 +188,62 @@ impl Store {
                 self.root.display()
             )
         })?;
-        // Wheels whose files all go to site-packages or scripts are unpacked here, straight from
-        // the download into their entry: one write per file, where uv would unpack into its
-        // cache and then link each file into its staging install. Anything else (sdists, data
-        // files, a download pyenvx's client cannot make) is left to uv.
         if !offline {
-            let direct = staging.path().join("direct");
-            fs_err::create_dir(&direct)?;
-            let mut rest = BTreeMap::new();
-            for (key, r) in std::mem::take(&mut wanted) {
-                let dir = direct.join(&key);
-                let id = reporter.download_start(&format!("{} {}", r.name, r.version), None);
-                let done = unpack_wheel(r, &direct, &dir);
-                reporter.download_done(id);
-                match done {
-                    Ok(true) => self.publish(&dir, &key)?,
-                    Ok(false) => {
-                        rest.insert(key, r);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            wanted = rest;
+            wanted = self.unpack_directly(staging.path(), wanted, reporter)?;
             if wanted.is_empty() {
                 return Ok(());
             }
         }
         let target = staging.path().join("target");
-        let subject = describe(wanted.values().copied());
-        // Hash-checked files in one uv call; git checkouts, which have no hash to check, in
-        // another (`--require-hashes` refuses them).
-        let (checked, checkouts): (Vec<&Dist>, Vec<&Dist>) =
-            wanted.values().copied().partition(|r| !r.vcs);
-        for (i, group) in [checked, checkouts].into_iter().enumerate() {
-            if group.is_empty() {
-                continue;
-            }
-            let requirements = staging.path().join(format!("requirements-{i}.txt"));
-            let lines: String = group
-                .iter()
-                .map(|r| format!("{}\n", r.requirement_line()))
-                .collect();
-            fs_err::write(&requirements, lines)?;
-            let mut cmd = uv.command(uv_cache, offline, staging.path());
-            cmd.args(["pip", "install", "--target"])
-                .arg(&target)
-                .arg("--python")
-                .arg(python)
-                .arg("--no-deps")
-                .args(if group[0].vcs {
-                    None
-                } else {
-                    Some("--require-hashes")
-                })
-                .arg("-r")
-                .arg(&requirements)
-                .args(index.args());
-            let id = reporter.download_start(&subject, None);
-            let ran = run_uv(cmd, "install", &subject);
-            reporter.download_done(id);
-            ran?;
-        }
+        let run = UvInstall {
+            uv,
+            python,
+            index,
+            offline,
+            uv_cache,
+        };
+        run.install(staging.path(), &target, &wanted, reporter)?;
+        self.store_installed(staging.path(), &target, wanted)
+    }
 
-        let installed = scan_dist_infos(&target)?;
-        let whole = exclusive_top_dirs(&target, installed.values().map(|(d, _)| d.as_str()))?;
-        let entries = staging.path().join("entries");
+    /// Wheels whose files all go to site-packages or scripts, unpacked here straight from the
+    /// download into their entry: one write per file, where uv would unpack into its cache and
+    /// then link each file into its staging install. Returns what is left to uv (sdists, data
+    /// files, a download pyenvx's client cannot make).
+    fn unpack_directly<'a>(
+        &self,
+        staging: &Path,
+        wanted: BTreeMap<String, &'a Dist>,
+        reporter: &dyn Reporter,
+    ) -> Result<BTreeMap<String, &'a Dist>> {
+        let direct = staging.join("direct");
+        fs_err::create_dir(&direct)?;
+        let mut rest = BTreeMap::new();
+        for (key, r) in wanted {
+            let dir = direct.join(&key);
+            let id = reporter.download_start(&format!("{} {}", r.name, r.version), None);
+            let done = unpack_wheel(r, &direct, &dir);
+            reporter.download_done(id);
+            if done? {
+                self.publish(&dir, &key)?;
+            } else {
+                rest.insert(key, r);
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Turn what uv installed into `target` into store entries, each checked against its lock
+    /// entry, and publish them.
+    fn store_installed(
+        &self,
+        staging: &Path,
+        target: &Path,
+        wanted: BTreeMap<String, &Dist>,
+    ) -> Result<()> {
+        let installed = scan_dist_infos(target)?;
+        let whole = exclusive_top_dirs(target, installed.values().map(|(d, _)| d.as_str()))?;
+        let entries = staging.join("entries");
         make_dir_all(&entries)?;
         for (key, r) in wanted {
             let (dist_info, version) = installed
@@ -264,7 +257,7 @@ impl Store {
                 );
             }
             let dir = entries.join(&key);
-            build_entry(&target, dist_info, r, &dir, &whole)
+            build_entry(target, dist_info, r, &dir, &whole)
                 .with_context(|| format!("cannot store {} {}", r.name, r.version))?;
             self.publish(&dir, &key)?;
         }
@@ -357,15 +350,6 @@ fn is_key(key: &str) -> bool {
         && key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-fn describe<'a>(mut dists: impl ExactSizeIterator<Item = &'a Dist>) -> String {
-    let n = dists.len();
-    match dists.next() {
-        Some(first) if n > 1 => format!("{} {} and {} more", first.name, first.version, n - 1),
-        Some(first) => format!("{} {}", first.name, first.version),
-        None => String::new(),
-    }
 }
 
 fn same_version(a: &str, b: &str) -> bool {
@@ -500,45 +484,9 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         return Ok(false);
     };
     let record_path = format!("{dist_info}/RECORD");
-    // Where each archive member goes: `site/…` or `scripts/…`; anything else is uv's to place.
-    let mut members = Vec::with_capacity(names.len());
-    // `file_names` lists the archive in index order.
-    for (index, name) in names.iter().enumerate() {
-        if name.ends_with('/') {
-            continue;
-        }
-        let Some(rel) = safe_relative(name) else {
-            return Ok(false);
-        };
-        let mut parts = name.splitn(3, '/');
-        let (top, kind, rest) = (parts.next(), parts.next(), parts.next());
-        let (script, rel) = match (top, kind, rest) {
-            (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
-                let Some(p) = safe_relative(p) else {
-                    return Ok(false);
-                };
-                (false, p)
-            }
-            (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") && !p.contains('/') => {
-                (true, PathBuf::from(p))
-            }
-            (Some(t), _, _) if t.ends_with(".data") => return Ok(false),
-            _ => (false, rel),
-        };
-        // Normal components only (`safe_relative`), from a UTF-8 name: joined back losslessly.
-        let rel = rel.to_string_lossy().into_owned();
-        if *name == record_path
-            || name
-                .strip_prefix(&format!("{dist_info}/"))
-                .is_some_and(|f| DROPPED.contains(&f))
-        {
-            continue;
-        }
-        if script {
-            check_component(&rel)?;
-        }
-        members.push(Member { index, script, rel });
-    }
+    let Some(members) = plan_members(&names, &dist_info, &record_path)? else {
+        return Ok(false);
+    };
 
     let info_text = |zip: &mut zip::ZipArchive<WheelReader>, file: &str| -> Result<String> {
         let mut text = String::new();
@@ -565,8 +513,78 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
         write_members(&mut wheel.archive(&r.file)?, chunk, &site, &scripts)
     })?;
 
-    // RECORD as an install writes it: paths as installed, scripts under `bin/` (hashed per
-    // environment), and itself last.
+    let rows = installed_record(&record, &dist_info, &record_path);
+    write_new(&site.join(&record_path), rows.as_bytes(), 0o644)?;
+
+    let meta = EntryMeta {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        file: r.file.clone(),
+        sha256: r.sha256.clone(),
+        dist_info,
+        console_scripts,
+        gui_scripts,
+        other_scripts,
+    };
+    write_new(&dest.join(META), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
+    if let Wheel::File(file) = &wheel {
+        fs_err::remove_file(file)?;
+    }
+    Ok(true)
+}
+
+/// Where each archive member goes: `site/…` or `scripts/…`; `None` when something is uv's to
+/// place (data files, headers, an unsafe or unusual path). RECORD and the files an install
+/// drops are left out.
+fn plan_members(
+    names: &[String],
+    dist_info: &str,
+    record_path: &str,
+) -> Result<Option<Vec<Member>>> {
+    let mut members = Vec::with_capacity(names.len());
+    // `file_names` lists the archive in index order.
+    for (index, name) in names.iter().enumerate() {
+        if name.ends_with('/') {
+            continue;
+        }
+        let Some(rel) = safe_relative(name) else {
+            return Ok(None);
+        };
+        let mut parts = name.splitn(3, '/');
+        let (top, kind, rest) = (parts.next(), parts.next(), parts.next());
+        let (script, rel) = match (top, kind, rest) {
+            (Some(t), Some("purelib" | "platlib"), Some(p)) if t.ends_with(".data") => {
+                let Some(p) = safe_relative(p) else {
+                    return Ok(None);
+                };
+                (false, p)
+            }
+            (Some(t), Some("scripts"), Some(p)) if t.ends_with(".data") && !p.contains('/') => {
+                (true, PathBuf::from(p))
+            }
+            (Some(t), _, _) if t.ends_with(".data") => return Ok(None),
+            _ => (false, rel),
+        };
+        // Normal components only (`safe_relative`), from a UTF-8 name: joined back losslessly.
+        let rel = rel.to_string_lossy().into_owned();
+        if *name == record_path
+            || name
+                .strip_prefix(&format!("{dist_info}/"))
+                .is_some_and(|f| DROPPED.contains(&f))
+        {
+            continue;
+        }
+        if script {
+            check_component(&rel)?;
+        }
+        members.push(Member { index, script, rel });
+    }
+    Ok(Some(members))
+}
+
+/// The wheel's RECORD as an install writes it: paths as installed, scripts under `bin/`
+/// (hashed per environment), and itself last.
+fn installed_record(record: &str, dist_info: &str, record_path: &str) -> String {
     let mut rows = String::with_capacity(record.len());
     for line in record.lines() {
         let Some(row) = RecordRow::parse(line) else {
@@ -600,24 +618,8 @@ fn unpack_wheel(r: &Dist, scratch: &Path, dest: &Path) -> Result<bool> {
             }
         }
     }
-    rows.push_str(&RecordRow::render(&record_path, ","));
-    write_new(&site.join(&record_path), rows.as_bytes(), 0o644)?;
-
-    let meta = EntryMeta {
-        name: r.name.clone(),
-        version: r.version.clone(),
-        file: r.file.clone(),
-        sha256: r.sha256.clone(),
-        dist_info,
-        console_scripts,
-        gui_scripts,
-        other_scripts,
-    };
-    write_new(&dest.join(META), &serde_json::to_vec_pretty(&meta)?, 0o644)?;
-    if let Wheel::File(file) = &wheel {
-        fs_err::remove_file(file)?;
-    }
-    Ok(true)
+    rows.push_str(&RecordRow::render(record_path, ","));
+    rows
 }
 
 /// Write `members` of the wheel `zip` into the entry's `site` and `scripts`, making the

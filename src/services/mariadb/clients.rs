@@ -80,7 +80,7 @@ impl<'a> Clients<'a> {
 
     /// The clients inside `container`.
     pub(super) fn exec(
-        engine: &crate::services::container::Engine,
+        engine: &crate::services::engine::Engine,
         container: String,
         identity: &'a Identity,
     ) -> Self {

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -13,11 +13,12 @@ use super::clients::{
     Runner,
 };
 use super::START_TIMEOUT;
+use crate::process::Pace;
 use crate::project::Project;
 use crate::services::backend::Backend;
 use crate::services::config::{BackendKind, DbConfig, DbEngine};
-use crate::services::container;
 use crate::services::credentials::Identity;
+use crate::services::engine;
 use crate::services::snapshot::Snapshot;
 use crate::services::transfer::{DumpTarget, RestorePlan};
 use crate::services::{ports, Logs, Status, UpReport};
@@ -25,6 +26,7 @@ use crate::user_error;
 
 /// The MariaDB container backend: the official `mariadb` image under Docker or Podman.
 pub struct Container<'a> {
+    pub settings: &'a crate::settings::Settings,
     pub project: &'a Project,
     pub config: &'a DbConfig,
 }
@@ -35,47 +37,47 @@ impl Backend for Container<'_> {
     }
 
     fn is_running(&self) -> Result<bool> {
-        let engine = container::engine()?;
-        Ok(container::inspect(&engine, &container_name(self.project))?.is_some_and(|i| i.running))
+        let engine = engine::engine(self.settings)?;
+        Ok(engine::inspect(&engine, &container_name(self.project))?.is_some_and(|i| i.running))
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
-        container_up(self.project, self.config, identity)
+        container_up(self.settings, self.project, self.config, identity)
     }
 
     fn down(&self) -> Result<bool> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let name = container_name(self.project);
-        if !container::inspect(&engine, &name)?.is_some_and(|i| i.running) {
+        if !engine::inspect(&engine, &name)?.is_some_and(|i| i.running) {
             return Ok(false);
         }
         // SIGTERM is MariaDB's clean shutdown; `stop` sends it and waits.
         let mut stop = engine.command();
         stop.args(["stop", "--time", "60", &name]);
-        container::run_engine(stop, &format!("stop container {name}"))?;
+        engine::run_engine(stop, &format!("stop container {name}"))?;
         Ok(true)
     }
 
     fn destroy(&self) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let name = container_name(self.project);
-        if container::inspect(&engine, &name)?.is_some() {
+        if engine::inspect(&engine, &name)?.is_some() {
             let mut rm = engine.command();
             rm.args(["rm", "--force", "--volumes", &name]);
-            container::run_engine(rm, &format!("remove container {name}"))?;
+            engine::run_engine(rm, &format!("remove container {name}"))?;
         }
-        if container::volume_exists(&engine, &name)? {
+        if engine::volume_exists(&engine, &name)? {
             let mut rm = engine.command();
             rm.args(["volume", "rm", "--force", &name]);
-            container::run_engine(rm, &format!("remove volume {name}"))?;
+            engine::run_engine(rm, &format!("remove volume {name}"))?;
         }
         Ok(())
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let name = container_name(self.project);
-        let running = container::inspect(&engine, &name)?.is_some_and(|i| i.running);
+        let running = engine::inspect(&engine, &name)?.is_some_and(|i| i.running);
         let clients = Clients::exec(&engine, name.clone(), identity);
         let version = running.then(|| clients.server_version().ok()).flatten();
         Ok(Status {
@@ -93,12 +95,12 @@ impl Backend for Container<'_> {
             pid: None,
             data: format!("volume {name}"),
             container: Some(name.clone()),
-            initialized: container::volume_exists(&engine, &name)?,
+            initialized: engine::volume_exists(&engine, &name)?,
         })
     }
 
     fn logs(&self, follow: bool) -> Result<Logs> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let mut cmd = engine.command();
         cmd.arg("logs");
         if follow {
@@ -109,24 +111,24 @@ impl Backend for Container<'_> {
     }
 
     fn shell(&self, identity: &Identity, args: &[OsString]) -> Result<Command> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let mut cmd = Clients::exec(&engine, container_name(self.project), identity).shell(args)?;
         cmd.stdin(Stdio::inherit());
         Ok(cmd)
     }
 
     fn dump(&self, identity: &Identity, target: &DumpTarget) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         Clients::exec(&engine, container_name(self.project), identity).dump(target)
     }
 
     fn check_restore(&self, identity: &Identity, file: &Path, shown: &Path) -> Result<RestorePlan> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         Clients::exec(&engine, container_name(self.project), identity).check_restore(file, shown)
     }
 
     fn restore(&self, identity: &Identity, plan: &RestorePlan) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         restore(
             &Clients::exec(&engine, container_name(self.project), identity),
             &plan.file,
@@ -134,7 +136,7 @@ impl Backend for Container<'_> {
     }
 
     fn snapshot_take(&self, identity: &Identity, name: Option<&str>) -> Result<Snapshot> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_take(&clients, self.project, BackendKind::Container, name)
     }
@@ -144,7 +146,7 @@ impl Backend for Container<'_> {
         identity: &Identity,
         snap: &Snapshot,
     ) -> Result<crate::services::snapshot::Restored> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         snapshot_restore(
             &Clients::exec(&engine, container_name(self.project), identity),
             self.project,
@@ -153,13 +155,13 @@ impl Backend for Container<'_> {
     }
 
     fn snapshot_prepare(&self, identity: &Identity) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_prepare(&clients, self.project, BackendKind::Container)
     }
 
     fn snapshot_remove(&self, identity: &Identity, snap: &Snapshot) -> Result<()> {
-        let engine = container::engine()?;
+        let engine = engine::engine(self.settings)?;
         let clients = Clients::exec(&engine, container_name(self.project), identity);
         snapshot_remove(&clients, self.project, snap)
     }
@@ -168,15 +170,20 @@ impl Backend for Container<'_> {
 /// `pyenvx-<name>-<hash>-mariadb`: the container's and the volume's name, apart from the
 /// PostgreSQL ones so that changing `engine` never mounts one engine's data into the other.
 pub fn container_name(project: &Project) -> String {
-    let stem = container::stem(project);
+    let stem = engine::stem(project);
     format!("{}-mariadb", stem.strip_suffix("-db").unwrap_or(&stem))
 }
 
 /// Start the project's container (creating it and its volume on first use), wait for a login,
 /// and give the project's user every privilege (the image grants only its database; restores
 /// and Django's test database need more, as on the native backend).
-fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
-    let engine = container::engine()?;
+fn container_up(
+    settings: &crate::settings::Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
+    let engine = engine::engine(settings)?;
     let name = container_name(project);
     let image = config.image();
     let report = |server_version: String, already_running: bool, initialized: bool| UpReport {
@@ -189,7 +196,7 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
         source: format!("{image} ({})", engine.program.display()),
     };
     let clients = Clients::exec(&engine, name.clone(), identity);
-    let mut existing = container::inspect(&engine, &name)?;
+    let mut existing = engine::inspect(&engine, &name)?;
     if let Some(info) = &existing {
         let current = info.port == Some(identity.port) && info.image == image;
         if current && info.running {
@@ -201,15 +208,14 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
             // Another port or image: containers cannot change either; the data is in the volume.
             let mut rm = engine.command();
             rm.args(["rm", "--force", &name]);
-            container::run_engine(rm, "remove the old container")?;
+            engine::run_engine(rm, "remove the old container")?;
             existing = None;
         }
     }
     if !ports::is_free(identity.port) {
-        let dirs = crate::dirs::Dirs::from_env()?;
-        return Err(ports::taken(&dirs, identity.port));
+        return Err(ports::taken(settings, identity.port));
     }
-    let had_volume = container::volume_exists(&engine, &name)?;
+    let had_volume = engine::volume_exists(&engine, &name)?;
     let labels = [
         format!("pyenvx.project={}", project.root.display()),
         format!("pyenvx.service={}", crate::services::config::DB),
@@ -218,10 +224,10 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
     if existing.is_some() {
         let mut start = engine.command();
         start.args(["start", &name]);
-        container::run_engine(start, &format!("start container {name}"))?;
+        engine::run_engine(start, &format!("start container {name}"))?;
     } else {
         if !had_volume {
-            container::create_volume(&engine, &name, &labels)?;
+            engine::create_volume(&engine, &name, &labels)?;
         }
         let c = &identity.credentials;
         let mut run = engine.command();
@@ -256,8 +262,8 @@ fn container_up(project: &Project, config: &DbConfig, identity: &Identity) -> Re
             "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_unicode_ci",
         ]);
-        container::run_engine(run, &format!("start a container from {image}")).map_err(|e| {
-            container::image_unavailable(e, &engine, &image, "the container engine", "db")
+        engine::run_engine(run, &format!("start a container from {image}")).map_err(|e| {
+            engine::image_unavailable(e, &engine, &image, "the container engine", "db")
         })?;
     }
     let version = container_ready(&engine, &clients, START_TIMEOUT)?;
@@ -302,7 +308,7 @@ fn grant_everything(clients: &Clients) -> Result<()> {
 /// Poll logins inside the container until one succeeds; a container that stops meanwhile
 /// fails the wait with its log.
 fn container_ready(
-    engine: &container::Engine,
+    engine: &engine::Engine,
     clients: &Clients,
     timeout: Duration,
 ) -> Result<String> {
@@ -312,10 +318,11 @@ fn container_ready(
     else {
         unreachable!("container clients run in the container");
     };
-    let started = Instant::now();
-    loop {
-        let last_error = match clients.server_version() {
-            Ok(version) if published(clients.identity) => return Ok(version),
+    let mut last_error = String::new();
+    let pace = Pace::every(Duration::from_millis(200));
+    let ready = crate::process::wait_until(timeout, pace, || {
+        last_error = match clients.server_version() {
+            Ok(version) if published(clients.identity) => return Ok(Some(version)),
             Ok(_) => "the published port does not answer yet".to_string(),
             Err(e) => {
                 let text = format!("{e:#}");
@@ -330,17 +337,17 @@ fn container_ready(
                 text
             }
         };
-        container::check_running(engine, name)?;
-        if started.elapsed() > timeout {
-            return Err(anyhow::anyhow!(
-                "MariaDB in container {name} did not accept connections within {} s ({})\n{}",
-                timeout.as_secs(),
-                last_error.trim(),
-                container::container_log_tail(engine, name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        engine::check_running(engine, name)?;
+        Ok(None)
+    })?;
+    ready.ok_or_else(|| {
+        anyhow::anyhow!(
+            "MariaDB in container {name} did not accept connections within {} s ({})\n{}",
+            timeout.as_secs(),
+            last_error.trim(),
+            engine::container_log_tail(engine, name)
+        )
+    })
 }
 
 /// The published port answers with MariaDB's greeting (protocol version 10), so a client on

@@ -56,20 +56,21 @@ use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::native::ServerChild;
 use super::ports;
 use super::postgres::{self, ServerUser};
+use super::server::ServerChild;
 use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::Snapshot;
 use super::transfer::{DumpTarget, RestorePlan};
 use crate::fs::write_private;
+use crate::process::{Pace, Signal};
 use crate::project::Project;
 use crate::user_error;
 use clients::{
@@ -85,6 +86,7 @@ const INSTALL_HINT: &str = "install it (Debian and Ubuntu: `apt-get install mari
 
 /// The native MariaDB backend of a project's `[services.db]`.
 pub struct Native<'a> {
+    pub settings: &'a crate::settings::Settings,
     pub project: &'a Project,
     pub config: &'a DbConfig,
 }
@@ -99,7 +101,7 @@ impl Backend for Native<'_> {
     }
 
     fn up(&self, identity: &Identity) -> Result<UpReport> {
-        up(self.project, self.config, identity)
+        up(self.settings, self.project, self.config, identity)
     }
 
     fn down(&self) -> Result<bool> {
@@ -299,36 +301,28 @@ fn server_user() -> Result<Option<ServerUser>> {
 /// The live server of this project: the pid file's process, not a zombie, serving this data
 /// directory (a recycled pid is someone else).
 fn running(project: &Project) -> Option<u32> {
-    let (pid, _) = super::native::live_pid_in(&pid_path(project))?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let want = format!("--datadir={}", data_dir(project).display());
-    cmdline
-        .split(|b| *b == 0)
-        .any(|a| a == want.as_bytes())
-        .then_some(pid)
+    let (pid, _) = crate::process::from_pid_file(&pid_path(project))?;
+    let mut want = std::ffi::OsString::from("--datadir=");
+    want.push(data_dir(project));
+    crate::process::runs_with(pid, &[&want]).then_some(pid)
 }
 
 /// The port a running server was started with.
 fn running_port(pid: u32) -> Option<u16> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    cmdline.split(|b| *b == 0).find_map(|a| {
-        std::str::from_utf8(a)
-            .ok()?
-            .strip_prefix("--port=")?
-            .parse()
-            .ok()
-    })
+    crate::process::args(pid)?
+        .iter()
+        .find_map(|a| a.to_str()?.strip_prefix("--port=")?.parse().ok())
 }
 
 /// A short private directory (0700, the server's user's) for the server's Unix socket: socket
 /// paths are limited to ~107 bytes, project paths are not.
 fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
-    super::native::private_socket_dir(project, user, "my", "mysqld.sock.lock", "MariaDB")
+    super::server::private_socket_dir(project, user, "my", "mysqld.sock.lock", "MariaDB")
 }
 
 fn remove_socket_dir(project: &Project) {
     let user = server_user().ok().flatten();
-    super::native::remove_socket_dirs(project, user.as_ref(), "my");
+    super::server::remove_socket_dirs(project, user.as_ref(), "my");
 }
 
 /// The settings every start passes; install-db gets the same InnoDB sizes so the files it makes
@@ -358,7 +352,12 @@ fn init_sql(identity: &Identity) -> String {
     sql
 }
 
-fn up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpReport> {
+fn up(
+    settings: &crate::settings::Settings,
+    project: &Project,
+    config: &DbConfig,
+    identity: &Identity,
+) -> Result<UpReport> {
     let server = find_tool(config, "mariadbd")?;
     let (_, version) = server_version(&server)?;
     if let Some(asked) = config.version.as_deref() {
@@ -409,8 +408,7 @@ fn up(project: &Project, config: &DbConfig, identity: &Identity) -> Result<UpRep
         stop(project, pid)?;
     }
     if !ports::is_free(identity.port) {
-        let dirs = crate::dirs::Dirs::from_env()?;
-        return Err(ports::taken(&dirs, identity.port));
+        return Err(ports::taken(settings, identity.port));
     }
     let socket = socket_dir(project, user.as_ref())?;
     // A killed server's socket would pass for the new one's.
@@ -468,7 +466,7 @@ fn install_db(
     let tmp = private_tmp(project, user)?;
     fs_err::create_dir_all(data)?;
     fs_err::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-    super::native::give(data, user)?;
+    super::server::give(data, user)?;
     let mut cmd = Command::new(&tool);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
@@ -480,12 +478,12 @@ fn install_db(
         .args(INNODB)
         .env("TMPDIR", &tmp)
         .current_dir(state_dir(project));
-    let out = super::native::output_as(cmd, user)?;
+    let out = super::server::output_as(cmd, user)?;
     if !out.status.success() {
         return Err(anyhow::anyhow!(
             "mariadb-install-db failed ({}):\n{}",
             out.status,
-            super::native::last_lines(
+            super::server::last_lines(
                 &format!(
                     "{}\n{}",
                     String::from_utf8_lossy(&out.stdout),
@@ -501,7 +499,7 @@ fn install_db(
 /// [`tmp_dir`], 0700 and the server's user's.
 fn private_tmp(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
     let dir = tmp_dir(project);
-    super::native::ensure_private_dir(&dir, user)?;
+    super::server::ensure_private_dir(&dir, user)?;
     Ok(dir)
 }
 
@@ -545,9 +543,8 @@ fn wait_ready(
     mut child: Option<&mut ServerChild>,
     timeout: Duration,
 ) -> Result<String> {
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(10);
-    loop {
+    let pace = Pace::backoff(Duration::from_millis(10), Duration::from_millis(100));
+    let ready = crate::process::wait_until(timeout, pace, || {
         if let Some(c) = child.as_deref_mut() {
             c.check_alive("MariaDB", clients.identity.port, |log| {
                 log.contains("Address already in use")
@@ -555,41 +552,36 @@ fn wait_ready(
         }
         // A client login only once the server made its socket (it opens its TCP port at the
         // same moment): a bare TCP probe would leave an "aborted connection" in its log.
-        if socket.is_none_or(|s| s.join("mysqld.sock").exists()) {
-            match clients.server_version() {
-                Ok(v) => return Ok(v),
-                // Access denied is final; anything else (still starting) is tried again.
-                Err(e) if format!("{e:#}").contains("Access denied") => {
-                    return Err(e.context(format!(
-                        "MariaDB on port {} refused the project's credentials",
-                        clients.identity.port
-                    )))
-                }
-                Err(_) => {}
-            }
+        if !socket.is_none_or(|s| s.join("mysqld.sock").exists()) {
+            return Ok(None);
         }
-        if started.elapsed() > timeout {
-            return Err(ServerChild::not_ready(child.as_deref(), "MariaDB", timeout));
+        match clients.server_version() {
+            Ok(v) => Ok(Some(v)),
+            // Access denied is final; anything else (still starting) is tried again.
+            Err(e) if format!("{e:#}").contains("Access denied") => Err(e.context(format!(
+                "MariaDB on port {} refused the project's credentials",
+                clients.identity.port
+            ))),
+            Err(_) => Ok(None),
         }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(100));
-    }
+    })?;
+    ready.ok_or_else(|| ServerChild::not_ready(child.as_deref(), "MariaDB", timeout))
 }
 
 /// SIGTERM (MariaDB's clean shutdown: InnoDB flushes and exits) and wait until it is gone.
 fn stop(project: &Project, pid: u32) -> Result<()> {
-    // SAFETY: kill(2) with a pid we just checked is this project's server.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let started = Instant::now();
-    while running(project) == Some(pid) {
-        if started.elapsed() > STOP_TIMEOUT {
-            return Err(anyhow::anyhow!(
-                "mariadbd (pid {pid}) did not stop within {} s; see {}",
-                STOP_TIMEOUT.as_secs(),
-                log_path(project).display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    crate::process::signal(pid, Signal::Terminate)
+        .with_context(|| format!("cannot stop mariadbd (pid {pid})"))?;
+    let stopped =
+        crate::process::wait_for(STOP_TIMEOUT, Pace::every(Duration::from_millis(20)), || {
+            running(project) != Some(pid)
+        });
+    if !stopped {
+        return Err(anyhow::anyhow!(
+            "mariadbd (pid {pid}) did not stop within {} s; see {}",
+            STOP_TIMEOUT.as_secs(),
+            log_path(project).display()
+        ));
     }
     Ok(())
 }

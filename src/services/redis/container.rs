@@ -2,7 +2,7 @@
 //! from `redis:<major>` (or `image`), the same identity as the native backend.
 //!
 //! Per project a container and a named volume `pyenvx-<name>-<hash>-cache` (the database's
-//! naming, [`super::super::container::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
+//! naming, [`super::super::engine::stem`]), labelled `pyenvx.project`, `pyenvx.service=cache` and
 //! (container) `pyenvx.port`, `pyenvx.image`. The port is published on 127.0.0.1 only. The
 //! password reaches the container as `REDIS_PASSWORD` through the engine CLI's environment
 //! (never its command line), and the container's shell writes it into a 0600 `redis.conf`
@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::super::container::{
+use super::super::engine::{
     check_running, container_log_tail as log_tail, create_volume, engine, image_unavailable,
     inspect, run_engine, stem, volume_exists,
 };
 use super::{probe, CacheConfig, CacheIdentity, ProbeError};
+use crate::process::Pace;
 use crate::project::Project;
+use crate::settings::Settings;
 use crate::user_error;
 
 /// What the container runs: the password into a private file, then Redis on it, data in /data.
@@ -29,19 +31,19 @@ pub fn name(project: &Project) -> String {
     format!("{}-cache", db.strip_suffix("-db").unwrap_or(&db))
 }
 
-pub fn is_running(project: &Project) -> Result<bool> {
-    Ok(inspect(&engine()?, &name(project))?.is_some_and(|i| i.running))
+pub fn is_running(settings: &Settings, project: &Project) -> Result<bool> {
+    Ok(inspect(&engine(settings)?, &name(project))?.is_some_and(|i| i.running))
 }
 
 /// Start the container (creating it and its volume on first use); returns the server's
 /// version and whether it was already running, once AUTH + PING work through the port.
 pub fn up(
-    dirs: &crate::dirs::Dirs,
+    settings: &Settings,
     project: &Project,
     config: &CacheConfig,
     identity: &CacheIdentity,
 ) -> Result<(String, bool)> {
-    let engine = engine()?;
+    let engine = engine(settings)?;
     let name = name(project);
     let image = config.image();
     let mut existing = inspect(&engine, &name)?;
@@ -61,7 +63,7 @@ pub fn up(
         }
     }
     if !super::super::ports::is_free(identity.port) {
-        return Err(super::super::ports::taken(dirs, identity.port));
+        return Err(super::super::ports::taken(settings, identity.port));
     }
     if existing.is_some() {
         let mut start = engine.command();
@@ -101,11 +103,11 @@ pub fn up(
         started
             .map_err(|e| image_unavailable(e, &engine, &image, "the container engine", "cache"))?;
     }
-    let started = Instant::now();
     let mut last_check = Instant::now();
-    loop {
+    let pace = Pace::every(Duration::from_millis(50));
+    let version = crate::process::wait_until(Duration::from_secs(60), pace, || {
         match probe(identity, Duration::from_secs(2)) {
-            Ok(version) => return Ok((version, false)),
+            Ok(version) => return Ok(Some(version)),
             Err(ProbeError::Refused(m)) if !m.starts_with("LOADING") => {
                 return Err(user_error!(
                     hint = "`pyenvx redis down`, then `pyenvx redis up` again",
@@ -118,19 +120,20 @@ pub fn up(
             last_check = Instant::now();
             check_running(&engine, &name)?;
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(anyhow::anyhow!(
-                "Redis in container {name} did not answer within 60 s\n{}",
-                log_tail(&engine, &name)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        Ok(None)
+    })?
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "Redis in container {name} did not answer within 60 s\n{}",
+            log_tail(&engine, &name)
+        )
+    })?;
+    Ok((version, false))
 }
 
 /// Stop the container (SIGTERM: Redis flushes its append-only file); container and volume stay.
-pub fn down(project: &Project) -> Result<bool> {
-    let engine = engine()?;
+pub fn down(settings: &Settings, project: &Project) -> Result<bool> {
+    let engine = engine(settings)?;
     let name = name(project);
     if !inspect(&engine, &name)?.is_some_and(|i| i.running) {
         return Ok(false);

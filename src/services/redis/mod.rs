@@ -26,7 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -34,12 +34,13 @@ use toml::Spanned;
 
 use super::config::BackendKind;
 use super::ports;
-use crate::dirs::Dirs;
 use crate::filelock::FileLock;
 use crate::fs::{write_private, write_private_new};
+use crate::process::{Pace, Signal};
 use crate::project::config::{config_error, toml_error};
 use crate::project::Project;
 use crate::secrets::random_password;
+use crate::settings::Settings;
 use crate::user_error;
 
 pub mod container;
@@ -228,7 +229,7 @@ impl CacheIdentity {
 }
 
 /// Password and port, each generated or allocated on first use. Starts nothing.
-pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
+pub fn identity(settings: &Settings, project: &Project) -> Result<CacheIdentity> {
     let path = password_path(project);
     if !path.exists() {
         crate::fs::owned_dirs(&project.root, &state_dir(project))?;
@@ -242,7 +243,7 @@ pub fn identity(dirs: &Dirs, project: &Project) -> Result<CacheIdentity> {
             path.display()
         ));
     }
-    let port = ports::ensure(dirs, &ports::key(&project.root, CACHE))?;
+    let port = ports::ensure(settings, &ports::key(&project.root, CACHE))?;
     Ok(CacheIdentity { password, port })
 }
 
@@ -333,9 +334,9 @@ pub fn probe(identity: &CacheIdentity, timeout: Duration) -> Result<String, Prob
 // The native server
 
 /// The machine's `redis-server`: `PYENVX_REDIS_SERVER`, else `PATH`, else `/usr/bin`.
-fn find_server() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("PYENVX_REDIS_SERVER").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+fn find_server(settings: &Settings) -> Result<PathBuf> {
+    if let Some(p) = &settings.programs.redis_server {
+        return Ok(p.clone());
     }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -378,11 +379,11 @@ fn server_version(server: &Path) -> Result<(u32, String)> {
 /// The live server of this project, if any: the pid file's process, still a redis-server (not
 /// a zombie, not a recycled pid) working in this project's data directory.
 fn running_pid(project: &Project) -> Option<u32> {
-    let (pid, name) = super::native::live_pid_in(&pid_path(project))?;
+    let (pid, name) = crate::process::from_pid_file(&pid_path(project))?;
     if !name.contains("redis-server") {
         return None;
     }
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let cwd = crate::process::cwd(pid)?;
     let data = data_dir(project).canonicalize().ok()?;
     (cwd == data).then_some(pid)
 }
@@ -443,9 +444,9 @@ fn redis_conf(project: &Project, identity: &CacheIdentity) -> String {
 }
 
 /// Start the cache (creating its data directory on first use); returns once AUTH + PING work.
-pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
+pub fn up(settings: &Settings, project: &Project) -> Result<CacheUp> {
     let config = require_cache(project)?;
-    let identity = identity(dirs, project)?;
+    let identity = identity(settings, project)?;
     let _lock = lock(project)?;
     if config.backend == BackendKind::Container {
         if running_pid(project).is_some() {
@@ -454,7 +455,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
                 "this project's cache is running with the native backend"
             ));
         }
-        let (version, already_running) = container::up(dirs, project, &config, &identity)?;
+        let (version, already_running) = container::up(settings, project, &config, &identity)?;
         return Ok(CacheUp {
             version,
             port: identity.port,
@@ -470,7 +471,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
             });
         }
     }
-    let server = find_server()?;
+    let server = find_server(settings)?;
     let (major, version) = server_version(&server)?;
     if let Some(want) = config.major.filter(|w| *w != major) {
         return Err(user_error!(
@@ -484,7 +485,7 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
         return Err(user_error!(
             hint = format!(
                 "stop that program, or remove this project's `#cache` entry from {} to get another port",
-                dirs.service_ports().display()
+                settings.dirs.service_ports().display()
             ),
             "port {}, this project's cache port, is taken by another program",
             identity.port
@@ -513,9 +514,8 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", server.display()))?;
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(5);
-    loop {
+    let pace = Pace::backoff(Duration::from_millis(5), Duration::from_millis(50));
+    let version = crate::process::wait_until(Duration::from_secs(30), pace, || {
         if let Some(status) = child.try_wait()? {
             let log = std::fs::read_to_string(log_path(project)).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(8).collect();
@@ -526,70 +526,67 @@ pub fn up(dirs: &Dirs, project: &Project) -> Result<CacheUp> {
             ));
         }
         match probe(&identity, Duration::from_secs(2)) {
-            Ok(version) => {
-                return Ok(CacheUp {
-                    version,
-                    port: identity.port,
-                    already_running: false,
-                })
-            }
+            Ok(version) => Ok(Some(version)),
             // Loading a large append-only file answers -LOADING until done.
-            Err(ProbeError::Refused(m)) if m.starts_with("LOADING") => {}
-            Err(ProbeError::Refused(m)) => {
-                return Err(anyhow::anyhow!(
-                    "Redis on port {} refused the project's password: {m}",
-                    identity.port
-                ))
-            }
-            Err(ProbeError::Unreachable(_)) => {}
+            Err(ProbeError::Refused(m)) if m.starts_with("LOADING") => Ok(None),
+            Err(ProbeError::Refused(m)) => Err(anyhow::anyhow!(
+                "Redis on port {} refused the project's password: {m}",
+                identity.port
+            )),
+            Err(ProbeError::Unreachable(_)) => Ok(None),
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(anyhow::anyhow!(
-                "Redis did not answer within 30 s; see {}",
-                log_path(project).display()
-            ));
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
+    })?
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "Redis did not answer within 30 s; see {}",
+            log_path(project).display()
+        )
+    })?;
+    Ok(CacheUp {
+        version,
+        port: identity.port,
+        already_running: false,
+    })
 }
 
 /// Stop the cache (SIGTERM: Redis flushes its append-only file and exits); the data stays.
 /// Returns whether it was running.
-pub fn down(project: &Project) -> Result<bool> {
+pub fn down(settings: &Settings, project: &Project) -> Result<bool> {
     let config = require_cache(project)?;
     let _lock = lock(project)?;
     let Some(pid) = running_pid(project) else {
         if config.backend == BackendKind::Container {
-            return container::down(project);
+            return container::down(settings, project);
         }
         return Ok(false);
     };
-    // SAFETY: kill(2) with a pid we just checked is this project's redis-server.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    let started = Instant::now();
-    while running_pid(project) == Some(pid) {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(anyhow::anyhow!(
-                "redis-server (pid {pid}) did not stop within 30 s; see {}",
-                log_path(project).display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    crate::process::signal(pid, Signal::Terminate)
+        .with_context(|| format!("cannot stop redis-server (pid {pid})"))?;
+    let stopped = crate::process::wait_for(
+        Duration::from_secs(30),
+        Pace::every(Duration::from_millis(20)),
+        || running_pid(project) != Some(pid),
+    );
+    if !stopped {
+        return Err(anyhow::anyhow!(
+            "redis-server (pid {pid}) did not stop within 30 s; see {}",
+            log_path(project).display()
+        ));
     }
     Ok(true)
 }
 
 /// Where the cache stands, asked now.
-pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
+pub fn status(settings: &Settings, project: &Project) -> Result<CacheStatus> {
     let config = require_cache(project)?;
-    let identity = identity(dirs, project)?;
+    let identity = identity(settings, project)?;
     let pid = running_pid(project);
     let (backend, running) = match pid {
         Some(_) => (BackendKind::Native, true),
-        None if config.backend == BackendKind::Container => {
-            (BackendKind::Container, container::is_running(project)?)
-        }
+        None if config.backend == BackendKind::Container => (
+            BackendKind::Container,
+            container::is_running(settings, project)?,
+        ),
         None => (BackendKind::Native, false),
     };
     let accepting = running && probe(&identity, Duration::from_secs(2)).is_ok();
@@ -607,11 +604,11 @@ pub fn status(dirs: &Dirs, project: &Project) -> Result<CacheStatus> {
 }
 
 /// The variables `pyenvx run` adds when the project declares a cache.
-pub fn env_vars(dirs: &Dirs, project: &Project) -> Result<Vec<(String, String)>> {
+pub fn env_vars(settings: &Settings, project: &Project) -> Result<Vec<(String, String)>> {
     if cache_config(project)?.is_none() {
         return Ok(Vec::new());
     }
-    Ok(identity(dirs, project)?.vars())
+    Ok(identity(settings, project)?.vars())
 }
 
 #[cfg(test)]

@@ -39,6 +39,12 @@ use super::transfer;
 use crate::project::Project;
 use crate::user_error;
 
+mod git;
+mod list;
+
+pub use git::*;
+pub use list::*;
+
 const PREFIX: &str = "pyenvx_branch_";
 /// The application name of pyenvx's sessions for branch work: the next command ends those a
 /// killed pyenvx left behind before it looks at the server.
@@ -162,33 +168,6 @@ pub fn check_name(name: &str) -> Result<()> {
             "`{name}` is not a branch name"
         ))
     }
-}
-
-/// The branch git has checked out for `root` (the nearest `.git` at or above it): one read of
-/// `HEAD` (a worktree's `.git` file is followed to its own). `None` outside git or with a
-/// detached HEAD.
-pub fn git_head(root: &Path) -> Option<String> {
-    let mut at = Some(root);
-    while let Some(dir) = at {
-        let dot_git = dir.join(".git");
-        match std::fs::read_to_string(dot_git.join("HEAD")) {
-            Ok(head) => return branch_of(&head),
-            // A worktree or a submodule: `.git` is a file naming the git directory.
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                let text = std::fs::read_to_string(&dot_git).ok()?;
-                let git_dir = dir.join(text.strip_prefix("gitdir:")?.trim());
-                return branch_of(&std::fs::read_to_string(git_dir.join("HEAD")).ok()?);
-            }
-            Err(_) => at = dir.parent(),
-        }
-    }
-    None
-}
-
-fn branch_of(head: &str) -> Option<String> {
-    head.trim()
-        .strip_prefix("ref: refs/heads/")
-        .map(str::to_string)
 }
 
 /// The record, or `None` before the first branch command.
@@ -441,27 +420,19 @@ fn with_sessions_ended(
     } else {
         sql.to_string()
     };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        if !together {
-            admin.query(&terminate)?;
-        }
-        let done = if together {
-            admin.query(&statement).map(drop)
-        } else {
-            // A copy: PostgreSQL 18 clones where it can.
-            transfer::run_copy(admin, major, &statement)
-        };
-        match done {
-            Ok(()) => return Ok(()),
-            // 55006: "being accessed by other users", a session not gone yet or a new one.
-            Err(e) if attempt < 25 && format!("{e:#}").contains("55006") => {
-                std::thread::sleep(Duration::from_millis(100));
+    super::pgwire::while_in_use(
+        Duration::from_millis(2500),
+        Duration::from_millis(100),
+        || {
+            if together {
+                admin.query(&statement).map(drop)
+            } else {
+                admin.query(&terminate)?;
+                // A copy: PostgreSQL 18 clones where it can.
+                transfer::run_copy(admin, major, &statement)
             }
-            Err(e) => return Err(e),
-        }
-    }
+        },
+    )
 }
 
 /// What a switch did.
@@ -698,266 +669,6 @@ pub fn remove(project: &Project, identity: &Identity, major: u32, name: &str) ->
     record.branches.remove(name);
     save(project, &record)?;
     clear_journal(project)
-}
-
-/// One line of `db branch list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Listed {
-    pub name: String,
-    pub current: bool,
-    pub database: String,
-    pub size_bytes: Option<u64>,
-    pub from: Option<String>,
-    /// Migrations applied in its database that the checkout lacks, each with the branch that
-    /// applied it.
-    pub applied_missing: Vec<(String, String)>,
-    /// The checkout's migrations its database has not applied.
-    pub unapplied: Vec<String>,
-    /// Its database has no `django_migrations` table (never migrated).
-    pub unmigrated: bool,
-}
-
-/// `app, name, applied` of a database's `django_migrations`, or `None` without the table.
-fn applied_in(identity: &Identity, database: &str) -> Result<Option<Vec<(String, String, i64)>>> {
-    let mut conn = identity
-        .connect(Some(database), Duration::from_secs(10))
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot connect to {database}")))?;
-    let has = conn.query("SELECT to_regclass('django_migrations') IS NOT NULL")?;
-    if has
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .as_deref()
-        != Some("t")
-    {
-        return Ok(None);
-    }
-    let rows = conn.query(
-        "SELECT app, name, (extract(epoch FROM applied) * 1000000)::bigint FROM django_migrations",
-    )?;
-    Ok(Some(
-        rows.into_iter()
-            .map(|r| {
-                let get = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-                (get(0), get(1), get(2).parse().unwrap_or(0))
-            })
-            .collect(),
-    ))
-}
-
-/// A branch database's migrations against the checkout.
-#[derive(Debug, Clone, Default)]
-pub struct Migrations {
-    /// Applied in the database, missing from the checkout: `app.name` and the branch that
-    /// applied it.
-    pub applied_missing: Vec<(String, String)>,
-    /// The checkout's, not applied in the database.
-    pub unapplied: Vec<String>,
-    /// The database has no `django_migrations` table.
-    pub unmigrated: bool,
-}
-
-/// The migrations of `branch`'s `database` compared with the checkout: applied ones the
-/// checkout lacks (with who applied them) and the checkout's not applied.
-pub fn migration_drift(
-    project: &Project,
-    identity: &Identity,
-    record: &Record,
-    branch: &str,
-    database: &str,
-) -> Result<Migrations> {
-    let Some(applied) = applied_in(identity, database)? else {
-        return Ok(Migrations {
-            unmigrated: true,
-            ..Migrations::default()
-        });
-    };
-    let disk = crate::django::migrations::on_disk(&project.root);
-    let pairs: Vec<(String, String)> = applied
-        .iter()
-        .map(|(a, n, _)| (a.clone(), n.clone()))
-        .collect();
-    let drift = crate::django::migrations::drift(&disk, &pairs);
-    let missing = drift
-        .applied_missing
-        .into_iter()
-        .map(|m| {
-            let at = applied
-                .iter()
-                .find(|(a, n, _)| format!("{a}.{n}") == m)
-                .map_or(0, |x| x.2);
-            let by = record.applied_by(branch, at);
-            (m, by)
-        })
-        .collect();
-    Ok(Migrations {
-        applied_missing: missing,
-        unapplied: drift.unapplied,
-        unmigrated: false,
-    })
-}
-
-/// What `db branch list` shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListReport {
-    pub branches: Vec<Listed>,
-    /// What an interrupted command left, repaired first.
-    pub repaired: Option<String>,
-    /// Branch databases on the server that no recorded branch names (a record lost or
-    /// replaced): kept, and shown so that nobody forgets them.
-    pub unrecorded: Vec<String>,
-}
-
-/// Every branch with its database, size and migrations against the checkout.
-pub fn list(project: &Project, identity: &Identity) -> Result<ListReport> {
-    let mut admin = session(identity)?;
-    let repaired = repair(project, &mut admin)?;
-    let record = load_or_initial(project)?;
-    let mut out = Vec::new();
-    for (name, branch) in &record.branches {
-        let current = *name == record.current;
-        let database = if current {
-            identity.credentials.database.clone()
-        } else {
-            database_name(name)
-        };
-        let size = admin
-            .query(&format!(
-                "SELECT pg_database_size(oid) FROM pg_database WHERE datname = '{database}'"
-            ))?
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next().flatten())
-            .and_then(|s| s.parse().ok());
-        let Migrations {
-            applied_missing,
-            unapplied,
-            unmigrated,
-        } = if size.is_some() {
-            migration_drift(project, identity, &record, name, &database)?
-        } else {
-            Migrations::default()
-        };
-        out.push(Listed {
-            name: name.clone(),
-            current,
-            database,
-            size_bytes: size,
-            from: branch.from.clone(),
-            applied_missing,
-            unapplied,
-            unmigrated,
-        });
-    }
-    let recorded: Vec<String> = record.branches.keys().map(|b| database_name(b)).collect();
-    let unrecorded = admin
-        .query(&format!(
-            "SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1",
-            PREFIX.replace('_', "\\_")
-        ))?
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .filter(|d| !recorded.contains(d))
-        .collect();
-    Ok(ListReport {
-        branches: out,
-        repaired,
-        unrecorded,
-    })
-}
-
-/// The known branch `head` was made from, by git: the one whose merge-base with `head` has the
-/// fewest commits since (the branch in use wins a tie), else the original branch.
-pub fn base_branch(root: &Path, record: &Record, head: &str) -> String {
-    let git = |args: &[&str]| -> Option<String> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let head_ref = format!("refs/heads/{head}");
-    let mut best: Option<(u64, bool, String)> = None;
-    for name in record.branches.keys() {
-        let Some(base) = git(&["merge-base", &head_ref, &format!("refs/heads/{name}")]) else {
-            continue;
-        };
-        let Some(ahead) = git(&["rev-list", "--count", &format!("{base}..{head_ref}")])
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        let key = (ahead, *name != record.current, name.clone());
-        if best.as_ref().is_none_or(|b| key < *b) {
-            best = Some(key);
-        }
-    }
-    best.map_or_else(|| record.original(), |(_, _, name)| name)
-}
-
-/// What following git did.
-#[derive(Debug, Clone, Serialize)]
-pub struct FollowReport {
-    /// Made for the checked-out branch first: from which branch (`None`: it was known).
-    pub created_from: Option<String>,
-    pub switch: SwitchReport,
-}
-
-/// The checked-out git branch when the database is on another one: one read of `.git/HEAD`
-/// and of the record. Without a record, `None`: the caller records the branch the database
-/// holds first ([`record_initial`]), before git moves.
-pub fn wanted(project: &Project) -> Result<Option<String>> {
-    let Some(head) = git_head(&project.root) else {
-        return Ok(None);
-    };
-    let Some(record) = load(project)? else {
-        return Ok(None);
-    };
-    Ok((record.current != head).then_some(head))
-}
-
-/// Write the record of the branch there is before any command (git's checked-out branch, else
-/// `main`) unless there is one; the caller holds the database lock.
-pub fn record_initial(project: &Project) -> Result<()> {
-    if load(project)?.is_none() {
-        save(project, &load_or_initial(project)?)?;
-    }
-    Ok(())
-}
-
-/// Switch to `head` (git's branch), making its database first when it is new (the caller holds
-/// the lock and checked [`wanted`]).
-pub fn follow(
-    project: &Project,
-    identity: &Identity,
-    major: u32,
-    head: &str,
-) -> Result<FollowReport> {
-    let mut admin = session(identity)?;
-    repair(project, &mut admin)?;
-    drop(admin);
-    let record = load_or_initial(project)?;
-    let mut created_from = None;
-    if !record.branches.contains_key(head) {
-        let base = base_branch(&project.root, &record, head);
-        new(
-            project,
-            identity,
-            major,
-            head,
-            &Source::Branch(base.clone()),
-        )?;
-        created_from = Some(base);
-    }
-    let switch = switch(project, identity, head)?;
-    Ok(FollowReport {
-        created_from,
-        switch,
-    })
 }
 
 #[cfg(test)]

@@ -20,40 +20,37 @@
 //!   with the wrong binaries fails anyway, and deleting it would lose the user's data.
 //! * `down` is `pg_ctl stop -m fast`: sessions are cut, the shutdown checkpoint is written.
 //!
-//! What any native server is to pyenvx, whatever its engine, lives here too and serves
-//! [`super::mariadb`]'s as well: the short private socket directory, the launched child with
-//! its log ([`ServerChild`]), and the errors of a start that failed.
+//! What any native server is to pyenvx, whatever its engine, is in [`super::server`].
 
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::backend::Backend;
 use super::config::{BackendKind, DbConfig, DbEngine};
 use super::credentials::Identity;
-use super::pgwire::ConnectError;
+use super::pgwire::{ConnectError, SqlState};
 use super::ports;
 use super::postgres::{self, Binaries, DumpKind, ServerUser};
+use super::server::{give, output_as, private_socket_dir, remove_socket_dirs, ServerChild};
 use super::shared::{state_dir, Logs, Status, UpReport};
 use super::snapshot::{self, Snapshot};
 use super::transfer::{self, DumpTarget, RestorePlan};
+use crate::dirs::Dirs;
+use crate::process::Pace;
 use crate::project::Env;
 use crate::project::Project;
 use crate::user_error;
 
+mod recovery;
+pub use recovery::*;
+
 /// How long a start may take before we give up (crash recovery of a big database can be slow).
 pub(super) const START_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a start that fails because the killed server's children are still exiting is retried.
-const STALE_RETRY: Duration = Duration::from_secs(15);
-/// Logs beyond this size (`postgres.log`, `mariadb.log`) are rotated to `<log>.1` at the next start.
-const LOG_ROTATE_BYTES: u64 = 10 << 20;
-
 /// The native backend of a project's `[services.db]`.
 pub struct Native<'a> {
     pub env: &'a Env<'a>,
@@ -75,11 +72,11 @@ impl Backend for Native<'_> {
     }
 
     fn down(&self) -> Result<bool> {
-        down(self.project, self.config)
+        down(&self.env.settings.dirs, self.project, self.config)
     }
 
     fn destroy(&self) -> Result<()> {
-        destroy(self.project, self.config)
+        destroy(&self.env.settings.dirs, self.project, self.config)
     }
 
     fn status(&self, identity: &Identity) -> Result<Status> {
@@ -147,59 +144,6 @@ pub fn log_path(project: &Project) -> PathBuf {
     state_dir(project).join("postgres.log")
 }
 
-/// The parts of `postmaster.pid` we use.
-#[derive(Debug, Clone)]
-pub struct PidFile {
-    pub pid: u32,
-    pub port: Option<u16>,
-}
-
-fn read_pid_file(data: &Path) -> Option<PidFile> {
-    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    Some(PidFile {
-        pid: lines.first()?.trim().parse().ok()?,
-        port: lines.get(3).and_then(|p| p.trim().parse().ok()),
-    })
-}
-
-/// Whether `pid` is a live postgres serving `data` (a recycled pid is someone else).
-fn is_our_server(pid: u32, data: &Path) -> bool {
-    let data = data.as_os_str().as_encoded_bytes();
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        if Path::new("/proc/self").exists() {
-            return false; // Linux, and no such process.
-        }
-        // No /proc (macOS, the BSDs): ask ps; data paths with spaces are not told apart here.
-        return std::process::Command::new("ps")
-            .args(["-ww", "-o", "stat=,command=", "-p", &pid.to_string()])
-            .output()
-            .is_ok_and(|o| {
-                let text = String::from_utf8_lossy(&o.stdout);
-                let words: Vec<&[u8]> = text.split_whitespace().map(str::as_bytes).collect();
-                !text.trim_start().starts_with('Z')
-                    && words.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
-            });
-    };
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // Field 3, after the parenthesised command name: Z is a zombie, already dead.
-        if stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        {
-            return false;
-        }
-    }
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
-}
-
-/// The running server of this project's current major, if any.
-pub fn running(project: &Project, config: &DbConfig) -> Result<Option<PidFile>> {
-    let data = data_dir(project, config.major);
-    Ok(read_pid_file(&data).filter(|p| is_our_server(p.pid, &data)))
-}
-
 /// Refuse data directories this major's binaries must not touch.
 fn check_majors(project: &Project, major: u32) -> Result<()> {
     let dir = state_dir(project);
@@ -244,77 +188,6 @@ fn check_majors(project: &Project, major: u32) -> Result<()> {
 /// A short directory for the server's Unix socket, owned by the server's user, mode 0700.
 pub(super) fn socket_dir(project: &Project, user: Option<&ServerUser>) -> Result<PathBuf> {
     private_socket_dir(project, user, "pg", ".s.PGSQL.65535.lock", "PostgreSQL")
-}
-
-/// Where a native server's socket directory `pyenvx-<tag>-…` may be, most wanted first.
-///
-/// Socket paths are limited to ~107 bytes and project paths can be long, so it lives under the
-/// runtime directory (or the temporary directory) under a hash of the project's path. As root,
-/// the runtime directory is usually root-only, and the temporary directory is taken instead.
-fn socket_dir_candidates(project: &Project, user: Option<&ServerUser>, tag: &str) -> Vec<PathBuf> {
-    let hash = super::shared::short_hash(&project.root);
-    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
-    let mut candidates = Vec::new();
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(runtime).join(format!("pyenvx-{tag}-{hash}")));
-    }
-    candidates.push(std::env::temp_dir().join(format!("pyenvx-{tag}-{uid}-{hash}")));
-    candidates.push(PathBuf::from(format!("/tmp/pyenvx-{tag}-{uid}-{hash}")));
-    candidates
-}
-
-/// The first [`socket_dir_candidates`] where `lock_name` (the server's longest file there) fits
-/// a socket path and the server's user can reach, made private to that user.
-pub(super) fn private_socket_dir(
-    project: &Project,
-    user: Option<&ServerUser>,
-    tag: &str,
-    lock_name: &str,
-    server: &str,
-) -> Result<PathBuf> {
-    let fits = |p: &Path| p.as_os_str().len() + 1 + lock_name.len() <= 100;
-    let reachable = |p: &Path| match (user, p.parent()) {
-        (Some(u), Some(parent)) => postgres::check_reachable(u, parent).is_ok(),
-        _ => true,
-    };
-    let dir = socket_dir_candidates(project, user, tag)
-        .into_iter()
-        .find(|p| fits(p) && reachable(p))
-        .with_context(|| {
-            format!("no directory short enough for {server}'s socket (runtime and temporary directories are too deep)")
-        })?;
-    ensure_private_dir(&dir, user)?;
-    Ok(dir)
-}
-
-/// Remove the socket directory `pyenvx-<tag>-…` wherever it was made.
-pub(super) fn remove_socket_dirs(project: &Project, user: Option<&ServerUser>, tag: &str) {
-    for dir in socket_dir_candidates(project, user, tag) {
-        // Only when empty: a running server's socket keeps it.
-        let _ = std::fs::remove_dir(dir);
-    }
-}
-
-/// Create `dir` 0700 for the server's user, or accept it if it already is exactly that (a
-/// shared /tmp could hold someone else's directory or symlink under the same name).
-pub(super) fn ensure_private_dir(dir: &Path, user: Option<&ServerUser>) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = user.map_or_else(postgres::effective_uid, |u| u.uid);
-    match std::fs::create_dir(dir) {
-        Ok(()) => give(dir, user)?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-    }
-    let meta = fs_err::symlink_metadata(dir)?;
-    if !meta.is_dir() || meta.uid() != uid {
-        return Err(user_error!(
-            hint = format!("remove {} (it is not pyenvx's)", dir.display()),
-            "{} exists but is not a directory owned by uid {uid}",
-            dir.display()
-        ));
-    }
-    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    Ok(())
 }
 
 /// Start (initializing on first use) and wait until the project's database accepts a login.
@@ -362,7 +235,7 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         stop(&bins, &data, user.as_ref(), "fast")?;
     }
     if !ports::is_free(identity.port) {
-        return Err(ports::taken(&env.settings.dirs, identity.port));
+        return Err(ports::taken(env.settings, identity.port));
     }
     crate::fs::owned_dirs(&project.root, &state_dir(project))?;
     let socket = socket_dir(project, user.as_ref())?;
@@ -420,135 +293,6 @@ fn up(env: &Env, project: &Project, config: &DbConfig, identity: &Identity) -> R
         )?;
     }
     Ok(report(version, false, !initialized_before))
-}
-
-/// The error of a start that found a killed server's children still attached to its shared
-/// memory. They notice their postmaster is gone and exit within moments, so the start is
-/// retried: PostgreSQL's interlock is what keeps two generations of processes from writing the
-/// same files, and pyenvx only ever waits for it.
-fn is_stale_start(err: &anyhow::Error) -> bool {
-    format!("{err:#}").contains("pre-existing shared memory block")
-}
-
-/// A killed server left `postmaster.pid` (and socket lock files) behind. PostgreSQL removes them
-/// itself when their pid is gone, but refuses while that pid exists: a zombie nobody reaped yet
-/// (containers and VMs whose init is slow to reap, or never does), or a recycled pid. So: wait
-/// until no live process works in the data directory (every server process has it as its working
-/// directory, the killed server's children included, until they notice and exit), then remove
-/// what a pid that is not our server still claims.
-fn clear_after_crash(data: &Path, socket: &Path) -> Result<()> {
-    wait_idle(data)?;
-    if let Some(old) = read_pid_file(data) {
-        if Path::new(&format!("/proc/{}", old.pid)).exists() && !is_our_server(old.pid, data) {
-            fs_err::remove_file(data.join("postmaster.pid"))?;
-            if let Ok(entries) = std::fs::read_dir(socket) {
-                for e in entries.flatten() {
-                    if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Where the data directory of a first start that died is moved before it is deleted.
-fn interrupted_dir(project: &Project, major: u32) -> PathBuf {
-    state_dir(project).join(format!("pg{major}.interrupted"))
-}
-
-/// Clear the data directory of a first start that died (no marker: it never held the project's
-/// database). An initdb of a killed pyenvx may still be writing there, by path: wait until no
-/// process works in it or names it, then move it aside (the name is free at once for the new
-/// initdb) and delete it.
-fn set_aside_interrupted(project: &Project, major: u32, data: &Path) -> Result<()> {
-    wait_idle(data)?;
-    let aside = interrupted_dir(project, major);
-    if aside.exists() {
-        fs_err::remove_dir_all(&aside)?;
-    }
-    fs_err::rename(data, &aside)?;
-    fs_err::remove_dir_all(&aside)?;
-    Ok(())
-}
-
-/// Wait until no live process works in `data`: PostgreSQL's processes have it as their working
-/// directory; initdb (and a server) name it after `-D`.
-fn wait_idle(data: &Path) -> Result<()> {
-    let canonical = fs_err::canonicalize(data)?;
-    let started = Instant::now();
-    while let Some(pid) = process_in(&canonical).or_else(|| process_naming(data, &canonical)) {
-        if started.elapsed() > STALE_RETRY {
-            return Err(user_error!(
-                hint = "stop that process (a PostgreSQL server, one of its children, or initdb), then `pyenvx db up`",
-                "process {pid} still works in {}, though no server of this project runs there",
-                data.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-/// A live process whose working directory is `dir`.
-fn process_in(dir: &Path) -> Option<u32> {
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
-/// A live process with `-D <dir>` on its command line (initdb, postgres, pg_ctl).
-fn process_naming(dir: &Path, canonical: &Path) -> Option<u32> {
-    let names = [
-        dir.as_os_str().as_encoded_bytes(),
-        canonical.as_os_str().as_encoded_bytes(),
-    ];
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args
-            .windows(2)
-            .any(|w| w[0] == b"-D" && names.contains(&w[1]))
-        {
-            return Some(pid);
-        }
-    }
-    None
-}
-
-fn retry_stale(
-    bins: &Binaries,
-    project: &Project,
-    data: &Path,
-    socket: &Path,
-    user: Option<&ServerUser>,
-    identity: &Identity,
-    database: Option<&str>,
-) -> Result<String> {
-    let started = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let mut child = spawn(bins, project, data, socket, user, identity.port)?;
-        match wait_ready(identity, database, Some(&mut child), START_TIMEOUT) {
-            Err(e) if is_stale_start(&e) && started.elapsed() < STALE_RETRY => continue,
-            other => return other,
-        }
-    }
 }
 
 /// The project's first cluster: UTF-8, C locale.
@@ -619,29 +363,6 @@ pub(super) fn init_cluster(
     Ok(())
 }
 
-/// Run `cmd` (one of a server's programs) to completion as the server's user, its output
-/// captured.
-pub(super) fn output_as(mut cmd: Command, user: Option<&ServerUser>) -> Result<Output> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(u) = user {
-        u.apply(&mut cmd);
-    }
-    let program = PathBuf::from(cmd.get_program());
-    cmd.output()
-        .with_context(|| format!("cannot run {}", program.display()))
-}
-
-/// Hand a path to the server's user (as root), as what runs as that user must own it.
-pub(super) fn give(path: &Path, user: Option<&ServerUser>) -> Result<()> {
-    if let Some(u) = user {
-        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
-            .with_context(|| format!("cannot hand {} to {}", path.display(), u.name))?;
-    }
-    Ok(())
-}
-
 /// Launch the server in the background, its output appended to `postgres.log`.
 pub(super) fn spawn(
     bins: &Binaries,
@@ -685,91 +406,6 @@ pub(super) fn spawn_with(
     ServerChild::launch(cmd, log_path(project), user)
 }
 
-/// A server we just launched: its process, and where its log output for this start begins.
-pub(super) struct ServerChild {
-    child: Child,
-    log_path: PathBuf,
-    log_offset: u64,
-}
-
-impl ServerChild {
-    /// Start `cmd` (a native server) as the server's user, detached into its own process group,
-    /// its output appended to `log_path`, which is rotated to `<log>.1` first once it grew
-    /// beyond [`LOG_ROTATE_BYTES`].
-    pub(super) fn launch(
-        mut cmd: Command,
-        log_path: PathBuf,
-        user: Option<&ServerUser>,
-    ) -> Result<ServerChild> {
-        if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
-            let _ = std::fs::rename(&log_path, log_path.with_extension("log.1"));
-        }
-        let log = crate::fs::open_log(&log_path)?;
-        let log_offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group: a Ctrl-C meant for pyenvx (or for `pyenvx run`) is not for it.
-            .process_group(0);
-        if let Some(u) = user {
-            u.apply(&mut cmd);
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", Path::new(cmd.get_program()).display()))?;
-        Ok(ServerChild {
-            child,
-            log_path,
-            log_offset,
-        })
-    }
-
-    fn log_since_start(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
-            let _ = f.seek(SeekFrom::Start(self.log_offset));
-            let _ = f.take(64 * 1024).read_to_string(&mut text);
-        }
-        text
-    }
-
-    /// Fails, with the end of this start's log, once the server (`name`) exited; as the user's
-    /// error of a port another program took meanwhile when `port_taken` finds that in the log.
-    pub(super) fn check_alive(
-        &mut self,
-        name: &str,
-        port: u16,
-        port_taken: fn(&str) -> bool,
-    ) -> Result<()> {
-        let Some(status) = self.child.try_wait()? else {
-            return Ok(());
-        };
-        let log = self.log_since_start();
-        let detail = last_lines(&log, 12);
-        if port_taken(&log) {
-            return Err(user_error!(
-                hint = "stop that program, or move this project's database with `pyenvx db up --port N`",
-                "port {port} was taken by another program while {name} started:\n{detail}"
-            ));
-        }
-        Err(anyhow::anyhow!(
-            "{name} exited during start ({status}):\n{detail}"
-        ))
-    }
-
-    /// The error of a start that did not become ready in time, with the end of this start's log
-    /// when the server is ours.
-    pub(super) fn not_ready(child: Option<&Self>, name: &str, timeout: Duration) -> anyhow::Error {
-        let log = child
-            .map(|c| last_lines(&c.log_since_start(), 12))
-            .unwrap_or_default();
-        anyhow::anyhow!(
-            "{name} did not accept connections within {} s\n{log}",
-            timeout.as_secs()
-        )
-    }
-}
-
 /// Poll logins until one succeeds; returns the server's version. With `child`, a server that
 /// exits meanwhile fails the wait at once, with its log.
 pub(super) fn wait_ready(
@@ -778,9 +414,8 @@ pub(super) fn wait_ready(
     mut child: Option<&mut ServerChild>,
     timeout: Duration,
 ) -> Result<String> {
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(5);
-    loop {
+    let pace = Pace::backoff(Duration::from_millis(5), Duration::from_millis(50));
+    let ready = crate::process::wait_until(timeout, pace, || {
         if let Some(c) = child.as_deref_mut() {
             c.check_alive("PostgreSQL", identity.port, |log| {
                 log.contains("could not bind IPv4 address")
@@ -788,106 +423,21 @@ pub(super) fn wait_ready(
             })?;
         }
         match identity.connect(database, Duration::from_secs(2)) {
-            Ok(mut conn) => return Ok(conn.server_version().unwrap_or_default()),
-            Err(e) if e.is_transient() => {}
-            Err(ConnectError::Rejected { code, message }) if code == "3D000" => {
-                return Err(user_error!(
+            Ok(mut conn) => Ok(Some(conn.server_version().unwrap_or_default())),
+            Err(e) if e.is_transient() => Ok(None),
+            Err(ConnectError::Rejected { code, message }) if code == SqlState::INVALID_CATALOG_NAME => {
+                Err(user_error!(
                     hint = "`pyenvx db reset` recreates it (deleting the data), or restore a dump with `pyenvx db restore FILE`",
                     "the server is up but the project's database is missing: {message}"
                 ))
             }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "PostgreSQL on port {} refused the project's credentials",
-                    identity.port
-                )))
-            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "PostgreSQL on port {} refused the project's credentials",
+                identity.port
+            ))),
         }
-        if started.elapsed() > timeout {
-            return Err(ServerChild::not_ready(
-                child.as_deref(),
-                "PostgreSQL",
-                timeout,
-            ));
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
-}
-
-/// The pid a single-line pid file names and, when that process is alive, its command name
-/// (from `/proc/PID/stat`); `None` without the file or the process, or for a zombie (already
-/// dead, not yet reaped). What identifies the server beyond that is the caller's.
-pub(super) fn live_pid_in(pid_file: &Path) -> Option<(u32, String)> {
-    live_pid(
-        std::fs::read_to_string(pid_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?,
-    )
-}
-
-/// `pid` and its program's name, when it is a live process (not a zombie).
-fn live_pid(pid: u32) -> Option<(u32, String)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 3, after the parenthesised command name: Z is a zombie.
-    let (name, rest) = stat.rsplit_once(')')?;
-    if rest.trim_start().starts_with('Z') {
-        return None;
-    }
-    let name = name.split_once('(').map_or(name, |(_, n)| n);
-    Some((pid, name.to_string()))
-}
-
-/// Stop the servers a killed pyenvx left running on the project's scratch data directories
-/// (`pg<major>.upgrading`, where `db upgrade` checks the new cluster): nothing else uses them,
-/// and one still running holds the port and the lock file every later start trips over.
-/// Returns a sentence for each one stopped.
-pub fn stop_leftovers(project: &Project) -> Vec<String> {
-    let mut said = Vec::new();
-    let Ok(entries) = std::fs::read_dir(state_dir(project)) else {
-        return said;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with("pg") && name.ends_with(".upgrading")) {
-            continue;
-        }
-        // postmaster.pid's first line is the postmaster's pid.
-        let pid_file = entry.path().join("postmaster.pid");
-        let Some((pid, program)) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.lines().next()?.trim().parse().ok())
-            .and_then(live_pid)
-        else {
-            continue;
-        };
-        if !program.starts_with("postgres") {
-            continue;
-        }
-        // SIGINT: a fast shutdown. Give it a while, then SIGQUIT.
-        // SAFETY: plain kill(2) calls on a pid read from the server's own pid file.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
-        let started = std::time::Instant::now();
-        let alive = || live_pid(pid).is_some();
-        while alive() && started.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive() {
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
-        }
-        said.push(format!(
-            "stopped a PostgreSQL server (pid {pid}) that an interrupted `pyenvx db upgrade` left running on {}",
-            entry.path().display()
-        ));
-    }
-    said
-}
-
-pub(super) fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    })?;
+    ready.ok_or_else(|| ServerChild::not_ready(child.as_deref(), "PostgreSQL", timeout))
 }
 
 /// `pg_ctl stop -m <mode>` as the server's user; a server that is already gone is fine.
@@ -917,12 +467,12 @@ pub(super) fn stop(
 }
 
 /// Stop the server if it runs; returns whether it did.
-fn down(project: &Project, config: &DbConfig) -> Result<bool> {
+fn down(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<bool> {
     let Some(_pid) = running(project, config)? else {
         return Ok(false);
     };
     // Stopping needs the same binaries, which are on the machine (they started it).
-    let bins = stop_binaries(project, config)?;
+    let bins = stop_binaries(dirs, project, config)?;
     let user = postgres::server_user()?;
     stop(
         &bins,
@@ -935,10 +485,10 @@ fn down(project: &Project, config: &DbConfig) -> Result<bool> {
 }
 
 /// The binaries that run this project's server: from the running process when it runs.
-fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
+fn stop_binaries(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<Binaries> {
     let data = data_dir(project, config.major);
     if let Some(pid) = read_pid_file(&data) {
-        if let Ok(exe) = std::fs::read_link(format!("/proc/{}/exe", pid.pid)) {
+        if let Some(exe) = crate::process::executable(pid.pid) {
             if let Some(bin_dir) = exe.parent() {
                 let lib_dir = bin_dir.parent().map(|r| r.join("lib"));
                 let relocatable = bin_dir
@@ -954,9 +504,8 @@ fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
             }
         }
     }
-    // Unreadable /proc: whatever the lookup finds, without downloading.
-    let dirs = crate::dirs::Dirs::from_env()?;
-    postgres::find(&dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
+    // A process we may not inspect: whatever the lookup finds, without downloading.
+    postgres::find(dirs, config.major, config.bin_dir.as_deref())?.with_context(|| {
         format!(
             "cannot find the PostgreSQL {} binaries to stop the server with",
             config.major
@@ -965,8 +514,8 @@ fn stop_binaries(project: &Project, config: &DbConfig) -> Result<Binaries> {
 }
 
 /// Stop the server and delete every data directory of the project (all majors) and its markers.
-fn destroy(project: &Project, config: &DbConfig) -> Result<()> {
-    down(project, config)?;
+fn destroy(dirs: &Dirs, project: &Project, config: &DbConfig) -> Result<()> {
+    down(dirs, project, config)?;
     let dir = state_dir(project);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());

@@ -52,6 +52,12 @@ use crate::project::{environment, Lock, Project};
 use crate::services::{self, DbConfig, DbEngine};
 use crate::user_error;
 
+mod templates;
+mod write;
+
+pub use templates::*;
+use write::*;
+
 pub const DOCKERFILE: &str = "Dockerfile";
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
 pub const DOCKERIGNORE: &str = ".dockerignore";
@@ -186,57 +192,9 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         Some(dir) => resolve_existing_prefix(&lexical_absolute(dir)?)?,
         None => root.clone(),
     };
-    // Outside the project, the build context is still the project: the compose file points
-    // back at it and hands the export's directory to the build as a second context.
-    let (rel_out, context) = match relative_inside(&root, &out) {
-        Some(rel) => (rel, None),
-        None => (
-            PathBuf::new(),
-            Some(OutsideContext {
-                context: relative_path(&out, &root),
-                dockerfile: format!("{}/{DOCKERFILE}", relative_path(&root, &out)),
-            }),
-        ),
-    };
     let db = services::db_config(project)?;
-    let cache = services::redis::cache_config(project)?;
-    let mut spec = spec(
-        project,
-        &lock,
-        db.as_ref(),
-        opts.base_image.as_deref(),
-        rel_out,
-    )?;
-    spec.context = context;
-    // A project whose settings use Redis gets a cache service even before [services.cache]
-    // declares one: its containers would not start without it.
-    spec.cache = cache.as_ref().map(|c| c.image()).or_else(|| {
-        super::runs::settings_use_redis(&root).then(|| DEFAULT_REDIS_IMAGE.to_string())
-    });
-    // The variables the project's own compose file gives its web service; not when that file
-    // is one pyenvx generated.
-    let web = match environment::compose_file(&root) {
-        Some(f) if !generated_by_pyenvx(&f) => environment::web_environment(&root)?,
-        _ => None,
-    };
-    let web_vars = web.as_ref().is_some_and(|w| !w.vars.is_empty());
-    let mut spec = Spec {
-        env_file: spec.env_file || web_vars || spec.cache.is_some(),
-        ..spec
-    };
+    let (spec, web) = full_spec(project, opts, &lock, db.as_ref(), &root, &out)?;
     let env_path = out.join(ENV_FILE);
-    // The grant must name the user the container actually creates: a kept `.env.docker` says
-    // who that is (the project may have been renamed since it was written), and a GRANT to a
-    // user that does not exist would stop the image's first start.
-    if let (Some(db), Ok(existing)) = (spec.db.as_mut(), std::fs::read_to_string(&env_path)) {
-        if db.engine == DbEngine::Mariadb {
-            let value = |key: &str| dotenv_value(&existing, key);
-            db.test_grant = value("MARIADB_USER").map(|user| {
-                let database = value("MARIADB_DATABASE").unwrap_or_else(|| user.clone());
-                (user, database)
-            });
-        }
-    }
 
     let plan: Vec<(PathBuf, String)> = vec![
         (out.join(DOCKERFILE), dockerfile(&spec)),
@@ -244,55 +202,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         (root.join(DOCKERIGNORE), dockerignore()),
         (requirements_path(&root, &out, &spec), requirements(&lock)?),
     ];
-    // Check every file before writing any: a file the user wrote is never replaced (a
-    // `.dockerignore` of theirs is kept and used), one pyenvx wrote only with --force.
-    let mut yours = Vec::new();
-    let mut generated = Vec::new();
-    let mut keep_yours = Vec::new();
-    let mut unchanged = Vec::new();
-    for (path, text) in &plan {
-        if std::fs::symlink_metadata(path).is_err() {
-            continue;
-        }
-        // A link is never read through: only a regular file can be what we would write.
-        let same = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-            && std::fs::read(path).is_ok_and(|bytes| bytes == text.as_bytes());
-        if generated_by_pyenvx(path) && same {
-            unchanged.push(path.clone());
-        } else if generated_by_pyenvx(path) {
-            generated.push(display_rel(&root, path));
-        } else if path.ends_with(DOCKERIGNORE) {
-            keep_yours.push(path.clone());
-        } else {
-            yours.push(display_rel(&root, path));
-        }
-    }
-    let verb = |list: &[String]| if list.len() == 1 { "is" } else { "are" };
-    if !yours.is_empty() {
-        let hint = if spec.rel_out.as_os_str().is_empty() {
-            "export beside them: `pyenvx export docker --out docker` (the build context stays the project)".to_string()
-        } else {
-            "choose another directory with `--out`, or move them".to_string()
-        };
-        return Err(user_error!(
-            hint = hint,
-            "{} {} yours (no pyenvx header); pyenvx export docker never replaces a file you wrote, not even with --force",
-            yours.join(", "),
-            verb(&yours)
-        ));
-    }
-    if !opts.force && !generated.is_empty() {
-        return Err(user_error!(
-            hint = "compare or move them, then run `pyenvx export docker --force` to replace them",
-            "{} already {}; pyenvx export docker never overwrites without --force",
-            generated.join(", "),
-            if generated.len() == 1 {
-                "exists"
-            } else {
-                "exist"
-            }
-        ));
-    }
+    let (keep_yours, unchanged) = check_targets(&plan, &root, &spec, opts.force)?;
     let env_text = if spec.env_file && std::fs::symlink_metadata(&env_path).is_err() {
         let mut text = env_file(project, db.as_ref(), web.as_ref())?;
         if spec.cache.is_some() {
@@ -302,120 +212,11 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     } else {
         None
     };
-
-    // Stage every file beside its target, then rename them all: a failure while staging
-    // leaves nothing behind.
-    let made_dir = first_missing(&out);
-    // A `.dockerignore` of theirs is used, but `COPY . .` must still never take a secret or a
-    // database's data directory into the image: the lines it lacks for that are added last
-    // (the last matching line wins in a `.dockerignore`).
-    let mut amended = Vec::new();
-    for path in &keep_yours {
-        let existing = fs_err::read_to_string(path)?;
-        let missing = missing_ignores(&existing);
-        if !missing.is_empty() {
-            let sep = if existing.is_empty() || existing.ends_with('\n') {
-                ""
-            } else {
-                "\n"
-            };
-            let text = format!(
-                "{existing}{sep}# Added by `pyenvx export docker`: secrets, pyenvx's state and the sandbox never go into an image.\n{}\n",
-                missing.join("\n")
-            );
-            amended.push((path.clone(), text, missing));
-        }
-    }
-    let staged = (|| -> Result<Vec<(tempfile::NamedTempFile, PathBuf, bool)>> {
-        fs_err::create_dir_all(&out)?;
-        let mut staged = Vec::new();
-        for (path, text, _) in &amended {
-            let mode = std::fs::metadata(path).map_or(0o644, |m| {
-                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
-            });
-            staged.push((
-                crate::fs::stage(path, text.as_bytes(), mode)?,
-                path.clone(),
-                false,
-            ));
-        }
-        for (path, text) in &plan {
-            if keep_yours.contains(path) || unchanged.contains(path) {
-                continue;
-            }
-            if let Some(parent) = path.parent() {
-                fs_err::create_dir_all(parent)?;
-            }
-            staged.push((
-                crate::fs::stage(path, text.as_bytes(), 0o644)?,
-                path.clone(),
-                false,
-            ));
-        }
-        if let Some(text) = &env_text {
-            staged.push((
-                crate::fs::stage(&env_path, text.as_bytes(), 0o600)?,
-                env_path.clone(),
-                true,
-            ));
-        }
-        Ok(staged)
-    })();
-    let staged = match staged {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(dir) = &made_dir {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            return Err(e);
-        }
-    };
-    let mut files = Vec::new();
-    for (tmp, path, secret) in staged {
-        let outcome = if let Some((_, _, missing)) = amended.iter().find(|(p, ..)| *p == path) {
-            Outcome::Amended(missing.clone())
-        } else if path.exists() {
-            Outcome::Replaced
-        } else {
-            Outcome::Created
-        };
-        // The secrets file only ever appears, never replaces.
-        let persisted = if secret {
-            tmp.persist_noclobber(&path).map(|_| ())
-        } else {
-            tmp.persist(&path).map(|_| ())
-        };
-        persisted.map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-        files.push((path, outcome));
-    }
-    for path in keep_yours {
-        if !amended.iter().any(|(p, ..)| *p == path) {
-            files.push((path, Outcome::Yours));
-        }
-    }
-    files.extend(unchanged.into_iter().map(|p| (p, Outcome::Unchanged)));
+    let secrets = env_text.as_deref().map(|text| (env_path.as_path(), text));
+    let mut files = write_all(&out, &plan, &keep_yours, &unchanged, secrets)?;
     if spec.env_file {
         if env_text.is_none() {
-            // A cache declared after the first export: its lines join the file, the rest
-            // stays. (Redis keeps no credentials in its volume, so a new password is harmless.)
-            let existing = fs_err::read_to_string(&env_path)?;
-            let outcome = if spec.cache.is_some()
-                && !existing.lines().any(|l| l.starts_with("REDIS_PASSWORD="))
-            {
-                let sep = if existing.is_empty() || existing.ends_with('\n') {
-                    ""
-                } else {
-                    "\n"
-                };
-                crate::fs::write_private(
-                    &env_path,
-                    format!("{existing}{sep}{}", cache_env()?).as_bytes(),
-                )?;
-                Outcome::Replaced
-            } else {
-                Outcome::Kept
-            };
-            files.push((env_path, outcome));
+            files.push((env_path.clone(), add_cache_to_env_file(&env_path, &spec)?));
         }
         if spec.context.is_none() {
             ignore_in_git(&root, ENV_FILE)?;
@@ -429,36 +230,85 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
     })
 }
 
-/// The outermost directory of `dir` that does not exist yet (what creating `dir` makes).
-fn first_missing(dir: &Path) -> Option<PathBuf> {
-    let mut missing = None;
-    let mut cur = Some(dir);
-    while let Some(d) = cur {
-        if std::fs::symlink_metadata(d).is_ok() {
-            break;
+/// The spec with what only a real export knows: where the files go relative to the project,
+/// the cache its settings need, the variables of the project's own compose file, and the user
+/// a kept `.env.docker` names. Also returns those compose variables.
+fn full_spec(
+    project: &Project,
+    opts: &Options,
+    lock: &Lock,
+    db: Option<&DbConfig>,
+    root: &Path,
+    out: &Path,
+) -> Result<(Spec, Option<environment::WebEnv>)> {
+    // Outside the project, the build context is still the project: the compose file points
+    // back at it and hands the export's directory to the build as a second context.
+    let (rel_out, context) = match relative_inside(root, out) {
+        Some(rel) => (rel, None),
+        None => (
+            PathBuf::new(),
+            Some(OutsideContext {
+                context: relative_path(out, root),
+                dockerfile: format!("{}/{DOCKERFILE}", relative_path(root, out)),
+            }),
+        ),
+    };
+    let cache = services::redis::cache_config(project)?;
+    let mut spec = spec(project, lock, db, opts.base_image.as_deref(), rel_out)?;
+    spec.context = context;
+    // A project whose settings use Redis gets a cache service even before [services.cache]
+    // declares one: its containers would not start without it.
+    spec.cache = cache
+        .as_ref()
+        .map(|c| c.image())
+        .or_else(|| super::runs::settings_use_redis(root).then(|| DEFAULT_REDIS_IMAGE.to_string()));
+    // The variables the project's own compose file gives its web service; not when that file
+    // is one pyenvx generated.
+    let web = match environment::compose_file(root) {
+        Some(f) if !generated_by_pyenvx(&f) => environment::web_environment(root)?,
+        _ => None,
+    };
+    let web_vars = web.as_ref().is_some_and(|w| !w.vars.is_empty());
+    let mut spec = Spec {
+        env_file: spec.env_file || web_vars || spec.cache.is_some(),
+        ..spec
+    };
+    // The grant must name the user the container actually creates: a kept `.env.docker` says
+    // who that is (the project may have been renamed since it was written), and a GRANT to a
+    // user that does not exist would stop the image's first start.
+    if let (Some(db), Ok(existing)) = (
+        spec.db.as_mut(),
+        std::fs::read_to_string(out.join(ENV_FILE)),
+    ) {
+        if db.engine == DbEngine::Mariadb {
+            let value = |key: &str| dotenv_value(&existing, key);
+            db.test_grant = value("MARIADB_USER").map(|user| {
+                let database = value("MARIADB_DATABASE").unwrap_or_else(|| user.clone());
+                (user, database)
+            });
         }
-        missing = Some(d.to_path_buf());
-        cur = d.parent();
     }
-    missing
+    Ok((spec, web))
 }
 
-/// `dir` with its longest existing prefix resolved through links, the rest kept by name.
-fn resolve_existing_prefix(dir: &Path) -> Result<PathBuf> {
-    let mut existing = dir.to_path_buf();
-    let mut rest = Vec::new();
-    while std::fs::symlink_metadata(&existing).is_err() {
-        let Some(name) = existing.file_name().map(|n| n.to_os_string()) else {
-            break;
-        };
-        rest.push(name);
-        existing.pop();
+/// A kept `.env.docker`, with the cache's lines added when a cache was declared after the first
+/// export; the rest stays. (Redis keeps no credentials in its volume, so a new password is
+/// harmless.)
+fn add_cache_to_env_file(env_path: &Path, spec: &Spec) -> Result<Outcome> {
+    let existing = fs_err::read_to_string(env_path)?;
+    if spec.cache.is_none() || existing.lines().any(|l| l.starts_with("REDIS_PASSWORD=")) {
+        return Ok(Outcome::Kept);
     }
-    let mut out = fs_err::canonicalize(&existing)?;
-    for name in rest.into_iter().rev() {
-        out.push(name);
-    }
-    Ok(out)
+    let sep = if existing.is_empty() || existing.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    crate::fs::write_private(
+        env_path,
+        format!("{existing}{sep}{}", cache_env()?).as_bytes(),
+    )?;
+    Ok(Outcome::Replaced)
 }
 
 /// The spec for a project and its lock; fails when no container could run the lock.
@@ -618,330 +468,6 @@ fn reachable_from_containers(url: &str) -> bool {
     !matches!(host, "localhost" | "127.0.0.1" | "[" | "") && !host.starts_with("127.")
 }
 
-/// A string as a YAML double-quoted scalar (JSON's escaping is valid YAML).
-fn yaml_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
-fn slash_path(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The Dockerfile.
-pub fn dockerfile(spec: &Spec) -> String {
-    let requirements = match &spec.context {
-        Some(_) => OUTSIDE_REQUIREMENTS.to_string(),
-        None => slash_path(&spec.rel_out.join(REQUIREMENTS)),
-    };
-    let django = spec
-        .django
-        .as_deref()
-        .map(|v| format!(", Django {v}"))
-        .unwrap_or_default();
-    let index = match &spec.index_url {
-        Some(url) => format!("ARG PIP_INDEX_URL={url}\n"),
-        None => "ARG PIP_INDEX_URL\n".to_string(),
-    };
-    let cmd = if spec.gunicorn {
-        format!(
-            "# gunicorn is a dependency, so it serves the app.\nCMD [\"gunicorn\", \"--bind\", \"0.0.0.0:8000\", {}]\n",
-            yaml_str(&spec.wsgi)
-        )
-    } else {
-        "# Django's development server; `pyenvx add gunicorn` and export again for a production server.\n\
-         CMD [\"python\", \"manage.py\", \"runserver\", \"0.0.0.0:8000\"]\n"
-            .to_string()
-    };
-    if !spec.source_builds.packages.is_empty() {
-        return two_stage_dockerfile(spec, &requirements, &index, &cmd, &django);
-    }
-    format!(
-        "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
-         # After changing dependencies: `pyenvx export docker --force`.\n\
-         FROM {base}\n\
-         \n\
-         {preamble}\
-         # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
-         {index}\
-         # Exactly the locked files, hash-checked, in a layer that only a dependency change rebuilds.\n\
-         COPY {requirements} /tmp/requirements.txt\n\
-         RUN python -m pip install --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt\n\
-         \n\
-         {tail}",
-        python = spec.python,
-        base = spec.base_image,
-        preamble = RUNTIME_PREAMBLE,
-        tail = app_tail(&cmd),
-    )
-}
-
-/// The Dockerfile when some locked packages have no wheel for Linux: a builder stage with a
-/// compiler and the headers they need makes every wheel (downloads hash-checked as usual), and
-/// the runtime image installs those wheels with only the shared libraries they load, so it
-/// stays as slim as the one-stage image.
-fn two_stage_dockerfile(
-    spec: &Spec,
-    requirements: &str,
-    index: &str,
-    cmd: &str,
-    django: &str,
-) -> String {
-    let builds = &spec.source_builds;
-    let build_deps = std::iter::once("build-essential".to_string())
-        .chain(builds.build_deps.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let runtime = if builds.run_deps.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "# The shared libraries the built packages load.\n\
-             RUN apt-get update && apt-get install -y --no-install-recommends {} \\\n    && rm -rf /var/lib/apt/lists/*\n\n",
-            builds.run_deps.join(" ")
-        )
-    };
-    format!(
-        "# Generated by `pyenvx export docker` from pyenvx.lock (Python {python}{django}).\n\
-         # After changing dependencies: `pyenvx export docker --force`.\n\
-         \n\
-         # {packages} come as source only: built here, with a compiler and their headers, and\n\
-         # only the wheels go on to the runtime image.\n\
-         FROM {base} AS builder\n\
-         RUN apt-get update && apt-get install -y --no-install-recommends {build_deps} \\\n    && rm -rf /var/lib/apt/lists/*\n\
-         # A mirror or private index for the build only: --build-arg PIP_INDEX_URL=https://…/simple/\n\
-         {index}\
-         # Exactly the locked files, hash-checked as they are downloaded.\n\
-         COPY {requirements} /tmp/requirements.txt\n\
-         RUN python -m pip wheel --require-hashes --wheel-dir /wheels -r /tmp/requirements.txt\n\
-         \n\
-         FROM {base}\n\
-         \n\
-         {preamble}\
-         {runtime}\
-         # The builder's wheels, checked there: nothing is fetched or compiled here.\n\
-         COPY --from=builder /wheels /wheels\n\
-         RUN python -m pip install --no-index --no-deps /wheels/*.whl && rm -rf /wheels\n\
-         \n\
-         {tail}",
-        python = spec.python,
-        base = spec.base_image,
-        packages = builds.packages.join(", "),
-        preamble = RUNTIME_PREAMBLE,
-        tail = app_tail(cmd),
-    )
-}
-
-/// What every runtime image starts with, after its `FROM`.
-const RUNTIME_PREAMBLE: &str = "\
-# No .pyc files in the image; output reaches `docker compose logs` as it is written.
-ENV PYTHONDONTWRITEBYTECODE=1 \\
-    PYTHONUNBUFFERED=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-    PIP_NO_CACHE_DIR=1
-
-WORKDIR /app
-
-# The app runs unprivileged.
-RUN useradd --create-home app && chown app /app
-
-";
-
-/// What every runtime image ends with: the code, the user, the port and `cmd`.
-fn app_tail(cmd: &str) -> String {
-    format!(
-        "# Owned by the app's user, so it can read files whatever their mode on the host.\n\
-         COPY --chown=app:app . .\n\
-         USER app\n\
-         \n\
-         EXPOSE 8000\n\
-         {cmd}"
-    )
-}
-
-/// The compose file.
-pub fn compose(spec: &Spec) -> String {
-    let build = if let Some(outside) = &spec.context {
-        format!(
-            "    build:\n      # The project is the build context (its {OUTSIDE_REQUIREMENTS} the locked\n\
-             \x20     # requirements); the Dockerfile is this directory's.\n\
-             \x20     context: {}\n      dockerfile: {}\n",
-            yaml_str(&outside.context),
-            yaml_str(&outside.dockerfile)
-        )
-    } else if spec.rel_out.as_os_str().is_empty() {
-        "    build: .\n".to_string()
-    } else {
-        let up = spec
-            .rel_out
-            .components()
-            .map(|_| "..")
-            .collect::<Vec<_>>()
-            .join("/");
-        format!(
-            "    build:\n      context: {}\n      dockerfile: {}\n",
-            yaml_str(&up),
-            yaml_str(&slash_path(&spec.rel_out.join(DOCKERFILE)))
-        )
-    };
-    let mut out = format!(
-        "# Generated by `pyenvx export docker` from pyenvx.toml and pyenvx.lock.\n\
-         #   docker compose up --wait     build and start; http://127.0.0.1:8000/\n\
-         #   WEB_PORT=8080 docker compose up --wait    another host port\n\
-         name: {name}\n\
-         \n\
-         services:\n\
-         \x20 web:\n\
-         {build}",
-        name = yaml_str(&spec.name),
-    );
-    if spec.env_file {
-        let url = match spec.db.as_ref().map(|d| d.engine) {
-            Some(DbEngine::Mariadb) => "mysql://…@db:3306/…",
-            _ => "postgres://…@db:5432/…",
-        };
-        out.push_str(&format!(
-            "    # DATABASE_URL={url} (the `db` service below) and the project's own\n\
-             \x20   # variables; secrets stay out of this file.\n\
-             \x20   env_file: {ENV_FILE}\n"
-        ));
-    } else if spec.cache.is_some() {
-        out.push_str(&format!(
-            "    # REDIS_URL=redis://:…@cache:6379/0 (the `cache` service below); secrets stay out of this file.\n\
-             \x20   env_file: {ENV_FILE}\n"
-        ));
-    }
-    out.push_str("    ports:\n      - \"127.0.0.1:${WEB_PORT:-8000}:8000\"  # this machine only\n");
-    let needs: Vec<&str> = [("db", spec.db.is_some()), ("cache", spec.cache.is_some())]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-    if !needs.is_empty() {
-        out.push_str("    depends_on:\n");
-        for name in &needs {
-            out.push_str(&format!(
-                "      {name}:\n        condition: service_healthy\n"
-            ));
-        }
-    }
-    if let Some(image) = &spec.cache {
-        out.push_str(&format!(
-            "\n\
-             \x20 cache:\n\
-             \x20   # Redis, as `pyenvx redis up` runs it ([services.cache] in pyenvx.toml).\n\
-             \x20   image: {image}\n\
-             \x20   env_file: {ENV_FILE}  # REDIS_PASSWORD\n\
-             \x20   # The password goes into a 0600 file, not onto redis-server's command line.\n\
-             \x20   command: [\"sh\", \"-c\", \"umask 077 && printf 'requirepass %s\\\\n' \\\"$$REDIS_PASSWORD\\\" > /tmp/redis.conf && exec redis-server /tmp/redis.conf --appendonly yes --appendfsync everysec\"]\n\
-             \x20   volumes:\n\
-             \x20     - cache-data:/data\n\
-             \x20   healthcheck:\n\
-             \x20     # An authenticated PING (REDISCLI_AUTH keeps the password off the command line).\n\
-             \x20     test: [\"CMD-SHELL\", \"REDISCLI_AUTH=\\\"$$REDIS_PASSWORD\\\" redis-cli ping | grep -q PONG\"]\n\
-             \x20     interval: 2s\n\
-             \x20     timeout: 5s\n\
-             \x20     retries: 30\n",
-            image = yaml_str(image),
-        ));
-    }
-    if let Some(db) = spec.db.as_ref().filter(|d| d.engine == DbEngine::Mariadb) {
-        out.push_str(&format!(
-            "\n\
-             \x20 db:\n\
-             \x20   # MariaDB, as `pyenvx db up` runs it ([services.db] in pyenvx.toml).\n\
-             \x20   image: {image}\n\
-             \x20   env_file: {ENV_FILE}  # MARIADB_USER, MARIADB_PASSWORD, MARIADB_DATABASE\n\
-             \x20   volumes:\n\
-             \x20     - db-data:/var/lib/mysql\n\
-             \x20   healthcheck:\n\
-             \x20     # The image's own check: a login over TCP, which its first-run setup does not allow.\n\
-             \x20     test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n\
-             \x20     interval: 2s\n\
-             \x20     timeout: 5s\n\
-             \x20     retries: 60\n",
-            image = yaml_str(&db.image),
-        ));
-        if db.test_grant.is_some() {
-            out.push_str(&format!(
-                "    # Lets the project's user create and drop Django's test databases; the image\n\
-                 \x20   # runs it once, on the first start with an empty volume (configs: below).\n\
-                 \x20   configs:\n\
-                 \x20     - source: {TEST_GRANT_CONFIG}\n\
-                 \x20       target: {TEST_GRANT_TARGET}\n"
-            ));
-        }
-    } else if let Some(db) = &spec.db {
-        out.push_str(&format!(
-            "\n\
-             \x20 db:\n\
-             \x20   # PostgreSQL {major}, as `pyenvx db up` runs it ([services.db] in pyenvx.toml).\n\
-             \x20   image: {image}\n\
-             \x20   env_file: {ENV_FILE}  # POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB\n\
-             \x20   volumes:\n\
-             \x20     - db-data:{data}\n\
-             \x20   healthcheck:\n\
-             \x20     # Over TCP: the image's first-run setup listens on its socket only.\n\
-             \x20     test: [\"CMD-SHELL\", \"pg_isready -h 127.0.0.1 -U \\\"$$POSTGRES_USER\\\" -d \\\"$$POSTGRES_DB\\\"\"]\n\
-             \x20     interval: 2s\n\
-             \x20     timeout: 5s\n\
-             \x20     retries: 60\n",
-            major = db.major,
-            image = yaml_str(&db.image),
-            data = db.data_dir(),
-        ));
-    }
-    if !needs.is_empty() {
-        out.push_str("\nvolumes:\n");
-        for name in &needs {
-            out.push_str(&format!("  {name}-data:\n"));
-        }
-    }
-    if let Some((user, database)) = spec.db.as_ref().and_then(|d| d.test_grant.as_ref()) {
-        // Inline `content:` (Compose 2.23+) keeps the export one compose file; `$$` because
-        // compose interpolates `$` in it.
-        let sql = mariadb_test_grant(user, database).replace('$', "$$");
-        out.push_str(&format!(
-            "\nconfigs:\n  {TEST_GRANT_CONFIG}:\n    content: |\n"
-        ));
-        for line in sql.lines() {
-            out.push_str(&format!("      {line}\n"));
-        }
-    }
-    out
-}
-
-/// The compose config holding [`mariadb_test_grant`], and where the `db` service sees it: the
-/// official image's entrypoint runs `/docker-entrypoint-initdb.d/*.sql` as root on its first
-/// start, after it has created `MARIADB_USER`.
-const TEST_GRANT_CONFIG: &str = "db-test-databases";
-const TEST_GRANT_TARGET: &str = "/docker-entrypoint-initdb.d/pyenvx-test-databases.sql";
-
-/// The SQL giving `user` every privilege on `test_<database>` and what Django's `--parallel`
-/// clones it to (`test_<database>_1`, …), and nothing more.
-///
-/// Why not `*.*` as `pyenvx db up` grants: there the user is pyenvx's, whose restores and
-/// snapshots need scratch databases; here it is the app's, in a file that may become a
-/// deployment, and Django's test runner needs only these. `_` and `%` in the name are escaped
-/// (they are wildcards in a grant's database), so the pattern matches this project's names only.
-fn mariadb_test_grant(user: &str, database: &str) -> String {
-    let pattern: String = database
-        .chars()
-        .flat_map(|c| match c {
-            '_' | '%' | '\\' => vec!['\\', c],
-            '`' => vec!['`', '`'],
-            c => vec![c],
-        })
-        .collect();
-    let user = user.replace('\\', "\\\\").replace('\'', "''");
-    format!(
-        "-- Generated by `pyenvx export docker`: Django's test runner creates and drops\n\
-         -- test_{database} (and test_{database}_1, ... with --parallel) as this user.\n\
-         GRANT ALL PRIVILEGES ON `test\\_{pattern}%`.* TO '{user}'@'%';\n"
-    )
-}
-
 /// `key`'s value in a dotenv text, as compose's `env_file` reads it.
 fn dotenv_value(text: &str, key: &str) -> Option<String> {
     dotenvy::from_read_iter(text.as_bytes())
@@ -960,36 +486,6 @@ fn cache_env() -> Result<String> {
          REDIS_PASSWORD={password}\n\
          REDIS_URL=redis://:{password}@cache:6379/0\n"
     ))
-}
-
-/// The `.dockerignore` lines that keep secrets (`.env`, `.env.docker` in `--out`, at any
-/// depth: `.env.*` alone matches only at the root of the context), pyenvx's state (the
-/// database's data directory among it) and the host's sandbox out of a build context.
-pub const SECRET_IGNORES: [&str; 4] = ["**/.env", "**/.env.*", ".pyenvx", ".venv"];
-
-/// The lines of [`SECRET_IGNORES`] a user's `.dockerignore` (`text`) lacks.
-pub fn missing_ignores(text: &str) -> Vec<String> {
-    SECRET_IGNORES
-        .iter()
-        .filter(|want| !text.lines().any(|l| l.trim() == **want))
-        .map(|l| l.to_string())
-        .collect()
-}
-
-/// What never goes into the image: the sandbox, pyenvx's state, secrets, caches.
-pub fn dockerignore() -> String {
-    "# Generated by `pyenvx export docker`: what never goes into the image.\n\
-     .git\n\
-     .venv\n\
-     .pyenvx\n\
-     !.pyenvx/export/requirements.txt\n\
-     **/.env\n\
-     **/.env.*\n\
-     **/__pycache__\n\
-     **/*.py[cod]\n\
-     db.sqlite3\n\
-     docker-compose.yml\n"
-        .to_string()
 }
 
 /// `.env.docker`: the database's role, password and name, and the web service's URL to it;
@@ -1046,73 +542,6 @@ fn env_file(
         }
     }
     Ok(out)
-}
-
-/// Add `name` to the project's `.gitignore` unless a line already says it.
-fn ignore_in_git(root: &Path, name: &str) -> Result<()> {
-    let path = root.join(".gitignore");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    if existing.lines().any(|l| l.trim() == name) {
-        return Ok(());
-    }
-    let sep = if existing.is_empty() || existing.ends_with('\n') {
-        ""
-    } else {
-        "\n"
-    };
-    crate::fs::write_atomic(&path, format!("{existing}{sep}{name}\n").as_bytes())
-}
-
-/// `dir` made absolute against the working directory, `.` and `..` resolved by name.
-fn lexical_absolute(dir: &Path) -> Result<PathBuf> {
-    let joined = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(dir)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    Ok(out)
-}
-
-/// `dir` relative to `root` when it is `root` or below it.
-/// `to` relative to `from` (both absolute): `../project` for a sibling.
-fn relative_path(from: &Path, to: &Path) -> String {
-    let from: Vec<Component> = from.components().collect();
-    let to: Vec<Component> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), from.len() - common)
-        .chain(
-            to[common..]
-                .iter()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-        )
-        .collect();
-    if parts.is_empty() {
-        ".".to_string()
-    } else {
-        parts.join("/")
-    }
-}
-
-fn relative_inside(root: &Path, dir: &Path) -> Option<PathBuf> {
-    let rel = dir.strip_prefix(root).ok()?;
-    rel.components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then(|| rel.to_path_buf())
-}
-
-fn display_rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
 }
 
 #[cfg(test)]
