@@ -602,8 +602,8 @@ fn wheel_holds_both_binaries_with_index_tags() {
 /// The README's install command as written (`cargo install --locked --path .`, in this
 /// checkout, with the machine's Cargo and its registry), then the rest of the line with what it
 /// installed. Only where it goes is the test's: `CARGO_INSTALL_ROOT` keeps it out of the
-/// machine's `~/.cargo/bin`, and the build directory is kept between runs (a first build takes
-/// minutes on two cores).
+/// machine's `~/.cargo/bin`, the build directory is kept between runs, and the release profile is
+/// built without its optimisations (a first optimised build takes ten minutes on two cores).
 #[test]
 #[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
 fn cargo_installs_and_the_readme_line_runs() {
@@ -623,6 +623,13 @@ fn cargo_installs_and_the_readme_line_runs() {
             "CARGO_TARGET_DIR",
             fixtures_dir().join("cargo-install-target"),
         )
+        // The release profile's optimisations (thin LTO) are what a user waits for once; here
+        // they cost ten minutes of two cores and test nothing the install way depends on, so
+        // the build is a test build's, as the wheel tests' `wheel-test` profile is.
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .stdin(Stdio::null())
         .output()
         .unwrap();
