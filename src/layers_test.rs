@@ -51,12 +51,10 @@ const KNOWN_SERVICES_CYCLES: &[&[&str]] = &[];
 /// calls its files while they use its types.
 const KNOWN_INNER_CYCLES: &[(&str, &[&[&str]])] = &[
     ("project", &[&["env", "mod"]]),
-    ("python", &[&["discovery", "mod"]]),
     (
         "store",
         &[&["link", "metadata", "mod", "park", "remove", "scripts"]],
     ),
-    ("venv", &[&["legacy", "mod"]]),
 ];
 
 /// Files that are test support only, compiled under `#[cfg(test)]`.
