@@ -22,6 +22,20 @@ pub trait Reporter: Sync {
     fn detail(&self, _message: &str) {}
 }
 
+/// Runs a step that can take a second or more under a spinner saying what it does. The CLI's
+/// reporter draws it on a terminal only (not with `--quiet`, `--no-progress`,
+/// `PYENVX_NO_PROGRESS`, or stderr redirected), so logs and pipes see just the result line.
+pub fn spinning<T, E>(
+    reporter: &dyn Reporter,
+    what: &str,
+    step: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let spinner = reporter.download_start(what, None);
+    let result = step();
+    reporter.download_done(spinner);
+    result
+}
+
 /// Reports nothing; for tests and library callers that do not care.
 pub struct Silent;
 

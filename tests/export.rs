@@ -205,6 +205,14 @@ fn docker_files_are_written_once_and_replaced_only_with_force() {
         .lines()
         .any(|l| l == "**/.env.*"));
 
+    // The same export again finds every file as it would write it: nothing to replace, so it
+    // needs no --force (as after `export requirements -o requirements.txt`).
+    let again = sb.ok("shop", &["export", "docker"]);
+    assert!(
+        again.contains("Dockerfile (unchanged)") && !again.contains("replaced"),
+        "{again}"
+    );
+
     // Never overwrites without --force; nothing changes.
     // (A file pyenvx generated, edited since: its header says whose it is.)
     let tweaked = format!("{dockerfile}# tweaked\n");

@@ -1,6 +1,7 @@
 //! The real package index: packages Django projects commonly use, added to sandboxes on several
 //! Pythons and imported; and pyenvx's own wheel, built with maturin from the index, installed with
-//! pip and `uv tool install`, running the README's first line. The index (and certificates,
+//! pip and `uv tool install`, running the README's first line (as it does after the line's own
+//! `cargo install`). The index (and certificates,
 //! proxies) are whatever this machine's own pip and uv configuration says; these tests name no
 //! host.
 //!
@@ -596,6 +597,45 @@ fn wheel_holds_both_binaries_with_index_tags() {
             "{line} not in\n{metadata}"
         );
     }
+}
+
+/// The README's install command as written (`cargo install --locked --path .`, in this
+/// checkout, with the machine's Cargo and its registry), then the rest of the line with what it
+/// installed. Only where it goes is the test's: `CARGO_INSTALL_ROOT` keeps it out of the
+/// machine's `~/.cargo/bin`, and the build directory is kept between runs (a first build takes
+/// minutes on two cores).
+#[test]
+#[ignore = "needs the real package index: PYENVX_TEST_REAL_INDEX=1"]
+fn cargo_installs_and_the_readme_line_runs() {
+    let real = installed_context();
+    let (install, _) = readme_first_line();
+    assert!(
+        install.starts_with("cargo install "),
+        "README's install command is not Cargo's: {install}"
+    );
+    let root = real.ctx.root().join("cargo-root");
+    let started = Instant::now();
+    let out = Command::new("sh")
+        .args(["-c", &install])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_INSTALL_ROOT", &root)
+        .env(
+            "CARGO_TARGET_DIR",
+            fixtures_dir().join("cargo-install-target"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    eprintln!("{install}: {:.0?}", started.elapsed());
+    let bin = root.join("bin");
+    assert!(
+        is_executable(&bin.join("pyenvx")),
+        "no pyenvx in {}",
+        bin.display()
+    );
+    assert_version(&real, &bin.join("pyenvx"));
+    run_readme_line(&real, &bin);
 }
 
 /// `pip install` of the wheel into a fresh environment (a pyenv CPython's venv, active: its

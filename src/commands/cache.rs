@@ -21,7 +21,11 @@ pub fn run(cmd: CacheCommand, settings: &Settings, printer: &Printer) -> Result<
             Ok(exit::OK)
         }
         CacheCommand::Clean => {
-            let report = crate::ops::cache::clean(&settings.dirs)?;
+            // A uv cache of a few hundred MB is tens of thousands of files: seconds to remove.
+            let reporter = printer.reporter();
+            let report = crate::reporter::spinning(&reporter, "removing pyenvx's caches", || {
+                crate::ops::cache::clean(&settings.dirs)
+            })?;
             printer.success(format!(
                 "Removed {} from {} ({} entries); the package store stays",
                 crate::printer::human_size(report.bytes),

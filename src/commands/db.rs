@@ -15,6 +15,7 @@ use crate::error::exit;
 use crate::printer::Printer;
 use crate::project::Env;
 use crate::project::Project;
+use crate::reporter::spinning;
 use crate::services::{self, BackendKind, UpOptions, UpReport};
 use crate::settings::Settings;
 use crate::user_error;
@@ -50,21 +51,11 @@ pub fn run(cmd: DbCommand, settings: &Settings, printer: &Printer) -> Result<i32
     }
 }
 
-/// Run a long step under a spinner saying what it does. The reporter draws it on a terminal
-/// only (not with `--quiet`, `--no-progress`, `PYENVX_NO_PROGRESS`, or stderr redirected), so
-/// logs and pipes see just the result line.
-fn spinning<T>(env: &Env, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
-    let spinner = env.reporter.download_start(what, None);
-    let result = step();
-    env.reporter.download_done(spinner);
-    result
-}
-
 fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printer) -> Result<i32> {
     let started = Instant::now();
     match args.command {
         None => {
-            let snap = spinning(env, "taking a snapshot of the database", || {
+            let snap = spinning(env.reporter, "taking a snapshot of the database", || {
                 services::snapshot_take(env, project, args.name.as_deref())
             })?;
             printer.success(format!(
@@ -127,9 +118,11 @@ fn snapshot(env: &Env, project: &Project, args: DbSnapshotArgs, printer: &Printe
                 printer.info("Nothing restored");
                 return Ok(exit::OK);
             }
-            let restored = spinning(env, &format!("restoring snapshot {}", snap.name), || {
-                services::snapshot_restore(env, project, &snap)
-            })?;
+            let restored = spinning(
+                env.reporter,
+                &format!("restoring snapshot {}", snap.name),
+                || services::snapshot_restore(env, project, &snap),
+            )?;
             let how = if restored.renamed {
                 "renamed into place"
             } else {
@@ -205,7 +198,9 @@ fn up(env: &Env, project: &Project, args: DbUpArgs, printer: &Printer) -> Result
         backend: backend(args.backend),
         port: args.port,
     };
-    let report = services::up(env, project, &opts)?;
+    let report = spinning(env.reporter, "starting the database", || {
+        services::up(env, project, &opts)
+    })?;
     report_up(printer, &report, started, "up");
     super::branch::follow_quietly_failing(env, project, printer);
     if !super::project::ask_django_after_up(env, project, printer) {
@@ -361,7 +356,11 @@ fn reset(env: &Env, project: &Project, args: DbResetArgs, printer: &Printer) -> 
         backend: backend(args.backend),
         port: None,
     };
-    let report = services::reset(env, project, &opts)?;
+    let report = spinning(
+        env.reporter,
+        "deleting the database and starting an empty one",
+        || services::reset(env, project, &opts),
+    )?;
     report_up(printer, &report, started, "reset and up");
     Ok(exit::OK)
 }
@@ -390,7 +389,7 @@ fn upgrade(env: &Env, project: &Project, args: DbUpgradeArgs, printer: &Printer)
     }
     let started = Instant::now();
     let report = spinning(
-        env,
+        env.reporter,
         &format!(
             "upgrading the database from PostgreSQL {} to {}",
             plan.from, plan.to
@@ -431,7 +430,7 @@ fn dump(env: &Env, project: &Project, args: DbDumpArgs, printer: &Printer) -> Re
     let file = absolute(&args.file)?;
     let started = Instant::now();
     spinning(
-        env,
+        env.reporter,
         &format!("dumping the database to {}", args.file.display()),
         || services::dump(env, project, &file, &args.file, args.force),
     )?;
@@ -476,7 +475,7 @@ fn restore(env: &Env, project: &Project, args: DbRestoreArgs, printer: &Printer)
     }
     let started = Instant::now();
     spinning(
-        env,
+        env.reporter,
         &format!("restoring {} into the database", args.file.display()),
         || services::restore(env, project, &plan),
     )?;

@@ -53,6 +53,7 @@ pub fn docker(args: ExportDockerArgs, _settings: &Settings, printer: &Printer) -
         let (mark, note) = match outcome {
             docker::Outcome::Created => ("+", String::new()),
             docker::Outcome::Replaced => ("~", " (replaced)".to_string()),
+            docker::Outcome::Unchanged => ("=", " (unchanged)".to_string()),
             docker::Outcome::Kept => (
                 "=",
                 " (kept: the database's volume keeps these secrets)".to_string(),

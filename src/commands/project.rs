@@ -516,7 +516,7 @@ pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32>
         a.ends_with("manage.py") || a == "django-admin"
     });
     if runs_django && !ops::django_check::is_trusted(&env, &project) {
-        match ops::django_check::check(&project, &env, true) {
+        match ask_django(&env, &project, true) {
             Ok(Some(check)) => print_django_check(printer, &check, false),
             Ok(None) => {}
             Err(e) => printer.warn(format!("could not ask Django where it connects: {e:#}")),
@@ -536,6 +536,18 @@ pub fn run(args: RunArgs, settings: &Settings, printer: &Printer) -> Result<i32>
     exec(command, &args.command[0])
 }
 
+/// Django asked where it connects (its settings loaded by the sandbox's python, once or a few
+/// times with sentinels: most of a second on a cold start), under a spinner saying so.
+fn ask_django(
+    env: &Env,
+    project: &Project,
+    wire: bool,
+) -> Result<Option<ops::django_check::DjangoCheck>> {
+    crate::reporter::spinning(env.reporter, "asking Django where it connects", || {
+        ops::django_check::check(project, env, wire)
+    })
+}
+
 /// After `up` and `db up`, in a project whose code the user has run through pyenvx: ask Django
 /// where it connects, wiring the project's variables to the port the server has now. Whether
 /// Django was asked.
@@ -543,7 +555,7 @@ pub(super) fn ask_django_after_up(env: &Env, project: &Project, printer: &Printe
     if !ops::django_check::is_trusted(env, project) {
         return false;
     }
-    match ops::django_check::check(project, env, true) {
+    match ask_django(env, project, true) {
         Ok(Some(check)) => {
             print_django_check(printer, &check, true);
             true
@@ -737,7 +749,7 @@ pub fn status(args: StatusArgs, settings: &Settings, printer: &Printer) -> Resul
     }
     // Django is asked only in a project whose code the user has run through pyenvx.
     if ops::django_check::is_trusted(&env, &project) {
-        match ops::django_check::check(&project, &env, false) {
+        match ask_django(&env, &project, false) {
             Ok(Some(check)) if check.reaches() => printer.data(format!(
                 "django    {} connects to pyenvx's database",
                 check.settings_module.as_deref().unwrap_or("the settings")

@@ -10,6 +10,7 @@ use crate::error::exit;
 use crate::printer::Printer;
 use crate::project::Env;
 use crate::project::Project;
+use crate::reporter::spinning;
 use crate::services::{self, redis};
 use crate::settings::Settings;
 
@@ -94,7 +95,9 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
         let reporter = printer.reporter();
         let env = Env::new(settings, &reporter);
         let started = Instant::now();
-        let report = services::up(&env, &project, &services::UpOptions::default())?;
+        let report = spinning(env.reporter, "starting the database", || {
+            services::up(&env, &project, &services::UpOptions::default())
+        })?;
         let version = report
             .server_version
             .split_whitespace()

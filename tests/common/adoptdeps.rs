@@ -102,6 +102,21 @@ pub fn stand_in_wheel_tagged(
     module: &str,
     tag: &str,
 ) -> PathBuf {
+    stand_in_wheel_requiring(dir, name, version, module, tag, &[], "")
+}
+
+/// [`stand_in_wheel_tagged`] whose METADATA requires `requires` (`django>=4.2`), for an older
+/// release whose dependencies the resolver must weigh, and whose module ends with `code` (the
+/// names an importer takes from it).
+pub fn stand_in_wheel_requiring(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    module: &str,
+    tag: &str,
+    requires: &[&str],
+    code: &str,
+) -> PathBuf {
     let links = dir.join("stand-in-wheels");
     fs::create_dir_all(&links).unwrap();
     let dist = name.replace('-', "_");
@@ -109,11 +124,17 @@ pub fn stand_in_wheel_tagged(
     let files: Vec<(String, String)> = vec![
         (
             format!("{module}/__init__.py"),
-            format!("VERSION = \"{version}\"\n"),
+            format!("VERSION = \"{version}\"\n{code}"),
         ),
         (
             format!("{info}/METADATA"),
-            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+            format!(
+                "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{}",
+                requires
+                    .iter()
+                    .map(|r| format!("Requires-Dist: {r}\n"))
+                    .collect::<String>()
+            ),
         ),
         (
             format!("{info}/WHEEL"),

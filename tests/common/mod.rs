@@ -17,6 +17,7 @@
 //!   image for an engine with no registry).
 //! * [`uv_lock`], [`stand_in_wheel`] and friends: other tools' lock files, and a wheel the
 //!   wheelhouse lacks, for adopting a project's dependencies.
+//! * [`write_package`]: a local package with an in-tree build backend.
 //! * [`maria_image`]: a stand-in `mariadb` image from this machine's MariaDB.
 //! * [`python_image`]: a stand-in `python:X.Y-slim` image from this machine's pyenv CPython.
 //!
@@ -29,6 +30,7 @@ mod cloned;
 mod context;
 mod dbproject;
 mod index;
+mod localpkg;
 #[path = "../../src/test_machine.rs"]
 mod machine;
 mod mariaimage;
@@ -45,6 +47,7 @@ pub use cloned::*;
 pub use context::*;
 pub use dbproject::*;
 pub use index::*;
+pub use localpkg::*;
 pub use machine::*;
 pub use mariaimage::*;
 pub use pbs::*;

@@ -97,6 +97,10 @@ pub enum Outcome {
     Kept,
     /// The user's own file (a `.dockerignore`), used as it is.
     Yours,
+    /// A file pyenvx wrote that already holds exactly what this export would write (the
+    /// `requirements.txt` of `export requirements`, a second export): left alone, so it is no
+    /// clash and needs no --force.
+    Unchanged,
     /// The user's own `.dockerignore`, with the lines it lacked to keep secrets and pyenvx's
     /// state out of the image added at its end.
     Amended(Vec<String>),
@@ -198,7 +202,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         (root.join(DOCKERIGNORE), dockerignore()),
         (requirements_path(&root, &out, &spec), requirements(&lock)?),
     ];
-    let keep_yours = check_targets(&plan, &root, &spec, opts.force)?;
+    let (keep_yours, unchanged) = check_targets(&plan, &root, &spec, opts.force)?;
     let env_text = if spec.env_file && std::fs::symlink_metadata(&env_path).is_err() {
         let mut text = env_file(project, db.as_ref(), web.as_ref())?;
         if spec.cache.is_some() {
@@ -209,7 +213,7 @@ pub fn export(project: &Project, opts: &Options) -> Result<Exported> {
         None
     };
     let secrets = env_text.as_deref().map(|text| (env_path.as_path(), text));
-    let mut files = write_all(&out, &plan, &keep_yours, secrets)?;
+    let mut files = write_all(&out, &plan, &keep_yours, &unchanged, secrets)?;
     if spec.env_file {
         if env_text.is_none() {
             files.push((env_path.clone(), add_cache_to_env_file(&env_path, &spec)?));

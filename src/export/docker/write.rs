@@ -6,21 +6,28 @@ use super::*;
 
 /// Every target checked before any is written: a file the user wrote is never replaced (a
 /// `.dockerignore` of theirs is kept and used), one pyenvx wrote only with `force`. Returns the
-/// user's own files to keep.
+/// user's own files to keep, and pyenvx's that already hold what this export would write (left
+/// alone: no clash, no --force needed).
 pub(super) fn check_targets(
     plan: &[(PathBuf, String)],
     root: &Path,
     spec: &Spec,
     force: bool,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut yours = Vec::new();
     let mut generated = Vec::new();
     let mut keep_yours = Vec::new();
-    for (path, _) in plan {
+    let mut unchanged = Vec::new();
+    for (path, text) in plan {
         if std::fs::symlink_metadata(path).is_err() {
             continue;
         }
-        if generated_by_pyenvx(path) {
+        // A link is never read through: only a regular file can be what we would write.
+        let same = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+            && std::fs::read(path).is_ok_and(|bytes| bytes == text.as_bytes());
+        if generated_by_pyenvx(path) && same {
+            unchanged.push(path.clone());
+        } else if generated_by_pyenvx(path) {
             generated.push(display_rel(root, path));
         } else if path.ends_with(DOCKERIGNORE) {
             keep_yours.push(path.clone());
@@ -54,7 +61,7 @@ pub(super) fn check_targets(
             }
         ));
     }
-    Ok(keep_yours)
+    Ok((keep_yours, unchanged))
 }
 
 /// A `.dockerignore` of the user's with the lines it lacks added: `COPY . .` must never take a
@@ -89,6 +96,7 @@ pub(super) fn write_all(
     out: &Path,
     plan: &[(PathBuf, String)],
     keep_yours: &[PathBuf],
+    unchanged: &[PathBuf],
     secrets: Option<(&Path, &str)>,
 ) -> Result<Vec<(PathBuf, Outcome)>> {
     let made_dir = first_missing(out);
@@ -107,7 +115,7 @@ pub(super) fn write_all(
             ));
         }
         for (path, text) in plan {
-            if keep_yours.contains(path) {
+            if keep_yours.contains(path) || unchanged.contains(path) {
                 continue;
             }
             if let Some(parent) = path.parent() {
@@ -160,6 +168,7 @@ pub(super) fn write_all(
             files.push((path.clone(), Outcome::Yours));
         }
     }
+    files.extend(unchanged.iter().map(|p| (p.clone(), Outcome::Unchanged)));
     Ok(files)
 }
 

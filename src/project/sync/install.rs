@@ -55,14 +55,23 @@ pub fn install_locked(
         .filter(|d| !kept.dirs_present.contains(&d.name))
         .collect();
     if !dirs_missing.is_empty() {
-        local::install(
-            &uv()?,
-            venv,
-            root,
-            &dirs_missing,
-            index,
-            env.settings.offline,
-            &env.uv_cache(),
+        let uv = uv()?;
+        // A build of the project's own package: a second or more (its build backend runs).
+        let names: Vec<&str> = dirs_missing.iter().map(|d| d.name.as_str()).collect();
+        crate::reporter::spinning(
+            env.reporter,
+            &format!("building {} from its directory", names.join(", ")),
+            || {
+                local::install(
+                    &uv,
+                    venv,
+                    root,
+                    &dirs_missing,
+                    index,
+                    env.settings.offline,
+                    &env.uv_cache(),
+                )
+            },
         )?;
         for d in &dirs_missing {
             added.push(d.name.clone());
