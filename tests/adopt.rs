@@ -396,8 +396,11 @@ fn export_never_replaces_the_projects_own_files() {
     assert!(changed_tracked(&sb, "clone").is_empty());
     assert_eq!(read(dir.join("Dockerfile")), PROJECT_DOCKERFILE);
 
-    // `--out` is all or nothing: the generated .dockerignore at the root clashes without
-    // --force, and the new directory is not left behind.
+    // `--out` is all or nothing: the generated .dockerignore at the root, edited since (one the
+    // export would write again unchanged is no clash), clashes without --force, and the new
+    // directory is not left behind.
+    let ignore = dir.join(".dockerignore");
+    fs::write(&ignore, read(&ignore) + "# edited\n").unwrap();
     let err = sb.fails("clone", &["export", "docker", "--out", "deploy/x"]);
     assert!(err.contains(".dockerignore already exists"), "{err}");
     assert!(
@@ -409,6 +412,10 @@ fn export_never_replaces_the_projects_own_files() {
     // --force replaces what pyenvx generated, keeps the secrets and the user's .dockerignore,
     // adding at its end only the lines that keep secrets and .pyenvx out of the image.
     fs::write(dir.join(".dockerignore"), "# mine\n.git\n").unwrap();
+    // A generated file edited since is what --force replaces (one it would write again the
+    // same is left, unchanged).
+    let dockerfile = dir.join("docker/Dockerfile");
+    fs::write(&dockerfile, read(&dockerfile) + "# edited\n").unwrap();
     let out = sb.ok("clone", &["export", "docker", "--out", "docker", "--force"]);
     assert!(
         out.contains("yours, with **/.env, **/.env.*, .pyenvx, .venv added")

@@ -939,7 +939,10 @@ fn init_in(
         None
     };
     if let Some(adoption) = adoption.as_mut().filter(|_| args.ask_django) {
-        adoption.django = super::django_check::check(&project, env, true)?;
+        adoption.django =
+            crate::reporter::spinning(env.reporter, "asking Django where it connects", || {
+                super::django_check::check(&project, env, true)
+            })?;
         super::django_check::trust(env, &project)?;
     }
     // Never `migrate` as the next step when Django was asked and it would go elsewhere.

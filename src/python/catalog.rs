@@ -221,7 +221,9 @@ fn load_uv_json(
     // A team's own catalog URL is re-read every time (it is small and they may have just
     // updated it); the cached copy only serves offline runs and outages.
     let text = cached(&cache, None, offline, reporter, || {
-        download::fetch_text(location, &[])
+        crate::reporter::spinning(reporter, "fetching the list of Python builds", || {
+            download::fetch_text(location, &[])
+        })
     })?;
     parse_uv_json(&text, location)
 }
@@ -285,7 +287,11 @@ fn load_live(
             "fetching the list of builds from {}",
             sources.ndjson
         ));
-        let list = fetch_ndjson(&sources.ndjson).or_else(|ndjson_err| {
+        // The whole list of builds, a few MB: seconds on a slow link.
+        let list = crate::reporter::spinning(reporter, "fetching the list of Python builds", || {
+            fetch_ndjson(&sources.ndjson)
+        })
+        .or_else(|ndjson_err| {
             reporter.detail(&format!(
                 "{ndjson_err:#}; trying {} instead",
                 sources.releases_api
