@@ -49,15 +49,7 @@ const KNOWN_SERVICES_CYCLES: &[&[&str]] = &[];
 
 /// Cycles still among the files of other modules, by module: mostly a `mod.rs` facade that
 /// calls its files while they use its types.
-const KNOWN_INNER_CYCLES: &[(&str, &[&[&str]])] = &[
-    ("project", &[&["env", "mod"]]),
-    ("python", &[&["discovery", "mod"]]),
-    (
-        "store",
-        &[&["link", "metadata", "mod", "park", "remove", "scripts"]],
-    ),
-    ("venv", &[&["legacy", "mod"]]),
-];
+const KNOWN_INNER_CYCLES: &[(&str, &[&[&str]])] = &[];
 
 /// Files that are test support only, compiled under `#[cfg(test)]`.
 const TEST_ONLY: &[&str] = &["fuzz", "test_machine", "test_machine_tests", "layers_test"];

@@ -30,16 +30,6 @@ impl Platform {
     pub fn key(&self) -> String {
         format!("{}-{}-{}", self.os, self.arch, self.libc)
     }
-
-    /// The target triple python-build-standalone uses in asset names.
-    pub fn pbs_triple(&self) -> String {
-        match (self.os.as_str(), self.libc.as_str()) {
-            ("linux", libc) => format!("{}-unknown-linux-{libc}", self.arch),
-            ("darwin", _) => format!("{}-apple-darwin", self.arch),
-            ("windows", _) => format!("{}-pc-windows-msvc", self.arch),
-            (os, _) => format!("{}-unknown-{os}", self.arch),
-        }
-    }
 }
 
 impl fmt::Display for Platform {

@@ -32,43 +32,19 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use pep440_rs::Version;
 
-use crate::python::managed::executable_name;
 use crate::user_error;
 
 mod legacy;
+mod spec;
 pub use legacy::{is_legacy, sweep_orphan_bytecode};
+use spec::minor_of;
+pub use spec::VenvSpec;
 
 /// The file that makes a directory a virtual environment (PEP 405).
 pub const PYVENV_CFG: &str = "pyvenv.cfg";
 
 /// The `pyvenv.cfg` key that marks an environment as ours; its value is the pyenvx version.
 const OURS_KEY: &str = "pyenvx";
-
-/// What to build an environment from.
-#[derive(Debug, Clone, Copy)]
-pub struct VenvSpec<'a> {
-    /// The directory holding the base interpreter's binaries, e.g.
-    /// `$PYENVX_HOME/python/cpython-3.12-linux-x86_64-gnu/bin`. Deliberately not canonicalized.
-    pub interpreter_home: &'a Path,
-    /// The interpreter's full version, recorded in `pyvenv.cfg`.
-    pub version: &'a Version,
-    pub freethreaded: bool,
-    /// Shown in the shell prompt while the environment is active; usually the project name.
-    pub prompt: &'a str,
-}
-
-impl VenvSpec<'_> {
-    /// `3.12`, the part of the version that decides the `lib/python3.12` layout.
-    fn minor(&self) -> (u64, u64) {
-        minor_of(self.version)
-    }
-
-    /// `python3.12` or `python3.13t`: both the interpreter's file name in `interpreter_home` and
-    /// the directory under `lib/`.
-    fn versioned_name(&self) -> String {
-        executable_name(self.version, self.freethreaded)
-    }
-}
 
 /// An existing virtual environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,14 +436,6 @@ impl PyvenvCfg {
             .map(|(k, v)| format!("{k} = {v}\n"))
             .collect()
     }
-}
-
-fn minor_of(version: &Version) -> (u64, u64) {
-    let r = version.release();
-    (
-        r.first().copied().unwrap_or(3),
-        r.get(1).copied().unwrap_or(0),
-    )
 }
 
 /// Paths end up in a line-based config file and in shell scripts, so they must be text on one line.

@@ -1,16 +1,16 @@
 //! `pyenvx redis up | down | status | url` (also under their old name, `pyenvx cache`), and
 //! `pyenvx up | down` for every declared service.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::cli::RedisCommand;
 use crate::error::exit;
+use crate::ops::{self, up::UpStep};
 use crate::printer::Printer;
 use crate::project::Env;
 use crate::project::Project;
-use crate::reporter::spinning;
 use crate::services::{self, redis};
 use crate::settings::Settings;
 
@@ -50,10 +50,12 @@ pub fn run(cmd: RedisCommand, settings: &Settings, printer: &Printer) -> Result<
 }
 
 fn cache_up(settings: &Settings, project: &Project, printer: &Printer) -> Result<()> {
-    let started = Instant::now();
-    let report = redis::up(settings, project)?;
-    // The shims read the services' variables from one file; REDIS_URL joins DATABASE_URL there.
-    services::write_shim_env(settings, project)?;
+    let (report, took) = ops::up::cache_up(settings, project)?;
+    print_cache_up(printer, &report, took);
+    Ok(())
+}
+
+fn print_cache_up(printer: &Printer, report: &redis::CacheUp, took: Duration) {
     if report.already_running {
         printer.success(format!(
             "Redis {} is already running on 127.0.0.1:{}",
@@ -64,10 +66,9 @@ fn cache_up(settings: &Settings, project: &Project, printer: &Printer) -> Result
             "Redis {} up on 127.0.0.1:{} in {} ms",
             report.version,
             report.port,
-            started.elapsed().as_millis()
+            took.as_millis()
         ));
     }
-    Ok(())
 }
 
 fn cache_down(settings: &Settings, project: &Project, printer: &Printer) -> Result<()> {
@@ -82,8 +83,7 @@ fn cache_down(settings: &Settings, project: &Project, printer: &Printer) -> Resu
 /// `pyenvx up`: the database first (Django's migrations need it), then the cache.
 pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
     let project = Project::from_cwd()?;
-    let has_db = services::db_config(&project)?.is_some();
-    let has_cache = redis::cache_config(&project)?.is_some();
+    let (has_db, has_cache) = ops::up::declared(&project)?;
     if !has_db && !has_cache {
         printer.info(format!(
             "{} declares no services ([services.db], [services.cache])",
@@ -91,42 +91,36 @@ pub fn up_all(settings: &Settings, printer: &Printer) -> Result<i32> {
         ));
         return Ok(exit::OK);
     }
-    if has_db {
-        let reporter = printer.reporter();
-        let env = Env::new(settings, &reporter);
-        let started = Instant::now();
-        let report = spinning(env.reporter, "starting the database", || {
-            services::up(&env, &project, &services::UpOptions::default())
-        })?;
-        let version = report
-            .server_version
-            .split_whitespace()
-            .next()
-            // MariaDB's `10.11.19-MariaDB-0+deb12u1`.
-            .and_then(|v| v.split('-').next())
-            .unwrap_or("?");
-        let engine = report.engine.title();
-        if report.already_running {
-            printer.success(format!(
-                "{engine} {version} is already running on 127.0.0.1:{} ({})",
-                report.port, report.backend
-            ));
-        } else {
-            printer.success(format!(
-                "{engine} {version} up on 127.0.0.1:{} ({}) in {} ms",
-                report.port,
-                report.backend,
-                started.elapsed().as_millis()
-            ));
+    let reporter = printer.reporter();
+    let env = Env::new(settings, &reporter);
+    ops::up::up_all(&env, &project, &mut |step| match step {
+        UpStep::Database(report, took) => {
+            let version = report
+                .server_version
+                .split_whitespace()
+                .next()
+                // MariaDB's `10.11.19-MariaDB-0+deb12u1`.
+                .and_then(|v| v.split('-').next())
+                .unwrap_or("?");
+            let engine = report.engine.title();
+            if report.already_running {
+                printer.success(format!(
+                    "{engine} {version} is already running on 127.0.0.1:{} ({})",
+                    report.port, report.backend
+                ));
+            } else {
+                printer.success(format!(
+                    "{engine} {version} up on 127.0.0.1:{} ({}) in {} ms",
+                    report.port,
+                    report.backend,
+                    took.as_millis()
+                ));
+            }
+            super::branch::follow_quietly_failing(&env, &project, printer);
         }
-        super::branch::follow_quietly_failing(&env, &project, printer);
-    }
-    if has_cache {
-        cache_up(settings, &project, printer)?;
-    }
+        UpStep::Cache(report, took) => print_cache_up(printer, &report, took),
+    })?;
     if has_db {
-        let reporter = printer.reporter();
-        let env = Env::new(settings, &reporter);
         super::project::ask_django_after_up(&env, &project, printer);
     }
     Ok(exit::OK)

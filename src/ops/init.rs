@@ -509,7 +509,7 @@ fn default_django(
     interp: &Interpreter,
     get_uv: &dyn Fn() -> Result<crate::installer::Uv>,
 ) -> Result<DjangoSpec> {
-    let index = env.index(project_like);
+    let index = env.index(&project_like.config);
     let newest = sync::resolve_with(env, get_uv, interp, &["django".to_string()], &index, false)?;
     let newest = newest
         .iter()
@@ -809,7 +809,7 @@ fn init_in(
         root: dir.clone(),
         config: config::Config::parse(&provisional_text, &dir.join(CONFIG_FILE))?,
     };
-    let index = env.index(&provisional);
+    let index = env.index(&provisional.config);
     let get_uv = || env.uv(&index);
     let django_spec = match args.django.as_ref().or(adopted_django.as_ref()) {
         Some(spec) => DjangoSpec::parse(spec)?,

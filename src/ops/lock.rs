@@ -68,7 +68,7 @@ pub fn lock(project: &Project, input: &LockInput, env: &Env) -> Result<LockRepor
             changes: Vec::new(),
         });
     }
-    let index = env.index(&project);
+    let index = env.index(&project.config);
     let get_uv = || env.uv(&index);
     let mut scratch = SyncReport::default();
     let (lock, _) = sync::relock(

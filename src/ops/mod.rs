@@ -21,3 +21,4 @@ pub mod python;
 pub mod run;
 pub mod status;
 pub mod tree;
+pub mod up;

@@ -25,7 +25,7 @@ pub struct Outdated {
 pub fn outdated(project: &Project, env: &Env) -> Result<Vec<Outdated>> {
     let lock = super::lock::existing(project, "`pyenvx outdated`")?;
     let interp = sync::interpreter(project, Some(&lock), env)?;
-    let index = env.index(project);
+    let index = env.index(&project.config);
     let get_uv = || env.uv(&index);
     let allow = |pair| project.config.allow_unsupported.contains(&pair);
     let suggest = |key: &str, value: &str| format!("`pyenvx pin {key} {value}`");

@@ -63,7 +63,7 @@ pub fn apply_pin(env: &Env, input: PinInput) -> Result<PinReport> {
         root: project.root.clone(),
         config: config::Config::parse(&candidate_text.text(), &project.config_path())?,
     };
-    let index = env.index(&candidate);
+    let index = env.index(&candidate.config);
     let interp = sync::interpreter(&candidate, None, env)?;
     let sync::Supported {
         resolution: packages,

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::installer::{self, IndexSettings, Uv};
 use crate::platform::Platform;
-use crate::project::Project;
+use crate::project::config::Config;
 use crate::python::{self, PythonRequest};
 use crate::reporter::Reporter;
 use crate::settings::Settings;
@@ -45,13 +45,12 @@ impl<'a> Env<'a> {
         self.constraints.borrow().clone()
     }
 
-    pub fn index(&self, project: &Project) -> IndexSettings {
+    /// The index settings of a project (its `config`): `PYENVX_INDEX_URL` / `PYENVX_FIND_LINKS`
+    /// over its `[tool.pyenvx]` ones, with its extra indexes.
+    pub fn index(&self, config: &Config) -> IndexSettings {
         IndexSettings::from_settings(self.settings)
-            .merged(
-                project.config.index_url.as_deref(),
-                &project.config.find_links,
-            )
-            .with_extra_indexes(&project.config.extra_index_urls)
+            .merged(config.index_url.as_deref(), &config.find_links)
+            .with_extra_indexes(&config.extra_index_urls)
     }
 
     /// uv, bootstrapped on first use with pip from a managed (or found) interpreter.

@@ -620,15 +620,6 @@ fn symlink_stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
-/// Read a whole archive from disk into `dest`, for callers that have no stream.
-pub fn unpack_file(path: &Path, dest: &Path) -> Result<()> {
-    let file =
-        fs_err::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = io::BufReader::with_capacity(WRITE_BLOCK, file);
-    unpack_tar_gz(reader, dest, &path.display().to_string())?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

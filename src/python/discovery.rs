@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
 use crate::fs::write_atomic;
-use crate::python::PythonRequest;
+use crate::python::request::PythonRequest;
 
 /// Where a found interpreter came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

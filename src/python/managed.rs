@@ -6,7 +6,6 @@
 //!   environments point at so they survive a patch upgrade.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use pep440_rs::Version;
@@ -177,13 +176,6 @@ pub fn uninstall(
     update_minor_link(dirs, platform, target.version(), target.freethreaded())?;
     fs_err::remove_dir_all(&trash)?;
     Ok(())
-}
-
-/// Parse an install directory's version from its name, for messages about foreign entries.
-pub fn version_from_key(key: &str) -> Option<Version> {
-    let rest = key.strip_prefix("cpython-")?;
-    let version = rest.split(['-', '+']).next()?;
-    Version::from_str(version).ok()
 }
 
 #[cfg(test)]

@@ -49,10 +49,6 @@ impl Interpreter {
         }
     }
 
-    pub fn is_managed(&self) -> bool {
-        matches!(self, Interpreter::Managed(_))
-    }
-
     /// The version of `name` (`setuptools`) that this interpreter's `ensurepip` bundles, which
     /// `python -m venv` installs before 3.12: what a project that leaves it to its environment
     /// ran with. `None` when the standard library has no such wheel (3.12 dropped setuptools;

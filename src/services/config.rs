@@ -90,14 +90,6 @@ impl DbEngine {
             Self::Mariadb => "mariadb",
         }
     }
-
-    /// The port the engine's server listens on inside a container.
-    pub fn container_port(self) -> u16 {
-        match self {
-            Self::Postgres => 5432,
-            Self::Mariadb => 3306,
-        }
-    }
 }
 
 impl fmt::Display for DbEngine {

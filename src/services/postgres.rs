@@ -330,7 +330,7 @@ fn download(env: &Env, project: &Project, major: u32) -> Result<Binaries> {
     if let Some(b) = installed_build(dirs, major) {
         return Ok(b);
     }
-    let index = env.index(project);
+    let index = env.index(&project.config);
     let uv = env.uv(&index)?;
     // The wheel is pure `py3-none` apart from its platform tag: any interpreter resolves it; the
     // project's own avoids finding another.

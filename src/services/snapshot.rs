@@ -453,16 +453,6 @@ pub fn forget_engine(project: &Project, engine: DbEngine) -> Result<()> {
     Ok(())
 }
 
-/// Forget every snapshot (their cluster was deleted).
-pub fn forget_all(project: &Project) -> Result<()> {
-    match std::fs::remove_dir_all(dir(project)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot delete {}", dir(project).display()))
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use super::layout::{StoreEntry, INSTALLER, PER_VENV, SAFE_MODE, SCRIPTS, SITE, SOURCE};
 use super::metadata::{check_component, safe_relative, RecordRow};
 use super::scripts::{bind_script, launcher, shebang_for};
-use super::{StoreEntry, INSTALLER, PER_VENV, SAFE_MODE, SCRIPTS, SITE, SOURCE};
 use crate::venv::Venv;
 
 /// Hard links files, falling back to copies where the filesystem cannot link.
@@ -31,10 +31,10 @@ impl Linker {
     /// `from`: Django has some 2,500 directories, and listing each would cost three more
     /// syscalls apiece.
     ///
-    /// [`super::writer_threads`] share the work, each making the directories its files need:
+    /// [`super::layout::writer_threads`] share the work, each making the directories its files need:
     /// making a directory costs as much as creating a file, so that is shared out too.
     pub(super) fn link_listed(from: &Path, to: &Path, files: &[String]) -> Result<()> {
-        super::in_parallel(files, |chunk| {
+        super::layout::in_parallel(files, |chunk| {
             let mut made: HashSet<&str> = HashSet::new();
             let mut linker = Linker::default();
             for rel in chunk {

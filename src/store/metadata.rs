@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
-use super::{Script, SOURCE};
+use super::layout::{Script, SOURCE};
 use crate::names::normalize_name;
 use crate::venv::Venv;
 

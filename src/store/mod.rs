@@ -35,13 +35,13 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::dirs::Dirs;
 use crate::installer::{IndexSettings, Uv};
 use crate::reporter::Reporter;
 use crate::resolution::Dist;
 
+mod layout;
 mod link;
 mod metadata;
 mod park;
@@ -49,67 +49,22 @@ mod remove;
 mod scripts;
 mod uv_install;
 
+pub use layout::{EntryMeta, Script, StoreEntry};
 pub use link::link_into;
 pub use metadata::{installed_dists, installed_sha256, InstalledDist};
 pub use park::{park_dist, unpark_dist};
 pub use remove::remove_dist;
 
+use layout::{in_parallel, DROPPED, META, SAFE_MODE, SCRIPTS, SITE};
 use link::{make_dirs, write_new, Linker};
 use metadata::{check_component, parse_entry_points, safe_relative, scan_dist_infos, RecordRow};
 use scripts::unbind_script;
 use uv_install::UvInstall;
 
-const META: &str = "meta.json";
-const SITE: &str = "site";
-const SCRIPTS: &str = "scripts";
-/// Written per environment by [`link_into`], so never linked from the store.
-const PER_VENV: [&str; 3] = ["RECORD", "INSTALLER", SOURCE];
-/// In each linked dist-info: `sha256=<hex>` of the file it was installed from, so a sync can
-/// tell an installed distribution from another file of the same name and version.
-const SOURCE: &str = "pyenvx-source";
-/// uv's notes about its staging install (uv before `UV_NO_INSTALLER_METADATA` writes them).
-const DROPPED: [&str; 3] = ["INSTALLER", "REQUESTED", "uv_cache.json"];
-const INSTALLER: &[u8] = b"pyenvx\n";
-
 /// `$PYENVX_HOME/store/v1`.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
-}
-
-/// One stored distribution.
-#[derive(Debug, Clone)]
-pub struct StoreEntry {
-    pub dir: PathBuf,
-    pub meta: EntryMeta,
-}
-
-/// A script name and its entry point, `module:function`.
-pub type Script = (String, String);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryMeta {
-    /// PEP 503 normalized.
-    pub name: String,
-    pub version: String,
-    /// The wheel (or sdist) it was installed from.
-    pub file: String,
-    pub sha256: String,
-    /// The `.dist-info` directory's name, e.g. `django-5.2.19.dist-info`.
-    pub dist_info: String,
-    /// (name, `module:function`) pairs from `entry_points.txt`; the launchers are generated per
-    /// environment because they embed its interpreter.
-    pub console_scripts: Vec<Script>,
-    pub gui_scripts: Vec<Script>,
-    /// Names of the files under `scripts/`.
-    pub other_scripts: Vec<String>,
-}
-
-impl StoreEntry {
-    /// The entry's `.dist-info` directory (its `METADATA` names what it requires).
-    pub fn dist_info_dir(&self) -> PathBuf {
-        self.dir.join(SITE).join(&self.meta.dist_info)
-    }
 }
 
 impl Store {
@@ -298,11 +253,6 @@ impl Store {
         crate::leftovers::sweep(&self.root, &[".tmp-", ".trash-"]);
     }
 }
-
-/// The most a stored file or directory may allow. Entries are shared by every environment on
-/// the machine: a wheel's setuid, setgid or sticky bits, or write for group and others, would
-/// let one user change (or run as root) what another imports.
-const SAFE_MODE: u32 = 0o755;
 
 /// `path` and its missing parents, at most [`SAFE_MODE`] whatever the umask allows.
 fn make_dir_all(path: &Path) -> Result<()> {
@@ -654,42 +604,6 @@ fn write_members(
         write_new(&site.join(&m.rel), &content, mode)?;
     }
     Ok(())
-}
-
-/// Writer threads for an entry's files: at least two, so file creation overlaps even on two
-/// cores (it waits on the file system more than on the CPU).
-pub(super) fn writer_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
-}
-
-/// Run `work` on consecutive chunks of `items` (neighbours share directories), one per writer
-/// thread, the first on this thread; the first error wins. Few items stay on this thread.
-pub(super) fn in_parallel<T: Sync>(
-    items: &[T],
-    work: impl Fn(&[T]) -> Result<()> + Sync,
-) -> Result<()> {
-    const PER_THREAD: usize = 64;
-    let threads = writer_threads()
-        .min(items.len().div_ceil(PER_THREAD))
-        .max(1);
-    if threads == 1 {
-        return work(items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks = items.chunks(chunk);
-    let first = chunks.next().unwrap_or(&[]);
-    std::thread::scope(|scope| {
-        let work = &work;
-        let others: Vec<_> = chunks.map(|c| scope.spawn(move || work(c))).collect();
-        let mut result = work(first);
-        for handle in others {
-            let done = handle
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread panicked")));
-            result = result.and(done);
-        }
-        result
-    })
 }
 
 /// The top-level directories of the staging install `target` that one distribution alone lists

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::layout::INSTALLER;
 use super::metadata::{InstalledDist, RecordRow};
 use super::remove::lexical_join;
-use super::INSTALLER;
 use crate::venv::Venv;
 
 const PARKED: &str = ".pyenvx-parked";

@@ -34,7 +34,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use pep440_rs::Version;
 
-use super::VenvSpec;
+use super::spec::VenvSpec;
 use crate::user_error;
 
 /// Whether environments for `version` take this layout (Python 2; 3.3 and later read

@@ -239,7 +239,7 @@ pub fn sync_held(
     let existing = Lock::load(&lock_path)?;
     let inputs = lock_inputs(project);
     let stale = existing.as_ref().is_none_or(|l| l.inputs != inputs);
-    let index = env.index(project);
+    let index = env.index(&project.config);
     let get_uv = || env.uv(&index);
     let mut report = SyncReport::default();
 

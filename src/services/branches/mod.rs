@@ -289,19 +289,21 @@ fn end_orphans(admin: &mut Connection) -> Result<()> {
     let list = format!(
         "SELECT pid FROM pg_stat_activity WHERE application_name = '{APP}' AND pid <> pg_backend_pid()"
     );
-    for _ in 0..100 {
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+           WHERE application_name = '{APP}' AND pid <> pg_backend_pid()"
+    );
+    let pace = crate::process::Pace::every(Duration::from_millis(50));
+    let gone = crate::process::wait_until(Duration::from_secs(5), pace, || {
         if admin.query(&list)?.is_empty() {
-            return Ok(());
+            return Ok(Some(()));
         }
-        admin.query(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-               WHERE application_name = '{APP}' AND pid <> pg_backend_pid()"
-        ))?;
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(anyhow::anyhow!(
-        "a session of a killed pyenvx is still running on the server"
-    ))
+        admin.query(&terminate)?;
+        Ok::<_, anyhow::Error>(None)
+    })?;
+    gone.ok_or_else(|| {
+        anyhow::anyhow!("a session of a killed pyenvx is still running on the server")
+    })
 }
 
 /// Finish or forget what an interrupted branch command was doing, from what the server holds.
