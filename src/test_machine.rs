@@ -32,6 +32,12 @@ pub const DEFAULT_MARIADBD: &str = "/usr/sbin/mariadbd";
 pub const TMPDIR_VAR: &str = "PYENVX_TEST_TMPDIR";
 
 pub fn test_tmp_dir() -> PathBuf {
+    // Asked for every sandbox: the probe below writes a file, so it runs once per process.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(find_test_tmp_dir).clone()
+}
+
+fn find_test_tmp_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(TMPDIR_VAR).filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
